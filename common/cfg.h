@@ -1,0 +1,50 @@
+/* cfg — configuration from environment variables (12-factor).
+ *
+ * Every getter reads one variable, applies the default when it is unset or
+ * empty, validates, and on error fills errstr with a message that names the
+ * variable, the value seen and the expected form, e.g.
+ *   ADMIN_PORT="70000": expected an integer in 1..65535
+ * so a service can print it and exit non-zero.
+ *
+ * Kafka: every variable KAFKA_<PROPERTY> is passed to librdkafka as the
+ * property <property> (lower-cased, '_' → '.'), e.g. KAFKA_SASL_MECHANISMS →
+ * sasl.mechanisms, so TLS and SASL need no code change.
+ *
+ * Secrets (any variable whose name contains PASSWORD, SECRET, TOKEN or
+ * CREDENTIALS, and librdkafka's sasl.password, ssl.key.password, ...) are
+ * never written to logs: cfg_redact() says whether a value must be hidden. */
+#ifndef WEIR_CFG_H
+#define WEIR_CFG_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Returns 0 and sets *out, or -1 with errstr set.  Values returned by
+ * cfg_str point into the environment (or to `def`): do not free. */
+int cfg_str(const char *name, const char *def, const char **out, char *errstr,
+            size_t errstr_size);
+/* Like cfg_str but unset/empty is an error naming the variable. */
+int cfg_str_required(const char *name, const char **out, char *errstr, size_t errstr_size);
+int cfg_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
+            char *errstr, size_t errstr_size);
+/* true/false, 1/0, yes/no, on/off (case-insensitive). */
+int cfg_bool(const char *name, int def, int *out, char *errstr, size_t errstr_size);
+/* A duration: "250ms", "5s", "2m", "1h" or a bare number of milliseconds. */
+int cfg_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int64_t max_ms,
+                    int64_t *out, char *errstr, size_t errstr_size);
+/* A size: "512", "64KiB", "10MiB", "1GiB" (also kB/MB/GB as powers of ten). */
+int cfg_size_bytes(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
+                   char *errstr, size_t errstr_size);
+/* One of `choices` (a NULL-terminated list); *out is its index. */
+int cfg_enum(const char *name, const char *def, const char *const *choices, int *out,
+             char *errstr, size_t errstr_size);
+
+/* Applies every KAFKA_* variable to `conf`.  Errors name the variable.
+ * Logs each property set at debug level, with secrets redacted. */
+int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* 1 if the named variable or librdkafka property holds a secret. */
+int cfg_is_secret(const char *name);
+
+#endif
