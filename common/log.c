@@ -112,10 +112,10 @@ void log_write(log_level_t level, const char *component, const char *const *fiel
         clock_gettime(CLOCK_REALTIME, &ts);
         struct tm tm;
         gmtime_r(&ts.tv_sec, &tm);
-        char tsbuf[40];
+        char tsbuf[96];
         snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000);
+                 (long)(ts.tv_nsec / 1000000) % 1000);
 
         /* Reserve 2 bytes for the closing "}\n" so truncation keeps valid JSON. */
         char line[4096];
