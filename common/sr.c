@@ -1,0 +1,825 @@
+/* sr — Confluent Schema Registry client over libcurl.  See sr.h.
+ *
+ * Layout: one CURL easy handle per client, guarded by http_mtx, so
+ * keep-alive connections are reused and no handle is shared between threads
+ * at the same time; the id→schema cache is an open-addressing hash table
+ * under a read/write lock, so decoder threads hitting the cache never wait
+ * for each other or for the network; fetch_mtx makes concurrent misses
+ * single-flight (the second thread finds the schema the first one fetched). */
+#include "sr.h"
+
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* A registry answer larger than this is not a schema we want to hold. */
+#define SR_MAX_RESPONSE    ((size_t)8 << 20)
+#define SR_BACKOFF_MIN_MS  100L
+#define SR_BACKOFF_MAX_MS  2000L
+#define SR_DEFAULT_CONNECT 5000L
+#define SR_DEFAULT_REQUEST 10000L
+#define SR_DEFAULT_RETRIES 2
+/* How much of a non-JSON error body goes into errstr. */
+#define SR_BODY_SNIPPET 200
+
+typedef struct {
+        int32_t id;
+        char *schema; /* NULL: empty slot */
+} sr_slot_t;
+
+struct sr_s {
+        char *url;  /* base URL, no credentials, no trailing '/' */
+        char *user; /* NULL: no authentication */
+        char *pass;
+        long connect_timeout_ms;
+        long request_timeout_ms;
+        int retries;
+
+        pthread_mutex_t http_mtx; /* guards curl (and its connection cache) */
+        CURL *curl;
+        struct curl_slist *headers;
+
+        pthread_mutex_t fetch_mtx; /* one sr_get_schema() miss at a time */
+
+        pthread_rwlock_t cache_lock;
+        sr_slot_t *slots; /* capacity a power of two, at most half full */
+        size_t cap;
+        size_t count;
+
+        _Atomic uint64_t http_requests;
+        _Atomic uint64_t http_errors;
+        _Atomic uint64_t cache_hits;
+        _Atomic uint64_t cache_misses;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+__attribute__((format(printf, 3, 4))) static void sr_err(char *errstr, size_t errstr_size,
+                                                         const char *fmt, ...) {
+        if (!errstr || errstr_size == 0)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errstr, errstr_size, fmt, ap);
+        va_end(ap);
+}
+
+/* Appends to what errstr already holds. */
+__attribute__((format(printf, 3, 4))) static void sr_err_append(char *errstr, size_t errstr_size,
+                                                                const char *fmt, ...) {
+        if (!errstr || errstr_size == 0)
+                return;
+        size_t len = strnlen(errstr, errstr_size);
+        if (len + 1 >= errstr_size)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errstr + len, errstr_size - len, fmt, ap);
+        va_end(ap);
+}
+
+static pthread_once_t sr_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode sr_curl_rc;
+
+static void sr_curl_init(void) {
+        sr_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Percent-encodes everything but RFC 3986 unreserved characters, so any
+ * subject name is one path segment.  Caller frees. */
+static char *sr_escape(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t n = strlen(s);
+        char *out = malloc(n * 3 + 1), *p = out;
+        if (!out)
+                return NULL;
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~') {
+                        *p++ = (char)c;
+                } else {
+                        *p++ = '%';
+                        *p++ = hex[c >> 4];
+                        *p++ = hex[c & 15];
+                }
+        }
+        *p = '\0';
+        return out;
+}
+
+/* Reads an integer member that fits int32_t.  Returns 0 or -1. */
+static int sr_json_int32(const cJSON *obj, const char *name, int32_t *out) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+        if (!cJSON_IsNumber(v))
+                return -1;
+        double d = v->valuedouble;
+        if (!(d >= (double)INT32_MIN && d <= (double)INT32_MAX))
+                return -1;
+        int32_t i = (int32_t)d;
+        if ((double)i != d)
+                return -1;
+        *out = i;
+        return 0;
+}
+
+static void sr_sleep_ms(long ms) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) == -1)
+                ;
+}
+
+/* ---------------------------------------------------------------- cache */
+
+static size_t sr_hash(int32_t id) {
+        uint32_t x = (uint32_t)id * 2654435761u; /* Knuth's multiplicative hash */
+        return (size_t)(x ^ (x >> 15));
+}
+
+/* Caller holds cache_lock (read or write). */
+static const char *sr_cache_find(const sr_t *sr, int32_t id) {
+        if (sr->cap == 0)
+                return NULL;
+        size_t mask = sr->cap - 1;
+        for (size_t i = sr_hash(id) & mask;; i = (i + 1) & mask) {
+                if (!sr->slots[i].schema)
+                        return NULL;
+                if (sr->slots[i].id == id)
+                        return sr->slots[i].schema;
+        }
+}
+
+static const char *sr_cache_get(sr_t *sr, int32_t id) {
+        pthread_rwlock_rdlock(&sr->cache_lock);
+        const char *s = sr_cache_find(sr, id);
+        pthread_rwlock_unlock(&sr->cache_lock);
+        return s;
+}
+
+/* Caller holds cache_lock for writing; there is room. */
+static void sr_cache_insert(sr_slot_t *slots, size_t cap, int32_t id, char *schema) {
+        size_t mask = cap - 1;
+        size_t i = sr_hash(id) & mask;
+        while (slots[i].schema)
+                i = (i + 1) & mask;
+        slots[i].id = id;
+        slots[i].schema = schema;
+}
+
+/* Caches a copy of `schema` under `id` unless the id is cached already.
+ * Returns the cached string (the earlier one if there was one: pointers
+ * handed out never change), or NULL if out of memory. */
+static const char *sr_cache_put(sr_t *sr, int32_t id, const char *schema) {
+        pthread_rwlock_wrlock(&sr->cache_lock);
+        const char *have = sr_cache_find(sr, id);
+        if (have) {
+                pthread_rwlock_unlock(&sr->cache_lock);
+                return have;
+        }
+        if ((sr->count + 1) * 2 > sr->cap) {
+                size_t ncap = sr->cap ? sr->cap * 2 : 16;
+                sr_slot_t *ns = calloc(ncap, sizeof(*ns));
+                if (!ns) {
+                        pthread_rwlock_unlock(&sr->cache_lock);
+                        return NULL;
+                }
+                for (size_t i = 0; i < sr->cap; i++)
+                        if (sr->slots[i].schema)
+                                sr_cache_insert(ns, ncap, sr->slots[i].id, sr->slots[i].schema);
+                free(sr->slots);
+                sr->slots = ns;
+                sr->cap = ncap;
+        }
+        char *copy = strdup(schema);
+        if (copy) {
+                sr_cache_insert(sr->slots, sr->cap, id, copy);
+                sr->count++;
+        }
+        pthread_rwlock_unlock(&sr->cache_lock);
+        return copy;
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+typedef struct {
+        char *data;
+        size_t len;
+        size_t cap;
+        int too_big;
+} sr_buf_t;
+
+static size_t sr_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        sr_buf_t *b = userdata;
+        size_t n = size * nmemb;
+        if (b->len + n + 1 > SR_MAX_RESPONSE) {
+                b->too_big = 1;
+                return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+        }
+        if (b->len + n + 1 > b->cap) {
+                size_t ncap = b->cap ? b->cap : 4096;
+                while (ncap < b->len + n + 1)
+                        ncap *= 2;
+                char *nd = realloc(b->data, ncap);
+                if (!nd)
+                        return 0;
+                b->data = nd;
+                b->cap = ncap;
+        }
+        memcpy(b->data + b->len, ptr, n);
+        b->len += n;
+        b->data[b->len] = '\0';
+        return n;
+}
+
+/* errstr for a non-2xx answer: the registry's error_code and message when
+ * the body is its JSON error object, else the start of the body. */
+static void sr_status_error(const char *method, const char *url, long status, const sr_buf_t *body,
+                            char *errstr, size_t errstr_size) {
+        cJSON *j = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
+        if (cJSON_IsNumber(code) && cJSON_IsString(msg)) {
+                sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld, error_code %d: %s",
+                       method, url, status, code->valueint, msg->valuestring);
+        } else if (cJSON_IsString(msg)) {
+                sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld: %s", method, url,
+                       status, msg->valuestring);
+        } else if (body->len) {
+                char snip[SR_BODY_SNIPPET + 1];
+                size_t n = body->len < SR_BODY_SNIPPET ? body->len : SR_BODY_SNIPPET;
+                for (size_t i = 0; i < n; i++) {
+                        unsigned char c = (unsigned char)body->data[i];
+                        snip[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+                }
+                snip[n] = '\0';
+                sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld: %s%s", method, url,
+                       status, snip, body->len > n ? "..." : "");
+        } else {
+                sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld (empty body)", method,
+                       url, status);
+        }
+        cJSON_Delete(j);
+}
+
+static int sr_status_class(long status) {
+        if (status == 404)
+                return SR_ERR_NOT_FOUND;
+        if (status == 408 || status == 429 || status >= 500)
+                return SR_ERR_TRANSPORT;
+        return SR_ERR_REJECTED;
+}
+
+/* One HTTP exchange.  On SR_OK *jsonp is the parsed answer (caller
+ * cJSON_Delete()s it). */
+static int sr_attempt(sr_t *sr, const char *method, const char *url, const char *body,
+                      cJSON **jsonp, char *errstr, size_t errstr_size) {
+        char cerr[CURL_ERROR_SIZE];
+        sr_buf_t buf = {0};
+        long status = 0;
+        cerr[0] = '\0';
+
+        pthread_mutex_lock(&sr->http_mtx);
+        CURL *c = sr->curl;
+        /* Reset keeps the connection cache, drops the previous request's options. */
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, sr->connect_timeout_ms);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, sr->request_timeout_ms);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, sr->headers);
+        curl_easy_setopt(c, CURLOPT_USERAGENT, "weir-sr/1");
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sr_write_cb);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+        if (sr->user) {
+                curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+                curl_easy_setopt(c, CURLOPT_USERNAME, sr->user);
+                curl_easy_setopt(c, CURLOPT_PASSWORD, sr->pass);
+        }
+        if (body) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        } else {
+                curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        }
+        CURLcode cc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        /* The error buffer must not outlive this frame inside the handle. */
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);
+        pthread_mutex_unlock(&sr->http_mtx);
+
+        atomic_fetch_add_explicit(&sr->http_requests, 1, memory_order_relaxed);
+        int rc = SR_OK;
+        if (cc != CURLE_OK) {
+                if (buf.too_big) {
+                        sr_err(errstr, errstr_size,
+                               "schema registry %s %s: answer larger than %zu bytes", method, url,
+                               SR_MAX_RESPONSE);
+                        rc = SR_ERR_PROTOCOL;
+                } else {
+                        sr_err(errstr, errstr_size, "schema registry %s %s: %s%s%s%s", method, url,
+                               curl_easy_strerror(cc), cerr[0] ? " (" : "", cerr,
+                               cerr[0] ? ")" : "");
+                        rc = SR_ERR_TRANSPORT;
+                }
+        } else if (status < 200 || status > 299) {
+                sr_status_error(method, url, status, &buf, errstr, errstr_size);
+                rc = sr_status_class(status);
+        } else {
+                cJSON *j = buf.len ? cJSON_ParseWithLength(buf.data, buf.len) : NULL;
+                if (!j) {
+                        sr_err(errstr, errstr_size,
+                               "schema registry %s %s: HTTP %ld with a body that is not JSON",
+                               method, url, status);
+                        rc = SR_ERR_PROTOCOL;
+                } else {
+                        *jsonp = j;
+                }
+        }
+        if (rc != SR_OK)
+                atomic_fetch_add_explicit(&sr->http_errors, 1, memory_order_relaxed);
+        free(buf.data);
+        return rc;
+}
+
+/* A request with retries of transport errors.  `path` starts with '/'.
+ * The full URL (never with credentials) is left in *urlp for the caller's
+ * own error messages; caller frees it. */
+static int sr_request(sr_t *sr, const char *method, const char *path, const char *body,
+                      cJSON **jsonp, char **urlp, char *errstr, size_t errstr_size) {
+        size_t n = strlen(sr->url) + strlen(path) + 1;
+        char *url = malloc(n);
+        if (!url) {
+                sr_err(errstr, errstr_size, "schema registry %s: out of memory", method);
+                return SR_ERR_TRANSPORT;
+        }
+        snprintf(url, n, "%s%s", sr->url, path);
+        *jsonp = NULL;
+        int rc, attempt = 0;
+        long backoff = SR_BACKOFF_MIN_MS;
+        for (;;) {
+                rc = sr_attempt(sr, method, url, body, jsonp, errstr, errstr_size);
+                if (rc != SR_ERR_TRANSPORT || attempt >= sr->retries)
+                        break;
+                attempt++;
+                sr_sleep_ms(backoff);
+                backoff = backoff * 2 > SR_BACKOFF_MAX_MS ? SR_BACKOFF_MAX_MS : backoff * 2;
+        }
+        if (rc == SR_ERR_TRANSPORT && attempt > 0)
+                sr_err_append(errstr, errstr_size, " (%d attempts)", attempt + 1);
+        if (urlp)
+                *urlp = url;
+        else
+                free(url);
+        return rc;
+}
+
+/* A 2xx answer that lacks what the API promises. */
+static int sr_protocol_error(const char *method, char *url, const char *what, char *errstr,
+                             size_t errstr_size) {
+        sr_err(errstr, errstr_size, "schema registry %s %s: answer %s", method, url, what);
+        return SR_ERR_PROTOCOL;
+}
+
+/* Checks that a schema object ({"schema": ..., "schemaType"?, "references"?})
+ * is an Avro schema Weir can use; returns its text or NULL with errstr. */
+static const char *sr_avro_schema_of(const cJSON *j, int32_t id, const char *method,
+                                     const char *url, int *rcp, char *errstr, size_t errstr_size) {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "schemaType");
+        const cJSON *refs = cJSON_GetObjectItemCaseSensitive(j, "references");
+        const cJSON *schema = cJSON_GetObjectItemCaseSensitive(j, "schema");
+        *rcp = SR_ERR_PROTOCOL;
+        if (type && !cJSON_IsNull(type) &&
+            !(cJSON_IsString(type) && !strcmp(type->valuestring, "AVRO"))) {
+                sr_err(errstr, errstr_size,
+                       "schema registry %s %s: schema id %d is of type %s; Weir reads Avro only",
+                       method, url, (int)id,
+                       cJSON_IsString(type) ? type->valuestring : "(not a string)");
+                return NULL;
+        }
+        if (cJSON_IsArray(refs) && cJSON_GetArraySize(refs) > 0) {
+                sr_err(errstr, errstr_size,
+                       "schema registry %s %s: schema id %d uses schema references, which Weir "
+                       "does not support",
+                       method, url, (int)id);
+                return NULL;
+        }
+        if (!cJSON_IsString(schema)) {
+                sr_err(errstr, errstr_size,
+                       "schema registry %s %s: answer has no \"schema\" string", method, url);
+                return NULL;
+        }
+        *rcp = SR_OK;
+        return schema->valuestring;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+/* Splits the URL into the base URL kept for requests and messages (no
+ * userinfo, no trailing '/') and the credentials it may carry.  Messages
+ * never quote the URL given: it may hold a password. */
+static int sr_parse_url(sr_t *sr, const char *url, char *errstr, size_t errstr_size) {
+        CURLU *u = curl_url();
+        char *scheme = NULL, *query = NULL, *clean = NULL;
+        int rc = -1;
+        if (!u) {
+                sr_err(errstr, errstr_size, "schema registry URL: out of memory");
+                return -1;
+        }
+        CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+        if (uc != CURLUE_OK) {
+                sr_err(errstr, errstr_size, "schema registry URL is not a valid URL: %s",
+                       curl_url_strerror(uc));
+                goto done;
+        }
+        if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+            (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))) {
+                sr_err(errstr, errstr_size,
+                       "schema registry URL: scheme must be http or https, not \"%s\"",
+                       scheme ? scheme : "");
+                goto done;
+        }
+        if (curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+                sr_err(errstr, errstr_size, "schema registry URL must not have a query (\"?...\")");
+                goto done;
+        }
+        if (!sr->user) {
+                char *user = NULL, *pass = NULL;
+                if (curl_url_get(u, CURLUPART_USER, &user, CURLU_URLDECODE) == CURLUE_OK) {
+                        curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
+                        sr->user = strdup(user);
+                        sr->pass = strdup(pass ? pass : "");
+                        if (pass)
+                                explicit_bzero(pass, strlen(pass));
+                        curl_free(user);
+                        curl_free(pass);
+                        if (!sr->user || !sr->pass) {
+                                sr_err(errstr, errstr_size, "schema registry: out of memory");
+                                goto done;
+                        }
+                }
+        }
+        curl_url_set(u, CURLUPART_USER, NULL, 0);
+        curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+        curl_url_set(u, CURLUPART_OPTIONS, NULL, 0);
+        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+        if (curl_url_get(u, CURLUPART_URL, &clean, 0) != CURLUE_OK) {
+                sr_err(errstr, errstr_size, "schema registry URL is not a valid URL");
+                goto done;
+        }
+        size_t n = strlen(clean);
+        while (n > 0 && clean[n - 1] == '/')
+                clean[--n] = '\0';
+        sr->url = strdup(clean);
+        if (!sr->url) {
+                sr_err(errstr, errstr_size, "schema registry: out of memory");
+                goto done;
+        }
+        rc = 0;
+done:
+        curl_free(scheme);
+        curl_free(query);
+        curl_free(clean);
+        curl_url_cleanup(u);
+        return rc;
+}
+
+sr_t *sr_new(const char *url, const char *basic_auth, char *errstr, size_t errstr_size) {
+        if (!url || !*url) {
+                sr_err(errstr, errstr_size, "schema registry URL is empty");
+                return NULL;
+        }
+        pthread_once(&sr_curl_once, sr_curl_init);
+        if (sr_curl_rc != CURLE_OK) {
+                sr_err(errstr, errstr_size, "schema registry: curl_global_init: %s",
+                       curl_easy_strerror(sr_curl_rc));
+                return NULL;
+        }
+        sr_t *sr = calloc(1, sizeof(*sr));
+        if (!sr) {
+                sr_err(errstr, errstr_size, "schema registry: out of memory");
+                return NULL;
+        }
+        sr->connect_timeout_ms = SR_DEFAULT_CONNECT;
+        sr->request_timeout_ms = SR_DEFAULT_REQUEST;
+        sr->retries = SR_DEFAULT_RETRIES;
+        pthread_mutex_init(&sr->http_mtx, NULL);
+        pthread_mutex_init(&sr->fetch_mtx, NULL);
+        pthread_rwlock_init(&sr->cache_lock, NULL);
+
+        if (basic_auth && *basic_auth) {
+                const char *colon = strchr(basic_auth, ':');
+                if (!colon) {
+                        /* Do not quote it: it is a secret, even when malformed. */
+                        sr_err(errstr, errstr_size,
+                               "schema registry basic auth must be \"user:password\"");
+                        goto fail;
+                }
+                sr->user = strndup(basic_auth, (size_t)(colon - basic_auth));
+                sr->pass = strdup(colon + 1);
+                if (!sr->user || !sr->pass) {
+                        sr_err(errstr, errstr_size, "schema registry: out of memory");
+                        goto fail;
+                }
+        }
+        if (sr_parse_url(sr, url, errstr, errstr_size) == -1)
+                goto fail;
+
+        sr->curl = curl_easy_init();
+        const char *hdrs[] = {
+                "Content-Type: application/vnd.schemaregistry.v1+json",
+                ("Accept: application/vnd.schemaregistry.v1+json, "
+                 "application/vnd.schemaregistry+json, application/json"),
+                "Expect:", /* no 100-continue round trip on POST */
+        };
+        for (size_t i = 0; sr->curl && i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
+                struct curl_slist *l = curl_slist_append(sr->headers, hdrs[i]);
+                if (!l)
+                        break;
+                sr->headers = l;
+        }
+        if (!sr->curl || !sr->headers) {
+                sr_err(errstr, errstr_size, "schema registry: curl_easy_init failed");
+                goto fail;
+        }
+        return sr;
+fail:
+        sr_destroy(sr);
+        return NULL;
+}
+
+void sr_destroy(sr_t *sr) {
+        if (!sr)
+                return;
+        if (sr->curl)
+                curl_easy_cleanup(sr->curl);
+        curl_slist_free_all(sr->headers);
+        for (size_t i = 0; i < sr->cap; i++)
+                free(sr->slots[i].schema);
+        free(sr->slots);
+        if (sr->pass) {
+                explicit_bzero(sr->pass, strlen(sr->pass));
+                free(sr->pass);
+        }
+        free(sr->user);
+        free(sr->url);
+        pthread_mutex_destroy(&sr->http_mtx);
+        pthread_mutex_destroy(&sr->fetch_mtx);
+        pthread_rwlock_destroy(&sr->cache_lock);
+        free(sr);
+}
+
+void sr_set_timeouts(sr_t *sr, long connect_timeout_ms, long request_timeout_ms) {
+        if (connect_timeout_ms > 0)
+                sr->connect_timeout_ms = connect_timeout_ms;
+        if (request_timeout_ms > 0)
+                sr->request_timeout_ms = request_timeout_ms;
+}
+
+void sr_set_retries(sr_t *sr, int retries) {
+        sr->retries = retries < 0 ? 0 : retries;
+}
+
+const char *sr_url(const sr_t *sr) {
+        return sr->url;
+}
+
+int sr_subject_for_topic(const char *topic, char *buf, size_t size) {
+        int n = snprintf(buf, size, "%s-value", topic);
+        return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+int sr_err_retriable(int err) {
+        return err == SR_ERR_TRANSPORT;
+}
+
+/* ---------------------------------------------------------------- API */
+
+/* "/subjects/<escaped subject><suffix>"; caller frees. */
+static char *sr_subject_path(const char *subject, const char *suffix) {
+        char *esc = sr_escape(subject);
+        if (!esc)
+                return NULL;
+        size_t n = strlen("/subjects/") + strlen(esc) + strlen(suffix) + 1;
+        char *p = malloc(n);
+        if (p)
+                snprintf(p, n, "/subjects/%s%s", esc, suffix);
+        free(esc);
+        return p;
+}
+
+/* {"schema": "<schema_json>"}, printed; caller frees.  schemaType is left
+ * out: AVRO is the registry's default and older registries reject it. */
+static char *sr_schema_body(const char *schema_json) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddStringToObject(o, "schema", schema_json)) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        return s;
+}
+
+static int sr_check_args(const sr_t *sr, const char *subject, const char *what, const void *out,
+                         char *errstr, size_t errstr_size) {
+        if (!sr || !subject || !*subject || !what || !out) {
+                sr_err(errstr, errstr_size, "schema registry: invalid argument (%s)",
+                       !subject || !*subject ? "empty subject" : "NULL pointer");
+                return SR_ERR_REJECTED;
+        }
+        return SR_OK;
+}
+
+/* POST a schema to `suffix` under the subject; on SR_OK *jp is the answer. */
+static int sr_post_schema(sr_t *sr, const char *subject, const char *suffix,
+                          const char *schema_json, cJSON **jp, char **urlp, char *errstr,
+                          size_t errstr_size) {
+        char *path = sr_subject_path(subject, suffix);
+        char *body = sr_schema_body(schema_json);
+        int rc;
+        if (!path || !body) {
+                sr_err(errstr, errstr_size, "schema registry POST: out of memory");
+                rc = SR_ERR_TRANSPORT;
+        } else {
+                rc = sr_request(sr, "POST", path, body, jp, urlp, errstr, errstr_size);
+        }
+        free(path);
+        cJSON_free(body);
+        return rc;
+}
+
+int sr_register(sr_t *sr, const char *subject, const char *schema_json, int32_t *idp, char *errstr,
+                size_t errstr_size) {
+        int rc = sr_check_args(sr, subject, schema_json, idp, errstr, errstr_size);
+        if (rc != SR_OK)
+                return rc;
+        cJSON *j = NULL;
+        char *url = NULL;
+        rc = sr_post_schema(sr, subject, "/versions", schema_json, &j, &url, errstr, errstr_size);
+        if (rc == SR_OK) {
+                int32_t id;
+                if (sr_json_int32(j, "id", &id) == -1) {
+                        rc = sr_protocol_error("POST", url, "has no integer \"id\"", errstr,
+                                               errstr_size);
+                } else {
+                        *idp = id;
+                        /* Out of memory only costs a later fetch. */
+                        sr_cache_put(sr, id, schema_json);
+                        log_info("sr", "schema id %d registered under subject %s at %s", (int)id,
+                                 subject, sr->url);
+                }
+        }
+        cJSON_Delete(j);
+        free(url);
+        return rc;
+}
+
+int sr_lookup_id(sr_t *sr, const char *subject, const char *schema_json, int32_t *idp,
+                 int32_t *versionp, char *errstr, size_t errstr_size) {
+        int rc = sr_check_args(sr, subject, schema_json, idp, errstr, errstr_size);
+        if (rc != SR_OK)
+                return rc;
+        cJSON *j = NULL;
+        char *url = NULL;
+        rc = sr_post_schema(sr, subject, "", schema_json, &j, &url, errstr, errstr_size);
+        if (rc == SR_OK) {
+                int32_t id, version = 0;
+                if (sr_json_int32(j, "id", &id) == -1) {
+                        rc = sr_protocol_error("POST", url, "has no integer \"id\"", errstr,
+                                               errstr_size);
+                } else {
+                        sr_json_int32(j, "version", &version);
+                        *idp = id;
+                        if (versionp)
+                                *versionp = version;
+                        sr_cache_put(sr, id, schema_json);
+                }
+        }
+        cJSON_Delete(j);
+        free(url);
+        return rc;
+}
+
+int sr_get_schema(sr_t *sr, int32_t id, const char **schema_json, char *errstr,
+                  size_t errstr_size) {
+        if (!sr || !schema_json) {
+                sr_err(errstr, errstr_size, "schema registry: invalid argument (NULL pointer)");
+                return SR_ERR_REJECTED;
+        }
+        const char *s = sr_cache_get(sr, id);
+        if (s) {
+                atomic_fetch_add_explicit(&sr->cache_hits, 1, memory_order_relaxed);
+                *schema_json = s;
+                return SR_OK;
+        }
+        if (id < 0) {
+                /* Registries hand out ids from 0 or 1 up: a negative id is a
+                 * corrupt record, not a registry problem. */
+                sr_err(errstr, errstr_size, "schema registry %s: schema id %d is not a valid id",
+                       sr->url, (int)id);
+                return SR_ERR_NOT_FOUND;
+        }
+
+        pthread_mutex_lock(&sr->fetch_mtx);
+        /* Another thread may have fetched it while this one waited. */
+        s = sr_cache_get(sr, id);
+        if (s) {
+                pthread_mutex_unlock(&sr->fetch_mtx);
+                atomic_fetch_add_explicit(&sr->cache_hits, 1, memory_order_relaxed);
+                *schema_json = s;
+                return SR_OK;
+        }
+        atomic_fetch_add_explicit(&sr->cache_misses, 1, memory_order_relaxed);
+        char path[32];
+        snprintf(path, sizeof(path), "/schemas/ids/%d", (int)id);
+        cJSON *j = NULL;
+        char *url = NULL;
+        int rc = sr_request(sr, "GET", path, NULL, &j, &url, errstr, errstr_size);
+        if (rc == SR_OK) {
+                const char *text = sr_avro_schema_of(j, id, "GET", url, &rc, errstr, errstr_size);
+                if (text) {
+                        s = sr_cache_put(sr, id, text);
+                        if (s) {
+                                *schema_json = s;
+                                log_debug("sr", "schema id %d fetched from %s", (int)id, url);
+                        } else {
+                                sr_err(errstr, errstr_size,
+                                       "schema registry GET %s: out of memory caching schema", url);
+                                rc = SR_ERR_TRANSPORT;
+                        }
+                }
+        }
+        pthread_mutex_unlock(&sr->fetch_mtx);
+        cJSON_Delete(j);
+        free(url);
+        return rc;
+}
+
+int sr_get_latest(sr_t *sr, const char *subject, int32_t *idp, const char **schema_json,
+                  int32_t *versionp, char *errstr, size_t errstr_size) {
+        int rc = sr_check_args(sr, subject, "", idp, errstr, errstr_size);
+        if (rc != SR_OK)
+                return rc;
+        char *path = sr_subject_path(subject, "/versions/latest");
+        if (!path) {
+                sr_err(errstr, errstr_size, "schema registry GET: out of memory");
+                return SR_ERR_TRANSPORT;
+        }
+        cJSON *j = NULL;
+        char *url = NULL;
+        rc = sr_request(sr, "GET", path, NULL, &j, &url, errstr, errstr_size);
+        free(path);
+        if (rc == SR_OK) {
+                int32_t id, version = 0;
+                if (sr_json_int32(j, "id", &id) == -1) {
+                        rc = sr_protocol_error("GET", url, "has no integer \"id\"", errstr,
+                                               errstr_size);
+                } else {
+                        const char *text =
+                                sr_avro_schema_of(j, id, "GET", url, &rc, errstr, errstr_size);
+                        const char *cached = text ? sr_cache_put(sr, id, text) : NULL;
+                        if (text && !cached) {
+                                sr_err(errstr, errstr_size,
+                                       "schema registry GET %s: out of memory caching schema", url);
+                                rc = SR_ERR_TRANSPORT;
+                        } else if (cached) {
+                                sr_json_int32(j, "version", &version);
+                                *idp = id;
+                                if (schema_json)
+                                        *schema_json = cached;
+                                if (versionp)
+                                        *versionp = version;
+                        }
+                }
+        }
+        cJSON_Delete(j);
+        free(url);
+        return rc;
+}
+
+int sr_lookup_cb(void *opaque, int32_t id, const char **schema_json, char *errstr,
+                 size_t errstr_size) {
+        return sr_get_schema(opaque, id, schema_json, errstr, errstr_size);
+}
+
+void sr_stats(sr_t *sr, sr_stats_t *out) {
+        out->http_requests = atomic_load_explicit(&sr->http_requests, memory_order_relaxed);
+        out->http_errors = atomic_load_explicit(&sr->http_errors, memory_order_relaxed);
+        out->cache_hits = atomic_load_explicit(&sr->cache_hits, memory_order_relaxed);
+        out->cache_misses = atomic_load_explicit(&sr->cache_misses, memory_order_relaxed);
+        pthread_rwlock_rdlock(&sr->cache_lock);
+        out->cached = sr->count;
+        pthread_rwlock_unlock(&sr->cache_lock);
+}
