@@ -22,23 +22,23 @@
 
 /* Returns 0 and sets *out, or -1 with errstr set.  Values returned by
  * cfg_str point into the environment (or to `def`): do not free. */
-int cfg_str(const char *name, const char *def, const char **out, char *errstr,
-            size_t errstr_size);
+int cfg_str(const char *name, const char *def, const char **out, char *errstr, size_t errstr_size);
 /* Like cfg_str but unset/empty is an error naming the variable. */
 int cfg_str_required(const char *name, const char **out, char *errstr, size_t errstr_size);
-int cfg_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
-            char *errstr, size_t errstr_size);
+int cfg_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out, char *errstr,
+            size_t errstr_size);
 /* true/false, 1/0, yes/no, on/off (case-insensitive). */
 int cfg_bool(const char *name, int def, int *out, char *errstr, size_t errstr_size);
 /* A duration: "250ms", "5s", "2m", "1h" or a bare number of milliseconds. */
-int cfg_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int64_t max_ms,
-                    int64_t *out, char *errstr, size_t errstr_size);
+int cfg_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int64_t max_ms, int64_t *out,
+                    char *errstr, size_t errstr_size);
 /* A size: "512", "64KiB", "10MiB", "1GiB" (also kB/MB/GB as powers of ten). */
 int cfg_size_bytes(const char *name, int64_t def, int64_t min, int64_t max, int64_t *out,
                    char *errstr, size_t errstr_size);
-/* One of `choices` (a NULL-terminated list); *out is its index. */
-int cfg_enum(const char *name, const char *def, const char *const *choices, int *out,
-             char *errstr, size_t errstr_size);
+/* One of `choices` (a NULL-terminated list, matched case-insensitively);
+ * *out is its index.  `def` NULL makes the variable required. */
+int cfg_enum(const char *name, const char *def, const char *const *choices, int *out, char *errstr,
+             size_t errstr_size);
 
 /* Applies every KAFKA_* variable to `conf`.  Errors name the variable.
  * Logs each property set at debug level, with secrets redacted. */
@@ -46,5 +46,19 @@ int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* 1 if the named variable or librdkafka property holds a secret. */
 int cfg_is_secret(const char *name);
+/* `value`, or "[redacted]" when `name` holds a secret: for log lines and
+ * error messages.  Returns a pointer to one of the two; do not free. */
+const char *cfg_redact(const char *name, const char *value);
+
+/* The parsers behind cfg_duration_ms() and cfg_size_bytes(), for values
+ * that come from elsewhere (the pipeline spec).  Durations: one or more
+ * <number><unit> terms, unit ms|s|m|h|d, an optional fraction that must
+ * come out a whole number of ms ("1.5s", "1h30m"), or a bare integer of
+ * milliseconds.  Sizes: <number>[unit], unit B, kB/MB/GB/TB (powers of ten)
+ * or KiB/MiB/GiB/TiB (powers of two), case-insensitive.  Surrounding
+ * whitespace is ignored.  Return 0, or -1 if malformed, negative or out of
+ * int64 range. */
+int cfg_parse_duration_ms(const char *s, int64_t *out);
+int cfg_parse_size_bytes(const char *s, int64_t *out);
 
 #endif

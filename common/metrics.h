@@ -17,7 +17,11 @@ typedef struct metrics_child_s metrics_child_t;
 
 /* `labels` is a comma-separated list of label names ("route,status") or
  * NULL.  Declaring the same name twice returns the same family (or NULL if
- * the type or labels differ).  Families live until metrics_reset(). */
+ * the type or labels differ).  Families live until metrics_reset().
+ * Also NULL (and logged): an invalid metric or label name, more than 16
+ * labels, a counter whose name does not end in _total, histogram bounds not
+ * ascending.  Every call below accepts NULL and then does nothing, so a bad
+ * declaration costs its metric, not the service. */
 metrics_family_t *metrics_counter_family(const char *name, const char *help, const char *labels);
 metrics_family_t *metrics_gauge_family(const char *name, const char *help, const char *labels);
 /* `buckets`: ascending upper bounds, without +Inf; NULL = default latency
@@ -39,12 +43,14 @@ metrics_child_t *metrics_histogram(const char *name, const char *help, const dou
 
 /* Lock-free updates. */
 void metrics_inc(metrics_child_t *c, double v);     /* counter/gauge += v (v >= 0 for counters) */
-void metrics_set(metrics_child_t *c, double v);     /* gauge = v */
-void metrics_observe(metrics_child_t *c, double v); /* histogram sample */
-double metrics_value(const metrics_child_t *c);     /* counter/gauge value (for tests, /readyz) */
+void metrics_set(metrics_child_t *c, double v);     /* gauge = v (ignored for other types) */
+void metrics_observe(metrics_child_t *c, double v); /* histogram sample (NaN ignored) */
+double metrics_value(const metrics_child_t *c);     /* counter/gauge value, histogram sample
+                                                     * count (for tests, /readyz) */
 
-/* Renders every family.  Returns a malloc'd NUL-terminated string the
- * caller frees; *len gets its length. */
+/* Renders every family, sorted by name, children by label values.
+ * Returns a malloc'd NUL-terminated string the caller frees (NULL when out
+ * of memory); *len gets its length (len may be NULL). */
 char *metrics_render(size_t *len);
 
 /* Frees every family (tests, and clean exit under LeakSanitizer). */

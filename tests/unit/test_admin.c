@@ -1,0 +1,206 @@
+/* Unit tests for admin: a real server on a loopback port picked by the
+ * kernel, driven with libcurl — /metrics, /healthz (including a stalled
+ * heartbeat), /readyz conditions, 404, 405, HEAD, and start-up errors. */
+#include "admin.h"
+#include "metrics.h"
+#include "th.h"
+
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+typedef struct {
+        long status;
+        char body[65536];
+        size_t len;
+        char ctype[128];
+        char allow[64];
+} reply_t;
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+        reply_t *r = ud;
+        size_t len = size * n;
+        if (r->len + len >= sizeof(r->body))
+                len = sizeof(r->body) - 1 - r->len;
+        memcpy(r->body + r->len, p, len);
+        r->len += len;
+        r->body[r->len] = '\0';
+        return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+        reply_t *r = ud;
+        size_t len = size * n;
+        if (len > 6 && !strncasecmp(p, "Allow:", 6))
+                snprintf(r->allow, sizeof(r->allow), "%.*s", (int)(len - 9), p + 7);
+        return len;
+}
+
+/* Returns the HTTP status (0 on transport error). */
+static long http(uint16_t port, const char *method, const char *path, reply_t *r) {
+        char url[128];
+        memset(r, 0, sizeof(*r));
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, path);
+        CURL *c = curl_easy_init();
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+        if (!strcmp(method, "HEAD"))
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        else if (!strcmp(method, "POST"))
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
+        else if (strcmp(method, "GET") != 0)
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        if (curl_easy_perform(c) == CURLE_OK) {
+                char *ct = NULL;
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+                curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+                if (ct)
+                        snprintf(r->ctype, sizeof(r->ctype), "%s", ct);
+        }
+        curl_easy_cleanup(c);
+        return r->status;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static reply_t rep;
+
+static void test_endpoints(void) {
+        char err[256] = "";
+        metrics_inc(metrics_counter("weir_test_admin_hits_total", "Hits."), 3);
+        admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a) {
+                fprintf(stderr, "  %s\n", err);
+                return;
+        }
+        uint16_t port = admin_port(a);
+        TH_CHECK(port > 0);
+
+        TH_CHECK_INT(http(port, "GET", "/metrics", &rep), 200);
+        TH_CHECK_STR(rep.ctype, "text/plain; version=0.0.4; charset=utf-8");
+        TH_CHECK_HAS(rep.body, "# TYPE weir_test_admin_hits_total counter\n"
+                               "weir_test_admin_hits_total 3\n");
+
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ok\n");
+        TH_CHECK_STR(rep.ctype, "text/plain; charset=utf-8");
+        TH_CHECK_INT(http(port, "GET", "/healthz?verbose=1", &rep), 200);
+
+        TH_CHECK_INT(http(port, "HEAD", "/metrics", &rep), 200);
+        TH_CHECK_INT(rep.len, 0);
+
+        TH_CHECK_INT(http(port, "GET", "/nope", &rep), 404);
+        TH_CHECK_INT(http(port, "GET", "/metrics/", &rep), 404);
+        TH_CHECK_INT(http(port, "POST", "/metrics", &rep), 405);
+        TH_CHECK_STR(rep.allow, "GET, HEAD");
+        TH_CHECK_INT(http(port, "DELETE", "/healthz", &rep), 405);
+
+        admin_stop(a);
+        metrics_reset();
+}
+
+static void test_readyz(void) {
+        char err[256] = "";
+        admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        uint16_t port = admin_port(a);
+        /* No conditions: ready. */
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ready\n");
+
+        int kafka = admin_ready_condition(a, "kafka assigned");
+        int state = admin_ready_condition(a, "state restored");
+        TH_CHECK_INT(kafka, 0);
+        TH_CHECK_INT(state, 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: kafka assigned\nunmet: state restored\n");
+
+        admin_ready_set(a, kafka, 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: state restored\n");
+        admin_ready_set(a, state, 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        admin_ready_set(a, kafka, 0); /* lost the assignment */
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: kafka assigned\n");
+
+        /* Bad handles are ignored; the limit is 16 conditions. */
+        admin_ready_set(a, -1, 1);
+        admin_ready_set(a, 99, 1);
+        for (int i = 2; i < 16; i++)
+                TH_CHECK_INT(admin_ready_condition(a, "x"), i);
+        TH_CHECK_INT(admin_ready_condition(a, "one too many"), -1);
+        admin_stop(a);
+
+        /* NULL server: every call is a no-op. */
+        admin_heartbeat(NULL);
+        admin_ready_set(NULL, 0, 1);
+        TH_CHECK_INT(admin_ready_condition(NULL, "x"), -1);
+        TH_CHECK_INT(admin_port(NULL), 0);
+        admin_stop(NULL);
+}
+
+static void test_heartbeat_stall(void) {
+        char err[256] = "";
+        admin_t *a = admin_start("127.0.0.1", 0, 150, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        uint16_t port = admin_port(a);
+        admin_heartbeat(a);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        sleep_ms(400); /* no heartbeat */
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 503);
+        TH_CHECK_HAS(rep.body, "stalled: no heartbeat for ");
+        TH_CHECK_HAS(rep.body, "(limit 150 ms)\n");
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: main loop stalled\n");
+        admin_heartbeat(a);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        admin_stop(a);
+}
+
+static void test_start_errors(void) {
+        char err[256] = "";
+        admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        /* The same port again: taken. */
+        admin_t *b = admin_start("127.0.0.1", admin_port(a), 0, err, sizeof(err));
+        TH_CHECK(b == NULL);
+        TH_CHECK_HAS(err, "admin server: cannot listen on 127.0.0.1:");
+        admin_stop(b);
+        admin_stop(a);
+
+        b = admin_start("not an address!", 0, 0, err, sizeof(err));
+        TH_CHECK(b == NULL);
+        TH_CHECK_HAS(err, "admin server: bind address \"not an address!\": ");
+        admin_stop(b);
+}
+
+static void curl_cleanup(void) {
+        curl_global_cleanup();
+}
+
+/* Not a check: libcurl's global state, set up once and torn down at exit
+ * (before LeakSanitizer looks). */
+static void test_setup(void) {
+        TH_CHECK_INT(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
+        atexit(curl_cleanup);
+}
+
+TH_MAIN("admin", TH_T(test_setup), TH_T(test_endpoints), TH_T(test_readyz),
+        TH_T(test_heartbeat_stall), TH_T(test_start_errors))

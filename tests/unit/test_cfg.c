@@ -1,0 +1,291 @@
+/* Unit tests for cfg: defaults, validation messages (variable, value,
+ * expected form), duration and size grammar, KAFKA_* passthrough and
+ * secret redaction. */
+#include "cfg.h"
+#include "th.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static char err[512];
+
+static void test_str(void) {
+        const char *v = NULL;
+        unsetenv("WEIR_T_STR");
+        TH_CHECK_INT(cfg_str("WEIR_T_STR", "dflt", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "dflt");
+        setenv("WEIR_T_STR", "", 1);
+        TH_CHECK_INT(cfg_str("WEIR_T_STR", "dflt", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "dflt");
+        setenv("WEIR_T_STR", "x y", 1);
+        TH_CHECK_INT(cfg_str("WEIR_T_STR", "dflt", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "x y");
+        unsetenv("WEIR_T_STR");
+        TH_CHECK_INT(cfg_str_required("WEIR_T_STR", &v, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_STR is not set: a value is required");
+        setenv("WEIR_T_STR", "", 1);
+        TH_CHECK_INT(cfg_str_required("WEIR_T_STR", &v, err, sizeof(err)), -1);
+        setenv("WEIR_T_STR", "z", 1);
+        TH_CHECK_INT(cfg_str_required("WEIR_T_STR", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "z");
+        unsetenv("WEIR_T_STR");
+}
+
+static void test_int(void) {
+        int64_t n = 0;
+        unsetenv("ADMIN_PORT");
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 9090, 1, 65535, &n, err, sizeof(err)), 0);
+        TH_CHECK_INT(n, 9090);
+        setenv("ADMIN_PORT", " 8080 ", 1);
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 9090, 1, 65535, &n, err, sizeof(err)), 0);
+        TH_CHECK_INT(n, 8080);
+        setenv("ADMIN_PORT", "70000", 1);
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 9090, 1, 65535, &n, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "ADMIN_PORT=\"70000\": expected an integer in 1..65535");
+        setenv("ADMIN_PORT", "80x", 1);
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 9090, 1, 65535, &n, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "ADMIN_PORT=\"80x\": expected an integer in 1..65535");
+        setenv("ADMIN_PORT", "99999999999999999999", 1);
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 0, INT64_MIN, INT64_MAX, &n, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "ADMIN_PORT=\"99999999999999999999\": expected an integer");
+        setenv("ADMIN_PORT", "-5", 1);
+        TH_CHECK_INT(cfg_int("ADMIN_PORT", 0, -10, INT64_MAX, &n, err, sizeof(err)), 0);
+        TH_CHECK_INT(n, -5);
+        unsetenv("ADMIN_PORT");
+}
+
+static void test_bool(void) {
+        static const char *const t[] = {"true", "TRUE", "1", "yes", "On", NULL};
+        static const char *const f[] = {"false", "0", "No", "off", NULL};
+        int b = -1;
+        for (int i = 0; t[i]; i++) {
+                setenv("WEIR_T_B", t[i], 1);
+                TH_CHECK_INT(cfg_bool("WEIR_T_B", 0, &b, err, sizeof(err)), 0);
+                TH_CHECK_INT(b, 1);
+        }
+        for (int i = 0; f[i]; i++) {
+                setenv("WEIR_T_B", f[i], 1);
+                TH_CHECK_INT(cfg_bool("WEIR_T_B", 1, &b, err, sizeof(err)), 0);
+                TH_CHECK_INT(b, 0);
+        }
+        setenv("WEIR_T_B", "maybe", 1);
+        TH_CHECK_INT(cfg_bool("WEIR_T_B", 1, &b, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_B=\"maybe\": expected true/false, 1/0, yes/no or on/off");
+        unsetenv("WEIR_T_B");
+        TH_CHECK_INT(cfg_bool("WEIR_T_B", 1, &b, err, sizeof(err)), 0);
+        TH_CHECK_INT(b, 1);
+}
+
+static void test_parse_duration(void) {
+        static const struct {
+                const char *s;
+                long long ms; /* -1 = invalid */
+        } cases[] = {{"250ms", 250},  {"5s", 5000},     {"2m", 120000},
+                     {"1h", 3600000}, {"1d", 86400000}, {"1500", 1500},
+                     {" 7s ", 7000},  {"1.5s", 1500},   {"1h30m", 5400000},
+                     {"0s", 0},       {"0.25m", 15000}, {"", -1},
+                     {"s", -1},       {"5", 5},         {"5x", -1},
+                     {"-5s", -1},     {"5S", -1},       {"1.s", -1},
+                     {"0.0001s", -1}, {"1h 30m", -1},   {"9999999999999999999h", -1},
+                     {"5 s", -1},     {"1ms5", -1}};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int64_t ms = -7;
+                int rc = cfg_parse_duration_ms(cases[i].s, &ms);
+                if (cases[i].ms < 0) {
+                        if (rc != -1)
+                                fprintf(stderr, "  accepted \"%s\"\n", cases[i].s);
+                        TH_CHECK_INT(rc, -1);
+                } else {
+                        if (rc != 0 || ms != cases[i].ms)
+                                fprintf(stderr, "  \"%s\"\n", cases[i].s);
+                        TH_CHECK_INT(rc, 0);
+                        TH_CHECK_INT(ms, cases[i].ms);
+                }
+        }
+        TH_CHECK_INT(cfg_parse_duration_ms(NULL, &(int64_t){0}), -1);
+}
+
+static void test_duration_env(void) {
+        int64_t ms = 0;
+        unsetenv("WEIR_T_D");
+        TH_CHECK_INT(cfg_duration_ms("WEIR_T_D", 5000, 1, 3600000, &ms, err, sizeof(err)), 0);
+        TH_CHECK_INT(ms, 5000);
+        setenv("WEIR_T_D", "2h", 1);
+        TH_CHECK_INT(cfg_duration_ms("WEIR_T_D", 5000, 1, 3600000, &ms, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_D=\"2h\": expected a duration in 1ms..1h, like \"250ms\", "
+                          "\"5s\", \"2m\" or \"1h\" (a bare number is milliseconds)");
+        setenv("WEIR_T_D", "soon", 1);
+        TH_CHECK_INT(cfg_duration_ms("WEIR_T_D", 5000, 0, INT64_MAX, &ms, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "WEIR_T_D=\"soon\": expected a duration, like");
+        setenv("WEIR_T_D", "90s", 1);
+        TH_CHECK_INT(cfg_duration_ms("WEIR_T_D", 5000, 0, INT64_MAX, &ms, err, sizeof(err)), 0);
+        TH_CHECK_INT(ms, 90000);
+        unsetenv("WEIR_T_D");
+}
+
+static void test_size(void) {
+        static const struct {
+                const char *s;
+                long long b;
+        } cases[] = {{"512", 512},          {"64KiB", 65536},
+                     {"10MiB", 10485760},   {"1GiB", 1073741824LL},
+                     {"2kB", 2000},         {"3MB", 3000000},
+                     {"1gb", 1000000000LL}, {"1.5KiB", 1536},
+                     {"10 MiB", 10485760},  {"7b", 7},
+                     {"1TiB", 1LL << 40},   {"1.1b", -1},
+                     {"KiB", -1},           {"-1", -1},
+                     {"1PiB", -1},          {"9999999999TiB", -1},
+                     {"1KiB2", -1}};
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                int64_t b = -7;
+                int rc = cfg_parse_size_bytes(cases[i].s, &b);
+                if (cases[i].b < 0) {
+                        if (rc != -1)
+                                fprintf(stderr, "  accepted \"%s\"\n", cases[i].s);
+                        TH_CHECK_INT(rc, -1);
+                } else {
+                        if (rc != 0 || b != cases[i].b)
+                                fprintf(stderr, "  \"%s\"\n", cases[i].s);
+                        TH_CHECK_INT(rc, 0);
+                        TH_CHECK_INT(b, cases[i].b);
+                }
+        }
+        int64_t b = 0;
+        setenv("WEIR_T_SZ", "2GiB", 1);
+        TH_CHECK_INT(cfg_size_bytes("WEIR_T_SZ", 1024, 1024, 1 << 30, &b, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_SZ=\"2GiB\": expected a size in 1KiB..1GiB, like \"512\", "
+                          "\"64KiB\", \"10MiB\" or \"1GiB\"");
+        setenv("WEIR_T_SZ", "4MiB", 1);
+        TH_CHECK_INT(cfg_size_bytes("WEIR_T_SZ", 1024, 1024, 1 << 30, &b, err, sizeof(err)), 0);
+        TH_CHECK_INT(b, 4 << 20);
+        unsetenv("WEIR_T_SZ");
+}
+
+static void test_enum(void) {
+        static const char *const modes[] = {"exactly_once", "at_least_once", NULL};
+        int i = -1;
+        unsetenv("WEIR_T_E");
+        TH_CHECK_INT(cfg_enum("WEIR_T_E", "exactly_once", modes, &i, err, sizeof(err)), 0);
+        TH_CHECK_INT(i, 0);
+        setenv("WEIR_T_E", "AT_LEAST_ONCE", 1);
+        TH_CHECK_INT(cfg_enum("WEIR_T_E", "exactly_once", modes, &i, err, sizeof(err)), 0);
+        TH_CHECK_INT(i, 1);
+        setenv("WEIR_T_E", "twice", 1);
+        TH_CHECK_INT(cfg_enum("WEIR_T_E", "exactly_once", modes, &i, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_E=\"twice\": expected one of exactly_once, at_least_once");
+        unsetenv("WEIR_T_E");
+        TH_CHECK_INT(cfg_enum("WEIR_T_E", NULL, modes, &i, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_E is not set: expected one of exactly_once, at_least_once");
+}
+
+static void test_secret(void) {
+        TH_CHECK(cfg_is_secret("KAFKA_SASL_PASSWORD"));
+        TH_CHECK(cfg_is_secret("sasl.password"));
+        TH_CHECK(cfg_is_secret("ssl.key.password"));
+        TH_CHECK(cfg_is_secret("ssl.keystore.password"));
+        TH_CHECK(cfg_is_secret("ssl.key.pem"));
+        TH_CHECK(cfg_is_secret("sasl.oauthbearer.client.secret"));
+        TH_CHECK(cfg_is_secret("sasl.oauthbearer.config"));
+        TH_CHECK(cfg_is_secret("INFLUX_TOKEN"));
+        TH_CHECK(cfg_is_secret("GCP_CREDENTIALS"));
+        TH_CHECK(cfg_is_secret("db_Password"));
+        TH_CHECK(!cfg_is_secret("KAFKA_SASL_USERNAME"));
+        TH_CHECK(!cfg_is_secret("bootstrap.servers"));
+        TH_CHECK(!cfg_is_secret("ssl.certificate.location"));
+        TH_CHECK(!cfg_is_secret(NULL));
+        TH_CHECK_STR(cfg_redact("REDIS_PASSWORD", "hunter2"), "[redacted]");
+        TH_CHECK_STR(cfg_redact("REDIS_HOST", "h"), "h");
+
+        /* A secret's value never reaches a message. */
+        int64_t n;
+        setenv("WEIR_T_PASSWORD", "hunter2", 1);
+        TH_CHECK_INT(cfg_int("WEIR_T_PASSWORD", 0, 0, 10, &n, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_PASSWORD=[redacted]: expected an integer in 0..10");
+        unsetenv("WEIR_T_PASSWORD");
+}
+
+static void clear_kafka_env(void) {
+        for (;;) {
+                char name[256] = "";
+                for (char **e = environ; e && *e; e++)
+                        if (!strncmp(*e, "KAFKA_", 6)) {
+                                const char *eq = strchr(*e, '=');
+                                snprintf(name, sizeof(name), "%.*s", (int)(eq - *e), *e);
+                                break;
+                        }
+                if (!*name)
+                        return;
+                unsetenv(name);
+        }
+}
+
+static const char *conf_get(rd_kafka_conf_t *conf, const char *name) {
+        static char buf[512];
+        size_t sz = sizeof(buf);
+        if (rd_kafka_conf_get(conf, name, buf, &sz) != RD_KAFKA_CONF_OK)
+                return "(unknown)";
+        return buf;
+}
+
+static void test_kafka_conf(void) {
+        clear_kafka_env();
+        setenv("KAFKA_BOOTSTRAP_SERVERS", "b1:9092,b2:9092", 1);
+        setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL", 1);
+        setenv("KAFKA_SASL_MECHANISMS", "SCRAM-SHA-512", 1);
+        setenv("KAFKA_SASL_USERNAME", "weir", 1);
+        setenv("KAFKA_SASL_PASSWORD", "s3cr3t", 1);
+        setenv("KAFKA_STATISTICS_INTERVAL_MS", "1000", 1);
+        setenv("KAFKA_CLIENT_ID", "", 1); /* empty = unset */
+        /* Kubernetes service links for a Service named "kafka". */
+        setenv("KAFKA_SERVICE_HOST", "10.0.0.1", 1);
+        setenv("KAFKA_SERVICE_PORT", "9092", 1);
+        setenv("KAFKA_PORT", "tcp://10.0.0.1:9092", 1);
+        setenv("KAFKA_PORT_9092_TCP_ADDR", "10.0.0.1", 1);
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        err[0] = '\0';
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), 0);
+        TH_CHECK_STR(err, "");
+        TH_CHECK_STR(conf_get(conf, "bootstrap.servers"), "b1:9092,b2:9092");
+        TH_CHECK_STR(conf_get(conf, "security.protocol"), "sasl_ssl");
+        TH_CHECK_STR(conf_get(conf, "sasl.mechanisms"), "SCRAM-SHA-512");
+        TH_CHECK_STR(conf_get(conf, "sasl.username"), "weir");
+        TH_CHECK_STR(conf_get(conf, "sasl.password"), "s3cr3t");
+        TH_CHECK_STR(conf_get(conf, "statistics.interval.ms"), "1000");
+        TH_CHECK_STR(conf_get(conf, "client.id"), "rdkafka");
+        rd_kafka_conf_destroy(conf);
+
+        setenv("KAFKA_NO_SUCH_THING", "1", 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "KAFKA_NO_SUCH_THING=\"1\": ");
+        TH_CHECK_HAS(err, "no.such.thing"); /* librdkafka's message */
+        rd_kafka_conf_destroy(conf);
+        unsetenv("KAFKA_NO_SUCH_THING");
+
+        setenv("KAFKA_STATISTICS_INTERVAL_MS", "often", 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "KAFKA_STATISTICS_INTERVAL_MS=\"often\": ");
+        TH_CHECK_HAS(err, "statistics.interval.ms");
+        rd_kafka_conf_destroy(conf);
+
+        /* Secrets set through KAFKA_* work like any property. */
+        setenv("KAFKA_STATISTICS_INTERVAL_MS", "1000", 1);
+        setenv("KAFKA_SASL_OAUTHBEARER_CONFIG", "principal=x", 1);
+        setenv("KAFKA_SSL_KEY_PASSWORD", "k3y", 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), 0);
+        TH_CHECK_STR(conf_get(conf, "ssl.key.password"), "k3y");
+        rd_kafka_conf_destroy(conf);
+
+        setenv("KAFKA_", "x", 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "KAFKA_: not a librdkafka property");
+        rd_kafka_conf_destroy(conf);
+        clear_kafka_env();
+}
+
+TH_MAIN("cfg", TH_T(test_str), TH_T(test_int), TH_T(test_bool), TH_T(test_parse_duration),
+        TH_T(test_duration_env), TH_T(test_size), TH_T(test_enum), TH_T(test_secret),
+        TH_T(test_kafka_conf))
