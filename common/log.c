@@ -59,12 +59,23 @@ void log_json_escape(char *buf, size_t size, size_t *pos, const char *s) {
                 unsigned char c = (unsigned char)*s;
                 const char *esc = NULL;
                 switch (c) {
-                case '"': esc = "\\\""; break;
-                case '\\': esc = "\\\\"; break;
-                case '\n': esc = "\\n"; break;
-                case '\r': esc = "\\r"; break;
-                case '\t': esc = "\\t"; break;
-                default: break;
+                case '"':
+                        esc = "\\\"";
+                        break;
+                case '\\':
+                        esc = "\\\\";
+                        break;
+                case '\n':
+                        esc = "\\n";
+                        break;
+                case '\r':
+                        esc = "\\r";
+                        break;
+                case '\t':
+                        esc = "\\t";
+                        break;
+                default:
+                        break;
                 }
                 if (esc) {
                         if (p + 2 >= size)
@@ -97,8 +108,8 @@ static void log_append(char *buf, size_t size, size_t *pos, const char *s) {
         buf[*pos] = '\0';
 }
 
-void log_write(log_level_t level, const char *component, const char *const *fields,
-               const char *fmt, ...) {
+void log_write(log_level_t level, const char *component, const char *const *fields, const char *fmt,
+               ...) {
         if ((int)level < atomic_load(&log_level))
                 return;
 

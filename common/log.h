@@ -24,8 +24,8 @@ int log_level_parse(const char *s, log_level_t *out);
 
 /* Writes one line.  `fields` is NULL or a NULL-terminated list of key,value
  * string pairs added to the object (values are JSON-escaped). */
-void log_write(log_level_t level, const char *component, const char *const *fields,
-               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_write(log_level_t level, const char *component, const char *const *fields, const char *fmt,
+               ...) __attribute__((format(printf, 4, 5)));
 
 #define log_debug(comp, ...) log_write(LOG_DEBUG, comp, NULL, __VA_ARGS__)
 #define log_info(comp, ...)  log_write(LOG_INFO, comp, NULL, __VA_ARGS__)

@@ -94,8 +94,12 @@ static int produce(const opts_t *o, av_registry_t *reg, sr_t *sr) {
         size_t lcap = 0;
         ssize_t len;
         while ((len = getline(&line, &lcap, stdin)) >= 0) {
-                if (n == cap)
-                        lines = realloc(lines, (cap *= 2) * sizeof(*lines));
+                if (n == cap) {
+                        char **grown = realloc(lines, (cap *= 2) * sizeof(*lines));
+                        if (!grown)
+                                die("stdin", "out of memory");
+                        lines = grown;
+                }
                 lines[n++] = strndup(line, (size_t)len);
         }
         free(line);
@@ -233,20 +237,39 @@ int main(int argc, char **argv) {
         int c;
         while ((c = getopt_long(argc, argv, "b:t:n:", longopts, NULL)) != -1) {
                 switch (c) {
-                case 'b': o.brokers = optarg; break;
-                case 't': o.topic = optarg; break;
-                case 'n': o.count = atol(optarg); break;
-                case 's': o.schema = optarg; break;
-                case 'S': o.schemas_dir = optarg; break;
-                case 'k': o.key = optarg; break;
-                case 'r': o.registry = optarg; break;
-                case 'W': o.writer_file = optarg; break;
-                case 'T': o.timeout_ms = atol(optarg); break;
+                case 'b':
+                        o.brokers = optarg;
+                        break;
+                case 't':
+                        o.topic = optarg;
+                        break;
+                case 'n':
+                        o.count = atol(optarg);
+                        break;
+                case 's':
+                        o.schema = optarg;
+                        break;
+                case 'S':
+                        o.schemas_dir = optarg;
+                        break;
+                case 'k':
+                        o.key = optarg;
+                        break;
+                case 'r':
+                        o.registry = optarg;
+                        break;
+                case 'W':
+                        o.writer_file = optarg;
+                        break;
+                case 'T':
+                        o.timeout_ms = atol(optarg);
+                        break;
                 case 'w':
                         if (av_wire_parse(optarg, &o.wire))
                                 die("--wire", "expected single-object or confluent");
                         break;
-                default: exit(2);
+                default:
+                        exit(2);
                 }
         }
         if (!o.topic || !o.schema)

@@ -14,45 +14,43 @@
 
 static int th_failed_checks;
 
-#define TH_CHECK(cond)                                                                   \
-        do {                                                                             \
-                if (!(cond)) {                                                           \
-                        th_failed_checks++;                                              \
-                        fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                                #cond);                                                  \
-                }                                                                        \
+#define TH_CHECK(cond)                                                                             \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        th_failed_checks++;                                                        \
+                        fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+                }                                                                                  \
         } while (0)
 
-#define TH_CHECK_STR(a, b)                                                                \
-        do {                                                                              \
-                const char *th_a_ = (a), *th_b_ = (b);                                    \
-                if (!th_a_ || !th_b_ || strcmp(th_a_, th_b_) != 0) {                      \
-                        th_failed_checks++;                                               \
-                        fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, \
-                                __LINE__, #a, th_a_ ? th_a_ : "(null)",                   \
-                                th_b_ ? th_b_ : "(null)");                                \
-                }                                                                         \
+#define TH_CHECK_STR(a, b)                                                                         \
+        do {                                                                                       \
+                const char *th_a_ = (a), *th_b_ = (b);                                             \
+                if (!th_a_ || !th_b_ || strcmp(th_a_, th_b_) != 0) {                               \
+                        th_failed_checks++;                                                        \
+                        fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,      \
+                                __LINE__, #a, th_a_ ? th_a_ : "(null)", th_b_ ? th_b_ : "(null)"); \
+                }                                                                                  \
         } while (0)
 
-#define TH_CHECK_INT(a, b)                                                                 \
-        do {                                                                               \
-                long long th_a_ = (long long)(a), th_b_ = (long long)(b);                  \
-                if (th_a_ != th_b_) {                                                      \
-                        th_failed_checks++;                                                \
-                        fprintf(stderr, "  %s:%d: %s == %lld, expected %lld\n", __FILE__,  \
-                                __LINE__, #a, th_a_, th_b_);                               \
-                }                                                                          \
+#define TH_CHECK_INT(a, b)                                                                         \
+        do {                                                                                       \
+                long long th_a_ = (long long)(a), th_b_ = (long long)(b);                          \
+                if (th_a_ != th_b_) {                                                              \
+                        th_failed_checks++;                                                        \
+                        fprintf(stderr, "  %s:%d: %s == %lld, expected %lld\n", __FILE__,          \
+                                __LINE__, #a, th_a_, th_b_);                                       \
+                }                                                                                  \
         } while (0)
 
 /* a contains b as a substring */
-#define TH_CHECK_HAS(a, b)                                                                  \
-        do {                                                                                \
-                const char *th_a_ = (a), *th_b_ = (b);                                      \
-                if (!th_a_ || !strstr(th_a_, th_b_)) {                                      \
-                        th_failed_checks++;                                                 \
-                        fprintf(stderr, "  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, \
-                                __LINE__, th_a_ ? th_a_ : "(null)", th_b_);                 \
-                }                                                                           \
+#define TH_CHECK_HAS(a, b)                                                                         \
+        do {                                                                                       \
+                const char *th_a_ = (a), *th_b_ = (b);                                             \
+                if (!th_a_ || !strstr(th_a_, th_b_)) {                                             \
+                        th_failed_checks++;                                                        \
+                        fprintf(stderr, "  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,     \
+                                __LINE__, th_a_ ? th_a_ : "(null)", th_b_);                        \
+                }                                                                                  \
         } while (0)
 
 typedef struct {
@@ -60,24 +58,25 @@ typedef struct {
         void (*fn)(void);
 } th_test_t;
 
-#define TH_T(fn) {#fn, fn}
+#define TH_T(fn)                                                                                   \
+        { #fn, fn }
 
-#define TH_MAIN(suite, ...)                                                          \
-        int main(void) {                                                             \
-                static const th_test_t tests[] = {__VA_ARGS__};                      \
-                int passed = 0, failed = 0;                                          \
-                for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {      \
-                        int before = th_failed_checks;                               \
-                        tests[i].fn();                                               \
-                        if (th_failed_checks == before) {                            \
-                                passed++;                                            \
-                        } else {                                                     \
-                                failed++;                                            \
-                                fprintf(stderr, "FAIL %s.%s\n", suite, tests[i].name); \
-                        }                                                            \
-                }                                                                    \
-                printf("%s: %d passed, %d failed\n", suite, passed, failed);         \
-                return failed ? 1 : 0;                                               \
+#define TH_MAIN(suite, ...)                                                                        \
+        int main(void) {                                                                           \
+                static const th_test_t tests[] = {__VA_ARGS__};                                    \
+                int passed = 0, failed = 0;                                                        \
+                for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {                    \
+                        int before = th_failed_checks;                                             \
+                        tests[i].fn();                                                             \
+                        if (th_failed_checks == before) {                                          \
+                                passed++;                                                          \
+                        } else {                                                                   \
+                                failed++;                                                          \
+                                fprintf(stderr, "FAIL %s.%s\n", suite, tests[i].name);             \
+                        }                                                                          \
+                }                                                                                  \
+                printf("%s: %d passed, %d failed\n", suite, passed, failed);                       \
+                return failed ? 1 : 0;                                                             \
         }
 
 #endif
