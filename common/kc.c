@@ -1,0 +1,540 @@
+/* kc — client life cycle and librdkafka callbacks.  See kc.h.
+ *
+ * The kc_t is the opaque of its rd_kafka_t, so every callback finds its
+ * client.  Callbacks only count, log and forward: the decisions (commit,
+ * abort, restore) belong to the hooks of the service or of kc_txn. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kc_int.h"
+#include "log.h"
+
+/* ------------------------------------------------------------ helpers */
+
+void kc_set_fatal(kc_t *kc, const char *fmt, ...) {
+        char reason[sizeof(kc->fatal_reason)];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof(reason), fmt, ap);
+        va_end(ap);
+        pthread_mutex_lock(&kc->lock);
+        int first = !atomic_load(&kc->fatal);
+        if (first)
+                snprintf(kc->fatal_reason, sizeof(kc->fatal_reason), "%s", reason);
+        atomic_store(&kc->fatal, 1);
+        pthread_mutex_unlock(&kc->lock);
+        if (first)
+                log_error(KC_LOG, "%s: fatal: %s", rd_kafka_name(kc->rk), reason);
+}
+
+void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size) {
+        size_t pos = 0;
+        const char *prev = NULL;
+        buf[0] = '\0';
+        for (int i = 0; parts && i < parts->cnt && pos + 8 < size; i++) {
+                const rd_kafka_topic_partition_t *p = &parts->elems[i];
+                int n;
+                if (prev && !strcmp(prev, p->topic))
+                        n = snprintf(buf + pos, size - pos, ",%" PRId32, p->partition);
+                else
+                        n = snprintf(buf + pos, size - pos, "%s%s[%" PRId32, prev ? "]," : "",
+                                     p->topic, p->partition);
+                prev = p->topic;
+                if (n < 0 || (size_t)n >= size - pos) {
+                        snprintf(buf + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
+                        return;
+                }
+                pos += (size_t)n;
+        }
+        if (prev && pos + 2 <= size)
+                snprintf(buf + pos, size - pos, "]");
+        else if (!prev)
+                snprintf(buf, size, "(none)");
+}
+
+/* ---------------------------------------------------------- callbacks */
+
+/* librdkafka's syslog levels → ours.  Runs in librdkafka's threads. */
+static void kc_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+        log_level_t l = level <= 3   ? LOG_ERROR
+                        : level == 4 ? LOG_WARN
+                        : level <= 6 ? LOG_INFO
+                                     : LOG_DEBUG;
+        const char *fields[] = {"client", rd_kafka_name(rk), "fac", fac, NULL};
+        log_write(l, KC_LOG, fields, "%s", buf);
+}
+
+static void kc_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+        kc_t *kc = opaque;
+        rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)err;
+        if (e == RD_KAFKA_RESP_ERR__FATAL) {
+                char why[512];
+                rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
+                metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(orig)), 1);
+                kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(orig), why);
+                return;
+        }
+        metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(e)), 1);
+        /* Everything else is transient: librdkafka retries by itself. */
+        const char *fields[] = {"client", rd_kafka_name(rk), "error", rd_kafka_err2name(e), NULL};
+        log_write(LOG_WARN, KC_LOG, fields, "%s", reason);
+        if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc->type == RD_KAFKA_PRODUCER &&
+            kc->ready_cond >= 0)
+                admin_ready_set(kc->admin, kc->ready_cond, 0);
+}
+
+static int kc_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+        kc_t *kc = opaque;
+        char err[256];
+        int up = kc_stats_apply(kc->stats, json, len, err, sizeof(err));
+        if (up < 0)
+                log_warn(KC_LOG, "%s: statistics: %s", rd_kafka_name(rk), err);
+        else if (kc->type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0)
+                admin_ready_set(kc->admin, kc->ready_cond, up > 0);
+        return 0; /* librdkafka frees json */
+}
+
+static void kc_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+        kc_t *kc = opaque;
+        if (!m->err) {
+                atomic_fetch_add(&kc->dr_ok, 1);
+                metrics_inc(kc->m_delivered, 1);
+        } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                   m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+                /* An aborted transaction or kc_destroy(): expected, not a
+                 * broker failure. */
+                atomic_fetch_add(&kc->dr_failed, 1);
+                metrics_inc(kc->m_purged, 1);
+        } else {
+                atomic_fetch_add(&kc->dr_failed, 1);
+                metrics_inc(kc->m_failed, 1);
+                /* One line a second at most: a broker outage fails every
+                 * queued message at once. */
+                int64_t now = kc_now_ms();
+                if (now >= atomic_load(&kc->dr_log_next_ms)) {
+                        atomic_store(&kc->dr_log_next_ms, now + 1000);
+                        long long more = atomic_exchange(&kc->dr_log_suppressed, 0);
+                        const char *fields[] = {"client", rd_kafka_name(rk),
+                                                "topic",  rd_kafka_topic_name(m->rkt),
+                                                "error",  rd_kafka_err2name(m->err),
+                                                NULL};
+                        log_write(LOG_WARN, KC_LOG, fields,
+                                  "delivery failed: %s (%lld similar lines suppressed)",
+                                  rd_kafka_err2str(m->err), more);
+                } else {
+                        atomic_fetch_add(&kc->dr_log_suppressed, 1);
+                }
+        }
+        kc_dr_t *dr = m->_private;
+        if (dr)
+                dr->cb(dr, m);
+}
+
+static void kc_assignment_changed(kc_t *kc) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (!rd_kafka_assignment(kc->rk, &a)) {
+                kc_stats_set_assigned(kc->stats, a->cnt);
+                rd_kafka_topic_partition_list_destroy(a);
+        }
+}
+
+/* Incremental (cooperative) or whole (eager) assignment changes; the hooks
+ * run before the change so revoked partitions can still be committed. */
+static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        kc_t *kc = opaque;
+        int cooperative = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        char list[512];
+        kc_parts_str(parts, list, sizeof(list));
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                log_info(KC_LOG, "%s: %d partition(s) assigned (%s): %s", rd_kafka_name(rk),
+                         parts->cnt, cooperative ? "incremental" : "eager", list);
+                if (kc->hooks.assigned)
+                        kc->hooks.assigned(kc, parts, kc->hooks.opaque);
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        rerr = rd_kafka_assign(rk, parts);
+                if (kc->ready_cond >= 0)
+                        admin_ready_set(kc->admin, kc->ready_cond, 1);
+                break;
+
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {
+                int lost = rd_kafka_assignment_lost(rk);
+                log_info(KC_LOG, "%s: %d partition(s) %s (%s): %s", rd_kafka_name(rk), parts->cnt,
+                         lost ? "lost" : "revoked", cooperative ? "incremental" : "eager", list);
+                if (kc->hooks.revoked)
+                        kc->hooks.revoked(kc, parts, lost, kc->hooks.opaque);
+                if (cooperative)
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                else
+                        rerr = rd_kafka_assign(rk, NULL);
+                /* Lost: no longer a member until the next assignment. */
+                if (lost && kc->ready_cond >= 0)
+                        admin_ready_set(kc->admin, kc->ready_cond, 0);
+                break;
+        }
+
+        default:
+                log_error(KC_LOG, "%s: rebalance failed: %s", rd_kafka_name(rk),
+                          rd_kafka_err2str(err));
+                rerr = rd_kafka_assign(rk, NULL);
+                break;
+        }
+
+        if (error) {
+                kc_set_fatal(kc, "%s failed: %s",
+                             err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "incremental assign"
+                                                                         : "incremental unassign",
+                             rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (rerr) {
+                kc_set_fatal(kc, "assign failed: %s", rd_kafka_err2str(rerr));
+        }
+        kc_assignment_changed(kc);
+}
+
+/* ---------------------------------------------------------- life cycle */
+
+kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts, char *errstr,
+             size_t errstr_size) {
+        if (!opts || !opts->stage || !*opts->stage) {
+                snprintf(errstr, errstr_size, "kafka client: no stage name");
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        kc_t *kc = calloc(1, sizeof(*kc));
+        if (!kc) {
+                snprintf(errstr, errstr_size, "kafka client: out of memory");
+                rd_kafka_conf_destroy(conf);
+                return NULL;
+        }
+        kc->type = type;
+        snprintf(kc->stage, sizeof(kc->stage), "%s", opts->stage);
+        kc->admin = opts->admin;
+        kc->ready_cond = -1;
+        kc->hooks = opts->hooks;
+        pthread_mutex_init(&kc->lock, NULL);
+
+        char name[160];
+        snprintf(name, sizeof(name), "weir_%s_kafka_delivery_reports_total", kc->stage);
+        metrics_family_t *dr = metrics_counter_family(
+                name,
+                "Delivery reports of produced messages, by result (delivered, failed, or "
+                "purged by an abort or shutdown).",
+                "result");
+        snprintf(name, sizeof(name), "weir_%s_kafka_errors_total", kc->stage);
+        kc->f_errors = metrics_counter_family(
+                name, "Errors reported by librdkafka (mostly transient), by error name.", "error");
+        if (!dr || !kc->f_errors) {
+                snprintf(errstr, errstr_size, "kafka client: metric families clash (stage %s)",
+                         kc->stage);
+                goto fail;
+        }
+        kc->m_delivered = metrics_child(dr, "delivered");
+        kc->m_failed = metrics_child(dr, "failed");
+        kc->m_purged = metrics_child(dr, "purged");
+
+        rd_kafka_conf_set_opaque(conf, kc);
+        rd_kafka_conf_set_log_cb(conf, kc_log_cb);
+        rd_kafka_conf_set_error_cb(conf, kc_error_cb);
+        rd_kafka_conf_set_stats_cb(conf, kc_stats_cb);
+        if (type == RD_KAFKA_PRODUCER)
+                rd_kafka_conf_set_dr_msg_cb(conf, kc_dr_msg_cb);
+        else
+                rd_kafka_conf_set_rebalance_cb(conf, kc_rebalance_cb);
+
+        char stats_ms[32];
+        size_t sz = sizeof(stats_ms);
+        if (rd_kafka_conf_get(conf, "statistics.interval.ms", stats_ms, &sz) != RD_KAFKA_CONF_OK)
+                snprintf(stats_ms, sizeof(stats_ms), "0");
+        char isolation[32];
+        sz = sizeof(isolation);
+        if (rd_kafka_conf_get(conf, "isolation.level", isolation, &sz) != RD_KAFKA_CONF_OK)
+                isolation[0] = '\0';
+
+        const char *what = type == RD_KAFKA_PRODUCER ? "producer" : "consumer";
+        kc_conf_log(type, conf);
+
+        /* rd_kafka_new() takes conf only on success. */
+        char err[512];
+        kc->rk = rd_kafka_new(type, conf, err, sizeof(err));
+        if (!kc->rk) {
+                snprintf(errstr, errstr_size, "kafka %s: %s", what, err);
+                rd_kafka_conf_destroy(conf);
+                conf = NULL;
+                goto fail;
+        }
+        conf = NULL;
+        kc->stats = kc_stats_new(kc->stage, rd_kafka_name(kc->rk),
+                                 !strcmp(isolation, "read_committed"));
+        if (!kc->stats) {
+                snprintf(errstr, errstr_size, "kafka %s: statistics: metric families clash", what);
+                goto fail;
+        }
+        if (type == RD_KAFKA_CONSUMER)
+                rd_kafka_poll_set_consumer(kc->rk);
+
+        if (kc->admin) {
+                kc->ready_cond = admin_ready_condition(kc->admin, type == RD_KAFKA_CONSUMER
+                                                                          ? "kafka assigned"
+                                                                          : "kafka connected");
+                /* Without statistics, "connected" has no signal: do not hold
+                 * readiness on it. */
+                if (type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0 && atoi(stats_ms) <= 0)
+                        admin_ready_set(kc->admin, kc->ready_cond, 1);
+        }
+        log_info(KC_LOG, "%s created (librdkafka %s)", rd_kafka_name(kc->rk),
+                 rd_kafka_version_str());
+        return kc;
+
+fail:
+        if (conf)
+                rd_kafka_conf_destroy(conf);
+        if (kc->rk)
+                rd_kafka_destroy(kc->rk);
+        kc_stats_destroy(kc->stats);
+        pthread_mutex_destroy(&kc->lock);
+        free(kc);
+        return NULL;
+}
+
+static kc_t *kc_new_type(rd_kafka_type_t type, const kc_opts_t *opts, char *errstr,
+                         size_t errstr_size) {
+        rd_kafka_conf_t *conf = kc_conf_new(type, opts, errstr, errstr_size);
+        return conf ? kc_new(type, conf, opts, errstr, errstr_size) : NULL;
+}
+
+kc_t *kc_producer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
+        return kc_new_type(RD_KAFKA_PRODUCER, opts, errstr, errstr_size);
+}
+
+kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
+        return kc_new_type(RD_KAFKA_CONSUMER, opts, errstr, errstr_size);
+}
+
+void kc_destroy(kc_t *kc) {
+        if (!kc)
+                return;
+        if (kc->type == RD_KAFKA_CONSUMER) {
+                if (!rd_kafka_consumer_closed(kc->rk)) {
+                        rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc->rk);
+                        if (err)
+                                log_warn(KC_LOG, "%s: close: %s", rd_kafka_name(kc->rk),
+                                         rd_kafka_err2str(err));
+                }
+        } else {
+                if (kc->poll_started) {
+                        atomic_store(&kc->poll_run, 0);
+                        pthread_join(kc->poll_thread, NULL);
+                        kc->poll_started = 0;
+                }
+                /* Fail what is left so every kc_dr_t is called back (and
+                 * kc_dr_batch references released) before the handle goes. */
+                rd_kafka_purge(kc->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                rd_kafka_flush(kc->rk, 5000);
+        }
+        if (kc->ready_cond >= 0)
+                admin_ready_set(kc->admin, kc->ready_cond, 0);
+        log_info(KC_LOG, "%s destroyed", rd_kafka_name(kc->rk));
+        rd_kafka_destroy(kc->rk);
+        kc_stats_destroy(kc->stats);
+        pthread_mutex_destroy(&kc->lock);
+        free(kc);
+}
+
+rd_kafka_t *kc_rk(const kc_t *kc) {
+        return kc->rk;
+}
+
+const char *kc_name(const kc_t *kc) {
+        return rd_kafka_name(kc->rk);
+}
+
+int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+        for (; topics && *topics; topics++)
+                rd_kafka_topic_partition_list_add(l, *topics, RD_KAFKA_PARTITION_UA);
+        if (l->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(l);
+                snprintf(errstr, errstr_size, "kafka subscribe: no topics");
+                return -1;
+        }
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(kc->rk, l);
+        char list[512];
+        kc_parts_str(l, list, sizeof(list));
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                snprintf(errstr, errstr_size, "kafka subscribe: %s", rd_kafka_err2str(err));
+                return -1;
+        }
+        log_info(KC_LOG, "%s: subscribed to %s", rd_kafka_name(kc->rk), list);
+        return 0;
+}
+
+int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size) {
+        char why[512];
+        /* librdkafka may have raised it before error_cb was served. */
+        rd_kafka_resp_err_t err = rd_kafka_fatal_error(kc->rk, why, sizeof(why));
+        if (err && !atomic_load(&kc->fatal))
+                kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(err), why);
+        if (!atomic_load(&kc->fatal))
+                return 0;
+        pthread_mutex_lock(&kc->lock);
+        snprintf(errstr, errstr_size, "%s", kc->fatal_reason);
+        pthread_mutex_unlock(&kc->lock);
+        return 1;
+}
+
+static void *kc_poll_main(void *arg) {
+        kc_t *kc = arg;
+        while (atomic_load(&kc->poll_run))
+                rd_kafka_poll(kc->rk, 100);
+        return NULL;
+}
+
+int kc_poll_start(kc_t *kc, char *errstr, size_t errstr_size) {
+        if (kc->type != RD_KAFKA_PRODUCER || kc->poll_started) {
+                snprintf(errstr, errstr_size, "kafka poll thread: %s",
+                         kc->poll_started ? "already started" : "producers only");
+                return -1;
+        }
+        atomic_store(&kc->poll_run, 1);
+        int e = pthread_create(&kc->poll_thread, NULL, kc_poll_main, kc);
+        if (e) {
+                snprintf(errstr, errstr_size, "kafka poll thread: %s", strerror(e));
+                return -1;
+        }
+        kc->poll_started = 1;
+        return 0;
+}
+
+/* ------------------------------------------------------------ produce */
+
+rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, int block_ms) {
+        int64_t deadline = block_ms < 0 ? INT64_MAX : kc_now_ms() + block_ms;
+        for (;;) {
+                rd_kafka_resp_err_t err = rd_kafka_producev(
+                        kc->rk, RD_KAFKA_V_TOPIC(rec->topic), RD_KAFKA_V_PARTITION(rec->partition),
+                        RD_KAFKA_V_KEY(rec->key, rec->key_len),
+                        RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms), RD_KAFKA_V_HEADERS(rec->headers),
+                        RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        return err;
+                int64_t left = deadline - kc_now_ms();
+                if (left <= 0)
+                        return err;
+                /* Room comes back as delivery reports are served: by the
+                 * poll thread if there is one, else by us. */
+                if (kc->poll_started)
+                        kc_sleep_ms(left < 5 ? left : 5);
+                else
+                        rd_kafka_poll(kc->rk, left < 50 ? (int)left : 50);
+        }
+}
+
+/* ----------------------------------------------------------- consumer */
+
+rd_kafka_topic_partition_list_t *kc_positions(kc_t *kc, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *l = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_assignment(kc->rk, &l);
+        if (!err)
+                err = rd_kafka_position(kc->rk, l);
+        if (err) {
+                snprintf(errstr, errstr_size, "kafka positions: %s", rd_kafka_err2str(err));
+                if (l)
+                        rd_kafka_topic_partition_list_destroy(l);
+                return NULL;
+        }
+        return l;
+}
+
+/* Checks the list's per-partition errors after a seek. */
+static int kc_seek_check(const rd_kafka_topic_partition_list_t *l, char *errstr,
+                         size_t errstr_size) {
+        for (int i = 0; i < l->cnt; i++)
+                if (l->elems[i].err) {
+                        snprintf(errstr, errstr_size, "kafka seek %s[%" PRId32 "]: %s",
+                                 l->elems[i].topic, l->elems[i].partition,
+                                 rd_kafka_err2str(l->elems[i].err));
+                        return -1;
+                }
+        return 0;
+}
+
+int kc_seek(kc_t *kc, const rd_kafka_topic_partition_list_t *offsets, int timeout_ms, char *errstr,
+            size_t errstr_size) {
+        if (offsets->cnt == 0)
+                return 0;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(offsets);
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(kc->rk, l, timeout_ms);
+        int r = 0;
+        if (error) {
+                snprintf(errstr, errstr_size, "kafka seek: %s", rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+                r = -1;
+        } else {
+                r = kc_seek_check(l, errstr, errstr_size);
+        }
+        if (r == 0) {
+                char list[256];
+                kc_parts_str(l, list, sizeof(list));
+                log_info(KC_LOG, "%s: rewound %d partition(s): %s", rd_kafka_name(kc->rk), l->cnt,
+                         list);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        return r;
+}
+
+int kc_seek_committed(kc_t *kc, const rd_kafka_topic_partition_list_t *parts,
+                      const rd_kafka_topic_partition_list_t *fallback, int timeout_ms, char *errstr,
+                      size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *l = NULL;
+        rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (parts)
+                l = rd_kafka_topic_partition_list_copy(parts);
+        else
+                err = rd_kafka_assignment(kc->rk, &l);
+        if (!err && l->cnt > 0)
+                err = rd_kafka_committed(kc->rk, l, timeout_ms);
+        if (err) {
+                snprintf(errstr, errstr_size, "kafka rewind: committed offsets: %s",
+                         rd_kafka_err2str(err));
+                goto fail;
+        }
+        if (l->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(l);
+                return 0;
+        }
+        for (int i = 0; i < l->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &l->elems[i];
+                if (p->err) {
+                        snprintf(errstr, errstr_size, "kafka rewind: %s[%" PRId32 "]: %s", p->topic,
+                                 p->partition, rd_kafka_err2str(p->err));
+                        goto fail;
+                }
+                if (p->offset >= 0)
+                        continue;
+                const rd_kafka_topic_partition_t *f =
+                        fallback ? rd_kafka_topic_partition_list_find(fallback, p->topic,
+                                                                      p->partition)
+                                 : NULL;
+                p->offset = f && f->offset >= 0 ? f->offset : RD_KAFKA_OFFSET_BEGINNING;
+        }
+        int r = kc_seek(kc, l, timeout_ms, errstr, errstr_size);
+        rd_kafka_topic_partition_list_destroy(l);
+        return r;
+fail:
+        if (l)
+                rd_kafka_topic_partition_list_destroy(l);
+        return -1;
+}

@@ -1,0 +1,428 @@
+/* kc_txn — the consume-process-produce loop.  See kc_txn.h for the
+ * contract; this file is its state machine.
+ *
+ * State: at most one open transaction (exactly-once) or batch (at-least-
+ * once), `open`.  It opens with the first message consumed or record
+ * produced, and ends in txn_commit() or txn_abort(), called from the loop
+ * (batch full or old enough), from the revoke hook (before partitions go)
+ * or at close.  `first` holds, per partition consumed in it, the offset of
+ * its first message: the partitions whose offsets the commit sends, and
+ * where an abort rewinds them to.
+ *
+ * A fatal error anywhere (including in the rebalance hooks, which run
+ * inside rd_kafka_consumer_poll()) sets `failed`; the loop sees it after the
+ * poll and ends. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kc_txn_int.h"
+#include "log.h"
+
+/* Records the first fatal error; returns -1 for `return txn_fatal(...)`. */
+static int txn_fatal(kc_txn_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int txn_fatal(kc_txn_t *t, const char *fmt, ...) {
+        if (t->failed)
+                return -1;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->errstr, sizeof(t->errstr), fmt, ap);
+        va_end(ap);
+        t->failed = 1;
+        log_error(KC_TXN_LOG, "%s: %s", t->tid[0] ? t->tid : t->stage, t->errstr);
+        return -1;
+}
+
+static int txn_stop_requested(kc_txn_t *t) {
+        return atomic_load(&t->stopping) || (t->stop_flag && atomic_load(t->stop_flag));
+}
+
+enum { TXN_RETRY, TXN_NEEDS_ABORT, TXN_FAILED };
+
+/* Sorts an error of a transactional call into what to do about it, as
+ * librdkafka's examples/transactions.c does; takes `error`. */
+static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) {
+        int r;
+        if (rd_kafka_error_is_fatal(error)) {
+                txn_fatal(t, "%s: fatal: %s", call, rd_kafka_error_string(error));
+                r = TXN_FAILED;
+        } else if (rd_kafka_error_is_retriable(error)) {
+                log_warn(KC_TXN_LOG, "%s: %s (retrying)", call, rd_kafka_error_string(error));
+                r = TXN_RETRY;
+        } else if (rd_kafka_error_txn_requires_abort(error)) {
+                log_warn(KC_TXN_LOG, "%s: %s (aborting the transaction)", call,
+                         rd_kafka_error_string(error));
+                r = TXN_NEEDS_ABORT;
+        } else {
+                /* Not documented as recoverable: the state is unknown. */
+                txn_fatal(t, "%s: %s", call, rd_kafka_error_string(error));
+                r = TXN_FAILED;
+        }
+        rd_kafka_error_destroy(error);
+        if (r == TXN_RETRY)
+                kc_sleep_ms(100);
+        return r;
+}
+
+static int txn_begin(kc_txn_t *t) {
+        if (t->open)
+                return 0;
+        if (t->failed)
+                return -1;
+        if (t->guarantee == KC_EXACTLY_ONCE) {
+                rd_kafka_error_t *error = rd_kafka_begin_transaction(kc_rk(t->producer));
+                if (error) {
+                        txn_fatal(t, "begin_transaction: %s", rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        return -1;
+                }
+        }
+        t->open = 1;
+        t->abort_requested = 0;
+        t->opened_ms = kc_now_ms();
+        t->records = 0;
+        t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
+        rd_kafka_topic_partition_list_destroy(t->first);
+        t->first = rd_kafka_topic_partition_list_new(8);
+        return 0;
+}
+
+/* Aborts the open transaction; rewind=1 moves the consumer back to the
+ * committed offsets of the partitions consumed in it.  Returns 1, or -1
+ * when even that failed. */
+static int txn_abort(kc_txn_t *t, int rewind) {
+        if (!t->open)
+                return 1;
+        if (t->guarantee == KC_EXACTLY_ONCE) {
+                /* librdkafka 2.0.2 mishandles an abort that races an
+                 * AddPartitionsToTxn in flight: it ignores the broker's answer,
+                 * then skips EndTxn (leaving the transaction open on the
+                 * broker) or gets INVALID_TXN_STATE, a fatal error.  Seen on
+                 * Kafka 3.9.  Delivering what is queued first settles every
+                 * registration; those records are aborted with the rest. */
+                rd_kafka_flush(kc_rk(t->producer), 10000);
+                for (;;) {
+                        rd_kafka_error_t *error =
+                                rd_kafka_abort_transaction(kc_rk(t->producer), -1);
+                        if (!error)
+                                break;
+                        if (txn_classify(t, "abort_transaction", error) != TXN_RETRY)
+                                return txn_fatal(t, "cannot abort the transaction");
+                }
+        }
+        /* At-least-once: what was produced stays; reprocessing duplicates it. */
+        t->open = 0;
+        t->consecutive_aborts++;
+        metrics_inc(t->m_aborted, 1);
+        log_info(KC_TXN_LOG, "%s: aborted after %lld record(s)%s", t->tid[0] ? t->tid : t->stage,
+                 (long long)t->records, rewind ? ", rewinding" : "");
+        /* Back to the first offset consumed in the transaction, per
+         * partition: that is the last committed offset (every transaction
+         * commits the positions it reached, and a failed one is rewound
+         * here), known without asking the coordinator — which, during a
+         * rebalance, would answer only after this member rejoined, i.e.
+         * after this loop polls again.  Skipping records would break the
+         * guarantee: a failed seek is fatal (the restarted process resumes
+         * from the commit). */
+        if (rewind) {
+                /* Partitions being revoked are left alone: their next owner
+                 * starts from the committed offsets anyway. */
+                rd_kafka_topic_partition_list_t *l =
+                        rd_kafka_topic_partition_list_new(t->first->cnt);
+                for (int i = 0; i < t->first->cnt; i++) {
+                        const rd_kafka_topic_partition_t *p = &t->first->elems[i];
+                        if (!t->revoking || !rd_kafka_topic_partition_list_find(
+                                                    t->revoking, p->topic, p->partition))
+                                rd_kafka_topic_partition_list_add(l, p->topic, p->partition)
+                                        ->offset = p->offset;
+                }
+                char err[512];
+                int r = kc_seek(t->consumer, l, 10000, err, sizeof(err));
+                rd_kafka_topic_partition_list_destroy(l);
+                if (r == -1)
+                        return txn_fatal(t, "rewind after abort: %s", err);
+        }
+        if (t->hooks.aborted)
+                t->hooks.aborted(t, t->hooks.opaque);
+        return 1;
+}
+
+/* The partitions consumed in the transaction at their positions (last
+ * message returned + 1): the offsets it commits. */
+static rd_kafka_topic_partition_list_t *txn_offsets(kc_txn_t *t) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(t->first);
+        rd_kafka_resp_err_t err = rd_kafka_position(kc_rk(t->consumer), l);
+        if (err) {
+                rd_kafka_topic_partition_list_destroy(l);
+                txn_fatal(t, "consumer positions: %s", rd_kafka_err2str(err));
+                return NULL;
+        }
+        return l;
+}
+
+static int txn_commit_eos(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        rd_kafka_t *p = kc_rk(t->producer);
+        if (offsets->cnt > 0) {
+                rd_kafka_consumer_group_metadata_t *cgmd =
+                        rd_kafka_consumer_group_metadata(kc_rk(t->consumer));
+                int r = TXN_RETRY;
+                while (r == TXN_RETRY) {
+                        rd_kafka_error_t *error =
+                                rd_kafka_send_offsets_to_transaction(p, offsets, cgmd, -1);
+                        if (!error)
+                                break;
+                        r = txn_classify(t, "send_offsets_to_transaction", error);
+                }
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+                if (r == TXN_NEEDS_ABORT)
+                        return txn_abort(t, 1);
+                if (r == TXN_FAILED)
+                        return -1;
+        }
+        for (;;) {
+                rd_kafka_error_t *error = rd_kafka_commit_transaction(p, -1);
+                if (!error)
+                        return 0;
+                int r = txn_classify(t, "commit_transaction", error);
+                if (r == TXN_NEEDS_ABORT)
+                        return txn_abort(t, 1);
+                if (r == TXN_FAILED)
+                        return -1;
+        }
+}
+
+static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        rd_kafka_t *p = kc_rk(t->producer);
+        rd_kafka_flush(p, 30000);
+        int left = rd_kafka_outq_len(p);
+        long long failed = atomic_load(&t->producer->dr_failed) - t->dr_failed_at_open;
+        if (left > 0 || failed > 0) {
+                log_warn(KC_TXN_LOG, "%s: %d record(s) undelivered, %lld failed: reprocessing",
+                         t->stage, left, failed);
+                return txn_abort(t, 1);
+        }
+        if (offsets->cnt == 0)
+                return 0;
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), offsets, 0 /* sync */);
+        /* Outputs are delivered; a lost commit only means duplicates later. */
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                log_warn(KC_TXN_LOG, "%s: offset commit: %s (records will be redelivered)",
+                         t->stage, rd_kafka_err2str(err));
+        return 0;
+}
+
+/* Ends the open transaction with a commit.  Returns 0 committed (or none
+ * open), 1 aborted instead, -1 fatal. */
+static int txn_commit(kc_txn_t *t) {
+        if (!t->open)
+                return 0;
+        if (!t->abort_requested && !t->failed && t->hooks.pre_commit) {
+                kc_txn_res_t r = t->hooks.pre_commit(t, t->hooks.opaque);
+                if (r == KC_TXN_FATAL)
+                        return txn_fatal(t, "pre-commit hook failed");
+                if (r == KC_TXN_ABORT)
+                        t->abort_requested = 1;
+        }
+        if (t->failed)
+                return -1;
+        if (t->abort_requested)
+                return txn_abort(t, 1);
+
+        int64_t t0 = kc_now_ms();
+        rd_kafka_topic_partition_list_t *offsets = txn_offsets(t);
+        if (!offsets)
+                return -1;
+        int r = t->guarantee == KC_EXACTLY_ONCE ? txn_commit_eos(t, offsets)
+                                                : txn_commit_alo(t, offsets);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        if (r != 0)
+                return r;
+        t->open = 0;
+        t->consecutive_aborts = 0;
+        metrics_inc(t->m_committed, 1);
+        int64_t took = kc_now_ms() - t0;
+        metrics_observe(t->m_commit_s, (double)took / 1000.0);
+        log_debug(KC_TXN_LOG, "%s: committed %lld record(s) in %lld ms",
+                  t->tid[0] ? t->tid : t->stage, (long long)t->records, (long long)took);
+        if (t->hooks.committed)
+                t->hooks.committed(t, t->records, t->hooks.opaque);
+        return 0;
+}
+
+/* ------------------------------------------------------ rebalance hooks */
+
+void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        (void)kc;
+        kc_txn_t *t = opaque;
+        if (t->hooks.assigned)
+                t->hooks.assigned(t, parts, t->hooks.opaque);
+}
+
+/* Runs before the partitions go: what was consumed from them must be
+ * committed by us now, or be consumed again by their next owner. */
+void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, int lost,
+                       void *opaque) {
+        (void)kc;
+        kc_txn_t *t = opaque;
+        if (t->open && !t->failed) {
+                t->revoking = parts;
+                if (lost)
+                        txn_abort(t, 0); /* fenced: the offsets cannot be committed */
+                else
+                        txn_commit(t);
+                t->revoking = NULL;
+        }
+        if (t->hooks.revoked)
+                t->hooks.revoked(t, parts, lost, t->hooks.opaque);
+}
+
+/* ----------------------------------------------------------- the loop */
+
+static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
+        if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        return;
+                char why[512];
+                if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why)))
+                        txn_fatal(t, "consumer: %s", why);
+                else
+                        log_warn(KC_TXN_LOG, "consumer: %s%s%s",
+                                 m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
+                                 rd_kafka_message_errstr(m));
+                return;
+        }
+        if (txn_begin(t) == -1)
+                return;
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                        m->offset;
+        t->records++;
+        metrics_inc(t->m_in, 1);
+        kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
+        if (r == KC_TXN_ABORT)
+                t->abort_requested = 1;
+        else if (r == KC_TXN_FATAL)
+                txn_fatal(t, "process hook failed at %s[%d]@%lld", topic, (int)m->partition,
+                          (long long)m->offset);
+}
+
+/* Consecutive aborts mean something keeps failing: back off (100 ms
+ * doubling to 5 s) rather than spin, while still honouring stop. */
+static void txn_backoff(kc_txn_t *t) {
+        if (t->consecutive_aborts < 2)
+                return;
+        int shift = t->consecutive_aborts - 2 < 6 ? t->consecutive_aborts - 2 : 6;
+        int64_t ms = 100LL << shift;
+        if (ms > 5000)
+                ms = 5000;
+        for (int64_t slept = 0; slept < ms && !txn_stop_requested(t); slept += 100)
+                kc_sleep_ms(100);
+}
+
+/* Commit what is open, leave the group, deliver what is queued. */
+static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
+        char why[512];
+        if (t->open) {
+                if (!t->failed)
+                        txn_commit(t);
+                else if (t->guarantee == KC_EXACTLY_ONCE &&
+                         !kc_fatal(t->producer, why, sizeof(why)))
+                        txn_abort(t, 0);
+        }
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc_rk(t->consumer));
+        if (err)
+                log_warn(KC_TXN_LOG, "consumer close: %s", rd_kafka_err2str(err));
+        rd_kafka_flush(kc_rk(t->producer), 10000);
+        if (t->failed) {
+                snprintf(errstr, errstr_size, "%s", t->errstr);
+                return -1;
+        }
+        log_info(KC_TXN_LOG, "%s: closed", t->tid[0] ? t->tid : t->stage);
+        return 0;
+}
+
+int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
+        if (t->ran) {
+                snprintf(errstr, errstr_size, "kc_txn_run: already ran");
+                return -1;
+        }
+        t->ran = 1;
+        rd_kafka_t *c = kc_rk(t->consumer), *p = kc_rk(t->producer);
+        char why[512];
+        while (!t->failed && !txn_stop_requested(t)) {
+                if (t->admin)
+                        admin_heartbeat(t->admin);
+                rd_kafka_poll(p, 0); /* delivery reports, statistics, errors */
+                if (kc_fatal(t->producer, why, sizeof(why)) ||
+                    kc_fatal(t->consumer, why, sizeof(why))) {
+                        txn_fatal(t, "%s", why);
+                        break;
+                }
+                int timeout = 100;
+                if (t->open) {
+                        int64_t left = t->opened_ms + t->batch_ms - kc_now_ms();
+                        timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                }
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
+                if (m) {
+                        if (!t->failed)
+                                txn_message(t, m);
+                        rd_kafka_message_destroy(m);
+                }
+                if (!t->failed && t->hooks.tick) {
+                        kc_txn_res_t r = t->hooks.tick(t, t->hooks.opaque);
+                        if (r == KC_TXN_ABORT && t->open)
+                                t->abort_requested = 1;
+                        else if (r == KC_TXN_FATAL)
+                                txn_fatal(t, "tick hook failed");
+                }
+                if (t->failed)
+                        break;
+                if (t->open && (t->abort_requested || t->records >= t->batch_records ||
+                                kc_now_ms() >= t->opened_ms + t->batch_ms)) {
+                        if (txn_commit(t) == 1)
+                                txn_backoff(t);
+                }
+        }
+        return txn_close(t, errstr, errstr_size);
+}
+
+void kc_txn_stop(kc_txn_t *t) {
+        atomic_store(&t->stopping, 1);
+}
+
+rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
+        if (txn_begin(t) == -1)
+                return RD_KAFKA_RESP_ERR__STATE;
+        rd_kafka_resp_err_t err = kc_produce(t->producer, rec, NULL, -1);
+        if (err) {
+                if (!t->abort_requested)
+                        log_warn(KC_TXN_LOG, "produce to %s: %s (the transaction will abort)",
+                                 rec->topic, rd_kafka_err2str(err));
+                t->abort_requested = 1;
+                return err;
+        }
+        metrics_inc(t->m_out, 1);
+        return err;
+}
+
+kc_t *kc_txn_consumer(kc_txn_t *t) {
+        return t->consumer;
+}
+
+kc_t *kc_txn_producer(kc_txn_t *t) {
+        return t->producer;
+}
+
+kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t) {
+        return t->guarantee;
+}
+
+const char *kc_txn_id(const kc_txn_t *t) {
+        return t->tid;
+}
+
+/* kc_txn_conf_init, kc_txn_conf_env, kc_txn_default_id, kc_txn_new and
+ * kc_txn_destroy are in kc_txn_setup.c. */

@@ -1,0 +1,152 @@
+/* kc_txn — the consume-process-produce loop, the core of exactly-once, shared
+ * by compute and enrichment.
+ *
+ * One kc_txn_t is one consumer (in a group, read_committed, no auto commit)
+ * and one producer, driven by kc_txn_run() in one thread:
+ *
+ *   loop until stopped:
+ *     poll one message (the rebalance hooks run inside the poll)
+ *     begin a transaction if none is open
+ *     hooks.process(message)  — produces outputs, changelog, DLQ records
+ *                               through kc_txn_produce()
+ *     every batch_records messages or batch_ms: commit
+ *       hooks.pre_commit()    — last records of the transaction (state)
+ *       send_offsets_to_transaction(positions, group metadata)
+ *       commit_transaction()
+ *       hooks.committed()
+ *
+ * The offsets committed are the consumer's positions (last message returned
+ * + 1), so every message the loop returned is in the transaction.
+ *
+ * Errors (as librdkafka's examples/transactions.c):
+ *   retriable         → the same call again;
+ *   txn_requires_abort → abort_transaction(), rewind the consumer to the
+ *                       last committed offsets, hooks.aborted() (the service
+ *                       drops state it changed since the last commit), go on;
+ *                       the committed offsets are the first ones consumed in
+ *                       the aborted transaction, so the rewind is a local seek
+ *                       (rd_kafka_committed() would wait behind a rebalance
+ *                       that needs this loop to poll: see kc_seek_committed());
+ *   fatal (or any other error) → kc_txn_run() returns -1 with the reason.
+ *
+ * Rebalance: before partitions are revoked the open transaction is
+ * committed (aborted when they were lost), then hooks.revoked() runs; on
+ * assignment hooks.assigned() runs before fetching starts (compute restores
+ * state there).
+ *
+ * At-least-once (PROCESSING_GUARANTEE=at_least_once): no transactions; the
+ * commit is flush the producer, check every delivery succeeded, commit the
+ * consumer's offsets synchronously.  A failed batch is rewound and
+ * reprocessed (duplicates, never loss).
+ *
+ * Stop: kc_txn_stop() (async-signal-safe, for SIGTERM) or *conf.stop.  The
+ * loop commits the open transaction (aborts it if that fails), closes the
+ * consumer (leaving the group), flushes the producer and returns 0.
+ *
+ * Metrics, prefixed weir_<stage>_kafka_: consumed_records_total,
+ * produced_records_total, transactions_total{result=committed|aborted}
+ * (batches in at-least-once mode), commit_duration_seconds (histogram). */
+#ifndef WEIR_KC_TXN_H
+#define WEIR_KC_TXN_H
+
+#include <stdatomic.h>
+
+#include "kc.h"
+
+typedef enum {
+        KC_EXACTLY_ONCE = 0,
+        KC_AT_LEAST_ONCE = 1,
+} kc_guarantee_t;
+
+/* What a hook tells the loop. */
+typedef enum {
+        KC_TXN_OK = 0,    /* go on */
+        KC_TXN_ABORT = 1, /* abort the open transaction: its records are consumed again */
+        KC_TXN_FATAL = 2, /* stop the loop: kc_txn_run() returns -1 */
+} kc_txn_res_t;
+
+typedef struct kc_txn_s kc_txn_t;
+
+/* Every hook runs in kc_txn_run()'s thread.  Only process is required. */
+typedef struct kc_txn_hooks_s {
+        /* One consumed message (never an error message); the transaction is
+         * open.  `m` is freed when it returns. */
+        kc_txn_res_t (*process)(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque);
+        /* Before the offsets are sent: produce the state changes (changelog)
+         * that belong to this transaction. */
+        kc_txn_res_t (*pre_commit)(kc_txn_t *t, void *opaque);
+        /* The transaction is committed; `records` consumed messages in it. */
+        void (*committed)(kc_txn_t *t, int64_t records, void *opaque);
+        /* The transaction was aborted and the consumer rewound: forget every
+         * change made since the last commit. */
+        void (*aborted)(kc_txn_t *t, void *opaque);
+        /* Rebalance (see kc_rebalance_hooks_t); the open transaction was
+         * already committed (or aborted, when lost) before revoked runs. */
+        void (*assigned)(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts, void *opaque);
+        void (*revoked)(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts, int lost,
+                        void *opaque);
+        /* Every loop turn (at least every 100 ms), transaction open or not:
+         * wall-clock work; records produced here open a transaction. */
+        kc_txn_res_t (*tick)(kc_txn_t *t, void *opaque);
+        void *opaque;
+} kc_txn_hooks_t;
+
+typedef struct kc_txn_conf_s {
+        const char *stage;            /* required (metrics, client.id) */
+        const char *group_id;         /* required unless KAFKA_GROUP_ID is set */
+        const char *const *topics;    /* required: NULL-terminated input topics */
+        kc_guarantee_t guarantee;     /* default KC_EXACTLY_ONCE */
+        const char *transactional_id; /* NULL: kc_txn_default_id() */
+        int instance;                 /* this loop's index in the process (threads) */
+        int batch_records;            /* commit after this many messages (default 1000) */
+        int batch_ms;                 /* ... or this long after the first (default 100) */
+        const char *const *props;     /* extra properties for both clients (kc_opts_t) */
+        admin_t *admin;               /* NULL or the admin server: heartbeat, readiness */
+        atomic_int *stop;             /* NULL or a flag that stops the loop when non-zero */
+        kc_txn_hooks_t hooks;
+} kc_txn_conf_t;
+
+/* Defaults (zero plus batch sizes). */
+void kc_txn_conf_init(kc_txn_conf_t *conf);
+
+/* Reads PROCESSING_GUARANTEE (exactly_once|at_least_once),
+ * COMMIT_INTERVAL (duration, e.g. 100ms) and COMMIT_MAX_RECORDS into
+ * `conf`.  Returns 0 or -1 with errstr naming the variable. */
+int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* A transactional.id unique per instance and stable across restarts of
+ * the same pod: KAFKA_TRANSACTIONAL_ID if set, else
+ * weir-<stage>-<group>-<POD_NAME or hostname>; "-<instance>" appended when
+ * instance > 0.  (With Kafka >= 2.5 fencing of zombies also goes by the
+ * group generation, KIP-447, so a Deployment's changing hostname is fine.) */
+void kc_txn_default_id(const char *stage, const char *group_id, int instance, char *buf,
+                       size_t size);
+
+/* Creates both clients, subscribes and, for exactly-once,
+ * init_transactions() (retrying while retriable, giving up on stop).
+ * Returns NULL with errstr set. */
+kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* Runs the loop until stopped (returns 0 after a clean close) or a fatal
+ * error (returns -1, errstr says why; the clients are closed as well as
+ * they can be).  Call once. */
+int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size);
+
+/* Asks the loop to stop at its next turn (async-signal-safe). */
+void kc_txn_stop(kc_txn_t *t);
+
+/* From the hooks: produces a record in the open transaction (opening one if
+ * needed).  Waits while the producer's queue is full.  An error marks the
+ * transaction for abort; the hook may return KC_TXN_ABORT at once or let
+ * the loop find out at commit. */
+rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec);
+
+kc_t *kc_txn_consumer(kc_txn_t *t);
+kc_t *kc_txn_producer(kc_txn_t *t);
+kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);
+/* transactional.id in use ("" in at-least-once mode). */
+const char *kc_txn_id(const kc_txn_t *t);
+
+void kc_txn_destroy(kc_txn_t *t);
+
+#endif

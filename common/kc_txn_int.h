@@ -1,0 +1,46 @@
+/* kc_txn_int — the inside of kc_txn_t, shared by kc_txn.c (the loop) and
+ * kc_txn_setup.c (configuration, creation, destruction) only. */
+#ifndef WEIR_KC_TXN_INT_H
+#define WEIR_KC_TXN_INT_H
+
+#include "kc_int.h"
+#include "kc_txn.h"
+
+#define KC_TXN_LOG "kafka-txn" /* log component */
+
+struct kc_txn_s {
+        char stage[32];
+        char tid[256]; /* transactional.id, "" in at-least-once mode */
+        kc_guarantee_t guarantee;
+        int batch_records, batch_ms;
+        admin_t *admin;
+        atomic_int *stop_flag;
+        kc_txn_hooks_t hooks;
+        kc_t *consumer, *producer;
+        atomic_int stopping;
+
+        /* The open transaction (or batch). */
+        int open;
+        int abort_requested;
+        int64_t opened_ms;
+        int64_t records;                        /* consumed in it */
+        long long dr_failed_at_open;            /* at-least-once: producer's failures before it */
+        rd_kafka_topic_partition_list_t *first; /* first offset consumed, per partition */
+        /* Set while the revoke hook ends the transaction: not rewound. */
+        const rd_kafka_topic_partition_list_t *revoking;
+
+        int consecutive_aborts;
+        int ran;
+        int failed;
+        char errstr[512];
+
+        metrics_child_t *m_in, *m_out, *m_committed, *m_aborted, *m_commit_s;
+};
+
+/* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
+ * kc_txn_t. */
+void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque);
+void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, int lost,
+                       void *opaque);
+
+#endif

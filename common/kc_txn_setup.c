@@ -1,0 +1,223 @@
+/* kc_txn_setup — configuration, creation and destruction of the
+ * consume-process-produce loop (the loop itself is kc_txn.c).
+ *
+ * Creation order follows librdkafka's examples/transactions.c: the
+ * producer first, with init_transactions() (which fences an older instance
+ * with the same transactional.id and aborts what it left open), then the
+ * consumer and its subscription, so no partition is assigned to a loop that
+ * cannot yet produce. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "kc_txn_int.h"
+#include "log.h"
+
+void kc_txn_conf_init(kc_txn_conf_t *conf) {
+        memset(conf, 0, sizeof(*conf));
+        conf->guarantee = KC_EXACTLY_ONCE;
+        conf->batch_records = 1000;
+        conf->batch_ms = 100;
+}
+
+int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
+        static const char *const guarantees[] = {"exactly_once", "at_least_once", NULL};
+        int g;
+        int64_t v;
+        if (cfg_enum("PROCESSING_GUARANTEE",
+                     conf->guarantee == KC_AT_LEAST_ONCE ? "at_least_once" : "exactly_once",
+                     guarantees, &g, errstr, errstr_size) == -1)
+                return -1;
+        conf->guarantee = g == 1 ? KC_AT_LEAST_ONCE : KC_EXACTLY_ONCE;
+        if (cfg_duration_ms("COMMIT_INTERVAL", conf->batch_ms > 0 ? conf->batch_ms : 100, 1, 60000,
+                            &v, errstr, errstr_size) == -1)
+                return -1;
+        conf->batch_ms = (int)v;
+        if (cfg_int("COMMIT_MAX_RECORDS", conf->batch_records > 0 ? conf->batch_records : 1000, 1,
+                    10000000, &v, errstr, errstr_size) == -1)
+                return -1;
+        conf->batch_records = (int)v;
+        return 0;
+}
+
+void kc_txn_default_id(const char *stage, const char *group_id, int instance, char *buf,
+                       size_t size) {
+        const char *base = getenv("KAFKA_TRANSACTIONAL_ID");
+        size_t n;
+        if (base && *base) {
+                n = (size_t)snprintf(buf, size, "%s", base);
+        } else {
+                char host[256] = "";
+                const char *who = getenv("POD_NAME");
+                if (!who || !*who) {
+                        if (gethostname(host, sizeof(host)) != 0)
+                                snprintf(host, sizeof(host), "%d", (int)getpid());
+                        host[sizeof(host) - 1] = '\0';
+                        who = host;
+                }
+                n = (size_t)snprintf(buf, size, "weir-%s-%s-%s", stage,
+                                     group_id && *group_id ? group_id : "nogroup", who);
+        }
+        if (instance > 0 && n < size)
+                snprintf(buf + n, size - n, "-%d", instance);
+}
+
+/* Weir's defaults for the loop's producer, before conf->props and KAFKA_*:
+ * a transaction left open by a crash holds back every read_committed
+ * reader until the broker times it out, so keep that short (as Kafka
+ * Streams does under exactly-once). */
+static const char *const kc_txn_defaults[] = {"transaction.timeout.ms", "10000", NULL};
+
+/* defaults + extra, as one NULL-terminated list (malloc'd). */
+static const char **kc_txn_props(const char *const *extra) {
+        size_t n = 0, d = sizeof(kc_txn_defaults) / sizeof(kc_txn_defaults[0]) - 1;
+        while (extra && extra[n])
+                n++;
+        const char **l = calloc(d + n + 1, sizeof(*l));
+        if (!l)
+                return NULL;
+        memcpy(l, kc_txn_defaults, d * sizeof(*l));
+        if (n)
+                memcpy(l + d, extra, n * sizeof(*l));
+        return l;
+}
+
+static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
+                           const char *const *props, char *errstr, size_t errstr_size) {
+        kc_opts_t o = {0};
+        o.stage = conf->stage;
+        o.group_id = conf->group_id;
+        o.props = props;
+        if (type == RD_KAFKA_PRODUCER) {
+                o.transactional_id = t->tid[0] ? t->tid : NULL;
+        } else {
+                o.admin = conf->admin;
+                o.hooks.assigned = kc_txn_on_assigned;
+                o.hooks.revoked = kc_txn_on_revoked;
+                o.hooks.opaque = t;
+        }
+        rd_kafka_conf_t *c = kc_conf_new(type, &o, errstr, errstr_size);
+        if (!c)
+                return NULL;
+        /* Not negotiable, whatever KAFKA_* says: the loop commits offsets
+         * itself, and exactly-once must not read aborted input. */
+        char err[256];
+        if (type == RD_KAFKA_CONSUMER &&
+            (rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
+             (t->guarantee == KC_EXACTLY_ONCE &&
+              rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err))))) {
+                snprintf(errstr, errstr_size, "kafka consumer: %s", err);
+                rd_kafka_conf_destroy(c);
+                return NULL;
+        }
+        return kc_new(type, c, &o, errstr, errstr_size);
+}
+
+static void kc_txn_metrics(kc_txn_t *t) {
+        char name[160];
+        snprintf(name, sizeof(name), "weir_%s_kafka_consumed_records_total", t->stage);
+        t->m_in = metrics_counter(name, "Records consumed by the processing loop.");
+        snprintf(name, sizeof(name), "weir_%s_kafka_produced_records_total", t->stage);
+        t->m_out = metrics_counter(name, "Records produced by the processing loop.");
+        snprintf(name, sizeof(name), "weir_%s_kafka_transactions_total", t->stage);
+        metrics_family_t *f = metrics_counter_family(
+                name, "Transactions (batches in at-least-once mode) ended, by result.", "result");
+        t->m_committed = f ? metrics_child(f, "committed") : NULL;
+        t->m_aborted = f ? metrics_child(f, "aborted") : NULL;
+        snprintf(name, sizeof(name), "weir_%s_kafka_commit_duration_seconds", t->stage);
+        t->m_commit_s = metrics_histogram(
+                name, "Time to commit a transaction (offsets and commit) or batch.", NULL, 0);
+}
+
+kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
+        if (!conf->stage || !*conf->stage || !conf->topics || !conf->topics[0] ||
+            !conf->hooks.process) {
+                snprintf(errstr, errstr_size,
+                         "kafka transactional loop: stage, topics and a process hook are "
+                         "required");
+                return NULL;
+        }
+        kc_txn_t *t = calloc(1, sizeof(*t));
+        if (!t) {
+                snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                return NULL;
+        }
+        snprintf(t->stage, sizeof(t->stage), "%s", conf->stage);
+        t->guarantee = conf->guarantee;
+        t->batch_records = conf->batch_records > 0 ? conf->batch_records : 1000;
+        t->batch_ms = conf->batch_ms > 0 ? conf->batch_ms : 100;
+        t->admin = conf->admin;
+        t->stop_flag = conf->stop;
+        t->hooks = conf->hooks;
+        t->first = rd_kafka_topic_partition_list_new(8);
+        kc_txn_metrics(t);
+        if (!t->m_in || !t->m_out || !t->m_committed || !t->m_commit_s) {
+                snprintf(errstr, errstr_size, "kafka transactional loop: metric families clash");
+                goto fail;
+        }
+        if (t->guarantee == KC_EXACTLY_ONCE) {
+                if (conf->transactional_id && *conf->transactional_id)
+                        snprintf(t->tid, sizeof(t->tid), "%s", conf->transactional_id);
+                else
+                        kc_txn_default_id(conf->stage,
+                                          conf->group_id ? conf->group_id
+                                                         : getenv("KAFKA_GROUP_ID"),
+                                          conf->instance, t->tid, sizeof(t->tid));
+        }
+
+        const char **props = kc_txn_props(conf->props);
+        if (!props) {
+                snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                goto fail;
+        }
+        t->producer = kc_txn_client(t, RD_KAFKA_PRODUCER, conf, props, errstr, errstr_size);
+        free(props);
+        if (t->producer && t->guarantee == KC_EXACTLY_ONCE) {
+                for (;;) {
+                        rd_kafka_error_t *error =
+                                rd_kafka_init_transactions(kc_rk(t->producer), 30000);
+                        if (!error)
+                                break;
+                        int retry = rd_kafka_error_is_retriable(error) &&
+                                    !(t->stop_flag && atomic_load(t->stop_flag)) &&
+                                    !atomic_load(&t->stopping);
+                        log_warn(KC_TXN_LOG, "%s: init_transactions: %s%s", t->tid,
+                                 rd_kafka_error_string(error), retry ? " (retrying)" : "");
+                        if (!retry) {
+                                snprintf(errstr, errstr_size, "%s: init_transactions: %s", t->tid,
+                                         rd_kafka_error_string(error));
+                                rd_kafka_error_destroy(error);
+                                goto fail;
+                        }
+                        rd_kafka_error_destroy(error);
+                }
+                log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
+        }
+        if (t->producer)
+                t->consumer =
+                        kc_txn_client(t, RD_KAFKA_CONSUMER, conf, conf->props, errstr, errstr_size);
+        if (!t->producer || !t->consumer)
+                goto fail;
+        if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)
+                goto fail;
+        log_info(KC_TXN_LOG, "%s loop ready (%s, commit every %d record(s) or %d ms)", t->stage,
+                 t->guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
+                 t->batch_records, t->batch_ms);
+        return t;
+fail:
+        kc_txn_destroy(t);
+        return NULL;
+}
+
+void kc_txn_destroy(kc_txn_t *t) {
+        if (!t)
+                return;
+        /* Not run (or failed in creation): kc_destroy() closes the consumer
+         * (leaving the group) and purges the producer. */
+        kc_destroy(t->consumer);
+        kc_destroy(t->producer);
+        rd_kafka_topic_partition_list_destroy(t->first);
+        free(t);
+}
