@@ -74,3 +74,52 @@ def test_txn_loop_copies_exactly_once_through_aborts(kafka, topic):
     assert set(counts) == {f"v-{i}" for i in range(n)}
     # Aborted transactions left their records in the log, invisible above.
     assert len(read_all(kafka.bootstrap, dst, "read_uncommitted")) > n
+
+
+def test_live_metrics_pass_promtool(kafka, topic):
+    """A running transactional loop's /metrics, with librdkafka statistics
+    folded in, passes `promtool check metrics`; /healthz and /readyz answer."""
+    import urllib.request
+
+    src, dst = topic("src"), topic("dst")
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    for i in range(1000):
+        p.produce(src, value=f"m-{i}")
+    assert p.flush(30) == 0
+    exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
+    proc = subprocess.Popen([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", src,
+                             "--to", dst, "-g", f"g-{src}", "--admin", "0",
+                             "-X", "statistics.interval.ms=500", "--timeout", "60000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        first = proc.stdout.readline().split()
+        assert first[:1] == ["admin"], first
+        base = f"http://{first[1]}"
+
+        def get(path):
+            try:
+                with urllib.request.urlopen(base + path, timeout=5) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        deadline, text = time.time() + 30, ""
+        while time.time() < deadline:
+            status, text = get("/readyz")
+            _, text = get("/metrics")
+            if status == 200 and "weir_tool_kafka_consumer_lag_messages{" in text \
+                    and "weir_tool_kafka_broker_rtt" in text:
+                break
+            time.sleep(0.5)
+        assert get("/readyz")[0] == 200
+        assert get("/healthz")[0] == 200
+        assert "weir_tool_kafka_consumer_lag_messages{" in text, text[:2000]
+        check = subprocess.run(["promtool", "check", "metrics"], input=text,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert check.stdout.strip() == "" and check.stderr.strip() == "", \
+            check.stdout + check.stderr
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err[-2000:]

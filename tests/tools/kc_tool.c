@@ -28,6 +28,10 @@
  *       again.  Stops after N records committed, MS idle, or SIGTERM/SIGINT.
  *       Prints "committed <txns> aborted <txns> records <n>" at the end.
  *
+ * txn-copy --admin PORT serves /metrics, /healthz and /readyz on
+ * 127.0.0.1:PORT (0: any free port) while it runs and prints
+ * "admin 127.0.0.1:<port>" first.
+ *
  * Every command takes --metrics FILE: the Prometheus text of the metrics
  * registry is written there at exit (statistics arrive every
  * statistics.interval.ms: lower it with -X to see them in a short run).
@@ -41,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "kc.h"
 #include "kc_dr.h"
 #include "kc_txn.h"
@@ -51,6 +56,7 @@
 
 typedef struct opts_s {
         const char *brokers, *topic, *from, *to, *group, *tid, *key, *key_sep, *metrics;
+        long admin_port; /* -1: no admin server */
         int32_t partition;
         int abort, read_committed, verbose, at_least_once;
         long n, abort_every, batch, interval_ms, timeout_ms;
@@ -75,7 +81,7 @@ static int usage(void) {
                 "       kc_tool txn-copy -b BROKERS --from T1 --to T2 -g GROUP [-n N]\n"
                 "                        [--abort-every K] [--at-least-once] [--batch N]\n"
                 "                        [--interval MS] [--transactional-id ID]\n"
-                "                        [--timeout MS] [-X prop=val]\n"
+                "                        [--timeout MS] [--admin PORT] [-X prop=val]\n"
                 "       every command: [--metrics FILE]\n");
         return 64;
 }
@@ -84,6 +90,7 @@ static int parse(int argc, char **argv, opts_t *o) {
         memset(o, 0, sizeof(*o));
         o->partition = RD_KAFKA_PARTITION_UA;
         o->timeout_ms = -1;
+        o->admin_port = -1;
         for (int i = 2; i < argc; i++) {
                 const char *a = argv[i];
                 const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -100,6 +107,8 @@ static int parse(int argc, char **argv, opts_t *o) {
                         o->group = v;
                 else if (ARG("--metrics"))
                         o->metrics = v;
+                else if (ARG("--admin"))
+                        o->admin_port = atol(v);
                 else if (ARG("-k"))
                         o->key = v;
                 else if (ARG("-K"))
@@ -451,15 +460,30 @@ static int cmd_txn_copy(opts_t *o) {
                                       .aborted = copy_aborted,
                                       .tick = copy_tick,
                                       .opaque = &c};
+        admin_t *admin = NULL;
+        if (o->admin_port >= 0) {
+                /* A live /metrics, /healthz and /readyz, as a service has. */
+                admin = admin_start("127.0.0.1", (uint16_t)o->admin_port, 5000, err, sizeof(err));
+                if (!admin) {
+                        fprintf(stderr, "kc_tool: %s\n", err);
+                        return 1;
+                }
+                printf("admin 127.0.0.1:%u\n", admin_port(admin));
+                fflush(stdout);
+                conf.admin = admin;
+        }
         kc_txn_t *t = kc_txn_new(&conf, err, sizeof(err));
         if (!t) {
                 fprintf(stderr, "kc_tool: %s\n", err);
+                admin_stop(admin);
                 return 1;
         }
         int rc = kc_txn_run(t, err, sizeof(err));
         if (rc)
                 fprintf(stderr, "kc_tool: %s\n", err);
         kc_txn_destroy(t);
+        if (admin)
+                admin_stop(admin);
         printf("committed %ld aborted %ld records %ld\n", c.committed_txns, c.aborted_txns,
                c.committed_records);
         return rc ? 1 : 0;
