@@ -79,7 +79,7 @@ static int produce(const opts_t *o, av_registry_t *reg, sr_t *sr) {
                 if (!sr)
                         die("--wire confluent", "needs --registry");
                 sr_subject_for_topic(o->topic, subject, sizeof(subject));
-                if (sr_register(sr, subject, av_schema_canonical(schema), &id, err, sizeof(err)))
+                if (sr_register(sr, subject, av_schema_text(schema), &id, err, sizeof(err)))
                         die("schema registry", err);
         }
         kc_opts_t ko = {.stage = "tool"};

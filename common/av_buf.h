@@ -1,0 +1,34 @@
+/* av_buf — a growable byte buffer owned by the caller, reused across calls so
+ * that encoding and JSON output do not allocate once it has grown to the
+ * size of the largest record.
+ *
+ * Functions that write into an av_buf_t APPEND at `len`; set len = 0 to reuse
+ * the buffer for the next record.  On error they restore `len` to what it was,
+ * so a failed append leaves the earlier content intact. */
+#ifndef WEIR_AV_BUF_H
+#define WEIR_AV_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct av_buf_s {
+        char *data;  /* NULL until the first write; not NUL-terminated unless
+                      * the writer says so (the JSON writer does) */
+        size_t len;  /* bytes in use */
+        size_t size; /* bytes allocated */
+} av_buf_t;
+
+#define AV_BUF_INIT                                                                                \
+        { NULL, 0, 0 }
+
+/* Frees the storage and zeroes the buffer (it can be reused afterwards). */
+void av_buf_free(av_buf_t *b);
+
+/* Makes room for `extra` more bytes after len.  Returns 0, or -1 when the
+ * allocation fails (the buffer is unchanged). */
+int av_buf_reserve(av_buf_t *b, size_t extra);
+
+/* Appends n bytes.  Returns 0 or -1 (out of memory). */
+int av_buf_append(av_buf_t *b, const void *p, size_t n);
+
+#endif
