@@ -13,11 +13,12 @@ for t in "$dir"/test_*; do
   else
     crashed=$((crashed + 1)); failed=$((failed + 1))
   fi
+  # Each test's result line, and on failure the checks that failed.
   if [ $rc -ne 0 ]; then
-    printf '%s\n' "$out" | tail -n 40
+    printf '%s\n' "$out" | grep -v '^{' | tail -n 60
     [[ $line =~ passed ]] || echo "  $(basename "$t") exited $rc without a summary"
   else
-    echo "  ok   $(basename "$t"): $line"
+    printf '%s\n' "$out" | grep -E '^  (ok|FAIL) ' || true
   fi
 done
 mkdir -p build/results

@@ -18,7 +18,7 @@ static int th_failed_checks;
         do {                                                                                       \
                 if (!(cond)) {                                                                     \
                         th_failed_checks++;                                                        \
-                        fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+                        printf("  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
                 }                                                                                  \
         } while (0)
 
@@ -27,8 +27,8 @@ static int th_failed_checks;
                 const char *th_a_ = (a), *th_b_ = (b);                                             \
                 if (!th_a_ || !th_b_ || strcmp(th_a_, th_b_) != 0) {                               \
                         th_failed_checks++;                                                        \
-                        fprintf(stderr, "  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__,      \
-                                __LINE__, #a, th_a_ ? th_a_ : "(null)", th_b_ ? th_b_ : "(null)"); \
+                        printf("  %s:%d: %s == \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
+                               th_a_ ? th_a_ : "(null)", th_b_ ? th_b_ : "(null)");                \
                 }                                                                                  \
         } while (0)
 
@@ -37,8 +37,8 @@ static int th_failed_checks;
                 long long th_a_ = (long long)(a), th_b_ = (long long)(b);                          \
                 if (th_a_ != th_b_) {                                                              \
                         th_failed_checks++;                                                        \
-                        fprintf(stderr, "  %s:%d: %s == %lld, expected %lld\n", __FILE__,          \
-                                __LINE__, #a, th_a_, th_b_);                                       \
+                        printf("  %s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a,     \
+                               th_a_, th_b_);                                                      \
                 }                                                                                  \
         } while (0)
 
@@ -48,8 +48,8 @@ static int th_failed_checks;
                 const char *th_a_ = (a), *th_b_ = (b);                                             \
                 if (!th_a_ || !strstr(th_a_, th_b_)) {                                             \
                         th_failed_checks++;                                                        \
-                        fprintf(stderr, "  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,     \
-                                __LINE__, th_a_ ? th_a_ : "(null)", th_b_);                        \
+                        printf("  %s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,    \
+                               th_a_ ? th_a_ : "(null)", th_b_);                                   \
                 }                                                                                  \
         } while (0)
 
@@ -70,9 +70,10 @@ typedef struct {
                         tests[i].fn();                                                             \
                         if (th_failed_checks == before) {                                          \
                                 passed++;                                                          \
+                                printf("  ok   %s.%s\n", suite, tests[i].name);                    \
                         } else {                                                                   \
                                 failed++;                                                          \
-                                fprintf(stderr, "FAIL %s.%s\n", suite, tests[i].name);             \
+                                printf("  FAIL %s.%s\n", suite, tests[i].name);                    \
                         }                                                                          \
                 }                                                                                  \
                 printf("%s: %d passed, %d failed\n", suite, passed, failed);                       \
