@@ -6,6 +6,7 @@
 
 #include "av_json.h"
 #include "th.h"
+#include "th_av.h"
 
 static const char *READING =
         "{\"type\":\"record\",\"name\":\"Reading\",\"namespace\":\"t\",\"fields\":["
@@ -25,15 +26,6 @@ static const char *READING =
         "\"name\":\"P\",\"fields\":[{\"name\":\"x\",\"type\":\"double\"}]}},\"default\":[]},"
         "{\"name\":\"extra\",\"type\":[\"null\",\"string\",\"long\",\"double\",\"P\","
         "{\"type\":\"map\",\"values\":\"int\"},\"boolean\"],\"default\":null}]}";
-
-static av_schema_t *schema(const char *json) {
-        char err[512] = "";
-        av_schema_t *s = av_schema_parse(json, strlen(json), "test", err, sizeof(err));
-        if (!s)
-                fprintf(stderr, "  schema: %s\n", err);
-        TH_CHECK(s != NULL);
-        return s;
-}
 
 /* JSON text → value → JSON text with `flags`; returns the conversion's rc
  * and the output (or the error) in out. */

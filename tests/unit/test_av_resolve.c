@@ -7,15 +7,7 @@
 #include "av_json.h"
 #include "av_wire.h"
 #include "th.h"
-
-static av_schema_t *schema(const char *json) {
-        char err[512] = "";
-        av_schema_t *s = av_schema_parse(json, strlen(json), "test", err, sizeof(err));
-        if (!s)
-                fprintf(stderr, "  schema: %s\n", err);
-        TH_CHECK(s != NULL);
-        return s;
-}
+#include "th_av.h"
 
 /* Writes `wjson` with the writer schema, reads it as the reader schema and
  * returns av_decode's result, the reader value as JSON in out, or the error

@@ -9,6 +9,7 @@
 #include "av_json.h"
 #include "av_wire.h"
 #include "th.h"
+#include "th_av.h"
 
 static const char *ALL =
         "{\"type\":\"record\",\"name\":\"All\",\"namespace\":\"t\",\"fields\":["
@@ -39,15 +40,6 @@ static const char *ALL_JSON =
         "\"e\":\"GREEN\",\"a\":[\"x\",\"\",\"yz\"],\"m\":{\"k1\":1,\"k2\":-2},"
         "\"u\":{\"t.Inner\":{\"x\":9}},\"fx\":\"abcd\","
         "\"list\":{\"v\":1,\"next\":{\"t.Node\":{\"v\":2,\"next\":null}}}}";
-
-static av_schema_t *schema(const char *json) {
-        char err[512] = "";
-        av_schema_t *s = av_schema_parse(json, strlen(json), "test", err, sizeof(err));
-        if (!s)
-                fprintf(stderr, "  schema: %s\n", err);
-        TH_CHECK(s != NULL);
-        return s;
-}
 
 /* Registry with one schema (the registry owns it); *out is that schema. */
 static av_registry_t *registry_of(const char *json, const av_schema_t **out) {
