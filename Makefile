@@ -8,6 +8,7 @@
 # <variant> is `rel` (optimised) or `san` (ASan+UBSan).
 
 SHELL      := /bin/bash
+MAKEFLAGS  += -j$(shell nproc 2>/dev/null || echo 2)
 VARIANT    ?= rel
 B          := build/$(VARIANT)
 CC         ?= cc
