@@ -32,14 +32,14 @@ uint64_t av_crc64(const void *data, size_t n) {
 }
 
 typedef struct cctx_s {
-        av_buf_t out;
+        buf_t out;
         const av_node_t **done; /* named types already written once */
         size_t n_done, done_size;
         int oom;
 } cctx_t;
 
 static void puts_(cctx_t *c, const char *s) {
-        if (av_buf_append(&c->out, s, strlen(s)) == -1)
+        if (buf_append(&c->out, s, strlen(s)) == -1)
                 c->oom = 1;
 }
 
@@ -133,11 +133,11 @@ static void emit(cctx_t *c, const av_node_t *n) {
 int av_canon_build(av_schema_t *s) {
         cctx_t c = {0};
         emit(&c, s->root);
-        if (!c.oom && av_buf_append(&c.out, "", 1) == -1)
+        if (!c.oom && buf_append(&c.out, "", 1) == -1)
                 c.oom = 1;
         free(c.done);
         if (c.oom) {
-                av_buf_free(&c.out);
+                buf_free(&c.out);
                 return -1;
         }
         s->canonical = c.out.data;

@@ -34,7 +34,7 @@ struct av_decoder_s {
         int has_rvalue;
         entry_t *entries;
         size_t n, size, last;
-        av_buf_t scratch;
+        buf_t scratch;
 };
 
 int av_wire_parse(const char *s, av_wire_t *out) {
@@ -146,7 +146,7 @@ void av_decoder_destroy(av_decoder_t *d) {
         free(d->entries);
         if (d->has_rvalue)
                 avro_value_decref(&d->rvalue);
-        av_buf_free(&d->scratch);
+        buf_free(&d->scratch);
         free(d);
 }
 

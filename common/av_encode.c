@@ -7,20 +7,19 @@
 #include "av_int.h"
 #include "av_wire.h"
 
-static int put(av_buf_t *b, const void *p, size_t n, av_err_t *e) {
-        return av_buf_append(b, p, n) == -1 ? av_err_set(e, "out of memory") : 0;
+static int put(buf_t *b, const void *p, size_t n, av_err_t *e) {
+        return buf_append(b, p, n) == -1 ? av_err_set(e, "out of memory") : 0;
 }
 
-static int put_long(av_buf_t *b, int64_t v, av_err_t *e) {
+static int put_long(buf_t *b, int64_t v, av_err_t *e) {
         return av_put_long(b, v) == -1 ? av_err_set(e, "out of memory") : 0;
 }
 
-static int put_len(av_buf_t *b, const void *p, size_t n, av_err_t *e) {
+static int put_len(buf_t *b, const void *p, size_t n, av_err_t *e) {
         return put_long(b, (int64_t)n, e) == -1 ? -1 : put(b, p, n, e);
 }
 
-static int encode_compound(const av_node_t *n, avro_value_t *v, av_buf_t *b, av_err_t *e,
-                           int depth) {
+static int encode_compound(const av_node_t *n, avro_value_t *v, buf_t *b, av_err_t *e, int depth) {
         avro_value_t child;
         const char *key = NULL;
         size_t size = 0;
@@ -64,7 +63,7 @@ static int encode_compound(const av_node_t *n, avro_value_t *v, av_buf_t *b, av_
         }
 }
 
-int av_encode_node(const av_node_t *n, avro_value_t *v, av_buf_t *b, av_err_t *e, int depth) {
+int av_encode_node(const av_node_t *n, avro_value_t *v, buf_t *b, av_err_t *e, int depth) {
         const void *p = NULL;
         const char *s = NULL;
         size_t size = 0;
@@ -135,7 +134,7 @@ int av_encode_node(const av_node_t *n, avro_value_t *v, av_buf_t *b, av_err_t *e
 }
 
 int av_encode(const av_schema_t *schema, avro_value_t *value, av_wire_t wire, int32_t schema_id,
-              av_buf_t *out, char *errstr, size_t errstr_size) {
+              buf_t *out, char *errstr, size_t errstr_size) {
         uint8_t hdr[10];
         size_t hlen;
         av_err_t e;

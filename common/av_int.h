@@ -15,8 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "av_buf.h"
 #include "av_schema.h"
+#include "buf.h"
 
 /* Arrays and maps of items that encode in zero bytes (null, empty records)
  * could claim any count without running out of input; this caps the total
@@ -176,8 +176,8 @@ static inline size_t av_rd_left(const av_rd_t *r) {
 #error "av_: only little-endian hosts are supported (add byte swaps here)"
 #endif
 
-static inline int av_put_long(av_buf_t *b, int64_t v) {
-        if (av_buf_reserve(b, 10) == -1)
+static inline int av_put_long(buf_t *b, int64_t v) {
+        if (buf_reserve(b, 10) == -1)
                 return -1;
         uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* zigzag */
         uint8_t *p = (uint8_t *)b->data + b->len;
@@ -215,7 +215,7 @@ int av_json_node(const av_node_t *n, const cJSON *j, avro_value_t *v, av_err_t *
 size_t av_utf8_decode(const unsigned char *s, size_t left, long *cp);
 
 /* Appends the binary encoding of v (of type n) to b (av_encode.c). */
-int av_encode_node(const av_node_t *n, avro_value_t *v, av_buf_t *b, av_err_t *e, int depth);
+int av_encode_node(const av_node_t *n, avro_value_t *v, buf_t *b, av_err_t *e, int depth);
 
 /* ---------------------------------------------------------------- resolution */
 
@@ -232,6 +232,6 @@ void av_plans_destroy(av_plans_t *p);
 /* Reads one value written as the plans' writer type into v, a value of the
  * reader type.  The bytes must have passed av_walk().  `scratch` holds
  * NUL-terminated copies of strings for avro-c.  0 or -1 with e set. */
-int av_plans_read(const av_plans_t *p, av_rd_t *r, avro_value_t *v, av_buf_t *scratch, av_err_t *e);
+int av_plans_read(const av_plans_t *p, av_rd_t *r, avro_value_t *v, buf_t *scratch, av_err_t *e);
 
 #endif

@@ -34,8 +34,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "av_buf.h"
 #include "av_schema.h"
+#include "buf.h"
 
 /* Fills `value`, a value of `schema` (av_value_new), from a parsed JSON
  * document.  Returns 0, or -1 with errstr set; on error the value's content
@@ -59,7 +59,7 @@ long av_json_find_nul(const char *text, size_t len);
 /* Appends the JSON text of `value` (of `schema`) to out, NUL-terminated (the
  * NUL is not counted in out->len).  Returns 0, or -1 with errstr set and out
  * as it was. */
-int av_value_to_json(const av_schema_t *schema, avro_value_t *value, int flags, av_buf_t *out,
+int av_value_to_json(const av_schema_t *schema, avro_value_t *value, int flags, buf_t *out,
                      char *errstr, size_t errstr_size);
 
 #endif

@@ -44,13 +44,13 @@ size_t av_utf8_decode(const unsigned char *s, size_t left, long *cp) {
 }
 
 typedef struct jctx_s {
-        av_buf_t *out;
+        buf_t *out;
         int flags;
         av_err_t *e;
 } jctx_t;
 
 static int put(jctx_t *c, const char *s, size_t n) {
-        if (av_buf_append(c->out, s, n) == -1)
+        if (buf_append(c->out, s, n) == -1)
                 return av_err_set(c->e, "out of memory");
         return 0;
 }
@@ -63,7 +63,7 @@ static int put(jctx_t *c, const char *s, size_t n) {
 static int put_string(jctx_t *c, const unsigned char *s, size_t n, int latin1) {
         static const char hex[] = "0123456789abcdef";
         /* Worst case 6 output bytes per input byte, plus quotes. */
-        if (n > (SIZE_MAX - 2) / 6 || av_buf_reserve(c->out, n * 6 + 2) == -1)
+        if (n > (SIZE_MAX - 2) / 6 || buf_reserve(c->out, n * 6 + 2) == -1)
                 return av_err_set(c->e, "out of memory");
         char *o = c->out->data + c->out->len, *start = o;
         *o++ = '"';
@@ -248,13 +248,13 @@ static int write_node(const av_node_t *n, avro_value_t *v, jctx_t *c, int depth)
         }
 }
 
-int av_value_to_json(const av_schema_t *schema, avro_value_t *value, int flags, av_buf_t *out,
+int av_value_to_json(const av_schema_t *schema, avro_value_t *value, int flags, buf_t *out,
                      char *errstr, size_t errstr_size) {
         av_err_t e;
         jctx_t c = {out, flags, &e};
         size_t mark = out->len;
         if (write_node(schema->root, value, &c, 0) == -1 ||
-            (av_buf_reserve(out, 1) == -1 && av_err_set(&e, "out of memory"))) {
+            (buf_reserve(out, 1) == -1 && av_err_set(&e, "out of memory"))) {
                 av_err_format(&e, errstr, errstr_size);
                 out->len = mark;
                 return -1;

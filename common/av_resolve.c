@@ -345,7 +345,7 @@ void av_plans_destroy(av_plans_t *ps) {
 /* ---------------------------------------------------------------- reading */
 
 typedef struct xctx_s {
-        av_buf_t *scratch;
+        buf_t *scratch;
         av_err_t *e;
         av_vctx_t skip; /* for writer-only fields */
 } xctx_t;
@@ -365,7 +365,7 @@ static int rd_bytes(xctx_t *c, av_rd_t *r, const uint8_t **p, size_t *n) {
  * source, so the input cannot be handed over in place. */
 static const char *nul_copy(xctx_t *c, const uint8_t *p, size_t n) {
         c->scratch->len = 0;
-        if (av_buf_reserve(c->scratch, n + 1) == -1)
+        if (buf_reserve(c->scratch, n + 1) == -1)
                 return NULL;
         memcpy(c->scratch->data, p, n);
         c->scratch->data[n] = '\0';
@@ -538,8 +538,7 @@ static int exec(const plan_t *p, av_rd_t *r, avro_value_t *v, xctx_t *c, int dep
         return av_err_avro(c->e, rc);
 }
 
-int av_plans_read(const av_plans_t *ps, av_rd_t *r, avro_value_t *v, av_buf_t *scratch,
-                  av_err_t *e) {
+int av_plans_read(const av_plans_t *ps, av_rd_t *r, avro_value_t *v, buf_t *scratch, av_err_t *e) {
         /* Only the pointer is copied: e is written on error, never read. */
         // cppcheck-suppress ctuuninitvar
         xctx_t c = {scratch, e, {e, 0}};

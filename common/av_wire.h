@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "av_buf.h"
 #include "av_schema.h"
+#include "buf.h"
 
 typedef enum {
         AV_WIRE_SINGLE_OBJECT = 0, /* default */
@@ -116,6 +116,6 @@ int av_decode(av_decoder_t *dec, const void *buf, size_t len, av_decoded_t *out,
  * Schema Registry gave the schema) for Confluent.  Returns 0, or -1 with
  * errstr (e.g. a union with no branch selected) and out as it was. */
 int av_encode(const av_schema_t *schema, avro_value_t *value, av_wire_t wire, int32_t schema_id,
-              av_buf_t *out, char *errstr, size_t errstr_size);
+              buf_t *out, char *errstr, size_t errstr_size);
 
 #endif

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 
 #define METRICS_LOG        "metrics"
@@ -409,30 +410,16 @@ double metrics_value(const metrics_child_t *c) {
 
 /* ------------------------------------------------------------ rendering */
 
+/* Rendering appends into a buf_t; the first allocation failure is
+ * remembered so the rest of the render is skipped and reported once. */
 typedef struct {
-        char *buf;
-        size_t len, cap;
+        buf_t b;
         int oom;
 } metrics_sb_t;
 
 static void metrics_putn(metrics_sb_t *sb, const char *s, size_t n) {
-        if (sb->oom)
-                return;
-        if (sb->len + n + 1 > sb->cap) {
-                size_t cap = sb->cap ? sb->cap : 4096;
-                while (sb->len + n + 1 > cap)
-                        cap *= 2;
-                char *nb = realloc(sb->buf, cap);
-                if (!nb) {
-                        sb->oom = 1;
-                        return;
-                }
-                sb->buf = nb;
-                sb->cap = cap;
-        }
-        memcpy(sb->buf + sb->len, s, n);
-        sb->len += n;
-        sb->buf[sb->len] = '\0';
+        if (!sb->oom && buf_append(&sb->b, s, n) == -1)
+                sb->oom = 1;
 }
 
 static void metrics_puts(metrics_sb_t *sb, const char *s) {
@@ -568,7 +555,6 @@ char *metrics_render(size_t *len) {
                 fams[n++] = f;
         if (n)
                 qsort(fams, n, sizeof(*fams), metrics_cmp_family);
-        metrics_puts(&sb, ""); /* an empty registry renders as "" */
         for (size_t i = 0; i < n; i++) {
                 metrics_family_t *f = fams[i];
                 metrics_puts(&sb, "# HELP ");
@@ -587,13 +573,13 @@ char *metrics_render(size_t *len) {
         }
         pthread_mutex_unlock(&metrics_lock);
         free(fams);
-        if (sb.oom) {
-                free(sb.buf);
+        if (sb.oom || buf_nul(&sb.b) == -1) {
+                buf_free(&sb.b);
                 if (len)
                         *len = 0;
                 return NULL;
         }
         if (len)
-                *len = sb.len;
-        return sb.buf;
+                *len = sb.b.len;
+        return sb.b.data;
 }

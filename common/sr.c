@@ -8,6 +8,7 @@
  * single-flight (the second thread finds the schema the first one fetched). */
 #include "sr.h"
 
+#include "buf.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -210,41 +211,27 @@ static const char *sr_cache_put(sr_t *sr, int32_t id, const char *schema) {
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* A response body, bounded by SR_MAX_RESPONSE. */
 typedef struct {
-        char *data;
-        size_t len;
-        size_t cap;
+        buf_t b;
         int too_big;
 } sr_buf_t;
 
 static size_t sr_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata) {
-        sr_buf_t *b = userdata;
+        sr_buf_t *body = userdata;
         size_t n = size * nmemb;
-        if (b->len + n + 1 > SR_MAX_RESPONSE) {
-                b->too_big = 1;
+        if (body->b.len + n + 1 > SR_MAX_RESPONSE) {
+                body->too_big = 1;
                 return 0; /* makes curl fail with CURLE_WRITE_ERROR */
         }
-        if (b->len + n + 1 > b->cap) {
-                size_t ncap = b->cap ? b->cap : 4096;
-                while (ncap < b->len + n + 1)
-                        ncap *= 2;
-                char *nd = realloc(b->data, ncap);
-                if (!nd)
-                        return 0;
-                b->data = nd;
-                b->cap = ncap;
-        }
-        memcpy(b->data + b->len, ptr, n);
-        b->len += n;
-        b->data[b->len] = '\0';
-        return n;
+        return buf_append(&body->b, ptr, n) == 0 ? n : 0;
 }
 
 /* errstr for a non-2xx answer: the registry's error_code and message when
  * the body is its JSON error object, else the start of the body. */
 static void sr_status_error(const char *method, const char *url, long status, const sr_buf_t *body,
                             char *errstr, size_t errstr_size) {
-        cJSON *j = body->len ? cJSON_ParseWithLength(body->data, body->len) : NULL;
+        cJSON *j = body->b.len ? cJSON_ParseWithLength(body->b.data, body->b.len) : NULL;
         const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "error_code");
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive(j, "message");
         if (cJSON_IsNumber(code) && cJSON_IsString(msg)) {
@@ -253,16 +240,16 @@ static void sr_status_error(const char *method, const char *url, long status, co
         } else if (cJSON_IsString(msg)) {
                 sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld: %s", method, url,
                        status, msg->valuestring);
-        } else if (body->len) {
+        } else if (body->b.len) {
                 char snip[SR_BODY_SNIPPET + 1];
-                size_t n = body->len < SR_BODY_SNIPPET ? body->len : SR_BODY_SNIPPET;
+                size_t n = body->b.len < SR_BODY_SNIPPET ? body->b.len : SR_BODY_SNIPPET;
                 for (size_t i = 0; i < n; i++) {
-                        unsigned char c = (unsigned char)body->data[i];
+                        unsigned char c = (unsigned char)body->b.data[i];
                         snip[i] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
                 }
                 snip[n] = '\0';
                 sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld: %s%s", method, url,
-                       status, snip, body->len > n ? "..." : "");
+                       status, snip, body->b.len > n ? "..." : "");
         } else {
                 sr_err(errstr, errstr_size, "schema registry %s %s: HTTP %ld (empty body)", method,
                        url, status);
@@ -337,7 +324,7 @@ static int sr_attempt(sr_t *sr, const char *method, const char *url, const char 
                 sr_status_error(method, url, status, &buf, errstr, errstr_size);
                 rc = sr_status_class(status);
         } else {
-                cJSON *j = buf.len ? cJSON_ParseWithLength(buf.data, buf.len) : NULL;
+                cJSON *j = buf.b.len ? cJSON_ParseWithLength(buf.b.data, buf.b.len) : NULL;
                 if (!j) {
                         sr_err(errstr, errstr_size,
                                "schema registry %s %s: HTTP %ld with a body that is not JSON",
@@ -349,7 +336,7 @@ static int sr_attempt(sr_t *sr, const char *method, const char *url, const char 
         }
         if (rc != SR_OK)
                 atomic_fetch_add_explicit(&sr->http_errors, 1, memory_order_relaxed);
-        free(buf.data);
+        buf_free(&buf.b);
         return rc;
 }
 

@@ -111,7 +111,7 @@ static void init(void) {
 
 /* A decoded value re-encodes, and decodes again to the same JSON. */
 static void check_round_trip(const av_decoded_t *d) {
-        static av_buf_t json1, json2, bin;
+        static buf_t json1, json2, bin;
         char err[512];
         av_decoded_t d2;
         json1.len = json2.len = bin.len = 0;

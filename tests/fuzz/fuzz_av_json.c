@@ -70,7 +70,7 @@ static void fail(const char *what, const char *err, const char *a, const char *b
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static int ready;
-        static av_buf_t bin, json1, json2;
+        static buf_t bin, json1, json2;
         char err[512];
         if (!ready) {
                 init();

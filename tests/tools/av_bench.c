@@ -77,7 +77,7 @@ int main(int argc, char **argv) {
 
         /* N_SAMPLES distinct readings as JSON text and as framed records. */
         static char json[N_SAMPLES][256];
-        static av_buf_t rec[N_SAMPLES];
+        static buf_t rec[N_SAMPLES];
         avro_value_t v;
         av_value_new(s, &v);
         srand(1);
@@ -100,7 +100,7 @@ int main(int argc, char **argv) {
 
         double t = now_ns();
         for (long i = 0; i < n; i++) {
-                const av_buf_t *r = &rec[i % N_SAMPLES];
+                const buf_t *r = &rec[i % N_SAMPLES];
                 av_header_t h;
                 const av_schema_t *w;
                 if (av_header_parse(r->data, r->len, &h, err, sizeof(err)) != AV_OK ||
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
                 av_decoded_t d;
                 t = now_ns();
                 for (long i = 0; i < n; i++) {
-                        const av_buf_t *r = &rec[i % N_SAMPLES];
+                        const buf_t *r = &rec[i % N_SAMPLES];
                         if (av_decode(dec, r->data, r->len, &d, err, sizeof(err)) != AV_OK)
                                 die("decode", err);
                 }
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
                         die("copy", err);
         }
         av_decoder_destroy(dec);
-        av_buf_t out = AV_BUF_INIT;
+        buf_t out = BUF_INIT;
         t = now_ns();
         for (long i = 0; i < n; i++) {
                 out.len = 0;
@@ -164,10 +164,10 @@ int main(int argc, char **argv) {
 
         for (int i = 0; i < N_SAMPLES; i++) {
                 avro_value_decref(&vals[i]);
-                av_buf_free(&rec[i]);
+                buf_free(&rec[i]);
         }
         avro_value_decref(&v);
-        av_buf_free(&out);
+        buf_free(&out);
         av_schema_destroy(evolved);
         av_registry_destroy(reg);
         return 0;

@@ -108,7 +108,7 @@ static int produce(const opts_t *o, av_registry_t *reg, sr_t *sr) {
         char **errors = calloc(n ? n : 1, sizeof(*errors));
         avro_value_t value;
         av_value_new(schema, &value);
-        av_buf_t out = AV_BUF_INIT;
+        buf_t out = BUF_INIT;
         for (size_t i = 0; i < n; i++) {
                 size_t l = strlen(lines[i]);
                 while (l && (lines[i][l - 1] == '\n' || lines[i][l - 1] == '\r'))
@@ -155,7 +155,7 @@ static int produce(const opts_t *o, av_registry_t *reg, sr_t *sr) {
         free(errors);
         free(lines);
         kc_dr_batch_destroy(b);
-        av_buf_free(&out);
+        buf_free(&out);
         avro_value_decref(&value);
         kc_destroy(kc);
         return failed;
@@ -176,7 +176,7 @@ static int consume(const opts_t *o, av_registry_t *reg, sr_t *sr) {
         if (kc_subscribe(kc, topics, err, sizeof(err)))
                 die("subscribe", err);
         av_decoder_t *dec = av_decoder_new(reg, reader, sr ? sr_lookup_cb : NULL, sr);
-        av_buf_t out = AV_BUF_INIT;
+        buf_t out = BUF_INIT;
         long got = 0, bad = 0;
         struct timespec t0, t;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -211,7 +211,7 @@ static int consume(const opts_t *o, av_registry_t *reg, sr_t *sr) {
         if (got + bad < o->count)
                 fprintf(stderr, "avro_tool: timed out with %ld of %ld records\n", got + bad,
                         o->count);
-        av_buf_free(&out);
+        buf_free(&out);
         av_decoder_destroy(dec);
         kc_destroy(kc);
         return (bad || got < o->count) ? 1 : 0;

@@ -32,7 +32,7 @@ static const char *READING =
 static int convert(const char *sch, const char *json, int flags, char *out, size_t size) {
         av_schema_t *s = schema(sch);
         avro_value_t v;
-        av_buf_t buf = AV_BUF_INIT;
+        buf_t buf = BUF_INIT;
         char err[512] = "";
         if (!s)
                 return -100;
@@ -44,7 +44,7 @@ static int convert(const char *sch, const char *json, int flags, char *out, size
         } else {
                 snprintf(out, size, "%s", err);
         }
-        av_buf_free(&buf);
+        buf_free(&buf);
         avro_value_decref(&v);
         av_schema_destroy(s);
         return rc;
@@ -227,10 +227,10 @@ static void test_output_details(void) {
         avro_value_set_string_len(&c, "a\n\t\x01\"\\\xff\xc3\xa9\0z", 12);
         avro_value_get_by_index(&v, 5, &c, NULL);
         avro_value_set_bytes(&c, "\x00\x7f\x80\xff", 4);
-        av_buf_t out = AV_BUF_INIT;
+        buf_t out = BUF_INIT;
         char err[256];
         /* No branch selected yet: an error, and the buffer is left as it was. */
-        TH_CHECK(av_buf_append(&out, "[", 1) == 0);
+        TH_CHECK(buf_append(&out, "[", 1) == 0);
         TH_CHECK(av_value_to_json(s, &v, 0, &out, err, sizeof(err)) == -1);
         TH_CHECK_STR(err, "$.u: union has no branch selected");
         TH_CHECK_INT(out.len, 1);
@@ -246,7 +246,7 @@ static void test_output_details(void) {
         out.len = 0;
         TH_CHECK(av_value_to_json(s, &v, AV_JSON_PLAIN_UNIONS, &out, err, sizeof(err)) == 0);
         TH_CHECK_HAS(out.data, "\"u\":\"x\"}");
-        av_buf_free(&out);
+        buf_free(&out);
         avro_value_decref(&v);
         av_schema_destroy(s);
 }

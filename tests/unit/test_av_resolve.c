@@ -25,7 +25,7 @@ static int resolve(const char *wschema, const char *wjson, const char *rschema, 
         }
         TH_CHECK(av_registry_add(reg, w, err, sizeof(err)) == 0);
         avro_value_t v;
-        av_buf_t bin = AV_BUF_INIT, json = AV_BUF_INIT;
+        buf_t bin = BUF_INIT, json = BUF_INIT;
         av_value_new(w, &v);
         int rc = av_json_text_to_value(w, wjson, strlen(wjson), &v, err, sizeof(err));
         TH_CHECK(rc == 0);
@@ -46,8 +46,8 @@ static int resolve(const char *wschema, const char *wjson, const char *rschema, 
         }
         av_decoder_destroy(dec);
         avro_value_decref(&v);
-        av_buf_free(&bin);
-        av_buf_free(&json);
+        buf_free(&bin);
+        buf_free(&json);
         av_schema_destroy(r);
         av_registry_destroy(reg);
         return rc;
@@ -240,7 +240,7 @@ static void test_decoder_alternates_writers(void) {
         av_schema_t *r = schema(REC(F("a", "\"long\"") "," FD("b", "\"string\"", "\"none\"")));
         TH_CHECK(av_registry_add_writer(reg, w1, err, sizeof(err)) == 0);
         TH_CHECK(av_registry_add(reg, w2, err, sizeof(err)) == 0);
-        av_buf_t b1 = AV_BUF_INIT, b2 = AV_BUF_INIT, json = AV_BUF_INIT;
+        buf_t b1 = BUF_INIT, b2 = BUF_INIT, json = BUF_INIT;
         avro_value_t v1, v2;
         av_value_new(w1, &v1);
         av_value_new(w2, &v2);
@@ -252,7 +252,7 @@ static void test_decoder_alternates_writers(void) {
         static const char *want[] = {"{\"a\":1,\"b\":\"none\"}", "{\"a\":2,\"b\":\"two\"}"};
         for (int i = 0; i < 6; i++) {
                 av_decoded_t d;
-                av_buf_t *b = i % 2 ? &b2 : &b1;
+                buf_t *b = i % 2 ? &b2 : &b1;
                 TH_CHECK_INT(av_decode(dec, b->data, b->len, &d, err, sizeof(err)), AV_OK);
                 TH_CHECK(d.writer == (i % 2 ? w2 : w1));
                 json.len = 0;
@@ -262,9 +262,9 @@ static void test_decoder_alternates_writers(void) {
         av_decoder_destroy(dec);
         avro_value_decref(&v1);
         avro_value_decref(&v2);
-        av_buf_free(&b1);
-        av_buf_free(&b2);
-        av_buf_free(&json);
+        buf_free(&b1);
+        buf_free(&b2);
+        buf_free(&json);
         av_schema_destroy(r);
         av_registry_destroy(reg);
 }

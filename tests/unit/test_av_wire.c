@@ -55,7 +55,7 @@ static void test_framing_bytes(void) {
         const av_schema_t *s;
         av_registry_t *reg = registry_of("\"int\"", &s);
         avro_value_t v;
-        av_buf_t out = AV_BUF_INIT;
+        buf_t out = BUF_INIT;
         char err[256];
         TH_CHECK(av_value_new(s, &v) == 0);
         avro_value_set_int(&v, -2);
@@ -90,7 +90,7 @@ static void test_framing_bytes(void) {
         TH_CHECK_STR(av_wire_name(AV_WIRE_CONFLUENT), "confluent");
         TH_CHECK_STR(av_status_name(AV_ERR_RETRY), "retry");
         avro_value_decref(&v);
-        av_buf_free(&out);
+        buf_free(&out);
         av_registry_destroy(reg);
 }
 
@@ -114,7 +114,7 @@ static void test_round_trip_all_types(void) {
         const av_schema_t *s;
         av_registry_t *reg = registry_of(ALL, &s);
         avro_value_t v;
-        av_buf_t bin = AV_BUF_INIT, json = AV_BUF_INIT;
+        buf_t bin = BUF_INIT, json = BUF_INIT;
         char err[512];
         TH_CHECK(av_value_new(s, &v) == 0);
         int rc = av_json_text_to_value(s, ALL_JSON, strlen(ALL_JSON), &v, err, sizeof(err));
@@ -148,8 +148,8 @@ static void test_round_trip_all_types(void) {
         TH_CHECK(d.writer != s && av_schema_fingerprint(d.writer) == av_schema_fingerprint(s));
         av_decoder_destroy(dec);
         avro_value_decref(&v);
-        av_buf_free(&bin);
-        av_buf_free(&json);
+        buf_free(&bin);
+        buf_free(&json);
         av_registry_destroy(reg);
 }
 
@@ -161,7 +161,7 @@ static void round_trip_scalar(const char *type, void (*set)(avro_value_t *),
         av_registry_t *reg = registry_of(type, &s);
         av_decoder_t *dec = av_decoder_new(reg, NULL, NULL, NULL);
         avro_value_t v;
-        av_buf_t bin = AV_BUF_INIT;
+        buf_t bin = BUF_INIT;
         char err[256];
         av_decoded_t d;
         TH_CHECK(av_value_new(s, &v) == 0);
@@ -176,7 +176,7 @@ static void round_trip_scalar(const char *type, void (*set)(avro_value_t *),
                 fprintf(stderr, "  %s: %s\n", type, err);
         }
         avro_value_decref(&v);
-        av_buf_free(&bin);
+        buf_free(&bin);
         av_decoder_destroy(dec);
         av_registry_destroy(reg);
 }
@@ -414,7 +414,7 @@ static void test_truncation_everywhere(void) {
         const av_schema_t *s;
         av_registry_t *reg = registry_of(ALL, &s);
         avro_value_t v;
-        av_buf_t bin = AV_BUF_INIT;
+        buf_t bin = BUF_INIT;
         char err[512];
         TH_CHECK(av_value_new(s, &v) == 0);
         TH_CHECK(av_json_text_to_value(s, ALL_JSON, strlen(ALL_JSON), &v, err, sizeof(err)) == 0);
@@ -433,7 +433,7 @@ static void test_truncation_everywhere(void) {
                 }
         }
         avro_value_decref(&v);
-        av_buf_free(&bin);
+        buf_free(&bin);
         av_decoder_destroy(dec);
         av_registry_destroy(reg);
 }

@@ -1,16 +1,17 @@
-/* av_buf — caller-owned growable byte buffer.  See av_buf.h. */
-#include "av_buf.h"
+/* buf — caller-owned growable byte buffer, shared by the Avro codecs, metrics rendering and the
+ * Schema Registry client.  See buf.h. */
+#include "buf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void av_buf_free(av_buf_t *b) {
+void buf_free(buf_t *b) {
         free(b->data);
         b->data = NULL;
         b->len = b->size = 0;
 }
 
-int av_buf_reserve(av_buf_t *b, size_t extra) {
+int buf_reserve(buf_t *b, size_t extra) {
         if (extra <= b->size - b->len)
                 return 0;
         if (extra > SIZE_MAX / 2 - b->len)
@@ -29,11 +30,18 @@ int av_buf_reserve(av_buf_t *b, size_t extra) {
         return 0;
 }
 
-int av_buf_append(av_buf_t *b, const void *p, size_t n) {
-        if (av_buf_reserve(b, n) == -1)
+int buf_append(buf_t *b, const void *p, size_t n) {
+        if (buf_reserve(b, n) == -1)
                 return -1;
         if (n)
                 memcpy(b->data + b->len, p, n);
         b->len += n;
+        return 0;
+}
+
+int buf_nul(buf_t *b) {
+        if (buf_reserve(b, 1) == -1)
+                return -1;
+        b->data[b->len] = '\0';
         return 0;
 }
