@@ -12,7 +12,7 @@ MAKEFLAGS  += -j$(shell nproc 2>/dev/null || echo 2)
 VARIANT    ?= rel
 B          := build/$(VARIANT)
 CC         ?= cc
-PKGS       := rdkafka avro-c libcurl libcjson libmicrohttpd
+PKGS       := rdkafka avro-c libcurl libcjson libmicrohttpd libwebsockets hiredis zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion \
@@ -23,7 +23,7 @@ ifeq ($(VARIANT),san)
   OPT_LDFLAGS := -fsanitize=address,undefined
 else
   OPT_CFLAGS := -O2
-  OPT_LDFLAGS :=
+  OPT_LDFLAGS := -Wl,--as-needed
 endif
 CFLAGS  := $(BASE_CFLAGS) $(OPT_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT_LDFLAGS)
@@ -35,14 +35,20 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
-SERVICES   := $(notdir $(patsubst %/,%,$(wildcard services/*/)))
+# A program under services/ is a folder with a main.c: weir-<folder>.  Its
+# other .c files also form build/<variant>/lib/libweir-<folder>.a, which unit
+# tests and tools link (static archives: only what a test uses is pulled in).
+SERVICES   := $(notdir $(patsubst %/main.c,%,$(wildcard services/*/main.c)))
 SERVICE_BIN := $(SERVICES:%=$(B)/bin/weir-%)
+SERVICE_LIBS := $(SERVICES:%=$(B)/lib/libweir-%.a)
+SERVICE_SRC := $(wildcard services/*/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps test unit unit-san integration fuzz fuzz-replay format format-check lint clean demo bench
+.PHONY: all deps test unit unit-san integration fuzz fuzz-replay format format-check lint clean demo \
+        bench bench-ingress bench-compute bench-enrichment bench-e2e images chaos chaos-short deploy-check
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -54,21 +60,27 @@ $(LIBWEIR): $(COMMON_OBJ)
 	@mkdir -p $(@D)
 	ar rcs $@ $^
 
-# A test binary is its own .c plus libweir; tests/unit/th.h is the harness.
-$(B)/tests/%: $(B)/tests/unit/%.o $(LIBWEIR)
+# A test binary is its own .c plus the service archives and libweir;
+# tests/unit/th.h is the harness.
+$(B)/tests/%: $(B)/tests/unit/%.o $(SERVICE_LIBS) $(LIBWEIR)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
-$(B)/tools/%: $(B)/tests/tools/%.o $(LIBWEIR)
+$(B)/tools/%: $(B)/tests/tools/%.o $(SERVICE_LIBS) $(LIBWEIR)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 .SECONDEXPANSION:
-$(B)/bin/weir-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard services/$$*/*.c)) $(LIBWEIR)
+$(B)/lib/libweir-%.a: $$(patsubst %.c,$(B)/%.o,$$(filter-out services/$$*/main.c,$$(wildcard services/$$*/*.c)))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
--include $(COMMON_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d) $(TOOL_SRC:%.c=$(B)/%.d)
+-include $(COMMON_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d) $(TOOL_SRC:%.c=$(B)/%.d) \
+         $(SERVICE_SRC:%.c=$(B)/%.d)
 
 # ---------------------------------------------------------------- deps
 # Idempotent: each step checks before it installs, so a second run is quiet.
@@ -116,9 +128,31 @@ lint:
 clean:
 	rm -rf build
 
+# ---------------------------------------------------------------- benchmarks
+# Each benchmark is a script under tests/bench/ that starts what it needs
+# (broker, peers) and ends with one summary line; see docs/BENCHMARKS.md.
+bench-ingress bench-compute bench-enrichment bench-e2e: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/$@.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/bench.sh
+
+# ---------------------------------------------------------------- shipping
+images: all
+	@bash docker/build-images.sh
+
+deploy-check:
+	@bash tests/deploy/run.sh
+
+# ---------------------------------------------------------------- chaos
+chaos: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/chaos/run.sh
+
 # ---------------------------------------------------------------- demo
-# The services it runs do not exist yet (issues 3-6); say so instead of
-# pretending.
 demo:
-	@echo "make demo: not available yet — it runs the four services, which are still to be written" >&2
-	@exit 1
+	@bash tests/harness/deps.sh --demo
+	@$(MAKE) --no-print-directory all
+	@bash services/demo/demo.sh

@@ -13,7 +13,15 @@
 #                    fastavro, requests, pytest (into the python3 on PATH)
 #   Kafka broker     the jars of tests/kafka/pom.xml from Maven Central into
 #                    tests/.cache/kafka-<version>/ (tests/harness/kafka.py)
+#   tests/harness/deps.d/*.sh
+#                    what one area's tests need beyond that (Redis, InfluxDB,
+#                    Chromium, Helm...), each sourced in name order with
+#                    the helpers below; same rules: check first, quiet when done
+#
+# `deps.sh --demo` installs only what `make demo` needs: the build
+# dependencies (no Python modules, no Kafka jars, no deps.d).
 set -euo pipefail
+mode=${1:-test}
 cd "$(dirname "$0")/../.."
 export DEBIAN_FRONTEND=noninteractive
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
@@ -47,8 +55,10 @@ pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libcurl4-openssl-dev
       libcjson-dev libmicrohttpd-dev libwebsockets-dev libhiredis-dev libcmocka-dev
       kcat clang clang-format clang-tidy cppcheck libclang-rt-14-dev prometheus
       zlib1g-dev ca-certificates)
-command -v java >/dev/null || pkgs+=(default-jre-headless)
-command -v mvn >/dev/null || pkgs+=(maven)
+if [ "$mode" != --demo ]; then
+  command -v java >/dev/null || pkgs+=(default-jre-headless)
+  command -v mvn >/dev/null || pkgs+=(maven)
+fi
 py_ok() {
   python3 - <<'EOF' 2>/dev/null
 import confluent_kafka, fastavro, requests, pytest
@@ -73,6 +83,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   quiet as_root apt-get update -q
   quiet as_root apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[ "$mode" = --demo ] && exit 0
 
 # ---------------------------------------------------------------- Python
 if ! py_ok; then
@@ -102,4 +114,22 @@ if ! compgen -G "tests/.cache/kafka-$ver/kafka_2.13-*.jar" >/dev/null; then
   say "fetching Apache Kafka $ver broker jars from Maven Central"
   quiet python3 tests/harness/kafka.py fetch
 fi
+
+# ---------------------------------------------------------------- fragments
+# apt_need PKG... installs the Debian packages not yet installed.
+apt_need() {
+  local want=() p
+  for p in "$@"; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || want+=("$p")
+  done
+  [ ${#want[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${want[*]}"
+  quiet as_root apt-get update -q
+  quiet as_root apt-get install -y -q --no-install-recommends "${want[@]}"
+}
+for f in tests/harness/deps.d/*.sh; do
+  [ -e "$f" ] || continue
+  # shellcheck source=/dev/null
+  . "$f"
+done
 exit 0
