@@ -1,0 +1,76 @@
+/* svc — the start-up and shutdown every Weir service shares, so that the four
+ * main()s hold only what is their own.
+ *
+ * svc_init() reads, in order, and stops at the first bad value with a
+ * message naming it:
+ *   LOG_LEVEL                    debug|info|warn|error (log_init)
+ *   PIPELINE_SPEC                path of the pipeline spec (required); the
+ *                                parts the service asked for are validated
+ *   SCHEMA_DIR                   folder of *.avsc (default "schemas"); the
+ *                                spec's input schema must be in it
+ *   WIRE_FORMAT                  single-object (default) | confluent: the
+ *                                framing the service writes
+ *   SCHEMA_REGISTRY_URL          Confluent-compatible registry; required for
+ *                                WIRE_FORMAT=confluent, optional otherwise
+ *                                (reading Confluent-framed input needs it)
+ *   SCHEMA_REGISTRY_CREDENTIALS  "user:password" for basic auth (a secret)
+ *   ADMIN_BIND, ADMIN_PORT       admin server address (0.0.0.0, 9400;
+ *                                port 0 picks a free one, logged)
+ *   ADMIN_STALL                  /healthz fails when the main loop has not
+ *                                beaten for this long (default 30s)
+ * and installs SIGTERM/SIGINT handlers that set svc->stop (a second signal
+ * exits at once with status 130). */
+#ifndef WEIR_SVC_H
+#define WEIR_SVC_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "admin.h"
+#include "av_wire.h"
+#include "spec.h"
+#include "sr.h"
+
+typedef struct svc_s {
+        const char *stage;               /* "ingress", "compute", ... */
+        spec_t *spec;                    /* owned */
+        av_registry_t *schemas;          /* owned: SCHEMA_DIR */
+        const av_schema_t *input_schema; /* spec->input.schema in `schemas` */
+        av_wire_t wire;                  /* WIRE_FORMAT */
+        sr_t *sr;                        /* owned; NULL without SCHEMA_REGISTRY_URL */
+        admin_t *admin;                  /* owned */
+        atomic_int stop;                 /* non-zero after SIGTERM/SIGINT */
+} svc_t;
+
+/* Fills *svc as above.  `spec_parts`: SPEC_PART_* the service reads.
+ * Returns 0, or -1 with errstr set (and whatever was started stopped).
+ * Only one svc_t per process (the signal handlers point at it). */
+int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, size_t errstr_size);
+
+/* Stops the admin server and frees everything svc_init() made. */
+void svc_fini(svc_t *svc);
+
+/* Logs `errstr` as an error and also prints "weir-<stage>: <errstr>" on
+ * stderr as plain text (for people reading a crash-looping pod), then
+ * returns 1: `return svc_fail(stage, errstr);` from main(). */
+int svc_fail(const char *stage, const char *errstr);
+
+/* A decoder reading records as `reader` (NULL: as written), with
+ * single-object fingerprints from svc->schemas and Confluent ids from the
+ * Schema Registry when one is configured.  The caller frees it
+ * (av_decoder_destroy); one per thread. */
+av_decoder_t *svc_decoder_new(svc_t *svc, const av_schema_t *reader);
+
+/* The schema id to write records of `schema` to `topic` with: -1 for
+ * single-object framing; for Confluent framing the id the registry gives
+ * under the topic's subject (<topic>-value), registering the schema.
+ * Returns 0 with *id set, or -1 with errstr. */
+int svc_schema_id(svc_t *svc, const char *topic, const av_schema_t *schema, int32_t *id,
+                  char *errstr, size_t errstr_size);
+
+/* Returns the schema named `fullname` from svc->schemas, or NULL with errstr
+ * naming SCHEMA_DIR. */
+const av_schema_t *svc_schema(svc_t *svc, const char *fullname, char *errstr, size_t errstr_size);
+
+#endif

@@ -1,0 +1,64 @@
+/* Unit tests for svc_init(): a good environment starts (spec, schemas,
+ * admin server on a free port), and each bad setting stops start-up with a
+ * message naming the variable. */
+#include "svc.h"
+#include "th.h"
+
+#include <stdlib.h>
+
+#define SPEC_PATH "docs/examples/traffic-pipeline.json"
+
+static void env_good(void) {
+        setenv("PIPELINE_SPEC", SPEC_PATH, 1);
+        setenv("SCHEMA_DIR", "schemas", 1);
+        setenv("ADMIN_PORT", "0", 1);
+        setenv("ADMIN_BIND", "127.0.0.1", 1);
+        unsetenv("WIRE_FORMAT");
+        unsetenv("SCHEMA_REGISTRY_URL");
+}
+
+static const char *init_error(void) {
+        static char err[512];
+        svc_t svc;
+        err[0] = 0;
+        if (svc_init(&svc, "test", SPEC_PART_COMPUTE, err, sizeof(err)) == 0) {
+                svc_fini(&svc);
+                return "";
+        }
+        return err;
+}
+
+static void test_good(void) {
+        char err[512];
+        svc_t svc;
+        env_good();
+        TH_CHECK_INT(svc_init(&svc, "test", SPEC_PART_COMPUTE, err, sizeof(err)), 0);
+        TH_CHECK_STR(av_schema_name(svc.input_schema), "weir.example.TrafficReading");
+        TH_CHECK(svc.spec->compute != NULL);
+        TH_CHECK(admin_port(svc.admin) > 0);
+        TH_CHECK_INT(svc.wire, AV_WIRE_SINGLE_OBJECT);
+        int32_t id = 0;
+        TH_CHECK_INT(svc_schema_id(&svc, "t", svc.input_schema, &id, err, sizeof(err)), 0);
+        TH_CHECK_INT(id, -1);
+        svc_fini(&svc);
+}
+
+static void test_bad_settings(void) {
+        env_good();
+        unsetenv("PIPELINE_SPEC");
+        TH_CHECK_HAS(init_error(), "PIPELINE_SPEC");
+        env_good();
+        setenv("WIRE_FORMAT", "protobuf", 1);
+        TH_CHECK_STR(init_error(), "WIRE_FORMAT=\"protobuf\": expected single-object or confluent");
+        env_good();
+        setenv("WIRE_FORMAT", "confluent", 1);
+        TH_CHECK_HAS(init_error(), "SCHEMA_REGISTRY_URL");
+        env_good();
+        setenv("SCHEMA_DIR", "tests", 1);
+        TH_CHECK_HAS(init_error(), "weir.example.TrafficReading\" is not in SCHEMA_DIR");
+        env_good();
+        setenv("ADMIN_PORT", "70000", 1);
+        TH_CHECK_HAS(init_error(), "ADMIN_PORT");
+}
+
+TH_MAIN("svc", TH_T(test_good), TH_T(test_bad_settings))
