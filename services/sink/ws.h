@@ -1,0 +1,98 @@
+/* ws — the sink's WebSocket live feed and dashboard page (libwebsockets).
+ *
+ * One HTTP port serves:
+ *   GET / and GET /dashboard   the live dashboard page (embedded in the binary)
+ *   <path> (default "/ws")     the WebSocket feed
+ * The protocol is documented in docs/sink.md ("WebSocket feed"): a client
+ * sends {"subscribe": {"topics": [...], "keys": [...], "kinds": [...],
+ * "severity": [...] | "min_severity": "..."}}, and gets every ~batch_ms a
+ * frame {"seq": n, "dropped": d, "events": [...]} of the matching events,
+ * with per-client sequence numbers (a gap means frames were dropped).
+ *
+ * Threads: ws_server_new() starts one service thread that owns every client.
+ * ws_publish() may be called from any thread: it copies the event into a
+ * bounded inbox under a mutex held only for a memcpy, never blocks on the
+ * network, and counts a drop when the inbox is full.  The service thread
+ * drains the inbox every batch_ms, filters per client and queues frames.
+ *
+ * Slow clients: each client has a queue bounded by queue_bytes_per_client.
+ * When a new frame does not fit, the OLDEST queued frames are dropped (their
+ * events are counted in the next frame's "dropped" and their seq numbers are
+ * missing); a client that stays over its bound for slow_timeout_ms is closed
+ * with 1008 "slow consumer".  Nothing a client does slows the others or the
+ * publisher.
+ *
+ * Metrics (metrics_ registry): weir_sink_ws_clients,
+ * weir_sink_ws_events_published_total, weir_sink_ws_events_pushed_total,
+ * weir_sink_ws_frames_pushed_total, weir_sink_ws_events_dropped_total{reason},
+ * weir_sink_ws_closed_total{reason}, weir_sink_ws_push_latency_seconds
+ * (event_time_ms → the frame handed to the socket). */
+#ifndef WEIR_SINK_WS_H
+#define WEIR_SINK_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ws_server_s ws_server_t;
+
+typedef struct {
+        const char *bind;              /* listen address; NULL or "" = all (0.0.0.0) */
+        int port;                      /* 1..65535; 0 = any free port (ws_server_port) */
+        const char *path;              /* WebSocket URL path, e.g. "/ws" (not "/") */
+        int max_clients;               /* WebSocket clients at once; more get HTTP 503 */
+        size_t queue_bytes_per_client; /* queued frame bytes per client before drop-oldest */
+        size_t inbox_bytes;            /* events published but not yet batched (all clients) */
+        size_t max_message_bytes;      /* largest client message accepted (else 1009) */
+        int batch_ms;                  /* micro-batch period (frames at most this often) */
+        int ping_interval_ms;          /* a PING after this long without traffic */
+        int idle_timeout_ms;           /* hang up after this long without a PONG/traffic */
+        int slow_timeout_ms;           /* close (1008) a client over its bound this long */
+        int dashboard;                 /* serve the dashboard page at / and /dashboard */
+} ws_conf_t;
+
+/* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",
+ * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 100 ms,
+ * ping 20 s, idle 60 s, slow 10 s, dashboard on. */
+void ws_conf_defaults(ws_conf_t *conf);
+
+/* Overrides `conf` from the environment (cfg_): SINK_HTTP_BIND,
+ * SINK_HTTP_PORT, SINK_WS_MAX_CLIENTS, SINK_WS_CLIENT_QUEUE (size),
+ * SINK_WS_INBOX (size), SINK_WS_MAX_MESSAGE (size), SINK_WS_BATCH,
+ * SINK_WS_PING_INTERVAL, SINK_WS_IDLE_TIMEOUT, SINK_WS_SLOW_TIMEOUT
+ * (durations), SINK_DASHBOARD (bool).  conf->path is left alone: it comes
+ * from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with
+ * errstr naming the variable. */
+int ws_conf_env(ws_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* Starts listening and the service thread.  `conf` is copied (strings
+ * too).  Returns NULL with errstr set on a bad setting or a port that cannot
+ * be bound.  Free with ws_server_destroy(). */
+ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_size);
+
+/* The port listened on (useful with conf->port 0). */
+int ws_server_port(const ws_server_t *ws);
+
+/* Connected WebSocket clients (for /readyz-style checks and tests). */
+int ws_server_clients(const ws_server_t *ws);
+
+typedef struct {
+        const char *kind;  /* "aggregate" | "alert" (any short string is passed on) */
+        const char *topic; /* Kafka topic the record came from */
+        const char *key;   /* record key (UTF-8; not NUL-terminated) */
+        size_t key_len;
+        const char *severity; /* alerts: "INFO" | "WARNING" | "CRITICAL"; else NULL */
+        const char *json;     /* the record as one JSON value, valid UTF-8 (e.g.
+                               * av_value_to_json with AV_JSON_PLAIN_UNIONS) */
+        size_t json_len;
+        int64_t event_time_ms; /* Unix ms the latency histogram measures from */
+} ws_event_t;
+
+/* Hands one event to the feed.  Any thread; never blocks; copies everything
+ * it keeps (the caller may reuse its buffers at once).  Returns at once when
+ * no client is connected; counts a drop when the inbox is full. */
+void ws_publish(ws_server_t *ws, const ws_event_t *ev);
+
+/* Closes every client (1001 going away), stops the thread, frees.  NULL ok. */
+void ws_server_destroy(ws_server_t *ws);
+
+#endif
