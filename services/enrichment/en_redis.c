@@ -1,0 +1,500 @@
+/* en_redis — Redis hashes behind an LRU cache; see en_redis.h for the
+ * behaviour while Redis is down.  hiredis's blocking API with a socket
+ * timeout (spec `timeout`) per request; a batch is one pipelined write and
+ * n replies. */
+#include "en_redis.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "log.h"
+
+struct en_redis_s {
+        const spec_source_t *src;
+        char host[256];
+        char path[256]; /* unix socket, or "" */
+        int port, db;
+        char user[128];
+        const char *password; /* from the environment */
+        const char *prefix, *suffix;
+        size_t prefix_len, suffix_len;
+        redisContext *c;
+        int64_t next_try_ms, backoff_ms, last_ok_ms;
+        int down; /* the last attempt failed */
+        en_table_t cache;
+        en_entry_t *lru_head, *lru_tail;
+        en_entry_t *graveyard; /* replaced/evicted during a batch: freed at the next */
+        uint64_t hits, misses;
+        buf_t keys;   /* the batch's Redis keys, back to back */
+        size_t *need; /* indices of keys that go to Redis */
+        size_t need_cap;
+};
+
+static int64_t en_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_size) {
+        en_redis_t *r = calloc(1, sizeof(*r));
+        if (!r || en_table_init(&r->cache) == -1) {
+                free(r);
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        r->src = src;
+        const char *url = src->redis.url;
+        r->port = 6379;
+        if (!strncmp(url, "unix://", 7)) {
+                snprintf(r->path, sizeof(r->path), "%s", url + 7);
+        } else if (!strncmp(url, "redis://", 8)) {
+                const char *h = url + 8, *at = strchr(h, '@'), *slash = strchr(h, '/');
+                if (at && (!slash || at < slash)) {
+                        snprintf(r->user, sizeof(r->user), "%.*s", (int)(at - h), h);
+                        h = at + 1;
+                }
+                size_t hl = slash ? (size_t)(slash - h) : strlen(h);
+                const char *colon = memchr(h, ':', hl);
+                if (h[0] == '[') /* [v6]:port */
+                        colon = memchr(h, ']', hl) ? strchr(memchr(h, ']', hl), ':') : NULL;
+                size_t namelen = colon ? (size_t)(colon - h) : hl;
+                if (namelen == 0 || namelen >= sizeof(r->host)) {
+                        snprintf(errstr, errstr_size, "source \"%s\": url: no host", src->name);
+                        goto fail;
+                }
+                snprintf(r->host, sizeof(r->host), "%.*s", (int)namelen, h);
+                if (r->host[0] == '[') {
+                        memmove(r->host, r->host + 1, strlen(r->host));
+                        r->host[strcspn(r->host, "]")] = '\0';
+                }
+                if (colon)
+                        r->port = atoi(colon + 1);
+                if (slash && slash[1])
+                        r->db = atoi(slash + 1);
+                if (r->port <= 0 || r->port > 65535) {
+                        snprintf(errstr, errstr_size, "source \"%s\": url: bad port", src->name);
+                        goto fail;
+                }
+        } else {
+                snprintf(errstr, errstr_size,
+                         "source \"%s\": url: %.16s... is not supported by this build (hiredis "
+                         "without TLS): use redis:// or unix://",
+                         src->name, url);
+                goto fail;
+        }
+        if (src->redis.password_env) {
+                r->password = getenv(src->redis.password_env);
+                if (!r->password || !*r->password) {
+                        snprintf(errstr, errstr_size,
+                                 "source \"%s\": password_env: the variable %s is not set",
+                                 src->name, src->redis.password_env);
+                        goto fail;
+                }
+        }
+        const char *k = strstr(src->redis.key_pattern, "{key}");
+        r->prefix = src->redis.key_pattern;
+        r->prefix_len = (size_t)(k - r->prefix);
+        r->suffix = k + 5;
+        r->suffix_len = strlen(r->suffix);
+        r->backoff_ms = 50;
+        r->last_ok_ms = en_now_ms();
+        return r;
+fail:
+        en_redis_destroy(r);
+        return NULL;
+}
+
+static void en_redis_drop(en_redis_t *r, const char *why) {
+        if (!r->down)
+                log_warn("enrichment",
+                         "source \"%s\": Redis unreachable (%s): serving cached "
+                         "entries, retrying",
+                         r->src->name, why);
+        r->down = 1;
+        if (r->c)
+                redisFree(r->c);
+        r->c = NULL;
+        r->next_try_ms = en_now_ms() + r->backoff_ms;
+        r->backoff_ms = r->backoff_ms * 2 > 2000 ? 2000 : r->backoff_ms * 2;
+}
+
+static int en_redis_cmd_ok(en_redis_t *r, int argc, const char **argv, const size_t *lens) {
+        redisReply *rep = redisCommandArgv(r->c, argc, argv, lens);
+        int ok = rep && rep->type != REDIS_REPLY_ERROR;
+        if (rep && !ok)
+                log_warn("enrichment", "source \"%s\": %s: %s", r->src->name, argv[0], rep->str);
+        if (rep)
+                freeReplyObject(rep);
+        return ok;
+}
+
+/* Connects when not connected and the backoff allows.  1 connected. */
+static int en_redis_connect(en_redis_t *r) {
+        if (r->c)
+                return 1;
+        if (en_now_ms() < r->next_try_ms)
+                return 0;
+        int64_t ms = r->src->redis.timeout_ms;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        r->c = r->path[0] ? redisConnectUnixWithTimeout(r->path, tv)
+                          : redisConnectWithTimeout(r->host, r->port, tv);
+        if (!r->c || r->c->err) {
+                en_redis_drop(r, r->c ? r->c->errstr : "out of memory");
+                return 0;
+        }
+        redisSetTimeout(r->c, tv);
+        redisEnableKeepAlive(r->c);
+        char db[16];
+        snprintf(db, sizeof(db), "%d", r->db);
+        if (r->password) {
+                const char *av[] = {"AUTH", r->user, r->password};
+                size_t al[] = {4, strlen(r->user), strlen(r->password)};
+                int user = r->user[0] != '\0';
+                const char *av2[] = {"AUTH", r->password};
+                size_t al2[] = {4, strlen(r->password)};
+                if (!(user ? en_redis_cmd_ok(r, 3, av, al) : en_redis_cmd_ok(r, 2, av2, al2))) {
+                        en_redis_drop(r, "AUTH failed");
+                        return 0;
+                }
+        }
+        const char *sv[] = {"SELECT", db};
+        size_t sl[] = {6, strlen(db)};
+        if (r->db && !en_redis_cmd_ok(r, 2, sv, sl)) {
+                en_redis_drop(r, "SELECT failed");
+                return 0;
+        }
+        if (r->down)
+                log_info("enrichment", "source \"%s\": Redis reachable again", r->src->name);
+        r->down = 0;
+        r->backoff_ms = 50;
+        r->last_ok_ms = en_now_ms();
+        return 1;
+}
+
+/* ------------------------------------------------------------ the cache */
+
+static void en_lru_unlink(en_redis_t *r, en_entry_t *e) {
+        if (e->lru_prev)
+                e->lru_prev->lru_next = e->lru_next;
+        else
+                r->lru_head = e->lru_next;
+        if (e->lru_next)
+                e->lru_next->lru_prev = e->lru_prev;
+        else
+                r->lru_tail = e->lru_prev;
+        e->lru_prev = e->lru_next = NULL;
+}
+
+static void en_lru_front(en_redis_t *r, en_entry_t *e) {
+        e->lru_next = r->lru_head;
+        e->lru_prev = NULL;
+        if (r->lru_head)
+                r->lru_head->lru_prev = e;
+        r->lru_head = e;
+        if (!r->lru_tail)
+                r->lru_tail = e;
+}
+
+static void en_bury(en_redis_t *r, en_entry_t *e) {
+        e->next = r->graveyard;
+        r->graveyard = e;
+}
+
+static void en_cache_put(en_redis_t *r, en_entry_t *e) {
+        e->fetched_ms = en_now_ms();
+        en_entry_t *old = en_table_put(&r->cache, e);
+        if (old) {
+                en_lru_unlink(r, old);
+                en_bury(r, old);
+        }
+        en_lru_front(r, e);
+        while (r->cache.count > (size_t)r->src->redis.cache_size && r->lru_tail) {
+                en_entry_t *victim = r->lru_tail;
+                en_lru_unlink(r, victim);
+                en_bury(r, en_table_remove(&r->cache, victim->key, victim->key_len));
+        }
+}
+
+/* An HGETALL reply as an entry (NULL: out of memory or not an array). */
+static en_entry_t *en_reply_entry(en_redis_t *r, const char *key, size_t key_len,
+                                  const redisReply *rep) {
+        if (rep->type != REDIS_REPLY_ARRAY)
+                return NULL;
+        if (rep->elements == 0)
+                return en_entry_new_negative(key, key_len);
+        size_t n = rep->elements / 2;
+        const char **names = malloc(n * sizeof(*names) + 1), **vals = malloc(n * sizeof(*vals) + 1);
+        size_t *nl = malloc(n * sizeof(*nl) + 1), *vl = malloc(n * sizeof(*vl) + 1), k = 0;
+        en_entry_t *e = NULL;
+        if (names && vals && nl && vl) {
+                for (size_t i = 0; i + 1 < rep->elements; i += 2) {
+                        const redisReply *f = rep->element[i], *v = rep->element[i + 1];
+                        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+                                continue;
+                        names[k] = f->str;
+                        nl[k] = (size_t)f->len;
+                        vals[k] = v->str;
+                        vl[k] = (size_t)v->len;
+                        k++;
+                }
+                e = en_entry_new(key, key_len, names, nl, vals, vl, k, r->src->attributes,
+                                 r->src->nattributes);
+        }
+        free(names);
+        free(vals);
+        free(nl);
+        free(vl);
+        return e;
+}
+
+/* ------------------------------------------------------------ look-ups */
+
+static int en_fresh(const en_redis_t *r, const en_entry_t *e, int64_t now) {
+        int64_t ttl = e->negative ? r->src->redis.negative_ttl_ms : r->src->redis.ttl_ms;
+        return now - e->fetched_ms < ttl;
+}
+
+void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens, size_t n,
+                     const en_entry_t **out, uint8_t *res, double *redis_s) {
+        while (r->graveyard) {
+                en_entry_t *e = r->graveyard;
+                r->graveyard = e->next;
+                free(e);
+        }
+        *redis_s = 0;
+        if (n > r->need_cap) {
+                size_t *p = realloc(r->need, n * sizeof(*p));
+                if (!p) {
+                        for (size_t i = 0; i < n; i++)
+                                out[i] = NULL, res[i] = EN_REDIS_ERROR;
+                        return;
+                }
+                r->need = p;
+                r->need_cap = n;
+        }
+        int64_t now = en_now_ms();
+        size_t nneed = 0;
+        for (size_t i = 0; i < n; i++) {
+                en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
+                out[i] = NULL;
+                if (e && en_fresh(r, e, now)) {
+                        en_lru_unlink(r, e);
+                        en_lru_front(r, e);
+                        r->hits++;
+                        out[i] = e->negative ? NULL : e;
+                        res[i] = e->negative ? EN_REDIS_MISS : EN_REDIS_HIT;
+                        continue;
+                }
+                r->misses++;
+                res[i] = EN_REDIS_ERROR;
+                r->need[nneed++] = i;
+        }
+        if (nneed == 0)
+                return;
+        /* One pipelined round trip for every key not fresh in the cache. */
+        size_t done = 0;
+        if (en_redis_connect(r)) {
+                r->keys.len = 0;
+                for (size_t j = 0; j < nneed; j++) {
+                        size_t i = r->need[j];
+                        if (buf_append(&r->keys, r->prefix, r->prefix_len) ||
+                            buf_append(&r->keys, keys[i], lens[i]) ||
+                            buf_append(&r->keys, r->suffix, r->suffix_len))
+                                break;
+                }
+                size_t off = 0;
+                int ok = 1;
+                for (size_t j = 0; j < nneed && ok; j++) {
+                        size_t i = r->need[j], kl = r->prefix_len + lens[i] + r->suffix_len;
+                        const char *argv[] = {"HGETALL", r->keys.data + off};
+                        size_t al[] = {7, kl};
+                        ok = off + kl <= r->keys.len &&
+                             redisAppendCommandArgv(r->c, 2, argv, al) == REDIS_OK;
+                        off += kl;
+                }
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                for (; ok && done < nneed; done++) {
+                        size_t i = r->need[done];
+                        void *vrep = NULL;
+                        if (redisGetReply(r->c, &vrep) != REDIS_OK || !vrep) {
+                                ok = 0;
+                                break;
+                        }
+                        redisReply *rep = vrep;
+                        if (rep->type == REDIS_REPLY_ERROR) {
+                                /* e.g. WRONGTYPE: this key's data is wrong,
+                                 * not Redis: a miss, logged, never cached. */
+                                log_warn("enrichment", "source \"%s\": HGETALL %.*s: %s",
+                                         r->src->name, (int)lens[i], keys[i], rep->str);
+                                freeReplyObject(rep);
+                                res[i] = EN_REDIS_MISS;
+                                continue;
+                        }
+                        en_entry_t *e = en_reply_entry(r, keys[i], lens[i], rep);
+                        freeReplyObject(rep);
+                        if (!e) {
+                                ok = 0;
+                                break;
+                        }
+                        int neg = e->negative;
+                        if (!neg || r->src->redis.negative_ttl_ms > 0)
+                                en_cache_put(r, e);
+                        else
+                                en_bury(r, e);
+                        out[i] = neg ? NULL : e;
+                        res[i] = neg ? EN_REDIS_MISS : EN_REDIS_HIT;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                *redis_s =
+                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+                if (ok)
+                        r->last_ok_ms = en_now_ms();
+                else
+                        en_redis_drop(r, r->c && r->c->err ? r->c->errstr : "bad reply");
+        }
+        /* Whatever Redis did not answer: a cached entry past its TTL is
+         * better than nothing. */
+        for (size_t j = done; j < nneed; j++) {
+                size_t i = r->need[j];
+                const en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
+                if (e) {
+                        out[i] = e->negative ? NULL : e;
+                        res[i] = e->negative ? EN_REDIS_MISS : EN_REDIS_STALE;
+                }
+        }
+}
+
+/* ------------------------------------------------------------ warm-up */
+
+/* The SCAN pattern: key_pattern with glob characters escaped and {key} → *. */
+static void en_glob(const en_redis_t *r, buf_t *b) {
+        const char *p = r->src->redis.key_pattern;
+        for (; *p; p++) {
+                if (p == r->prefix + r->prefix_len) {
+                        buf_append(b, "*", 1);
+                        p += 4;
+                        continue;
+                }
+                if (strchr("*?[]\\", *p))
+                        buf_append(b, "\\", 1);
+                buf_append(b, p, 1);
+        }
+        buf_nul(b);
+}
+
+static int en_redis_warm(en_redis_t *r, long *loaded) {
+        buf_t glob = BUF_INIT;
+        en_glob(r, &glob);
+        char cursor[32] = "0";
+        int rc = 0;
+        do {
+                const char *av[] = {"SCAN", cursor, "MATCH", glob.data, "COUNT", "1000"};
+                size_t al[] = {4, strlen(cursor), 5, glob.len, 5, 4};
+                redisReply *rep = redisCommandArgv(r->c, 6, av, al);
+                if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+                    rep->element[0]->type != REDIS_REPLY_STRING) {
+                        if (rep)
+                                freeReplyObject(rep);
+                        rc = -1;
+                        break;
+                }
+                snprintf(cursor, sizeof(cursor), "%s", rep->element[0]->str);
+                const redisReply *ks = rep->element[1];
+                size_t nk = ks->type == REDIS_REPLY_ARRAY ? ks->elements : 0;
+                for (size_t i = 0; i < nk; i++) {
+                        const char *argv[] = {"HGETALL", ks->element[i]->str};
+                        size_t al2[] = {7, (size_t)ks->element[i]->len};
+                        redisAppendCommandArgv(r->c, 2, argv, al2);
+                }
+                for (size_t i = 0; i < nk && rc == 0; i++) {
+                        void *v = NULL;
+                        if (redisGetReply(r->c, &v) != REDIS_OK || !v) {
+                                rc = -1;
+                                break;
+                        }
+                        redisReply *h = v;
+                        const redisReply *k = ks->element[i];
+                        size_t kl = (size_t)k->len;
+                        if (h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
+                            kl >= r->prefix_len + r->suffix_len &&
+                            r->cache.count < (size_t)r->src->redis.cache_size) {
+                                en_entry_t *e =
+                                        en_reply_entry(r, k->str + r->prefix_len,
+                                                       kl - r->prefix_len - r->suffix_len, h);
+                                if (e) {
+                                        en_cache_put(r, e);
+                                        (*loaded)++;
+                                }
+                        }
+                        freeReplyObject(h);
+                }
+                freeReplyObject(rep);
+        } while (rc == 0 && strcmp(cursor, "0") != 0);
+        buf_free(&glob);
+        return rc;
+}
+
+int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *beat_opaque,
+                   char *errstr, size_t errstr_size) {
+        int64_t t0 = en_now_ms();
+        for (;;) {
+                if (en_redis_connect(r)) {
+                        if (!r->src->redis.warm_up)
+                                return 0;
+                        long loaded = 0;
+                        if (en_redis_warm(r, &loaded) == 0) {
+                                log_info("enrichment",
+                                         "source \"%s\": warm-up loaded %ld hashes in %.1f s",
+                                         r->src->name, loaded, (double)(en_now_ms() - t0) / 1000.0);
+                                return 0;
+                        }
+                        en_redis_drop(r, "warm-up failed");
+                } else if (!r->src->redis.warm_up) {
+                        return 0; /* look-ups will retry */
+                }
+                if (stop && atomic_load(stop)) {
+                        snprintf(errstr, errstr_size, "stopped while warming up source \"%s\"",
+                                 r->src->name);
+                        return -1;
+                }
+                if (beat)
+                        beat(beat_opaque);
+                struct timespec ts = {0, 100 * 1000000L};
+                nanosleep(&ts, NULL);
+        }
+}
+
+size_t en_redis_cache_entries(const en_redis_t *r) {
+        return r->cache.count;
+}
+
+void en_redis_cache_counts(const en_redis_t *r, uint64_t *hits, uint64_t *misses) {
+        *hits = r->hits;
+        *misses = r->misses;
+}
+
+double en_redis_staleness_s(const en_redis_t *r) {
+        return r->down ? (double)(en_now_ms() - r->last_ok_ms) / 1000.0 : 0.0;
+}
+
+void en_redis_destroy(en_redis_t *r) {
+        if (!r)
+                return;
+        if (r->c)
+                redisFree(r->c);
+        while (r->graveyard) {
+                en_entry_t *e = r->graveyard;
+                r->graveyard = e->next;
+                free(e);
+        }
+        en_table_fini(&r->cache);
+        buf_free(&r->keys);
+        free(r->need);
+        free(r);
+}
