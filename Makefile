@@ -71,13 +71,18 @@ $(B)/tools/%: $(B)/tests/tools/%.o $(SERVICE_LIBS) $(LIBWEIR)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 .SECONDEXPANSION:
-$(B)/lib/libweir-%.a: $$(patsubst %.c,$(B)/%.o,$$(filter-out services/$$*/main.c,$$(wildcard services/$$*/*.c)))
+# (PCT: a literal % that make does not replace with the stem in a pattern rule)
+PCT := %
+$(B)/lib/libweir-%.a: $$(patsubst $$(PCT).c,$(B)/$$(PCT).o,$$(filter-out services/$$*/main.c,$$(wildcard services/$$*/*.c)))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
 $(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+
+# The sink's dashboard page is embedded with .incbin, which -MMD cannot see.
+$(B)/services/sink/ws_page.o: services/sink/dashboard.html
 
 -include $(COMMON_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d) $(TOOL_SRC:%.c=$(B)/%.d) \
          $(SERVICE_SRC:%.c=$(B)/%.d)
