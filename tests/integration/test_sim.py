@@ -1,0 +1,269 @@
+"""weir-sim on the real broker, checked by peers nobody here wrote.
+
+Records weir-sim produces are read back with confluent-kafka and decoded by
+fastavro (single-object framing: the fingerprint is computed by fastavro from
+the schema file) or by confluent-kafka's AvroDeserializer (Confluent framing,
+the registry fixture).  The test counts for itself what decodes, what is out
+of order and what is late, and compares with what was asked.  The HTTP mode
+is checked against a REST Proxy v2 stand-in written here with http.server.
+"""
+import http.server
+import io
+import json
+import os
+import re
+import struct
+import subprocess
+import threading
+import time
+
+import fastavro
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from conftest import REPO
+
+SCHEMA = json.load(open(REPO / "schemas" / "traffic_reading.avsc"))
+PARSED = fastavro.parse_schema(SCHEMA)
+# fastavro gives the hex of the fingerprint's little-endian bytes: the wire order.
+FINGERPRINT = bytes.fromhex(fastavro.schema.fingerprint(
+    fastavro.schema.to_parsing_canonical_form(PARSED), "CRC-64-AVRO"))
+FIELDS = {f["name"] for f in SCHEMA["fields"]}
+START = "2026-11-23T07:30:00Z"
+START_MS = 1795419000000
+
+
+def sim(weir_build, *args, env=None, timeout=60):
+    exe = weir_build / "bin" / "weir-sim"
+    e = dict(os.environ, LOG_LEVEL="warn", **(env or {}))
+    r = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                       cwd=REPO, env=e)
+    return r
+
+
+def summary(r):
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith("sim "), r.stdout + r.stderr
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([-\d.]+)", last)}
+
+
+def consume_all(bootstrap, topic, n, timeout=30.0):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"py-{topic}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out, deadline = [], time.time() + timeout
+    try:
+        while len(out) < n and time.time() < deadline:
+            for m in c.consume(num_messages=5000, timeout=1.0):
+                assert m.error() is None, m.error()
+                out.append(m)
+    finally:
+        c.close()
+    return out
+
+
+def decode(value):
+    """fastavro on a single-object record, or None when it is not one."""
+    if len(value) < 10 or value[:2] != b"\xc3\x01" or value[2:10] != FINGERPRINT:
+        return None
+    buf = io.BytesIO(value[10:])
+    try:
+        rec = fastavro.schemaless_reader(buf, PARSED)
+    except Exception:
+        return None
+    if buf.read(1):  # bytes after the record
+        return None
+    return rec
+
+
+def test_kafka_records_decode_and_fractions(kafka, topic, weir_build):
+    t = topic(partitions=1)
+    n = 20000
+    r = sim(weir_build, "--topic", t, "--count", str(n), "--rate", "2000", "--unpaced",
+            "--seed", "5", "--start-time", START, "--out-of-order", "0.1", "--max-delay",
+            "4s", "--late", "0.03", "--late-delay", "10m", "--malformed", "0.05",
+            "--keys", "12", env={"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap})
+    assert r.returncode == 0, r.stderr
+    s = summary(r)
+    assert s["sent"] == n and s["acked"] == n and s["failed"] == 0
+
+    msgs = consume_all(kafka.bootstrap, t, n)
+    assert len(msgs) == n
+    good, bad, ooo, late = [], 0, 0, 0
+    max_ts = None
+    for m in msgs:
+        rec = decode(m.value())
+        if rec is None:
+            bad += 1
+            continue
+        good.append(rec)
+        ts = int(rec["ts"].timestamp() * 1000)
+        # Key = intersection id; Kafka timestamp = event time.
+        assert m.key().decode() == rec["intersection_id"]
+        assert m.timestamp()[1] == ts
+        assert rec["sensor_id"].startswith(rec["intersection_id"] + "-s")
+        if max_ts is not None and ts < max_ts:
+            if max_ts - ts > 600000:
+                late += 1
+            else:
+                ooo += 1
+        max_ts = ts if max_ts is None else max(max_ts, ts)
+
+    # Fractions as asked (binomial sd of 0.1 over 2e4 is 0.002; 5 sd).
+    assert abs(bad / n - 0.05) < 0.008, bad
+    assert bad == s["malformed"]
+    assert abs(ooo / len(good) - 0.1) < 0.011, ooo
+    assert abs(late / len(good) - 0.03) < 0.006, late
+    # Values are plausible city traffic.
+    ids = {g["intersection_id"] for g in good}
+    assert ids == {f"x-{k}" for k in range(12)}
+    assert all(0 < g["speed_kmh"] < 150 for g in good)
+    assert all(0 <= g["occupancy_pct"] <= 100 for g in good)
+    assert all(g["vehicle_count"] >= 0 for g in good)
+    assert any(g["lane"] is None for g in good) and any(g["lane"] for g in good)
+    first = min(int(g["ts"].timestamp() * 1000) for g in good)
+    assert START_MS - 1200000 <= first <= START_MS + 1000
+
+
+def test_same_seed_same_records(kafka, topic, weir_build):
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap}
+    args = ["--count", "3000", "--rate", "500", "--unpaced", "--start-time", START,
+            "--out-of-order", "0.2", "--malformed", "0.1", "--keys", "30"]
+    topics = [topic(partitions=1) for _ in range(3)]
+    for t, seed in zip(topics, ("9", "9", "10")):
+        r = sim(weir_build, "--topic", t, "--seed", seed, *args, env=env)
+        assert r.returncode == 0, r.stderr
+    a, b, c = (consume_all(kafka.bootstrap, t, 3000) for t in topics)
+    va, vb, vc = ([(m.key(), m.value()) for m in x] for x in (a, b, c))
+    assert len(va) == 3000 and va == vb
+    assert sum(x != y for x, y in zip(va, vc)) > 2500
+
+
+def test_advance_closes_every_partition(kafka, topic, weir_build):
+    t = topic(partitions=3)
+    r = sim(weir_build, "--topic", t, "--count", "600", "--rate", "100", "--unpaced",
+            "--start-time", START, "--advance", "2m",
+            env={"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap})
+    assert r.returncode == 0, r.stderr
+    s = summary(r)
+    assert s["sent"] == 603 and s["acked"] == 603
+    msgs = consume_all(kafka.bootstrap, t, 603)
+    last = {}
+    for m in msgs:
+        last[m.partition()] = decode(m.value())
+    assert sorted(last) == [0, 1, 2]
+    for rec in last.values():
+        assert int(rec["ts"].timestamp() * 1000) == s["max_ts"] + 120000
+
+
+def test_confluent_wire_format(kafka, topic, registry, weir_build):
+    t = topic(partitions=1)
+    r = sim(weir_build, "--topic", t, "--count", "500", "--unpaced", "--start-time", START,
+            env={"KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "WIRE_FORMAT": "confluent",
+                 "SCHEMA_REGISTRY_URL": registry.url})
+    assert r.returncode == 0, r.stderr
+    client = SchemaRegistryClient({"url": registry.url})
+    deser = AvroDeserializer(client)
+    msgs = consume_all(kafka.bootstrap, t, 500)
+    assert len(msgs) == 500
+    for m in msgs:
+        assert m.value()[0] == 0
+        rec = deser(m.value(), SerializationContext(t, MessageField.VALUE))
+        assert rec["intersection_id"] == m.key().decode()
+    latest = client.get_latest_version(f"{t}-value")
+    assert struct.unpack(">I", msgs[0].value()[1:5])[0] == latest.schema_id
+
+
+class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
+    """Confluent REST Proxy v2 produce, as far as weir-sim uses it: checks
+    the request's shape, refuses records whose value does not fit the schema
+    (per record, like Weir's ingress), answers 429 with Retry-After once."""
+    protocol_version = "HTTP/1.1"  # keep-alive
+    state = None
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        st = self.server.state
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        st["connections"].add(self.client_address)
+        st["requests"] += 1
+        problems = []
+        if self.path != f"/topics/{st['topic']}":
+            problems.append(f"path {self.path}")
+        if self.headers["Content-Type"] != "application/vnd.kafka.json.v2+json":
+            problems.append(f"content type {self.headers['Content-Type']}")
+        if "application/vnd.kafka.v2+json" not in (self.headers["Accept"] or ""):
+            problems.append(f"accept {self.headers['Accept']}")
+        if problems:
+            st["problems"] += problems
+            return self.reply(415, {"error_code": 415, "message": "; ".join(problems)})
+        if st["requests"] == 2:
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            st["throttled"] += 1
+            return
+        offsets = []
+        for rec in json.loads(body)["records"]:
+            try:
+                extra = set(rec["value"]) - FIELDS
+                assert not extra, f"unknown fields {extra}"
+                fastavro.validation.validate(rec["value"], PARSED, raise_errors=True,
+                                             strict=True)
+                assert rec["key"] == rec["value"]["intersection_id"]
+                st["good"].append(rec["value"])
+                offsets.append({"partition": 0, "offset": len(st["good"]) - 1,
+                                "error_code": None, "error": None})
+            except Exception as e:
+                st["bad"] += 1
+                offsets.append({"partition": None, "offset": None, "error_code": 42202,
+                                "error": str(e)[:100]})
+        self.reply(200, {"key_schema_id": None, "value_schema_id": None, "offsets": offsets})
+
+    def reply(self, status, doc):
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/vnd.kafka.v2+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_http_rest_proxy_v2(weir_build):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
+    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
+                 "bad": 0, "problems": [], "connections": set()}
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}/", "--count",
+                "2000", "--batch", "250", "--unpaced", "--malformed", "0.1", "--seed", "3",
+                "--start-time", START)
+    finally:
+        srv.shutdown()
+    st = srv.state
+    assert r.returncode == 0, r.stderr
+    assert not st["problems"]
+    s = summary(r)
+    assert s["sent"] == 2000
+    assert s["acked"] == len(st["good"]) and s["rejected"] == st["bad"] == s["malformed"]
+    assert abs(st["bad"] / 2000 - 0.1) < 0.035
+    assert st["throttled"] == 1 and st["requests"] == 9  # 8 batches + the retried one
+    assert len(st["connections"]) <= 2  # kept alive (a 429 may close nothing)
+    assert {v["intersection_id"] for v in st["good"]} == {f"x-{k}" for k in range(12)}
+
+
+def test_bad_settings_name_the_option(weir_build):
+    r = sim(weir_build, "--rate", "fast")
+    assert r.returncode == 1 and '--rate="fast"' in r.stderr
+    r = sim(weir_build, "--count", "1", env={"SIM_OUT_OF_ORDER": "2"})
+    assert r.returncode == 1 and "SIM_OUT_OF_ORDER" in r.stderr
+    r = sim(weir_build, "--bogus")
+    assert r.returncode == 1 and "--bogus" in r.stderr
+    r = sim(weir_build, "--count", "1", env={"WIRE_FORMAT": "protobuf"})
+    assert r.returncode == 1 and "WIRE_FORMAT" in r.stderr
