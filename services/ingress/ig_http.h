@@ -1,0 +1,60 @@
+/* ig_http — ingress's HTTP server (libmicrohttpd) and the path from a
+ * request to acknowledged Kafka records.
+ *
+ *   POST /topics/{topic}     REST Proxy v2 produce (ig_rest.h)
+ *   POST /v1/events/{topic}  NDJSON bulk
+ *
+ * Per request: route, auth, topic, Content-Type and Content-Length are
+ * checked when the headers arrive (a too-large body is answered 413 before
+ * any of it is read); the body is collected; ig_parse() converts every
+ * record; a batch with an invalid record is answered 422 and nothing of it
+ * is produced; otherwise the in-flight budget (bytes, and librdkafka's
+ * queue.buffering.max.messages in records) is reserved or the request is
+ * answered 429 with Retry-After; the records are produced without blocking
+ * and the connection is suspended.  The last delivery report (kc_dr batch
+ * `done`, in the producer's polling thread) resumes it, and the answer
+ * carries every record's partition and offset: 200 only when Kafka
+ * acknowledged all of them.
+ *
+ * Threads: INGRESS_THREADS libmicrohttpd worker threads, each with its own
+ * parse buffers; none ever waits on Kafka. */
+#ifndef WEIR_IG_HTTP_H
+#define WEIR_IG_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ig_auth.h"
+#include "ig_conf.h"
+#include "ig_rest.h"
+#include "kc.h"
+
+typedef struct ig_server_s ig_server_t;
+
+typedef struct ig_server_opts_s {
+        const ig_conf_t *conf;
+        kc_t *kc;                 /* producer with kc_poll_start() running */
+        const ig_topic_t *topics; /* topics accepted; must outlive the server */
+        size_t ntopics;
+        const ig_auth_t *auth;      /* NULL: no authentication */
+        av_schema_lookup_cb lookup; /* value_schema_id look-ups, or NULL */
+        void *lookup_opaque;
+        size_t queue_max_records; /* librdkafka's queue.buffering.max.messages */
+} ig_server_opts_t;
+
+/* Starts listening.  NULL with errstr set. */
+ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t errstr_size);
+uint16_t ig_server_port(const ig_server_t *s);
+/* Stops accepting connections (the listening socket is closed); requests
+ * on open connections still complete. */
+void ig_server_quiesce(ig_server_t *s);
+/* Requests begun and not yet answered. */
+size_t ig_server_active(const ig_server_t *s);
+/* Refreshes the queue and in-flight gauges (main loop, once a second). */
+void ig_server_gauges(ig_server_t *s);
+/* Closes every connection and frees the server.  Call when no request is
+ * suspended (ig_server_active() == 0, or after the producer was purged so
+ * every batch settled and its connection was answered). */
+void ig_server_stop(ig_server_t *s);
+
+#endif

@@ -1,0 +1,235 @@
+/* weir-ingress — HTTP (Confluent REST Proxy v2 produce, NDJSON bulk) to
+ * Kafka, answering 2xx only for records Kafka acknowledged.
+ *
+ * main() wires the pieces: svc_init() (spec, schemas, wire format, Schema
+ * Registry, admin server, SIGTERM), ig_conf (HTTP_*, INGRESS_*), the topics
+ * accepted (the spec's input topic, plus INGRESS_TOPICS), the idempotent
+ * producer with its polling thread, the HTTP server (ig_http), and the
+ * shutdown: stop accepting, let in-flight requests finish, flush, exit 0.
+ * docs/ingress.md is the user's documentation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ig_auth.h"
+#include "ig_conf.h"
+#include "ig_http.h"
+#include "kc.h"
+#include "log.h"
+#include "svc.h"
+
+#define MAIN_LOG   "main"
+#define MAX_TOPICS 32
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+/* The topics ingress writes: the spec's input topic with its schema and key
+ * field, then INGRESS_TOPICS="topic=Full.Name[:key_field],...". */
+static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n, char **names,
+                       char *errstr, size_t errstr_size) {
+        char err[512];
+        *n = 0;
+        t[0].name = svc->spec->input.topic;
+        t[0].schema = svc->input_schema;
+        t[0].key_field = svc->spec->input.key;
+        *n = 1;
+        if (c->topics) {
+                *names = strdup(c->topics);
+                if (!*names) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+                char *save = NULL;
+                for (char *tok = strtok_r(*names, ",", &save); tok;
+                     tok = strtok_r(NULL, ",", &save)) {
+                        while (*tok == ' ')
+                                tok++;
+                        char *eq = strchr(tok, '=');
+                        if (!eq || eq == tok || !eq[1] || *n == MAX_TOPICS) {
+                                snprintf(errstr, errstr_size,
+                                         "INGRESS_TOPICS=\"%s\": expected "
+                                         "topic=Schema.FullName[:key_field],... (at most %d)",
+                                         c->topics, MAX_TOPICS);
+                                return -1;
+                        }
+                        *eq = '\0';
+                        char *kf = strchr(eq + 1, ':');
+                        if (kf)
+                                *kf++ = '\0';
+                        const av_schema_t *s = svc_schema(svc, eq + 1, err, sizeof(err));
+                        if (!s) {
+                                snprintf(errstr, errstr_size, "INGRESS_TOPICS: %s", err);
+                                return -1;
+                        }
+                        t[*n].name = tok;
+                        t[*n].schema = s;
+                        t[*n].key_field = kf && *kf ? kf : NULL;
+                        (*n)++;
+                }
+        }
+        for (size_t i = 0; i < *n; i++) {
+                t[i].wire = svc->wire;
+                if (svc_schema_id(svc, t[i].name, t[i].schema, &t[i].schema_id, err, sizeof(err)) !=
+                    0) {
+                        snprintf(errstr, errstr_size, "topic %s: %s", t[i].name, err);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* One metadata round trip: the broker answered.  Warns about accepted
+ * topics the cluster does not have (their records would fail). */
+static int check_metadata(kc_t *kc, const ig_topic_t *t, size_t n) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(kc_rk(kc), 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return 0;
+        int ok = md->broker_cnt > 0;
+        for (size_t i = 0; ok && i < n; i++) {
+                int found = 0;
+                for (int j = 0; j < md->topic_cnt; j++)
+                        if (strcmp(md->topics[j].topic, t[i].name) == 0 && !md->topics[j].err)
+                                found = 1;
+                if (!found)
+                        log_warn(MAIN_LOG, "topic %s does not exist (yet): its records will fail",
+                                 t[i].name);
+        }
+        rd_kafka_metadata_destroy(md);
+        return ok;
+}
+
+int main(void) {
+        char err[1024];
+        svc_t svc;
+        if (svc_init(&svc, "ingress", SPEC_PART_INPUT, err, sizeof(err)) != 0)
+                return svc_fail("ingress", err);
+        int rc = 1;
+        ig_conf_t conf;
+        ig_auth_t *auth = NULL;
+        kc_t *kc = NULL;
+        ig_server_t *srv = NULL;
+        char *topic_names = NULL;
+        ig_topic_t topics[MAX_TOPICS];
+        size_t ntopics = 0;
+        if (ig_conf_load(&conf, err, sizeof(err)) != 0)
+                goto out;
+        if (conf.tokens_file) {
+                auth = ig_auth_load(conf.tokens_file, err, sizeof(err));
+                if (!auth)
+                        goto out;
+                log_info(MAIN_LOG, "bearer-token authentication on (%zu tokens)",
+                         ig_auth_count(auth));
+        }
+        if (load_topics(&svc, &conf, topics, &ntopics, &topic_names, err, sizeof(err)) != 0)
+                goto out;
+
+        char timeout[32];
+        snprintf(timeout, sizeof(timeout), "%lld", (long long)conf.produce_timeout_ms);
+        const char *props[] = {"message.timeout.ms", timeout, NULL};
+        kc_opts_t ko = {.stage = "ingress", .props = props, .admin = svc.admin};
+        kc = kc_producer_new(&ko, err, sizeof(err));
+        if (!kc)
+                goto out;
+        char qmax[32];
+        size_t qsz = sizeof(qmax);
+        if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(kc)), "queue.buffering.max.messages", qmax,
+                              &qsz) != RD_KAFKA_CONF_OK)
+                snprintf(qmax, sizeof(qmax), "100000");
+        size_t queue_max = (size_t)strtoull(qmax, NULL, 10);
+        if (conf.max_records > queue_max) {
+                snprintf(err, sizeof(err),
+                         "INGRESS_MAX_RECORDS=%zu exceeds the producer queue "
+                         "(queue.buffering.max.messages=%zu, KAFKA_QUEUE_BUFFERING_MAX_MESSAGES): "
+                         "such a request could never be accepted",
+                         conf.max_records, queue_max);
+                goto out;
+        }
+        if (kc_poll_start(kc, err, sizeof(err)) != 0)
+                goto out;
+        int ready_md = admin_ready_condition(svc.admin, "broker metadata");
+
+        ig_server_opts_t so = {
+                .conf = &conf,
+                .kc = kc,
+                .topics = topics,
+                .ntopics = ntopics,
+                .auth = auth,
+                .lookup = svc.sr ? sr_lookup_cb : NULL,
+                .lookup_opaque = svc.sr,
+                .queue_max_records = queue_max,
+        };
+        srv = ig_server_start(&so, err, sizeof(err));
+        if (!srv)
+                goto out;
+        for (size_t i = 0; i < ntopics; i++)
+                log_info(MAIN_LOG, "accepting topic %s as %s (%s%s%s)", topics[i].name,
+                         av_schema_name(topics[i].schema), av_wire_name(topics[i].wire),
+                         topics[i].key_field ? ", key field " : "",
+                         topics[i].key_field ? topics[i].key_field : "");
+
+        int have_md = 0;
+        int64_t next_md = 0;
+        while (!atomic_load(&svc.stop)) {
+                admin_heartbeat(svc.admin);
+                ig_server_gauges(srv);
+                if (kc_fatal(kc, err, sizeof(err)))
+                        goto out;
+                if (!have_md && now_ms() >= next_md) {
+                        have_md = check_metadata(kc, topics, ntopics);
+                        admin_ready_set(svc.admin, ready_md, have_md);
+                        if (have_md)
+                                log_info(MAIN_LOG, "broker metadata received: ready");
+                        next_md = now_ms() + 1000;
+                }
+                sleep_ms(200);
+        }
+
+        /* SIGTERM: no new connections; open requests finish (their records
+         * are delivered or fail by message.timeout.ms), then flush. */
+        log_info(MAIN_LOG, "stopping: %zu requests in flight", ig_server_active(srv));
+        admin_ready_set(svc.admin, ready_md, 0);
+        ig_server_quiesce(srv);
+        int64_t deadline = now_ms() + conf.shutdown_grace_ms;
+        while (ig_server_active(srv) > 0 && now_ms() < deadline) {
+                admin_heartbeat(svc.admin);
+                sleep_ms(50);
+        }
+        int64_t left = deadline - now_ms();
+        rd_kafka_flush(kc_rk(kc), left > 0 ? (int)left : 0);
+        if (ig_server_active(srv) > 0) {
+                /* Out of time: fail what is left so every waiting request is
+                 * answered (5xx, never a 2xx for an unacknowledged record). */
+                log_warn(MAIN_LOG, "grace period over: purging %d undelivered records",
+                         rd_kafka_outq_len(kc_rk(kc)));
+                rd_kafka_purge(kc_rk(kc), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                int64_t until = now_ms() + 5000;
+                while (ig_server_active(srv) > 0 && now_ms() < until)
+                        sleep_ms(20);
+        }
+        rc = 0;
+out:
+        if (rc != 0)
+                log_error(MAIN_LOG, "%s", err);
+        ig_server_stop(srv);
+        kc_destroy(kc);
+        ig_auth_destroy(auth);
+        free(topic_names);
+        if (rc != 0) {
+                svc_fail("ingress", err);
+                svc_fini(&svc);
+                return 1;
+        }
+        log_info(MAIN_LOG, "stopped");
+        svc_fini(&svc);
+        return 0;
+}
