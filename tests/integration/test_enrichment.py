@@ -1,0 +1,429 @@
+"""weir-enrichment on the real broker: file and compacted-topic sources.
+
+The test writes aggregates and alerts itself with fastavro (single-object
+framing), runs build/<v>/bin/weir-enrichment, reads the outputs with
+confluent-kafka (read_committed) and compares them with the input joined
+with the reference data by the test's own code — never with Weir's.
+Redis is in test_enrichment_redis.py.
+"""
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import fastavro
+from confluent_kafka import Consumer, Producer
+
+from conftest import REPO
+
+SCHEMAS = REPO / "schemas"
+
+
+def _no_logical(schema):
+    if isinstance(schema, dict):
+        return {k: _no_logical(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_no_logical(v) for v in schema]
+    return schema
+
+
+def _load(name):
+    raw = json.load(open(SCHEMAS / name))
+    return raw, fastavro.parse_schema(_no_logical(raw))
+
+
+AGG_RAW, AGG = _load("aggregate.avsc")
+ALERT_RAW, ALERT = _load("alert.avsc")
+EAGG_RAW, EAGG = _load("aggregate_enriched.avsc")
+EALERT_RAW, EALERT = _load("alert_enriched.avsc")
+
+REF_SCHEMA = {"type": "record", "name": "Site", "namespace": "weir.test",
+              "fields": [{"name": "id", "type": "string"},
+                         {"name": "name", "type": "string"},
+                         {"name": "district", "type": ["null", "string"], "default": None},
+                         {"name": "lanes", "type": "int"},
+                         {"name": "lat", "type": "double"}]}
+REF = fastavro.parse_schema(REF_SCHEMA)
+
+
+def fingerprint(raw):
+    return bytes.fromhex(fastavro.schema.fingerprint(
+        fastavro.schema.to_parsing_canonical_form(raw), "CRC-64-AVRO"))
+
+
+def so_encode(raw, parsed, rec):
+    b = io.BytesIO()
+    fastavro.schemaless_writer(b, parsed, rec)
+    return b"\xc3\x01" + fingerprint(raw) + b.getvalue()
+
+
+def so_decode(raw, parsed, value):
+    assert value[:2] == b"\xc3\x01", value[:10]
+    assert value[2:10] == fingerprint(raw), "written with another schema"
+    return fastavro.schemaless_reader(io.BytesIO(value[10:]), parsed)
+
+
+def aggregate(i, key, pipeline="enrich-test", window="1m"):
+    return {"pipeline": pipeline, "key": key, "window": window,
+            "window_start": 1_700_000_000_000 + i * 60_000,
+            "window_end": 1_700_000_060_000 + i * 60_000, "count": i + 1, "final": True,
+            "emitted_at": 1_700_000_061_000 + i * 60_000,
+            "fields": [{"name": "speed", "count": i + 1, "sum": i * 1.5, "min": None,
+                        "max": 99.25, "mean": 1.5, "variance": None, "stddev": None,
+                        "first": None, "last": None, "p50": None, "p90": None, "p95": 3.5,
+                        "p99": None, "zscore": None}]}
+
+
+def alert(i, key, pipeline="enrich-test"):
+    return {"pipeline": pipeline, "rule": "congestion", "key": key, "window": "1m",
+            "window_start": 1_700_000_000_000 + i, "window_end": 1_700_000_060_000 + i,
+            "state": "FIRING" if i % 2 == 0 else "RESOLVED", "severity": "WARNING",
+            "expr": "mean(speed) < 20", "values": {"mean(speed)": 14.5 + i},
+            "labels": {"team": "ops"}, "emitted_at": 1_700_000_061_000 + i}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def produce(bootstrap, topic, items):
+    """items: (key, value, headers) triples."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for k, v, h in items:
+        p.produce(topic, key=k, value=v, headers=h)
+    assert p.flush(30) == 0
+
+
+def consume(bootstrap, topic, n, timeout=60.0, idle=None):
+    """Reads (read_committed) until n records arrived or the timeout; with
+    `idle`, keeps reading until no record came for that long."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"py-{topic}-{time.time()}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "isolation.level": "read_committed"})
+    c.subscribe([topic])
+    out, deadline, last = [], time.time() + timeout, time.time()
+    while time.time() < deadline:
+        if len(out) >= n and (idle is None or time.time() - last > idle):
+            break
+        m = c.poll(0.2)
+        if m is None or m.error():
+            continue
+        out.append(m)
+        last = time.time()
+    c.close()
+    return out
+
+
+class Enrichment:
+    """weir-enrichment as a child process with its own spec and admin port."""
+
+    def __init__(self, weir_build, tmp_path, bootstrap, enrichment, extra_schemas=(),
+                 env=None, name="enrich-test"):
+        self.tmp = tmp_path
+        self.port = free_port()
+        schema_dir = tmp_path / "schemas"
+        if not schema_dir.exists():
+            shutil.copytree(SCHEMAS, schema_dir)
+        for i, s in enumerate(extra_schemas):
+            (schema_dir / f"extra{i}.avsc").write_text(json.dumps(s))
+        spec = {"version": 1, "name": name,
+                "input": {"topic": f"in-{name}", "schema": "weir.example.TrafficReading",
+                          "key": "intersection_id"},
+                "enrichment": enrichment}
+        self.spec_path = tmp_path / "pipeline.json"
+        self.spec_path.write_text(json.dumps(spec))
+        self.env = dict(os.environ, PIPELINE_SPEC=str(self.spec_path), SCHEMA_DIR=str(schema_dir),
+                        ADMIN_BIND="127.0.0.1", ADMIN_PORT=str(self.port),
+                        KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="info",
+                        COMMIT_INTERVAL="100ms", **(env or {}))
+        self.exe = str(weir_build / "bin" / "weir-enrichment")
+        self.proc = None
+        self.runs = 0
+
+    def start(self):
+        self.runs += 1
+        self.log = self.tmp / f"enrichment-{self.runs}.log"
+        self.proc = subprocess.Popen([self.exe], env=self.env, cwd=REPO,
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        return self
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return None, ""
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log_text()}"
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"not ready after {timeout}s: {self.get('/readyz')} "
+                             f"{self.log_text()}")
+
+    def metric(self, name, **labels):
+        """Value of one sample in /metrics (0 when absent)."""
+        _, text = self.get("/metrics")
+        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            sample, _, value = line.rpartition(" ")
+            if "{" in sample:
+                n, _, lab = sample.partition("{")
+                lab = ",".join(sorted(lab.rstrip("}").split(",")))
+            else:
+                n, lab = sample, ""
+            if n == name and lab == want:
+                return float(value)
+        return 0.0
+
+    def log_text(self):
+        return self.log.read_text()[-4000:] if self.log.exists() else ""
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                rc = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise
+            assert rc == 0, f"exit {rc}: {self.log_text()}"
+
+
+def topics_for(topic):
+    return {"agg": topic("agg"), "alerts": topic("alerts"), "out_agg": topic("oagg"),
+            "out_alerts": topic("oalerts"), "dlq": topic("dlq")}
+
+
+def io_section(t):
+    return {"input": {"aggregates": t["agg"], "alerts": t["alerts"]},
+            "output": {"aggregates": t["out_agg"], "alerts": t["out_alerts"], "dlq": t["dlq"]}}
+
+
+def expect_join(rec, sources):
+    """The test's own join: sources is a list of (table dict, on_missing);
+    earlier sources win; enriched when every source has the key."""
+    attrs, enriched = {}, True
+    for table, _ in sources:
+        row = table.get(rec["key"])
+        if row is None:
+            enriched = False
+            continue
+        for k, v in row.items():
+            attrs.setdefault(k, v)
+    return dict(rec, enriched=enriched, attributes=attrs)
+
+
+# ---------------------------------------------------------------- file source
+
+def test_file_sources_join_aggregates_and_alerts(kafka, topic, weir_build, tmp_path):
+    t = topics_for(topic)
+    # Two files: JSON (all attributes but lat are kept) and CSV; the JSON
+    # source is first, so its `district` wins where both have one.
+    sites = [{"id": f"k-{i}", "name": f"Site {i}", "district": "North" if i % 2 else "South",
+              "lat": 52.5 + i / 1000, "lanes": i, "note": None} for i in range(7)]
+    (tmp_path / "sites.json").write_text(json.dumps(sites))
+    csv_rows = [(f"k-{i}", f"D{i}", f'zone "{i}", east') for i in range(3, 9)]
+    (tmp_path / "extra.csv").write_text(
+        "id,district,zone\r\n" + "".join(f'{a},{b},"{c.replace(chr(34), 2 * chr(34))}"\r\n'
+                                         for a, b, c in csv_rows))
+    json_table = {s["id"]: {"name": s["name"], "district": s["district"],
+                            "lanes": str(s["lanes"])} for s in sites}
+    csv_table = {a: {"district": b, "zone": c} for a, b, c in csv_rows}
+    enr = dict(io_section(t), join_key="key", sources=[
+        {"name": "sites", "type": "file", "path": "sites.json", "key_field": "id",
+         "attributes": ["name", "district", "lanes", "missing_attr"]},
+        {"name": "extra", "type": "file", "path": "extra.csv", "key_field": "id"}])
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr).start()
+    try:
+        e.wait_ready()
+        aggs = [aggregate(i, f"k-{i % 10}") for i in range(300)]
+        alerts = [alert(i, f"k-{i % 10}") for i in range(30)]
+        tp = lambda i: [("traceparent", f"00-{i:032x}-{i:016x}-01".encode())]
+        produce(kafka.bootstrap, t["agg"],
+                [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), tp(i)) for i, a in enumerate(aggs)]
+                + [(b"bad", b"\xc3\x01garbage", None)])
+        produce(kafka.bootstrap, t["alerts"],
+                [(a["key"].encode(), so_encode(ALERT_RAW, ALERT, a), tp(1000 + i))
+                 for i, a in enumerate(alerts)])
+        out = consume(kafka.bootstrap, t["out_agg"], len(aggs), idle=1.0)
+        out_alerts = consume(kafka.bootstrap, t["out_alerts"], len(alerts), idle=0.5)
+        dlq = consume(kafka.bootstrap, t["dlq"], 1, idle=0.5)
+        srcs = [(json_table, "pass"), (csv_table, "pass")]
+        assert len(out) == len(aggs)
+        for i, (m, a) in enumerate(zip(out, aggs)):  # one partition: order kept
+            assert m.key() == a["key"].encode()
+            assert dict(m.headers())["traceparent"] == tp(i)[0][1]
+            assert so_decode(EAGG_RAW, EAGG, m.value()) == expect_join(a, srcs), i
+        assert [so_decode(EALERT_RAW, EALERT, m.value()) for m in out_alerts] == \
+            [expect_join(a, srcs) for a in alerts]
+        assert [dict(m.headers())["traceparent"] for m in out_alerts] == \
+            [tp(1000 + i)[0][1] for i in range(len(alerts))]
+        assert len(dlq) == 1 and dlq[0].value() == b"\xc3\x01garbage" and dlq[0].key() == b"bad"
+        h = dict(dlq[0].headers())
+        assert h["weir.stage"] == b"enrichment" and h["weir.error.class"] == b"malformed"
+        assert h["weir.error.reason"]
+        assert e.metric("weir_enrichment_lookups_total", source="sites", type="file",
+                        result="hit") == sum(1 for a in aggs + alerts if a["key"] in json_table)
+        assert e.metric("weir_enrichment_table_entries", source="extra") == len(csv_rows)
+    finally:
+        e.stop()
+
+
+def test_missing_key_policies_drop_and_dlq(kafka, topic, weir_build, tmp_path):
+    known = {f"k-{i}": {"name": f"n{i}"} for i in range(0, 10, 2)}
+    (tmp_path / "ref.json").write_text(json.dumps([dict(v, id=k) for k, v in known.items()]))
+    aggs = [aggregate(i, f"k-{i % 10}") for i in range(100)]
+    missing = [a for a in aggs if a["key"] not in known]
+    for policy in ("drop", "dlq"):
+        t = topics_for(topic)
+        sub = tmp_path / policy
+        sub.mkdir()
+        shutil.copy(tmp_path / "ref.json", sub / "ref.json")
+        enr = dict(io_section(t), sources=[{"name": "ref", "type": "file", "path": "ref.json",
+                                            "key_field": "id", "on_missing": policy}])
+        e = Enrichment(weir_build, sub, kafka.bootstrap, enr).start()
+        try:
+            e.wait_ready()
+            values = [so_encode(AGG_RAW, AGG, a) for a in aggs]
+            produce(kafka.bootstrap, t["agg"],
+                    [(a["key"].encode(), v, [("traceparent", b"tp")]) for a, v in zip(aggs, values)])
+            out = consume(kafka.bootstrap, t["out_agg"], len(aggs) - len(missing), idle=1.0)
+            assert [so_decode(EAGG_RAW, EAGG, m.value()) for m in out] == \
+                [expect_join(a, [(known, policy)]) for a in aggs if a["key"] in known]
+            dlq = consume(kafka.bootstrap, t["dlq"], len(missing), timeout=5 if policy == "drop"
+                          else 60, idle=0.5)
+            if policy == "drop":
+                assert dlq == []
+                assert e.metric("weir_enrichment_dropped_total", source="ref") == len(missing)
+            else:
+                # The input record unchanged, with the reason and the input's headers.
+                want = [v for a, v in zip(aggs, values) if a["key"] not in known]
+                assert [m.value() for m in dlq] == want
+                for m, a in zip(dlq, missing):
+                    h = dict(m.headers())
+                    assert h["weir.error.class"] == b"missing_key"
+                    assert a["key"].encode() in h["weir.error.reason"]
+                    assert h["traceparent"] == b"tp" and h["weir.source.topic"] == t["agg"].encode()
+                assert e.metric("weir_enrichment_dlq_records_total", **{"class": "missing_key"}) \
+                    == len(missing)
+        finally:
+            e.stop()
+
+
+# ---------------------------------------------------------------- compacted topic
+
+def site(i, name=None):
+    return {"id": f"k-{i}", "name": name or f"Site {i}", "district": None if i % 3 == 0 else "D",
+            "lanes": i, "lat": 52.5 + i / 8}
+
+
+def num(x):
+    """Weir's documented number form: integral values without a fraction
+    (like JSON/JavaScript), others the shortest round-trip repr."""
+    return str(int(x)) if x == int(x) else repr(x)
+
+
+def site_attrs(s):
+    out = {"name": s["name"], "lanes": str(s["lanes"]), "lat": num(s["lat"])}
+    if s["district"] is not None:
+        out["district"] = s["district"]
+    return out
+
+
+def test_kafka_table_load_follow_and_restart(kafka, topic, weir_build, tmp_path):
+    t = topics_for(topic)
+    ref = f"ref-{t['agg']}"  # created later: readiness must wait for it
+    # key_field: the key comes from the value (tombstones: the record key).
+    enr = dict(io_section(t), sources=[{"name": "sites", "type": "kafka", "topic": ref,
+                                        "key_field": "id"}])
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr, extra_schemas=[REF_SCHEMA])
+    e.start()
+    try:
+        # No table topic yet: alive, not ready, and saying why.
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            code, body = e.get("/readyz")
+            assert code in (None, 503), body
+            time.sleep(0.2)
+        assert "reference data loaded" in e.get("/readyz")[1]
+        assert e.get("/healthz")[0] == 200
+        kafka.create_topic(ref, partitions=2, config={"cleanup.policy": "compact"})
+        table = {}
+        recs = []
+        for i in range(20):
+            s = site(i)
+            table[s["id"]] = site_attrs(s)
+            recs.append((s["id"].encode(), so_encode(REF_SCHEMA, REF, s), None))
+        recs.append((b"k-19", None, None))  # tombstone
+        del table["k-19"]
+        produce(kafka.bootstrap, ref, recs)
+        e.wait_ready()
+
+        aggs = [aggregate(i, f"k-{i % 25}") for i in range(200)]
+        produce(kafka.bootstrap, t["agg"],
+                [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), None) for a in aggs])
+        out = consume(kafka.bootstrap, t["out_agg"], len(aggs), idle=1.0)
+        assert [so_decode(EAGG_RAW, EAGG, m.value()) for m in out] == \
+            [expect_join(a, [(table, "pass")]) for a in aggs]
+
+        # A change mid-run: k-1 renamed, k-2 deleted.  Stated bound: a record
+        # consumed BOUND seconds after the change was committed sees it.
+        BOUND = 2.0
+        produce(kafka.bootstrap, ref, [(b"k-1", so_encode(REF_SCHEMA, REF, site(1, "Renamed")), None),
+                                       (b"k-2", None, None)])
+        changed = time.time()
+        sent = []
+        while time.time() - changed < BOUND + 2.0:
+            i = len(sent)
+            a = aggregate(1000 + i, "k-1" if i % 2 == 0 else "k-2")
+            produce(kafka.bootstrap, t["agg"], [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), None)])
+            sent.append((time.time() - changed, a))
+            time.sleep(0.1)
+        out = consume(kafka.bootstrap, t["out_agg"], len(aggs) + len(sent), idle=1.0)[len(aggs):]
+        assert len(out) == len(sent)
+        new_table = dict(table, **{"k-1": site_attrs(site(1, "Renamed"))})
+        del new_table["k-2"]
+        late = [(m, a) for m, (dt, a) in zip(out, sent) if dt >= BOUND]
+        assert late
+        for m, a in late:
+            assert so_decode(EAGG_RAW, EAGG, m.value()) == expect_join(a, [(new_table, "pass")])
+        first_seen = min(dt for m, (dt, a) in zip(out, sent)
+                         if so_decode(EAGG_RAW, EAGG, m.value()) == expect_join(a, [(new_table, "pass")]))
+        print(f"reference change visible {first_seen:.2f}s after it was committed")
+
+        # Restart: the table changes and records arrive while it is down;
+        # every one of them must be joined with the changed table.
+        e.stop()
+        produce(kafka.bootstrap, ref, [(b"k-3", so_encode(REF_SCHEMA, REF, site(3, "While down")), None)])
+        new_table["k-3"] = site_attrs(site(3, "While down"))
+        down = [aggregate(2000 + i, "k-3") for i in range(50)]
+        produce(kafka.bootstrap, t["agg"],
+                [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), None) for a in down])
+        e.start()
+        e.wait_ready()
+        total = len(aggs) + len(sent) + len(down)
+        out = consume(kafka.bootstrap, t["out_agg"], total, idle=2.0)
+        assert len(out) == total  # exactly once across the restart
+        assert [so_decode(EAGG_RAW, EAGG, m.value()) for m in out[-len(down):]] == \
+            [expect_join(a, [(new_table, "pass")]) for a in down]
+        log = e.log.read_text()
+        assert log.index("table loaded") < log.index("joining")
+    finally:
+        e.stop()
