@@ -1,0 +1,171 @@
+/* ix_flush — delivering a batch of lines to InfluxDB whatever it answers
+ * (see ix.h): retries with capped exponential backoff and jitter, Retry-After,
+ * halving on 413, and finding the rejected lines of a 400 by bisection.
+ *
+ * Why bisection rather than reading InfluxDB's message: 1.x names only the
+ * first unparsable line, 2.x words its errors differently, and a field type
+ * conflict names no line at all.  Splitting until single lines are rejected
+ * needs no parsing, works for both versions, and costs O(k·log n) requests
+ * for k bad lines; the halves that were already written are written again,
+ * which only overwrites the same points (same measurement, tags, time). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ix.h"
+#include "log.h"
+#include "metrics.h"
+
+#define IX_LOG "influx"
+
+int64_t ix_backoff_ms(const ix_conf_t *c, unsigned attempt, uint32_t rnd) {
+        int64_t d = c->retry_initial_ms > 0 ? c->retry_initial_ms : 1;
+        for (unsigned i = 0; i < attempt && d < c->retry_max_ms; i++)
+                d *= 2;
+        if (d > c->retry_max_ms)
+                d = c->retry_max_ms;
+        int64_t half = d / 2;
+        return half + (int64_t)(rnd % (uint32_t)(d - half + 1));
+}
+
+int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len) {
+        if (b->n == b->cap) {
+                size_t cap = b->cap ? b->cap * 2 : 1024;
+                ix_line_t *l = realloc(b->lines, cap * sizeof(*l));
+                if (!l) {
+                        b->body.len = line->off;
+                        return -1;
+                }
+                b->lines = l;
+                b->cap = cap;
+        }
+        ix_line_t *l = &b->lines[b->n];
+        *l = *line;
+        l->key_off = b->keys.len;
+        l->key_len = key_len;
+        if (key_len && buf_append(&b->keys, key, key_len)) {
+                b->body.len = line->off;
+                return -1;
+        }
+        if (b->n == 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                b->first_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        }
+        b->n++;
+        return 0;
+}
+
+void ix_batch_clear(ix_batch_t *b) {
+        b->body.len = 0;
+        b->keys.len = 0;
+        b->n = 0;
+}
+
+void ix_batch_free(ix_batch_t *b) {
+        buf_free(&b->body);
+        buf_free(&b->keys);
+        free(b->lines);
+        memset(b, 0, sizeof(*b));
+}
+
+/* ---------------------------------------------------------------- flush */
+
+typedef struct {
+        ix_t *ix;
+        const ix_batch_t *b;
+        const ix_flush_cbs_t *cbs;
+        unsigned attempt; /* consecutive failed attempts */
+        uint32_t rnd;
+        metrics_family_t *retries, *splits;
+} flush_t;
+
+static uint32_t next_rnd(flush_t *f) {
+        /* xorshift32: jitter only needs to differ between processes and retries */
+        uint32_t x = f->rnd;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        return f->rnd = x;
+}
+
+static int flush_range(flush_t *f, size_t lo, size_t hi) {
+        const ix_batch_t *b = f->b;
+        ix_result_t r;
+        for (;;) {
+                const ix_line_t *first = &b->lines[lo], *last = &b->lines[hi - 1];
+                size_t len = last->off + last->len - first->off;
+                switch (ix_send(f->ix, b->body.data + first->off, len, &r)) {
+                case IX_OK:
+                        if (f->attempt)
+                                log_info(IX_LOG,
+                                         "InfluxDB write succeeded after %u failed attempts",
+                                         f->attempt);
+                        f->attempt = 0;
+                        return 0;
+                case IX_RETRY: {
+                        metrics_inc(metrics_child(f->retries, r.cause), 1);
+                        const ix_conf_t *c = ix_conf(f->ix);
+                        int64_t d = ix_backoff_ms(c, f->attempt, next_rnd(f));
+                        int64_t ra = r.retry_after_ms;
+                        if (ra > c->retry_after_max_ms)
+                                ra = c->retry_after_max_ms;
+                        if (ra > d)
+                                d = ra;
+                        /* Every failure of an outage is the same story: say it at the
+                         * start and then now and again. */
+                        log_write(f->attempt == 0 || f->attempt % 20 == 0 ? LOG_WARN : LOG_DEBUG,
+                                  IX_LOG, NULL,
+                                  "InfluxDB write failed (%s, HTTP %ld: %s); retry %u in %lld ms",
+                                  r.cause, r.status, r.message, f->attempt + 1, (long long)d);
+                        f->attempt++;
+                        if (f->cbs->wait(f->cbs->opaque, d, &r))
+                                return -1;
+                        continue;
+                }
+                case IX_TOO_LARGE:
+                case IX_REJECTED:
+                        f->attempt = 0;
+                        if (hi - lo == 1) {
+                                f->cbs->rejected(f->cbs->opaque, b, lo, &r);
+                                return 0;
+                        }
+                        metrics_inc(metrics_child(f->splits,
+                                                  r.cls == IX_TOO_LARGE ? "too_large" : "rejected"),
+                                    1);
+                        log_debug(IX_LOG, "InfluxDB answered %ld (%s) for %zu lines: splitting",
+                                  r.status, r.message, hi - lo);
+                        size_t mid = lo + (hi - lo) / 2;
+                        if (flush_range(f, lo, mid))
+                                return -1;
+                        return flush_range(f, mid, hi);
+                }
+        }
+}
+
+int ix_flush(ix_t *ix, const ix_batch_t *b, const ix_flush_cbs_t *cbs) {
+        if (b->n == 0)
+                return 0;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        flush_t f = {
+                .ix = ix,
+                .b = b,
+                .cbs = cbs,
+                .rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 7) ^ 0x9e3779b9u,
+                .retries = metrics_counter_family(
+                        "weir_sink_influx_retries_total",
+                        "InfluxDB write attempts that will be retried, by cause "
+                        "(network, 429, 503, 5xx, auth, not_found, 4xx).",
+                        "cause"),
+                .splits = metrics_counter_family(
+                        "weir_sink_influx_splits_total",
+                        "Batches split in halves: too_large (HTTP 413) or rejected (HTTP 400/422, "
+                        "to find the rejected lines).",
+                        "cause"),
+        };
+        if (!f.rnd)
+                f.rnd = 1;
+        return flush_range(&f, 0, b->n);
+}

@@ -1,0 +1,572 @@
+/* weir-sink — enriched aggregates and alerts to InfluxDB and to the
+ * WebSocket feed (SPEC §4 sink; docs/sink.md).
+ *
+ * One thread owns the consumer and the InfluxDB writer:
+ *   poll → decode (weir.EnrichedAggregate / weir.EnrichedAlert) → a line in
+ *   the batch (lp_) and the record as JSON to the WebSocket feed (ws_) →
+ *   when the batch is full or old enough: write it (ix_flush), wait for the
+ *   DLQ records, then commit the offsets of everything in it.
+ * Offsets are committed only after InfluxDB acknowledged the batch holding
+ * them (at-least-once into an idempotent target: a point is identified by
+ * measurement, tags and the window end, so a replay overwrites).  While a
+ * write is being retried every assigned partition is paused; the loop keeps
+ * polling (group membership, rebalances) and holds the few records that
+ * arrive anyway (partitions assigned meanwhile) until the batch is through.
+ * The WebSocket server has its own thread (ws.h); ws_publish never blocks. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "av_json.h"
+#include "cfg.h"
+#include "ix.h"
+#include "kc.h"
+#include "log.h"
+#include "lp.h"
+#include "metrics.h"
+#include "sk_dlq.h"
+#include "svc.h"
+#include "ws.h"
+
+#define LOG_C "sink"
+
+enum { T_AGG, T_ALERT, T_N };
+static const char *const KIND[T_N] = {"aggregate", "alert"};
+static const char *const SCHEMA[T_N] = {"weir.EnrichedAggregate", "weir.EnrichedAlert"};
+
+typedef struct {
+        svc_t svc;
+        kc_t *consumer, *producer;
+        sk_dlq_t *dlq;
+        lp_mapper_t *lp;
+        ix_t *ix; /* NULL: no database writes */
+        ws_server_t *ws;
+        const char *topics[T_N];
+        av_decoder_t *dec[T_N];
+        ix_batch_t batch;
+        /* Next offset per partition of every record taken since the last
+         * commit: what to commit once the batch is acknowledged. */
+        rd_kafka_topic_partition_list_t *pending;
+        int64_t pending_since; /* monotonic ms of the first pending record; 0: none */
+        rd_kafka_message_t **held;
+        size_t nheld, capheld;
+        int paused;
+        buf_t json;
+        int64_t batch_points, batch_bytes, flush_ms;
+        size_t rejected[T_N];
+        metrics_child_t *m_records[T_N], *m_written[T_N], *m_rejected[T_N], *m_batches, *m_e2e,
+                *m_paused, *m_commit_ok, *m_commit_fail;
+        metrics_family_t *m_skipped;
+} sink_t;
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int topic_index(const sink_t *s, const rd_kafka_message_t *m) {
+        const char *t = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+        for (int i = 0; i < T_N; i++)
+                if (!strcmp(t, s->topics[i]))
+                        return i;
+        return -1;
+}
+
+/* ------------------------------------------------------------ offsets */
+
+static void pending_take(sink_t *s, const rd_kafka_message_t *m) {
+        const char *t = rd_kafka_topic_name(m->rkt);
+        rd_kafka_topic_partition_t *p =
+                rd_kafka_topic_partition_list_find(s->pending, t, m->partition);
+        if (!p)
+                p = rd_kafka_topic_partition_list_add(s->pending, t, m->partition);
+        p->offset = m->offset + 1;
+        if (!s->pending_since)
+                s->pending_since = mono_ms();
+}
+
+static void commit_pending(sink_t *s) {
+        if (s->pending->cnt == 0) {
+                s->pending_since = 0;
+                return;
+        }
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(s->consumer), s->pending, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                /* Kept: the next commit carries these partitions again. */
+                metrics_inc(s->m_commit_fail, 1);
+                log_warn(LOG_C, "offset commit failed: %s (retried with the next batch)",
+                         rd_kafka_err2str(err));
+                s->pending_since = mono_ms();
+                return;
+        }
+        metrics_inc(s->m_commit_ok, 1);
+        rd_kafka_topic_partition_list_destroy(s->pending);
+        s->pending = rd_kafka_topic_partition_list_new(8);
+        s->pending_since = 0;
+}
+
+/* Partitions leaving this member: their records are no longer ours to
+ * commit (the next owner starts from the group's committed offset and
+ * rewrites what we may already have written: same points). */
+static void on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, int lost,
+                       void *opaque) {
+        (void)kc;
+        (void)lost;
+        sink_t *s = opaque;
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_list_del(s->pending, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+                size_t k = 0;
+                for (size_t j = 0; j < s->nheld; j++) {
+                        rd_kafka_message_t *m = s->held[j];
+                        if (m->partition == parts->elems[i].partition &&
+                            !strcmp(rd_kafka_topic_name(m->rkt), parts->elems[i].topic))
+                                rd_kafka_message_destroy(m);
+                        else
+                                s->held[k++] = m;
+                }
+                s->nheld = k;
+        }
+}
+
+/* ------------------------------------------------------------ pausing */
+
+static void pause_set(sink_t *s, int pause) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (rd_kafka_assignment(kc_rk(s->consumer), &parts) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            parts) {
+                if (pause)
+                        rd_kafka_pause_partitions(kc_rk(s->consumer), parts);
+                else
+                        rd_kafka_resume_partitions(kc_rk(s->consumer), parts);
+                rd_kafka_topic_partition_list_destroy(parts);
+        }
+        s->paused = pause;
+        metrics_set(s->m_paused, pause);
+        if (pause)
+                log_warn(LOG_C, "InfluxDB is not accepting writes: consumption paused");
+        else
+                log_info(LOG_C, "InfluxDB accepted the batch: consumption resumed");
+}
+
+/* A record that arrived while paused (a partition assigned meanwhile):
+ * kept for after the batch, and its partition paused too. */
+static void hold(sink_t *s, rd_kafka_message_t *m) {
+        if (m->err || topic_index(s, m) < 0) {
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        if (s->nheld == s->capheld) {
+                size_t cap = s->capheld ? s->capheld * 2 : 16;
+                rd_kafka_message_t **h = realloc(s->held, cap * sizeof(*h));
+                if (!h) { /* cannot keep it: rewind so it is fetched again */
+                        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+                        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+                                                          m->partition)
+                                ->offset = m->offset;
+                        char err[256];
+                        kc_seek(s->consumer, l, 1000, err, sizeof(err));
+                        rd_kafka_topic_partition_list_destroy(l);
+                        rd_kafka_message_destroy(m);
+                        return;
+                }
+                s->held = h;
+                s->capheld = cap;
+        }
+        s->held[s->nheld++] = m;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+        rd_kafka_pause_partitions(kc_rk(s->consumer), l);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* ix_flush's wait: serve the consumer (paused) and the DLQ producer until
+ * the retry is due.  Non-zero on shutdown. */
+static int sink_wait(void *opaque, int64_t ms, const ix_result_t *why) {
+        sink_t *s = opaque;
+        (void)why;
+        if (!s->paused)
+                pause_set(s, 1);
+        int64_t deadline = mono_ms() + ms;
+        while (!atomic_load(&s->svc.stop)) {
+                admin_heartbeat(s->svc.admin);
+                rd_kafka_poll(kc_rk(s->producer), 0);
+                int64_t left = deadline - mono_ms();
+                if (left <= 0)
+                        return 0;
+                rd_kafka_message_t *m =
+                        rd_kafka_consumer_poll(kc_rk(s->consumer), (int)(left < 200 ? left : 200));
+                if (m)
+                        hold(s, m);
+        }
+        return 1;
+}
+
+static void sink_rejected(void *opaque, const ix_batch_t *b, size_t i, const ix_result_t *r) {
+        sink_t *s = opaque;
+        const ix_line_t *l = &b->lines[i];
+        sk_dlq_rec_t d = {
+                .key = b->keys.data + l->key_off,
+                .key_len = l->key_len,
+                .value = b->body.data + l->off,
+                .value_len = l->len - 1, /* without the '\n' */
+                .src_topic = s->topics[l->topic],
+                .src_partition = l->partition,
+                .src_offset = l->offset,
+                .error_class = "rejected",
+                .reason = r->message,
+        };
+        sk_dlq_send(s->dlq, &d);
+        s->rejected[l->topic]++;
+        metrics_inc(s->m_rejected[l->topic], 1);
+}
+
+static void dlq_record(sink_t *s, const rd_kafka_message_t *m, const char *cls,
+                       const char *reason) {
+        sk_dlq_rec_t d = {
+                .key = m->key,
+                .key_len = m->key_len,
+                .value = m->payload,
+                .value_len = m->len,
+                .orig = m,
+                .src_topic = rd_kafka_topic_name(m->rkt),
+                .src_partition = m->partition,
+                .src_offset = m->offset,
+                .error_class = cls,
+                .reason = reason,
+        };
+        sk_dlq_send(s->dlq, &d);
+}
+
+/* ------------------------------------------------------------ records */
+
+static void sink_record(sink_t *s, rd_kafka_message_t *m);
+
+/* Writes the batch, waits for the DLQ, commits.  0 done, -1 shutdown
+ * (nothing committed) or a DLQ record lost (exit non-zero: its offset must
+ * not be committed, a restart reprocesses it). */
+static int sink_flush(sink_t *s) {
+        ix_batch_t *b = &s->batch;
+        if (s->ix && b->n) {
+                memset(s->rejected, 0, sizeof(s->rejected));
+                ix_flush_cbs_t cbs = {.wait = sink_wait, .rejected = sink_rejected, .opaque = s};
+                if (ix_flush(s->ix, b, &cbs))
+                        return -1;
+                metrics_inc(s->m_batches, 1);
+                size_t per[T_N] = {0, 0};
+                int64_t now = wall_ms();
+                for (size_t i = 0; i < b->n; i++) {
+                        per[b->lines[i].topic]++;
+                        metrics_observe(s->m_e2e, (double)(now - b->lines[i].time_ms) / 1000.0);
+                }
+                for (int t = 0; t < T_N; t++)
+                        metrics_inc(s->m_written[t], (double)(per[t] - s->rejected[t]));
+        }
+        long lost = sk_dlq_flush(s->dlq, 30000);
+        if (lost) {
+                log_error(LOG_C, "%ld DLQ records were not delivered: not committing", lost);
+                return -1;
+        }
+        commit_pending(s);
+        ix_batch_clear(b);
+        if (s->paused) {
+                pause_set(s, 0);
+                /* What was held comes first, in the order it arrived. */
+                size_t n = s->nheld;
+                rd_kafka_message_t **h = s->held;
+                s->held = NULL;
+                s->nheld = s->capheld = 0;
+                for (size_t i = 0; i < n; i++)
+                        sink_record(s, h[i]);
+                free(h);
+        }
+        return 0;
+}
+
+static void sink_publish(sink_t *s, int t, const av_decoded_t *d, const lp_info_t *info) {
+        char err[256];
+        s->json.len = 0;
+        if (av_value_to_json(d->schema, d->value, AV_JSON_PLAIN_UNIONS, &s->json, err,
+                             sizeof(err))) {
+                log_debug(LOG_C, "no JSON for the WebSocket feed: %s", err);
+                return;
+        }
+        ws_event_t ev = {
+                .kind = KIND[t],
+                .topic = s->topics[t],
+                .key = info->key,
+                .key_len = info->key_len,
+                .severity = info->severity,
+                .json = s->json.data,
+                .json_len = s->json.len,
+                .event_time_ms = info->time_ms,
+        };
+        ws_publish(s->ws, &ev);
+}
+
+/* Takes one record (and destroys the message). */
+static void sink_record(sink_t *s, rd_kafka_message_t *m) {
+        int t = topic_index(s, m);
+        if (m->err || t < 0) {
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        pending_take(s, m);
+        metrics_inc(s->m_records[t], 1);
+        if (!m->payload) {
+                metrics_inc(metrics_child(s->m_skipped, "tombstone"), 1);
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        char err[512];
+        av_decoded_t d;
+        int rc;
+        while ((rc = av_decode(s->dec[t], m->payload, m->len, &d, err, sizeof(err))) ==
+               AV_ERR_RETRY) {
+                /* The Schema Registry is unreachable: the record is fine, wait. */
+                log_warn(LOG_C, "decoding %s:%d@%lld: %s (retrying)", s->topics[t],
+                         (int)m->partition, (long long)m->offset, err);
+                if (sink_wait(s, 1000, NULL))
+                        break;
+        }
+        if (rc != AV_OK) {
+                if (rc != AV_ERR_RETRY)
+                        dlq_record(s, m, av_status_name(rc), err);
+                else /* shutting down before it could be decoded: not done */
+                        rd_kafka_topic_partition_list_find(s->pending, rd_kafka_topic_name(m->rkt),
+                                                           m->partition)
+                                ->offset = m->offset;
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        lp_info_t info;
+        ix_batch_t *b = &s->batch;
+        size_t off = b->body.len;
+        rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, s->ix ? &b->body : NULL, &info,
+                                                    err, sizeof(err));
+        if (rc == LP_ERR) {
+                dlq_record(s, m, "mapping", err);
+                rd_kafka_message_destroy(m);
+                return;
+        }
+        if (rc == LP_SKIP)
+                metrics_inc(metrics_child(s->m_skipped, t == T_AGG ? "no_fields" : "alerts_off"),
+                            1);
+        else if (s->ix) {
+                ix_line_t l = {.off = off,
+                               .len = b->body.len - off,
+                               .time_ms = info.time_ms,
+                               .offset = m->offset,
+                               .partition = m->partition,
+                               .topic = t};
+                if (ix_batch_push(b, &l, info.key, info.key_len)) {
+                        /* Nothing was committed past this record: a restart redoes it. */
+                        log_error(LOG_C, "out of memory for the batch: exiting");
+                        exit(1);
+                }
+        }
+        if (s->ws)
+                sink_publish(s, t, &d, &info);
+        rd_kafka_message_destroy(m);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int sink_conf(sink_t *s, ix_conf_t *ixc, char *errstr, size_t errstr_size) {
+        const spec_sink_t *sk = s->svc.spec->sink;
+        if (cfg_int("SINK_BATCH_POINTS", 5000, 1, 1000000, &s->batch_points, errstr, errstr_size) ||
+            cfg_size_bytes("SINK_BATCH_BYTES", 1 << 20, 1024, 256 << 20, &s->batch_bytes, errstr,
+                           errstr_size) ||
+            cfg_duration_ms("SINK_FLUSH_INTERVAL", 1000, 1, 600000, &s->flush_ms, errstr,
+                            errstr_size) ||
+            ix_conf_env(ixc, s->svc.spec->name, sk->influx.precision, errstr, errstr_size))
+                return -1;
+        return 0;
+}
+
+static void sink_metrics(sink_t *s) {
+        metrics_family_t *rec = metrics_counter_family(
+                "weir_sink_records_total", "Records consumed from the sink's inputs.", "kind");
+        metrics_family_t *wr = metrics_counter_family("weir_sink_points_written_total",
+                                                      "Points InfluxDB acknowledged.", "kind");
+        metrics_family_t *rj = metrics_counter_family(
+                "weir_sink_points_rejected_total",
+                "Points InfluxDB rejected (400/422, or 413 for a single line); sent to the DLQ.",
+                "kind");
+        for (int t = 0; t < T_N; t++) {
+                s->m_records[t] = metrics_child(rec, KIND[t]);
+                s->m_written[t] = metrics_child(wr, KIND[t]);
+                s->m_rejected[t] = metrics_child(rj, KIND[t]);
+        }
+        s->m_batches = metrics_counter("weir_sink_influx_batches_total",
+                                       "Batches InfluxDB acknowledged (after retries and splits).");
+        static const double e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,
+                                     10,   30,   60,  120,  300, 600, 1800, 3600};
+        s->m_e2e = metrics_histogram(
+                "weir_sink_end_to_end_latency_seconds",
+                "From a point's event time (its window end) to InfluxDB acknowledging it.", e2e,
+                sizeof(e2e) / sizeof(e2e[0]));
+        s->m_paused = metrics_gauge("weir_sink_consumption_paused",
+                                    "1 while consumption is paused because InfluxDB is failing.");
+        metrics_family_t *cm =
+                metrics_counter_family("weir_sink_offset_commits_total",
+                                       "Offset commits after an acknowledged batch.", "result");
+        s->m_commit_ok = metrics_child(cm, "ok");
+        s->m_commit_fail = metrics_child(cm, "error");
+        s->m_skipped = metrics_counter_family(
+                "weir_sink_records_skipped_total",
+                "Records written to no database: tombstone, no_fields, alerts_off.", "reason");
+}
+
+static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
+        const spec_sink_t *sk = s->svc.spec->sink;
+        ix_conf_t ixc;
+        if (sink_conf(s, &ixc, errstr, errstr_size))
+                return -1;
+        sink_metrics(s);
+        s->topics[T_AGG] = sk->input.aggregates;
+        s->topics[T_ALERT] = sk->input.alerts;
+        const av_schema_t *sch[T_N];
+        for (int t = 0; t < T_N; t++) {
+                if (!(sch[t] = svc_schema(&s->svc, SCHEMA[t], errstr, errstr_size)))
+                        return -1;
+                if (!(s->dec[t] = svc_decoder_new(&s->svc, sch[t]))) {
+                        snprintf(errstr, errstr_size, "out of memory");
+                        return -1;
+                }
+        }
+        if (!(s->lp = lp_mapper_new(s->svc.spec, sch[T_AGG], sch[T_ALERT], errstr, errstr_size)))
+                return -1;
+        if (sk->influx.enabled && ixc.url) {
+                if (!(s->ix = ix_new(&ixc, errstr, errstr_size)))
+                        return -1;
+                log_info(LOG_C, "writing to %s (InfluxDB %d.x API, gzip %s)", ix_write_url(s->ix),
+                         ixc.version, ixc.gzip ? "on" : "off");
+        } else {
+                log_info(LOG_C, "no database writes (%s)",
+                         sk->influx.enabled ? "INFLUX_URL is not set"
+                                            : "sink.influx.enabled false");
+        }
+        if (sk->websocket.enabled) {
+                ws_conf_t wc;
+                ws_conf_defaults(&wc);
+                if (ws_conf_env(&wc, errstr, errstr_size))
+                        return -1;
+                wc.path = sk->websocket.path;
+                if (!(s->ws = ws_server_new(&wc, errstr, errstr_size)))
+                        return -1;
+        }
+        kc_opts_t po = {.stage = "sink", .admin = s->svc.admin};
+        if (!(s->producer = kc_producer_new(&po, errstr, errstr_size)))
+                return -1;
+        if (!(s->dlq = sk_dlq_new(s->producer, sk->dlq))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        char group[256];
+        snprintf(group, sizeof(group), "weir-sink-%s", s->svc.spec->name);
+        kc_opts_t co = {.stage = "sink",
+                        .group_id = group,
+                        .admin = s->svc.admin,
+                        .hooks = {.revoked = on_revoked, .opaque = s}};
+        if (!(s->consumer = kc_consumer_new(&co, errstr, errstr_size)))
+                return -1;
+        const char *topics[] = {s->topics[T_AGG], s->topics[T_ALERT], NULL};
+        if (kc_subscribe(s->consumer, topics, errstr, errstr_size))
+                return -1;
+        s->pending = rd_kafka_topic_partition_list_new(8);
+        return s->pending ? 0 : -1;
+}
+
+static void sink_close(sink_t *s) {
+        for (size_t i = 0; i < s->nheld; i++)
+                rd_kafka_message_destroy(s->held[i]);
+        free(s->held);
+        if (s->consumer)
+                kc_destroy(s->consumer); /* leaves the group */
+        if (s->producer) {
+                rd_kafka_flush(kc_rk(s->producer), 10000);
+                kc_destroy(s->producer);
+        }
+        sk_dlq_destroy(s->dlq);
+        ws_server_destroy(s->ws);
+        ix_destroy(s->ix);
+        lp_mapper_destroy(s->lp);
+        for (int t = 0; t < T_N; t++)
+                av_decoder_destroy(s->dec[t]);
+        if (s->pending)
+                rd_kafka_topic_partition_list_destroy(s->pending);
+        ix_batch_free(&s->batch);
+        buf_free(&s->json);
+        svc_fini(&s->svc);
+}
+
+static int sink_due(const sink_t *s, int64_t now) {
+        if (s->batch.n >= (size_t)s->batch_points || s->batch.body.len >= (size_t)s->batch_bytes)
+                return 1;
+        return s->pending_since && now - s->pending_since >= s->flush_ms;
+}
+
+int main(void) {
+        static sink_t s;
+        char err[1024];
+        if (svc_init(&s.svc, "sink", SPEC_PART_SINK, err, sizeof(err)))
+                return svc_fail("sink", err);
+        if (sink_open(&s, err, sizeof(err))) {
+                sink_close(&s);
+                return svc_fail("sink", err);
+        }
+        log_info(LOG_C, "consuming %s and %s (group weir-sink-%s), DLQ %s", s.topics[T_AGG],
+                 s.topics[T_ALERT], s.svc.spec->name, s.svc.spec->sink->dlq);
+        int rc = 0;
+        while (!atomic_load(&s.svc.stop)) {
+                admin_heartbeat(s.svc.admin);
+                rd_kafka_poll(kc_rk(s.producer), 0);
+                if (kc_fatal(s.consumer, err, sizeof(err)) ||
+                    kc_fatal(s.producer, err, sizeof(err))) {
+                        log_error(LOG_C, "Kafka client failed: %s", err);
+                        rc = 1;
+                        break;
+                }
+                int64_t now = mono_ms();
+                int timeout = 100;
+                if (s.pending_since) {
+                        int64_t left = s.pending_since + s.flush_ms - now;
+                        timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                }
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);
+                if (m)
+                        sink_record(&s, m);
+                if (sink_due(&s, mono_ms()) && sink_flush(&s)) {
+                        if (!atomic_load(&s.svc.stop)) {
+                                rc = 1; /* a DLQ record was lost */
+                                break;
+                        }
+                }
+        }
+        /* Shutdown: deliver and commit what was taken, unless InfluxDB is down
+         * (then nothing more is committed and the next owner rewrites it). */
+        if (!rc && (s.batch.n || s.pending->cnt)) {
+                if (sink_flush(&s))
+                        log_warn(LOG_C,
+                                 "stopping with an unacknowledged batch of %zu points: its "
+                                 "offsets are not committed",
+                                 s.batch.n);
+        }
+        log_info(LOG_C, "stopped");
+        sink_close(&s);
+        return rc;
+}
