@@ -5,6 +5,7 @@
 #include "en_redis.h"
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct en_redis_s {
         uint64_t hits, misses;
         buf_t keys;   /* the batch's Redis keys, back to back */
         size_t *need; /* indices of keys that go to Redis */
+        size_t *dup;  /* per key: index of the earlier identical key, or SIZE_MAX */
+        size_t *slot; /* open-addressing set of needed keys (2 * cap slots) */
         size_t need_cap;
 };
 
@@ -268,15 +271,23 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
         }
         *redis_s = 0;
         if (n > r->need_cap) {
-                size_t *p = realloc(r->need, n * sizeof(*p));
-                if (!p) {
+                free(r->need);
+                free(r->dup);
+                free(r->slot);
+                r->need = malloc(n * sizeof(size_t));
+                r->dup = malloc(n * sizeof(size_t));
+                r->slot = malloc(2 * n * sizeof(size_t));
+                r->need_cap = n;
+                if (!r->need || !r->dup || !r->slot) {
+                        r->need_cap = 0;
                         for (size_t i = 0; i < n; i++)
                                 out[i] = NULL, res[i] = EN_REDIS_ERROR;
                         return;
                 }
-                r->need = p;
-                r->need_cap = n;
         }
+        size_t nslots = 2 * n;
+        for (size_t i = 0; i < nslots; i++)
+                r->slot[i] = SIZE_MAX;
         int64_t now = en_now_ms();
         size_t nneed = 0;
         for (size_t i = 0; i < n; i++) {
@@ -290,8 +301,20 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                         res[i] = e->negative ? EN_REDIS_MISS : EN_REDIS_HIT;
                         continue;
                 }
-                r->misses++;
+                /* The same key twice in a batch is fetched once. */
+                r->dup[i] = SIZE_MAX;
+                size_t h = (size_t)(en_hash(keys[i], lens[i]) % nslots);
+                while (r->slot[h] != SIZE_MAX && !(lens[r->slot[h]] == lens[i] &&
+                                                   !memcmp(keys[r->slot[h]], keys[i], lens[i])))
+                        h = (h + 1) % nslots;
                 res[i] = EN_REDIS_ERROR;
+                if (r->slot[h] != SIZE_MAX) {
+                        r->dup[i] = r->slot[h];
+                        r->hits++;
+                        continue;
+                }
+                r->slot[h] = i;
+                r->misses++;
                 r->need[nneed++] = i;
         }
         if (nneed == 0)
@@ -358,10 +381,16 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 else
                         en_redis_drop(r, r->c && r->c->err ? r->c->errstr : "bad reply");
         }
+        for (size_t i = 0; i < n; i++)
+                if (res[i] == EN_REDIS_ERROR && r->dup[i] != SIZE_MAX) {
+                        out[i] = out[r->dup[i]];
+                        res[i] = res[r->dup[i]];
+                }
         /* Whatever Redis did not answer: a cached entry past its TTL is
          * better than nothing. */
-        for (size_t j = done; j < nneed; j++) {
-                size_t i = r->need[j];
+        for (size_t i = 0; done < nneed && i < n; i++) {
+                if (res[i] != EN_REDIS_ERROR)
+                        continue;
                 const en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
                 if (e) {
                         out[i] = e->negative ? NULL : e;
@@ -496,5 +525,7 @@ void en_redis_destroy(en_redis_t *r) {
         en_table_fini(&r->cache);
         buf_free(&r->keys);
         free(r->need);
+        free(r->dup);
+        free(r->slot);
         free(r);
 }
