@@ -1,0 +1,294 @@
+/* cl — the changelog topic: creation at start-up and restore (see cl.h).
+ * Producing dirty state is the worker's pre_commit (wk.c), through
+ * kc_txn_produce like every other record of the transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cl.h"
+#include "log.h"
+
+#define CL_LOG "changelog"
+
+static int64_t cl_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Partition count of `topic`: > 0, 0 when it does not exist, -1 on error. */
+static int cl_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+        if (!rkt) {
+                snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                         rd_kafka_err2str(rd_kafka_last_error()));
+                return -1;
+        }
+        int n = -1;
+        /* A fresh broker may answer LEADER_NOT_AVAILABLE for a moment. */
+        for (int attempt = 0; attempt < 20 && n < 0; attempt++) {
+                const struct rd_kafka_metadata *md = NULL;
+                rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+                if (err) {
+                        snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                                 rd_kafka_err2str(err));
+                } else if (md->topic_cnt != 1) {
+                        snprintf(errstr, errstr_size, "metadata of %s: no answer", topic);
+                } else if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                        n = 0;
+                } else if (md->topics[0].err) {
+                        snprintf(errstr, errstr_size, "metadata of %s: %s", topic,
+                                 rd_kafka_err2str(md->topics[0].err));
+                } else {
+                        n = md->topics[0].partition_cnt;
+                }
+                if (md)
+                        rd_kafka_metadata_destroy(md);
+                if (n < 0) {
+                        struct timespec ts = {0, 250 * 1000000L};
+                        nanosleep(&ts, NULL);
+                }
+        }
+        rd_kafka_topic_destroy(rkt);
+        return n;
+}
+
+static int cl_create(rd_kafka_t *rk, const char *topic, int partitions, char *errstr,
+                     size_t errstr_size) {
+        char e[256];
+        rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, -1, e, sizeof(e));
+        if (!nt) {
+                snprintf(errstr, errstr_size, "changelog %s: %s", topic, e);
+                return -1;
+        }
+        rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_AdminOptions_t *opt =
+                rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+        rd_kafka_AdminOptions_set_operation_timeout(opt, 30000, e, sizeof(e));
+        rd_kafka_CreateTopics(rk, &nt, 1, opt, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+        int rc = -1;
+        if (!ev) {
+                snprintf(errstr, errstr_size, "creating changelog %s: no answer in 60 s", topic);
+        } else if (rd_kafka_event_error(ev)) {
+                snprintf(errstr, errstr_size, "creating changelog %s: %s", topic,
+                         rd_kafka_event_error_string(ev));
+        } else {
+                size_t cnt = 0;
+                const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
+                        rd_kafka_event_CreateTopics_result(ev), &cnt);
+                rd_kafka_resp_err_t err =
+                        cnt == 1 ? rd_kafka_topic_result_error(res[0]) : RD_KAFKA_RESP_ERR__FAIL;
+                if (!err || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                        /* Another instance may have won the race: fine. */
+                        rc = 0;
+                        log_info(CL_LOG, "changelog topic %s %s (%d partitions, compacted)", topic,
+                                 err ? "created by another instance" : "created", partitions);
+                } else {
+                        const char *msg =
+                                cnt == 1 ? rd_kafka_topic_result_error_string(res[0]) : NULL;
+                        snprintf(errstr, errstr_size, "creating changelog %s: %s", topic,
+                                 msg ? msg : rd_kafka_err2str(err));
+                }
+        }
+        if (ev)
+                rd_kafka_event_destroy(ev);
+        rd_kafka_AdminOptions_destroy(opt);
+        rd_kafka_queue_destroy(q);
+        rd_kafka_NewTopic_destroy(nt);
+        return rc;
+}
+
+int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *input_partitions,
+                    char *errstr, size_t errstr_size) {
+        rd_kafka_t *rk = kc_rk(kc);
+        int in = cl_partitions(rk, input_topic, errstr, errstr_size);
+        if (in < 0)
+                return -1;
+        if (in == 0) {
+                snprintf(errstr, errstr_size, "input topic %s does not exist (create it first)",
+                         input_topic);
+                return -1;
+        }
+        *input_partitions = in;
+        int n = cl_partitions(rk, topic, errstr, errstr_size);
+        if (n < 0)
+                return -1;
+        if (n == 0)
+                return cl_create(rk, topic, in, errstr, errstr_size);
+        if (n < in) {
+                snprintf(errstr, errstr_size,
+                         "changelog topic %s has %d partitions, fewer than the %d of input topic "
+                         "%s: partition p of the changelog holds input partition p's state "
+                         "(add partitions to it, or name a new changelog in the spec)",
+                         topic, n, in, input_topic);
+                return -1;
+        }
+        log_info(CL_LOG, "changelog topic %s exists (%d partitions)", topic, n);
+        return 0;
+}
+
+/* ------------------------------------------------------------------ restore */
+
+struct cl_reader_s {
+        kc_t *kc;
+        char *topic;
+        int64_t stable_timeout_ms;
+};
+
+cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *topic,
+                           int64_t stable_timeout_ms, char *errstr, size_t errstr_size) {
+        char group[512];
+        snprintf(group, sizeof(group), "%s.restore", group_id);
+        /* EOF events say where the fetcher reached the end; no statistics:
+         * this consumer's lag is not the service's. */
+        static const char *const props[] = {"enable.partition.eof", "true",
+                                            "statistics.interval.ms", "0", NULL};
+        kc_opts_t o = {0};
+        o.stage = stage;
+        o.group_id = group;
+        o.props = props;
+        cl_reader_t *r = calloc(1, sizeof(*r));
+        if (!r || !(r->topic = strdup(topic))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                free(r);
+                return NULL;
+        }
+        r->stable_timeout_ms = stable_timeout_ms;
+        if (!(r->kc = kc_consumer_new(&o, errstr, errstr_size))) {
+                free(r->topic);
+                free(r);
+                return NULL;
+        }
+        return r;
+}
+
+void cl_reader_destroy(cl_reader_t *r) {
+        if (!r)
+                return;
+        kc_destroy(r->kc);
+        free(r->topic);
+        free(r);
+}
+
+typedef struct {
+        int32_t partition;
+        int64_t eof_at; /* offset of the last EOF event since the last record, or -1 */
+        int done;
+} cl_part_state_t;
+
+static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
+        for (size_t i = 0; i < n; i++)
+                if (st[i].partition == p)
+                        return &st[i];
+        return NULL;
+}
+
+int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
+               int64_t *records, atomic_int *stop, char *errstr, size_t errstr_size) {
+        *records = 0;
+        if (n == 0)
+                return 0;
+        rd_kafka_t *rk = kc_rk(r->kc);
+        cl_part_state_t *st = calloc(n, sizeof(*st));
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+        if (!st || !l) {
+                free(st);
+                if (l)
+                        rd_kafka_topic_partition_list_destroy(l);
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+                st[i].partition = parts[i];
+                st[i].eof_at = -1;
+                rd_kafka_topic_partition_list_add(l, r->topic, parts[i])->offset =
+                        RD_KAFKA_OFFSET_BEGINNING;
+        }
+        rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err) {
+                free(st);
+                snprintf(errstr, errstr_size, "changelog %s: assign: %s", r->topic,
+                         rd_kafka_err2str(err));
+                return -1;
+        }
+        int64_t start = cl_now_ms();
+        /* Past this, a partition whose LSO still trails its high watermark is
+         * restored to the LSO (see cl.h); past the hard limit we give up. */
+        int64_t stable_deadline = start + r->stable_timeout_ms;
+        int64_t hard_deadline = stable_deadline + 120000;
+        size_t left = n;
+        int rc = 0;
+        while (left > 0) {
+                if (stop && atomic_load(stop)) {
+                        snprintf(errstr, errstr_size, "changelog %s: restore interrupted",
+                                 r->topic);
+                        rc = -1;
+                        break;
+                }
+                int64_t now = cl_now_ms();
+                if (now > hard_deadline) {
+                        snprintf(errstr, errstr_size,
+                                 "changelog %s: restore did not reach the end in %lld s", r->topic,
+                                 (long long)((now - start) / 1000));
+                        rc = -1;
+                        break;
+                }
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                if (m) {
+                        cl_part_state_t *ps = cl_find(st, n, m->partition);
+                        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                                if (ps)
+                                        ps->eof_at = m->offset;
+                        } else if (m->err) {
+                                log_warn(CL_LOG, "changelog %s restore: %s", r->topic,
+                                         rd_kafka_message_errstr(m));
+                                if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+                                        snprintf(errstr, errstr_size, "changelog %s: %s", r->topic,
+                                                 rd_kafka_message_errstr(m));
+                                        rc = -1;
+                                }
+                        } else if (ps && !ps->done) {
+                                ps->eof_at = -1;
+                                (*records)++;
+                                if (cb(opaque, m->partition, m->key, m->key_len, m->payload,
+                                       m->payload ? m->len : 0) == -1) {
+                                        snprintf(errstr, errstr_size,
+                                                 "changelog %s[%d]@%lld: state record rejected",
+                                                 r->topic, (int)m->partition, (long long)m->offset);
+                                        rc = -1;
+                                }
+                        }
+                        rd_kafka_message_destroy(m);
+                        if (rc)
+                                break;
+                }
+                now = cl_now_ms();
+                for (size_t i = 0; i < n; i++) {
+                        cl_part_state_t *ps = &st[i];
+                        if (ps->done || ps->eof_at < 0)
+                                continue;
+                        int64_t lo = -1, hi = -1;
+                        rd_kafka_get_watermark_offsets(rk, r->topic, ps->partition, &lo, &hi);
+                        if (hi >= 0 && ps->eof_at >= hi) {
+                                ps->done = 1;
+                                left--;
+                        } else if (now > stable_deadline) {
+                                log_warn(CL_LOG,
+                                         "changelog %s[%d]: a transaction is still open at "
+                                         "offset %lld (high watermark %lld) after %lld ms: "
+                                         "restored up to it",
+                                         r->topic, (int)ps->partition, (long long)ps->eof_at,
+                                         (long long)hi, (long long)(now - start));
+                                ps->done = 1;
+                                left--;
+                        }
+                }
+        }
+        rd_kafka_assign(rk, NULL);
+        free(st);
+        return rc;
+}

@@ -1,0 +1,59 @@
+/* cl — compute's changelog: the compacted topic that holds the window state
+ * of every input partition (like a Kafka Streams changelog).
+ *
+ * Partition p of the changelog holds the state of input partition p, one
+ * record per engine key (cp_part_flush_dirty), a tombstone when a key's state
+ * is gone.  The worker writes the dirty keys in pre_commit, inside the same
+ * transaction as the outputs and the consumer offsets, so what a
+ * read_committed reader of the changelog sees is always the state after the
+ * last committed input offset.
+ *
+ * Restoring reads partitions from the beginning to their end with a
+ * separate read_committed consumer (assign(), no group membership).  "The
+ * end" is where the log is stable: the last stable offset equals the high
+ * watermark, i.e. no transaction is open on the partition — right after a
+ * commit the broker writes the commit markers asynchronously, so the LSO can
+ * trail for a moment, and a crashed previous owner's open transaction holds
+ * it back until it is aborted (its restarted instance fences it at once,
+ * else transaction.timeout.ms).  Restoring at the LSO before then could miss
+ * a committed state record, so cl waits (up to CHANGELOG_STABLE_TIMEOUT,
+ * then restores to the LSO with a warning: what lies beyond is the open
+ * transaction, never committed state). */
+#ifndef WEIR_CL_H
+#define WEIR_CL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kc.h"
+
+/* Creates `topic` (cleanup.policy=compact, `partitions` partitions) when it
+ * does not exist, using `kc`'s connection (any client); checks an existing
+ * one has at least `partitions` partitions.  *input_partitions gets the
+ * partition count of `input_topic` first (it must exist).  Returns 0, or -1
+ * with errstr set. */
+int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *input_partitions,
+                    char *errstr, size_t errstr_size);
+
+typedef struct cl_reader_s cl_reader_t;
+
+/* A restore consumer for `topic` (KAFKA_* applied; group `group_id`.restore
+ * which it never joins).  Returns NULL with errstr set. */
+cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *topic,
+                           int64_t stable_timeout_ms, char *errstr, size_t errstr_size);
+void cl_reader_destroy(cl_reader_t *r);
+
+/* One changelog record; val == NULL for a tombstone.  Returns 0 or -1 to
+ * give up the restore. */
+typedef int (*cl_record_cb)(void *opaque, int32_t partition, const void *key, size_t key_len,
+                            const void *val, size_t val_len);
+
+/* Reads the `n` partitions from the beginning to their stable end, calling
+ * cb for each record (in offset order per partition).  *records gets the
+ * count.  `stop`: NULL or a flag that abandons the restore.  Returns 0, or
+ * -1 with errstr set. */
+int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
+               int64_t *records, atomic_int *stop, char *errstr, size_t errstr_size);
+
+#endif

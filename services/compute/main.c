@@ -1,0 +1,141 @@
+/* weir-compute — windowed aggregates, rules and anomaly scores over the
+ * pipeline's input topic, exactly-once (SPEC §4 compute; docs/compute.md).
+ *
+ * Start-up: the shared svc_init() (spec, schemas, wire format, admin
+ * server, SIGTERM), the engine (cp_engine_new: windows, aggregates, rules;
+ * a bad rule stops start-up naming its column), the changelog topic
+ * (created when missing: compacted, as many partitions as the input), then
+ * COMPUTE_THREADS workers (wk.h), each a transactional consume-process-
+ * produce loop in its own thread.  It ends on SIGTERM (each loop commits,
+ * leaves the group, exits 0) or on a fatal error in any worker (exit 1). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "cl.h"
+#include "cp.h"
+#include "log.h"
+#include "svc.h"
+#include "wk.h"
+
+#define STAGE       "compute"
+#define MAX_THREADS 64
+/* Each worker with the admin server takes two readiness conditions (kafka
+ * assigned, kafka connected) of the 16 there are; the rest run without. */
+#define ADMIN_WORKERS 6
+
+/* The changelog exists with enough partitions; *partitions = the input's. */
+static int ensure_changelog(svc_t *svc, int *partitions, char *errstr, size_t errstr_size) {
+        kc_opts_t o = {0};
+        o.stage = STAGE;
+        kc_t *kc = kc_producer_new(&o, errstr, errstr_size);
+        if (!kc)
+                return -1;
+        int rc = cl_ensure_topic(kc, svc->spec->input.topic, svc->spec->compute->output.changelog,
+                                 partitions, errstr, errstr_size);
+        kc_destroy(kc);
+        return rc;
+}
+
+static int output_conf(svc_t *svc, out_conf_t *oc, char *errstr, size_t errstr_size) {
+        memset(oc, 0, sizeof(*oc));
+        oc->pipeline = svc->spec->name;
+        oc->wire = svc->wire;
+        if (!(oc->aggregate_schema = svc_schema(svc, "weir.Aggregate", errstr, errstr_size)) ||
+            !(oc->alert_schema = svc_schema(svc, "weir.Alert", errstr, errstr_size)))
+                return -1;
+        if (svc_schema_id(svc, svc->spec->compute->output.aggregates, oc->aggregate_schema,
+                          &oc->aggregate_schema_id, errstr, errstr_size) == -1 ||
+            svc_schema_id(svc, svc->spec->compute->output.alerts, oc->alert_schema,
+                          &oc->alert_schema_id, errstr, errstr_size) == -1)
+                return -1;
+        return 0;
+}
+
+static int run(svc_t *svc, char *errstr, size_t errstr_size) {
+        cp_engine_t *engine = cp_engine_new(svc->spec, svc->input_schema, errstr, errstr_size);
+        if (!engine)
+                return -1;
+        int rc = -1, partitions = 0;
+        wk_shared_t sh;
+        memset(&sh, 0, sizeof(sh));
+        int sh_ok = 0;
+        wk_t *workers[MAX_THREADS] = {0};
+        int64_t threads = 0, stable_ms = 0;
+        char group[300];
+        snprintf(group, sizeof(group), "weir-compute-%s", svc->spec->name);
+
+        if (ensure_changelog(svc, &partitions, errstr, errstr_size) == -1)
+                goto out;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int64_t def_threads = ncpu < 1 ? 1 : ncpu;
+        if (def_threads > partitions)
+                def_threads = partitions;
+        if (cfg_int("COMPUTE_THREADS", def_threads, 1, MAX_THREADS, &threads, errstr,
+                    errstr_size) == -1 ||
+            cfg_duration_ms("CHANGELOG_STABLE_TIMEOUT", 30000, 0, 3600000, &stable_ms, errstr,
+                            errstr_size) == -1)
+                goto out;
+        if (wk_shared_init(&sh, svc, engine, errstr, errstr_size) == -1)
+                goto out;
+        sh_ok = 1;
+        if (output_conf(svc, &sh.out, errstr, errstr_size) == -1)
+                goto out;
+        kc_txn_conf_init(&sh.txn);
+        sh.txn.stage = STAGE;
+        sh.txn.group_id = group;
+        /* Kafka Streams under exactly-once commits every 100 ms; a larger
+         * record cap than kc_txn's keeps busy partitions from committing
+         * more often than that. */
+        sh.txn.batch_records = 20000;
+        if (kc_txn_conf_env(&sh.txn, errstr, errstr_size) == -1)
+                goto out;
+        sh.group_id = group;
+        sh.restore_stable_ms = stable_ms;
+        sh.admin_workers = ADMIN_WORKERS;
+        log_info(STAGE,
+                 "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "
+                 "partition(s), %lld worker thread(s), %s",
+                 svc->spec->name, svc->spec->input.topic, svc->spec->compute->output.aggregates,
+                 svc->spec->compute->output.alerts, svc->spec->compute->output.dlq,
+                 svc->spec->compute->output.changelog, partitions, (long long)threads,
+                 sh.txn.guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+
+        rc = 0;
+        int started = 0;
+        for (int i = 0; i < (int)threads; i++) {
+                if (!(workers[i] = wk_start(&sh, i, errstr, errstr_size))) {
+                        atomic_store(&svc->stop, 1);
+                        rc = -1;
+                        break;
+                }
+                started++;
+        }
+        char err[600];
+        for (int i = 0; i < started; i++) {
+                if (wk_join(workers[i], err, sizeof(err)) == -1 && rc == 0) {
+                        snprintf(errstr, errstr_size, "%s", err);
+                        rc = -1;
+                }
+        }
+out:
+        if (sh_ok)
+                wk_shared_fini(&sh);
+        cp_engine_destroy(engine);
+        return rc;
+}
+
+int main(void) {
+        svc_t svc;
+        char errstr[1024];
+        if (svc_init(&svc, STAGE, SPEC_PART_COMPUTE, errstr, sizeof(errstr)) == -1)
+                return svc_fail(STAGE, errstr);
+        int rc = run(&svc, errstr, sizeof(errstr));
+        svc_fini(&svc);
+        if (rc == -1)
+                return svc_fail(STAGE, errstr);
+        log_info(STAGE, "stopped");
+        return 0;
+}

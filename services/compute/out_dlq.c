@@ -1,0 +1,69 @@
+/* out_dlq — headers of compute's dead-letter records and of the outputs
+ * that carry a trace context.  A DLQ record is the input record's key and
+ * value, unchanged, with its headers and these:
+ *   weir.stage             "compute"
+ *   weir.error.class       late | malformed | schema | key | event_time
+ *   weir.error.reason      human-readable text
+ *   weir.source.topic      input topic
+ *   weir.source.partition  decimal
+ *   weir.source.offset     decimal
+ *   weir.source.timestamp  decimal, ms (the Kafka record timestamp)
+ * Not a hot path: allocates per record (librdkafka headers). */
+#include <stdio.h>
+#include <string.h>
+
+#include "out.h"
+
+rd_kafka_headers_t *out_dlq_headers(const rd_kafka_message_t *m, const char *error_class,
+                                    const char *reason) {
+        rd_kafka_headers_t *orig = NULL;
+        rd_kafka_headers_t *h = NULL;
+        /* rd_kafka_message_headers() wants a non-const message; it only
+         * parses the headers it already holds. */
+        if (rd_kafka_message_headers((rd_kafka_message_t *)m, &orig) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR &&
+            orig)
+                h = rd_kafka_headers_copy(orig);
+        else
+                h = rd_kafka_headers_new(8);
+        if (!h)
+                return NULL;
+        char num[32];
+        rd_kafka_header_add(h, "weir.stage", -1, "compute", -1);
+        rd_kafka_header_add(h, "weir.error.class", -1, error_class, -1);
+        rd_kafka_header_add(h, "weir.error.reason", -1, reason, -1);
+        rd_kafka_header_add(h, "weir.source.topic", -1, m->rkt ? rd_kafka_topic_name(m->rkt) : "",
+                            -1);
+        snprintf(num, sizeof(num), "%d", (int)m->partition);
+        rd_kafka_header_add(h, "weir.source.partition", -1, num, -1);
+        snprintf(num, sizeof(num), "%lld", (long long)m->offset);
+        rd_kafka_header_add(h, "weir.source.offset", -1, num, -1);
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        if (ts >= 0) {
+                snprintf(num, sizeof(num), "%lld", (long long)ts);
+                rd_kafka_header_add(h, "weir.source.timestamp", -1, num, -1);
+        }
+        return h;
+}
+
+int out_traceparent(const rd_kafka_message_t *m, const void **val, size_t *len) {
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rd_kafka_message_headers((rd_kafka_message_t *)m, &hdrs) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+            !hdrs)
+                return 0;
+        if (rd_kafka_header_get_last(hdrs, "traceparent", val, len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            !*val || *len == 0 || *len > 256)
+                return 0;
+        return 1;
+}
+
+rd_kafka_headers_t *out_trace_headers(const void *traceparent, size_t len) {
+        if (!traceparent)
+                return NULL;
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+        if (h)
+                rd_kafka_header_add(h, "traceparent", -1, traceparent, (ssize_t)len);
+        return h;
+}

@@ -1,0 +1,351 @@
+/* wk — one worker thread: a kc_txn loop whose hooks drive the engine (see
+ * wk.h).  Restores live in wk_state.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cl.h"
+#include "log.h"
+#include "wk_int.h"
+
+static int64_t wk_wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t wk_mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void wk_fail(wk_t *w, const char *fmt, ...) {
+        if (w->fatal)
+                return;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(w->errstr, sizeof(w->errstr), fmt, ap);
+        va_end(ap);
+        w->fatal = 1;
+        log_error(WK_LOG, "worker %d: %s", w->index, w->errstr);
+}
+
+/* ------------------------------------------------------------ emitting */
+
+static void wk_produce_out(wk_t *w, const char *topic, const void *key, size_t key_len,
+                           const void *value, size_t len) {
+        kc_record_t rec = {0};
+        rec.topic = topic;
+        rec.partition = RD_KAFKA_PARTITION_UA;
+        rec.key = key;
+        rec.key_len = key_len;
+        rec.value = value;
+        rec.value_len = len;
+        rec.headers = out_trace_headers(w->trace, w->trace_len);
+        if (kc_txn_produce(w->txn, &rec) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (rec.headers)
+                        rd_kafka_headers_destroy(rec.headers);
+                w->emit_failed = 1;
+        }
+}
+
+static void wk_emit_aggregate(void *opaque, const cp_aggregate_t *a) {
+        wk_t *w = opaque;
+        const void *v;
+        size_t len;
+        char err[512];
+        if (out_aggregate(w->out, a, &v, &len, err, sizeof(err)) == -1) {
+                wk_fail(w, "encoding an aggregate: %s", err);
+                return;
+        }
+        wk_produce_out(w, w->sh->svc->spec->compute->output.aggregates, a->key, a->key_len, v, len);
+        metrics_inc(w->sh->m_aggregates, 1);
+}
+
+static void wk_emit_alert(void *opaque, const cp_alert_t *al) {
+        wk_t *w = opaque;
+        const void *v;
+        size_t len;
+        char err[512];
+        if (out_alert(w->out, al, &v, &len, err, sizeof(err)) == -1) {
+                wk_fail(w, "encoding an alert: %s", err);
+                return;
+        }
+        wk_produce_out(w, w->sh->svc->spec->compute->output.alerts, al->key, al->key_len, v, len);
+        metrics_inc(w->sh->m_alerts, 1);
+}
+
+/* The input record, unchanged, to the DLQ with the reason in headers. */
+static kc_txn_res_t wk_dlq(wk_t *w, const rd_kafka_message_t *m, const char *cls,
+                           const char *reason) {
+        kc_record_t rec = {0};
+        rec.topic = w->sh->svc->spec->compute->output.dlq;
+        rec.partition = RD_KAFKA_PARTITION_UA;
+        rec.key = m->key;
+        rec.key_len = m->key_len;
+        rec.value = m->payload;
+        rec.value_len = m->len;
+        rec.headers = out_dlq_headers(m, cls, reason);
+        if (!rec.headers) {
+                wk_fail(w, "out of memory");
+                return KC_TXN_FATAL;
+        }
+        if (kc_txn_produce(w->txn, &rec) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_headers_destroy(rec.headers);
+                return KC_TXN_ABORT;
+        }
+        metrics_child_t *c = metrics_child(w->sh->f_dlq, cls);
+        metrics_inc(c, 1);
+        log_debug(WK_LOG, "%s[%d]@%lld to the DLQ: %s: %s", rec.topic, (int)m->partition,
+                  (long long)m->offset, cls, reason);
+        return KC_TXN_OK;
+}
+
+/* ------------------------------------------------------------ hooks */
+
+static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque) {
+        (void)t;
+        wk_t *w = opaque;
+        if (w->fatal || wk_restore_stale(w) == -1)
+                return KC_TXN_FATAL;
+        int64_t t0 = wk_mono_ns();
+        metrics_inc(w->sh->m_in, 1);
+        wk_part_t *p = wk_part(w, m->partition);
+        if (!p || !p->cp) {
+                /* A record of a partition the rebalance never announced. */
+                wk_fail(w, "record of unassigned partition %d", (int)m->partition);
+                return KC_TXN_FATAL;
+        }
+        char err[512];
+        if (!m->payload)
+                return wk_dlq(w, m, "malformed", "the record has no value (null)");
+        av_decoded_t d;
+        int st = av_decode(w->dec, m->payload, m->len, &d, err, sizeof(err));
+        if (st == AV_ERR_RETRY) {
+                log_warn(WK_LOG, "decoding %s[%d]@%lld: %s (retrying the batch)",
+                         rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, err);
+                return KC_TXN_ABORT;
+        }
+        if (st != AV_OK)
+                return wk_dlq(w, m, av_status_name(st), err);
+        cp_record_t r;
+        const char *cls = wk_rec_extract(&w->sh->plan, d.value, m, &w->rb, &r, err, sizeof(err));
+        if (cls)
+                return wk_dlq(w, m, cls, err);
+        w->trace = NULL;
+        w->trace_len = 0;
+        out_traceparent(m, &w->trace, &w->trace_len);
+        cp_res_t res = cp_part_process(p->cp, &r, wk_wall_ms(), &w->emit);
+        w->trace = NULL;
+        kc_txn_res_t ret = KC_TXN_OK;
+        if (res == CP_LATE) {
+                cp_part_stats_t s;
+                cp_part_stats(p->cp, &s);
+                snprintf(err, sizeof(err),
+                         "late: event time %lld ms is too late for every window it belongs to "
+                         "(partition stream time %lld ms, minus each window's grace)",
+                         (long long)r.ts_ms, (long long)s.stream_time_ms);
+                metrics_inc(w->sh->m_late, 1);
+                ret = wk_dlq(w, m, "late", err);
+        }
+        metrics_observe(w->sh->m_process_s, (double)(wk_mono_ns() - t0) / 1e9);
+        if (w->fatal)
+                return KC_TXN_FATAL;
+        return w->emit_failed ? KC_TXN_ABORT : ret;
+}
+
+static void wk_dirty(void *opaque, const void *key, size_t key_len, const void *val,
+                     size_t val_len) {
+        wk_t *w = opaque;
+        kc_record_t rec = {0};
+        rec.topic = w->sh->svc->spec->compute->output.changelog;
+        rec.partition = w->flushing;
+        rec.key = key;
+        rec.key_len = key_len;
+        rec.value = val;
+        rec.value_len = val ? val_len : 0;
+        if (kc_txn_produce(w->txn, &rec) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                w->emit_failed = 1;
+        else
+                metrics_inc(w->sh->m_changelog, 1);
+}
+
+static kc_txn_res_t wk_pre_commit(kc_txn_t *t, void *opaque) {
+        (void)t;
+        wk_t *w = opaque;
+        if (w->fatal)
+                return KC_TXN_FATAL;
+        for (size_t i = 0; i < w->nparts; i++) {
+                wk_part_t *p = &w->parts[i];
+                if (!p->owned || p->stale || !p->cp)
+                        continue;
+                w->flushing = (int32_t)i;
+                cp_part_flush_dirty(p->cp, wk_dirty, w);
+        }
+        return w->emit_failed ? KC_TXN_ABORT : KC_TXN_OK;
+}
+
+static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
+        (void)t;
+        (void)records;
+        wk_t *w = opaque;
+        w->emit_failed = 0;
+}
+
+static void wk_aborted(kc_txn_t *t, void *opaque) {
+        (void)t;
+        wk_t *w = opaque;
+        w->emit_failed = 0;
+        /* The state holds changes of the aborted transaction, and the
+         * consumer was rewound to the last commit: start again from the
+         * committed state.  Partitions being revoked are dropped by the
+         * revoked hook before they would be restored. */
+        int n = 0;
+        for (size_t i = 0; i < w->nparts; i++) {
+                wk_part_t *p = &w->parts[i];
+                if (!p->owned)
+                        continue;
+                cp_part_destroy(p->cp);
+                p->cp = NULL;
+                p->stale = 1;
+                n++;
+        }
+        log_info(WK_LOG,
+                 "worker %d: transaction aborted; state of %d partition(s) will be "
+                 "restored from the changelog",
+                 w->index, n);
+}
+
+static void wk_assigned(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
+        (void)t;
+        wk_t *w = opaque;
+        for (int i = 0; i < parts->cnt; i++) {
+                wk_part_t *p = wk_part_grow(w, parts->elems[i].partition);
+                if (!p) {
+                        wk_fail(w, "out of memory");
+                        return;
+                }
+                cp_part_destroy(p->cp);
+                p->cp = NULL;
+                p->owned = 1;
+                p->stale = 1;
+        }
+        /* Before the hook returns: fetching starts after it. */
+        wk_restore_stale(w);
+}
+
+static void wk_revoked(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts, int lost,
+                       void *opaque) {
+        (void)t;
+        (void)lost;
+        wk_t *w = opaque;
+        for (int i = 0; i < parts->cnt; i++) {
+                wk_part_t *p = wk_part(w, parts->elems[i].partition);
+                if (!p)
+                        continue;
+                cp_part_destroy(p->cp);
+                p->cp = NULL;
+                p->owned = 0;
+                p->stale = 0;
+        }
+        wk_stats(w, 1);
+}
+
+static kc_txn_res_t wk_tick(kc_txn_t *t, void *opaque) {
+        (void)t;
+        wk_t *w = opaque;
+        if (w->fatal || wk_restore_stale(w) == -1)
+                return KC_TXN_FATAL;
+        int64_t now = wk_mono_ns();
+        if (now - w->last_tick_ns < 100 * 1000000LL)
+                return KC_TXN_OK;
+        w->last_tick_ns = now;
+        int64_t wall = wk_wall_ms();
+        for (size_t i = 0; i < w->nparts; i++)
+                if (w->parts[i].owned && w->parts[i].cp)
+                        cp_part_tick(w->parts[i].cp, wall, &w->emit);
+        wk_stats(w, 0);
+        if (w->fatal)
+                return KC_TXN_FATAL;
+        return w->emit_failed ? KC_TXN_ABORT : KC_TXN_OK;
+}
+
+/* ------------------------------------------------------------ the thread */
+
+static void *wk_main(void *arg) {
+        wk_t *w = arg;
+        wk_shared_t *sh = w->sh;
+        char err[512];
+        kc_txn_conf_t conf = sh->txn;
+        static const char *const props[] = {"partitioner", "murmur2_random", NULL};
+        const char *topics[] = {sh->svc->spec->input.topic, NULL};
+        conf.topics = topics;
+        conf.instance = w->index;
+        conf.props = props;
+        conf.admin = w->index < sh->admin_workers ? sh->svc->admin : NULL;
+        conf.stop = &sh->svc->stop;
+        conf.hooks = (kc_txn_hooks_t){.process = wk_process,
+                                      .pre_commit = wk_pre_commit,
+                                      .committed = wk_committed,
+                                      .aborted = wk_aborted,
+                                      .assigned = wk_assigned,
+                                      .revoked = wk_revoked,
+                                      .tick = wk_tick,
+                                      .opaque = w};
+        w->cl = cl_reader_new("compute", sh->group_id, sh->svc->spec->compute->output.changelog,
+                              sh->restore_stable_ms, err, sizeof(err));
+        if (!w->cl) {
+                wk_fail(w, "changelog reader: %s", err);
+        } else if (!(w->txn = kc_txn_new(&conf, err, sizeof(err)))) {
+                wk_fail(w, "%s", err);
+        } else {
+                log_info(WK_LOG, "worker %d running (transactional.id %s)", w->index,
+                         kc_txn_id(w->txn));
+                if (kc_txn_run(w->txn, err, sizeof(err)) == -1)
+                        wk_fail(w, "%s", err);
+        }
+        if (w->fatal)
+                atomic_store(&sh->svc->stop, 1); /* the others stop too */
+        return NULL;
+}
+
+wk_t *wk_start(wk_shared_t *sh, int index, char *errstr, size_t errstr_size) {
+        wk_t *w = calloc(1, sizeof(*w));
+        if (!w) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        w->sh = sh;
+        w->index = index;
+        w->emit = (cp_emit_t){.aggregate = wk_emit_aggregate, .alert = wk_emit_alert, .opaque = w};
+        char idx[16];
+        snprintf(idx, sizeof(idx), "%d", index);
+        w->g_open = metrics_child(sh->f_open, idx);
+        w->g_bytes = metrics_child(sh->f_bytes, idx);
+        w->g_keys = metrics_child(sh->f_keys, idx);
+        if (wk_rec_buf_init(&w->rb, sh->plan.nfields) == -1 ||
+            !(w->dec = svc_decoder_new(sh->svc, sh->svc->input_schema)) ||
+            !(w->out = out_new(&sh->out))) {
+                snprintf(errstr, errstr_size, "out of memory");
+                wk_free(w);
+                return NULL;
+        }
+        int e = pthread_create(&w->thread, NULL, wk_main, w);
+        if (e) {
+                snprintf(errstr, errstr_size, "worker thread: %s", strerror(e));
+                wk_free(w);
+                return NULL;
+        }
+        return w;
+}
+
+int wk_join(wk_t *w, char *errstr, size_t errstr_size) {
+        pthread_join(w->thread, NULL);
+        int rc = w->fatal ? -1 : 0;
+        if (rc)
+                snprintf(errstr, errstr_size, "worker %d: %s", w->index, w->errstr);
+        wk_free(w);
+        return rc;
+}

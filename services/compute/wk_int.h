@@ -1,0 +1,64 @@
+/* wk_int — the inside of a worker, shared by wk.c (the hooks and the
+ * thread) and wk_state.c (partition table, restore, statistics, shared
+ * set-up) only. */
+#ifndef WEIR_WK_INT_H
+#define WEIR_WK_INT_H
+
+#include <stdarg.h>
+
+#include "cl.h"
+#include "wk.h"
+
+#define WK_LOG "compute"
+
+/* One input partition as this worker sees it. */
+typedef struct wk_part_s {
+        cp_part_t *cp; /* NULL while stale or not owned */
+        int owned;     /* assigned to this worker */
+        int stale;     /* owned, state to be restored from the changelog */
+} wk_part_t;
+
+struct wk_s {
+        wk_shared_t *sh;
+        int index;
+        pthread_t thread;
+        kc_txn_t *txn;
+        av_decoder_t *dec;
+        out_t *out;
+        cl_reader_t *cl;
+        wk_rec_buf_t rb;
+        cp_emit_t emit;
+        wk_part_t *parts; /* indexed by partition number */
+        size_t nparts;
+
+        /* While a record is processed: its trace context for the outputs. */
+        const void *trace;
+        size_t trace_len;
+        int32_t flushing; /* partition whose dirty state pre_commit writes */
+        int emit_failed;  /* a produce failed: the transaction must abort */
+        int64_t last_tick_ns, last_stats_ns;
+
+        metrics_child_t *g_open, *g_bytes, *g_keys;
+        int fatal;
+        char errstr[512];
+};
+
+void wk_fail(wk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t wk_mono_ns(void);
+
+/* The partition's entry, or NULL when out of range. */
+wk_part_t *wk_part(wk_t *w, int32_t partition);
+/* The same, growing the table; NULL on out of memory. */
+wk_part_t *wk_part_grow(wk_t *w, int32_t partition);
+
+/* Restores every stale owned partition from the changelog.  0, or -1 after
+ * wk_fail(). */
+int wk_restore_stale(wk_t *w);
+
+/* Sets the worker's state gauges (at most once a second unless force). */
+void wk_stats(wk_t *w, int force);
+
+/* Frees a worker whose thread is not running. */
+void wk_free(wk_t *w);
+
+#endif

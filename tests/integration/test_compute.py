@@ -1,0 +1,565 @@
+"""weir-compute on the real broker, checked by an independent reader
+(Python confluent-kafka, read_committed, and fastavro) against answers the
+test computes itself (compute_ref.py, plain Python, exact two-pass).
+
+  - one million events through a tumbling and a hopping window: every
+    expected aggregate exactly once and equal;
+  - the same kind of run (fewer events, produced while compute runs) with
+    compute killed by SIGKILL three times and restarted;
+  - a second instance joining and later leaving (SIGTERM, exit 0) mid-run;
+  - a rule's FIRING and RESOLVED alerts, late and malformed records in the
+    DLQ with their headers, metrics, the changelog topic created compacted.
+
+Event times are near the wall clock (so topic retention never deletes the
+test's records), per partition in order up to a jitter well inside the
+grace period, so no record is late; one last record per partition far in the
+future closes every window the test checks.
+"""
+import io
+import json
+import math
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import fastavro
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import compute_ref as ref
+from conftest import REPO
+
+SCHEMAS = REPO / "schemas"
+
+
+def _plain(node):
+    """The schema without logical types: fastavro would turn
+    timestamp-millis into datetimes; the test compares milliseconds."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _load(name):
+    return fastavro.parse_schema(_plain(json.loads((SCHEMAS / name).read_text())))
+
+
+READING = _load("traffic_reading.avsc")
+AGGREGATE = _load("aggregate.avsc")
+ALERT = _load("alert.avsc")
+
+
+def _fp(schema):
+    return bytes.fromhex(fastavro.schema.fingerprint(
+        fastavro.schema.to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+READING_HDR = b"\xc3\x01" + _fp(READING)
+AGG_FP, ALERT_FP = _fp(AGGREGATE), _fp(ALERT)
+
+FIELDS = ["speed_kmh", "vehicle_count"]
+SPEED_OPS = ["count", "sum", "min", "max", "mean", "stddev", "p99"]
+COUNT_OPS = ["sum", "mean"]
+ALPHA = 0.01  # quantile_accuracy in the specs below
+
+
+def encode(rec):
+    b = io.BytesIO()
+    b.write(READING_HDR)
+    fastavro.schemaless_writer(b, READING, rec)
+    return b.getvalue()
+
+
+def reading(key, ts, speed, count):
+    return {"sensor_id": "s-" + key, "intersection_id": key, "ts": ts, "speed_kmh": speed,
+            "vehicle_count": count, "occupancy_pct": 12.5, "lane": None}
+
+
+# ------------------------------------------------------------------ the service
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Compute:
+    """One weir-compute process."""
+
+    def __init__(self, build, spec, bootstrap, logdir, name="c", threads=2, env=None):
+        self.exe = str(build / "bin" / "weir-compute")
+        self.spec, self.bootstrap, self.name = spec, bootstrap, name
+        self.logdir, self.threads, self.extra = logdir, threads, dict(env or {})
+        self.proc, self.port, self.runs = None, None, 0
+
+    def start(self):
+        self.runs += 1
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update({
+            "PIPELINE_SPEC": str(self.spec), "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "SCHEMA_DIR": str(SCHEMAS), "ADMIN_BIND": "127.0.0.1", "ADMIN_PORT": str(self.port),
+            "COMPUTE_THREADS": str(self.threads), "POD_NAME": self.name, "LOG_LEVEL": "info",
+            # a killed member leaves the group after 6 s, not 45
+            "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+        })
+        env.update(self.extra)
+        self.log = self.logdir / f"compute-{self.name}-{self.runs}.log"
+        self.proc = subprocess.Popen([self.exe], env=env, stdout=subprocess.DEVNULL,
+                                     stderr=open(self.log, "wb"), cwd=REPO)
+        return self
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return None, ""
+
+    def metric(self, name):
+        """Sum of every sample of metric `name` (with any labels), or None."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            return None
+        total, seen = 0.0, False
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                total += float(line.rsplit(" ", 1)[1])
+                seen = True
+        return total if seen else None
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, self.tail()
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"not ready in {timeout} s: {self.get('/readyz')}\n{self.tail()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"no exit {timeout} s after {sig!r}\n{self.tail()}")
+        return self.proc.returncode
+
+    def tail(self, n=4000):
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def write_spec(path, name, input_topic, out, windows, aggregates, rules=None):
+    compute = {"windows": windows, "aggregates": aggregates, "quantile_accuracy": ALPHA,
+               "output": out}
+    if rules:
+        compute["rules"] = rules
+    doc = {"name": name, "input": {"topic": input_topic, "schema": "weir.example.TrafficReading",
+                                   "key": "intersection_id", "event_time": "ts"},
+           "compute": compute}
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def outputs(topic, name, changelog=None):
+    return {"aggregates": topic(f"{name}-agg", partitions=2),
+            "alerts": topic(f"{name}-alerts"), "dlq": topic(f"{name}-dlq"),
+            **({"changelog": changelog} if changelog else {})}
+
+
+# ------------------------------------------------------------------ the data
+
+WINDOWS = [
+    {"name": "t10s", "type": "tumbling", "size": "10s", "grace": "1s"},
+    {"name": "h10s", "type": "hopping", "size": "10s", "advance": "5s", "grace": "1s"},
+]
+REF_WINDOWS = [
+    {"name": "t10s", "type": "tumbling", "size_ms": 10_000, "advance_ms": 10_000},
+    {"name": "h10s", "type": "hopping", "size_ms": 10_000, "advance_ms": 5_000},
+]
+AGGREGATES = [{"field": "speed_kmh", "ops": SPEED_OPS},
+              {"field": "vehicle_count", "ops": COUNT_OPS}]
+
+
+def generate(n, keys, partitions, span_ms, seed):
+    """n events over span_ms of event time, ending an hour before now;
+    per partition: [(key, ts, speed, count)] in produce order."""
+    rnd = random.Random(seed)
+    t0 = (int(time.time() * 1000) - 3_600_000 - span_ms) // 10_000 * 10_000
+    per = [[] for _ in range(partitions)]
+    for i in range(n):
+        k = rnd.randrange(keys)
+        ts = t0 + i * span_ms // n - rnd.randrange(300)  # disorder < grace
+        per[k % partitions].append((f"k{k:04d}", ts, round(rnd.uniform(3.0, 130.0), 3),
+                                    rnd.randrange(0, 40)))
+    return per, t0 + span_ms
+
+
+def flush_records(partitions, end_ms):
+    """One record per partition far past the data: its stream time closes
+    every window of the data (its own windows stay open)."""
+    return [[(f"zz-flush-{p}", end_ms + 120_000, 50.0, 1)] for p in range(partitions)]
+
+
+def produce(bootstrap, topic, per_partition, pace_s=0.0):
+    """Produces each partition's events in order; with pace_s > 0 spreads
+    them over about that many seconds."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4",
+                  "queue.buffering.max.messages": 2_000_000, "batch.num.messages": 10000})
+    total = sum(len(x) for x in per_partition)
+    chunks = 50 if pace_s > 0 else 1
+    done, start = 0, time.time()
+    for c in range(chunks):
+        for part, evs in enumerate(per_partition):
+            lo, hi = len(evs) * c // chunks, len(evs) * (c + 1) // chunks
+            for key, ts, speed, count in evs[lo:hi]:
+                while True:
+                    try:
+                        p.produce(topic, key=key.encode(),
+                                  value=encode(reading(key, ts, speed, count)), partition=part)
+                        break
+                    except BufferError:
+                        p.poll(0.05)
+                done += 1
+            p.poll(0)
+        if pace_s > 0:
+            p.flush(30)
+            delay = start + pace_s * (c + 1) / chunks - time.time()
+            if delay > 0:
+                time.sleep(delay)
+    assert p.flush(120) == 0
+    return total
+
+
+def expected(per_partition):
+    events = ((key, ts, {"speed_kmh": s, "vehicle_count": c})
+              for evs in per_partition for key, ts, s, c in evs)
+    return ref.expected_aggregates(events, REF_WINDOWS, FIELDS)
+
+
+def read_topic(bootstrap, topic, want=None, timeout=120.0, idle=3.0):
+    """Every record on `topic` as a read_committed reader sees it: a list of
+    (key, value bytes, headers).  Reads until `want` records arrived and then
+    `idle` seconds passed without one (or, without want, just idle), or
+    timeout."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"py-{topic}-{time.time()}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    md = c.list_topics(topic, timeout=10).topics[topic]
+    c.assign([TopicPartition(topic, p, -2) for p in md.partitions])  # -2: beginning
+    out, last, deadline = [], time.time(), time.time() + timeout
+    try:
+        while time.time() < deadline:
+            ms = c.consume(num_messages=5000, timeout=0.5)
+            got = [m for m in ms if not m.error()]
+            if got:
+                last = time.time()
+                out.extend((m.key(), m.value(), m.headers() or []) for m in got)
+            elif (want is None or len(out) >= want) and time.time() - last >= idle:
+                break
+    finally:
+        c.close()
+    return out
+
+
+def decode(value, schema, fp):
+    assert value[:2] == b"\xc3\x01" and value[2:10] == fp, value[:10]
+    return fastavro.schemaless_reader(io.BytesIO(value[10:]), schema)
+
+
+def check_aggregates(records, want):
+    """Every expected aggregate exactly once and equal; nothing else (the
+    flush keys' windows are still open, so they must not appear)."""
+    seen, problems = {}, []
+    for key, value, _ in records:
+        a = decode(value, AGGREGATE, AGG_FP)
+        assert key == a["key"].encode(), (key, a["key"])
+        assert a["final"] is True
+        k = (a["key"], a["window"], a["window_start"])
+        if k in seen:
+            problems.append(f"twice: {k}")
+            continue
+        seen[k] = a
+    missing = [k for k in want if k not in seen]
+    extra = [k for k in seen if k not in want]
+    assert not missing and not extra and not problems, \
+        f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} unexpected " \
+        f"(e.g. {extra[:3]}), {len(problems)} duplicated ({problems[:3]})"
+    bad = []
+    for k, e in want.items():
+        a = seen[k]
+        if a["window_end"] != e["end"] or a["count"] != e["count"]:
+            bad.append((k, "end/count", a["window_end"], a["count"], e["end"], e["count"]))
+            continue
+        fs = {f["name"]: f for f in a["fields"]}
+        sp, ex = fs["speed_kmh"], e["fields"]["speed_kmh"]
+        if sp["count"] != ex["count"]:
+            bad.append((k, "speed count", sp["count"], ex["count"]))
+        for op in ("sum", "min", "max", "mean", "stddev"):
+            if sp[op] is None or not ref.close(sp[op], ex[op]):
+                bad.append((k, op, sp[op], ex[op]))
+        lo, hi = ref.quantile_bounds(ex["sorted"], 0.99, ALPHA)
+        if sp["p99"] is None or not lo <= sp["p99"] <= hi:
+            bad.append((k, "p99", sp["p99"], (lo, hi)))
+        for op in ("min", "max", "variance", "first", "last", "p50"):
+            if op not in ("min", "max") and sp[op] is not None:
+                bad.append((k, f"{op} not asked for", sp[op]))
+        vc, exc = fs["vehicle_count"], e["fields"]["vehicle_count"]
+        if vc["sum"] != exc["sum"] or not ref.close(vc["mean"], exc["mean"]) \
+                or vc["max"] is not None:
+            bad.append((k, "vehicle_count", vc, exc["sum"], exc["mean"]))
+    assert not bad, f"{len(bad)} of {len(want)} aggregates differ, e.g. {bad[:5]}"
+    return seen
+
+
+def wait_for(cond, timeout, what, step=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# ------------------------------------------------------------------ tests
+
+def test_million_events_exactly_once_and_equal(kafka, topic, weir_build, tmp_path):
+    """1,000,000 events, 1000 keys, 4 partitions, 200 s of event time, a
+    tumbling and a hopping window with count/sum/min/max/mean/stddev/p99:
+    every expected aggregate exactly once, equal (1e-9 relative; p99 within
+    the sketch's 1 % of the exact order statistic)."""
+    parts = 4
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "m")
+    out["changelog"] = f"{src}.changelog"  # created by compute
+    spec = write_spec(tmp_path / "spec.json", f"m-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    per, end = generate(1_000_000, 1000, parts, 200_000, seed=1)
+    t0 = time.time()
+    n = produce(kafka.bootstrap, src, per) + produce(kafka.bootstrap, src,
+                                                      flush_records(parts, end))
+    produced_s = time.time() - t0
+    want = expected(per)
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=2).start()
+    try:
+        t1 = time.time()
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=240)
+        took = time.time() - t1
+        assert c.proc.poll() is None, c.tail()
+        check_aggregates(recs, want)
+        assert c.metric("weir_compute_records_in_total") == n
+        assert c.metric("weir_compute_aggregates_out_total") == len(want)
+        assert c.metric("weir_compute_late_records_total") == 0
+        assert c.metric("weir_compute_dlq_records_total") == 0
+        assert c.metric("weir_compute_changelog_records_total") > 0
+        assert c.get("/readyz")[0] == 200
+        print(f"\n{n} events produced in {produced_s:.1f} s; {len(want)} aggregates read "
+              f"back in {took:.1f} s after compute started")
+    finally:
+        assert c.stop() == 0, c.tail()
+    cfg = kafka.topic_config(out["changelog"])
+    assert cfg["cleanup.policy"] == "compact"
+    # Nothing went to the DLQ.
+    assert read_topic(kafka.bootstrap, out["dlq"], idle=1.0) == []
+
+
+def _crash_or_scale_run(kafka, topic, weir_build, tmp_path, n, action):
+    parts = 4
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "r")
+    out["changelog"] = topic("cl", partitions=parts, config={"cleanup.policy": "compact"})
+    spec = write_spec(tmp_path / "spec.json", f"r-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    per, end = generate(n, 300, parts, 120_000, seed=2)
+    want = expected(per)
+    # Events arrive while compute runs (over ~20 s), so the crashes and the
+    # rebalances happen mid-stream.
+    prod = threading.Thread(target=produce, args=(kafka.bootstrap, src, per, 20.0))
+    prod.start()
+    try:
+        action(src, spec, out)
+    finally:
+        prod.join()
+    return out, want, end, src
+
+
+def test_sigkill_three_times_still_exactly_once(kafka, topic, weir_build, tmp_path):
+    """200,000 events (fewer than the first test, to keep the suite's time
+    budget) produced over ~20 s; compute is SIGKILLed three times at random
+    moments and restarted at once."""
+    rnd = random.Random(3)
+    kills = []
+
+    def action(src, spec, out):
+        c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="crash", threads=2)
+        c.start()
+        for i in range(3):
+            c.wait_ready(90)
+            # a random moment once it is processing
+            wait_for(lambda: (c.metric("weir_compute_records_in_total") or 0) > 0, 60,
+                     "records flowing")
+            time.sleep(rnd.uniform(0.5, 4.0))
+            kills.append(c.metric("weir_compute_records_in_total"))
+            c.proc.kill()
+            c.proc.wait()
+            c.start()
+        action.c = c
+
+    out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
+                                               action)
+    c = action.c
+    try:
+        produce(kafka.bootstrap, src, flush_records(4, end))
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+        assert c.metric("weir_compute_restored_records_total") > 0, c.tail()
+    finally:
+        assert c.stop() == 0, c.tail()
+    print(f"\nkilled after {kills} records of each run; {len(want)} aggregates equal")
+
+
+def test_second_instance_joins_and_leaves(kafka, topic, weir_build, tmp_path):
+    """200,000 events over ~20 s; instance b joins a few seconds in and
+    leaves (SIGTERM: commits, leaves the group, exits 0) a few seconds
+    later, while a runs throughout."""
+    seen = {}
+
+    def action(src, spec, out):
+        a = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="a", threads=1).start()
+        action.a = a
+        a.wait_ready(60)
+        wait_for(lambda: (a.metric("weir_compute_records_in_total") or 0) > 0, 60, "a working")
+        time.sleep(3)
+        b = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="b", threads=1).start()
+        try:
+            wait_for(lambda: (b.metric("weir_compute_records_in_total") or 0) > 1000, 60,
+                     "b taking partitions and processing")
+            time.sleep(3)
+            seen["b_in"] = b.metric("weir_compute_records_in_total")
+            seen["b_restored"] = b.metric("weir_compute_restored_records_total")
+        finally:
+            seen["b_rc"] = b.stop(signal.SIGTERM, timeout=60)
+        assert seen["b_rc"] == 0, b.tail()
+
+    out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
+                                               action)
+    a = action.a
+    try:
+        produce(kafka.bootstrap, src, flush_records(4, end))
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+    finally:
+        assert a.stop() == 0, a.tail()
+    print(f"\ninstance b processed {seen['b_in']:.0f} records "
+          f"(restored {seen['b_restored']:.0f} state records) and exited 0")
+
+
+def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_path):
+    """A rule that must hold for 2 windows fires once and resolves once for
+    the designed key; a late record and a malformed one land in the DLQ
+    with the stage, class, reason and source headers; SIGTERM exits 0."""
+    src = topic("in", partitions=1)
+    out = outputs(topic, "a")
+    out["changelog"] = f"{src}.changelog"
+    rules = [{"name": "slow", "window": "t10s",
+              "expr": "mean(speed_kmh) < 20 and count() >= 3", "for": 2,
+              "severity": "critical", "labels": {"team": "roads"}}]
+    spec = write_spec(tmp_path / "spec.json", f"a-{src}"[:60], src, out,
+                      [{"name": "t10s", "type": "tumbling", "size": "10s"}],
+                      [{"field": "speed_kmh", "ops": ["count", "mean"]}], rules)
+    t0 = (int(time.time() * 1000) - 3_600_000) // 10_000 * 10_000
+    speeds = [50, 50, 10, 10, 10, 50, 50]  # windows 2..4 slow
+    evs = []
+    for w, s in enumerate(speeds):
+        for i in range(5):
+            ts = t0 + w * 10_000 + i * 1000
+            evs.append(("k-slow", ts, float(s + i % 2), 1))
+            evs.append(("k-ok", ts + 500, 60.0, 1))
+    end = t0 + len(speeds) * 10_000
+    evs.append(("k-ok", end + 60_000, 60.0, 1))  # closes every window above
+    produce(kafka.bootstrap, src, [evs])
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    late = encode(reading("k-late", t0 + 1, 42.0, 1))
+    p.produce(src, key=b"k-late", value=late, headers=[("traceparent", b"00-abc-def-01")])
+    p.produce(src, key=b"k-bad", value=b"\xc3\x01garbage")
+    assert p.flush(30) == 0
+
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="rules", threads=1).start()
+    try:
+        dlq = read_topic(kafka.bootstrap, out["dlq"], want=2, timeout=90)
+        alerts = read_topic(kafka.bootstrap, out["alerts"], want=2, timeout=60)
+        aggs = read_topic(kafka.bootstrap, out["aggregates"], want=2 * len(speeds), timeout=60)
+        wait_for(lambda: c.metric("weir_compute_late_records_total") == 1, 30, "late metric")
+        assert c.metric("weir_compute_records_in_total") == len(evs) + 2
+        status, text = c.get("/metrics")
+        assert 'weir_compute_dlq_records_total{class="late"} 1' in text, text
+        assert 'weir_compute_dlq_records_total{class="malformed"} 1' in text, text
+        check = subprocess.run(["promtool", "check", "metrics"], input=text,
+                               capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        rc = c.stop(signal.SIGTERM)
+    assert rc == 0, c.tail()
+    assert "stopped" in c.tail()
+
+    # DLQ: the original key and value, with the reasons.
+    assert len(dlq) == 2, dlq
+    by_key = {k: (v, dict(h)) for k, v, h in dlq}
+    v, h = by_key[b"k-late"]
+    assert v == late
+    assert h["weir.stage"] == b"compute" and h["weir.error.class"] == b"late"
+    assert h["weir.error.reason"].startswith(b"late"), h
+    assert h["weir.source.topic"] == src.encode() and h["weir.source.partition"] == b"0"
+    assert int(h["weir.source.offset"]) == len(evs)
+    assert h["traceparent"] == b"00-abc-def-01"
+    v, h = by_key[b"k-bad"]
+    assert v == b"\xc3\x01garbage"
+    assert h["weir.error.class"] == b"malformed" and h["weir.error.reason"], h
+    assert int(h["weir.source.offset"]) == len(evs) + 1
+
+    # Aggregates: both keys, every closed window, the means as computed here.
+    got = {}
+    for k, v, _ in aggs:
+        a = decode(v, AGGREGATE, AGG_FP)
+        got[(a["key"], a["window_start"])] = a
+    for w, s in enumerate(speeds):
+        a = got.get(("k-slow", t0 + w * 10_000))
+        assert a, (w, t0, sorted(got))
+        assert a["count"] == 5 and a["window_end"] == t0 + (w + 1) * 10_000
+        assert ref.close(a["fields"][0]["mean"], s + 2 / 5)
+
+    # Alerts: FIRING on the second slow window, RESOLVED on the first fast one.
+    al = [decode(v, ALERT, ALERT_FP) for _, v, _ in alerts]
+    assert [(a["key"], a["state"], a["window_start"]) for a in al] == [
+        ("k-slow", "FIRING", t0 + 3 * 10_000), ("k-slow", "RESOLVED", t0 + 5 * 10_000)], al
+    f = al[0]
+    assert f["rule"] == "slow" and f["severity"] == "CRITICAL" and f["labels"] == {"team": "roads"}
+    assert f["expr"] == rules[0]["expr"] and f["pipeline"] == json.loads(spec.read_text())["name"]
+    assert math.isclose(f["values"]["mean(speed_kmh)"], 10.4) and f["values"]["count()"] == 5
+    assert all(k == b"k-slow" for k, _, _ in alerts)
+
+
+def test_bad_rule_stops_start_up_naming_the_column(kafka, topic, weir_build, tmp_path):
+    src = topic("in")
+    spec = write_spec(tmp_path / "spec.json", "bad", src, outputs(topic, "b"),
+                      [{"name": "t", "type": "tumbling", "size": "10s"}],
+                      [{"field": "speed_kmh", "ops": ["mean"]}],
+                      [{"name": "r", "expr": "mean(speed_kmh) < and count() > 1"}])
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="bad").start()
+    assert c.proc.wait(30) == 1
+    err = c.tail()
+    assert "$.compute.rules[0].expr" in err and "column" in err, err
