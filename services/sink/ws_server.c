@@ -65,7 +65,7 @@ struct ws_server_s {
         unsigned char *page; /* LWS_PRE + the page */
         size_t page_len;
         metrics_child_t *m_clients, *m_published, *m_pushed, *m_frames, *m_drop_inbox, *m_drop_slow,
-                *m_latency, *m_closed_slow, *m_closed_bad, *m_closed_refused, *m_closed_peer,
+                *m_latency, *m_closed_slow, *m_closed_bad, *m_closed_refused, *m_closed_other,
                 *m_closed_shutdown;
 };
 
@@ -148,11 +148,11 @@ static void client_gone(ws_server_t *ws, ws_client_t *c) {
                 ws->clients = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        const char *l = c->close_label ? c->close_label : "peer";
+        const char *l = c->close_label ? c->close_label : "other";
         metrics_inc(strcmp(l, "slow_client") == 0   ? ws->m_closed_slow
                     : strcmp(l, "bad_message") == 0 ? ws->m_closed_bad
                     : strcmp(l, "shutdown") == 0    ? ws->m_closed_shutdown
-                                                    : ws->m_closed_peer,
+                                                    : ws->m_closed_other,
                     1);
         ws_filter_free(&c->filter);
         ws_cq_clear(&c->q);
@@ -475,7 +475,7 @@ static void init_metrics(ws_server_t *ws) {
         ws->m_closed_slow = metrics_child(cl, "slow_client");
         ws->m_closed_bad = metrics_child(cl, "bad_message");
         ws->m_closed_refused = metrics_child(cl, "max_clients");
-        ws->m_closed_peer = metrics_child(cl, "peer");
+        ws->m_closed_other = metrics_child(cl, "other");
         ws->m_closed_shutdown = metrics_child(cl, "shutdown");
         ws->m_latency = metrics_histogram(
                 "weir_sink_ws_push_latency_seconds",
