@@ -86,12 +86,25 @@ class RedisServer:
         self.dir = tempfile.mkdtemp(prefix="weir-redis-")
         self.port = _free_port()
         self.proc: subprocess.Popen | None = None
+        self.started_once = False
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> "RedisServer":
+        """Starts the server; the first start retries on another port if
+        the chosen one was taken meanwhile (restarts keep the port)."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                if self.started_once or attempt == 4:
+                    raise
+                self.port = _free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "RedisServer":
         exe = shutil.which("redis-server")
         if not exe:
             raise RuntimeError("redis-server is not installed (tests/harness/deps.d/redis.sh)")
@@ -108,6 +121,7 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited: {self.log_tail()}")
             try:
                 if self.cmd("PING") == "PONG":
+                    self.started_once = True
                     return self
             except (OSError, RuntimeError):
                 pass

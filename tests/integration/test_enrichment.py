@@ -9,9 +9,9 @@ Redis is in test_enrichment_redis.py.
 import io
 import json
 import os
+import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import time
@@ -89,12 +89,6 @@ def alert(i, key, pipeline="enrich-test"):
             "labels": {"team": "ops"}, "emitted_at": 1_700_000_061_000 + i}
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def produce(bootstrap, topic, items):
     """items: (key, value, headers) triples."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
@@ -129,7 +123,7 @@ class Enrichment:
     def __init__(self, weir_build, tmp_path, bootstrap, enrichment, extra_schemas=(),
                  env=None, name="enrich-test"):
         self.tmp = tmp_path
-        self.port = free_port()
+        self.port = None  # ADMIN_PORT=0: the server picks one and logs it (no race)
         schema_dir = tmp_path / "schemas"
         if not schema_dir.exists():
             shutil.copytree(SCHEMAS, schema_dir)
@@ -142,7 +136,7 @@ class Enrichment:
         self.spec_path = tmp_path / "pipeline.json"
         self.spec_path.write_text(json.dumps(spec))
         self.env = dict(os.environ, PIPELINE_SPEC=str(self.spec_path), SCHEMA_DIR=str(schema_dir),
-                        ADMIN_BIND="127.0.0.1", ADMIN_PORT=str(self.port),
+                        ADMIN_BIND="127.0.0.1", ADMIN_PORT="0",
                         KAFKA_BOOTSTRAP_SERVERS=bootstrap, LOG_LEVEL="info",
                         COMMIT_INTERVAL="100ms", **(env or {}))
         self.exe = str(weir_build / "bin" / "weir-enrichment")
@@ -154,6 +148,16 @@ class Enrichment:
         self.log = self.tmp / f"enrichment-{self.runs}.log"
         self.proc = subprocess.Popen([self.exe], env=self.env, cwd=REPO,
                                      stdout=subprocess.DEVNULL, stderr=open(self.log, "w"))
+        deadline = time.time() + 30
+        self.port = None
+        while self.port is None:
+            m = re.search(r"admin server on 127\.0\.0\.1:(\d+)", self.log.read_text())
+            if m:
+                self.port = int(m.group(1))
+            elif self.proc.poll() is not None or time.time() > deadline:
+                raise AssertionError(f"no admin server: {self.log_text()}")
+            else:
+                time.sleep(0.05)
         return self
 
     def get(self, path):
