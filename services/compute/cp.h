@@ -137,7 +137,11 @@ typedef struct {
 cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition);
 void cp_part_destroy(cp_part_t *p);
 
-typedef enum { CP_OK = 0, CP_LATE = 1 } cp_res_t;
+typedef enum {
+        CP_OK = 0,
+        CP_LATE = 1,   /* too late for every window it belongs to (DLQ reason "late") */
+        CP_INVALID = 2 /* event time outside +-2^61 ms: not counted, caller DLQs it */
+} cp_res_t;
 
 /* Adds one record.  Advances the partition's stream time and closes the
  * windows that closed (final aggregates, then rule evaluation and alerts,
@@ -147,6 +151,7 @@ typedef enum { CP_OK = 0, CP_LATE = 1 } cp_res_t;
  * for min_interval (wall clock, now_ms) is emitted with final = 0.
  * CP_LATE: the record was too late for every window it belongs to; it was
  * counted (cp_part_stats_t.late) and the caller sends it to the DLQ.
+ * Values that are NaN or infinite count as null.
  * Steady state: no allocation (per-key state and windows come from free
  * lists); a new key or a window needing more sketch buckets allocates. */
 cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms, const cp_emit_t *emit);

@@ -1,0 +1,149 @@
+/* cp_int — the compute engine's internal structures, shared by cp_engine.c
+ * (start-up), cp_part.c (keys, timers, closing, emission), win.c (window
+ * assignment per window type) and cp_state.c (changelog bytes).  Not part
+ * of the API: main.c uses cp.h only. */
+#ifndef WEIR_CP_INT_H
+#define WEIR_CP_INT_H
+
+#include "agg.h"
+#include "buf.h"
+#include "cp.h"
+#include "ewma.h"
+#include "rule.h"
+#include "sk.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Event times are accepted within +-2^61 ms (73 million years), so that
+ * end + grace + gap never overflows. */
+#define CP_TS_LIMIT ((int64_t)1 << 61)
+/* Hopping windows per record at most (size / advance). */
+#define CP_MAX_HOPS 10000
+
+typedef struct {
+        const spec_window_t *w;
+        int64_t close_extra; /* close = end + close_extra: grace (+ gap for sessions) */
+        size_t *rules;       /* indexes of the rules evaluated on this window */
+        size_t nrules;
+} cp_def_t;
+
+typedef struct {
+        const spec_rule_t *r;
+        rule_prog_t *prog;
+        size_t def;
+} cp_rule_t;
+
+struct cp_engine_s {
+        const spec_t *spec;
+        const spec_compute_t *c;
+        size_t ndefs, nf, nrules;
+        cp_def_t *defs;
+        cp_rule_t *rules;
+        const char **fields;
+        unsigned *ops;
+        unsigned char *has_sk; /* field has a quantile op */
+        sk_params_t skp;
+        size_t max_terms;
+        size_t win_size;  /* sizeof(cp_win_t) + nf agg_t */
+        size_t sent_size; /* one sliding-buffer entry: ts, nf doubles, nf presence bytes */
+        /* key block layout: cp_key_t, defs, ewma, rule states, key bytes */
+        size_t off_d, off_ew, off_rs, off_key;
+};
+
+typedef struct cp_key_s cp_key_t;
+
+typedef struct cp_win_s {
+        struct cp_win_s *next; /* in its key's list for its definition, by start */
+        cp_key_t *k;
+        int64_t start, end, close;
+        int64_t count;
+        int64_t last_emit; /* wall clock of the last 'changes' update; INT64_MIN: none */
+        int32_t pend_idx;  /* index in cp_part_t.pend, -1 when not pending */
+        uint16_t def;
+        uint8_t changed; /* updated since the last 'changes' update */
+        agg_t f[];
+} cp_win_t;
+
+typedef struct {
+        cp_win_t *head;
+        size_t nwin;
+        /* sliding windows: the key's recent records, sorted by time */
+        unsigned char *sb;
+        size_t sbn, sbcap;
+} cp_dstate_t;
+
+typedef struct {
+        int32_t consec; /* consecutive windows the expression held */
+        uint8_t firing;
+} cp_rstate_t;
+
+struct cp_key_s {
+        cp_key_t *hnext;
+        uint64_t hash;
+        int64_t next_close; /* INT64_MAX: nothing scheduled */
+        int32_t heap_idx;   /* -1: not in the heap */
+        uint8_t dirty;
+        size_t key_len;
+        cp_dstate_t *d;  /* [ndefs] */
+        ewma_t *ew;      /* [ndefs * nf] */
+        cp_rstate_t *rs; /* [nrules] */
+        char *key;
+};
+
+struct cp_part_s {
+        const cp_engine_t *e;
+        int32_t partition;
+        cp_key_t **ht;
+        size_t htcap, nkeys;
+        cp_key_t **heap;
+        size_t nheap, capheap;
+        cp_key_t **dirty;
+        size_t ndirty, capdirty;
+        int meta_dirty;
+        cp_win_t *free_wins;
+        cp_win_t **pend;
+        size_t npend, cappend;
+        int64_t stream_time; /* INT64_MIN before the first record */
+        int64_t late, late_windows, open_windows;
+        /* scratch, reused for every emission */
+        cp_field_stats_t *fs;
+        double *tv;
+        cp_term_t *terms;
+        cp_win_t **due;
+        size_t capdue;
+        buf_t ser, ckey;
+};
+
+/* cp_part.c */
+cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create);
+cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int64_t end);
+void cp_win_free(cp_part_t *p, cp_win_t *w);
+void cp_key_schedule(cp_part_t *p, cp_key_t *k);
+void cp_key_dirty(cp_part_t *p, cp_key_t *k);
+void cp_key_remove(cp_part_t *p, cp_key_t *k);
+/* After a window got a record: 'changes' updates. */
+void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *emit);
+void cp_pend_add(cp_part_t *p, cp_win_t *w);
+
+/* win.c: puts the record into its windows of definition d; returns 1 when
+ * at least one window counted it. */
+int win_assign(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t *r, int64_t now_ms,
+               const cp_emit_t *emit);
+/* Adds a record to a window. */
+void win_add(cp_part_t *p, cp_win_t *w, int64_t ts, const double *v, const unsigned char *present);
+/* Drops sliding-buffer records no future window can need; returns 1 if any. */
+int win_prune(cp_part_t *p, cp_key_t *k, size_t d);
+/* Earliest time win_prune() has something to do for (k, d), or INT64_MAX. */
+int64_t win_prune_time(const cp_part_t *p, const cp_key_t *k, size_t d);
+
+/* cp_state.c */
+int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b);
+int cp_state_write_meta(const cp_part_t *p, buf_t *b);
+int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void *val, size_t len,
+                      char *errstr, size_t errstr_size);
+int cp_state_read_meta(cp_part_t *p, const void *val, size_t len, char *errstr, size_t errstr_size);
+
+#define CP_STATE_VERSION 1
+
+#endif

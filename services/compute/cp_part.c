@@ -1,0 +1,638 @@
+/* cp_part — one input partition's state: the keys (a chained hash table of
+ * single-allocation key blocks), a min-heap of keys by their next window
+ * close (ties broken by key bytes, so the emission order does not depend on
+ * history), closing (final aggregate, rules, EWMA), 'changes' updates, and
+ * the changelog entry points.  Window assignment is in win.c, the bytes in
+ * cp_state.c. */
+#include "cp_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+        uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a final mix */
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char)s[i];
+                h *= 0x100000001b3ull;
+        }
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+        return h;
+}
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
+        if (need <= *cap)
+                return 0;
+        size_t nc = *cap ? *cap * 2 : 16;
+        while (nc < need)
+                nc *= 2;
+        void *n = realloc(*arr, nc * elem);
+        if (!n)
+                return -1;
+        *arr = n;
+        *cap = nc;
+        return 0;
+}
+
+cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition) {
+        cp_part_t *p = calloc(1, sizeof(*p));
+        if (!p)
+                return NULL;
+        p->e = e;
+        p->partition = partition;
+        p->stream_time = INT64_MIN;
+        p->htcap = 1024;
+        p->ht = calloc(p->htcap, sizeof(*p->ht));
+        p->fs = calloc(e->nf ? e->nf : 1, sizeof(*p->fs));
+        p->tv = calloc(e->max_terms ? e->max_terms : 1, sizeof(*p->tv));
+        p->terms = calloc(e->max_terms ? e->max_terms : 1, sizeof(*p->terms));
+        if (!p->ht || !p->fs || !p->tv || !p->terms) {
+                cp_part_destroy(p);
+                return NULL;
+        }
+        for (size_t i = 0; i < e->nf; i++)
+                p->fs[i].name = e->fields[i];
+        return p;
+}
+
+static void key_free(cp_part_t *p, cp_key_t *k) {
+        for (size_t d = 0; d < p->e->ndefs; d++) {
+                cp_win_t *w = k->d[d].head;
+                while (w) {
+                        cp_win_t *n = w->next;
+                        cp_win_free(p, w);
+                        w = n;
+                }
+                free(k->d[d].sb);
+        }
+        free(k);
+}
+
+void cp_part_destroy(cp_part_t *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->htcap && p->ht; i++) {
+                cp_key_t *k = p->ht[i];
+                while (k) {
+                        cp_key_t *n = k->hnext;
+                        key_free(p, k);
+                        k = n;
+                }
+        }
+        cp_win_t *w = p->free_wins;
+        while (w) {
+                cp_win_t *n = w->next;
+                for (size_t f = 0; f < p->e->nf; f++)
+                        agg_free(&w->f[f]);
+                free(w);
+                w = n;
+        }
+        free(p->ht);
+        free(p->heap);
+        free(p->dirty);
+        free(p->pend);
+        free(p->fs);
+        free(p->tv);
+        free(p->terms);
+        free(p->due);
+        buf_free(&p->ser);
+        buf_free(&p->ckey);
+        free(p);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static int ht_grow(cp_part_t *p) {
+        size_t nc = p->htcap * 2;
+        cp_key_t **nt = calloc(nc, sizeof(*nt));
+        if (!nt)
+                return -1;
+        for (size_t i = 0; i < p->htcap; i++) {
+                cp_key_t *k = p->ht[i];
+                while (k) {
+                        cp_key_t *n = k->hnext;
+                        size_t b = k->hash & (nc - 1);
+                        k->hnext = nt[b];
+                        nt[b] = k;
+                        k = n;
+                }
+        }
+        free(p->ht);
+        p->ht = nt;
+        p->htcap = nc;
+        return 0;
+}
+
+cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
+        uint64_t h = hash_bytes(key, len);
+        for (cp_key_t *k = p->ht[h & (p->htcap - 1)]; k; k = k->hnext)
+                if (k->hash == h && k->key_len == len && memcmp(k->key, key, len) == 0)
+                        return k;
+        if (!create)
+                return NULL;
+        if (p->nkeys >= p->htcap && ht_grow(p) < 0)
+                return NULL;
+        const cp_engine_t *e = p->e;
+        cp_key_t *k = calloc(1, e->off_key + len + 1);
+        if (!k)
+                return NULL;
+        char *base = (char *)k;
+        k->d = (cp_dstate_t *)(void *)(base + e->off_d);
+        k->ew = (ewma_t *)(void *)(base + e->off_ew);
+        k->rs = (cp_rstate_t *)(void *)(base + e->off_rs);
+        k->key = base + e->off_key;
+        memcpy(k->key, key, len);
+        k->key_len = len;
+        k->hash = h;
+        k->heap_idx = -1;
+        k->next_close = INT64_MAX;
+        size_t b = h & (p->htcap - 1);
+        k->hnext = p->ht[b];
+        p->ht[b] = k;
+        p->nkeys++;
+        return k;
+}
+
+/* ---------------------------------------------------------------- heap */
+
+static int key_before(const cp_key_t *a, const cp_key_t *b) {
+        if (a->next_close != b->next_close)
+                return a->next_close < b->next_close;
+        size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+        int c = memcmp(a->key, b->key, n);
+        return c ? c < 0 : a->key_len < b->key_len;
+}
+
+static void heap_set(cp_part_t *p, size_t i, cp_key_t *k) {
+        p->heap[i] = k;
+        k->heap_idx = (int32_t)i;
+}
+
+static void heap_up(cp_part_t *p, size_t i) {
+        cp_key_t *k = p->heap[i];
+        while (i > 0) {
+                size_t up = (i - 1) / 2;
+                if (!key_before(k, p->heap[up]))
+                        break;
+                heap_set(p, i, p->heap[up]);
+                i = up;
+        }
+        heap_set(p, i, k);
+}
+
+static void heap_down(cp_part_t *p, size_t i) {
+        cp_key_t *k = p->heap[i];
+        for (;;) {
+                size_t l = 2 * i + 1, m = i;
+                const cp_key_t *best = k;
+                if (l < p->nheap && key_before(p->heap[l], best)) {
+                        m = l;
+                        best = p->heap[l];
+                }
+                if (l + 1 < p->nheap && key_before(p->heap[l + 1], best))
+                        m = l + 1;
+                if (m == i)
+                        break;
+                heap_set(p, i, p->heap[m]);
+                i = m;
+        }
+        heap_set(p, i, k);
+}
+
+static void heap_del(cp_part_t *p, cp_key_t *k) {
+        if (k->heap_idx < 0)
+                return;
+        size_t i = (size_t)k->heap_idx;
+        k->heap_idx = -1;
+        p->nheap--;
+        if (i == p->nheap)
+                return;
+        cp_key_t *m = p->heap[p->nheap];
+        heap_set(p, i, m);
+        heap_up(p, i);
+        heap_down(p, (size_t)m->heap_idx);
+}
+
+/* Recomputes k's next close (and sliding-buffer prune time) and its place in
+ * the heap. */
+void cp_key_schedule(cp_part_t *p, cp_key_t *k) {
+        int64_t t = INT64_MAX;
+        for (size_t d = 0; d < p->e->ndefs; d++) {
+                if (k->d[d].head && k->d[d].head->close < t)
+                        t = k->d[d].head->close;
+                int64_t pt = win_prune_time(p, k, d);
+                if (pt < t)
+                        t = pt;
+        }
+        k->next_close = t;
+        if (t == INT64_MAX) {
+                heap_del(p, k);
+                return;
+        }
+        if (k->heap_idx < 0) {
+                if (grow((void **)&p->heap, &p->capheap, p->nheap + 1, sizeof(*p->heap)) < 0)
+                        return; /* out of memory: it closes when next touched */
+                heap_set(p, p->nheap++, k);
+                heap_up(p, p->nheap - 1);
+        } else {
+                size_t i = (size_t)k->heap_idx;
+                heap_up(p, i);
+                heap_down(p, (size_t)k->heap_idx);
+        }
+}
+
+void cp_key_dirty(cp_part_t *p, cp_key_t *k) {
+        if (k->dirty)
+                return;
+        if (grow((void **)&p->dirty, &p->capdirty, p->ndirty + 1, sizeof(*p->dirty)) < 0)
+                return;
+        k->dirty = 1;
+        p->dirty[p->ndirty++] = k;
+}
+
+/* Unlinks k from the hash table and heap and frees it (not from dirty: the
+ * caller handles that). */
+void cp_key_remove(cp_part_t *p, cp_key_t *k) {
+        cp_key_t **pp = &p->ht[k->hash & (p->htcap - 1)];
+        while (*pp && *pp != k)
+                pp = &(*pp)->hnext;
+        if (*pp)
+                *pp = k->hnext;
+        heap_del(p, k);
+        p->nkeys--;
+        key_free(p, k);
+}
+
+/* ---------------------------------------------------------------- windows */
+
+cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int64_t end) {
+        cp_win_t *w = p->free_wins;
+        if (w) {
+                p->free_wins = w->next;
+        } else {
+                w = calloc(1, p->e->win_size);
+                if (!w)
+                        return NULL;
+        }
+        w->next = NULL;
+        w->k = k;
+        w->start = start;
+        w->end = end;
+        w->close = end + p->e->defs[def].close_extra;
+        w->count = 0;
+        w->last_emit = INT64_MIN;
+        w->pend_idx = -1;
+        w->def = (uint16_t)def;
+        w->changed = 0;
+        p->open_windows++;
+        return w;
+}
+
+static void pend_del(cp_part_t *p, cp_win_t *w) {
+        if (w->pend_idx < 0)
+                return;
+        size_t i = (size_t)w->pend_idx;
+        p->pend[i] = p->pend[--p->npend];
+        p->pend[i]->pend_idx = (int32_t)i;
+        w->pend_idx = -1;
+}
+
+void cp_pend_add(cp_part_t *p, cp_win_t *w) {
+        if (w->pend_idx >= 0)
+                return;
+        if (grow((void **)&p->pend, &p->cappend, p->npend + 1, sizeof(*p->pend)) < 0)
+                return;
+        w->pend_idx = (int32_t)p->npend;
+        p->pend[p->npend++] = w;
+}
+
+void cp_win_free(cp_part_t *p, cp_win_t *w) {
+        pend_del(p, w);
+        for (size_t f = 0; f < p->e->nf; f++)
+                agg_reset(&w->f[f]);
+        w->next = p->free_wins;
+        p->free_wins = w;
+        p->open_windows--;
+}
+
+/* Fills p->fs for window w (zscore against the baseline before this window). */
+static void fill_stats(cp_part_t *p, const cp_win_t *w) {
+        const cp_engine_t *e = p->e;
+        for (size_t f = 0; f < e->nf; f++) {
+                cp_field_stats_t *o = &p->fs[f];
+                const agg_t *a = &w->f[f];
+                o->has_zscore = 0;
+                o->zscore = 0;
+                if (a->n > 0)
+                        o->has_zscore = (unsigned char)ewma_zscore(
+                                &w->k->ew[w->def * e->nf + f], agg_mean(a),
+                                e->c->anomaly.min_windows, &o->zscore);
+                agg_stats(a, e->ops[f], e->has_sk[f] ? &e->skp : NULL, o);
+        }
+}
+
+static void emit_aggregate(cp_part_t *p, const cp_win_t *w, int final, int64_t now_ms,
+                           const cp_emit_t *emit) {
+        if (!emit || !emit->aggregate)
+                return;
+        const spec_window_t *sw = p->e->defs[w->def].w;
+        cp_aggregate_t a = {w->k->key, w->k->key_len, sw->name, w->def,   w->start, w->end,
+                            w->count,  final,         now_ms,   p->e->nf, p->fs};
+        emit->aggregate(emit->opaque, &a);
+}
+
+static double term_value(const cp_part_t *p, const cp_win_t *w, const rule_term_t *t) {
+        const cp_field_stats_t *s = &p->fs[t->field];
+        if (t->kind == RULE_TERM_COUNT)
+                return (double)w->count;
+        if (t->kind == RULE_TERM_ZSCORE)
+                return s->has_zscore ? s->zscore : NAN;
+        switch (t->op) {
+        case SPEC_OP_COUNT:
+                return (double)s->count;
+        case SPEC_OP_SUM:
+                return s->has_sum ? s->sum : NAN;
+        case SPEC_OP_MIN:
+                return s->has_min ? s->min : NAN;
+        case SPEC_OP_MAX:
+                return s->has_max ? s->max : NAN;
+        case SPEC_OP_MEAN:
+                return s->has_mean ? s->mean : NAN;
+        case SPEC_OP_VARIANCE:
+                return s->has_variance ? s->variance : NAN;
+        case SPEC_OP_STDDEV:
+                return s->has_stddev ? s->stddev : NAN;
+        case SPEC_OP_FIRST:
+                return s->has_first ? s->first : NAN;
+        case SPEC_OP_LAST:
+                return s->has_last ? s->last : NAN;
+        case SPEC_OP_P50:
+                return s->has_p50 ? s->p50 : NAN;
+        case SPEC_OP_P90:
+                return s->has_p90 ? s->p90 : NAN;
+        case SPEC_OP_P95:
+                return s->has_p95 ? s->p95 : NAN;
+        case SPEC_OP_P99:
+                return s->has_p99 ? s->p99 : NAN;
+        default:
+                return NAN;
+        }
+}
+
+static void eval_rules(cp_part_t *p, const cp_win_t *w, int64_t now_ms, const cp_emit_t *emit) {
+        const cp_engine_t *e = p->e;
+        const cp_def_t *df = &e->defs[w->def];
+        for (size_t i = 0; i < df->nrules; i++) {
+                const cp_rule_t *cr = &e->rules[df->rules[i]];
+                cp_rstate_t *rs = &w->k->rs[df->rules[i]];
+                size_t nt = rule_nterms(cr->prog);
+                for (size_t t = 0; t < nt; t++)
+                        p->tv[t] = term_value(p, w, rule_term(cr->prog, t));
+                int holds = rule_eval(cr->prog, p->tv);
+                int state = -1;
+                if (holds) {
+                        if (rs->consec < INT32_MAX)
+                                rs->consec++;
+                        if (!rs->firing && rs->consec >= cr->r->for_windows) {
+                                rs->firing = 1;
+                                state = CP_ALERT_FIRING;
+                        }
+                } else {
+                        rs->consec = 0;
+                        if (rs->firing) {
+                                rs->firing = 0;
+                                state = CP_ALERT_RESOLVED;
+                        }
+                }
+                if (state < 0 || !emit || !emit->alert)
+                        continue;
+                size_t nv = 0;
+                for (size_t t = 0; t < nt; t++)
+                        if (!isnan(p->tv[t])) {
+                                p->terms[nv].name = rule_term(cr->prog, t)->name;
+                                p->terms[nv].value = p->tv[t];
+                                nv++;
+                        }
+                cp_alert_t a = {cr->r->name,
+                                w->k->key,
+                                w->k->key_len,
+                                df->w->name,
+                                w->start,
+                                w->end,
+                                (cp_alert_state_t)state,
+                                cr->r->severity,
+                                cr->r->expr,
+                                nv,
+                                p->terms,
+                                cr->r->nlabels,
+                                cr->r->labels,
+                                now_ms};
+                emit->alert(emit->opaque, &a);
+        }
+}
+
+/* Closes the head window of (k, d): final aggregate, rules, baseline. */
+static void close_head(cp_part_t *p, cp_key_t *k, size_t d, int64_t now_ms, const cp_emit_t *emit) {
+        const cp_engine_t *e = p->e;
+        cp_win_t *w = k->d[d].head;
+        fill_stats(p, w);
+        emit_aggregate(p, w, 1, now_ms, emit);
+        eval_rules(p, w, now_ms, emit);
+        for (size_t f = 0; f < e->nf; f++)
+                if (w->f[f].n > 0)
+                        ewma_update(&k->ew[d * e->nf + f], agg_mean(&w->f[f]), e->c->anomaly.alpha);
+        k->d[d].head = w->next;
+        k->d[d].nwin--;
+        cp_win_free(p, w);
+}
+
+/* Closes every window whose close time stream time has reached, in the
+ * order (close time, key bytes, definition, start). */
+static void advance(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
+        while (p->nheap && p->heap[0]->next_close <= p->stream_time) {
+                cp_key_t *k = p->heap[0];
+                int64_t t = k->next_close;
+                for (size_t d = 0; d < p->e->ndefs; d++) {
+                        while (k->d[d].head && k->d[d].head->close <= t)
+                                close_head(p, k, d, now_ms, emit);
+                        win_prune(p, k, d);
+                }
+                cp_key_dirty(p, k);
+                cp_key_schedule(p, k);
+        }
+}
+
+void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *emit) {
+        const spec_window_t *sw = p->e->defs[w->def].w;
+        if (sw->emit != SPEC_EMIT_CHANGES)
+                return;
+        w->changed = 1;
+        if (w->last_emit == INT64_MIN || now_ms - w->last_emit >= sw->emit_interval_ms) {
+                fill_stats(p, w);
+                emit_aggregate(p, w, 0, now_ms, emit);
+                w->last_emit = now_ms;
+                w->changed = 0;
+                pend_del(p, w);
+        } else {
+                cp_pend_add(p, w);
+        }
+}
+
+/* ---------------------------------------------------------------- API */
+
+cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
+                         const cp_emit_t *emit) {
+        if (r->ts_ms < -CP_TS_LIMIT || r->ts_ms > CP_TS_LIMIT)
+                return CP_INVALID;
+        cp_key_t *k = cp_key_get(p, r->key, r->key_len, 1);
+        if (!k)
+                return CP_INVALID; /* out of memory */
+        if (r->ts_ms > p->stream_time) {
+                p->stream_time = r->ts_ms;
+                p->meta_dirty = 1;
+        }
+        int counted = 0;
+        for (size_t d = 0; d < p->e->ndefs; d++)
+                counted |= win_assign(p, k, d, r, now_ms, emit);
+        cp_key_dirty(p, k);
+        cp_key_schedule(p, k);
+        if (!counted) {
+                p->late++;
+                p->meta_dirty = 1;
+        }
+        advance(p, now_ms, emit);
+        return counted ? CP_OK : CP_LATE;
+}
+
+static int due_cmp(const void *a, const void *b) {
+        const cp_win_t *x = *(cp_win_t *const *)a, *y = *(cp_win_t *const *)b;
+        size_t n = x->k->key_len < y->k->key_len ? x->k->key_len : y->k->key_len;
+        int c = memcmp(x->k->key, y->k->key, n);
+        if (c)
+                return c;
+        if (x->k->key_len != y->k->key_len)
+                return x->k->key_len < y->k->key_len ? -1 : 1;
+        if (x->def != y->def)
+                return x->def < y->def ? -1 : 1;
+        return x->start < y->start ? -1 : x->start > y->start;
+}
+
+void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
+        if (!p->npend)
+                return;
+        size_t n = 0;
+        if (grow((void **)&p->due, &p->capdue, p->npend, sizeof(*p->due)) < 0)
+                return;
+        for (size_t i = 0; i < p->npend; i++) {
+                cp_win_t *w = p->pend[i];
+                if (now_ms - w->last_emit >= p->e->defs[w->def].w->emit_interval_ms)
+                        p->due[n++] = w;
+        }
+        qsort(p->due, n, sizeof(*p->due), due_cmp);
+        for (size_t i = 0; i < n; i++) {
+                cp_win_t *w = p->due[i];
+                fill_stats(p, w);
+                emit_aggregate(p, w, 0, now_ms, emit);
+                w->last_emit = now_ms;
+                w->changed = 0;
+                pend_del(p, w);
+                cp_key_dirty(p, w->k);
+        }
+}
+
+/* A key whose state is all defaults: no windows, no buffer, no history. */
+static int key_empty(const cp_part_t *p, const cp_key_t *k) {
+        const cp_engine_t *e = p->e;
+        for (size_t d = 0; d < e->ndefs; d++)
+                if (k->d[d].head || k->d[d].sbn)
+                        return 0;
+        for (size_t i = 0; i < e->ndefs * e->nf; i++)
+                if (k->ew[i].n)
+                        return 0;
+        for (size_t i = 0; i < e->nrules; i++)
+                if (k->rs[i].consec || k->rs[i].firing)
+                        return 0;
+        return 1;
+}
+
+void cp_part_flush_dirty(cp_part_t *p, cp_dirty_cb cb, void *opaque) {
+        for (size_t i = 0; i < p->ndirty; i++) {
+                cp_key_t *k = p->dirty[i];
+                k->dirty = 0;
+                p->ckey.len = 0;
+                p->ser.len = 0;
+                if (buf_append(&p->ckey, "K", 1) < 0 ||
+                    buf_append(&p->ckey, k->key, k->key_len) < 0)
+                        continue;
+                if (key_empty(p, k)) {
+                        cb(opaque, p->ckey.data, p->ckey.len, NULL, 0);
+                        cp_key_remove(p, k);
+                        continue;
+                }
+                if (cp_state_write_key(p, k, &p->ser) == 0)
+                        cb(opaque, p->ckey.data, p->ckey.len, p->ser.data, p->ser.len);
+        }
+        p->ndirty = 0;
+        if (p->meta_dirty) {
+                p->ser.len = 0;
+                if (cp_state_write_meta(p, &p->ser) == 0)
+                        cb(opaque, "M", 1, p->ser.data, p->ser.len);
+                p->meta_dirty = 0;
+        }
+}
+
+int cp_part_restore(cp_part_t *p, const void *key, size_t key_len, const void *val, size_t val_len,
+                    char *errstr, size_t errstr_size) {
+        const char *kb = key;
+        if (key_len == 1 && kb[0] == 'M') {
+                if (!val) {
+                        p->stream_time = INT64_MIN;
+                        p->late = p->late_windows = 0;
+                        return 0;
+                }
+                return cp_state_read_meta(p, val, val_len, errstr, errstr_size);
+        }
+        if (key_len < 1 || kb[0] != 'K') {
+                snprintf(errstr, errstr_size, "changelog key is not a compute state key");
+                return -1;
+        }
+        if (!val) {
+                cp_key_t *k = cp_key_get(p, kb + 1, key_len - 1, 0);
+                if (k && !k->dirty) /* a dirty key is in p->dirty: left for the flush */
+                        cp_key_remove(p, k);
+                return 0;
+        }
+        return cp_state_read_key(p, kb + 1, key_len - 1, val, val_len, errstr, errstr_size);
+}
+
+void cp_part_stats(const cp_part_t *p, cp_part_stats_t *out) {
+        const cp_engine_t *e = p->e;
+        memset(out, 0, sizeof(*out));
+        out->keys = (int64_t)p->nkeys;
+        out->open_windows = p->open_windows;
+        out->late = p->late;
+        out->late_windows = p->late_windows;
+        out->stream_time_ms = p->stream_time;
+        size_t bytes = sizeof(*p) + p->htcap * sizeof(*p->ht) + p->capheap * sizeof(*p->heap) +
+                       p->capdirty * sizeof(*p->dirty) + p->cappend * sizeof(*p->pend);
+        for (size_t i = 0; i < p->htcap; i++)
+                for (const cp_key_t *k = p->ht[i]; k; k = k->hnext) {
+                        bytes += e->off_key + k->key_len + 1;
+                        for (size_t d = 0; d < e->ndefs; d++) {
+                                bytes += k->d[d].sbcap * e->sent_size;
+                                for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
+                                        bytes += e->win_size;
+                                        for (size_t f = 0; f < e->nf; f++)
+                                                bytes += sk_bytes(&w->f[f].sk);
+                                }
+                        }
+                }
+        for (const cp_win_t *w = p->free_wins; w; w = w->next) {
+                bytes += e->win_size;
+                for (size_t f = 0; f < e->nf; f++)
+                        bytes += sk_bytes(&w->f[f].sk);
+        }
+        out->state_bytes = (int64_t)bytes;
+}

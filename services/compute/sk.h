@@ -1,0 +1,75 @@
+/* sk — a DDSketch-style quantile sketch (Masson, Rim, Lee, VLDB 2019):
+ * logarithmic buckets with a relative-accuracy guarantee, mergeable, with a
+ * bounded number of buckets.
+ *
+ * With accuracy alpha, gamma = (1 + alpha) / (1 - alpha); a value x > 0 goes
+ * to bucket i = ceil(log_gamma(x)), covering (gamma^(i-1), gamma^i], whose
+ * representative 2 gamma^i / (gamma + 1) is within alpha * x of every x in
+ * it.  Negative values use a mirrored store; |x| below DBL_MIN counts as 0.
+ *
+ * Bound: for n values sorted x_0 <= ... <= x_{n-1}, sk_quantile(q) returns v
+ * with |v - x_k| <= alpha * |x_k|, k = floor(q * (n - 1)) — as long as x_k is
+ * in one of the max_bins highest buckets of its sign's store.  Beyond that
+ * many buckets the lowest ones are collapsed into one (memory stays
+ * bounded: 4 bytes a bucket), which only affects values whose magnitude is
+ * below gamma^-max_bins times the largest of that sign.  max_bins is
+ * ceil(ln(10^12) / ln(gamma)) clamped to [2048, 65536]: alpha = 0.01 keeps
+ * 2048 buckets, covering 17 orders of magnitude; alpha = 0.001 keeps 13816,
+ * covering 12; below alpha = 2.1e-4 the 65536 cap covers fewer.
+ * Merging two sketches with the same alpha gives exactly the sketch of the
+ * union, so the bound holds for merged sketches too.
+ *
+ * Bucket counts are 32-bit and saturate (4e9 records in one bucket of one
+ * window). */
+#ifndef WEIR_SK_H
+#define WEIR_SK_H
+
+#include "buf.h"
+#include "cp_wire.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SK_MIN_BINS 2048u
+#define SK_MAX_BINS 65536u
+
+typedef struct {
+        double gamma, inv_ln_gamma, alpha;
+        uint32_t max_bins; /* buckets per store before the lowest collapse */
+} sk_params_t;
+
+typedef struct {
+        int32_t off;  /* bucket index of bins[0] */
+        uint32_t len; /* buckets in use */
+        uint32_t cap; /* allocated */
+        uint32_t *bins;
+} sk_store_t;
+
+typedef struct {
+        sk_store_t pos, neg;
+        uint64_t zero;
+        uint64_t n;
+} sk_t;
+
+void sk_params_init(sk_params_t *p, double alpha);
+
+/* A zeroed sk_t is an empty sketch.  sk_reset() empties it and keeps its
+ * storage for reuse; sk_free() releases the storage. */
+void sk_reset(sk_t *s);
+void sk_free(sk_t *s);
+
+/* Adds x (finite).  Returns 0 or -1 (out of memory: x not counted). */
+int sk_add(sk_t *s, const sk_params_t *p, double x);
+/* dst += src.  Returns 0 or -1 (out of memory; dst then holds part of src). */
+int sk_merge(sk_t *dst, const sk_t *src, const sk_params_t *p);
+/* The q-quantile (0 <= q <= 1) within the bound above; NaN when empty. */
+double sk_quantile(const sk_t *s, const sk_params_t *p, double q);
+/* Heap bytes held. */
+size_t sk_bytes(const sk_t *s);
+
+int sk_write(const sk_t *s, buf_t *b);
+/* Reads what sk_write wrote into an empty (reset) sketch; -1 on corrupt
+ * bytes (r->err set). */
+int sk_read(sk_t *s, cp_rd_t *r, const sk_params_t *p);
+
+#endif

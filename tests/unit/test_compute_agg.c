@@ -1,0 +1,341 @@
+/* Unit tests: the compute engine's aggregates (agg_) and quantile sketch
+ * (sk_) against a plain two-pass reference on random data. */
+#include "th.h"
+
+#include "../../services/compute/agg.h"
+#include "../../services/compute/sk.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static double urand(void) { /* xorshift64*, uniform in [0, 1) */
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        return (double)((rng * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+static double nrand(void) {
+        double u = urand(), v = urand();
+        return sqrt(-2 * log(u + 1e-300)) * cos(6.283185307179586 * v);
+}
+
+static int close_rel(double a, double b, double rel) {
+        if (a == b)
+                return 1;
+        double m = fabs(a) > fabs(b) ? fabs(a) : fabs(b);
+        return fabs(a - b) <= rel * m;
+}
+
+typedef double (*gen_t)(size_t i);
+static double g_uniform(size_t i) {
+        (void)i;
+        return urand() * 100;
+}
+static double g_offset(size_t i) {
+        (void)i;
+        return 1e9 + nrand();
+} /* catastrophic for naive var */
+static double g_mixed(size_t i) {
+        (void)i;
+        return nrand() * 1e3 - 200;
+}
+static double g_lognormal(size_t i) {
+        (void)i;
+        return exp(nrand() * 2);
+}
+static double g_int(size_t i) {
+        return (double)(i % 7);
+}
+
+/* Two-pass reference. */
+typedef struct {
+        double sum, mean, var, min, max, first, last;
+} ref_t;
+
+static ref_t reference(const double *x, const int64_t *ts, size_t n) {
+        ref_t r = {0, 0, 0, x[0], x[0], x[0], x[0]};
+        long double s = 0;
+        int64_t fts = ts[0], lts = ts[0];
+        for (size_t i = 0; i < n; i++) {
+                s += x[i];
+                if (x[i] < r.min)
+                        r.min = x[i];
+                if (x[i] > r.max)
+                        r.max = x[i];
+                if (ts[i] < fts) {
+                        fts = ts[i];
+                        r.first = x[i];
+                }
+                if (ts[i] >= lts) {
+                        lts = ts[i];
+                        r.last = x[i];
+                }
+        }
+        r.sum = (double)s;
+        r.mean = (double)(s / (long double)n);
+        long double v = 0;
+        for (size_t i = 0; i < n; i++) {
+                long double d = (long double)x[i] - s / (long double)n;
+                v += d * d;
+        }
+        r.var = (double)(v / (long double)n);
+        return r;
+}
+
+static const unsigned ALL = (1u << SPEC_OP__COUNT) - 1;
+
+static void check_stats(const agg_t *a, const ref_t *r, size_t n, const char *what) {
+        cp_field_stats_t s;
+        memset(&s, 0, sizeof(s));
+        agg_stats(a, ALL, NULL, &s);
+        int ok = s.count == (int64_t)n && close_rel(s.sum, r->sum, 1e-12) &&
+                 close_rel(s.mean, r->mean, 1e-12) && s.min == r->min && s.max == r->max &&
+                 s.first == r->first && s.last == r->last &&
+                 (close_rel(s.variance, r->var, 1e-9) || (r->var < 1e-300 && s.variance < 1e-12)) &&
+                 (close_rel(s.stddev, sqrt(r->var), 1e-9) || r->var < 1e-300);
+        if (!ok)
+                printf("  %s n=%zu: sum %.17g/%.17g mean %.17g/%.17g var %.17g/%.17g\n", what, n,
+                       s.sum, r->sum, s.mean, r->mean, s.variance, r->var);
+        TH_CHECK(ok);
+}
+
+static void test_agg_vs_two_pass(void) {
+        static const gen_t gens[] = {g_uniform, g_offset, g_mixed, g_lognormal, g_int};
+        static const size_t sizes[] = {1, 2, 3, 10, 1000, 100000};
+        double *x = malloc(100000 * sizeof(double));
+        int64_t *ts = malloc(100000 * sizeof(int64_t));
+        for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++)
+                for (size_t z = 0; z < sizeof(sizes) / sizeof(sizes[0]); z++) {
+                        size_t n = sizes[z];
+                        agg_t a;
+                        memset(&a, 0, sizeof(a));
+                        for (size_t i = 0; i < n; i++) {
+                                x[i] = gens[g](i);
+                                ts[i] = (int64_t)(urand() * 1000); /* out of order, with ties */
+                                agg_add(&a, x[i], ts[i], NULL);
+                        }
+                        ref_t r = reference(x, ts, n);
+                        check_stats(&a, &r, n, "add");
+                        agg_free(&a);
+                }
+        free(x);
+        free(ts);
+}
+
+static void test_agg_merge(void) {
+        size_t n = 50000;
+        double *x = malloc(n * sizeof(double));
+        int64_t *ts = malloc(n * sizeof(int64_t));
+        for (int round = 0; round < 5; round++) {
+                agg_t parts[7], all;
+                memset(parts, 0, sizeof(parts));
+                memset(&all, 0, sizeof(all));
+                for (size_t i = 0; i < n; i++) {
+                        x[i] = round % 2 ? g_offset(i) : g_mixed(i);
+                        ts[i] = (int64_t)i; /* distinct: first/last unambiguous */
+                        agg_add(&parts[(size_t)(urand() * 7)], x[i], ts[i], NULL);
+                }
+                for (int k = 0; k < 7; k++)
+                        agg_merge(&all, &parts[k], NULL);
+                ref_t r = reference(x, ts, n);
+                check_stats(&all, &r, n, "merge");
+                agg_t empty;
+                memset(&empty, 0, sizeof(empty));
+                agg_merge(&all, &empty, NULL); /* merging nothing changes nothing */
+                check_stats(&all, &r, n, "merge-empty");
+        }
+        free(x);
+        free(ts);
+}
+
+static void test_agg_empty_and_single(void) {
+        agg_t a;
+        memset(&a, 0, sizeof(a));
+        cp_field_stats_t s;
+        memset(&s, 0, sizeof(s));
+        agg_stats(&a, ALL, NULL, &s);
+        TH_CHECK_INT(s.count, 0);
+        TH_CHECK(s.has_sum && s.sum == 0); /* sum of nothing is 0 */
+        TH_CHECK(!s.has_mean && !s.has_min && !s.has_variance && !s.has_first);
+        agg_add(&a, 42.5, 7, NULL);
+        agg_stats(&a, SPEC_OP_BIT(SPEC_OP_MEAN) | SPEC_OP_BIT(SPEC_OP_VARIANCE), NULL, &s);
+        TH_CHECK(s.has_mean && s.mean == 42.5);
+        TH_CHECK(s.has_variance && s.variance == 0);
+        TH_CHECK(!s.has_sum && !s.has_max); /* only the ops asked for */
+}
+
+/* ---------------------------------------------------------------- sketch */
+
+static int cmp_d(const void *a, const void *b) {
+        double x = *(const double *)a, y = *(const double *)b;
+        return x < y ? -1 : x > y;
+}
+
+static const double QS[] = {0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1};
+
+/* Every quantile within the bound of sk.h against the sorted data. */
+static int check_sketch(const sk_t *s, const sk_params_t *p, double *x, size_t n,
+                        const char *what) {
+        qsort(x, n, sizeof(*x), cmp_d);
+        int ok = 1;
+        for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++) {
+                double exact = x[(size_t)floor(QS[i] * (double)(n - 1))];
+                double got = sk_quantile(s, p, QS[i]);
+                double bound =
+                        p->alpha * fabs(exact) * (1 + 1e-9) + (fabs(exact) < DBL_MIN ? 0 : 1e-300);
+                if (!(fabs(got - exact) <= bound)) {
+                        printf("  %s alpha=%g q=%g: got %.17g, exact %.17g (err %.3g)\n", what,
+                               p->alpha, QS[i], got, exact, fabs(got - exact) / fabs(exact));
+                        ok = 0;
+                }
+        }
+        return ok;
+}
+
+static void test_sketch_bound(void) {
+        static const gen_t gens[] = {g_uniform, g_offset, g_mixed, g_lognormal, g_int};
+        static const double alphas[] = {0.1, 0.05, 0.01, 0.001};
+        size_t n = 20000;
+        double *x = malloc(n * sizeof(double));
+        for (size_t a = 0; a < sizeof(alphas) / sizeof(alphas[0]); a++) {
+                sk_params_t p;
+                sk_params_init(&p, alphas[a]);
+                for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
+                        sk_t s;
+                        memset(&s, 0, sizeof(s));
+                        for (size_t i = 0; i < n; i++) {
+                                x[i] = gens[g](i);
+                                TH_CHECK(sk_add(&s, &p, x[i]) == 0);
+                        }
+                        TH_CHECK(check_sketch(&s, &p, x, n, "add"));
+                        TH_CHECK(s.pos.len <= p.max_bins && s.neg.len <= p.max_bins);
+                        sk_free(&s);
+                }
+        }
+        sk_t s;
+        memset(&s, 0, sizeof(s));
+        sk_params_t p;
+        sk_params_init(&p, 0.01);
+        TH_CHECK(isnan(sk_quantile(&s, &p, 0.5)));
+        sk_add(&s, &p, 0);
+        sk_add(&s, &p, -0.0);
+        TH_CHECK(sk_quantile(&s, &p, 0.5) == 0);
+        sk_free(&s);
+        free(x);
+}
+
+static void test_sketch_merge(void) {
+        size_t n = 30000;
+        double *x = malloc(n * sizeof(double));
+        sk_params_t p;
+        sk_params_init(&p, 0.01);
+        sk_t parts[5], all;
+        memset(parts, 0, sizeof(parts));
+        memset(&all, 0, sizeof(all));
+        for (size_t i = 0; i < n; i++) {
+                /* each part a different range, so merging must extend both ends */
+                size_t k = (size_t)(urand() * 5);
+                x[i] = (k % 2 ? -1 : 1) * exp(nrand() + (double)k * 3);
+                sk_add(&parts[k], &p, x[i]);
+        }
+        for (int k = 0; k < 5; k++)
+                TH_CHECK(sk_merge(&all, &parts[k], &p) == 0);
+        TH_CHECK(all.n == n);
+        TH_CHECK(check_sketch(&all, &p, x, n, "merge"));
+        /* merged == the sketch of the union, bucket for bucket */
+        sk_t direct;
+        memset(&direct, 0, sizeof(direct));
+        for (size_t i = 0; i < n; i++)
+                sk_add(&direct, &p, x[i]);
+        for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++)
+                TH_CHECK(sk_quantile(&direct, &p, QS[i]) == sk_quantile(&all, &p, QS[i]));
+        for (int k = 0; k < 5; k++)
+                sk_free(&parts[k]);
+        sk_free(&all);
+        sk_free(&direct);
+        free(x);
+}
+
+static void test_sketch_collapse(void) {
+        /* 10^-200 .. 10^200 needs far more than SK_MAX_BINS buckets at 1 %:
+         * the lowest collapse, memory stays bounded, the top stays exact */
+        sk_params_t p;
+        sk_params_init(&p, 0.01);
+        sk_t s;
+        memset(&s, 0, sizeof(s));
+        size_t n = 4001;
+        double *x = malloc(n * sizeof(double));
+        for (size_t i = 0; i < n; i++) {
+                x[i] = pow(10, -200.0 + (double)i * 0.1);
+                sk_add(&s, &p, x[i]);
+        }
+        TH_CHECK(s.pos.len <= p.max_bins);
+        TH_CHECK(sk_bytes(&s) <= p.max_bins * sizeof(uint32_t) * 2);
+        double exact = x[(size_t)floor(0.99 * (double)(n - 1))];
+        TH_CHECK(fabs(sk_quantile(&s, &p, 0.99) - exact) <= 0.01 * exact * (1 + 1e-9));
+        TH_CHECK(fabs(sk_quantile(&s, &p, 1) - x[n - 1]) <= 0.01 * x[n - 1] * (1 + 1e-9));
+        sk_free(&s);
+        free(x);
+}
+
+static void test_sketch_bytes(void) {
+        sk_params_t p;
+        sk_params_init(&p, 0.02);
+        sk_t s, t;
+        memset(&s, 0, sizeof(s));
+        memset(&t, 0, sizeof(t));
+        for (int i = 0; i < 5000; i++)
+                sk_add(&s, &p, nrand() * 50);
+        sk_add(&s, &p, 0);
+        buf_t b = BUF_INIT;
+        TH_CHECK(sk_write(&s, &b) == 0);
+        cp_rd_t r;
+        cp_rd_init(&r, b.data, b.len);
+        TH_CHECK(sk_read(&t, &r, &p) == 0 && r.p == r.end);
+        TH_CHECK(t.n == s.n && t.zero == s.zero);
+        for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++)
+                TH_CHECK(sk_quantile(&t, &p, QS[i]) == sk_quantile(&s, &p, QS[i]));
+        /* every truncation is an error, never a crash */
+        for (size_t cut = 0; cut < b.len; cut++) {
+                cp_rd_init(&r, b.data, cut);
+                TH_CHECK(sk_read(&t, &r, &p) < 0);
+        }
+        /* a huge bucket count in few bytes is refused before allocating */
+        unsigned char evil[] = {0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x02};
+        cp_rd_init(&r, evil, sizeof(evil));
+        TH_CHECK(sk_read(&t, &r, &p) < 0);
+        sk_free(&s);
+        sk_free(&t);
+        buf_free(&b);
+}
+
+static void test_agg_bytes(void) {
+        sk_params_t p;
+        sk_params_init(&p, 0.01);
+        agg_t a, b2;
+        memset(&a, 0, sizeof(a));
+        memset(&b2, 0, sizeof(b2));
+        for (int i = 0; i < 1000; i++)
+                agg_add(&a, g_mixed(0), i % 17, &p);
+        buf_t b = BUF_INIT;
+        TH_CHECK(agg_write(&a, 1, &b) == 0);
+        cp_rd_t r;
+        cp_rd_init(&r, b.data, b.len);
+        TH_CHECK(agg_read(&b2, &p, &r) == 0 && r.p == r.end);
+        cp_field_stats_t x, y;
+        memset(&x, 0, sizeof(x));
+        memset(&y, 0, sizeof(y));
+        agg_stats(&a, ALL, &p, &x);
+        agg_stats(&b2, ALL, &p, &y);
+        TH_CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+        agg_free(&a);
+        agg_free(&b2);
+        buf_free(&b);
+}
+
+TH_MAIN("compute_agg", TH_T(test_agg_vs_two_pass), TH_T(test_agg_merge),
+        TH_T(test_agg_empty_and_single), TH_T(test_sketch_bound), TH_T(test_sketch_merge),
+        TH_T(test_sketch_collapse), TH_T(test_sketch_bytes), TH_T(test_agg_bytes))
