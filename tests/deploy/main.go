@@ -405,6 +405,35 @@ func sameJSON(a, b []byte) bool {
 
 // ---------------------------------------------------------------- kustomize
 
+// checkOverlay: what the dev and prod overlays promise (k8s/README.md).
+func checkOverlay(name string, objs []object) error {
+	var errs []error
+	wantReplicas, wantNS := int32(3), "weir"
+	if name == "dev" {
+		wantReplicas, wantNS = 1, "weir-dev"
+		if n := len(byKind(objs, "PodDisruptionBudget")); n != 0 {
+			errs = append(errs, fmt.Errorf("%d PDBs in dev", n))
+		}
+	} else if n := len(byKind(objs, "HorizontalPodAutoscaler")); n != 4 {
+		errs = append(errs, fmt.Errorf("%d HPAs in prod, want 4", n))
+	}
+	for _, o := range byKind(objs, "Deployment") {
+		d := o.typed.(*appsv1.Deployment)
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != wantReplicas {
+			errs = append(errs, fmt.Errorf("%s: replicas not %d", d.Name, wantReplicas))
+		}
+		if d.Namespace != wantNS {
+			errs = append(errs, fmt.Errorf("%s: namespace %q, want %q", d.Name, d.Namespace, wantNS))
+		}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "LOG_LEVEL" && (e.Value == "debug") != (name == "dev") {
+				errs = append(errs, fmt.Errorf("%s: LOG_LEVEL %s", d.Name, e.Value))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func kustomizeBuild(dir string) ([]byte, error) {
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
@@ -414,8 +443,54 @@ func kustomizeBuild(dir string) ([]byte, error) {
 	return m.AsYaml()
 }
 
+// kustomizeBase renders the chart with k8s/chart-values.yaml as the plain
+// manifests of k8s/base/weir.yaml: the chart is the one source, kustomize
+// users get plain YAML without Helm's labels.
+func kustomizeBase(chrt *chart.Chart, root string) ([]byte, error) {
+	vals, err := readValues(filepath.Join(root, "k8s", "chart-values.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	objs, err := render(chrt, vals)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString("# Generated from charts/weir with k8s/chart-values.yaml by\n" +
+		"#   go run ./tests/deploy -root . -write-k8s-base   (in tests/deploy: see run.sh)\n" +
+		"# Do not edit: change the chart, or patch in an overlay.\n")
+	for _, o := range objs {
+		strip(o.raw)
+		y, err := yaml.Marshal(o.raw)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString("---\n# Source: " + strings.TrimPrefix(o.source, "weir/") + "\n")
+		b.Write(y)
+	}
+	return b.Bytes(), nil
+}
+
+// strip removes what only makes sense under Helm.
+func strip(m any) {
+	switch v := m.(type) {
+	case map[string]any:
+		for _, k := range []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "checksum/pipeline"} {
+			delete(v, k)
+		}
+		for _, x := range v {
+			strip(x)
+		}
+	case []any:
+		for _, x := range v {
+			strip(x)
+		}
+	}
+}
+
 func main() {
 	root := flag.String("root", ".", "repository root")
+	writeBase := flag.Bool("write-k8s-base", false, "regenerate k8s/base/weir.yaml from the chart and exit")
 	flag.Parse()
 	chartDir := filepath.Join(*root, "charts", "weir")
 
@@ -424,6 +499,32 @@ func main() {
 		fmt.Printf("deploy-check: %d passed, %d failed\n", passed, failed)
 		os.Exit(1)
 	}
+	basePath := filepath.Join(*root, "k8s", "base", "weir.yaml")
+	if *writeBase {
+		out, err := kustomizeBase(chrt, *root)
+		if err == nil {
+			err = os.WriteFile(basePath, out, 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	check("k8s/base/weir.yaml is the chart's current output (else: -write-k8s-base)", func() error {
+		want, err := kustomizeBase(chrt, *root)
+		if err != nil {
+			return err
+		}
+		got, err := os.ReadFile(basePath)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return errors.New("differs")
+		}
+		return nil
+	}())
 
 	ci, _ := filepath.Glob(filepath.Join(chartDir, "ci", "*.yaml"))
 	sets := append([]string{""}, ci...)
@@ -509,6 +610,9 @@ func main() {
 			continue
 		}
 		check("kustomize "+rel+" deployments", checkDeployments(objs))
+		if o := filepath.Base(d); o == "dev" || o == "prod" {
+			check("kustomize "+rel+" settings", checkOverlay(o, objs))
+		}
 	}
 
 	fmt.Printf("deploy-check: %d passed, %d failed\n", passed, failed)
