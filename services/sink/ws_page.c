@@ -4,6 +4,9 @@
  * makes this object depend on the page so an edit rebuilds it. */
 #include "ws_page.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 __asm__(".section .rodata\n"
         ".global ws_page_html\n"
         ".type ws_page_html, @object\n"
@@ -14,3 +17,25 @@ __asm__(".section .rodata\n"
         "ws_page_html_end:\n"
         ".byte 0\n"
         ".previous\n");
+
+unsigned char *ws_page_build(const char *path, size_t pre, size_t *len) {
+        static const char tok[] = "{{WS_PATH}}";
+        const char *page = ws_page_html, *end = ws_page_html_end;
+        const char *at = memmem(page, (size_t)(end - page), tok, sizeof(tok) - 1);
+        size_t plen = strlen(path), n = (size_t)(end - page) + (at ? plen : 0);
+        unsigned char *b = malloc(pre + n);
+        if (!b)
+                return NULL;
+        unsigned char *p = b + pre;
+        if (at) {
+                memcpy(p, page, (size_t)(at - page));
+                p += at - page;
+                memcpy(p, path, plen);
+                p += plen;
+                page = at + sizeof(tok) - 1;
+        }
+        memcpy(p, page, (size_t)(end - page));
+        p += end - page;
+        *len = (size_t)(p - (b + pre));
+        return b;
+}

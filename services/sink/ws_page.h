@@ -7,4 +7,12 @@
 extern const char ws_page_html[];
 extern const char ws_page_html_end[];
 
+#include <stddef.h>
+
+/* A copy of the page with the WebSocket path in place of its {{WS_PATH}},
+ * behind `pre` bytes of room (LWS_PRE); *len gets the page's length.  The
+ * path must be safe inside a JavaScript string (ws_server_new checks it).
+ * malloc'd, the caller frees; NULL when out of memory. */
+unsigned char *ws_page_build(const char *path, size_t pre, size_t *len);
+
 #endif

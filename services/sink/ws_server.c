@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "cfg.h"
 #include "log.h"
 #include "metrics.h"
 #include "ws.h"
@@ -73,57 +72,6 @@ static int64_t now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void ws_conf_defaults(ws_conf_t *c) {
-        memset(c, 0, sizeof(*c));
-        c->port = 8080;
-        c->path = "/ws";
-        c->max_clients = 1000;
-        c->queue_bytes_per_client = 256 * 1024;
-        c->inbox_bytes = 8 * 1024 * 1024;
-        c->max_message_bytes = 4096;
-        c->batch_ms = 100;
-        c->ping_interval_ms = 20000;
-        c->idle_timeout_ms = 60000;
-        c->slow_timeout_ms = 10000;
-        c->dashboard = 1;
-}
-
-int ws_conf_env(ws_conf_t *c, char *errstr, size_t errstr_size) {
-        int64_t v;
-        const char *s;
-        if (cfg_str("SINK_HTTP_BIND", c->bind, &s, errstr, errstr_size))
-                return -1;
-        c->bind = s;
-        if (cfg_int("SINK_HTTP_PORT", c->port, 0, 65535, &v, errstr, errstr_size))
-                return -1;
-        c->port = (int)v;
-        if (cfg_int("SINK_WS_MAX_CLIENTS", c->max_clients, 1, 1000000, &v, errstr, errstr_size))
-                return -1;
-        c->max_clients = (int)v;
-#define SIZE(name, field, lo, hi)                                                                  \
-        do {                                                                                       \
-                if (cfg_size_bytes(name, (int64_t)c->field, lo, hi, &v, errstr, errstr_size))      \
-                        return -1;                                                                 \
-                c->field = (size_t)v;                                                              \
-        } while (0)
-#define DUR(name, field, lo, hi)                                                                   \
-        do {                                                                                       \
-                if (cfg_duration_ms(name, c->field, lo, hi, &v, errstr, errstr_size))              \
-                        return -1;                                                                 \
-                c->field = (int)v;                                                                 \
-        } while (0)
-        SIZE("SINK_WS_CLIENT_QUEUE", queue_bytes_per_client, 4096, 1LL << 30);
-        SIZE("SINK_WS_INBOX", inbox_bytes, 65536, 4LL << 30);
-        SIZE("SINK_WS_MAX_MESSAGE", max_message_bytes, 256, 1 << 20);
-        DUR("SINK_WS_BATCH", batch_ms, 10, 10000);
-        DUR("SINK_WS_PING_INTERVAL", ping_interval_ms, 1000, 3600000);
-        DUR("SINK_WS_IDLE_TIMEOUT", idle_timeout_ms, 2000, 3600000);
-        DUR("SINK_WS_SLOW_TIMEOUT", slow_timeout_ms, 100, 3600000);
-#undef SIZE
-#undef DUR
-        return cfg_bool("SINK_DASHBOARD", c->dashboard, &c->dashboard, errstr, errstr_size);
 }
 
 /* ------------------------------------------------------------ clients */
@@ -483,30 +431,6 @@ static void init_metrics(ws_server_t *ws) {
                 sizeof(lat) / sizeof(lat[0]));
 }
 
-/* The page with the WebSocket path in place of its {{WS_PATH}}, behind
- * LWS_PRE bytes of room.  malloc'd; NULL when out of memory. */
-static unsigned char *page_build(const char *path, size_t *len) {
-        static const char tok[] = "{{WS_PATH}}";
-        const char *page = ws_page_html, *end = ws_page_html_end;
-        const char *at = memmem(page, (size_t)(end - page), tok, sizeof(tok) - 1);
-        size_t plen = strlen(path), n = (size_t)(end - page) + (at ? plen : 0);
-        unsigned char *b = malloc(LWS_PRE + n);
-        if (!b)
-                return NULL;
-        unsigned char *p = b + LWS_PRE;
-        if (at) {
-                memcpy(p, page, (size_t)(at - page));
-                p += at - page;
-                memcpy(p, path, plen);
-                p += plen;
-                page = at + sizeof(tok) - 1;
-        }
-        memcpy(p, page, (size_t)(end - page));
-        p += end - page;
-        *len = (size_t)(p - (b + LWS_PRE));
-        return b;
-}
-
 ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_size) {
         const char *path = conf->path ? conf->path : "/ws";
         if (path[0] != '/' || strcmp(path, "/") == 0 || strcmp(path, "/dashboard") == 0 ||
@@ -542,7 +466,7 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
         ws->conf.bind = ws->bind;
         size_t fm = conf->queue_bytes_per_client / 4;
         ws->frame_max = fm < 4096 ? 4096 : fm > 65536 ? 65536 : fm;
-        ws->page = page_build(path, &ws->page_len);
+        ws->page = ws_page_build(path, LWS_PRE, &ws->page_len);
         if (!ws->path || (conf->bind && *conf->bind && !ws->bind) || !ws->page ||
             ws_inbox_init(&ws->inbox, conf->inbox_bytes)) {
                 snprintf(errstr, errstr_size, "out of memory");
