@@ -50,8 +50,9 @@ static int check_field(const av_schema_t *input, const char *field, char *why, s
                 snprintf(why, whysz, "the input schema is not a record");
                 return -1;
         }
-        avro_schema_t f = avro_schema_record_field_get(rec, field);
         const char *sname = av_schema_name(input) ? av_schema_name(input) : "the input schema";
+        int idx = avro_schema_record_field_get_index(rec, field);
+        avro_schema_t f = idx < 0 ? NULL : avro_schema_record_field_get_by_index(rec, idx);
         if (!f) {
                 snprintf(why, whysz, "\"%s\" is not a field of %s", field, sname);
                 return -1;

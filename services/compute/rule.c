@@ -374,13 +374,12 @@ static void parse_call(ps_t *ps) {
         }
         if (ps->failed)
                 return;
-        size_t fat = ps->tstart;
         next(ps);
         expect_rp(ps, "the field name");
         if (ps->failed)
                 return;
         if (op != SPEC_OP_COUNT && !(ps->env->fields[f].ops & SPEC_OP_BIT(op))) {
-                fail_at(ps, fat,
+                fail_at(ps, at,
                         "%s of \"%s\" is not computed (add \"%s\" to its ops in "
                         "$.compute.aggregates)",
                         fn, ps->env->fields[f].field, fn);

@@ -24,7 +24,7 @@ typedef struct {
 } tc_t;
 
 static void tc_printf(tc_t *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tc_printf(tc_t *t, const char *fmt, ...) {
+static __attribute__((unused)) void tc_printf(tc_t *t, const char *fmt, ...) {
         char line[4096];
         va_list ap;
         va_start(ap, fmt);
@@ -41,7 +41,7 @@ static void tc_printf(tc_t *t, const char *fmt, ...) {
         t->len += ln;
 }
 
-static void tc_on_agg(void *opaque, const cp_aggregate_t *a) {
+static __attribute__((unused)) void tc_on_agg(void *opaque, const cp_aggregate_t *a) {
         tc_t *t = opaque;
         t->naggs++;
         tc_printf(t, "A %.*s %s [%lld,%lld) n=%lld%s", (int)a->key_len, a->key, a->window,
@@ -54,14 +54,15 @@ static void tc_on_agg(void *opaque, const cp_aggregate_t *a) {
         if (f->has_##x)                                                                            \
                 tc_printf(t, " " #x "=%.17g", f->x);
                 TCF(sum)
-                TCF(min) TCF(max) TCF(mean) TCF(variance) TCF(stddev) TCF(first) TCF(last) TCF(p50)
-                        TCF(p90) TCF(p95) TCF(p99) TCF(zscore)
+                TCF(min)
+                TCF(max) TCF(mean) TCF(variance) TCF(stddev) TCF(first) TCF(last) TCF(p50) TCF(p90)
+                        TCF(p95) TCF(p99) TCF(zscore)
 #undef TCF
         }
         tc_printf(t, "\n");
 }
 
-static void tc_on_alert(void *opaque, const cp_alert_t *a) {
+static __attribute__((unused)) void tc_on_alert(void *opaque, const cp_alert_t *a) {
         tc_t *t = opaque;
         t->nalerts++;
         tc_printf(t, "R %s %.*s %s [%lld,%lld) %s sev=%d", a->rule, (int)a->key_len, a->key,
@@ -74,7 +75,7 @@ static void tc_on_alert(void *opaque, const cp_alert_t *a) {
         tc_printf(t, "\n");
 }
 
-static const cp_emit_t *tc_emit(tc_t *t) {
+static __attribute__((unused)) const cp_emit_t *tc_emit(tc_t *t) {
         static cp_emit_t em;
         em.aggregate = tc_on_agg;
         em.alert = tc_on_alert;
@@ -83,7 +84,7 @@ static const cp_emit_t *tc_emit(tc_t *t) {
 }
 
 /* Spec text with ' for ". */
-static char *tc_q(const char *s) {
+static __attribute__((unused)) char *tc_q(const char *s) {
         char *b = strdup(s);
         for (char *c = b; *c; c++)
                 if (*c == '\'')
@@ -93,7 +94,7 @@ static char *tc_q(const char *s) {
 
 /* An engine for a compute section (the text inside "compute": {...}); no
  * input schema check.  Returns 0, or -1 with t->err set. */
-static int tc_open(tc_t *t, const char *compute) {
+static __attribute__((unused)) int tc_open(tc_t *t, const char *compute) {
         memset(t, 0, sizeof(*t));
         char doc[16384];
         snprintf(doc, sizeof(doc),
@@ -112,7 +113,7 @@ static int tc_open(tc_t *t, const char *compute) {
         return t->p ? 0 : -1;
 }
 
-static void tc_close(tc_t *t) {
+static __attribute__((unused)) void tc_close(tc_t *t) {
         cp_part_destroy(t->p);
         cp_engine_destroy(t->e);
         spec_free(t->spec);
@@ -121,18 +122,19 @@ static void tc_close(tc_t *t) {
 }
 
 /* Feeds key/ts with up to 4 field values (NAN = null). */
-static cp_res_t tc_rec(tc_t *t, const char *key, int64_t ts, double v0, double v1, int64_t now) {
+static __attribute__((unused)) cp_res_t tc_rec(tc_t *t, const char *key, int64_t ts, double v0,
+                                               double v1, int64_t now) {
         double v[2] = {v0, v1};
         unsigned char pr[2] = {(unsigned char)(v0 == v0), (unsigned char)(v1 == v1)};
         cp_record_t r = {key, strlen(key), ts, v, pr};
         return cp_part_process(t->p, &r, now, tc_emit(t));
 }
 
-static const char *tc_log(tc_t *t) {
+static __attribute__((unused)) const char *tc_log(tc_t *t) {
         return t->log ? t->log : "";
 }
 
-static void tc_clear(tc_t *t) {
+static __attribute__((unused)) void tc_clear(tc_t *t) {
         t->len = 0;
         if (t->log)
                 t->log[0] = '\0';
