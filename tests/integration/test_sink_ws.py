@@ -352,6 +352,21 @@ def test_max_clients_refused_at_handshake(feed):
     assert f.metrics()['weir_sink_ws_closed_total{reason="max_clients"}'] == 1
 
 
+def test_shutdown_closes_clients_with_1001(feed):
+    f = feed()
+
+    async def run():
+        ws, _ = await subscribe(f.url + "/ws", {})
+        f.proc.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.ConnectionClosed) as e:
+            await asyncio.wait_for(ws.recv(), 15)
+        return e.value.rcvd
+
+    rcvd = asyncio.run(run())
+    assert rcvd is not None and rcvd.code == 1001, rcvd
+    assert f.proc.wait(15) == 0, f.stderr()
+
+
 def test_500_idle_clients_keep_memory_bounded(feed):
     n = 500
     f = feed("--rate", "10", "--keys", "50", env={"SINK_WS_MAX_CLIENTS": "1000"})
@@ -502,7 +517,10 @@ def test_dashboard_page_served_on_the_same_port(feed):
         status, ctype, body = http_get(f"http://127.0.0.1:{f.port}{path}")
         assert status == 200 and ctype.startswith("text/html")
         assert '"/live"' in body and "{{WS_PATH}}" not in body and "</html>" in body
+    status, _, body = http_get(f"http://127.0.0.1:{f.port}/?keys=a,b&min_severity=WARNING")
+    assert status == 200 and '"/live"' in body
     assert http_get(f"http://127.0.0.1:{f.port}/nope")[0] == 404
+    assert http_get(f"http://127.0.0.1:{f.port}/live")[0] == 404  # a plain GET, no upgrade
     g = feed(env={"SINK_DASHBOARD": "off"})
     assert http_get(f"http://127.0.0.1:{g.port}/")[0] == 404
 

@@ -9,6 +9,7 @@
 
 #include "../../services/sink/ws.h"
 #include "../../services/sink/ws_filter.h"
+#include "../../services/sink/ws_page.h"
 #include "../../services/sink/ws_queue.h"
 #include "metrics.h"
 #include "th.h"
@@ -280,6 +281,23 @@ static void test_queue_drop_oldest(void) {
         TH_CHECK(q.head == NULL);
 }
 
+static void test_page_build(void) {
+        size_t len = 0;
+        unsigned char *b = ws_page_build("/live-feed", 16, &len);
+        TH_CHECK(b != NULL);
+        if (!b)
+                return;
+        char *page = strndup((char *)b + 16, len);
+        TH_CHECK_HAS(page, "var WS_PATH = \"/live-feed\";");
+        TH_CHECK(strstr(page, "{{WS_PATH}}") == NULL);
+        TH_CHECK(strncmp(page, "<!doctype html>", 15) == 0);
+        TH_CHECK_HAS(page, "</html>");
+        TH_CHECK_INT(len, (size_t)(ws_page_html_end - ws_page_html) - strlen("{{WS_PATH}}") +
+                                  strlen("/live-feed"));
+        free(page);
+        free(b);
+}
+
 static void test_conf_env(void) {
         ws_conf_t c;
         ws_conf_defaults(&c);
@@ -355,5 +373,5 @@ static void test_server_lifecycle(void) {
 TH_MAIN("sink_ws", TH_T(test_filter_empty_matches_all), TH_T(test_filter_lists),
         TH_T(test_filter_severity), TH_T(test_filter_errors), TH_T(test_json_str),
         TH_T(test_inbox_roundtrip), TH_T(test_inbox_concurrent), TH_T(test_frame_text),
-        TH_T(test_queue_drop_oldest), TH_T(test_conf_env), TH_T(test_server_refuses_bad_settings),
-        TH_T(test_server_lifecycle))
+        TH_T(test_queue_drop_oldest), TH_T(test_page_build), TH_T(test_conf_env),
+        TH_T(test_server_refuses_bad_settings), TH_T(test_server_lifecycle))
