@@ -17,7 +17,7 @@ uint64_t en_hash(const void *p, size_t n) {
 }
 
 size_t en_avro_put_long(uint8_t *p, int64_t v) {
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* zig-zag */
         size_t n = 0;
         while (z & ~0x7fULL) {
                 p[n++] = (uint8_t)((z & 0x7f) | 0x80);
