@@ -20,6 +20,7 @@ typedef struct {
         char *log; /* every emission, one line each */
         size_t len, cap;
         int naggs, nalerts;
+        int quiet; /* count emissions without recording them */
         char err[1024];
 } tc_t;
 
@@ -44,6 +45,8 @@ static __attribute__((unused)) void tc_printf(tc_t *t, const char *fmt, ...) {
 static __attribute__((unused)) void tc_on_agg(void *opaque, const cp_aggregate_t *a) {
         tc_t *t = opaque;
         t->naggs++;
+        if (t->quiet)
+                return;
         tc_printf(t, "A %.*s %s [%lld,%lld) n=%lld%s", (int)a->key_len, a->key, a->window,
                   (long long)a->start_ms, (long long)a->end_ms, (long long)a->count,
                   a->final ? " final" : " update");
@@ -55,8 +58,9 @@ static __attribute__((unused)) void tc_on_agg(void *opaque, const cp_aggregate_t
                 tc_printf(t, " " #x "=%.17g", f->x);
                 TCF(sum)
                 TCF(min)
-                TCF(max) TCF(mean) TCF(variance) TCF(stddev) TCF(first) TCF(last) TCF(p50) TCF(p90)
-                        TCF(p95) TCF(p99) TCF(zscore)
+                TCF(max)
+                TCF(mean) TCF(variance) TCF(stddev) TCF(first) TCF(last) TCF(p50) TCF(p90) TCF(p95)
+                        TCF(p99) TCF(zscore)
 #undef TCF
         }
         tc_printf(t, "\n");
@@ -65,6 +69,8 @@ static __attribute__((unused)) void tc_on_agg(void *opaque, const cp_aggregate_t
 static __attribute__((unused)) void tc_on_alert(void *opaque, const cp_alert_t *a) {
         tc_t *t = opaque;
         t->nalerts++;
+        if (t->quiet)
+                return;
         tc_printf(t, "R %s %.*s %s [%lld,%lld) %s sev=%d", a->rule, (int)a->key_len, a->key,
                   a->window, (long long)a->start_ms, (long long)a->end_ms,
                   a->state == CP_ALERT_FIRING ? "FIRING" : "RESOLVED", (int)a->severity);

@@ -1,0 +1,341 @@
+/* Unit tests: the compute engine's changelog state.  A partition restored
+ * from what cp_part_flush_dirty() wrote behaves exactly like one that never
+ * stopped (same emissions, byte for byte); corrupt or hostile bytes are
+ * errors, never crashes. */
+#include "th.h"
+
+#include "th_compute.h"
+
+#include <math.h>
+
+/* An in-memory compacted changelog: latest value per key, tombstones delete. */
+typedef struct {
+        char *k[4096];
+        size_t klen[4096];
+        unsigned char *v[4096];
+        size_t vlen[4096];
+        size_t n;
+        size_t writes, tombstones;
+} clog_t;
+
+static void clog_put(void *opaque, const void *key, size_t key_len, const void *val,
+                     size_t val_len) {
+        clog_t *c = opaque;
+        c->writes++;
+        size_t i = 0;
+        while (i < c->n && !(c->klen[i] == key_len && memcmp(c->k[i], key, key_len) == 0))
+                i++;
+        if (!val) {
+                c->tombstones++;
+                if (i < c->n) {
+                        free(c->k[i]);
+                        free(c->v[i]);
+                        c->k[i] = c->k[c->n - 1];
+                        c->klen[i] = c->klen[c->n - 1];
+                        c->v[i] = c->v[c->n - 1];
+                        c->vlen[i] = c->vlen[c->n - 1];
+                        c->n--;
+                }
+                return;
+        }
+        if (i == c->n) {
+                if (c->n == 4096)
+                        return;
+                c->k[i] = malloc(key_len);
+                memcpy(c->k[i], key, key_len);
+                c->klen[i] = key_len;
+                c->v[i] = NULL;
+                c->n++;
+        }
+        free(c->v[i]);
+        c->v[i] = malloc(val_len ? val_len : 1);
+        memcpy(c->v[i], val, val_len);
+        c->vlen[i] = val_len;
+}
+
+static void clog_free(clog_t *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->k[i]);
+                free(c->v[i]);
+        }
+        memset(c, 0, sizeof(*c));
+}
+
+/* Restores everything in c into a fresh partition of t. */
+static int restore_all(tc_t *t, clog_t *c) {
+        cp_part_destroy(t->p);
+        t->p = cp_part_new(t->e, 0);
+        char e[256];
+        for (size_t i = 0; i < c->n; i++)
+                if (cp_part_restore(t->p, c->k[i], c->klen[i], c->v[i], c->vlen[i], e, sizeof(e)) <
+                    0) {
+                        printf("  restore: %s\n", e);
+                        return -1;
+                }
+        return 0;
+}
+
+#define FULL_SPEC                                                                                  \
+        "'windows':[{'name':'t','type':'tumbling','size':'10s','grace':'3s'},"                     \
+        "{'name':'h','type':'hopping','size':'20s','advance':'5s','emit':{'mode':'changes','min_"  \
+        "interval':'2s'}},"                                                                        \
+        "{'name':'s','type':'sliding','size':'4s','grace':'2s'},"                                  \
+        "{'name':'g','type':'session','gap':'6s','grace':'1s'}],"                                  \
+        "'aggregates':[{'field':'v','ops':['count','sum','min','max','mean','variance','stddev','" \
+        "first','last','p50','p90','p95','p99']},"                                                 \
+        "{'field':'u','ops':['mean','p50']}],"                                                     \
+        "'anomaly':{'alpha':0.3,'min_windows':2},"                                                 \
+        "'rules':[{'name':'r1','window':'t','expr':'mean(v) > 50 and count() >= 2','for':2},"      \
+        "{'name':'r2','window':'g','expr':'zscore(mean(v)) > 1 or p99(v) > 90'},"                  \
+        "{'name':'r3','window':'s','expr':'not (mean(u) < 0.5)'}]"
+
+typedef struct {
+        char key[8];
+        int64_t ts, now;
+        double v, u;
+} ev_t;
+
+static ev_t evs[6000];
+
+static size_t make_events(uint64_t seed) {
+        size_t n = sizeof(evs) / sizeof(evs[0]);
+        int64_t base = 1700000000000;
+        for (size_t i = 0; i < n; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                uint64_t r = seed >> 16;
+                snprintf(evs[i].key, sizeof(evs[i].key), "k%u", (unsigned)(r % 13));
+                /* mostly increasing, with disorder up to 8 s (some late) and gaps (sessions) */
+                int64_t jitter = (int64_t)((r >> 8) % 8000);
+                evs[i].ts = base + (int64_t)i * 300 - jitter + ((i / 700) % 2 ? 20000 : 0);
+                evs[i].now = (int64_t)i * 37;
+                evs[i].v = (double)((r >> 20) % 1000) / 10.0;
+                evs[i].u = (r >> 40) % 7 == 0 ? NAN : (double)((r >> 30) % 100) / 100.0;
+        }
+        return n;
+}
+
+static void feed(tc_t *t, size_t from, size_t to) {
+        for (size_t i = from; i < to; i++) {
+                tc_rec(t, evs[i].key, evs[i].ts, evs[i].v, evs[i].u, evs[i].now);
+                if (i % 50 == 0)
+                        cp_part_tick(t->p, evs[i].now, tc_emit(t));
+        }
+}
+
+static void test_round_trip(void) {
+        size_t n = make_events(7);
+        tc_t a, b;
+        if (tc_open(&a, FULL_SPEC) < 0 || tc_open(&b, FULL_SPEC) < 0) {
+                printf("  spec: %s %s\n", a.err, b.err);
+                TH_CHECK(0);
+                return;
+        }
+        feed(&a, 0, n);
+        TH_CHECK(a.naggs > 1000 && a.nalerts > 10);
+        /* b: checkpoints at several points; restarts from the changelog at some */
+        clog_t c;
+        memset(&c, 0, sizeof(c));
+        size_t cuts[] = {1, 777, 1500, 2222, 3001, 4500, 5999};
+        size_t at = 0;
+        for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+                feed(&b, at, cuts[i]);
+                at = cuts[i];
+                cp_part_flush_dirty(b.p, clog_put, &c);
+                if (i % 2 == 0)
+                        TH_CHECK(restore_all(&b, &c) == 0);
+        }
+        feed(&b, at, n);
+        TH_CHECK_INT(b.naggs, a.naggs);
+        TH_CHECK_INT(b.nalerts, a.nalerts);
+        TH_CHECK(a.len == b.len && memcmp(tc_log(&a), tc_log(&b), a.len) == 0);
+        if (a.len != b.len || memcmp(tc_log(&a), tc_log(&b), a.len) != 0) {
+                size_t i = 0;
+                while (i < a.len && i < b.len && a.log[i] == b.log[i])
+                        i++;
+                size_t s = i > 200 ? i - 200 : 0;
+                printf("  first difference at %zu:\n  a: %.400s\n  b: %.400s\n", i, a.log + s,
+                       b.log + s);
+        }
+        cp_part_stats_t sa, sb;
+        cp_part_stats(a.p, &sa);
+        cp_part_stats(b.p, &sb);
+        TH_CHECK_INT(sb.late, sa.late);
+        TH_CHECK(sa.late > 0); /* the stream had late records */
+        TH_CHECK_INT(sb.late_windows, sa.late_windows);
+        TH_CHECK_INT(sb.open_windows, sa.open_windows);
+        TH_CHECK_INT(sb.keys, sa.keys);
+        TH_CHECK_INT(sb.stream_time_ms, sa.stream_time_ms);
+        /* a flush with nothing changed writes nothing */
+        size_t w = c.writes;
+        cp_part_flush_dirty(b.p, clog_put, &c);
+        cp_part_flush_dirty(b.p, clog_put, &c);
+        TH_CHECK(c.writes > w);
+        w = c.writes;
+        cp_part_flush_dirty(b.p, clog_put, &c);
+        TH_CHECK_INT(c.writes, w);
+        clog_free(&c);
+        tc_close(&a);
+        tc_close(&b);
+}
+
+/* Keys whose state empties (no aggregates, no rules) are tombstoned. */
+static void test_tombstones(void) {
+        tc_t t;
+        if (tc_open(&t, "'windows':[{'name':'w','type':'tumbling','size':'10s'}]") < 0)
+                return;
+        clog_t c;
+        memset(&c, 0, sizeof(c));
+        tc_rec(&t, "a", 0, NAN, NAN, 0);
+        tc_rec(&t, "b", 1, NAN, NAN, 0);
+        cp_part_flush_dirty(t.p, clog_put, &c);
+        TH_CHECK_INT(c.n, 3);                /* Ka, Kb, M */
+        tc_rec(&t, "b", 10000, NAN, NAN, 0); /* closes both: a's state is gone */
+        cp_part_flush_dirty(t.p, clog_put, &c);
+        TH_CHECK_INT(c.tombstones, 1);
+        TH_CHECK_INT(c.n, 3 - 1);
+        cp_part_stats_t st;
+        cp_part_stats(t.p, &st);
+        TH_CHECK_INT(st.keys, 1);
+        TH_CHECK(restore_all(&t, &c) == 0);
+        cp_part_stats(t.p, &st);
+        TH_CHECK_INT(st.keys, 1);
+        TH_CHECK_INT(st.open_windows, 1);
+        TH_CHECK_INT(st.stream_time_ms, 10000);
+        char e[256];
+        TH_CHECK(cp_part_restore(t.p, "Kb", 2, NULL, 0, e, sizeof(e)) == 0);
+        cp_part_stats(t.p, &st);
+        TH_CHECK_INT(st.keys, 0);
+        clog_free(&c);
+        tc_close(&t);
+}
+
+static void test_corrupt(void) {
+        tc_t t;
+        if (tc_open(&t, FULL_SPEC) < 0)
+                return;
+        size_t n = make_events(99);
+        feed(&t, 0, n / 3);
+        clog_t c;
+        memset(&c, 0, sizeof(c));
+        cp_part_flush_dirty(t.p, clog_put, &c);
+        TH_CHECK(c.n > 5);
+        char e[256];
+        size_t errors = 0, oks = 0;
+        uint64_t seed = 1;
+        for (size_t i = 0; i < c.n; i++) {
+                /* every truncation of every value is refused */
+                for (size_t cut = 0; cut < c.vlen[i]; cut += 1 + c.vlen[i] / 200) {
+                        cp_part_t *p = cp_part_new(t.e, 0);
+                        int rc = cp_part_restore(p, c.k[i], c.klen[i], c.v[i], cut, e, sizeof(e));
+                        TH_CHECK(rc < 0);
+                        cp_part_destroy(p);
+                }
+                /* random corruption: an error or a state that still works */
+                unsigned char *m = malloc(c.vlen[i] + 1);
+                for (int round = 0; round < 200; round++) {
+                        memcpy(m, c.v[i], c.vlen[i]);
+                        for (int f = 0; f < 1 + round % 4; f++) {
+                                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                                m[(seed >> 33) % c.vlen[i]] ^=
+                                        (unsigned char)(1u << ((seed >> 20) % 8));
+                        }
+                        cp_part_t *p = cp_part_new(t.e, 0);
+                        if (cp_part_restore(p, c.k[i], c.klen[i], m, c.vlen[i], e, sizeof(e)) < 0) {
+                                errors++;
+                        } else {
+                                oks++;
+                                tc_t u = t; /* process on with the mutated state */
+                                u.p = p;
+                                u.log = NULL;
+                                u.len = u.cap = 0;
+                                u.quiet = 1;
+                                for (size_t j = n / 3; j < n / 3 + 200; j++)
+                                        tc_rec(&u, evs[j].key, evs[j].ts, evs[j].v, evs[j].u,
+                                               evs[j].now);
+                                tc_rec(&u, "k1", INT64_C(1) << 60, 1, 1, 0);
+                                free(u.log);
+                                clog_t c2;
+                                memset(&c2, 0, sizeof(c2));
+                                cp_part_flush_dirty(p, clog_put, &c2);
+                                clog_free(&c2);
+                        }
+                        cp_part_destroy(p);
+                }
+                free(m);
+        }
+        TH_CHECK(errors > 0);
+        printf("  corrupt states: %zu refused, %zu accepted and processed on\n", errors, oks);
+        /* specific refusals */
+        cp_part_t *p = cp_part_new(t.e, 0);
+        size_t ki = 0;
+        while (ki < c.n && c.k[ki][0] != 'K')
+                ki++;
+        unsigned char *m = malloc(c.vlen[ki]);
+        memcpy(m, c.v[ki], c.vlen[ki]);
+        m[0] = 9;
+        TH_CHECK(cp_part_restore(p, c.k[ki], c.klen[ki], m, c.vlen[ki], e, sizeof(e)) < 0);
+        TH_CHECK_STR(e, "key state: unknown format version 9");
+        memcpy(m, c.v[ki], c.vlen[ki]);
+        m[1] = 3; /* ndefs */
+        TH_CHECK(cp_part_restore(p, c.k[ki], c.klen[ki], m, c.vlen[ki], e, sizeof(e)) < 0);
+        TH_CHECK_STR(e,
+                     "key state: written for 3 windows, 2 fields, 3 rules; the spec has 4, 2, 3");
+        unsigned char *longer = malloc(c.vlen[ki] + 1);
+        memcpy(longer, c.v[ki], c.vlen[ki]);
+        longer[c.vlen[ki]] = 0;
+        TH_CHECK(cp_part_restore(p, c.k[ki], c.klen[ki], longer, c.vlen[ki] + 1, e, sizeof(e)) < 0);
+        TH_CHECK_STR(e, "key state: trailing bytes");
+        free(longer);
+        free(m);
+        TH_CHECK(cp_part_restore(p, "X", 1, "\x01", 1, e, sizeof(e)) < 0);
+        TH_CHECK_STR(e, "changelog key is not a compute state key");
+        TH_CHECK(cp_part_restore(p, "", 0, "\x01", 1, e, sizeof(e)) < 0);
+        TH_CHECK(cp_part_restore(p, "M", 1, "\x01\x01", 2, e, sizeof(e)) < 0);
+        TH_CHECK_STR(e, "partition metadata: truncated or malformed bytes");
+        TH_CHECK(cp_part_restore(p, "M", 1, "\x02", 1, e, sizeof(e)) < 0);
+        TH_CHECK_STR(e, "partition metadata: unknown format version 2");
+        TH_CHECK(cp_part_restore(p, "M", 1, "\x01\x00\x00\x00", 4, e, sizeof(e)) == 0);
+        /* a huge count in few bytes is refused before allocating */
+        static const unsigned char big[] = {1,    4,    2,    3,    0xff, 0xff,
+                                            0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
+        TH_CHECK(cp_part_restore(p, "Kz", 2, big, sizeof(big), e, sizeof(e)) < 0);
+        cp_part_stats_t st;
+        cp_part_stats(p, &st);
+        TH_CHECK_INT(st.keys, 0); /* refused keys leave nothing behind */
+        TH_CHECK_INT(st.open_windows, 0);
+        cp_part_destroy(p);
+        clog_free(&c);
+        tc_close(&t);
+}
+
+/* Steady state allocates nothing per record: windows come from a free list
+ * and sketches keep their buckets.  Checked indirectly: after a warm-up, the
+ * state's bytes stay flat over many more windows of the same shape. */
+static void test_bounded_memory(void) {
+        tc_t t;
+        if (tc_open(&t, "'windows':[{'name':'w','type':'tumbling','size':'1s'}],"
+                        "'aggregates':[{'field':'v','ops':['count','mean','stddev','p99']}]") < 0)
+                return;
+        uint64_t seed = 3;
+        t.quiet = 1;
+        cp_part_stats_t s1, s2;
+        for (int64_t i = 0; i < 400000; i++) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                char key[8];
+                snprintf(key, sizeof(key), "k%d", (int)(i % 100));
+                tc_rec(&t, key, i * 10, 10 + (double)((seed >> 33) % 1000) / 10, NAN, 0);
+                t.len = 0;
+                if (i == 100000)
+                        cp_part_stats(t.p, &s1);
+        }
+        cp_part_stats(t.p, &s2);
+        TH_CHECK_INT(s2.keys, 100);
+        TH_CHECK_INT(s2.open_windows, 100);
+        TH_CHECK(s2.state_bytes <= s1.state_bytes + 4096);
+        printf("  100 keys x 1 open window (count, mean, stddev, p99): %lld bytes of state\n",
+               (long long)s2.state_bytes);
+        tc_close(&t);
+}
+
+TH_MAIN("compute_state", TH_T(test_round_trip), TH_T(test_tombstones), TH_T(test_corrupt),
+        TH_T(test_bounded_memory))
