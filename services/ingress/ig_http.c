@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ig_arena.h"
 #include "ig_http.h"
 #include "ig_trace.h"
 #include "kc_dr.h"
@@ -528,6 +529,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
         }
         s->o = *o;
         s->conf = *o->conf;
+        ig_arena_install();
         ig_metrics(s);
         struct sockaddr_in sa = {0};
         sa.sin_family = AF_INET;

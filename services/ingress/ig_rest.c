@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "av_json.h"
+#include "ig_arena.h"
 #include "ig_rest.h"
 
 int ig_fmt_parse(const char *ctype, int ndjson_route, ig_fmt_t *out) {
@@ -50,6 +51,7 @@ void ig_batch_init(ig_batch_t *b) {
 
 void ig_batch_free(ig_batch_t *b) {
         free(b->recs);
+        ig_arena_destroy(b->arena);
         buf_free(&b->data);
         buf_free(&b->errs);
         if (b->vschema)
@@ -322,7 +324,10 @@ static int ig_check_value_schema(ig_batch_t *b, const ig_topic_t *t, const cJSON
                                        "value_schema_id %" PRId32 ": not the schema of topic %s "
                                        "(no SCHEMA_REGISTRY_URL to look it up)",
                                        id, t->name);
+                /* The registry client caches what it parses: not in the arena. */
+                ig_arena_begin(NULL);
                 int rc = o->lookup(o->lookup_opaque, id, &text, err, sizeof(err));
+                ig_arena_begin(b->arena);
                 if (rc == AV_LOOKUP_RETRY)
                         return ig_fail(b, 503, IG_E_KAFKA_RETRIABLE,
                                        "value_schema_id %" PRId32 ": %s", id, err);
@@ -464,7 +469,8 @@ static int ig_parse_envelope(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, c
                 if (b->n != i)
                         rc = ig_fail(b, 500, IG_E_KAFKA, "out of memory");
         }
-        cJSON_Delete(doc);
+        if (!ig_arena_active())
+                cJSON_Delete(doc);
         return rc;
 }
 
@@ -502,7 +508,8 @@ static int ig_parse_ndjson(ig_batch_t *b, const ig_topic_t *t, const char *body,
                 } else {
                         ig_value_json(b, r, t, v);
                 }
-                cJSON_Delete(v);
+                if (!ig_arena_active())
+                        cJSON_Delete(v);
         }
         if (b->n == 0)
                 return ig_fail(b, 422, IG_E_UNPROCESSABLE, "no records in the body");
@@ -522,9 +529,15 @@ int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body,
         if (nul >= 0)
                 return ig_fail(b, 422, IG_E_UNPROCESSABLE,
                                "\\u0000 at offset %ld: NUL characters are not accepted", nul);
-        if (fmt == IG_FMT_NDJSON)
-                return ig_parse_ndjson(b, t, body, len, o);
-        return ig_parse_envelope(b, fmt, t, body, len, o);
+        if (!b->arena)
+                b->arena = ig_arena_new(); /* NULL: plain malloc, slower */
+        if (b->arena)
+                ig_arena_begin(b->arena);
+        int rc = fmt == IG_FMT_NDJSON ? ig_parse_ndjson(b, t, body, len, o)
+                                      : ig_parse_envelope(b, fmt, t, body, len, o);
+        if (b->arena)
+                ig_arena_end(b->arena);
+        return rc;
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -579,18 +592,42 @@ void ig_resp_begin(buf_t *out, int32_t value_schema_id) {
         ig_puts(out, ",\"offsets\":[");
 }
 
+/* Decimal digits of v into p (at least 21 bytes); returns their count. */
+static size_t ig_itoa(char *p, int64_t v) {
+        char d[24];
+        size_t n = 0;
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        do {
+                d[n++] = (char)('0' + u % 10);
+                u /= 10;
+        } while (u);
+        size_t w = 0;
+        if (v < 0)
+                p[w++] = '-';
+        while (n)
+                p[w++] = d[--n];
+        return w;
+}
+
 void ig_resp_offset(buf_t *out, int *first, int32_t partition, int64_t offset, int error_code,
                     const char *error) {
-        char tmp[96];
+        char tmp[128];
         if (!*first)
                 ig_puts(out, ",");
         *first = 0;
-        if (error_code == 0) {
-                snprintf(tmp, sizeof(tmp),
-                         "{\"partition\":%" PRId32 ",\"offset\":%" PRId64
-                         ",\"error_code\":null,\"error\":null}",
-                         partition, offset);
-                ig_puts(out, tmp);
+        if (error_code == 0) { /* per record: no printf */
+                static const char a[] = "{\"partition\":", b[] = ",\"offset\":",
+                                  c[] = ",\"error_code\":null,\"error\":null}";
+                size_t n = 0;
+                memcpy(tmp, a, sizeof(a) - 1);
+                n += sizeof(a) - 1;
+                n += ig_itoa(tmp + n, partition);
+                memcpy(tmp + n, b, sizeof(b) - 1);
+                n += sizeof(b) - 1;
+                n += ig_itoa(tmp + n, offset);
+                memcpy(tmp + n, c, sizeof(c) - 1);
+                n += sizeof(c) - 1;
+                buf_append(out, tmp, n);
                 return;
         }
         snprintf(tmp, sizeof(tmp), "{\"partition\":null,\"offset\":null,\"error_code\":%d,",

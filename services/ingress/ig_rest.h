@@ -84,6 +84,7 @@ typedef struct ig_batch_s {
         unsigned status;
         int error_code;
         char message[512];
+        struct ig_arena_s *arena; /* cJSON allocations while parsing (ig_arena.h) */
         /* Reused Avro value for the schema last converted to. */
         const av_schema_t *vschema;
         avro_value_t value;
