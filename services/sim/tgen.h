@@ -19,9 +19,10 @@
  *     collapses to 10..25 % of free flow (mean well under 20 km/h) and
  *     volume drops, then recovers — what the demo's congestion rule
  *     `mean(speed_kmh) < 20 and count() >= 10` detects;
- *   - disorder: a fraction of readings carry a timestamp set back by
- *     1 ms..max_delay_ms (out of order, within grace), another fraction by
- *     late_ms..2*late_ms (late: beyond any window's grace);
+ *   - disorder: a fraction of readings carry a timestamp behind every
+ *     reading before it but at most max_delay_ms behind the clock (out of
+ *     order, within grace), another fraction late_ms..2*late_ms behind
+ *     (late: beyond any window's grace);
  *   - a fraction of readings is marked malformed (the output module turns
  *     it into bytes or JSON that a consumer must reject).
  * Each concern draws from its own pseudo-random stream (xoshiro256**
