@@ -8,11 +8,13 @@ committed offsets are read with confluent-kafka.
   - InfluxDB stopped for 30 s mid-run: offsets do not advance while it is down,
     nothing is lost after it is back
   - a point InfluxDB rejects (field type conflict) lands in the DLQ with its message
+  - without INFLUX_URL the records reach a WebSocket client and offsets are committed
 """
 import io
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -147,9 +149,10 @@ class Sink:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([str(self.exe)], env=self.env, cwd=REPO,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "w"))
+        with open(self.log, "w") as err:
+            self.proc = subprocess.Popen([str(self.exe)], env=self.env, cwd=REPO,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
         return self
 
     def stop(self, timeout=30):
@@ -355,3 +358,48 @@ def test_rejected_point_and_bad_record_go_to_dlq(kafka, influx, pipeline):
     wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 22,
              30, "commit past the rejected records")
     assert sink.stop() == 0, sink.tail()
+
+
+def test_without_database_feeds_websocket_and_commits(kafka, pipeline, tmp_path, weir_build):
+    """INFLUX_URL unset (the demo's mode): no writes, the records go to the
+    WebSocket feed as JSON and the offsets are still committed."""
+    from websockets.sync.client import connect
+
+    p = pipeline
+    port = influx_harness.free_port()
+    s = Sink(weir_build, tmp_path, kafka.bootstrap,
+             {"name": p["name"],
+              "input": {"topic": "unused.in", "schema": "weir.example.TrafficReading",
+                        "key": "intersection_id"},
+              "sink": {"input": {"aggregates": p["aggregates"], "alerts": p["alerts"]},
+                       "dlq": p["dlq"], "websocket": {"enabled": True, "path": "/live"}}},
+             {"SINK_HTTP_PORT": str(port), "SINK_HTTP_BIND": "127.0.0.1"}).start()
+    try:
+        def listening():
+            s.alive()
+            with socket.socket() as c:
+                return c.connect_ex(("127.0.0.1", port)) == 0
+        wait_for(listening, 30, "the WebSocket endpoint")
+        recs = [aggregate(i) for i in range(35)]
+        want = [r for r in recs if r["key"] == "k3"]
+        got = []
+        with connect(f"ws://127.0.0.1:{port}/live", open_timeout=10) as ws:
+            ws.send(json.dumps({"subscribe": {"keys": ["k3"]}}))
+            assert "subscribed" in json.loads(ws.recv(timeout=10))
+            produce(kafka.bootstrap, p["aggregates"], AGG, recs)
+            produce(kafka.bootstrap, p["alerts"], ALERT, [alert(3)])
+            deadline = time.time() + 30
+            while len(got) < len(want) + 1 and time.time() < deadline:
+                frame = json.loads(ws.recv(timeout=30))
+                got += frame.get("events", [])
+        aggs = sorted((e for e in got if e["kind"] == "aggregate"), key=lambda e: e["time"])
+        assert [e["data"] for e in aggs] == want  # the record itself, as plain JSON
+        assert all(e["key"] == "k3" and e["topic"] == p["aggregates"] for e in aggs)
+        alerts = [e for e in got if e["kind"] == "alert"]
+        assert len(alerts) == 1 and alerts[0]["severity"] == "WARNING"
+        assert alerts[0]["data"]["state"] == "RESOLVED"
+        wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 35,
+                 30, "commits without a database")
+        assert "no database writes" in s.log.read_text()
+    finally:
+        assert s.stop() == 0, s.tail()
