@@ -37,48 +37,65 @@ def windows_of(ts, w):
     raise ValueError(f"reference has no {w['type']} windows")
 
 
-class Acc:
-    """All values of one field in one window, kept exactly."""
-    __slots__ = ("values",)
-
-    def __init__(self):
-        self.values = []
-
-    def add(self, v):
-        self.values.append(v)
-
-    def stats(self):
-        xs = self.values
-        n = len(xs)
-        if n == 0:
-            return {"count": 0}
+def stats(xs, full=True):
+    """Exact statistics of one field's values in one window (two-pass);
+    without `full`, only count, sum and mean."""
+    n = len(xs)
+    if n == 0:
+        return {"count": 0}
+    if not full:
         total = math.fsum(xs)
-        mean = total / n
-        var = math.fsum((x - mean) ** 2 for x in xs) / n
-        return {"count": n, "sum": total, "min": min(xs), "max": max(xs), "mean": mean,
-                "variance": var, "stddev": math.sqrt(var), "sorted": sorted(xs)}
+        return {"count": n, "sum": total, "mean": total / n}
+    xs = sorted(xs)
+    total = math.fsum(xs)
+    mean = total / n
+    var = math.fsum([(x - mean) ** 2 for x in xs]) / n
+    return {"count": n, "sum": total, "min": xs[0], "max": xs[-1], "mean": mean,
+            "variance": var, "stddev": math.sqrt(var), "sorted": xs}
 
 
-def expected_aggregates(events, windows, fields):
-    """events: iterable of (key, ts_ms, {field: value}); windows: list of
-    {"name", "type", "size_ms", "advance_ms"}; fields: names to aggregate.
-    Returns {(key, window_name, start): {"end", "count", field: stats}}."""
-    res = {}
+def expected_aggregates(events, windows, fields, full=None):
+    """events: iterable of (key, ts_ms, values) with values a tuple aligned
+    with `fields` (None = absent); windows: list of {"name", "type",
+    "size_ms", "advance_ms"} (tumbling: advance = size); full: the fields
+    needing every statistic (default all, see stats()).  Returns
+    {(key, window_name, start): {"end", "count", "fields": {field: stats}}}.
+
+    Every window is a run of buckets of g = gcd of all sizes and advances,
+    so each event is filed once, in its bucket, and a window's values are
+    its buckets' values."""
+    g = 0
+    for w in windows:
+        g = math.gcd(g, w["size_ms"], w["advance_ms"])
+    nf = len(fields)
+    full = [full is None or f in full for f in fields]
+    buckets = {}  # key -> {bucket: [count, [values of field i]...]}
     for key, ts, vals in events:
+        kb = buckets.get(key)
+        if kb is None:
+            kb = buckets[key] = {}
+        b = kb.get(ts // g)
+        if b is None:
+            b = kb[ts // g] = [0] + [[] for _ in range(nf)]
+        b[0] += 1
+        for i in range(nf):
+            if vals[i] is not None:
+                b[i + 1].append(float(vals[i]))
+    res = {}
+    for key, kb in buckets.items():
         for w in windows:
-            for start, end in windows_of(ts, w):
-                k = (key, w["name"], start)
-                e = res.get(k)
-                if e is None:
-                    e = res[k] = {"end": end, "count": 0, "fields": {f: Acc() for f in fields}}
-                e["count"] += 1
-                for f in fields:
-                    v = vals.get(f)
-                    if v is not None:
-                        e["fields"][f].add(float(v))
-    return {k: {"end": e["end"], "count": e["count"],
-                "fields": {f: a.stats() for f, a in e["fields"].items()}}
-            for k, e in res.items()}
+            size, adv = w["size_ms"], w["advance_ms"]
+            starts = set()
+            for bi in kb:
+                for start, _ in windows_of(bi * g, w):
+                    starts.add(start)
+            for start in starts:
+                parts = [kb[bi] for bi in range(start // g, (start + size) // g) if bi in kb]
+                vals = [[x for p in parts for x in p[i + 1]] for i in range(nf)]
+                res[(key, w["name"], start)] = {
+                    "end": start + size, "count": sum(p[0] for p in parts),
+                    "fields": {f: stats(vals[i], full[i]) for i, f in enumerate(fields)}}
+    return res
 
 
 def quantile_bounds(sorted_xs, q, alpha):

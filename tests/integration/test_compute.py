@@ -200,14 +200,14 @@ AGGREGATES = [{"field": "speed_kmh", "ops": SPEED_OPS},
 def generate(n, keys, partitions, span_ms, seed):
     """n events over span_ms of event time, ending an hour before now;
     per partition: [(key, ts, speed, count)] in produce order."""
-    rnd = random.Random(seed)
+    r = random.Random(seed).random
     t0 = (int(time.time() * 1000) - 3_600_000 - span_ms) // 10_000 * 10_000
+    names = [f"k{k:04d}" for k in range(keys)]
     per = [[] for _ in range(partitions)]
     for i in range(n):
-        k = rnd.randrange(keys)
-        ts = t0 + i * span_ms // n - rnd.randrange(300)  # disorder < grace
-        per[k % partitions].append((f"k{k:04d}", ts, round(rnd.uniform(3.0, 130.0), 3),
-                                    rnd.randrange(0, 40)))
+        k = int(r() * keys)
+        ts = t0 + i * span_ms // n - int(r() * 300)  # disorder < grace
+        per[k % partitions].append((names[k], ts, round(3.0 + r() * 127.0, 3), int(r() * 40)))
     return per, t0 + span_ms
 
 
@@ -248,9 +248,8 @@ def produce(bootstrap, topic, per_partition, pace_s=0.0):
 
 
 def expected(per_partition):
-    events = ((key, ts, {"speed_kmh": s, "vehicle_count": c})
-              for evs in per_partition for key, ts, s, c in evs)
-    return ref.expected_aggregates(events, REF_WINDOWS, FIELDS)
+    events = ((key, ts, (s, c)) for evs in per_partition for key, ts, s, c in evs)
+    return ref.expected_aggregates(events, REF_WINDOWS, FIELDS, full={"speed_kmh"})
 
 
 def read_topic(bootstrap, topic, want=None, timeout=120.0, idle=3.0):
@@ -316,11 +315,11 @@ def check_aggregates(records, want):
         lo, hi = ref.quantile_bounds(ex["sorted"], 0.99, ALPHA)
         if sp["p99"] is None or not lo <= sp["p99"] <= hi:
             bad.append((k, "p99", sp["p99"], (lo, hi)))
-        for op in ("min", "max", "variance", "first", "last", "p50"):
-            if op not in ("min", "max") and sp[op] is not None:
+        for op in ("variance", "first", "last", "p50"):
+            if sp[op] is not None:
                 bad.append((k, f"{op} not asked for", sp[op]))
         vc, exc = fs["vehicle_count"], e["fields"]["vehicle_count"]
-        if vc["sum"] != exc["sum"] or not ref.close(vc["mean"], exc["mean"]) \
+        if not ref.close(vc["sum"], exc["sum"]) or not ref.close(vc["mean"], exc["mean"]) \
                 or vc["max"] is not None:
             bad.append((k, "vehicle_count", vc, exc["sum"], exc["mean"]))
     assert not bad, f"{len(bad)} of {len(want)} aggregates differ, e.g. {bad[:5]}"
@@ -350,16 +349,18 @@ def test_million_events_exactly_once_and_equal(kafka, topic, weir_build, tmp_pat
     out["changelog"] = f"{src}.changelog"  # created by compute
     spec = write_spec(tmp_path / "spec.json", f"m-{src}"[:60], src, out, WINDOWS, AGGREGATES)
     per, end = generate(1_000_000, 1000, parts, 200_000, seed=1)
-    t0 = time.time()
-    n = produce(kafka.bootstrap, src, per) + produce(kafka.bootstrap, src,
-                                                      flush_records(parts, end))
-    produced_s = time.time() - t0
-    want = expected(per)
+    # compute runs while the events are produced and while the test
+    # computes its answers
     c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=2).start()
     try:
-        t1 = time.time()
+        t0 = time.time()
+        n = produce(kafka.bootstrap, src, per) + produce(kafka.bootstrap, src,
+                                                          flush_records(parts, end))
+        produced_s = time.time() - t0
+        want = expected(per)
+        del per
         recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=240)
-        took = time.time() - t1
+        took = time.time() - t0
         assert c.proc.poll() is None, c.tail()
         check_aggregates(recs, want)
         assert c.metric("weir_compute_records_in_total") == n
@@ -368,8 +369,8 @@ def test_million_events_exactly_once_and_equal(kafka, topic, weir_build, tmp_pat
         assert c.metric("weir_compute_dlq_records_total") == 0
         assert c.metric("weir_compute_changelog_records_total") > 0
         assert c.get("/readyz")[0] == 200
-        print(f"\n{n} events produced in {produced_s:.1f} s; {len(want)} aggregates read "
-              f"back in {took:.1f} s after compute started")
+        print(f"\n{n} events produced in {produced_s:.1f} s; all {len(want)} aggregates "
+              f"read back {took:.1f} s after the first event")
     finally:
         assert c.stop() == 0, c.tail()
     cfg = kafka.topic_config(out["changelog"])
