@@ -50,7 +50,8 @@ typedef struct cp_part_s cp_part_t;
  *   $.compute.aggregates[1].field: "lane2" is not a field of weir.example.TrafficReading
  *   $.compute.rules[0].expr: column 12: expected ')' after the argument, got "and"
  * (with "line L, column C" when the expression has several lines).
- * `spec` and `input` must outlive the engine (it keeps pointers into them).
+ * `spec` and `input` must outlive the engine (it keeps pointers into them);
+ * input may be NULL to skip the schema check (unit tests).
  * Returns NULL with errstr set. */
 cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *errstr,
                            size_t errstr_size);
@@ -137,10 +138,15 @@ typedef struct {
 cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition);
 void cp_part_destroy(cp_part_t *p);
 
+/* Event times the engine accepts: |ts_ms| <= CP_TS_LIMIT_MS (73 million
+ * years), so that end + grace + gap cannot overflow. */
+#define CP_TS_LIMIT_MS ((int64_t)1 << 61)
+
 typedef enum {
         CP_OK = 0,
         CP_LATE = 1,   /* too late for every window it belongs to (DLQ reason "late") */
-        CP_INVALID = 2 /* event time outside +-2^61 ms: not counted, caller DLQs it */
+        CP_INVALID = 2 /* event time beyond CP_TS_LIMIT_MS: not counted, stream time untouched;
+                          the caller must DLQ it too (e.g. reason "event_time") */
 } cp_res_t;
 
 /* Adds one record.  Advances the partition's stream time and closes the

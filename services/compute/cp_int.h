@@ -15,9 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Event times are accepted within +-2^61 ms (73 million years), so that
- * end + grace + gap never overflows. */
-#define CP_TS_LIMIT ((int64_t)1 << 61)
+#define CP_TS_LIMIT CP_TS_LIMIT_MS
 /* Hopping windows per record at most (size / advance). */
 #define CP_MAX_HOPS 10000
 
