@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests" / "harness"))
 
 import fastavro  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
 
 import kafka as kafka_harness  # noqa: E402
 
@@ -90,14 +90,13 @@ def rss_peak_kib(pid):
     return int(m.group(1)) if m else 0
 
 
-def committed(bootstrap, group, topic):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "enable.auto.commit": False})
+def committed(c, topic):
+    """The group's committed offset on partition 0, or -1 while the
+    coordinator is not known yet (transient errors at start)."""
     try:
-        tp = c.committed([TopicPartition(topic, 0)], timeout=10)[0]
-        return tp.offset
-    finally:
-        c.close()
+        return c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+    except KafkaException:
+        return -1
 
 
 def count(bootstrap, topic):
@@ -202,15 +201,18 @@ def main():
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         weir_cpu = weir_rss = None
         deadline = time.time() + 600
+        watch = Consumer({"bootstrap.servers": bs, "group.id": "weir-enrichment-bench",
+                          "enable.auto.commit": False})
         while time.time() < deadline:
             if proc.poll() is not None:
                 sys.exit(f"weir-enrichment exited {proc.returncode}: "
                          f"{(work / 'enrichment.log').read_text()[-2000:]}")
-            if committed(bs, "weir-enrichment-bench", "in") >= n:
+            if committed(watch, "in") >= n:
                 weir_cpu, weir_rss = cpu_of(proc.pid), rss_peak_kib(proc.pid)
                 break
             time.sleep(0.2)
         weir_wall = time.time() - t0
+        watch.close()
         if perf:
             perf.send_signal(2)
             perf.wait(60)
