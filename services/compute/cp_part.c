@@ -226,6 +226,8 @@ void cp_key_schedule(cp_part_t *p, cp_key_t *k) {
                 if (pt < t)
                         t = pt;
         }
+        if (t == k->next_close && k->heap_idx >= 0)
+                return; /* the common case: a record into an already open window */
         k->next_close = t;
         if (t == INT64_MAX) {
                 heap_del(p, k);
