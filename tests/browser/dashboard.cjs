@@ -45,6 +45,10 @@ function check(cond, what) {
       [row("int-1") + ' td[data-col="speed_kmh (mean)"]', before], { timeout: 20000 });
     const after = await page.textContent(row("int-1") + ' td[data-col="speed_kmh (mean)"]');
     console.log(`live: speed_kmh (mean) of int-1 went ${before} -> ${after}`);
+    const markup = await page.textContent(row("int-3") + " td:nth-child(2)");
+    check(markup === '<b>x</b><img src=x onerror="window.pwned=1">', "name shown as text " + markup);
+    check(await page.evaluate(() => window.pwned === undefined && !document.querySelector("#values img")),
+          "markup from the feed was not run");
 
     const alert = '#alerts tbody tr[data-rule="congestion"][data-key="int-2"][data-state="FIRING"]';
     await page.waitForSelector(alert, { timeout: 30000 });
@@ -60,6 +64,16 @@ function check(cond, what) {
       () => document.querySelectorAll("#alerts tbody tr").length === 0, null, { timeout: 30000 });
     check(await page.isVisible("#no-alerts"), "no-alerts note shown");
     check(errors.length === 0, "page errors: " + errors.join("; "));
+
+    // The query string narrows the subscription: one key, aggregates only.
+    const narrow = await browser.newPage();
+    await narrow.goto(process.env.URL + "?keys=int-1&kinds=aggregate");
+    await narrow.waitForSelector(row("int-1"), { timeout: 30000 });
+    await narrow.waitForTimeout(1000); // several frames' worth
+    const only = await narrow.$$eval("#values tbody tr", (trs) => trs.map((t) => t.dataset.key));
+    check(JSON.stringify(only) === '["int-1"]', "filtered page rows " + only);
+    check(await narrow.textContent("#alert-count") === "0", "filtered page: no alerts");
+    console.log("filtered page: only int-1");
     console.log("OK: live values for 3 keys, alert FIRING then RESOLVED");
   } finally {
     await browser.close();

@@ -525,6 +525,11 @@ def test_dashboard_page_served_on_the_same_port(feed):
     assert http_get(f"http://127.0.0.1:{g.port}/")[0] == 404
 
 
+# int-3's name is markup: the page must show it as text and run none of it.
+NAMES = {"int-1": "Main St & int-1", "int-2": "Main St & int-2",
+         "int-3": '<b>x</b><img src=x onerror="window.pwned=1">'}
+
+
 def test_dashboard_in_headless_chromium(feed):
     node, chromium = shutil.which("node"), shutil.which("chromium")
     modules = REPO / "tests" / ".cache" / "browser" / "node_modules"
@@ -548,7 +553,7 @@ def test_dashboard_in_headless_chromium(feed):
                              "final": True, "emitted_at": now,
                              "fields": [{"name": "speed_kmh", "count": 10, "mean": 30.0 + i,
                                          "p95": 50.0}],
-                             "enriched": True, "attributes": {"name": f"Main St & {k}"}}}
+                             "enriched": True, "attributes": {"name": NAMES[k]}}}
                    for k in ("int-1", "int-2", "int-3")]
             state = "RESOLVED" if resolved.is_set() else "FIRING"
             evs.append({"kind": "alert", "topic": "alerts.enriched", "key": "int-2",
