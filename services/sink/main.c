@@ -140,7 +140,7 @@ static void on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
 
 /* ------------------------------------------------------------ pausing */
 
-static void pause_set(sink_t *s, int pause) {
+static void pause_set(sink_t *s, int pause, const char *why) {
         rd_kafka_topic_partition_list_t *parts = NULL;
         if (rd_kafka_assignment(kc_rk(s->consumer), &parts) == RD_KAFKA_RESP_ERR_NO_ERROR &&
             parts) {
@@ -153,9 +153,9 @@ static void pause_set(sink_t *s, int pause) {
         s->paused = pause;
         metrics_set(s->m_paused, pause);
         if (pause)
-                log_warn(LOG_C, "InfluxDB is not accepting writes: consumption paused");
+                log_warn(LOG_C, "%s: consumption paused", why);
         else
-                log_info(LOG_C, "InfluxDB accepted the batch: consumption resumed");
+                log_info(LOG_C, "%s: consumption resumed", why);
 }
 
 /* A record that arrived while paused (a partition assigned meanwhile):
@@ -197,7 +197,8 @@ static int sink_wait(void *opaque, int64_t ms, const ix_result_t *why) {
         sink_t *s = opaque;
         (void)why;
         if (!s->paused)
-                pause_set(s, 1);
+                pause_set(s, 1,
+                          why ? "InfluxDB is not accepting writes" : "a schema cannot be fetched");
         int64_t deadline = mono_ms() + ms;
         while (!atomic_load(&s->svc.stop)) {
                 admin_heartbeat(s->svc.admin);
@@ -281,7 +282,7 @@ static int sink_flush(sink_t *s) {
         commit_pending(s);
         ix_batch_clear(b);
         if (s->paused) {
-                pause_set(s, 0);
+                pause_set(s, 0, "the batch is through");
                 /* What was held comes first, in the order it arrived. */
                 size_t n = s->nheld;
                 rd_kafka_message_t **h = s->held;
@@ -352,7 +353,7 @@ static void sink_record(sink_t *s, rd_kafka_message_t *m) {
                 rd_kafka_message_destroy(m);
                 return;
         }
-        lp_info_t info;
+        lp_info_t info = {0};
         ix_batch_t *b = &s->batch;
         size_t off = b->body.len;
         rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, s->ix ? &b->body : NULL, &info,
@@ -378,7 +379,7 @@ static void sink_record(sink_t *s, rd_kafka_message_t *m) {
                         exit(1);
                 }
         }
-        if (s->ws)
+        if (s->ws && ws_server_clients(s->ws) > 0) /* no JSON work for nobody */
                 sink_publish(s, t, &d, &info);
         rd_kafka_message_destroy(m);
 }

@@ -286,6 +286,8 @@ static void test_v2_request(void) {
         char e[256];
         ix_t *ix = ix_new(&c, e, sizeof(e));
         TH_CHECK(ix != NULL);
+        if (!ix)
+                return;
         ix_result_t r;
         const char *body = "m,k=a v=1 1\nm,k=b v=2 2\n";
         TH_CHECK(ix_send(ix, body, strlen(body), &r) == IX_OK);

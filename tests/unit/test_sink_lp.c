@@ -128,7 +128,7 @@ static const char *map(const char *sink_json, int is_alert, const char *rec_json
         } else if (m) {
                 buf_t b = BUF_INIT;
                 buf_append(&b, "prev\n", 5);
-                lp_info_t info;
+                lp_info_t info = {0};
                 int rc = (sch == agg_s ? lp_aggregate : lp_alert)(m, &v, &b, &info, e, sizeof(e));
                 buf_nul(&b);
                 if (rc == LP_OK)
@@ -199,7 +199,7 @@ static void test_aggregate_non_finite(void) {
         TH_CHECK(avro_value_set_branch(&u, 1, &br) == 0 &&
                  avro_value_set_double(&br, -INFINITY) == 0);
         buf_t b = BUF_INIT;
-        lp_info_t info;
+        lp_info_t info = {0};
         TH_CHECK(lp_aggregate(m, &v, &b, &info, e, sizeof(e)) == LP_OK);
         buf_nul(&b);
         TH_CHECK_STR(b.data, "traffic,intersection_id=i-7,window=1m count=12i,speed_kmh_count=12i,"
@@ -254,7 +254,7 @@ static void test_info_only(void) {
         av_value_new(alert_s, &v);
         const char *j = ALERT_JSON("FIRING");
         TH_CHECK(av_json_text_to_value(alert_s, j, strlen(j), &v, e, sizeof(e)) == 0);
-        lp_info_t info;
+        lp_info_t info = {0};
         TH_CHECK(lp_alert(m, &v, NULL, &info, e, sizeof(e)) == LP_OK);
         TH_CHECK_STR(info.severity, "CRITICAL");
         TH_CHECK_INT(info.time_ms, 1700000060000);
