@@ -286,6 +286,9 @@ def test_file_sources_join_aggregates_and_alerts(kafka, topic, weir_build, tmp_p
         assert e.metric("weir_enrichment_lookups_total", source="sites", type="file",
                         result="hit") == sum(1 for a in aggs + alerts if a["key"] in json_table)
         assert e.metric("weir_enrichment_table_entries", source="extra") == len(csv_rows)
+        lint = subprocess.run(["promtool", "check", "metrics"], input=e.get("/metrics")[1],
+                              capture_output=True, text=True)
+        assert lint.returncode == 0, lint.stdout + lint.stderr
     finally:
         e.stop()
 
@@ -429,5 +432,50 @@ def test_kafka_table_load_follow_and_restart(kafka, topic, weir_build, tmp_path)
             [expect_join(a, [(new_table, "pass")]) for a in down]
         log = e.log.read_text()
         assert log.index("table loaded") < log.index("joining")
+    finally:
+        e.stop()
+
+
+# ---------------------------------------------------------------- Confluent framing
+
+def test_confluent_wire_format_in_and_out(kafka, registry, topic, weir_build, tmp_path):
+    """Input written by confluent-kafka's AvroSerializer (decoded by Weir
+    through the registry, the path that resolves and re-encodes), output in
+    Confluent framing read back by AvroDeserializer."""
+    import datetime
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    t = topics_for(topic)
+    rows = [{"id": f"k-{i}", "name": f"n{i}"} for i in range(3)]
+    (tmp_path / "ref.json").write_text(json.dumps(rows))
+    table = {r["id"]: {"name": r["name"]} for r in rows}
+    enr = dict(io_section(t), sources=[{"name": "ref", "type": "file", "path": "ref.json",
+                                        "key_field": "id"}])
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr,
+                   env={"WIRE_FORMAT": "confluent", "SCHEMA_REGISTRY_URL": registry.url}).start()
+    try:
+        e.wait_ready()
+        src = SchemaRegistryClient({"url": registry.url})
+        ser = AvroSerializer(src, json.dumps(AGG_RAW))
+        aggs = [aggregate(i, f"k-{i % 5}") for i in range(40)]
+        ctx = SerializationContext(t["agg"], MessageField.VALUE)
+        produce(kafka.bootstrap, t["agg"], [(a["key"].encode(), ser(a, ctx), None) for a in aggs])
+        out = consume(kafka.bootstrap, t["out_agg"], len(aggs), idle=1.0)
+        assert len(out) == len(aggs)
+        sid = src.get_latest_version(f"{t['out_agg']}-value").schema_id
+        deser = AvroDeserializer(src)
+        octx = SerializationContext(t["out_agg"], MessageField.VALUE)
+        got = []
+        for m in out:
+            v = m.value()
+            assert v[0] == 0 and struct.unpack(">I", v[1:5])[0] == sid
+            rec = deser(v, octx)
+            for f in ("window_start", "window_end", "emitted_at"):
+                assert isinstance(rec[f], datetime.datetime)
+                rec[f] = round(rec[f].timestamp() * 1000)
+            got.append(rec)
+        assert got == [expect_join(a, [(table, "pass")]) for a in aggs]
     finally:
         e.stop()
