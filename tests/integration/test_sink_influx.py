@@ -18,6 +18,7 @@ import socket
 import struct
 import subprocess
 import time
+import urllib.request
 import uuid
 
 import fastavro
@@ -142,8 +143,9 @@ class Sink:
         self.spec = tmp_path / f"spec-{uuid.uuid4().hex[:6]}.json"
         self.spec.write_text(json.dumps(spec))
         self.log = tmp_path / f"sink-{uuid.uuid4().hex[:6]}.log"
+        self.admin = influx_harness.free_port()
         self.env = dict(os.environ, PIPELINE_SPEC=str(self.spec), SCHEMA_DIR=str(SCHEMAS),
-                        ADMIN_PORT="0", KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+                        ADMIN_PORT=str(self.admin), ADMIN_BIND="127.0.0.1", KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                         SINK_FLUSH_INTERVAL="200ms", SINK_RETRY_INITIAL="100ms",
                         SINK_RETRY_MAX="2s", KAFKA_STATISTICS_INTERVAL_MS="0", **env)
         self.proc = None
@@ -164,6 +166,19 @@ class Sink:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def metrics_text(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        """The value of one sample of /metrics (0 when absent)."""
+        want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+                       if labels else "")
+        for line in self.metrics_text().splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
 
     def tail(self, n=30):
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
@@ -252,6 +267,17 @@ def test_points_equal_records_and_replay_is_idempotent(kafka, influx, pipeline):
     # Offsets are committed once the points are in: every record.
     wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 140,
              30, "committed offsets")
+    # What an SRE sees: the counts, and a /metrics that promtool accepts.
+    assert sink.metric("weir_sink_points_written_total", kind="aggregate") == 140
+    assert sink.metric("weir_sink_points_written_total", kind="alert") == 4
+    assert sink.metric("weir_sink_records_total", kind="aggregate") == 140
+    assert sink.metric("weir_sink_influx_batches_total") >= 1
+    assert sink.metric("weir_sink_end_to_end_latency_seconds_count") == 144
+    text = sink.metrics_text()
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and not (check.stdout + check.stderr).strip(), \
+        check.stdout + check.stderr
     assert sink.stop() == 0, sink.tail()
 
     # Replay from the earliest offset with a new group: same points, no more.
@@ -296,6 +322,9 @@ def test_outage_holds_offsets_and_loses_nothing(kafka, pipeline):
         check_points_equal(points(db, p["name"]), first + second)
         wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 130,
                  30, "commit after the outage")
+        assert sink.metric("weir_sink_influx_retries_total", cause="network") >= 3
+        assert sink.metric("weir_sink_consumption_paused") == 0
+        assert sink.metric("weir_sink_points_written_total", kind="aggregate") == 130
         log = sink.log.read_text()
         assert "InfluxDB is not accepting writes: consumption paused" in log
         assert "consumption resumed" in log
@@ -358,6 +387,10 @@ def test_rejected_point_and_bad_record_go_to_dlq(kafka, influx, pipeline):
     check_points_equal(rows, recs)
     wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 22,
              30, "commit past the rejected records")
+    assert sink.metric("weir_sink_points_rejected_total", kind="aggregate") == 1
+    assert sink.metric("weir_sink_dlq_records_total", **{"class": "rejected"}) == 1
+    assert sink.metric("weir_sink_dlq_records_total", **{"class": "malformed"}) == 1
+    assert sink.metric("weir_sink_influx_splits_total", cause="rejected") >= 1
     assert sink.stop() == 0, sink.tail()
 
 
