@@ -479,3 +479,30 @@ def test_confluent_wire_format_in_and_out(kafka, registry, topic, weir_build, tm
         assert got == [expect_join(a, [(table, "pass")]) for a in aggs]
     finally:
         e.stop()
+
+
+# ---------------------------------------------------------------- start-up
+
+def test_startup_errors_and_stop_while_loading(kafka, topic, weir_build, tmp_path):
+    t = topics_for(topic)
+    # A reference file that is not there: exit 1, naming the source and file.
+    enr = dict(io_section(t), sources=[{"name": "sites", "type": "file", "path": "nope.json",
+                                        "key_field": "id"}])
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr)
+    r = subprocess.run([e.exe], env=e.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert 'source "sites"' in r.stderr and "nope.json" in r.stderr
+    # A CSV row with a field too many: the row is named.
+    (tmp_path / "bad.csv").write_text("id,name\na,b\nc,d,e\n")
+    enr["sources"] = [{"name": "sites", "type": "file", "path": "bad.csv", "key_field": "id"}]
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr)
+    r = subprocess.run([e.exe], env=e.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "record 2: 3 fields, the header has 2" in r.stderr
+    # SIGTERM while waiting for a reference topic: a clean, prompt exit.
+    enr["sources"] = [{"name": "sites", "type": "kafka", "topic": f"absent-{t['agg']}"}]
+    e = Enrichment(weir_build, tmp_path, kafka.bootstrap, enr).start()
+    time.sleep(1.0)
+    assert e.get("/readyz")[0] == 503
+    t0 = time.time()
+    e.stop(timeout=10)
+    assert time.time() - t0 < 10
