@@ -1,6 +1,7 @@
 /* cp_int — the compute engine's internal structures, shared by cp_engine.c
- * (start-up), cp_part.c (keys, timers, closing, emission), win.c (window
- * assignment per window type) and cp_state.c (changelog bytes).  Not part
+ * (start-up), cp_part.c (keys, timers, closing loop), cp_emit.c (aggregates,
+ * rules, alerts, baselines), win.c (window assignment per window type) and
+ * cp_state.c (changelog bytes).  Not part
  * of the API: main.c uses cp.h only. */
 #ifndef WEIR_CP_INT_H
 #define WEIR_CP_INT_H
@@ -120,6 +121,14 @@ void cp_win_free(cp_part_t *p, cp_win_t *w);
 void cp_key_schedule(cp_part_t *p, cp_key_t *k);
 void cp_key_dirty(cp_part_t *p, cp_key_t *k);
 void cp_key_remove(cp_part_t *p, cp_key_t *k);
+/* cp_emit.c */
+/* Fills p->fs with window w's statistics and z-scores. */
+void cp_fill_stats(cp_part_t *p, const cp_win_t *w);
+void cp_emit_aggregate(cp_part_t *p, const cp_win_t *w, int final, int64_t now_ms,
+                       const cp_emit_t *emit);
+/* Closes the head window of (k, d): final aggregate, rules, baseline; frees it. */
+void cp_close_head(cp_part_t *p, cp_key_t *k, size_t d, int64_t now_ms, const cp_emit_t *emit);
+void cp_pend_del(cp_part_t *p, cp_win_t *w);
 /* After a window got a record: 'changes' updates. */
 void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *emit);
 void cp_pend_add(cp_part_t *p, cp_win_t *w);

@@ -1,9 +1,9 @@
 /* cp_part — one input partition's state: the keys (a chained hash table of
  * single-allocation key blocks), a min-heap of keys by their next window
  * close (ties broken by key bytes, so the emission order does not depend on
- * history), closing (final aggregate, rules, EWMA), 'changes' updates, and
- * the changelog entry points.  Window assignment is in win.c, the bytes in
- * cp_state.c. */
+ * history), the closing loop, 'changes' ticks, and the changelog entry
+ * points.  Window assignment is in win.c, what a closing window emits in
+ * cp_emit.c, the bytes in cp_state.c. */
 #include "cp_int.h"
 
 #include <math.h>
@@ -292,7 +292,7 @@ cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int
         return w;
 }
 
-static void pend_del(cp_part_t *p, cp_win_t *w) {
+void cp_pend_del(cp_part_t *p, cp_win_t *w) {
         if (w->pend_idx < 0)
                 return;
         size_t i = (size_t)w->pend_idx;
@@ -311,143 +311,12 @@ void cp_pend_add(cp_part_t *p, cp_win_t *w) {
 }
 
 void cp_win_free(cp_part_t *p, cp_win_t *w) {
-        pend_del(p, w);
+        cp_pend_del(p, w);
         for (size_t f = 0; f < p->e->nf; f++)
                 agg_reset(&w->f[f]);
         w->next = p->free_wins;
         p->free_wins = w;
         p->open_windows--;
-}
-
-/* Fills p->fs for window w (zscore against the baseline before this window). */
-static void fill_stats(cp_part_t *p, const cp_win_t *w) {
-        const cp_engine_t *e = p->e;
-        for (size_t f = 0; f < e->nf; f++) {
-                cp_field_stats_t *o = &p->fs[f];
-                const agg_t *a = &w->f[f];
-                o->has_zscore = 0;
-                o->zscore = 0;
-                if (a->n > 0)
-                        o->has_zscore = (unsigned char)ewma_zscore(
-                                &w->k->ew[w->def * e->nf + f], agg_mean(a),
-                                e->c->anomaly.min_windows, &o->zscore);
-                agg_stats(a, e->ops[f], e->has_sk[f] ? &e->skp : NULL, o);
-        }
-}
-
-static void emit_aggregate(cp_part_t *p, const cp_win_t *w, int final, int64_t now_ms,
-                           const cp_emit_t *emit) {
-        if (!emit || !emit->aggregate)
-                return;
-        const spec_window_t *sw = p->e->defs[w->def].w;
-        cp_aggregate_t a = {w->k->key, w->k->key_len, sw->name, w->def,   w->start, w->end,
-                            w->count,  final,         now_ms,   p->e->nf, p->fs};
-        emit->aggregate(emit->opaque, &a);
-}
-
-static double term_value(const cp_part_t *p, const cp_win_t *w, const rule_term_t *t) {
-        const cp_field_stats_t *s = &p->fs[t->field];
-        if (t->kind == RULE_TERM_COUNT)
-                return (double)w->count;
-        if (t->kind == RULE_TERM_ZSCORE)
-                return s->has_zscore ? s->zscore : NAN;
-        switch (t->op) {
-        case SPEC_OP_COUNT:
-                return (double)s->count;
-        case SPEC_OP_SUM:
-                return s->has_sum ? s->sum : NAN;
-        case SPEC_OP_MIN:
-                return s->has_min ? s->min : NAN;
-        case SPEC_OP_MAX:
-                return s->has_max ? s->max : NAN;
-        case SPEC_OP_MEAN:
-                return s->has_mean ? s->mean : NAN;
-        case SPEC_OP_VARIANCE:
-                return s->has_variance ? s->variance : NAN;
-        case SPEC_OP_STDDEV:
-                return s->has_stddev ? s->stddev : NAN;
-        case SPEC_OP_FIRST:
-                return s->has_first ? s->first : NAN;
-        case SPEC_OP_LAST:
-                return s->has_last ? s->last : NAN;
-        case SPEC_OP_P50:
-                return s->has_p50 ? s->p50 : NAN;
-        case SPEC_OP_P90:
-                return s->has_p90 ? s->p90 : NAN;
-        case SPEC_OP_P95:
-                return s->has_p95 ? s->p95 : NAN;
-        case SPEC_OP_P99:
-                return s->has_p99 ? s->p99 : NAN;
-        default:
-                return NAN;
-        }
-}
-
-static void eval_rules(cp_part_t *p, const cp_win_t *w, int64_t now_ms, const cp_emit_t *emit) {
-        const cp_engine_t *e = p->e;
-        const cp_def_t *df = &e->defs[w->def];
-        for (size_t i = 0; i < df->nrules; i++) {
-                const cp_rule_t *cr = &e->rules[df->rules[i]];
-                cp_rstate_t *rs = &w->k->rs[df->rules[i]];
-                size_t nt = rule_nterms(cr->prog);
-                for (size_t t = 0; t < nt; t++)
-                        p->tv[t] = term_value(p, w, rule_term(cr->prog, t));
-                int holds = rule_eval(cr->prog, p->tv);
-                int state = -1;
-                if (holds) {
-                        if (rs->consec < INT32_MAX)
-                                rs->consec++;
-                        if (!rs->firing && rs->consec >= cr->r->for_windows) {
-                                rs->firing = 1;
-                                state = CP_ALERT_FIRING;
-                        }
-                } else {
-                        rs->consec = 0;
-                        if (rs->firing) {
-                                rs->firing = 0;
-                                state = CP_ALERT_RESOLVED;
-                        }
-                }
-                if (state < 0 || !emit || !emit->alert)
-                        continue;
-                size_t nv = 0;
-                for (size_t t = 0; t < nt; t++)
-                        if (!isnan(p->tv[t])) {
-                                p->terms[nv].name = rule_term(cr->prog, t)->name;
-                                p->terms[nv].value = p->tv[t];
-                                nv++;
-                        }
-                cp_alert_t a = {cr->r->name,
-                                w->k->key,
-                                w->k->key_len,
-                                df->w->name,
-                                w->start,
-                                w->end,
-                                (cp_alert_state_t)state,
-                                cr->r->severity,
-                                cr->r->expr,
-                                nv,
-                                p->terms,
-                                cr->r->nlabels,
-                                cr->r->labels,
-                                now_ms};
-                emit->alert(emit->opaque, &a);
-        }
-}
-
-/* Closes the head window of (k, d): final aggregate, rules, baseline. */
-static void close_head(cp_part_t *p, cp_key_t *k, size_t d, int64_t now_ms, const cp_emit_t *emit) {
-        const cp_engine_t *e = p->e;
-        cp_win_t *w = k->d[d].head;
-        fill_stats(p, w);
-        emit_aggregate(p, w, 1, now_ms, emit);
-        eval_rules(p, w, now_ms, emit);
-        for (size_t f = 0; f < e->nf; f++)
-                if (w->f[f].n > 0)
-                        ewma_update(&k->ew[d * e->nf + f], agg_mean(&w->f[f]), e->c->anomaly.alpha);
-        k->d[d].head = w->next;
-        k->d[d].nwin--;
-        cp_win_free(p, w);
 }
 
 /* Closes every window whose close time stream time has reached, in the
@@ -458,27 +327,11 @@ static void advance(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                 int64_t t = k->next_close;
                 for (size_t d = 0; d < p->e->ndefs; d++) {
                         while (k->d[d].head && k->d[d].head->close <= t)
-                                close_head(p, k, d, now_ms, emit);
+                                cp_close_head(p, k, d, now_ms, emit);
                         win_prune(p, k, d);
                 }
                 cp_key_dirty(p, k);
                 cp_key_schedule(p, k);
-        }
-}
-
-void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *emit) {
-        const spec_window_t *sw = p->e->defs[w->def].w;
-        if (sw->emit != SPEC_EMIT_CHANGES)
-                return;
-        w->changed = 1;
-        if (w->last_emit == INT64_MIN || now_ms - w->last_emit >= sw->emit_interval_ms) {
-                fill_stats(p, w);
-                emit_aggregate(p, w, 0, now_ms, emit);
-                w->last_emit = now_ms;
-                w->changed = 0;
-                pend_del(p, w);
-        } else {
-                cp_pend_add(p, w);
         }
 }
 
@@ -535,11 +388,11 @@ void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
         qsort(p->due, n, sizeof(*p->due), due_cmp);
         for (size_t i = 0; i < n; i++) {
                 cp_win_t *w = p->due[i];
-                fill_stats(p, w);
-                emit_aggregate(p, w, 0, now_ms, emit);
+                cp_fill_stats(p, w);
+                cp_emit_aggregate(p, w, 0, now_ms, emit);
                 w->last_emit = now_ms;
                 w->changed = 0;
-                pend_del(p, w);
+                cp_pend_del(p, w);
                 cp_key_dirty(p, w->k);
         }
 }

@@ -19,7 +19,7 @@ int cp_w_uvar(buf_t *b, uint64_t v) {
 }
 
 int cp_w_svar(buf_t *b, int64_t v) {
-        uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        uint64_t u = ((uint64_t)v << 1) ^ (0 - ((uint64_t)v >> 63)); /* zigzag */
         return cp_w_uvar(b, u);
 }
 

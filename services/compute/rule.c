@@ -2,7 +2,7 @@
  * recursive-descent parser emits postfix code directly; the nesting depth is
  * bounded so hostile input cannot exhaust the C stack, and the evaluation
  * stack depth is computed at compile time. */
-#include "rule.h"
+#include "rule_int.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -10,173 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define RULE_MAX_DEPTH 64
-#define RULE_MAX_STACK 128
-
-typedef enum {
-        I_CONST,
-        I_TERM,
-        I_NEG,
-        I_ADD,
-        I_SUB,
-        I_MUL,
-        I_DIV,
-        I_LT,
-        I_LE,
-        I_GT,
-        I_GE,
-        I_EQ,
-        I_NE,
-        I_AND,
-        I_OR,
-        I_NOT
-} ins_op_t;
-
-typedef struct {
-        ins_op_t op;
-        size_t arg; /* I_CONST: index in consts; I_TERM: term index */
-} ins_t;
-
-struct rule_prog_s {
-        ins_t *code;
-        size_t ncode, capcode;
-        double *consts;
-        size_t nconsts, capconsts;
-        rule_term_t *terms;
-        size_t nterms, capterms;
-};
-
-typedef enum { T_END, T_NUM, T_IDENT, T_LP, T_RP, T_OP } tok_kind_t;
-typedef enum { TY_NUM, TY_BOOL } type_t;
-
-typedef struct {
-        const char *src;
-        size_t pos;          /* next unread byte */
-        tok_kind_t kind;     /* current token */
-        size_t tstart, tlen; /* its bytes */
-        double num;
-        const rule_env_t *env;
-        rule_prog_t *prog;
-        int depth, sp, maxsp;
-        int failed;
-        char *err;
-        size_t errsz;
-} ps_t;
-
-static void fail_at(ps_t *ps, size_t at, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void fail_at(ps_t *ps, size_t at, const char *fmt, ...) {
-        if (ps->failed)
-                return;
-        ps->failed = 1;
-        size_t line = 1, col = 1;
-        int multiline = strchr(ps->src, '\n') != NULL;
-        for (size_t i = 0; i < at && ps->src[i]; i++) {
-                if (ps->src[i] == '\n') {
-                        line++;
-                        col = 1;
-                } else {
-                        col++;
-                }
-        }
-        int n = multiline ? snprintf(ps->err, ps->errsz, "line %zu, column %zu: ", line, col)
-                          : snprintf(ps->err, ps->errsz, "column %zu: ", col);
-        if (n < 0 || (size_t)n >= ps->errsz)
-                return;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(ps->err + n, ps->errsz - (size_t)n, fmt, ap);
-        va_end(ap);
-}
-
-/* The current token as text for messages ("end of expression" at the end). */
-static const char *tok_text(const ps_t *ps, char *buf, size_t bufsz) {
-        if (ps->kind == T_END)
-                return "end of expression";
-        size_t n = ps->tlen < 40 ? ps->tlen : 40;
-        snprintf(buf, bufsz, "\"%.*s\"", (int)n, ps->src + ps->tstart);
-        return buf;
-}
-
-static int tok_is(const ps_t *ps, const char *s) {
-        size_t n = strlen(s);
-        return ps->kind != T_END && ps->tlen == n && memcmp(ps->src + ps->tstart, s, n) == 0;
-}
-
-static void next(ps_t *ps) {
-        const char *s = ps->src;
-        while (s[ps->pos] == ' ' || s[ps->pos] == '\t' || s[ps->pos] == '\n' || s[ps->pos] == '\r')
-                ps->pos++;
-        ps->tstart = ps->pos;
-        char c = s[ps->pos];
-        if (!c) {
-                ps->kind = T_END;
-                ps->tlen = 0;
-                return;
-        }
-        if (isdigit((unsigned char)c) || (c == '.' && isdigit((unsigned char)s[ps->pos + 1]))) {
-                char *end;
-                ps->num = strtod(s + ps->pos, &end);
-                size_t n = (size_t)(end - (s + ps->pos));
-                /* strtod also takes hex, inf and nan; the language has plain decimals */
-                for (size_t i = 0; i < n; i++) {
-                        char d = s[ps->pos + i];
-                        if (!isdigit((unsigned char)d) && d != '.' && d != 'e' && d != 'E' &&
-                            d != '+' && d != '-') {
-                                n = i;
-                                break;
-                        }
-                }
-                if (n == 0 || !isfinite(ps->num) || isalpha((unsigned char)s[ps->pos + n]) ||
-                    s[ps->pos + n] == '_') {
-                        ps->kind = T_NUM;
-                        ps->tlen = n ? n : 1;
-                        fail_at(ps, ps->tstart, "malformed number");
-                        return;
-                }
-                ps->kind = T_NUM;
-                ps->tlen = n;
-                ps->pos += n;
-                return;
-        }
-        if (isalpha((unsigned char)c) || c == '_') {
-                size_t n = 0;
-                while (isalnum((unsigned char)s[ps->pos + n]) || s[ps->pos + n] == '_')
-                        n++;
-                ps->kind = T_IDENT;
-                ps->tlen = n;
-                ps->pos += n;
-                return;
-        }
-        if (c == '(' || c == ')') {
-                ps->kind = c == '(' ? T_LP : T_RP;
-                ps->tlen = 1;
-                ps->pos++;
-                return;
-        }
-        static const char *const ops[] = {"<=", ">=", "==", "!=", "<", ">", "+", "-", "*", "/"};
-        for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-                size_t n = strlen(ops[i]);
-                if (strncmp(s + ps->pos, ops[i], n) == 0) {
-                        ps->kind = T_OP;
-                        ps->tlen = n;
-                        ps->pos += n;
-                        return;
-                }
-        }
-        ps->kind = T_OP;
-        ps->tlen = 1;
-        if (c == '=')
-                fail_at(ps, ps->tstart, "unexpected '=' (write == to compare)");
-        else if (c == '&' || c == '|' || c == '!')
-                fail_at(ps, ps->tstart, "unexpected '%c' (write and, or, not)", c);
-        else if (isprint((unsigned char)c))
-                fail_at(ps, ps->tstart, "unexpected character '%c'", c);
-        else
-                fail_at(ps, ps->tstart, "unexpected byte 0x%02x", (unsigned)(unsigned char)c);
-}
 
 static void emit(ps_t *ps, ins_op_t op, size_t arg, int sp_delta) {
         if (ps->failed)
@@ -186,7 +19,7 @@ static void emit(ps_t *ps, ins_op_t op, size_t arg, int sp_delta) {
                 size_t cap = p->capcode ? p->capcode * 2 : 16;
                 ins_t *nc = realloc(p->code, cap * sizeof(*nc));
                 if (!nc) {
-                        fail_at(ps, ps->tstart, "out of memory");
+                        rule_fail_at(ps, ps->tstart, "out of memory");
                         return;
                 }
                 p->code = nc;
@@ -199,7 +32,7 @@ static void emit(ps_t *ps, ins_op_t op, size_t arg, int sp_delta) {
         if (ps->sp > ps->maxsp)
                 ps->maxsp = ps->sp;
         if (ps->maxsp > RULE_MAX_STACK)
-                fail_at(ps, ps->tstart, "expression too complex");
+                rule_fail_at(ps, ps->tstart, "expression too complex");
 }
 
 static type_t parse_or(ps_t *ps);
@@ -221,24 +54,24 @@ static int find_op(const char *s, size_t n, spec_op_t *op) {
 static void expect_rp(ps_t *ps, const char *after) {
         char b[64];
         if (ps->kind != T_RP)
-                fail_at(ps, ps->tstart, "expected ')' after %s, got %s", after,
-                        tok_text(ps, b, sizeof(b)));
+                rule_fail_at(ps, ps->tstart, "expected ')' after %s, got %s", after,
+                             rule_tok_text(ps, b, sizeof(b)));
         else
-                next(ps);
+                rule_next(ps);
 }
 
 /* Reads "( field" and returns the field index, or (size_t)-1 on error. */
 static size_t parse_field_arg(ps_t *ps, const char *fn) {
         char b[64];
         if (ps->kind != T_LP) {
-                fail_at(ps, ps->tstart, "expected '(' after \"%s\", got %s", fn,
-                        tok_text(ps, b, sizeof(b)));
+                rule_fail_at(ps, ps->tstart, "expected '(' after \"%s\", got %s", fn,
+                             rule_tok_text(ps, b, sizeof(b)));
                 return (size_t)-1;
         }
-        next(ps);
+        rule_next(ps);
         if (ps->kind != T_IDENT) {
-                fail_at(ps, ps->tstart, "expected a field name in %s(), got %s", fn,
-                        tok_text(ps, b, sizeof(b)));
+                rule_fail_at(ps, ps->tstart, "expected a field name in %s(), got %s", fn,
+                             rule_tok_text(ps, b, sizeof(b)));
                 return (size_t)-1;
         }
         for (size_t i = 0; i < ps->env->nfields; i++) {
@@ -247,13 +80,13 @@ static size_t parse_field_arg(ps_t *ps, const char *fn) {
                         return i;
         }
         if (ps->env->nfields == 0)
-                fail_at(ps, ps->tstart,
-                        "\"%.*s\" is not an aggregated field (the spec has no aggregates)",
-                        (int)ps->tlen, ps->src + ps->tstart);
+                rule_fail_at(ps, ps->tstart,
+                             "\"%.*s\" is not an aggregated field (the spec has no aggregates)",
+                             (int)ps->tlen, ps->src + ps->tstart);
         else
-                fail_at(ps, ps->tstart,
-                        "\"%.*s\" is not an aggregated field (add it to $.compute.aggregates)",
-                        (int)ps->tlen, ps->src + ps->tstart);
+                rule_fail_at(ps, ps->tstart,
+                             "\"%.*s\" is not an aggregated field (add it to $.compute.aggregates)",
+                             (int)ps->tlen, ps->src + ps->tstart);
         return (size_t)-1;
 }
 
@@ -278,7 +111,7 @@ static void add_term(ps_t *ps, rule_term_kind_t kind, size_t field, spec_op_t op
                 size_t cap = p->capterms ? p->capterms * 2 : 4;
                 rule_term_t *nt = realloc(p->terms, cap * sizeof(*nt));
                 if (!nt) {
-                        fail_at(ps, ps->tstart, "out of memory");
+                        rule_fail_at(ps, ps->tstart, "out of memory");
                         return;
                 }
                 p->terms = nt;
@@ -290,7 +123,7 @@ static void add_term(ps_t *ps, rule_term_kind_t kind, size_t field, spec_op_t op
         t->op = op;
         t->name = strdup(name);
         if (!t->name) {
-                fail_at(ps, ps->tstart, "out of memory");
+                rule_fail_at(ps, ps->tstart, "out of memory");
                 return;
         }
         p->nterms++;
@@ -301,37 +134,38 @@ static void parse_call(ps_t *ps) {
         char b[64];
         size_t at = ps->tstart;
         spec_op_t op;
-        int is_z = tok_is(ps, "zscore");
+        int is_z = rule_tok_is(ps, "zscore");
         if (!is_z && !find_op(ps->src + ps->tstart, ps->tlen, &op)) {
-                if (tok_is(ps, "and") || tok_is(ps, "or") || tok_is(ps, "not"))
-                        fail_at(ps, at,
+                if (rule_tok_is(ps, "and") || rule_tok_is(ps, "or") || rule_tok_is(ps, "not"))
+                        rule_fail_at(
+                                ps, at,
                                 "expected a number, an aggregate like mean(field) or '(', got %s",
-                                tok_text(ps, b, sizeof(b)));
+                                rule_tok_text(ps, b, sizeof(b)));
                 else
-                        fail_at(ps, at, "unknown function \"%.*s\" (expected %s)", (int)ps->tlen,
-                                ps->src + ps->tstart, fn_list);
+                        rule_fail_at(ps, at, "unknown function \"%.*s\" (expected %s)",
+                                     (int)ps->tlen, ps->src + ps->tstart, fn_list);
                 return;
         }
         char fn[16];
         snprintf(fn, sizeof(fn), "%.*s", (int)ps->tlen, ps->src + ps->tstart);
-        next(ps);
+        rule_next(ps);
         if (is_z) {
                 if (ps->kind != T_LP) {
-                        fail_at(ps, ps->tstart, "expected '(' after \"zscore\", got %s",
-                                tok_text(ps, b, sizeof(b)));
+                        rule_fail_at(ps, ps->tstart, "expected '(' after \"zscore\", got %s",
+                                     rule_tok_text(ps, b, sizeof(b)));
                         return;
                 }
-                next(ps);
-                if (!tok_is(ps, "mean")) {
-                        fail_at(ps, ps->tstart, "zscore() takes mean(field), got %s",
-                                tok_text(ps, b, sizeof(b)));
+                rule_next(ps);
+                if (!rule_tok_is(ps, "mean")) {
+                        rule_fail_at(ps, ps->tstart, "zscore() takes mean(field), got %s",
+                                     rule_tok_text(ps, b, sizeof(b)));
                         return;
                 }
-                next(ps);
+                rule_next(ps);
                 size_t f = parse_field_arg(ps, "mean");
                 if (ps->failed)
                         return;
-                next(ps);
+                rule_next(ps);
                 expect_rp(ps, "the field name");
                 expect_rp(ps, "mean(...)");
                 add_term(ps, RULE_TERM_ZSCORE, f, SPEC_OP_MEAN);
@@ -339,13 +173,13 @@ static void parse_call(ps_t *ps) {
         }
         if (op == SPEC_OP_COUNT) {
                 if (ps->kind != T_LP) {
-                        fail_at(ps, ps->tstart, "expected '(' after \"count\", got %s",
-                                tok_text(ps, b, sizeof(b)));
+                        rule_fail_at(ps, ps->tstart, "expected '(' after \"count\", got %s",
+                                     rule_tok_text(ps, b, sizeof(b)));
                         return;
                 }
-                next(ps);
+                rule_next(ps);
                 if (ps->kind == T_RP) {
-                        next(ps);
+                        rule_next(ps);
                         add_term(ps, RULE_TERM_COUNT, 0, SPEC_OP_COUNT);
                         return;
                 }
@@ -361,28 +195,29 @@ static void parse_call(ps_t *ps) {
                                         f = i;
                         }
                         if (f == (size_t)-1)
-                                fail_at(ps, ps->tstart,
-                                        "\"%.*s\" is not an aggregated field (add it to "
-                                        "$.compute.aggregates)",
-                                        (int)ps->tlen, ps->src + ps->tstart);
+                                rule_fail_at(ps, ps->tstart,
+                                             "\"%.*s\" is not an aggregated field (add it to "
+                                             "$.compute.aggregates)",
+                                             (int)ps->tlen, ps->src + ps->tstart);
                 } else {
-                        fail_at(ps, ps->tstart, "expected a field name or ')' in count(), got %s",
-                                tok_text(ps, b, sizeof(b)));
+                        rule_fail_at(ps, ps->tstart,
+                                     "expected a field name or ')' in count(), got %s",
+                                     rule_tok_text(ps, b, sizeof(b)));
                 }
         } else {
                 f = parse_field_arg(ps, fn);
         }
         if (ps->failed)
                 return;
-        next(ps);
+        rule_next(ps);
         expect_rp(ps, "the field name");
         if (ps->failed)
                 return;
         if (op != SPEC_OP_COUNT && !(ps->env->fields[f].ops & SPEC_OP_BIT(op))) {
-                fail_at(ps, at,
-                        "%s of \"%s\" is not computed (add \"%s\" to its ops in "
-                        "$.compute.aggregates)",
-                        fn, ps->env->fields[f].field, fn);
+                rule_fail_at(ps, at,
+                             "%s of \"%s\" is not computed (add \"%s\" to its ops in "
+                             "$.compute.aggregates)",
+                             fn, ps->env->fields[f].field, fn);
                 return;
         }
         add_term(ps, RULE_TERM_OP, f, op);
@@ -398,7 +233,7 @@ static type_t parse_primary(ps_t *ps) {
                         size_t cap = p->capconsts ? p->capconsts * 2 : 4;
                         double *nc = realloc(p->consts, cap * sizeof(*nc));
                         if (!nc) {
-                                fail_at(ps, ps->tstart, "out of memory");
+                                rule_fail_at(ps, ps->tstart, "out of memory");
                                 return TY_NUM;
                         }
                         p->consts = nc;
@@ -406,7 +241,7 @@ static type_t parse_primary(ps_t *ps) {
                 }
                 p->consts[p->nconsts++] = ps->num;
                 emit(ps, I_CONST, p->nconsts - 1, 1);
-                next(ps);
+                rule_next(ps);
                 return TY_NUM;
         }
         if (ps->kind == T_IDENT) {
@@ -415,35 +250,36 @@ static type_t parse_primary(ps_t *ps) {
         }
         if (ps->kind == T_LP) {
                 if (++ps->depth > RULE_MAX_DEPTH) {
-                        fail_at(ps, ps->tstart, "expression nested too deeply");
+                        rule_fail_at(ps, ps->tstart, "expression nested too deeply");
                         return TY_NUM;
                 }
-                next(ps);
+                rule_next(ps);
                 type_t t = parse_or(ps);
                 ps->depth--;
                 expect_rp(ps, "the parenthesised expression");
                 return t;
         }
-        fail_at(ps, ps->tstart, "expected a number, an aggregate like mean(field) or '(', got %s",
-                tok_text(ps, b, sizeof(b)));
+        rule_fail_at(ps, ps->tstart,
+                     "expected a number, an aggregate like mean(field) or '(', got %s",
+                     rule_tok_text(ps, b, sizeof(b)));
         return TY_NUM;
 }
 
 static void need(ps_t *ps, type_t got, type_t want, size_t at, const char *what) {
         if (got != want)
-                fail_at(ps, at, "%s %s", what,
-                        want == TY_NUM ? "needs numbers, got a condition"
-                                       : "needs conditions (comparisons), got a number");
+                rule_fail_at(ps, at, "%s %s", what,
+                             want == TY_NUM ? "needs numbers, got a condition"
+                                            : "needs conditions (comparisons), got a number");
 }
 
 static type_t parse_unary(ps_t *ps) {
-        if (ps->kind == T_OP && tok_is(ps, "-")) {
+        if (ps->kind == T_OP && rule_tok_is(ps, "-")) {
                 size_t at = ps->tstart;
                 if (++ps->depth > RULE_MAX_DEPTH) {
-                        fail_at(ps, at, "expression nested too deeply");
+                        rule_fail_at(ps, at, "expression nested too deeply");
                         return TY_NUM;
                 }
-                next(ps);
+                rule_next(ps);
                 type_t t = parse_unary(ps);
                 ps->depth--;
                 need(ps, t, TY_NUM, at, "'-'");
@@ -455,12 +291,12 @@ static type_t parse_unary(ps_t *ps) {
 
 static type_t parse_product(ps_t *ps) {
         type_t t = parse_unary(ps);
-        while (!ps->failed && ps->kind == T_OP && (tok_is(ps, "*") || tok_is(ps, "/"))) {
-                ins_op_t op = tok_is(ps, "*") ? I_MUL : I_DIV;
+        while (!ps->failed && ps->kind == T_OP && (rule_tok_is(ps, "*") || rule_tok_is(ps, "/"))) {
+                ins_op_t op = rule_tok_is(ps, "*") ? I_MUL : I_DIV;
                 size_t at = ps->tstart;
                 const char *what = op == I_MUL ? "'*'" : "'/'";
                 need(ps, t, TY_NUM, at, what);
-                next(ps);
+                rule_next(ps);
                 need(ps, parse_unary(ps), TY_NUM, at, what);
                 emit(ps, op, 0, -1);
                 t = TY_NUM;
@@ -470,12 +306,12 @@ static type_t parse_product(ps_t *ps) {
 
 static type_t parse_sum(ps_t *ps) {
         type_t t = parse_product(ps);
-        while (!ps->failed && ps->kind == T_OP && (tok_is(ps, "+") || tok_is(ps, "-"))) {
-                ins_op_t op = tok_is(ps, "+") ? I_ADD : I_SUB;
+        while (!ps->failed && ps->kind == T_OP && (rule_tok_is(ps, "+") || rule_tok_is(ps, "-"))) {
+                ins_op_t op = rule_tok_is(ps, "+") ? I_ADD : I_SUB;
                 size_t at = ps->tstart;
                 const char *what = op == I_ADD ? "'+'" : "'-'";
                 need(ps, t, TY_NUM, at, what);
-                next(ps);
+                rule_next(ps);
                 need(ps, parse_product(ps), TY_NUM, at, what);
                 emit(ps, op, 0, -1);
                 t = TY_NUM;
@@ -491,7 +327,7 @@ static int cmp_op(const ps_t *ps, ins_op_t *op) {
         if (ps->kind != T_OP)
                 return 0;
         for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-                if (tok_is(ps, t[i].s)) {
+                if (rule_tok_is(ps, t[i].s)) {
                         *op = t[i].op;
                         return 1;
                 }
@@ -507,22 +343,22 @@ static type_t parse_cmp(ps_t *ps) {
         char what[8];
         snprintf(what, sizeof(what), "'%.*s'", (int)ps->tlen, ps->src + ps->tstart);
         need(ps, t, TY_NUM, at, what);
-        next(ps);
+        rule_next(ps);
         need(ps, parse_sum(ps), TY_NUM, at, what);
         emit(ps, op, 0, -1);
         if (!ps->failed && cmp_op(ps, &op))
-                fail_at(ps, ps->tstart, "comparisons cannot be chained (use and)");
+                rule_fail_at(ps, ps->tstart, "comparisons cannot be chained (use and)");
         return TY_BOOL;
 }
 
 static type_t parse_not(ps_t *ps) {
-        if (ps->kind == T_IDENT && tok_is(ps, "not")) {
+        if (ps->kind == T_IDENT && rule_tok_is(ps, "not")) {
                 size_t at = ps->tstart;
                 if (++ps->depth > RULE_MAX_DEPTH) {
-                        fail_at(ps, at, "expression nested too deeply");
+                        rule_fail_at(ps, at, "expression nested too deeply");
                         return TY_BOOL;
                 }
-                next(ps);
+                rule_next(ps);
                 need(ps, parse_not(ps), TY_BOOL, at, "'not'");
                 ps->depth--;
                 emit(ps, I_NOT, 0, 0);
@@ -533,10 +369,10 @@ static type_t parse_not(ps_t *ps) {
 
 static type_t parse_and(ps_t *ps) {
         type_t t = parse_not(ps);
-        while (!ps->failed && ps->kind == T_IDENT && tok_is(ps, "and")) {
+        while (!ps->failed && ps->kind == T_IDENT && rule_tok_is(ps, "and")) {
                 size_t at = ps->tstart;
                 need(ps, t, TY_BOOL, at, "'and'");
-                next(ps);
+                rule_next(ps);
                 need(ps, parse_not(ps), TY_BOOL, at, "'and'");
                 emit(ps, I_AND, 0, -1);
                 t = TY_BOOL;
@@ -546,10 +382,10 @@ static type_t parse_and(ps_t *ps) {
 
 static type_t parse_or(ps_t *ps) {
         type_t t = parse_and(ps);
-        while (!ps->failed && ps->kind == T_IDENT && tok_is(ps, "or")) {
+        while (!ps->failed && ps->kind == T_IDENT && rule_tok_is(ps, "or")) {
                 size_t at = ps->tstart;
                 need(ps, t, TY_BOOL, at, "'or'");
-                next(ps);
+                rule_next(ps);
                 need(ps, parse_and(ps), TY_BOOL, at, "'or'");
                 emit(ps, I_OR, 0, -1);
                 t = TY_BOOL;
@@ -570,14 +406,16 @@ rule_prog_t *rule_compile(const char *expr, const rule_env_t *env, char *errstr,
                 snprintf(errstr, errstr_size, "out of memory");
                 return NULL;
         }
-        next(&ps);
+        rule_next(&ps);
         type_t t = parse_or(&ps);
         char b[64];
         if (!ps.failed && ps.kind != T_END)
-                fail_at(&ps, ps.tstart, "expected and, or or the end of the expression, got %s",
-                        tok_text(&ps, b, sizeof(b)));
+                rule_fail_at(&ps, ps.tstart,
+                             "expected and, or or the end of the expression, got %s",
+                             rule_tok_text(&ps, b, sizeof(b)));
         if (!ps.failed && t != TY_BOOL)
-                fail_at(&ps, 0,
+                rule_fail_at(
+                        &ps, 0,
                         "the expression is a number, not a condition (compare it, e.g. ... < 20)");
         if (ps.failed) {
                 rule_free(ps.prog);

@@ -35,8 +35,9 @@ static cp_win_t *find_or_add(cp_part_t *p, cp_key_t *k, size_t d, int64_t s, int
         cp_win_t **pp = &k->d[d].head;
         while (*pp && (*pp)->start < s)
                 pp = &(*pp)->next;
-        if (*pp && (*pp)->start == s)
-                return *pp;
+        cp_win_t *cur = *pp;
+        if (cur && cur->start == s)
+                return cur;
         cp_win_t *w = cp_win_alloc(p, k, d, s, end);
         if (!w)
                 return NULL;

@@ -319,6 +319,7 @@ static void test_bounded_memory(void) {
         uint64_t seed = 3;
         t.quiet = 1;
         cp_part_stats_t s1, s2;
+        memset(&s1, 0, sizeof(s1));
         for (int64_t i = 0; i < 400000; i++) {
                 seed = seed * 6364136223846793005ull + 1442695040888963407ull;
                 char key[8];

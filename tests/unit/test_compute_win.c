@@ -176,7 +176,7 @@ static void test_sliding_reference(void) {
                 cp_record_t fl = {"other", 5, 100000000, &v, &pr};
                 cp_part_process(t.p, &fl, 0, &em);
                 /* reference */
-                sw_t want[200];
+                sw_t want[200] = {{0, 0, 0, 0}};
                 size_t nw = 0;
                 int64_t D = 10000;
                 for (size_t i = 0; i < n; i++) {
