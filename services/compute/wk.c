@@ -149,6 +149,11 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
                          (long long)r.ts_ms, (long long)s.stream_time_ms);
                 metrics_inc(w->sh->m_late, 1);
                 ret = wk_dlq(w, m, "late", err);
+        } else if (res == CP_INVALID) {
+                snprintf(err, sizeof(err),
+                         "event time %lld ms is outside the range compute accepts (±2^61 ms)",
+                         (long long)r.ts_ms);
+                ret = wk_dlq(w, m, "event_time", err);
         }
         metrics_observe(w->sh->m_process_s, (double)(wk_mono_ns() - t0) / 1e9);
         if (w->fatal)
