@@ -6,11 +6,20 @@
  *   {"records":[{"key":"x-3","value":{...}}, ...]}
  * answered by {"key_schema_id":null,"value_schema_id":null,"offsets":[
  * {"partition":0,"offset":12,"error_code":null,"error":null}, ...]}, one
- * offset per record in order.  One libcurl handle, so the connection is kept
- * alive across requests.  429 and 503 are retried after Retry-After (or a
- * doubling backoff), other 5xx and transport errors with backoff, up to 10
- * attempts per request; a record is then counted as failed.  A per-record
- * error, or a 4xx for the whole request, counts its records as rejected. */
+ * offset per record in order, over one libcurl handle (the connection is
+ * kept alive).
+ *
+ * Each record's outcome is read from its offsets entry, so the client works
+ * with REST Proxy's per-record errors and with Weir ingress's all-or-nothing
+ * batches (docs/ingress.md): an entry with an offset is acknowledged; an
+ * invalid record (422xx) is rejected and dropped; a valid record that was
+ * not produced because of others (42210), or a retriable failure (429xx,
+ * 503xx, 408xx, REST Proxy's 2) is sent again in the next request — only
+ * those, so nothing acknowledged is written twice; other errors fail the
+ * record.  Without offsets, 429/503/408/5xx and transport errors retry the
+ * whole request, other 4xx reject it.  Retries wait for Retry-After (or a
+ * backoff doubling from 100 ms to 5 s), except a resend after 42210; a
+ * request gives up after 10 rounds, failing what is left. */
 #ifndef WEIR_SIM_SIMHTTP_H
 #define WEIR_SIM_SIMHTTP_H
 
@@ -35,10 +44,19 @@ int simhttp_add(simhttp_t *h, const tgen_reading_t *r);
 void simhttp_flush(simhttp_t *h);
 void simhttp_stats(const simhttp_t *h, simstats_t *out);
 
-/* Counts the outcome of one answered request of `n` records from the HTTP
- * status and body (exposed for unit tests).  Returns 1 when the request
- * should be retried, else 0 with *out updated. */
-int simhttp_account(long status, const char *body, size_t body_len, size_t n, simstats_t *out,
-                    char *errstr, size_t errstr_size);
+/* What became of one record of an answered request. */
+typedef enum {
+        SIMHTTP_ACKED = 0,
+        SIMHTTP_REJECTED,
+        SIMHTTP_RETRY,     /* send again after a wait */
+        SIMHTTP_RETRY_NOW, /* send again at once (42210: valid, not produced) */
+        SIMHTTP_FAILED,
+} simhttp_outcome_t;
+
+/* Classifies the `n` records of one request (exposed for unit tests) from
+ * the HTTP status (0: no answer) and body into out[0..n).  errstr gets the
+ * first error seen, or "". */
+void simhttp_classify(long status, const char *body, size_t body_len, size_t n, unsigned char *out,
+                      char *errstr, size_t errstr_size);
 
 #endif

@@ -5,19 +5,22 @@ fastavro (single-object framing: the fingerprint is computed by fastavro from
 the schema file) or by confluent-kafka's AvroDeserializer (Confluent framing,
 the registry fixture).  The test counts for itself what decodes, what is out
 of order and what is late, and compares with what was asked.  The HTTP mode
-is checked against a REST Proxy v2 stand-in written here with http.server.
+is checked against a REST Proxy v2 stand-in written here with http.server
+and, when it is built, through the real weir-ingress to the broker.
 """
 import http.server
 import io
 import json
 import os
 import re
+import socket
 import struct
 import subprocess
 import threading
 import time
 
 import fastavro
+import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -177,11 +180,11 @@ def test_confluent_wire_format(kafka, topic, registry, weir_build):
 
 
 class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
-    """Confluent REST Proxy v2 produce, as far as weir-sim uses it: checks
-    the request's shape, refuses records whose value does not fit the schema
-    (per record, like Weir's ingress), answers 429 with Retry-After once."""
+    """REST Proxy v2 produce as Weir's ingress answers it (docs/ingress.md):
+    checks the request's shape; a batch with an invalid record is refused
+    whole, 422 with error_code 42203 on the invalid records and 42210 on the
+    valid ones (not produced); the second request gets 429 with Retry-After."""
     protocol_version = "HTTP/1.1"  # keep-alive
-    state = None
 
     def log_message(self, *a):
         pass
@@ -208,21 +211,31 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             st["throttled"] += 1
             return
-        offsets = []
-        for rec in json.loads(body)["records"]:
+        records = json.loads(body)["records"]
+        errors = []
+        for rec in records:
             try:
                 extra = set(rec["value"]) - FIELDS
                 assert not extra, f"unknown fields {extra}"
                 fastavro.validation.validate(rec["value"], PARSED, raise_errors=True,
                                              strict=True)
                 assert rec["key"] == rec["value"]["intersection_id"]
-                st["good"].append(rec["value"])
-                offsets.append({"partition": 0, "offset": len(st["good"]) - 1,
-                                "error_code": None, "error": None})
+                errors.append(None)
             except Exception as e:
-                st["bad"] += 1
-                offsets.append({"partition": None, "offset": None, "error_code": 42202,
-                                "error": str(e)[:100]})
+                errors.append(str(e)[:100])
+        if any(errors):
+            st["bad"] += sum(1 for e in errors if e)
+            offsets = [{"partition": None, "offset": None,
+                        "error_code": 42203 if e else 42210,
+                        "error": e or "not produced: other records in the request are invalid"}
+                       for e in errors]
+            return self.reply(422, {"error_code": 42203, "message": "invalid records",
+                                    "offsets": offsets})
+        offsets = []
+        for rec in records:
+            st["good"].append(rec["value"])
+            offsets.append({"partition": 0, "offset": len(st["good"]) - 1,
+                            "error_code": None, "error": None})
         self.reply(200, {"key_schema_id": None, "value_schema_id": None, "offsets": offsets})
 
     def reply(self, status, doc):
@@ -250,12 +263,65 @@ def test_http_rest_proxy_v2(weir_build):
     assert r.returncode == 0, r.stderr
     assert not st["problems"]
     s = summary(r)
-    assert s["sent"] == 2000
-    assert s["acked"] == len(st["good"]) and s["rejected"] == st["bad"] == s["malformed"]
+    assert s["sent"] == 2000 and s["failed"] == 0
+    # Every valid record arrived exactly once; every malformed one was refused.
+    assert s["rejected"] == st["bad"] == s["malformed"]
     assert abs(st["bad"] / 2000 - 0.1) < 0.035
-    assert st["throttled"] == 1 and st["requests"] == 9  # 8 batches + the retried one
-    assert len(st["connections"]) <= 2  # kept alive (a 429 may close nothing)
+    assert s["acked"] == len(st["good"]) == 2000 - s["malformed"]
+    assert len({(v["sensor_id"], v["ts"]) for v in st["good"]}) == len(st["good"])
+    assert st["throttled"] == 1
+    assert len(st["connections"]) <= 2  # kept alive
     assert {v["intersection_id"] for v in st["good"]} == {f"x-{k}" for k in range(12)}
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def test_http_through_weir_ingress(kafka, topic, weir_build, tmp_path):
+    """weir-sim → weir-ingress (the real one, when built) → Kafka: every
+    valid record lands once and decodes, no malformed one does."""
+    ingress = weir_build / "bin" / "weir-ingress"
+    if not ingress.exists():
+        pytest.skip("weir-ingress not built")
+    t = topic(partitions=2)
+    spec = tmp_path / "pipeline.json"
+    spec.write_text(json.dumps({"version": 1, "name": "simtest", "input": {
+        "topic": t, "schema": "weir.example.TrafficReading", "key": "intersection_id",
+        "event_time": "ts"}}))
+    port = free_port()
+    env = dict(os.environ, PIPELINE_SPEC=str(spec), SCHEMA_DIR=str(REPO / "schemas"),
+               KAFKA_BOOTSTRAP_SERVERS=kafka.bootstrap, HTTP_BIND="127.0.0.1",
+               HTTP_PORT=str(port), ADMIN_BIND="127.0.0.1", ADMIN_PORT="0", LOG_LEVEL="warn")
+    proc = subprocess.Popen([str(ingress)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            with socket.socket() as so:
+                if so.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.2)
+        r = sim(weir_build, "--ingress", f"http://127.0.0.1:{port}", "--topic", t,
+                "--count", "3000", "--batch", "200", "--unpaced", "--malformed", "0.05",
+                "--seed", "4", "--start-time", START)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert r.returncode == 0, r.stderr
+    s = summary(r)
+    assert s["sent"] == 3000 and s["failed"] == 0
+    assert s["rejected"] == s["malformed"] > 0
+    assert s["acked"] == 3000 - s["malformed"]
+    msgs = consume_all(kafka.bootstrap, t, int(s["acked"]))
+    recs = [decode(m.value()) for m in msgs]
+    assert len(recs) == s["acked"] and all(recs)
+    assert len({(x["sensor_id"], x["ts"]) for x in recs}) == len(recs)
+    for m, x in zip(msgs, recs):
+        assert m.key().decode() == x["intersection_id"]
 
 
 def test_bad_settings_name_the_option(weir_build):

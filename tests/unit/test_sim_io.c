@@ -156,33 +156,57 @@ static void test_rest_proxy_json(void) {
 
 static void test_rest_proxy_answers(void) {
         char err[256];
-        simstats_t st = {0, 0, 0, 0};
-        const char *ok = "{\"key_schema_id\":null,\"value_schema_id\":null,\"offsets\":["
-                         "{\"partition\":0,\"offset\":1,\"error_code\":null,\"error\":null},"
-                         "{\"partition\":null,\"offset\":null,\"error_code\":42202,"
-                         "\"error\":\"$.speed_kmh: expected double\"},"
-                         "{\"partition\":null,\"offset\":null,\"error_code\":2,\"error\":\"x\"},"
-                         "{\"partition\":1,\"offset\":9}]}";
-        TH_CHECK_INT(simhttp_account(200, ok, strlen(ok), 4, &st, err, sizeof(err)), 0);
-        TH_CHECK_INT(st.acked, 2);
-        TH_CHECK_INT(st.rejected, 1);
-        TH_CHECK_INT(st.failed, 1);
+        unsigned char o[8];
+        /* REST Proxy style: per-record errors in a 200. */
+        const char *mixed =
+                "{\"key_schema_id\":null,\"value_schema_id\":null,\"offsets\":["
+                "{\"partition\":0,\"offset\":1,\"error_code\":null,\"error\":null},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":42202,"
+                "\"error\":\"$.speed_kmh: expected double\"},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":2,\"error\":\"x\"},"
+                "{\"partition\":1,\"offset\":9},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":1,\"error\":\"y\"}]}";
+        simhttp_classify(200, mixed, strlen(mixed), 6, o, err, sizeof(err));
+        TH_CHECK_INT(o[0], SIMHTTP_ACKED);
+        TH_CHECK_INT(o[1], SIMHTTP_REJECTED);
+        TH_CHECK_INT(o[2], SIMHTTP_RETRY);
+        TH_CHECK_INT(o[3], SIMHTTP_ACKED);
+        TH_CHECK_INT(o[4], SIMHTTP_FAILED);
+        TH_CHECK_INT(o[5], SIMHTTP_FAILED); /* no entry for it */
         TH_CHECK_HAS(err, "speed_kmh");
-        /* Fewer offsets than records: the rest were not acknowledged. */
-        memset(&st, 0, sizeof(st));
-        const char *short_ = "{\"offsets\":[{\"partition\":0,\"offset\":1}]}";
-        TH_CHECK_INT(simhttp_account(200, short_, strlen(short_), 3, &st, err, sizeof(err)), 0);
-        TH_CHECK_INT(st.acked, 1);
-        TH_CHECK_INT(st.failed, 2);
-        /* Busy and server errors are retried; a 4xx refuses the request. */
-        TH_CHECK_INT(simhttp_account(429, "", 0, 3, &st, err, sizeof(err)), 1);
-        TH_CHECK_INT(simhttp_account(503, "", 0, 3, &st, err, sizeof(err)), 1);
-        TH_CHECK_INT(simhttp_account(500, "oops", 4, 3, &st, err, sizeof(err)), 1);
-        memset(&st, 0, sizeof(st));
-        const char *e422 = "{\"error_code\":42201,\"message\":\"bad\"}";
-        TH_CHECK_INT(simhttp_account(422, e422, strlen(e422), 5, &st, err, sizeof(err)), 0);
-        TH_CHECK_INT(st.rejected, 5);
-        TH_CHECK_HAS(err, "422");
+        /* Weir ingress: all or nothing, 422 with 42203 for the invalid and
+         * 42210 for the valid records, which go again at once. */
+        const char *aon =
+                "{\"error_code\":42203,\"message\":\"1 invalid\",\"offsets\":["
+                "{\"partition\":null,\"offset\":null,\"error_code\":42210,\"error\":\"n\"},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":42203,"
+                "\"error\":\"$.vehicle_count: missing\"}]}";
+        simhttp_classify(422, aon, strlen(aon), 2, o, err, sizeof(err));
+        TH_CHECK_INT(o[0], SIMHTTP_RETRY_NOW);
+        TH_CHECK_INT(o[1], SIMHTTP_REJECTED);
+        TH_CHECK_HAS(err, "vehicle_count");
+        /* 503 with partial offsets: only the unacknowledged go again. */
+        const char *part =
+                "{\"error_code\":50003,\"message\":\"timeout\",\"offsets\":["
+                "{\"partition\":2,\"offset\":7,\"error_code\":null,\"error\":null},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":50003,\"error\":\"t\"},"
+                "{\"partition\":null,\"offset\":null,\"error_code\":50002,\"error\":\"f\"}]}";
+        simhttp_classify(503, part, strlen(part), 3, o, err, sizeof(err));
+        TH_CHECK_INT(o[0], SIMHTTP_ACKED);
+        TH_CHECK_INT(o[1], SIMHTTP_RETRY);
+        TH_CHECK_INT(o[2], SIMHTTP_FAILED);
+        /* No offsets: busy and server errors retry all; other 4xx reject all;
+         * a 200 without offsets acknowledges nothing. */
+        simhttp_classify(429, "", 0, 2, o, err, sizeof(err));
+        TH_CHECK(o[0] == SIMHTTP_RETRY && o[1] == SIMHTTP_RETRY);
+        simhttp_classify(0, NULL, 0, 1, o, err, sizeof(err));
+        TH_CHECK_INT(o[0], SIMHTTP_RETRY);
+        const char *e415 = "{\"error_code\":415,\"message\":\"Content-Type\"}";
+        simhttp_classify(415, e415, strlen(e415), 2, o, err, sizeof(err));
+        TH_CHECK(o[0] == SIMHTTP_REJECTED && o[1] == SIMHTTP_REJECTED);
+        TH_CHECK_HAS(err, "HTTP 415: Content-Type");
+        simhttp_classify(200, "{}", 2, 1, o, err, sizeof(err));
+        TH_CHECK_INT(o[0], SIMHTTP_FAILED);
 }
 
 static void test_options(void) {
