@@ -2,6 +2,7 @@
 redis-server (tests/harness/redis.py): join, TTL-bounded refresh, negative
 caching, and an outage — Redis killed mid-run and restarted — with nothing
 lost and nothing duplicated (read_committed)."""
+import re
 import time
 
 import pytest
@@ -55,6 +56,11 @@ def test_redis_join_refresh_and_outage(kafka, topic, weir_build, tmp_path, redis
         assert decoded(out) == [te.expect_join(a, [(table, "pass")]) for a in aggs]
         assert e.metric("weir_enrichment_lookups_total", source="sites", type="redis",
                         result="miss") >= 2
+        # Cache and batching: far fewer HGETALLs than records (warm-up's 8
+        # plus at most one per distinct key per batch).
+        stats = r.cmd("INFO", "commandstats")
+        calls = int(re.search(r"cmdstat_hgetall:calls=(\d+)", stats).group(1))
+        assert calls < len(aggs) / 4, stats
         assert e.metric("weir_enrichment_cache_hit_ratio", source="sites") > 0.5, \
             [ln for ln in e.get("/metrics")[1].splitlines() if "enrichment_" in ln]
 
