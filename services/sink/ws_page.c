@@ -12,15 +12,18 @@ __asm__(".section .rodata\n"
         ".type ws_page_html, @object\n"
         "ws_page_html:\n"
         ".incbin \"services/sink/dashboard.html\"\n"
-        ".global ws_page_html_end\n"
-        ".type ws_page_html_end, @object\n"
         "ws_page_html_end:\n"
         ".byte 0\n"
+        ".balign 8\n"
+        ".global ws_page_html_size\n"
+        ".type ws_page_html_size, @object\n"
+        "ws_page_html_size:\n"
+        ".quad ws_page_html_end - ws_page_html\n"
         ".previous\n");
 
 unsigned char *ws_page_build(const char *path, size_t pre, size_t *len) {
         static const char tok[] = "{{WS_PATH}}";
-        const char *page = ws_page_html, *end = ws_page_html_end;
+        const char *page = ws_page_html, *end = ws_page_html + ws_page_html_size;
         const char *at = memmem(page, (size_t)(end - page), tok, sizeof(tok) - 1);
         size_t plen = strlen(path), n = (size_t)(end - page) + (at ? plen : 0);
         unsigned char *b = malloc(pre + n);

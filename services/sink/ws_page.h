@@ -3,11 +3,12 @@
 #ifndef WEIR_SINK_WS_PAGE_H
 #define WEIR_SINK_WS_PAGE_H
 
-/* The page's bytes: [ws_page_html, ws_page_html_end).  Not NUL-terminated. */
-extern const char ws_page_html[];
-extern const char ws_page_html_end[];
-
 #include <stddef.h>
+#include <stdint.h>
+
+/* The page's bytes (ws_page_html_size of them, then a NUL). */
+extern const char ws_page_html[];
+extern const uint64_t ws_page_html_size;
 
 /* A copy of the page with the WebSocket path in place of its {{WS_PATH}},
  * behind `pre` bytes of room (LWS_PRE); *len gets the page's length.  The
