@@ -90,6 +90,7 @@ struct tgen_s {
         isect_t *isects;
         int *sensor_key; /* round-robin order: sensor -> intersection */
         int *sensor_lane;
+        char (*sensor_name)[32]; /* "x-<k>-s<lane>", made once: not per reading */
         int nsensors;
         double step_ms;
         int64_t max_ts; /* latest event time written so far */
@@ -159,7 +160,8 @@ tgen_t *tgen_new(const tgen_conf_t *conf, char *errstr, size_t errstr_size) {
         }
         g->sensor_key = calloc((size_t)total + 1, sizeof(int));
         g->sensor_lane = calloc((size_t)total + 1, sizeof(int));
-        if (!g->isects || !g->sensor_key || !g->sensor_lane) {
+        g->sensor_name = calloc((size_t)total + 1, sizeof(*g->sensor_name));
+        if (!g->isects || !g->sensor_key || !g->sensor_lane || !g->sensor_name) {
                 tgen_destroy(g);
                 snprintf(errstr, errstr_size, "out of memory for %d intersections", conf->keys);
                 return NULL;
@@ -167,7 +169,9 @@ tgen_t *tgen_new(const tgen_conf_t *conf, char *errstr, size_t errstr_size) {
         for (int k = 0; k < conf->keys; k++)
                 for (int j = 0; j < g->isects[k].nsensors; j++) {
                         g->sensor_key[g->nsensors] = k;
-                        g->sensor_lane[g->nsensors++] = j + 1;
+                        g->sensor_lane[g->nsensors] = j + 1;
+                        snprintf(g->sensor_name[g->nsensors++], sizeof(*g->sensor_name), "x-%d-s%d",
+                                 k, j + 1);
                 }
         g->step_ms = 1000.0 * conf->time_scale / conf->rate;
         g->max_ts = INT64_MIN;
@@ -183,6 +187,7 @@ void tgen_destroy(tgen_t *g) {
         free(g->isects);
         free(g->sensor_key);
         free(g->sensor_lane);
+        free(g->sensor_name);
         free(g);
 }
 
@@ -253,8 +258,11 @@ void tgen_next(tgen_t *g, tgen_reading_t *r) {
         memset(r, 0, sizeof(*r));
         r->index = i;
         r->key = k;
-        snprintf(r->intersection_id, sizeof(r->intersection_id), "x-%d", k);
-        snprintf(r->sensor_id, sizeof(r->sensor_id), "x-%d-s%d", k, g->sensor_lane[s]);
+        memcpy(r->sensor_id, g->sensor_name[s], sizeof(r->sensor_id));
+        /* The intersection id is the sensor id up to its last '-'. */
+        size_t ilen = (size_t)(strrchr(r->sensor_id, '-') - r->sensor_id);
+        memcpy(r->intersection_id, r->sensor_id, ilen);
+        r->intersection_id[ilen] = '\0';
         r->lane = x->lane_null ? -1 : g->sensor_lane[s];
         r->nominal_ts = c->start_ms + (int64_t)floor((double)i * g->step_ms);
 
