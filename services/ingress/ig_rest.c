@@ -14,6 +14,7 @@
 
 #include "av_json.h"
 #include "ig_arena.h"
+#include "ig_fast.h"
 #include "ig_rest.h"
 
 int ig_fmt_parse(const char *ctype, int ndjson_route, ig_fmt_t *out) {
@@ -529,6 +530,14 @@ int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body,
         if (nul >= 0)
                 return ig_fail(b, 422, IG_E_UNPROCESSABLE,
                                "\\u0000 at offset %ld: NUL characters are not accepted", nul);
+        if (t->fast && (fmt == IG_FMT_JSON || fmt == IG_FMT_NDJSON)) {
+                if (ig_fast_parse(t->fast, b, fmt, body, len, o->max_records) == 0)
+                        return 0;
+                b->n = 0; /* not for the fast path: start again */
+                b->ninvalid = 0;
+                b->data.len = 0;
+                b->errs.len = 0;
+        }
         if (!b->arena)
                 b->arena = ig_arena_new(); /* NULL: plain malloc, slower */
         if (b->arena)

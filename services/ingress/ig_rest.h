@@ -61,8 +61,9 @@ typedef struct ig_topic_s {
         const char *name;
         const av_schema_t *schema;
         av_wire_t wire;
-        int32_t schema_id;     /* Confluent: the id under <topic>-value; -1 otherwise */
-        const char *key_field; /* field whose value is the key, or NULL */
+        int32_t schema_id;            /* Confluent: the id under <topic>-value; -1 otherwise */
+        const char *key_field;        /* field whose value is the key, or NULL */
+        const struct ig_fast_s *fast; /* ig_fast.h plan, or NULL */
 } ig_topic_t;
 
 typedef struct ig_rec_s {

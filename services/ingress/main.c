@@ -14,6 +14,7 @@
 
 #include "ig_auth.h"
 #include "ig_conf.h"
+#include "ig_fast.h"
 #include "ig_http.h"
 #include "kc.h"
 #include "log.h"
@@ -84,6 +85,8 @@ static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n,
                         snprintf(errstr, errstr_size, "topic %s: %s", t[i].name, err);
                         return -1;
                 }
+                /* NULL (schema not flat): every body takes the general path */
+                t[i].fast = ig_fast_compile(&t[i]);
         }
         return 0;
 }
@@ -119,7 +122,7 @@ int main(void) {
         kc_t *kc = NULL;
         ig_server_t *srv = NULL;
         char *topic_names = NULL;
-        ig_topic_t topics[MAX_TOPICS];
+        ig_topic_t topics[MAX_TOPICS] = {{0}};
         size_t ntopics = 0;
         if (ig_conf_load(&conf, err, sizeof(err)) != 0)
                 goto out;
@@ -172,8 +175,9 @@ int main(void) {
         if (!srv)
                 goto out;
         for (size_t i = 0; i < ntopics; i++)
-                log_info(MAIN_LOG, "accepting topic %s as %s (%s%s%s)", topics[i].name,
+                log_info(MAIN_LOG, "accepting topic %s as %s (%s%s%s%s)", topics[i].name,
                          av_schema_name(topics[i].schema), av_wire_name(topics[i].wire),
+                         topics[i].fast ? ", direct JSON path" : "",
                          topics[i].key_field ? ", key field " : "",
                          topics[i].key_field ? topics[i].key_field : "");
 
@@ -223,6 +227,8 @@ out:
         ig_server_stop(srv);
         kc_destroy(kc);
         ig_auth_destroy(auth);
+        for (size_t i = 0; i < ntopics; i++)
+                ig_fast_destroy((ig_fast_t *)topics[i].fast);
         free(topic_names);
         if (rc != 0) {
                 svc_fail("ingress", err);

@@ -5,6 +5,8 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 
+#include "../../services/ingress/ig_arena.h"
+#include "../../services/ingress/ig_fast.h"
 #include "../../services/ingress/ig_rest.h"
 #include "av_json.h"
 #include "th.h"
@@ -38,6 +40,7 @@ static void setup(void) {
                 topic.schema_id = -1;
                 topic.key_field = "intersection_id";
                 ig_batch_init(&b);
+                ig_arena_install();
         }
 }
 
@@ -233,6 +236,71 @@ static void test_answers_are_json(void) {
         buf_free(&out);
 }
 
+/* The direct path takes plain bodies and gives the general path's bytes;
+ * anything it cannot do exactly it leaves (and ig_parse then still works). */
+static void test_fast_path_matches_general(void) {
+        setup();
+        ig_fast_t *f = ig_fast_compile(&topic);
+        TH_CHECK(f != NULL);
+        const char *bodies[] = {
+                "{\"records\":[{\"value\":" V(
+                        "i-7",
+                        "42.5") "},{\"key\":\"k\",\"partition\":1,"
+                                "\"value\":{\"lane\":3,\"occupancy_pct\":1e2,\"vehicle_count\":-4,"
+                                "\"speed_kmh\":0,\"ts\":-1,\"intersection_id\":\"\",\"sensor_id\":"
+                                "\"x\"}}]}",
+                V("a", "1") "\n" V("b", "-0.000123") "\n",
+        };
+        ig_fmt_t fmts[] = {IG_FMT_JSON, IG_FMT_NDJSON};
+        ig_batch_t fb;
+        ig_batch_init(&fb);
+        for (int k = 0; k < 2; k++) {
+                fb.n = 0;
+                fb.data.len = 0;
+                TH_CHECK_INT(ig_fast_parse(f, &fb, fmts[k], bodies[k], strlen(bodies[k]), 100), 0);
+                TH_CHECK_INT(parse(fmts[k], bodies[k]), 0); /* topic.fast is NULL here */
+                TH_CHECK_INT(fb.n, b.n);
+                for (size_t i = 0; i < b.n && i < fb.n; i++) {
+                        TH_CHECK_INT(fb.recs[i].val_len, b.recs[i].val_len);
+                        TH_CHECK(memcmp(fb.data.data + fb.recs[i].val_off,
+                                        b.data.data + b.recs[i].val_off, b.recs[i].val_len) == 0);
+                        TH_CHECK_INT(fb.recs[i].key_len, b.recs[i].key_len);
+                        TH_CHECK(memcmp(fb.data.data + fb.recs[i].key_off,
+                                        b.data.data + b.recs[i].key_off, b.recs[i].key_len) == 0);
+                        TH_CHECK_INT(fb.recs[i].partition, b.recs[i].partition);
+                }
+        }
+        /* given up: an invalid record, a missing field (default), an escape,
+         * Avro-JSON union form, a fraction for an int */
+        const char *hard[] = {
+                "{\"records\":[{\"value\":" V("a", "\"x\"") "}]}",
+                "{\"records\":[{\"value\":{\"sensor_id\":\"s\"}}]}",
+                "{\"records\":[{\"value\":" V("a\\n", "1") "}]}",
+                "{\"records\":[{\"value\":{\"sensor_id\":\"s1\",\"intersection_id\":\"i\",\"ts\":1,"
+                "\"speed_kmh\":1,\"vehicle_count\":3,\"occupancy_pct\":1,\"lane\":{\"int\":2}}}]}",
+                "{\"records\":[{\"value\":{\"sensor_id\":\"s1\",\"intersection_id\":\"i\",\"ts\":1."
+                "5,"
+                "\"speed_kmh\":1,\"vehicle_count\":3,\"occupancy_pct\":1}}]}",
+        };
+        for (size_t k = 0; k < sizeof(hard) / sizeof(hard[0]); k++) {
+                fb.n = 0;
+                fb.data.len = 0;
+                TH_CHECK_INT(ig_fast_parse(f, &fb, IG_FMT_JSON, hard[k], strlen(hard[k]), 100), -1);
+        }
+        /* through ig_parse with the plan: same answers as without */
+        topic.fast = f;
+        TH_CHECK_INT(parse(IG_FMT_JSON, bodies[0]), 0);
+        TH_CHECK_INT(b.n, 2);
+        TH_CHECK(key_is(0, "i-7"));
+        TH_CHECK(key_is(1, "k"));
+        TH_CHECK_INT(parse(IG_FMT_JSON, hard[0]), 0);
+        TH_CHECK_INT(b.ninvalid, 1);
+        TH_CHECK_HAS(ig_rec_error(&b, 0), "$.speed_kmh");
+        topic.fast = NULL;
+        ig_batch_free(&fb);
+        ig_fast_destroy(f);
+}
+
 static void test_cleanup(void) {
         ig_batch_free(&b);
         av_schema_destroy(sch);
@@ -242,4 +310,5 @@ static void test_cleanup(void) {
 TH_MAIN("test_ingress_rest", TH_T(test_content_types), TH_T(test_json_records_encode_with_keys),
         TH_T(test_mixed_batch_names_paths), TH_T(test_request_errors),
         TH_T(test_avro_format_schema_checks), TH_T(test_binary_format),
-        TH_T(test_ndjson_and_limits), TH_T(test_answers_are_json), TH_T(test_cleanup))
+        TH_T(test_ndjson_and_limits), TH_T(test_answers_are_json),
+        TH_T(test_fast_path_matches_general), TH_T(test_cleanup))
