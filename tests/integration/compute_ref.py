@@ -99,16 +99,44 @@ def expected_aggregates(events, windows, fields, full=None):
 
 
 def quantile_bounds(sorted_xs, q, alpha):
-    """The interval a sketch with relative accuracy `alpha` may answer for
-    quantile q: within alpha of the exact order statistic, where "the"
-    order statistic may be any of the ranks the usual definitions pick
-    (q*(n-1) rounded either way, or the nearest rank ceil(q*n)-1)."""
-    n = len(sorted_xs)
-    ranks = {math.floor(q * (n - 1)), math.ceil(q * (n - 1)), max(0, math.ceil(q * n) - 1)}
-    lo = min(sorted_xs[r] for r in ranks)
-    hi = max(sorted_xs[r] for r in ranks)
-    return lo * (1 - alpha) if lo >= 0 else lo * (1 + alpha), \
-        hi * (1 + alpha) if hi >= 0 else hi * (1 - alpha)
+    """The interval the sketch may answer for quantile q (docs/compute.md,
+    "Quantile sketch and its bound"): within alpha·|x_k| of x_k, k =
+    floor(q·(n − 1)) — widened by 1e-12 relative for the rounding of the
+    sketch's own arithmetic."""
+    x = sorted_xs[math.floor(q * (len(sorted_xs) - 1))]
+    slack = abs(x) * (alpha + 1e-12)
+    return x - slack, x + slack
+
+
+def zscores(want, window, field, alpha, min_windows):
+    """The z-score of each window's mean of `field` against the key's EWMA
+    baseline of earlier windows of the same definition (docs/compute.md,
+    "Anomaly scores"): d = x − mean; mean += α·d; var = (1 − α)(var + α·d²);
+    first window: mean = x, var = 0; the score, taken before the update,
+    exists from the min_windows-th earlier window on when var > 0.
+    Returns {(key, window, start): zscore or None}."""
+    per_key = {}
+    for (key, w, start), e in want.items():
+        if w == window:
+            per_key.setdefault(key, []).append((start, e["fields"][field]))
+    out = {}
+    for key, wins in per_key.items():
+        n, mean, var = 0, 0.0, 0.0
+        for start, st in sorted(wins, key=lambda t: t[0]):
+            if st["count"] == 0:
+                out[(key, window, start)] = None
+                continue
+            x = st["mean"]
+            z = (x - mean) / math.sqrt(var) if n >= min_windows and var > 0 else None
+            out[(key, window, start)] = z
+            if n == 0:
+                mean, var = x, 0.0
+            else:
+                d = x - mean
+                mean += alpha * d
+                var = (1 - alpha) * (var + alpha * d * d)
+            n += 1
+    return out
 
 
 def close(a, b, rel=1e-9):

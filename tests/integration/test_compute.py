@@ -284,6 +284,9 @@ def decode(value, schema, fp):
 def check_aggregates(records, want):
     """Every expected aggregate exactly once and equal; nothing else (the
     flush keys' windows are still open, so they must not appear)."""
+    z = {}
+    for w in REF_WINDOWS:
+        z.update(ref.zscores(want, w["name"], "speed_kmh", 0.1, 10))  # the spec's defaults
     seen, problems = {}, []
     for key, value, _ in records:
         a = decode(value, AGGREGATE, AGG_FP)
@@ -315,6 +318,10 @@ def check_aggregates(records, want):
         lo, hi = ref.quantile_bounds(ex["sorted"], 0.99, ALPHA)
         if sp["p99"] is None or not lo <= sp["p99"] <= hi:
             bad.append((k, "p99", sp["p99"], (lo, hi)))
+        ez = z[k]
+        if (ez is None) != (sp["zscore"] is None) or \
+                (ez is not None and not ref.close(sp["zscore"], ez, 1e-6)):
+            bad.append((k, "zscore", sp["zscore"], ez))
         for op in ("variance", "first", "last", "p50"):
             if sp[op] is not None:
                 bad.append((k, f"{op} not asked for", sp[op]))
