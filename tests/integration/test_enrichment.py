@@ -506,3 +506,46 @@ def test_startup_errors_and_stop_while_loading(kafka, topic, weir_build, tmp_pat
     t0 = time.time()
     e.stop(timeout=10)
     assert time.time() - t0 < 10
+
+
+def test_kafka_table_in_every_instance(kafka, topic, weir_build, tmp_path):
+    """Two instances share the input partitions (one group) but each holds
+    the whole table: every record is joined whichever instance reads it."""
+    t = topics_for(topic)
+    t["agg"] = topic("agg4", partitions=4)
+    ref = topic("ref3", partitions=3, config={"cleanup.policy": "compact"})
+    table = {}
+    recs = []
+    for i in range(30):
+        s = site(i)
+        table[s["id"]] = site_attrs(s)
+        recs.append((s["id"].encode(), so_encode(REF_SCHEMA, REF, s), None))
+    produce(kafka.bootstrap, ref, recs)
+    enr = dict(io_section(t), sources=[{"name": "sites", "type": "kafka", "topic": ref,
+                                        "key_field": "id", "attributes": ["name", "lanes",
+                                                                          "lat", "district"]}])
+    inst = []
+    for pod in ("a", "b"):
+        d = tmp_path / pod
+        d.mkdir()
+        inst.append(Enrichment(weir_build, d, kafka.bootstrap, enr, extra_schemas=[REF_SCHEMA],
+                               env={"POD_NAME": f"enrich-{pod}"}).start())
+    try:
+        for e in inst:
+            e.wait_ready()
+        aggs = [aggregate(i, f"k-{i % 30}") for i in range(300)]
+        produce(kafka.bootstrap, t["agg"],
+                [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), None) for a in aggs])
+        out = consume(kafka.bootstrap, t["out_agg"], len(aggs), idle=1.0)
+        want = sorted((json.dumps(expect_join(a, [(table, "pass")]), sort_keys=True)
+                       for a in aggs))
+        assert sorted(json.dumps(so_decode(EAGG_RAW, EAGG, m.value()), sort_keys=True)
+                      for m in out) == want
+        for e in inst:
+            assert e.metric("weir_enrichment_table_entries", source="sites") == 30
+        # Both instances did work (the group split the 4 partitions).
+        assert all(e.metric("weir_enrichment_lookups_total", source="sites", type="kafka",
+                            result="hit") > 0 for e in inst)
+    finally:
+        for e in inst:
+            e.stop()
