@@ -127,6 +127,9 @@ int main(int argc, char **argv) {
         /* The mock cluster lives in a client instance of its own. */
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_conf_set(conf, "client.id", "weir-devbroker", NULL, 0);
+        /* Only the mock cluster matters here: no notice about the client
+         * itself having no bootstrap servers. */
+        rd_kafka_conf_set(conf, "log_level", "4", NULL, 0);
         rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
         if (!rk) {
                 spec_free(spec);

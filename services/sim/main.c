@@ -124,6 +124,16 @@ int main(int argc, char **argv) {
                                          sizeof(err))))
                         goto out;
         } else if (!o.to_stdout) {
+                const char *bs = NULL, *alias = NULL;
+                if (cfg_str("KAFKA_BOOTSTRAP_SERVERS", NULL, &bs, err, sizeof(err)) ||
+                    cfg_str("KAFKA_METADATA_BROKER_LIST", NULL, &alias, err, sizeof(err)))
+                        goto out;
+                if (!bs && !alias) {
+                        snprintf(err, sizeof(err),
+                                 "KAFKA_BOOTSTRAP_SERVERS: required to send to Kafka (or use "
+                                 "--ingress URL or --stdout)");
+                        goto out;
+                }
                 if (schema_id_for(wire, schema, o.topic, &schema_id, err, sizeof(err)) ||
                     !(enc = simenc_new(schema, wire, schema_id, err, sizeof(err))) ||
                     !(kafka = simkafka_new(o.topic, enc, err, sizeof(err))))

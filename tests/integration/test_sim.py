@@ -333,3 +333,40 @@ def test_bad_settings_name_the_option(weir_build):
     assert r.returncode == 1 and "--bogus" in r.stderr
     r = sim(weir_build, "--count", "1", env={"WIRE_FORMAT": "protobuf"})
     assert r.returncode == 1 and "WIRE_FORMAT" in r.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    r = subprocess.run([str(weir_build / "bin" / "weir-sim"), "--count", "1"], env=env,
+                       capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert r.returncode == 1 and "KAFKA_BOOTSTRAP_SERVERS: required" in r.stderr
+
+
+def test_devbroker_for_the_demo(weir_build):
+    """weir-devbroker (librdkafka's mock cluster, the demo's Kafka stand-in):
+    prints its bootstrap servers, has every topic of the example pipeline,
+    takes weir-sim's records, stops on SIGTERM.  (A development tool: it
+    proves nothing about Kafka itself.)"""
+    exe = weir_build / "bin" / "weir-devbroker"
+    if not exe.exists():
+        pytest.skip("weir-devbroker not built")
+    spec = REPO / "docs" / "examples" / "traffic-pipeline.json"
+    proc = subprocess.Popen([str(exe), "--spec", str(spec), "--partitions", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            cwd=REPO)
+    try:
+        bootstrap = proc.stdout.readline().strip()
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", bootstrap), bootstrap
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "devbroker-test"})
+        topics = c.list_topics(timeout=10).topics
+        c.close()
+        want = {"traffic.readings", "aggregates", "alerts", "compute.dlq",
+                "traffic.compute.changelog", "aggregates.enriched", "alerts.enriched",
+                "enrichment.dlq", "sink.dlq"}
+        assert want <= set(topics)
+        assert len(topics["traffic.readings"].partitions) == 2
+        r = sim(weir_build, "--count", "500", "--unpaced", "--start-time", START,
+                env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
+        assert r.returncode == 0, r.stderr
+        msgs = consume_all(bootstrap, "traffic.readings", 500)
+        assert len(msgs) == 500 and all(decode(m.value()) for m in msgs)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
