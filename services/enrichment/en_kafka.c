@@ -23,6 +23,7 @@ struct en_kafka_s {
         uint8_t *at_end; /* per partition: EOF seen since its last record */
         int64_t caught_up_ms;
         int all_at_end;
+        int64_t last_warn_ms;
         metrics_child_t *m_applied, *m_deleted, *m_errors;
         char num[EN_KAFKA_MAX_FIELDS][32]; /* numbers formatted while applying */
 };
@@ -227,8 +228,13 @@ static int en_kafka_message(en_kafka_t *k, rd_kafka_message_t *m) {
                 if (m->partition >= 0 && m->partition < k->nparts)
                         k->at_end[m->partition] = 1;
         } else if (m->err) {
-                log_warn("enrichment", "source \"%s\": %s", k->src->name,
-                         rd_kafka_message_errstr(m));
+                /* A broker outage repeats this every poll: say it every 10 s. */
+                int64_t now = en_now_ms();
+                if (now - k->last_warn_ms >= 10000) {
+                        k->last_warn_ms = now;
+                        log_warn("enrichment", "source \"%s\": %s", k->src->name,
+                                 rd_kafka_message_errstr(m));
+                }
         } else {
                 if (m->partition >= 0 && m->partition < k->nparts)
                         k->at_end[m->partition] = 0;
