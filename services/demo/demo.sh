@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# make demo — the whole Weir pipeline on one machine, no Kafka needed.
+#
+# Starts, as separate processes:
+#   weir-devbroker   librdkafka's mock cluster (unless KAFKA_BOOTSTRAP_SERVERS
+#                    is set: then that cluster is used)
+#   weir-compute, weir-enrichment (file source: docs/examples/intersections.json),
+#   weir-sink        (InfluxDB only when INFLUX_URL is set; the WebSocket feed
+#                    and the dashboard page always)
+#   weir-ingress     the HTTP gateway
+#   weir-sim         simulated city traffic posted to ingress (REST Proxy v2)
+# prints the dashboard URL and a one-line summary every few seconds until
+# Ctrl-C (or DEMO_DURATION), then stops everything with SIGTERM, newest
+# first, and waits for each to exit.
+#
+# Settings (environment): DEMO_DURATION (seconds, default: until Ctrl-C),
+# DEMO_RATE (readings/s, default 300), DEMO_TIME_SCALE (simulated seconds per
+# second, default 60: a 1-minute window closes every second), DEMO_HTTP_PORT
+# (ingress, default 8080), DEMO_DASHBOARD_PORT (sink, default 8081),
+# DEMO_ADMIN_BASE (admin ports base..base+4, default 9401), WEIR_BUILD
+# (default build/rel), PIPELINE_SPEC (default the traffic example).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+B=${WEIR_BUILD:-build/rel}
+SPEC=${PIPELINE_SPEC:-docs/examples/traffic-pipeline.json}
+RATE=${DEMO_RATE:-300}
+SCALE=${DEMO_TIME_SCALE:-60}
+HTTP_PORT_=${DEMO_HTTP_PORT:-8080}
+DASH_PORT=${DEMO_DASHBOARD_PORT:-8081}
+ADMIN_BASE=${DEMO_ADMIN_BASE:-9401}
+DURATION=${DEMO_DURATION:-0}
+
+for p in devbroker compute enrichment sink ingress sim; do
+  if [ ! -x "$B/bin/weir-$p" ]; then
+    echo "demo: $B/bin/weir-$p is missing: run make all first" >&2
+    exit 1
+  fi
+done
+
+LOGS=$(mktemp -d -t weir-demo.XXXXXX)
+pids=()
+names=()
+declare -A pid_of
+
+stop_all() {
+  trap - INT TERM
+  echo
+  echo "demo: stopping (logs in $LOGS)"
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null
+    # Each process drains and exits on its own; give it the grace period.
+    for _ in $(seq 1 100); do
+      kill -0 "${pids[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "demo: ${names[$i]} did not stop in 10 s; killing it" >&2
+      kill -KILL "${pids[$i]}" 2>/dev/null
+    fi
+    wait "${pids[$i]}" 2>/dev/null
+    echo "demo: ${names[$i]} exited with status $?"
+  done
+  exit 0
+}
+trap stop_all INT TERM
+
+# start NAME ENV... -- runs weir-NAME in the background, output to $LOGS/NAME.log.
+start() {
+  local name=$1
+  shift
+  env "$@" "$B/bin/weir-$name" >"$LOGS/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+  pid_of[$name]=$!
+}
+
+# ready NAME PORT -- waits up to 30 s for /readyz on the admin port.
+ready() {
+  local name=$1 port=$2 t0=$SECONDS
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do
+    if ! kill -0 "${pid_of[$name]}" 2>/dev/null; then
+      echo "demo: weir-$name exited; its log:" >&2
+      tail -n 20 "$LOGS/$name.log" >&2
+      stop_all
+    fi
+    if ((SECONDS - t0 > 30)); then
+      echo "demo: weir-$name not ready after 30 s:" >&2
+      curl -sS "http://127.0.0.1:$port/readyz" >&2
+      tail -n 20 "$LOGS/$name.log" >&2
+      stop_all
+    fi
+    sleep 0.2
+  done
+}
+
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  mkfifo "$LOGS/devbroker.out"
+  "$B/bin/weir-devbroker" --spec "$SPEC" --partitions 3 >"$LOGS/devbroker.out" \
+    2>"$LOGS/devbroker.log" &
+  pids+=($!)
+  names+=(devbroker)
+  # The first line is the bootstrap list; keep the fifo drained afterwards.
+  exec 3<"$LOGS/devbroker.out"
+  if ! read -r -t 15 KAFKA_BOOTSTRAP_SERVERS <&3; then
+    echo "demo: weir-devbroker did not start:" >&2
+    cat "$LOGS/devbroker.log" >&2
+    stop_all
+  fi
+  cat <&3 >/dev/null &
+  echo "demo: development broker (librdkafka mock cluster) at $KAFKA_BOOTSTRAP_SERVERS"
+else
+  echo "demo: using Kafka at $KAFKA_BOOTSTRAP_SERVERS"
+fi
+
+common=(PIPELINE_SPEC="$SPEC" SCHEMA_DIR=schemas KAFKA_BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS"
+        LOG_LEVEL="${LOG_LEVEL:-info}" ADMIN_BIND=127.0.0.1)
+a_compute=$ADMIN_BASE a_enrich=$((ADMIN_BASE + 1)) a_sink=$((ADMIN_BASE + 2))
+a_ingress=$((ADMIN_BASE + 3))
+
+start compute "${common[@]}" ADMIN_PORT=$a_compute
+start enrichment "${common[@]}" ADMIN_PORT=$a_enrich
+start sink "${common[@]}" ADMIN_PORT=$a_sink SINK_HTTP_BIND=127.0.0.1 SINK_HTTP_PORT="$DASH_PORT"
+start ingress "${common[@]}" ADMIN_PORT=$a_ingress HTTP_BIND=127.0.0.1 HTTP_PORT="$HTTP_PORT_"
+ready compute $a_compute
+ready enrichment $a_enrich
+ready sink $a_sink
+ready ingress $a_ingress
+
+sim_args=(--ingress "http://127.0.0.1:$HTTP_PORT_" --rate "$RATE" --time-scale "$SCALE"
+          --incident-every 20m --batch 100 --progress 0 --out-of-order 0.02 --late 0.001
+          --malformed 0.001 --seed "${DEMO_SEED:-$RANDOM}")
+env "${common[@]}" "$B/bin/weir-sim" "${sim_args[@]}" >"$LOGS/sim.log" 2>&1 &
+pids+=($!)
+names+=(sim)
+
+cat <<EOF
+
+  Weir demo is running.
+    dashboard   http://127.0.0.1:$DASH_PORT/
+    ingress     http://127.0.0.1:$HTTP_PORT_/topics/traffic.readings  (Confluent REST Proxy v2)
+    metrics     http://127.0.0.1:{$a_compute,$a_enrich,$a_sink,$a_ingress}/metrics
+    logs        $LOGS
+  Ctrl-C stops everything.
+
+EOF
+
+# metric PORT NAME -- the sum of every series of NAME on that admin port.
+metric() {
+  curl -fsS "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v n="$2" '$1 == n || index($1, n "{") == 1 || (index(n, "{") && index($1, substr(n, 1, length(n) - 1))) { s += $NF } END { printf "%d", s }'
+}
+
+t0=$SECONDS
+while :; do
+  sleep 3
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      wait "${pids[$i]}"
+      echo "demo: weir-${names[$i]} exited with status $?; its log:" >&2
+      tail -n 20 "$LOGS/${names[$i]}.log" >&2
+      unset "pids[$i]"
+      pids=("${pids[@]}")
+      unset "names[$i]"
+      names=("${names[@]}")
+      stop_all
+    fi
+  done
+  printf '%(%H:%M:%S)T  readings in %s  aggregates %s  alerts %s  enriched %s  pushed %s  dashboards %s  dlq %s\n' -1 \
+    "$(metric $a_ingress 'weir_ingress_records_total{result="accepted"}')" \
+    "$(metric $a_compute weir_compute_aggregates_out_total)" \
+    "$(metric $a_compute weir_compute_alerts_out_total)" \
+    "$(metric $a_enrich weir_enrichment_records_total)" \
+    "$(metric $a_sink weir_sink_ws_events_pushed_total)" \
+    "$(metric $a_sink weir_sink_ws_clients)" \
+    "$(($(metric $a_compute weir_compute_dlq_records_total) + $(metric $a_enrich weir_enrichment_dlq_records_total) + $(metric $a_sink weir_sink_dlq_records_total)))"
+  if [ "$DURATION" -gt 0 ] && ((SECONDS - t0 >= DURATION)); then
+    stop_all
+  fi
+done
