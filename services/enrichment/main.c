@@ -40,7 +40,6 @@ int main(void) {
                 if (en_source_open(&sources[opened], &svc, &spec->sources[opened], &svc.stop, err,
                                    sizeof(err)) == -1)
                         goto out;
-        admin_ready_set(svc.admin, ready, 1);
         if (!(j = en_join_new(&svc, sources, spec->nsources, err, sizeof(err))))
                 goto out;
 
@@ -62,6 +61,10 @@ int main(void) {
                                       .opaque = j};
         if (!(t = kc_txn_new(&conf, err, sizeof(err))))
                 goto out;
+        /* Only now: before kc_txn_new registered "kafka assigned", this
+         * would have been the only condition and /readyz would have said
+         * ready with no consumer yet. */
+        admin_ready_set(svc.admin, ready, 1);
         log_info("enrichment", "joining %s and %s with %zu source(s) into %s and %s (%s)",
                  spec->input.aggregates, spec->input.alerts, spec->nsources,
                  spec->output.aggregates, spec->output.alerts,
