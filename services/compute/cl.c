@@ -102,7 +102,7 @@ static int cl_create(rd_kafka_t *rk, const char *topic, int partitions, char *er
 }
 
 int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *input_partitions,
-                    char *errstr, size_t errstr_size) {
+                    int *changelog_partitions, char *errstr, size_t errstr_size) {
         rd_kafka_t *rk = kc_rk(kc);
         int in = cl_partitions(rk, input_topic, errstr, errstr_size);
         if (in < 0)
@@ -116,6 +116,7 @@ int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *i
         int n = cl_partitions(rk, topic, errstr, errstr_size);
         if (n < 0)
                 return -1;
+        *changelog_partitions = n ? n : in;
         if (n == 0)
                 return cl_create(rk, topic, in, errstr, errstr_size);
         if (n < in) {

@@ -28,13 +28,13 @@
 
 #include "kc.h"
 
-/* Creates `topic` (cleanup.policy=compact, `partitions` partitions) when it
- * does not exist, using `kc`'s connection (any client); checks an existing
- * one has at least `partitions` partitions.  *input_partitions gets the
- * partition count of `input_topic` first (it must exist).  Returns 0, or -1
- * with errstr set. */
+/* Creates `topic` (cleanup.policy=compact, as many partitions as
+ * `input_topic`, which must exist) when it does not exist, using `kc`'s
+ * connection (any client); checks an existing one has at least as many.
+ * *input_partitions and *changelog_partitions get the two counts.  Returns
+ * 0, or -1 with errstr set. */
 int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *input_partitions,
-                    char *errstr, size_t errstr_size);
+                    int *changelog_partitions, char *errstr, size_t errstr_size);
 
 typedef struct cl_reader_s cl_reader_t;
 

@@ -27,14 +27,15 @@
 #define ADMIN_WORKERS 6
 
 /* The changelog exists with enough partitions; *partitions = the input's. */
-static int ensure_changelog(svc_t *svc, int *partitions, char *errstr, size_t errstr_size) {
+static int ensure_changelog(svc_t *svc, int *partitions, int *cl_partitions, char *errstr,
+                            size_t errstr_size) {
         kc_opts_t o = {0};
         o.stage = STAGE;
         kc_t *kc = kc_producer_new(&o, errstr, errstr_size);
         if (!kc)
                 return -1;
         int rc = cl_ensure_topic(kc, svc->spec->input.topic, svc->spec->compute->output.changelog,
-                                 partitions, errstr, errstr_size);
+                                 partitions, cl_partitions, errstr, errstr_size);
         kc_destroy(kc);
         return rc;
 }
@@ -58,7 +59,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         cp_engine_t *engine = cp_engine_new(svc->spec, svc->input_schema, errstr, errstr_size);
         if (!engine)
                 return -1;
-        int rc = -1, partitions = 0;
+        int rc = -1, partitions = 0, cl_partitions = 0;
         wk_shared_t sh;
         memset(&sh, 0, sizeof(sh));
         int sh_ok = 0;
@@ -67,7 +68,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         char group[300];
         snprintf(group, sizeof(group), "weir-compute-%s", svc->spec->name);
 
-        if (ensure_changelog(svc, &partitions, errstr, errstr_size) == -1)
+        if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         int64_t def_threads = ncpu < 1 ? 1 : ncpu;
@@ -93,6 +94,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         if (kc_txn_conf_env(&sh.txn, errstr, errstr_size) == -1)
                 goto out;
         sh.group_id = group;
+        sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = stable_ms;
         sh.admin_workers = ADMIN_WORKERS;
         log_info(STAGE,

@@ -227,6 +227,16 @@ static void wk_assigned(kc_txn_t *t, const rd_kafka_topic_partition_list_t *part
         (void)t;
         wk_t *w = opaque;
         for (int i = 0; i < parts->cnt; i++) {
+                if (parts->elems[i].partition >= w->sh->changelog_partitions) {
+                        /* The input topic grew after start-up. */
+                        wk_fail(w,
+                                "input partition %d has no changelog partition: %s has %d; add "
+                                "partitions to it to match the input topic and restart",
+                                (int)parts->elems[i].partition,
+                                w->sh->svc->spec->compute->output.changelog,
+                                w->sh->changelog_partitions);
+                        return;
+                }
                 wk_part_t *p = wk_part_grow(w, parts->elems[i].partition);
                 if (!p) {
                         wk_fail(w, "out of memory");

@@ -476,10 +476,14 @@ def test_second_instance_joins_and_leaves(kafka, topic, weir_build, tmp_path):
           f"(restored {seen['b_restored']:.0f} state records) and exited 0")
 
 
-def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_path):
+@pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
+def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_path, guarantee):
     """A rule that must hold for 2 windows fires once and resolves once for
     the designed key; a late record and a malformed one land in the DLQ
-    with the stage, class, reason and source headers; SIGTERM exits 0."""
+    with the stage, class, reason and source headers; a window in emit mode
+    changes sends updates before its final aggregate; the traceparent of
+    the record that closed a window is on its aggregate; SIGTERM exits 0.
+    In both delivery modes."""
     src = topic("in", partitions=1)
     out = outputs(topic, "a")
     out["changelog"] = f"{src}.changelog"
@@ -487,7 +491,9 @@ def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_pa
               "expr": "mean(speed_kmh) < 20 and count() >= 3", "for": 2,
               "severity": "critical", "labels": {"team": "roads"}}]
     spec = write_spec(tmp_path / "spec.json", f"a-{src}"[:60], src, out,
-                      [{"name": "t10s", "type": "tumbling", "size": "10s"}],
+                      [{"name": "t10s", "type": "tumbling", "size": "10s"},
+                       {"name": "c10s", "type": "tumbling", "size": "10s",
+                        "emit": {"mode": "changes", "min_interval": "1ms"}}],
                       [{"field": "speed_kmh", "ops": ["count", "mean"]}], rules)
     t0 = (int(time.time() * 1000) - 3_600_000) // 10_000 * 10_000
     speeds = [50, 50, 10, 10, 10, 50, 50]  # windows 2..4 slow
@@ -498,21 +504,24 @@ def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_pa
             evs.append(("k-slow", ts, float(s + i % 2), 1))
             evs.append(("k-ok", ts + 500, 60.0, 1))
     end = t0 + len(speeds) * 10_000
-    evs.append(("k-ok", end + 60_000, 60.0, 1))  # closes every window above
     produce(kafka.bootstrap, src, [evs])
     p = Producer({"bootstrap.servers": kafka.bootstrap})
+    # closes the last windows, with a trace context
+    p.produce(src, key=b"k-ok", value=encode(reading("k-ok", end + 60_000, 60.0, 1)),
+              headers=[("traceparent", b"00-close-01")])
     late = encode(reading("k-late", t0 + 1, 42.0, 1))
     p.produce(src, key=b"k-late", value=late, headers=[("traceparent", b"00-abc-def-01")])
     p.produce(src, key=b"k-bad", value=b"\xc3\x01garbage")
     assert p.flush(30) == 0
 
-    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="rules", threads=1).start()
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="rules", threads=1,
+                env={"PROCESSING_GUARANTEE": guarantee}).start()
     try:
         dlq = read_topic(kafka.bootstrap, out["dlq"], want=2, timeout=90)
         alerts = read_topic(kafka.bootstrap, out["alerts"], want=2, timeout=60)
-        aggs = read_topic(kafka.bootstrap, out["aggregates"], want=2 * len(speeds), timeout=60)
+        aggs = read_topic(kafka.bootstrap, out["aggregates"], want=4 * len(speeds), timeout=60)
         wait_for(lambda: c.metric("weir_compute_late_records_total") == 1, 30, "late metric")
-        assert c.metric("weir_compute_records_in_total") == len(evs) + 2
+        assert c.metric("weir_compute_records_in_total") == len(evs) + 3
         status, text = c.get("/metrics")
         assert 'weir_compute_dlq_records_total{class="late"} 1' in text, text
         assert 'weir_compute_dlq_records_total{class="malformed"} 1' in text, text
@@ -532,23 +541,39 @@ def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_pa
     assert h["weir.stage"] == b"compute" and h["weir.error.class"] == b"late"
     assert h["weir.error.reason"].startswith(b"late"), h
     assert h["weir.source.topic"] == src.encode() and h["weir.source.partition"] == b"0"
-    assert int(h["weir.source.offset"]) == len(evs)
+    assert int(h["weir.source.offset"]) == len(evs) + 1
     assert h["traceparent"] == b"00-abc-def-01"
     v, h = by_key[b"k-bad"]
     assert v == b"\xc3\x01garbage"
     assert h["weir.error.class"] == b"malformed" and h["weir.error.reason"], h
-    assert int(h["weir.source.offset"]) == len(evs) + 1
+    assert int(h["weir.source.offset"]) == len(evs) + 2
 
     # Aggregates: both keys, every closed window, the means as computed here.
-    got = {}
-    for k, v, _ in aggs:
+    got, updates = {}, []
+    for k, v, h in aggs:
         a = decode(v, AGGREGATE, AGG_FP)
-        got[(a["key"], a["window_start"])] = a
+        if not a["final"]:
+            assert a["window"] == "c10s", a
+            updates.append(a)
+            continue
+        key = (a["window"], a["key"], a["window_start"])
+        assert key not in got, f"twice: {key}"
+        got[key] = (a, dict(h))
     for w, s in enumerate(speeds):
-        a = got.get(("k-slow", t0 + w * 10_000))
-        assert a, (w, t0, sorted(got))
-        assert a["count"] == 5 and a["window_end"] == t0 + (w + 1) * 10_000
-        assert ref.close(a["fields"][0]["mean"], s + 2 / 5)
+        for win in ("t10s", "c10s"):
+            a, h = got.get((win, "k-slow", t0 + w * 10_000), (None, None))
+            assert a, (win, w, t0, sorted(got))
+            assert a["count"] == 5 and a["window_end"] == t0 + (w + 1) * 10_000
+            assert ref.close(a["fields"][0]["mean"], s + 2 / 5)
+            # the last window was closed by the record carrying a traceparent
+            assert h.get("traceparent") == (b"00-close-01" if w == len(speeds) - 1 else None), h
+    # emit mode changes: updates before the final one, never more than it
+    assert updates, "no update in emit mode changes"
+    for u in updates:
+        if u["window_start"] >= end:
+            continue  # the closing record's own window, still open
+        final, _ = got[("c10s", u["key"], u["window_start"])]
+        assert u["count"] <= final["count"] and u["window_end"] == final["window_end"]
 
     # Alerts: FIRING on the second slow window, RESOLVED on the first fast one.
     al = [decode(v, ALERT, ALERT_FP) for _, v, _ in alerts]
