@@ -246,9 +246,12 @@ static int ig_field(ig_scan_t *s, const ig_ffield_t *fl, unsigned char **o, cons
         case F_LONG:
                 if (ig_num(s, &tok, &len, &integer) || !integer)
                         return -1;
-                memcpy(nb, tok, len);
-                nb[len] = 0;
-                *iv = strtoll(nb, NULL, 10);
+                { /* at most 15 digits (ig_num): no overflow */
+                        int64_t v = 0;
+                        for (const char *q = tok + (*tok == '-'); q < tok + len; q++)
+                                v = v * 10 + (*q - '0');
+                        *iv = *tok == '-' ? -v : v;
+                }
                 if (fl->type == F_INT && (*iv < INT32_MIN || *iv > INT32_MAX))
                         return -1;
                 ig_varint(o, *iv);

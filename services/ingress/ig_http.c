@@ -45,6 +45,7 @@ struct ig_server_s {
 /* Per connection: the body buffer, reused by its keep-alive requests. */
 typedef struct ig_conn_s {
         buf_t body;
+        buf_t out; /* the answer being sent: MHD reads it in place (one at a time) */
 } ig_conn_t;
 
 typedef struct ig_req_s {
@@ -106,8 +107,14 @@ static int64_t ig_now_ns(void) {
 /* ---------------------------------------------------------------- answers */
 
 static enum MHD_Result ig_send(ig_req_t *q, unsigned status, const buf_t *body) {
+        /* A connection has one answer in flight at a time and its buffer
+         * lives as long as the connection: no allocation per answer. */
+        buf_t *out = &q->cc->out;
+        out->len = 0;
+        if (buf_append(out, body->len ? body->data : "", body->len) != 0)
+                return MHD_NO;
         struct MHD_Response *r = MHD_create_response_from_buffer(
-                body->len, body->len ? body->data : (void *)"", MHD_RESPMEM_MUST_COPY);
+                out->len, out->len ? out->data : (void *)"", MHD_RESPMEM_PERSISTENT);
         if (!r)
                 return MHD_NO;
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, IG_CTYPE);
@@ -469,6 +476,7 @@ static void ig_conn_notify(void *cls, struct MHD_Connection *conn, void **socket
         } else if (*socket_context) {
                 ig_conn_t *cc = *socket_context;
                 buf_free(&cc->body);
+                buf_free(&cc->out);
                 free(cc);
                 *socket_context = NULL;
         }
