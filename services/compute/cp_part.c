@@ -382,7 +382,8 @@ void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                 return;
         for (size_t i = 0; i < p->npend; i++) {
                 cp_win_t *w = p->pend[i];
-                if (now_ms - w->last_emit >= p->e->defs[w->def].w->emit_interval_ms)
+                if (w->last_emit == INT64_MIN ||
+                    now_ms - w->last_emit >= p->e->defs[w->def].w->emit_interval_ms)
                         p->due[n++] = w;
         }
         qsort(p->due, n, sizeof(*p->due), due_cmp);

@@ -113,7 +113,8 @@ static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **
         if (r->err)
                 return -1;
         if (!ts_ok(start) || len == 0 || len > (uint64_t)CP_TS_LIMIT || (fl & ~7u) ||
-            count > (uint64_t)INT64_MAX / 2) {
+            count > (uint64_t)INT64_MAX / 2 || ((fl & 4) && !ts_ok(last_emit)) || (fl & 6) == 2 ||
+            (fl && sw->emit != SPEC_EMIT_CHANGES)) {
                 *why = "window out of range";
                 return -1;
         }

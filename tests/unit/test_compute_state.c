@@ -252,6 +252,7 @@ static void test_corrupt(void) {
                                 for (size_t j = n / 3; j < n / 3 + 200; j++)
                                         tc_rec(&u, evs[j].key, evs[j].ts, evs[j].v, evs[j].u,
                                                evs[j].now);
+                                cp_part_tick(p, 1000000, tc_emit(&u));
                                 tc_rec(&u, "k1", INT64_C(1) << 60, 1, 1, 0);
                                 free(u.log);
                                 clog_t c2;
