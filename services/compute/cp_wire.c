@@ -3,19 +3,34 @@
 
 #include <string.h>
 
+/* Room for n more bytes without a call when there is already space. */
+static unsigned char *room(buf_t *b, size_t n) {
+        if (b->size - b->len < n && buf_reserve(b, n) < 0)
+                return NULL;
+        return (unsigned char *)b->data + b->len;
+}
+
 int cp_w_u8(buf_t *b, uint8_t v) {
-        return buf_append(b, &v, 1);
+        unsigned char *o = room(b, 1);
+        if (!o)
+                return -1;
+        *o = v;
+        b->len++;
+        return 0;
 }
 
 int cp_w_uvar(buf_t *b, uint64_t v) {
-        unsigned char tmp[10];
+        unsigned char *o = room(b, 10);
+        if (!o)
+                return -1;
         size_t n = 0;
-        do {
-                unsigned char c = (unsigned char)(v & 0x7f);
+        while (v >= 0x80) {
+                o[n++] = (unsigned char)(v | 0x80);
                 v >>= 7;
-                tmp[n++] = (unsigned char)(c | (v ? 0x80 : 0));
-        } while (v);
-        return buf_append(b, tmp, n);
+        }
+        o[n++] = (unsigned char)v;
+        b->len += n;
+        return 0;
 }
 
 int cp_w_svar(buf_t *b, int64_t v) {
@@ -24,12 +39,15 @@ int cp_w_svar(buf_t *b, int64_t v) {
 }
 
 int cp_w_f64(buf_t *b, double v) {
+        unsigned char *o = room(b, 8);
+        if (!o)
+                return -1;
         uint64_t u;
-        unsigned char tmp[8];
         memcpy(&u, &v, 8);
         for (int i = 0; i < 8; i++)
-                tmp[i] = (unsigned char)(u >> (8 * i));
-        return buf_append(b, tmp, 8);
+                o[i] = (unsigned char)(u >> (8 * i));
+        b->len += 8;
+        return 0;
 }
 
 void cp_rd_init(cp_rd_t *r, const void *data, size_t len) {

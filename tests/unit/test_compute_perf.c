@@ -21,6 +21,15 @@ static void on_agg(void *o, const cp_aggregate_t *a) {
         }
 }
 
+static size_t cl_records, cl_bytes;
+static void count_bytes(void *o, const void *k, size_t kl, const void *v, size_t vl) {
+        (void)o;
+        (void)k;
+        (void)v;
+        cl_records++;
+        cl_bytes += kl + vl;
+}
+
 static double cpu_s(void) {
         struct timespec ts;
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -62,6 +71,9 @@ static void test_engine_throughput(void) {
         }
         double took = cpu_s() - t0;
         size_t heap_end = mallinfo2().uordblks;
+        double f0 = cpu_s();
+        cp_part_flush_dirty(t.p, count_bytes, NULL);
+        double flush_s = cpu_s() - f0;
         cp_part_stats_t st;
         cp_part_stats(t.p, &st);
         /* close everything still open */
@@ -74,6 +86,9 @@ static void test_engine_throughput(void) {
         TH_CHECK_INT(late, 0);
         TH_CHECK_INT(total, (long long)n); /* every record counted exactly once */
         TH_CHECK(heap_end <= heap_warm + 256 * 1024);
+        TH_CHECK_INT(cl_records, nkeys + 1); /* every key, and the metadata */
+        printf("  changelog flush of every key: %zu records, %zu bytes (%zu a key), %.1f ms CPU\n",
+               cl_records, cl_bytes, cl_bytes / nkeys, flush_s * 1e3);
         printf("  engine: %.3f CPU-s per million records (%zu records, %zu keys, %d windows "
                "closed, "
                "%lld open at the end, %lld bytes of state, heap +%lld bytes after warm-up)\n",
