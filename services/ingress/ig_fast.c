@@ -210,7 +210,7 @@ static int ig_word(ig_scan_t *s, const char *w, size_t n) {
 /* ------------------------------------------------------------- encoder */
 
 static void ig_varint(unsigned char **o, int64_t v) {
-        uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+        uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* zig-zag */
         while (z >= 0x80) {
                 *(*o)++ = (unsigned char)(z | 0x80);
                 z >>= 7;
@@ -480,6 +480,8 @@ static int ig_item(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b) {
 int ig_fast_parse(const ig_fast_t *f, ig_batch_t *b, ig_fmt_t fmt, const char *body, size_t len,
                   size_t max_records) {
         ig_scan_t s = {body, body + len};
+        if (!f)
+                return -1;
         if (fmt == IG_FMT_NDJSON) {
                 while (s.p < s.end) {
                         const char *nl = memchr(s.p, '\n', (size_t)(s.end - s.p));

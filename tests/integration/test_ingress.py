@@ -270,6 +270,7 @@ def test_bearer_tokens(ingress, topic, tmp_path):
 def _wait_inflight(ig, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
+        assert ig.proc.poll() is None, "ingress exited:\n" + ig.log.read_text()[-3000:]
         if (ig.metric("weir_ingress_inflight_records") or 0) > 0:
             return
         time.sleep(0.05)

@@ -242,6 +242,8 @@ static void test_fast_path_matches_general(void) {
         setup();
         ig_fast_t *f = ig_fast_compile(&topic);
         TH_CHECK(f != NULL);
+        if (!f)
+                return;
         const char *bodies[] = {
                 "{\"records\":[{\"value\":" V(
                         "i-7",
