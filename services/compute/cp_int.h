@@ -105,6 +105,7 @@ struct cp_part_s {
         size_t npend, cappend;
         int64_t stream_time; /* INT64_MIN before the first record */
         int64_t late, late_windows, open_windows;
+        int64_t bytes; /* keys, window nodes (free-listed too), sketch buckets, sliding buffers */
         /* scratch, reused for every emission */
         cp_field_stats_t *fs;
         double *tv;
@@ -121,6 +122,10 @@ void cp_win_free(cp_part_t *p, cp_win_t *w);
 void cp_key_schedule(cp_part_t *p, cp_key_t *k);
 void cp_key_dirty(cp_part_t *p, cp_key_t *k);
 void cp_key_remove(cp_part_t *p, cp_key_t *k);
+/* cp_part_stats_t.state_bytes counted by walking everything, where stats
+ * use what `bytes` tracks incrementally (unit tests compare the two). */
+int64_t cp_part_bytes_walk(const cp_part_t *p);
+
 /* cp_emit.c */
 /* Fills p->fs with window w's statistics and z-scores. */
 void cp_fill_stats(cp_part_t *p, const cp_win_t *w);

@@ -66,7 +66,9 @@ static void key_free(cp_part_t *p, cp_key_t *k) {
                         w = n;
                 }
                 free(k->d[d].sb);
+                p->bytes -= (int64_t)(k->d[d].sbcap * p->e->sent_size);
         }
+        p->bytes -= (int64_t)(p->e->off_key + k->key_len + 1);
         free(k);
 }
 
@@ -138,6 +140,7 @@ cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
         cp_key_t *k = calloc(1, e->off_key + len + 1);
         if (!k)
                 return NULL;
+        p->bytes += (int64_t)(e->off_key + len + 1);
         char *base = (char *)k;
         k->d = (cp_dstate_t *)(void *)(base + e->off_d);
         k->ew = (ewma_t *)(void *)(base + e->off_ew);
@@ -277,6 +280,7 @@ cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int
                 w = calloc(1, p->e->win_size);
                 if (!w)
                         return NULL;
+                p->bytes += (int64_t)p->e->win_size;
         }
         w->next = NULL;
         w->k = k;
@@ -463,32 +467,43 @@ int cp_part_restore(cp_part_t *p, const void *key, size_t key_len, const void *v
         return cp_state_read_key(p, kb + 1, key_len - 1, val, val_len, errstr, errstr_size);
 }
 
+static int64_t table_bytes(const cp_part_t *p) {
+        return (int64_t)(sizeof(*p) + p->htcap * sizeof(*p->ht) + p->capheap * sizeof(*p->heap) +
+                         p->capdirty * sizeof(*p->dirty) + p->cappend * sizeof(*p->pend) +
+                         p->capdue * sizeof(*p->due));
+}
+
+/* O(1): the bytes are tracked as they change, so this may be called per
+ * record (e.g. for a DLQ message) as well as for metrics. */
 void cp_part_stats(const cp_part_t *p, cp_part_stats_t *out) {
-        const cp_engine_t *e = p->e;
         memset(out, 0, sizeof(*out));
         out->keys = (int64_t)p->nkeys;
         out->open_windows = p->open_windows;
         out->late = p->late;
         out->late_windows = p->late_windows;
         out->stream_time_ms = p->stream_time;
-        size_t bytes = sizeof(*p) + p->htcap * sizeof(*p->ht) + p->capheap * sizeof(*p->heap) +
-                       p->capdirty * sizeof(*p->dirty) + p->cappend * sizeof(*p->pend);
+        out->state_bytes = p->bytes + table_bytes(p);
+}
+
+int64_t cp_part_bytes_walk(const cp_part_t *p) {
+        const cp_engine_t *e = p->e;
+        int64_t bytes = table_bytes(p);
         for (size_t i = 0; i < p->htcap; i++)
                 for (const cp_key_t *k = p->ht[i]; k; k = k->hnext) {
-                        bytes += e->off_key + k->key_len + 1;
+                        bytes += (int64_t)(e->off_key + k->key_len + 1);
                         for (size_t d = 0; d < e->ndefs; d++) {
-                                bytes += k->d[d].sbcap * e->sent_size;
+                                bytes += (int64_t)(k->d[d].sbcap * e->sent_size);
                                 for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
-                                        bytes += e->win_size;
+                                        bytes += (int64_t)e->win_size;
                                         for (size_t f = 0; f < e->nf; f++)
-                                                bytes += sk_bytes(&w->f[f].sk);
+                                                bytes += (int64_t)sk_bytes(&w->f[f].sk);
                                 }
                         }
                 }
         for (const cp_win_t *w = p->free_wins; w; w = w->next) {
-                bytes += e->win_size;
+                bytes += (int64_t)e->win_size;
                 for (size_t f = 0; f < e->nf; f++)
-                        bytes += sk_bytes(&w->f[f].sk);
+                        bytes += (int64_t)sk_bytes(&w->f[f].sk);
         }
-        out->state_bytes = (int64_t)bytes;
+        return bytes;
 }

@@ -163,7 +163,10 @@ static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **
         if (fl & 2)
                 cp_pend_add(p, w);
         for (size_t f = 0; f < e->nf; f++) {
-                if (agg_read(&w->f[f], e->has_sk[f] ? &e->skp : NULL, r) < 0)
+                size_t before = sk_bytes(&w->f[f].sk);
+                int rc = agg_read(&w->f[f], e->has_sk[f] ? &e->skp : NULL, r);
+                p->bytes += (int64_t)sk_bytes(&w->f[f].sk) - (int64_t)before;
+                if (rc < 0)
                         return -1;
                 if ((uint64_t)w->f[f].n > count) {
                         *why = "field count above window count";
@@ -186,6 +189,7 @@ static int read_sbuf(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, const char
                         return -1;
                 }
                 ds->sbcap = n;
+                p->bytes += (int64_t)(n * e->sent_size);
         }
         int64_t prev = INT64_MIN;
         for (size_t i = 0; i < n; i++) {

@@ -19,9 +19,17 @@
 void win_add(cp_part_t *p, cp_win_t *w, int64_t ts, const double *v, const unsigned char *present) {
         const cp_engine_t *e = p->e;
         w->count++;
-        for (size_t f = 0; f < e->nf; f++)
-                if (present[f] && isfinite(v[f]))
-                        agg_add(&w->f[f], v[f], ts, e->has_sk[f] ? &e->skp : NULL);
+        for (size_t f = 0; f < e->nf; f++) {
+                if (!present[f] || !isfinite(v[f]))
+                        continue;
+                if (!e->has_sk[f]) {
+                        agg_add(&w->f[f], v[f], ts, NULL);
+                        continue;
+                }
+                size_t before = sk_bytes(&w->f[f].sk);
+                agg_add(&w->f[f], v[f], ts, &e->skp);
+                p->bytes += (int64_t)sk_bytes(&w->f[f].sk) - (int64_t)before;
+        }
 }
 
 static int64_t floor_div(int64_t a, int64_t b) {
@@ -103,8 +111,11 @@ static int assign_session(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
         } else {
                 for (size_t i = 1; i < nm; i++) {
                         cp_win_t *o = m->next;
-                        for (size_t f = 0; f < p->e->nf; f++)
+                        for (size_t f = 0; f < p->e->nf; f++) {
+                                size_t before = sk_bytes(&m->f[f].sk);
                                 agg_merge(&m->f[f], &o->f[f], p->e->has_sk[f] ? &p->e->skp : NULL);
+                                p->bytes += (int64_t)sk_bytes(&m->f[f].sk) - (int64_t)before;
+                        }
                         m->count += o->count;
                         if (o->end > m->end)
                                 m->end = o->end;
@@ -232,6 +243,7 @@ static int assign_sliding(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                 if (!nb)
                         return 0;
                 ds->sb = nb;
+                p->bytes += (int64_t)((cap - ds->sbcap) * e->sent_size);
                 ds->sbcap = cap;
         }
         size_t at = sb_upper(p, ds, t);

@@ -4,6 +4,7 @@
  * errors, never crashes. */
 #include "th.h"
 
+#include "../../services/compute/cp_int.h"
 #include "th_compute.h"
 
 #include <math.h>
@@ -165,6 +166,9 @@ static void test_round_trip(void) {
         TH_CHECK_INT(sb.open_windows, sa.open_windows);
         TH_CHECK_INT(sb.keys, sa.keys);
         TH_CHECK_INT(sb.stream_time_ms, sa.stream_time_ms);
+        /* the tracked byte count is what a full walk finds */
+        TH_CHECK_INT(sa.state_bytes, cp_part_bytes_walk(a.p));
+        TH_CHECK_INT(sb.state_bytes, cp_part_bytes_walk(b.p));
         /* a flush with nothing changed writes nothing */
         size_t w = c.writes;
         cp_part_flush_dirty(b.p, clog_put, &c);
@@ -253,6 +257,9 @@ static void test_corrupt(void) {
                                         tc_rec(&u, evs[j].key, evs[j].ts, evs[j].v, evs[j].u,
                                                evs[j].now);
                                 cp_part_tick(p, 1000000, tc_emit(&u));
+                                cp_part_stats_t s3;
+                                cp_part_stats(p, &s3);
+                                TH_CHECK_INT(s3.state_bytes, cp_part_bytes_walk(p));
                                 tc_rec(&u, "k1", INT64_C(1) << 60, 1, 1, 0);
                                 free(u.log);
                                 clog_t c2;
@@ -302,6 +309,7 @@ static void test_corrupt(void) {
         TH_CHECK(cp_part_restore(p, "Kz", 2, big, sizeof(big), e, sizeof(e)) < 0);
         cp_part_stats_t st;
         cp_part_stats(p, &st);
+        TH_CHECK_INT(st.state_bytes, cp_part_bytes_walk(p));
         TH_CHECK_INT(st.keys, 0); /* refused keys leave nothing behind */
         TH_CHECK_INT(st.open_windows, 0);
         cp_part_destroy(p);
