@@ -13,6 +13,7 @@
  * idempotent and transactional producer and consumer groups, and is a
  * development tool only: librdkafka's mock never proves that anything
  * works with Kafka (tests use a real broker). */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,21 @@ static void add_topic(const char **topics, int *n, const char *t) {
                 if (!strcmp(topics[i], t))
                         return;
         topics[(*n)++] = t;
+}
+
+typedef struct create_s {
+        rd_kafka_mock_cluster_t *mc;
+        const char *topic;
+        int partitions;
+        rd_kafka_resp_err_t err;
+        int started;
+        pthread_t thr;
+} create_t;
+
+static void *create_topic(void *arg) {
+        create_t *c = arg;
+        c->err = rd_kafka_mock_topic_create(c->mc, c->topic, c->partitions, 1);
+        return NULL;
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out) {
@@ -141,11 +157,22 @@ int main(int argc, char **argv) {
                 rc = fail("could not start librdkafka's mock cluster");
                 goto out;
         }
+        /* Each create is a round trip to the mock cluster's thread that takes
+         * a few hundred ms: done in parallel, so start-up stays fast. */
+        create_t jobs[MAX_TOPICS];
         for (int i = 0; i < ntopics; i++) {
-                rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, topics[i], partitions, 1);
-                if (e) {
+                jobs[i] = (create_t){.mc = mc, .topic = topics[i], .partitions = partitions};
+                jobs[i].started = pthread_create(&jobs[i].thr, NULL, create_topic, &jobs[i]) == 0;
+                if (!jobs[i].started)
+                        create_topic(&jobs[i]);
+        }
+        for (int i = 0; i < ntopics; i++)
+                if (jobs[i].started)
+                        pthread_join(jobs[i].thr, NULL);
+        for (int i = 0; i < ntopics; i++) {
+                if (jobs[i].err) {
                         snprintf(err, sizeof(err), "creating topic %s: %s", topics[i],
-                                 rd_kafka_err2str(e));
+                                 rd_kafka_err2str(jobs[i].err));
                         rc = fail(err);
                         goto out;
                 }

@@ -158,6 +158,7 @@ int main(int argc, char **argv) {
         counts_t c = {0, 0, 0, 0, 0, 0, INT64_MIN};
         tgen_reading_t r, last;
         memset(&last, 0, sizeof(last));
+        double batch_started = 0;
         double t0 = now_s(), next_progress = t0 + (double)o.progress_ms / 1000.0;
         uint64_t i = 0;
         while (!stop_flag) {
@@ -171,9 +172,18 @@ int main(int argc, char **argv) {
                          * sleeps at most ~1000 times a second). */
                         double due = (t - t0 + 0.002) * o.gen.rate;
                         if ((double)i >= due) {
+                                /* Idle: serve reports, and do not let a
+                                 * partial HTTP batch or stdout line wait more
+                                 * than ~100 ms at low rates. */
                                 if (kafka)
                                         simkafka_poll(kafka);
-                                sleep_s(((double)i - due) / o.gen.rate + 0.001);
+                                else if (http && simhttp_pending(http) > 0 &&
+                                         t - batch_started >= 0.1)
+                                        simhttp_flush(http);
+                                else if (!http)
+                                        fflush(stdout);
+                                double nap = ((double)i - due) / o.gen.rate + 0.001;
+                                sleep_s(nap > 0.1 ? 0.1 : nap);
                                 continue;
                         }
                 }
@@ -195,6 +205,8 @@ int main(int argc, char **argv) {
                         if ((i & 1023) == 0)
                                 simkafka_poll(kafka);
                 } else if (http) {
+                        if (simhttp_pending(http) == 0)
+                                batch_started = t;
                         if (simhttp_add(http, &r))
                                 log_error("sim", "out of memory");
                 } else {

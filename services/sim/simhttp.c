@@ -269,6 +269,10 @@ int simhttp_add(simhttp_t *h, const tgen_reading_t *r) {
         return 0;
 }
 
+size_t simhttp_pending(const simhttp_t *h) {
+        return h->pending;
+}
+
 void simhttp_stats(const simhttp_t *h, simstats_t *out) {
         *out = h->st;
 }

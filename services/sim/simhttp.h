@@ -42,6 +42,8 @@ void simhttp_destroy(simhttp_t *h);
 int simhttp_add(simhttp_t *h, const tgen_reading_t *r);
 /* Sends what is pending. */
 void simhttp_flush(simhttp_t *h);
+/* Records added and not yet sent. */
+size_t simhttp_pending(const simhttp_t *h);
 void simhttp_stats(const simhttp_t *h, simstats_t *out);
 
 /* What became of one record of an answered request. */

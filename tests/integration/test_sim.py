@@ -21,7 +21,7 @@ import time
 
 import fastavro
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -212,6 +212,7 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
             st["throttled"] += 1
             return
         records = json.loads(body)["records"]
+        st.setdefault("sizes", []).append(len(records))
         errors = []
         for rec in records:
             try:
@@ -272,6 +273,24 @@ def test_http_rest_proxy_v2(weir_build):
     assert st["throttled"] == 1
     assert len(st["connections"]) <= 2  # kept alive
     assert {v["intersection_id"] for v in st["good"]} == {f"x-{k}" for k in range(12)}
+
+
+def test_http_low_rate_sends_partial_batches(weir_build):
+    """At 40 readings/s a batch of 100 would wait 2.5 s: partial batches go
+    out after ~100 ms instead."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
+    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
+                 "bad": 0, "problems": [], "connections": set()}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "40",
+                "--count", "80", "--batch", "100")
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    s = summary(r)
+    assert s["sent"] == 80 and s["acked"] == 80
+    assert len(srv.state["sizes"]) >= 5 and max(srv.state["sizes"]) < 80
 
 
 def free_port():
@@ -365,7 +384,13 @@ def test_devbroker_for_the_demo(weir_build):
         r = sim(weir_build, "--count", "500", "--unpaced", "--start-time", START,
                 env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap})
         assert r.returncode == 0, r.stderr
-        msgs = consume_all(bootstrap, "traffic.readings", 500)
+        # Partitions assigned by hand: no group rebalance to wait for.
+        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "devbroker-read"})
+        c.assign([TopicPartition("traffic.readings", p, OFFSET_BEGINNING) for p in (0, 1)])
+        msgs, deadline = [], time.time() + 20
+        while len(msgs) < 500 and time.time() < deadline:
+            msgs += [m for m in c.consume(num_messages=1000, timeout=0.5) if not m.error()]
+        c.close()
         assert len(msgs) == 500 and all(decode(m.value()) for m in msgs)
     finally:
         proc.terminate()
