@@ -153,8 +153,9 @@ typedef enum {
  * windows that closed (final aggregates, then rule evaluation and alerts,
  * then the EWMA update), emitting through `emit` before returning, in a
  * deterministic order (close time, key bytes, window definition, start).
- * In emit mode changes, an updated window whose key has not had an update
- * for min_interval (wall clock, now_ms) is emitted with final = 0.
+ * In emit mode changes, an updated window that has not had an update for
+ * min_interval (wall clock, now_ms; per key and window) is emitted with
+ * final = 0; otherwise the update waits for cp_part_tick().
  * CP_LATE: the record was too late for every window it belongs to; it was
  * counted (cp_part_stats_t.late) and the caller sends it to the DLQ.
  * Values that are NaN or infinite count as null.
@@ -186,8 +187,9 @@ void cp_part_flush_dirty(cp_part_t *p, cp_dirty_cb cb, void *opaque);
 
 /* Applies one changelog record (latest wins; val NULL = delete), into a
  * partition that has processed nothing since cp_part_new().  Bytes are
- * checked: corrupt or hostile input is an error (-1, errstr set, partition
- * unchanged for that key), never a crash.  Returns 0 on success.  A
+ * checked: corrupt or hostile input is an error (-1, errstr set; that key
+ * is then without state, the rest of the partition is untouched), never a
+ * crash.  Returns 0 on success.  A
  * partition restored from everything cp_part_flush_dirty() wrote behaves
  * exactly like the one that wrote it. */
 int cp_part_restore(cp_part_t *p, const void *key, size_t key_len, const void *val, size_t val_len,
