@@ -160,6 +160,7 @@ def main():
             cmd += ["-X", f"{k}={v}"]
         # warm-up pass on its own topic, so both are measured on a warm broker
         warm = cmd[:cmd.index("-t") + 1] + ["bench.kcat.warm"] + cmd[cmd.index("-t") + 2:]
+        warm += ["-c", str(min(n, 300000))]
         broker.create_topic("bench.kcat.warm", partitions=PARTS)
         subprocess.run(warm, check=True)
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
