@@ -54,13 +54,23 @@ static __attribute__((unused)) void tc_on_agg(void *opaque, const cp_aggregate_t
                 const cp_field_stats_t *f = &a->fields[i];
                 tc_printf(t, " %s:n=%lld", f->name, (long long)f->count);
 #define TCF(x)                                                                                     \
-        if (f->has_##x)                                                                            \
-                tc_printf(t, " " #x "=%.17g", f->x);
-                TCF(sum)
-                TCF(min)
-                TCF(max)
-                TCF(mean) TCF(variance) TCF(stddev) TCF(first) TCF(last) TCF(p50) TCF(p90) TCF(p95)
-                        TCF(p99) TCF(zscore)
+        do {                                                                                       \
+                if (f->has_##x)                                                                    \
+                        tc_printf(t, " " #x "=%.17g", f->x);                                       \
+        } while (0)
+                TCF(sum);
+                TCF(min);
+                TCF(max);
+                TCF(mean);
+                TCF(variance);
+                TCF(stddev);
+                TCF(first);
+                TCF(last);
+                TCF(p50);
+                TCF(p90);
+                TCF(p95);
+                TCF(p99);
+                TCF(zscore);
 #undef TCF
         }
         tc_printf(t, "\n");
