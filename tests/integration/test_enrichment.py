@@ -242,6 +242,14 @@ def expect_join(rec, sources):
 
 # ---------------------------------------------------------------- file source
 
+_GOOD = so_encode(AGG_RAW, AGG, aggregate(0, "k-0"))
+BAD_VALUES = [
+    b"\xc3\x01garbage",                      # truncated framing
+    _GOOD[:-7],                              # the right schema, truncated body
+    b"\xc3\x01" + b"\x01" * 8 + _GOOD[10:],   # a fingerprint nobody knows
+    _GOOD + b"\x00",                         # a byte too many
+]
+
 def test_file_sources_join_aggregates_and_alerts(kafka, topic, weir_build, tmp_path):
     t = topics_for(topic)
     # Two files: JSON (all attributes but lat are kept) and CSV; the JSON
@@ -268,13 +276,13 @@ def test_file_sources_join_aggregates_and_alerts(kafka, topic, weir_build, tmp_p
         tp = lambda i: [("traceparent", f"00-{i:032x}-{i:016x}-01".encode())]
         produce(kafka.bootstrap, t["agg"],
                 [(a["key"].encode(), so_encode(AGG_RAW, AGG, a), tp(i)) for i, a in enumerate(aggs)]
-                + [(b"bad", b"\xc3\x01garbage", None)])
+                + [(b"bad", v, None) for v in BAD_VALUES])
         produce(kafka.bootstrap, t["alerts"],
                 [(a["key"].encode(), so_encode(ALERT_RAW, ALERT, a), tp(1000 + i))
                  for i, a in enumerate(alerts)])
         out = consume(kafka.bootstrap, t["out_agg"], len(aggs), idle=1.0)
         out_alerts = consume(kafka.bootstrap, t["out_alerts"], len(alerts), idle=0.5)
-        dlq = consume(kafka.bootstrap, t["dlq"], 1, idle=0.5)
+        dlq = consume(kafka.bootstrap, t["dlq"], len(BAD_VALUES), idle=0.5)
         srcs = [(json_table, "pass"), (csv_table, "pass")]
         assert len(out) == len(aggs)
         for i, (m, a) in enumerate(zip(out, aggs)):  # one partition: order kept
@@ -285,10 +293,13 @@ def test_file_sources_join_aggregates_and_alerts(kafka, topic, weir_build, tmp_p
             [expect_join(a, srcs) for a in alerts]
         assert [dict(m.headers())["traceparent"] for m in out_alerts] == \
             [tp(1000 + i)[0][1] for i in range(len(alerts))]
-        assert len(dlq) == 1 and dlq[0].value() == b"\xc3\x01garbage" and dlq[0].key() == b"bad"
-        h = dict(dlq[0].headers())
-        assert h["weir.stage"] == b"enrichment" and h["weir.error.class"] == b"malformed"
-        assert h["weir.error.reason"]
+        assert [m.value() for m in dlq] == BAD_VALUES
+        assert [dict(m.headers())["weir.error.class"] for m in dlq] == \
+            [b"malformed", b"malformed", b"schema", b"malformed"]
+        for m in dlq:
+            h = dict(m.headers())
+            assert m.key() == b"bad" and h["weir.stage"] == b"enrichment"
+            assert h["weir.error.reason"]
         assert e.metric("weir_enrichment_lookups_total", source="sites", type="file",
                         result="hit") == sum(1 for a in aggs + alerts if a["key"] in json_table)
         assert e.metric("weir_enrichment_table_entries", source="extra") == len(csv_rows)
