@@ -5,7 +5,8 @@ whole (422, per-record errors, nothing written); 413 before the body is read;
 401 without a valid bearer token; 429 with Retry-After when the in-flight
 budget or the producer queue is full; SIGTERM finishes in-flight requests and
 exits 0; and the honesty test: a broker killed and restarted mid-load leaves
-every 2xx record on the topic exactly once."""
+every 2xx record on the topic exactly once; Confluent framing with
+value_schema_id; /readyz false until broker metadata; bad settings named."""
 
 import io
 import json
@@ -373,3 +374,52 @@ def test_broker_killed_mid_load_no_lost_or_duplicate_acknowledgements(ingress, k
     assert not missing, f"{len(missing)} acknowledged records missing"
     assert not dup, f"{len(dup)} acknowledged records duplicated"
     assert ig.stop() == 0
+
+
+def test_confluent_framing_and_value_schema_id(ingress, topic, kafka, registry):
+    """WIRE_FORMAT=confluent: the answer carries the registry's id, a REST
+    Proxy client may send value_schema_id, and the records read back with
+    confluent-kafka's AvroDeserializer."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+    t = topic()
+    ig = ingress(t, WIRE_FORMAT="confluent", SCHEMA_REGISTRY_URL=registry.url)
+    r = ig.post([{"value": reading(1)}])
+    assert r.status_code == 200, r.text
+    sid = r.json()["value_schema_id"]
+    assert isinstance(sid, int)
+    r = requests.post(ig.topic_url, json={"value_schema_id": sid,
+                                          "records": [{"value": reading(2)}]},
+                      headers={"Content-Type": AVRO_CT}, timeout=60)
+    assert r.status_code == 200 and r.json()["value_schema_id"] == sid, r.text
+    r = requests.post(ig.topic_url, json={"value_schema_id": sid + 1000,
+                                          "records": [{"value": reading(3)}]},
+                      headers={"Content-Type": AVRO_CT}, timeout=60)
+    assert r.status_code == 422 and r.json()["error_code"] == 42205, r.text
+    deser = AvroDeserializer(SchemaRegistryClient({"url": registry.url}))
+    msgs = consume(kafka.bootstrap, t, 2)
+    assert [m.value()[0] for m in msgs] == [0, 0]
+    vals = [deser(m.value(), SerializationContext(t, MessageField.VALUE)) for m in msgs]
+    assert [v["sensor_id"] for v in vals] == ["s-1", "s-2"]
+
+
+def test_not_ready_without_broker_and_bad_settings_named(ingress, topic, weir_build, tmp_path):
+    t = topic()
+    ig = ingress(t, bootstrap="127.0.0.1:1", ready=False)
+    deadline, body = time.time() + 30, ""
+    while time.time() < deadline:
+        try:
+            r = requests.get(f"http://127.0.0.1:{ig.admin}/readyz", timeout=2)
+            body = r.text
+            if r.status_code == 503 and "broker metadata" in body:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    assert "unmet: broker metadata" in body
+    ig.proc.kill()
+    ig.proc.wait()
+    bad = Ingress(weir_build, tmp_path, "127.0.0.1:1", t, INGRESS_MAX_RECORDS="lots")
+    assert bad.proc.wait(30) != 0
+    assert "INGRESS_MAX_RECORDS" in bad.log.read_text()
