@@ -408,6 +408,72 @@ static void test_session_merge(void) {
         tc_close(&t);
 }
 
+/* Sessions against a reference on random arrival orders (grace large
+ * enough that nothing is late): per key, the records sorted by time split
+ * wherever two neighbours are more than gap apart. */
+static int cmp_i64(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static void test_session_reference(void) {
+        uint64_t seed = 5;
+        for (int round = 0; round < 20; round++) {
+                if (open_spec("'windows':[{'name':'g','type':'session','gap':'3s','grace':'1h'}],"
+                              "'aggregates':[{'field':'v','ops':['sum']}]") < 0)
+                        return;
+                cp_emit_t em = {on_hop, NULL, NULL};
+                nhgot = 0;
+                enum { NR = 400 };
+                int64_t ts[3][NR];
+                size_t nk[3] = {0, 0, 0};
+                for (size_t i = 0; i < NR; i++) {
+                        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                        int k = (int)((seed >> 20) % 3);
+                        /* sparse enough for several sessions, dense enough for merges */
+                        int64_t t0 = (int64_t)((seed >> 33) % (uint64_t)(200000 + round * 20000));
+                        ts[k][nk[k]] = t0;
+                        nk[k]++;
+                        double v = (double)(t0 % 89);
+                        unsigned char pr = 1;
+                        char kk[2] = {(char)('a' + k), 0};
+                        cp_record_t r = {kk, 1, t0, &v, &pr};
+                        TH_CHECK_INT(cp_part_process(t.p, &r, 0, &em), CP_OK);
+                }
+                for (int k = 0; k < 3; k++) {
+                        double v = 0;
+                        unsigned char pr = 0;
+                        char kk[2] = {(char)('a' + k), 0};
+                        cp_record_t r = {kk, 1, INT64_C(1) << 50, &v, &pr};
+                        cp_part_process(t.p, &r, 0, &em);
+                }
+                static hw_t want[NR];
+                size_t nw = 0;
+                for (int k = 0; k < 3; k++) {
+                        int64_t st[NR];
+                        memcpy(st, ts[k], nk[k] * sizeof(int64_t));
+                        qsort(st, nk[k], sizeof(int64_t), cmp_i64);
+                        for (size_t i = 0; i < nk[k]; i++) {
+                                if (i == 0 || st[i] - st[i - 1] > 3000)
+                                        want[nw++] = (hw_t){st[i], k, 0, 0};
+                                want[nw - 1].n++;
+                                want[nw - 1].sum += (double)(st[i] % 89);
+                        }
+                }
+                qsort(want, nw, sizeof(*want), hw_cmp);
+                qsort(hgot, nhgot, sizeof(*hgot), hw_cmp);
+                int same = nhgot == nw;
+                for (size_t i = 0; same && i < nw; i++)
+                        same = hgot[i].s == want[i].s && hgot[i].key == want[i].key &&
+                               hgot[i].n == want[i].n && hgot[i].sum == want[i].sum;
+                if (!same)
+                        printf("  round %d: got %zu sessions, want %zu\n", round, nhgot, nw);
+                TH_CHECK(same);
+                TH_CHECK(nw > 3);
+                tc_close(&t);
+        }
+}
+
 static void test_changes(void) {
         if (open_spec("'windows':[{'name':'w','type':'tumbling','size':'10s','emit':{'mode':'"
                       "changes','min_interval':'1s'}}],"
@@ -540,5 +606,5 @@ static void test_nulls(void) {
 TH_MAIN("compute_win", TH_T(test_tumbling_boundaries), TH_T(test_negative_times_and_invalid),
         TH_T(test_grace), TH_T(test_hopping_overlap), TH_T(test_hopping_reference),
         TH_T(test_keys_order), TH_T(test_sliding_reference), TH_T(test_sliding_close_and_late),
-        TH_T(test_session), TH_T(test_session_merge), TH_T(test_changes), TH_T(test_hysteresis),
-        TH_T(test_zscore), TH_T(test_nulls))
+        TH_T(test_session), TH_T(test_session_merge), TH_T(test_session_reference),
+        TH_T(test_changes), TH_T(test_hysteresis), TH_T(test_zscore), TH_T(test_nulls))
