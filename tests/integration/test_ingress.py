@@ -272,8 +272,11 @@ def _wait_inflight(ig, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
         assert ig.proc.poll() is None, "ingress exited:\n" + ig.log.read_text()[-3000:]
-        if (ig.metric("weir_ingress_inflight_records") or 0) > 0:
-            return
+        try:
+            if (ig.metric("weir_ingress_inflight_records") or 0) > 0:
+                return
+        except requests.ConnectionError:  # admin server not up yet
+            pass
         time.sleep(0.05)
     raise AssertionError("first request never in flight")
 
@@ -423,3 +426,46 @@ def test_not_ready_without_broker_and_bad_settings_named(ingress, topic, weir_bu
     bad = Ingress(weir_build, tmp_path, "127.0.0.1:1", t, INGRESS_MAX_RECORDS="lots")
     assert bad.proc.wait(30) != 0
     assert "INGRESS_MAX_RECORDS" in bad.log.read_text()
+
+
+def test_unacknowledged_records_never_answered_2xx(ingress, topic):
+    """No broker at all: a record that times out (INGRESS_PRODUCE_TIMEOUT),
+    or that is still queued when SIGTERM's grace period ends, is answered
+    503 with 50003 per record — never 200."""
+    t = topic()
+    ig = ingress(t, bootstrap="127.0.0.1:1", ready=False, INGRESS_PRODUCE_TIMEOUT="1s")
+    deadline = time.time() + 30
+    while True:
+        try:
+            r = ig.post([{"value": reading(1)}, {"value": reading(2)}])
+            break
+        except requests.ConnectionError:
+            assert time.time() < deadline and ig.proc.poll() is None
+            time.sleep(0.2)
+    assert r.status_code == 503, r.text
+    assert r.headers["Retry-After"]
+    b = r.json()
+    assert b["error_code"] == 50003
+    assert [o["error_code"] for o in b["offsets"]] == [50003, 50003]
+    assert all(o["offset"] is None for o in b["offsets"])
+    ig.stop()
+    ig = ingress(t, bootstrap="127.0.0.1:1", ready=False, INGRESS_PRODUCE_TIMEOUT="60s",
+                 INGRESS_SHUTDOWN_GRACE="1s")
+    res = {}
+
+    def post():
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                res["r"] = ig.post([{"value": reading(3)}])
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+
+    th = threading.Thread(target=post)
+    th.start()
+    _wait_inflight(ig)
+    ig.proc.send_signal(signal.SIGTERM)
+    th.join(60)
+    assert res["r"].status_code == 503, res["r"].text
+    assert ig.proc.wait(60) == 0
