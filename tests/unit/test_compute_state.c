@@ -236,7 +236,7 @@ static void test_corrupt(void) {
                 }
                 /* random corruption: an error or a state that still works */
                 unsigned char *m = malloc(c.vlen[i] + 1);
-                for (int round = 0; round < 200; round++) {
+                for (int round = 0; round < 100; round++) {
                         memcpy(m, c.v[i], c.vlen[i]);
                         for (int f = 0; f < 1 + round % 4; f++) {
                                 seed = seed * 6364136223846793005ull + 1442695040888963407ull;
