@@ -211,8 +211,9 @@ int main(int argc, char **argv) {
                                 log_error("sim", "out of memory");
                 } else {
                         line.len = 0;
-                        if (simenc_json(&r, &line) == 0 && buf_append(&line, "\n", 1) == 0)
-                                fwrite(line.data, 1, line.len, stdout);
+                        if (simenc_json(&r, &line) == 0 && buf_append(&line, "\n", 1) == 0 &&
+                            fwrite(line.data, 1, line.len, stdout) != line.len)
+                                stop_flag = 1; /* reader gone (| head) */
                 }
                 if (o.progress_ms > 0 && (i & 255) == 0 && t >= next_progress) {
                         next_progress = t + (double)o.progress_ms / 1000.0;
