@@ -17,7 +17,8 @@
  * written: the record is a mapping error (the caller sends it to the DLQ).
  *
  * Threads: a mapper is read-only after lp_mapper_new(); lp_aggregate() and
- * lp_alert() only append to the caller's buffer. */
+ * lp_alert() only append to the caller's buffer.
+ * Files: lp.c the mapping, lp_fmt.c escaping and number formats. */
 #ifndef WEIR_SINK_LP_H
 #define WEIR_SINK_LP_H
 
