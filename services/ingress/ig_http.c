@@ -20,8 +20,9 @@
 #include "log.h"
 #include "metrics.h"
 
-#define IG_LOG   "http"
-#define IG_CTYPE "application/vnd.kafka.v2+json"
+#define IG_LOG      "http"
+#define IG_CTYPE    "application/vnd.kafka.v2+json"
+#define IG_KEEP_BUF (1u << 20)
 
 enum { IG_ROUTE_TOPICS = 0, IG_ROUTE_EVENTS, IG_ROUTE_OTHER, IG_ROUTE__N };
 static const char *const ig_route_names[] = {"topics", "events", "other"};
@@ -463,6 +464,12 @@ static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metrics_observe(s->m_duration[q->route], (double)(ig_now_ns() - q->t0_ns) / 1e9);
         ig_release(q);
         kc_dr_batch_destroy(q->drb);
+        /* An idle keep-alive connection keeps at most 1 MiB of buffers: a
+         * big body is not held on to by every connection that sent one. */
+        if (q->cc && q->cc->body.size > IG_KEEP_BUF)
+                buf_free(&q->cc->body);
+        if (q->cc && q->cc->out.size > IG_KEEP_BUF)
+                buf_free(&q->cc->out);
         free(q);
         atomic_fetch_sub(&s->active, 1);
 }
