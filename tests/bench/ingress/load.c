@@ -122,7 +122,7 @@ static void *run(void *arg) {
                         break;
                 }
                 int st = read_response(fd, resp, sizeof(resp));
-                double lat = now_s() - (rate > 0 ? t0 : t0);
+                double lat = now_s() - t0;
                 w->requests++;
                 if (st == 200)
                         w->ok++;
@@ -148,7 +148,8 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
         if (argc != 9) {
-                fprintf(stderr, "usage: %s HOST PORT PATH CONTENT_TYPE BODY_FILE CONNS SECONDS RATE\n",
+                fprintf(stderr,
+                        "usage: %s HOST PORT PATH CONTENT_TYPE BODY_FILE CONNS SECONDS RATE\n",
                         argv[0]);
                 return 2;
         }
