@@ -246,7 +246,11 @@ def svc_compute():
     b.panel("Restore", [
         (f"sum(weir_compute_restoring_workers{{{PSEL}}})", "workers restoring"),
         (rate("weir_compute_restored_records_total", PSEL), "records restored/s")])
-    b.panel("Restore duration (p99)", [(quantile(0.99, "weir_compute_restore_duration_seconds", PSEL), "p99")], unit="s")
+    # Restores happen at start-up and on rebalances, not steadily: the mean
+    # per pod since it started (a rate would be empty between restores).
+    b.panel("Mean restore duration per pod (since start)", [(
+        f"max by (pod) (weir_compute_restore_duration_seconds_sum{{{PSEL}}} "
+        f"/ weir_compute_restore_duration_seconds_count{{{PSEL}}})", "{{pod}}")], unit="s")
     kafka_section(b, "compute")
     return b
 
@@ -354,8 +358,9 @@ def registered_metrics():
 
 def prom_metrics(expr):
     out = set(re.findall(r"\b(weir_[a-z0-9_]+)", expr))
-    # histogram_quantile reads <name>_bucket
-    return {re.sub(r"_bucket$", "", n) for n in out}
+    # A histogram's series: <name>_bucket, _sum, _count.
+    return {re.sub(r"_(bucket|sum|count)$", "", n) if re.search(r"_seconds_(bucket|sum|count)$", n) else n
+            for n in out}
 
 
 def check():

@@ -27,6 +27,11 @@ if [ "$(_weir_go_minor)" -lt 21 ]; then
     say "fetching the Go ${_weir_tc} toolchain module (the go on PATH is too old for tests/deploy)"
     quiet env GOMODCACHE="$PWD/tests/.cache/go/mod" GOFLAGS=-modcacherw GO111MODULE=on \
       go mod download "golang.org/toolchain@v0.0.1-go${_weir_tc}.linux-${_weir_arch}"
+    # A module zip keeps no file modes: make the toolchain's programs
+    # executable again (as go's own toolchain switch does).
+    _weir_d="tests/.cache/go/mod/golang.org/toolchain@v0.0.1-go${_weir_tc}.linux-${_weir_arch}"
+    chmod -R u+w "$_weir_d" && chmod +x "$_weir_d"/bin/* "$_weir_d"/pkg/tool/*/*
+    unset _weir_d
   fi
   unset _weir_tc _weir_arch
 fi
