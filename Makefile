@@ -154,7 +154,11 @@ deploy-check:
 # ---------------------------------------------------------------- chaos
 chaos: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/chaos/run.sh
+	@WEIR_BUILD=$(B) bash tests/chaos/run.sh
+
+# The quick subset, part of make test (writes build/results/chaos-short).
+chaos-short: all
+	@WEIR_BUILD=$(B) bash tests/chaos/run.sh --short
 
 # ---------------------------------------------------------------- demo
 demo:

@@ -112,7 +112,7 @@ class Service:
         except OSError:
             return False
 
-    def wait_ready(self, timeout: float = 60.0) -> float:
+    def wait_ready(self, timeout: float = 60.0, poll: float = 0.05) -> float:
         """Seconds from start() to the first 200 on /readyz."""
         deadline = time.monotonic() + timeout
         while True:
@@ -122,7 +122,7 @@ class Service:
                 return time.monotonic() - self.started_at
             if time.monotonic() > deadline:
                 raise RuntimeError(f"weir-{self.name} not ready in {timeout} s:\n{self.tail()}")
-            time.sleep(0.05)
+            time.sleep(poll)
 
     def metrics(self) -> list[tuple[str, dict, float]]:
         return parse_metrics(self._get("/metrics", 5.0)[1])

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""make bench-e2e: end-to-end latency, memory and start-up of the whole
+pipeline on one machine (tests/bench/bench-e2e.sh runs this).
+
+Set-up: a real Kafka broker (tests/harness/kafka.py), influxd
+(tests/harness/influx.py), the four services as separate processes
+(tests/integration/pipeline.py) with exactly-once on (the default) and their
+default commit interval; a pipeline of 1-second tumbling windows (grace 0)
+over BENCH_KEYS intersections; weir-sim posting readings stamped with the
+wall clock (--start-time now, --time-scale 1, paced) to ingress.
+
+- Latency: a WebSocket client subscribed to the sink's feed takes, for each
+  aggregate, (arrival time - window_end).  With grace 0 a window closes on
+  the first reading of its partition at or after window_end, whose event
+  time is window_end (at these rates, within a millisecond), so this is the
+  time from the event time of the reading that completes a window to the
+  sink handing its result to a subscriber — ingress, Kafka, compute's
+  transaction, enrichment's transaction, the sink.  The sink's own
+  histogram weir_sink_end_to_end_latency_seconds (window end to InfluxDB
+  acknowledging the point, which includes the sink's batching,
+  SINK_FLUSH_INTERVAL) is reported next to it.
+- RSS: VmRSS of each service sampled every 0.5 s during the run (max) and
+  VmHWM at the end.
+- Start-to-ready: each service started once more on the existing topics,
+  seconds from exec to the first 200 on /readyz (polled every 5 ms).
+
+Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
+(20 per rate), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
+one line per rate and a last line:
+    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> total_rss_mb=<n> ready_ms_max=<n>
+(p50/p99 at the highest rate).
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path[:0] = [str(REPO / "tests" / "integration"), str(REPO / "tests" / "harness")]
+
+import websockets  # noqa: E402
+
+from influx import Influx  # noqa: E402
+from kafka import Broker  # noqa: E402
+from pipeline import ORDER, Pipeline, parse_metrics  # noqa: E402
+
+BUILD = REPO / os.environ.get("WEIR_BUILD", "build/rel")
+RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+KEYS = int(os.environ.get("BENCH_KEYS", "100"))
+
+COMPUTE = {
+    "windows": [{"name": "1s", "type": "tumbling", "size": "1s", "grace": "0s"}],
+    "aggregates": [{"field": "speed_kmh", "ops": ["count", "mean", "max"]},
+                   {"field": "vehicle_count", "ops": ["sum"]}],
+    "rules": [{"name": "slow", "expr": "mean(speed_kmh) < 20 and count() >= 10"}],
+}
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))] if xs else float("nan")
+
+
+def hist_quantile(metrics, name, q):
+    """Quantile of a Prometheus histogram (linear within the bucket)."""
+    b = sorted((float(lb["le"]), v) for n, lb, v in metrics
+               if n == name + "_bucket" and lb.get("le") not in (None, "+Inf"))
+    total = sum(v for n, lb, v in metrics if n == name + "_count")
+    if not total:
+        return float("nan")
+    rank, prev_le, prev_c = q * total, 0.0, 0.0
+    for le, c in b:
+        if c >= rank:
+            return prev_le + (le - prev_le) * ((rank - prev_c) / max(c - prev_c, 1e-9))
+        prev_le, prev_c = le, c
+    return float("inf")
+
+
+class Feed:
+    def __init__(self, url):
+        self.lat, self.stop, self.ok = [], False, threading.Event()
+        self.window = (0, float("inf"))  # window_end range that counts
+        threading.Thread(target=lambda: asyncio.run(self.run(url)), daemon=True).start()
+        assert self.ok.wait(30), "no WebSocket subscription"
+
+    async def run(self, url):
+        async with websockets.connect(url, max_size=None, ping_interval=5,
+                                      ping_timeout=30) as ws:
+            await ws.send(json.dumps({"subscribe": {"kinds": ["aggregate"]}}))
+            await ws.recv()
+            self.ok.set()
+            while not self.stop:
+                try:
+                    m = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                except asyncio.TimeoutError:
+                    continue
+                now = time.time() * 1000
+                lo, hi = self.window
+                for e in m.get("events", []):
+                    if lo <= e["time"] <= hi:
+                        self.lat.append(now - e["time"])
+
+
+def main():
+    out = {"rates": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {}}
+    with Broker() as b, Influx() as db:
+        p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
+                     compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"})
+        db.create_database(p.influx_db)
+        try:
+            p.start()
+            feed = Feed(p.ws_url)
+            rss = {n: 0 for n in ORDER}
+            for rate in RATES:
+                t0 = time.time() * 1000
+                # Skip the first 2 s (connections warming up) and the last
+                # window (its closing reading may never come).
+                feed.window = (t0 + 2000, t0 + SECONDS * 1000 - 1000)
+                n0 = len(feed.lat)
+                sim = subprocess.Popen(
+                    [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
+                     "--topic", p.topics["readings"], "--rate", str(rate),
+                     "--duration", f"{SECONDS:g}s", "--keys", str(KEYS), "--batch", str(max(100, rate // 40)),
+                     "--start-time", "now", "--progress", "0", "--seed", str(rate)],
+                    env=p.svc["ingress"].env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True)
+                while sim.poll() is None:
+                    for n in ORDER:
+                        rss[n] = max(rss[n], p.svc[n].rss_kb())
+                    time.sleep(0.5)
+                summary = [x for x in sim.stdout.read().splitlines() if x.startswith("sim ")]
+                time.sleep(3)  # the last windows drain
+                lat = feed.lat[n0:]
+                m = p.svc["sink"].metrics()
+                r = {"samples": len(lat), "p50_ms": round(pct(lat, 0.5), 1),
+                     "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat or [0]), 1),
+                     "sim": summary[-1] if summary else sim.stderr.read()[-300:],
+                     "influx_p50_ms_cumulative": round(1000 * hist_quantile(
+                         m, "weir_sink_end_to_end_latency_seconds", 0.5), 1),
+                     "influx_p99_ms_cumulative": round(1000 * hist_quantile(
+                         m, "weir_sink_end_to_end_latency_seconds", 0.99), 1)}
+                out["rates"][rate] = r
+                print(f"bench-e2e rate={rate}/s samples={r['samples']} p50_ms={r['p50_ms']} "
+                      f"p99_ms={r['p99_ms']} max_ms={r['max_ms']} "
+                      f"influx_p99_ms(cumulative)={r['influx_p99_ms_cumulative']} | {r['sim']}",
+                      flush=True)
+            feed.stop = True
+            out["rss_kb"] = rss
+            out["hwm_kb"] = {n: p.svc[n].rss_kb(peak=True) for n in ORDER}
+            rc = p.stop()
+            out["exit"] = rc
+            # Start-to-ready, each service alone on the existing topics.
+            for n in ORDER:
+                s = p.svc[n]
+                s.start()
+                out["ready_ms"][n] = round(1000 * s.wait_ready(60, poll=0.005), 1)
+                s.stop()
+        finally:
+            p.stop(10)
+    Path(REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
+    (REPO / "build" / "bench" / "e2e.json").write_text(json.dumps(out, indent=1))
+    total = sum(out["rss_kb"].values()) / 1024
+    for n in ORDER:
+        print(f"bench-e2e service={n} rss_mb_max={out['rss_kb'][n] / 1024:.1f} "
+              f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms={out['ready_ms'][n]}")
+    top = out["rates"][max(RATES)]
+    print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
+          f"total_rss_mb={total:.1f} ready_ms_max={max(out['ready_ms'].values())}")
+
+
+if __name__ == "__main__":
+    main()

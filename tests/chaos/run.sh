@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# make chaos — every chaos scenario (tests/chaos/*.py; each starts its own
+# Kafka broker and Weir services, breaks something under load and checks
+# the output), then a pass/fail table.  `run.sh --short` (make chaos-short,
+# part of make test) runs the quick subset with smaller loads, within about
+# two minutes.  Counts go to build/results/chaos or build/results/chaos-short
+# as "<passed> <failed>"; logs of each scenario to $CHAOS_LOGS (a temp dir).
+# WEIR_BUILD selects the build (default build/rel).
+set -u
+cd "$(dirname "$0")/../.."
+export WEIR_BUILD=${WEIR_BUILD:-build/rel}
+short=
+suite=chaos
+scenarios=(compute_kill broker_kill influx_outage zombie drain slowloris)
+if [ "${1:-}" = "--short" ]; then
+  short=--short
+  suite=chaos-short
+  scenarios=(compute_kill slowloris)
+fi
+LOGS=${CHAOS_LOGS:-$(mktemp -d -t weir-chaos.XXXXXX)}
+mkdir -p build/results "$LOGS"
+passed=0 failed=0
+declare -A verdict
+t_all=$(date +%s)
+for s in "${scenarios[@]}"; do
+  t0=$(date +%s)
+  timeout -k 10 300 python3 "tests/chaos/$s.py" $short >"$LOGS/$s.log" 2>&1
+  rc=$?
+  line=$(grep -E '^(PASS|FAIL) ' "$LOGS/$s.log" | tail -n 1)
+  if [ "$rc" -eq 0 ] && [ "${line%% *}" = PASS ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    [ -n "$line" ] || line="FAIL $s: exit $rc without a verdict (log: $LOGS/$s.log)"
+    [ "${line%% *}" = FAIL ] || line="FAIL $s: exit $rc after: ${line#* }"
+    tail -n 30 "$LOGS/$s.log" | sed "s/^/  $s| /"
+  fi
+  verdict[$s]="${line%% *}|$(( $(date +%s) - t0 ))|${line#* }"
+done
+echo
+printf '%-16s %-6s %6s  %s\n' scenario result time detail
+for s in "${scenarios[@]}"; do
+  IFS='|' read -r res secs detail <<<"${verdict[$s]}"
+  printf '%-16s %-6s %5ss  %s\n' "$s" "$res" "$secs" "$detail"
+done
+echo "$passed $failed" >"build/results/$suite"
+echo "$suite: $passed passed, $failed failed in $(( $(date +%s) - t_all ))s (logs: $LOGS)"
+[ "$failed" -eq 0 ]
