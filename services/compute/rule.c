@@ -60,34 +60,45 @@ static void expect_rp(ps_t *ps, const char *after) {
                 rule_next(ps);
 }
 
-/* Reads "( field" and returns the field index, or (size_t)-1 on error. */
-static size_t parse_field_arg(ps_t *ps, const char *fn) {
+/* Steps over the '(' after function fn; 0, or -1 with the error set. */
+static int expect_lp(ps_t *ps, const char *fn) {
         char b[64];
         if (ps->kind != T_LP) {
                 rule_fail_at(ps, ps->tstart, "expected '(' after \"%s\", got %s", fn,
                              rule_tok_text(ps, b, sizeof(b)));
-                return (size_t)-1;
+                return -1;
         }
         rule_next(ps);
-        if (ps->kind != T_IDENT) {
-                rule_fail_at(ps, ps->tstart, "expected a field name in %s(), got %s", fn,
-                             rule_tok_text(ps, b, sizeof(b)));
-                return (size_t)-1;
-        }
+        return 0;
+}
+
+/* The aggregated field named by the current token (an identifier), or
+ * (size_t)-1 with the error set. */
+static size_t field_index(ps_t *ps) {
         for (size_t i = 0; i < ps->env->nfields; i++) {
                 const char *f = ps->env->fields[i].field;
                 if (strlen(f) == ps->tlen && memcmp(f, ps->src + ps->tstart, ps->tlen) == 0)
                         return i;
         }
-        if (ps->env->nfields == 0)
-                rule_fail_at(ps, ps->tstart,
-                             "\"%.*s\" is not an aggregated field (the spec has no aggregates)",
-                             (int)ps->tlen, ps->src + ps->tstart);
-        else
-                rule_fail_at(ps, ps->tstart,
-                             "\"%.*s\" is not an aggregated field (add it to $.compute.aggregates)",
-                             (int)ps->tlen, ps->src + ps->tstart);
+        rule_fail_at(ps, ps->tstart, "\"%.*s\" is not an aggregated field (%s)", (int)ps->tlen,
+                     ps->src + ps->tstart,
+                     ps->env->nfields ? "add it to $.compute.aggregates"
+                                      : "the spec has no aggregates");
         return (size_t)-1;
+}
+
+/* Reads "( field" of function fn and returns the field index, or
+ * (size_t)-1 with the error set. */
+static size_t parse_field_arg(ps_t *ps, const char *fn) {
+        char b[64];
+        if (expect_lp(ps, fn) < 0)
+                return (size_t)-1;
+        if (ps->kind != T_IDENT) {
+                rule_fail_at(ps, ps->tstart, "expected a field name in %s(), got %s", fn,
+                             rule_tok_text(ps, b, sizeof(b)));
+                return (size_t)-1;
+        }
+        return field_index(ps);
 }
 
 static void add_term(ps_t *ps, rule_term_kind_t kind, size_t field, spec_op_t op) {
@@ -171,39 +182,22 @@ static void parse_call(ps_t *ps) {
                 add_term(ps, RULE_TERM_ZSCORE, f, SPEC_OP_MEAN);
                 return;
         }
+        size_t f;
         if (op == SPEC_OP_COUNT) {
-                if (ps->kind != T_LP) {
-                        rule_fail_at(ps, ps->tstart, "expected '(' after \"count\", got %s",
-                                     rule_tok_text(ps, b, sizeof(b)));
+                if (expect_lp(ps, "count") < 0)
                         return;
-                }
-                rule_next(ps);
-                if (ps->kind == T_RP) {
+                if (ps->kind == T_RP) { /* count(): the window's records */
                         rule_next(ps);
                         add_term(ps, RULE_TERM_COUNT, 0, SPEC_OP_COUNT);
                         return;
                 }
-        }
-        size_t f;
-        if (op == SPEC_OP_COUNT) {
-                f = (size_t)-1;
-                if (ps->kind == T_IDENT) {
-                        for (size_t i = 0; i < ps->env->nfields; i++) {
-                                const char *fl = ps->env->fields[i].field;
-                                if (strlen(fl) == ps->tlen &&
-                                    memcmp(fl, ps->src + ps->tstart, ps->tlen) == 0)
-                                        f = i;
-                        }
-                        if (f == (size_t)-1)
-                                rule_fail_at(ps, ps->tstart,
-                                             "\"%.*s\" is not an aggregated field (add it to "
-                                             "$.compute.aggregates)",
-                                             (int)ps->tlen, ps->src + ps->tstart);
-                } else {
+                if (ps->kind != T_IDENT) {
                         rule_fail_at(ps, ps->tstart,
                                      "expected a field name or ')' in count(), got %s",
                                      rule_tok_text(ps, b, sizeof(b)));
+                        return;
                 }
+                f = field_index(ps);
         } else {
                 f = parse_field_arg(ps, fn);
         }
