@@ -9,6 +9,8 @@ committed offsets are read with confluent-kafka.
     nothing is lost after it is back
   - a point InfluxDB rejects (field type conflict) lands in the DLQ with its message
   - without INFLUX_URL the records reach a WebSocket client and offsets are committed
+  - a real 413 (small max-body-size) splits the batch; SIGTERM while InfluxDB is
+    down exits 0 without committing
 """
 import io
 import json
@@ -147,7 +149,8 @@ class Sink:
         self.env = dict(os.environ, PIPELINE_SPEC=str(self.spec), SCHEMA_DIR=str(SCHEMAS),
                         ADMIN_PORT=str(self.admin), ADMIN_BIND="127.0.0.1", KAFKA_BOOTSTRAP_SERVERS=bootstrap,
                         SINK_FLUSH_INTERVAL="200ms", SINK_RETRY_INITIAL="100ms",
-                        SINK_RETRY_MAX="2s", KAFKA_STATISTICS_INTERVAL_MS="0", **env)
+                        SINK_RETRY_MAX="2s", KAFKA_STATISTICS_INTERVAL_MS="0")
+        self.env.update(env)
         self.proc = None
 
     def start(self):
@@ -175,7 +178,11 @@ class Sink:
         """The value of one sample of /metrics (0 when absent)."""
         want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
                        if labels else "")
-        for line in self.metrics_text().splitlines():
+        try:
+            text = self.metrics_text()
+        except OSError:  # the admin server is not up yet
+            return 0.0
+        for line in text.splitlines():
             if line.startswith(want + " "):
                 return float(line.split()[-1])
         return 0.0
@@ -437,3 +444,40 @@ def test_without_database_feeds_websocket_and_commits(kafka, pipeline, tmp_path,
         assert "no database writes" in s.log.read_text()
     finally:
         assert s.stop() == 0, s.tail()
+
+
+def test_413_from_influxdb_splits_the_batch(kafka, pipeline):
+    """A real 413: influxd with a 6 KB body limit; batches of 40 points
+    (about 14 KB) are halved until they fit, and every point arrives."""
+    p = pipeline
+    db = influx_harness.Influx(max_body=6000).start()
+    try:
+        db.create_database(p["name"])
+        recs = [aggregate(i) for i in range(40)]
+        produce(kafka.bootstrap, p["aggregates"], AGG, recs)
+        sink = p["make"](db, INFLUX_GZIP="false", SINK_FLUSH_INTERVAL="2s")
+        wait_for(lambda: len(points(db, p["name"])) >= 40 or sink.alive(), 60, "all points")
+        check_points_equal(points(db, p["name"]), recs)
+        assert sink.metric("weir_sink_influx_splits_total", cause="too_large") >= 1
+        assert sink.metric("weir_sink_points_rejected_total", kind="aggregate") == 0
+        assert sink.stop() == 0, sink.tail()
+    finally:
+        db.close()
+
+
+def test_sigterm_while_influxdb_is_down_commits_nothing(kafka, pipeline):
+    p = pipeline
+    dead = influx_harness.Influx()  # configured, never started: connection refused
+    try:
+        produce(kafka.bootstrap, p["aggregates"], AGG, [aggregate(i) for i in range(10)])
+        sink = p["make"](dead)
+        wait_for(lambda: sink.metric("weir_sink_influx_retries_total", cause="network") >= 2
+                 or sink.alive(), 30, "retries")
+        assert sink.metric("weir_sink_consumption_paused") == 1
+        t = time.time()
+        assert sink.stop() == 0, sink.tail()
+        assert time.time() - t < 10
+        assert "offsets are not committed" in sink.log.read_text()
+        assert committed(kafka.bootstrap, p["group"], p["aggregates"], 2) == [0, 0]
+    finally:
+        dead.close()
