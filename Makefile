@@ -142,7 +142,7 @@ bench-ingress bench-compute bench-enrichment bench-e2e bench-sink: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/bench/bench.sh
+	@WEIR_BUILD=$(B) bash tests/bench/bench.sh
 
 # ---------------------------------------------------------------- shipping
 images: all
