@@ -345,6 +345,7 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
                          const cp_emit_t *emit) {
         if (r->ts_ms < -CP_TS_LIMIT || r->ts_ms > CP_TS_LIMIT)
                 return CP_INVALID;
+        size_t nkeys = p->nkeys;
         cp_key_t *k = cp_key_get(p, r->key, r->key_len, 1);
         if (!k)
                 return CP_INVALID; /* out of memory */
@@ -355,7 +356,10 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
         int counted = 0;
         for (size_t d = 0; d < p->e->ndefs; d++)
                 counted |= win_assign(p, k, d, r, now_ms, emit);
-        cp_key_dirty(p, k);
+        /* a late record changes nothing of an existing key (a new, empty key
+         * is flushed as a tombstone, which also frees it) */
+        if (counted || p->nkeys != nkeys)
+                cp_key_dirty(p, k);
         cp_key_schedule(p, k);
         if (!counted) {
                 p->late++;

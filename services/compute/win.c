@@ -222,6 +222,7 @@ int win_prune(cp_part_t *p, cp_key_t *k, size_t d) {
                 return 0;
         memmove(ds->sb, sent(p, ds, n), (ds->sbn - n) * p->e->sent_size);
         ds->sbn -= n;
+        cp_key_dirty(p, k);
         return 1;
 }
 
