@@ -476,3 +476,46 @@ def test_unacknowledged_records_never_answered_2xx(ingress, topic):
     th.join(60)
     assert res["r"].status_code == 503, res["r"].text
     assert ig.proc.wait(60) == 0
+
+
+def _closed_within(sock, seconds):
+    """True when the server closes `sock` within `seconds`."""
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_slow_clients_and_connection_limits(ingress, topic):
+    t = topic()
+    ig = ingress(t, INGRESS_IDLE_TIMEOUT="1s", INGRESS_REQUEST_TIMEOUT="1500ms",
+                 INGRESS_MAX_CONNECTIONS_PER_IP=3)
+    addr = ("127.0.0.1", ig.port)
+    # idle: a connection that sends nothing is closed
+    idle = socket.create_connection(addr)
+    # slow body: a trickle that never finishes within INGRESS_REQUEST_TIMEOUT
+    slow = socket.create_connection(addr)
+    slow.sendall((f"POST /topics/{t} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_CT}\r\n"
+                  f"Content-Length: 1000\r\n\r\n").encode())
+    # per-IP limit: a third concurrent connection is accepted, a fourth refused
+    third = socket.create_connection(addr)
+    fourth = socket.create_connection(addr)
+    assert _closed_within(fourth, 10)
+    trickle_closed = False
+    for _ in range(40):
+        try:
+            slow.sendall(b" ")
+        except OSError:
+            trickle_closed = True
+            break
+        time.sleep(0.3)
+    assert trickle_closed or _closed_within(slow, 5)
+    assert _closed_within(idle, 10)
+    assert _closed_within(third, 10)
+    for s in (idle, slow, third, fourth):
+        s.close()
+    # the server is fine afterwards
+    assert ig.post([{"value": reading(1)}]).status_code == 200
