@@ -53,6 +53,9 @@ typedef struct {
         rd_kafka_message_t **held;
         size_t nheld, capheld;
         int paused;
+        int flushing;     /* inside sink_deliver() */
+        int dlq_lost;     /* a DLQ record was not delivered: exit non-zero */
+        unsigned revokes; /* partitions revoked so far (rebalances) */
         buf_t json;
         int64_t batch_points, batch_bytes, flush_ms;
         size_t rejected[T_N];
@@ -114,14 +117,20 @@ static void commit_pending(sink_t *s) {
         s->pending_since = 0;
 }
 
-/* Partitions leaving this member: their records are no longer ours to
- * commit (the next owner starts from the group's committed offset and
- * rewrites what we may already have written: same points). */
+static int sink_deliver(sink_t *s, int may_wait);
+
+/* Partitions leaving this member.  When they are revoked (not lost) and no
+ * write is under way, the batch is written once and committed now, so that
+ * the next owner does not redo it; whatever could not be committed is no
+ * longer ours to commit: the next owner starts from the group's committed
+ * offset and rewrites what we may already have written (the same points). */
 static void on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, int lost,
                        void *opaque) {
         (void)kc;
-        (void)lost;
         sink_t *s = opaque;
+        s->revokes++;
+        if (!lost && !s->flushing && (s->batch.n || s->pending->cnt) && !s->dlq_lost)
+                sink_deliver(s, 0);
         for (int i = 0; i < parts->cnt; i++) {
                 rd_kafka_topic_partition_list_del(s->pending, parts->elems[i].topic,
                                                   parts->elems[i].partition);
@@ -254,16 +263,31 @@ static void dlq_record(sink_t *s, const rd_kafka_message_t *m, const char *cls,
 
 static void sink_record(sink_t *s, rd_kafka_message_t *m);
 
-/* Writes the batch, waits for the DLQ, commits.  0 done, -1 shutdown
- * (nothing committed) or a DLQ record lost (exit non-zero: its offset must
- * not be committed, a restart reprocesses it). */
-static int sink_flush(sink_t *s) {
+/* ix_flush's wait for a write that must not wait (during a rebalance). */
+static int sink_no_wait(void *opaque, int64_t ms, const ix_result_t *why) {
+        (void)opaque;
+        (void)ms;
+        (void)why;
+        return 1;
+}
+
+/* Writes the batch, waits for the DLQ, commits.  0 done; -1 the write was
+ * given up (shutdown, or may_wait 0 and InfluxDB failing): nothing
+ * committed; -2 a DLQ record was lost: nothing committed, and the process
+ * must exit non-zero (a restart reprocesses it). */
+static int sink_deliver(sink_t *s, int may_wait) {
         ix_batch_t *b = &s->batch;
+        int rc = 0;
+        s->flushing = 1;
         if (s->ix && b->n) {
                 memset(s->rejected, 0, sizeof(s->rejected));
-                ix_flush_cbs_t cbs = {.wait = sink_wait, .rejected = sink_rejected, .opaque = s};
-                if (ix_flush(s->ix, b, &cbs))
-                        return -1;
+                ix_flush_cbs_t cbs = {.wait = may_wait ? sink_wait : sink_no_wait,
+                                      .rejected = sink_rejected,
+                                      .opaque = s};
+                if (ix_flush(s->ix, b, &cbs)) {
+                        rc = -1;
+                        goto done;
+                }
                 metrics_inc(s->m_batches, 1);
                 size_t per[T_N] = {0, 0};
                 int64_t now = wall_ms();
@@ -277,10 +301,22 @@ static int sink_flush(sink_t *s) {
         long lost = sk_dlq_flush(s->dlq, 30000);
         if (lost) {
                 log_error(LOG_C, "%ld DLQ records were not delivered: not committing", lost);
-                return -1;
+                s->dlq_lost = 1;
+                rc = -2;
+                goto done;
         }
         commit_pending(s);
         ix_batch_clear(b);
+done:
+        s->flushing = 0;
+        return rc;
+}
+
+/* sink_deliver(), then resume and take the records held meanwhile. */
+static int sink_flush(sink_t *s) {
+        int rc = sink_deliver(s, 1);
+        if (rc)
+                return rc;
         if (s->paused) {
                 pause_set(s, 0, "the batch is through");
                 /* What was held comes first, in the order it arrived. */
@@ -316,42 +352,45 @@ static void sink_publish(sink_t *s, int t, const av_decoded_t *d, const lp_info_
         ws_publish(s->ws, &ev);
 }
 
-/* Takes one record (and destroys the message). */
-static void sink_record(sink_t *s, rd_kafka_message_t *m) {
-        int t = topic_index(s, m);
-        if (m->err || t < 0) {
-                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                        log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-                return;
+/* 1 while this consumer owns m's partition (asked only after a rebalance). */
+static int still_assigned(sink_t *s, const rd_kafka_message_t *m) {
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int own = 0;
+        if (rd_kafka_assignment(kc_rk(s->consumer), &parts) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            parts) {
+                own = rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(m->rkt),
+                                                         m->partition) != NULL;
+                rd_kafka_topic_partition_list_destroy(parts);
         }
-        pending_take(s, m);
+        return own;
+}
+
+/* The work on one record.  Returns 1 when it is done (in the batch, in the
+ * DLQ or skipped), 0 when it is not (shutdown while waiting for a schema,
+ * or its partition was revoked meanwhile): then its offset is not taken. */
+static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
         metrics_inc(s->m_records[t], 1);
         if (!m->payload) {
                 metrics_inc(metrics_child(s->m_skipped, "tombstone"), 1);
-                rd_kafka_message_destroy(m);
-                return;
+                return 1;
         }
         char err[512];
         av_decoded_t d;
         int rc;
+        unsigned gen = s->revokes;
         while ((rc = av_decode(s->dec[t], m->payload, m->len, &d, err, sizeof(err))) ==
                AV_ERR_RETRY) {
                 /* The Schema Registry is unreachable: the record is fine, wait. */
                 log_warn(LOG_C, "decoding %s:%d@%lld: %s (retrying)", s->topics[t],
                          (int)m->partition, (long long)m->offset, err);
                 if (sink_wait(s, 1000, NULL))
-                        break;
+                        return 0;
         }
+        if (gen != s->revokes && !still_assigned(s, m))
+                return 0; /* the next owner takes it */
         if (rc != AV_OK) {
-                if (rc != AV_ERR_RETRY)
-                        dlq_record(s, m, av_status_name(rc), err);
-                else /* shutting down before it could be decoded: not done */
-                        rd_kafka_topic_partition_list_find(s->pending, rd_kafka_topic_name(m->rkt),
-                                                           m->partition)
-                                ->offset = m->offset;
-                rd_kafka_message_destroy(m);
-                return;
+                dlq_record(s, m, av_status_name(rc), err);
+                return 1;
         }
         lp_info_t info = {0};
         ix_batch_t *b = &s->batch;
@@ -360,13 +399,12 @@ static void sink_record(sink_t *s, rd_kafka_message_t *m) {
                                                     err, sizeof(err));
         if (rc == LP_ERR) {
                 dlq_record(s, m, "mapping", err);
-                rd_kafka_message_destroy(m);
-                return;
+                return 1;
         }
-        if (rc == LP_SKIP)
+        if (rc == LP_SKIP) {
                 metrics_inc(metrics_child(s->m_skipped, t == T_AGG ? "no_fields" : "alerts_off"),
                             1);
-        else if (s->ix) {
+        } else if (s->ix) {
                 ix_line_t l = {.off = off,
                                .len = b->body.len - off,
                                .time_ms = info.time_ms,
@@ -381,6 +419,19 @@ static void sink_record(sink_t *s, rd_kafka_message_t *m) {
         }
         if (s->ws && ws_server_clients(s->ws) > 0) /* no JSON work for nobody */
                 sink_publish(s, t, &d, &info);
+        return 1;
+}
+
+/* Takes one record (and destroys the message).  Its offset joins the
+ * pending commit only once the record is done. */
+static void sink_record(sink_t *s, rd_kafka_message_t *m) {
+        int t = topic_index(s, m);
+        if (m->err || t < 0) {
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
+        } else if (sink_take(s, t, m)) {
+                pending_take(s, m);
+        }
         rd_kafka_message_destroy(m);
 }
 
@@ -551,15 +602,15 @@ int main(void) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);
                 if (m)
                         sink_record(&s, m);
-                if (sink_due(&s, mono_ms()) && sink_flush(&s)) {
-                        if (!atomic_load(&s.svc.stop)) {
-                                rc = 1; /* a DLQ record was lost */
-                                break;
-                        }
-                }
+                if (sink_due(&s, mono_ms()) && sink_flush(&s) == -2)
+                        break;
+                if (s.dlq_lost)
+                        break;
         }
         /* Shutdown: deliver and commit what was taken, unless InfluxDB is down
          * (then nothing more is committed and the next owner rewrites it). */
+        if (s.dlq_lost)
+                rc = 1; /* a DLQ record was lost: nothing after it committed */
         if (!rc && (s.batch.n || s.pending->cnt)) {
                 if (sink_flush(&s))
                         log_warn(LOG_C,

@@ -481,3 +481,28 @@ def test_sigterm_while_influxdb_is_down_commits_nothing(kafka, pipeline):
         assert committed(kafka.bootstrap, p["group"], p["aggregates"], 2) == [0, 0]
     finally:
         dead.close()
+
+
+def test_two_sinks_share_the_partitions(kafka, influx, pipeline):
+    """A second instance joins the group mid-run (cooperative rebalance: one
+    partition moves, its batch is written and committed in the revoke): every
+    point arrives once, every offset is committed, both stop cleanly."""
+    p = pipeline
+    influx.create_database(p["name"])
+    first = [aggregate(i) for i in range(70)]
+    produce(kafka.bootstrap, p["aggregates"], AGG, first)
+    a = p["make"](influx, SINK_FLUSH_INTERVAL="3s")
+    wait_for(lambda: a.metric("weir_sink_records_total", kind="aggregate") >= 70 or a.alive(),
+             60, "the first instance to take the records")
+    b = p["make"](influx, SINK_FLUSH_INTERVAL="3s")
+    second = [aggregate(i) for i in range(70, 140)]
+    time.sleep(3)  # let it join; the records below land on both partitions either way
+    produce(kafka.bootstrap, p["aggregates"], AGG, second)
+    wait_for(lambda: len(points(influx, p["name"])) >= 140 or a.alive() or b.alive(), 60,
+             "all points")
+    check_points_equal(points(influx, p["name"]), first + second)
+    wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 140,
+             30, "every offset committed")
+    assert b.metric("weir_sink_records_total", kind="aggregate") >= 1, b.tail()
+    assert a.stop() == 0, a.tail()
+    assert b.stop() == 0, b.tail()
