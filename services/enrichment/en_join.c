@@ -1,6 +1,7 @@
 /* en_join — queue, batch look-up and output of aggregates and alerts; see
  * en_join.h. */
 #include "en_join.h"
+#include "kc_dlq.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,16 +168,12 @@ static kc_txn_res_t en_dlq(en_join_t *j, kc_txn_t *t, int kind, const void *key,
                            const void *val, size_t val_len, const rd_kafka_headers_t *in_hdrs,
                            int64_t ts, int32_t partition, int64_t offset, const char *cls,
                            const char *reason) {
-        rd_kafka_headers_t *h = in_hdrs ? rd_kafka_headers_copy(in_hdrs) : rd_kafka_headers_new(6);
-        char part[16], off[24];
-        snprintf(part, sizeof(part), "%d", (int)partition);
-        snprintf(off, sizeof(off), "%lld", (long long)offset);
-        rd_kafka_header_add(h, "weir.stage", -1, "enrichment", -1);
-        rd_kafka_header_add(h, "weir.error.class", -1, cls, -1);
-        rd_kafka_header_add(h, "weir.error.reason", -1, reason, -1);
-        rd_kafka_header_add(h, "weir.source.topic", -1, j->kind[kind].in_topic, -1);
-        rd_kafka_header_add(h, "weir.source.partition", -1, part, -1);
-        rd_kafka_header_add(h, "weir.source.offset", -1, off, -1);
+        kc_dlq_src_t src = {.headers = in_hdrs,
+                            .topic = j->kind[kind].in_topic,
+                            .partition = partition,
+                            .offset = offset,
+                            .timestamp_ms = ts};
+        rd_kafka_headers_t *h = kc_dlq_headers("enrichment", &src, cls, reason);
         kc_record_t r = {.topic = j->spec->output.dlq,
                          .partition = RD_KAFKA_PARTITION_UA,
                          .key = key,
