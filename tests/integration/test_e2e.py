@@ -3,7 +3,8 @@ redis-server (enrichment's Redis source), influxd (InfluxDB 1.x) — and the
 four Weir services as separate processes (tests/integration/pipeline.py).
 weir-sim posts simulated traffic with a fixed seed to weir-ingress over HTTP
 (REST Proxy v2), including malformed, out-of-order and late readings; a
-WebSocket client (Python `websockets`) is subscribed to the sink's feed.
+WebSocket client (Python `websockets`) is subscribed to the sink's feed, and
+a real Prometheus (tests/harness/prom.py) scrapes the four admin ports.
 
 The reference is computed here, in Python, from `weir-sim --stdout` with the
 same options (the same records, by the simulator's contract): which records
@@ -11,7 +12,8 @@ ingress must reject, which compute must count as late, every one-minute
 tumbling window's count/sum/min/max/mean per intersection, and the alerts of
 the hysteresis rule.  The test asserts that InfluxDB (InfluxQL over HTTP)
 holds exactly those points and alert points, and that the WebSocket client
-received exactly those aggregates and alerts — once each.
+received exactly those aggregates and alerts — once each — and that
+Prometheus's view of the services' counters agrees.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ import websockets
 from conftest import REPO
 from influx import Influx  # tests/harness (conftest puts it on sys.path)
 from pipeline import Pipeline
+from prom import Prometheus
 from redis import RedisServer
 
 SIZE, GRACE = 60_000, 10_000
@@ -165,6 +168,9 @@ def test_e2e_influx_and_websocket_equal_independent_reference(kafka, weir_build,
         db.create_database(p.influx_db)
         try:
             p.start()
+            prom = Prometheus({n: f"127.0.0.1:{sv.admin_port}" for n, sv in p.svc.items()})
+            prom.start()
+            prom.wait_scraped()
             feed = Feed(p.ws_url)
             s = p.sim(*SIM)
             assert s["rejected"] == ref["invalid"] and s["failed"] == 0, s
@@ -233,7 +239,25 @@ def test_e2e_influx_and_websocket_equal_independent_reference(kafka, weir_build,
             assert c.metric("weir_compute_late_records_total") == ref["late"]
             assert c.metric("weir_compute_dlq_records_total", **{"class": "late"}) == ref["late"]
             assert p.svc["sink"].metric("weir_sink_dlq_records_total") == 0
+
+            # Prometheus, scraping every second, agrees with the reference.
+            want = {
+                'sum(weir_ingress_records_total{result="accepted"})': 16000 - ref["invalid"] + 2,
+                "sum(weir_compute_aggregates_out_total)": want_points,
+                "sum(weir_compute_alerts_out_total)": n_alerts,
+                "sum(weir_compute_late_records_total)": ref["late"],
+                'sum(weir_enrichment_records_total{input="aggregates"})': want_points,
+                'sum(weir_sink_points_written_total{kind="aggregate"})': want_points,
+                'sum(weir_sink_points_written_total{kind="alert"})': n_alerts,
+            }
+            deadline = time.monotonic() + 20
+            while (got := {q: prom.value(q) for q in want}) != want:
+                assert time.monotonic() < deadline, f"prometheus {got} != {want}"
+                time.sleep(1)
+            prom.close()
             rc = p.stop()
             assert rc == {n: 0 for n in rc}, f"exit statuses {rc}\n{p.logs()}"
         finally:
             p.stop(10)
+            if "prom" in locals():
+                prom.close()
