@@ -20,19 +20,18 @@
 #include <time.h>
 
 #include "av_json.h"
-#include "cfg.h"
 #include "ix.h"
 #include "kc.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
+#include "sk_conf.h"
 #include "sk_dlq.h"
 #include "svc.h"
 #include "ws.h"
 
 #define LOG_C "sink"
 
-enum { T_AGG, T_ALERT, T_N };
 static const char *const KIND[T_N] = {"aggregate", "alert"};
 static const char *const SCHEMA[T_N] = {"weir.EnrichedAggregate", "weir.EnrichedAlert"};
 
@@ -57,11 +56,9 @@ typedef struct {
         int dlq_lost;     /* a DLQ record was not delivered: exit non-zero */
         unsigned revokes; /* partitions revoked so far (rebalances) */
         buf_t json;
-        int64_t batch_points, batch_bytes, flush_ms;
+        sk_conf_t conf;
         size_t rejected[T_N];
-        metrics_child_t *m_records[T_N], *m_written[T_N], *m_rejected[T_N], *m_batches, *m_e2e,
-                *m_paused, *m_commit_ok, *m_commit_fail;
-        metrics_family_t *m_skipped;
+        sk_metrics_t m;
 } sink_t;
 
 static int64_t mono_ms(void) {
@@ -105,13 +102,13 @@ static void commit_pending(sink_t *s) {
         rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(s->consumer), s->pending, 0);
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
                 /* Kept: the next commit carries these partitions again. */
-                metrics_inc(s->m_commit_fail, 1);
+                metrics_inc(s->m.commit_fail, 1);
                 log_warn(LOG_C, "offset commit failed: %s (retried with the next batch)",
                          rd_kafka_err2str(err));
                 s->pending_since = mono_ms();
                 return;
         }
-        metrics_inc(s->m_commit_ok, 1);
+        metrics_inc(s->m.commit_ok, 1);
         rd_kafka_topic_partition_list_destroy(s->pending);
         s->pending = rd_kafka_topic_partition_list_new(8);
         s->pending_since = 0;
@@ -160,7 +157,7 @@ static void pause_set(sink_t *s, int pause, const char *why) {
                 rd_kafka_topic_partition_list_destroy(parts);
         }
         s->paused = pause;
-        metrics_set(s->m_paused, pause);
+        metrics_set(s->m.paused, pause);
         if (pause)
                 log_warn(LOG_C, "%s: consumption paused", why);
         else
@@ -239,7 +236,7 @@ static void sink_rejected(void *opaque, const ix_batch_t *b, size_t i, const ix_
         };
         sk_dlq_send(s->dlq, &d);
         s->rejected[l->topic]++;
-        metrics_inc(s->m_rejected[l->topic], 1);
+        metrics_inc(s->m.rejected[l->topic], 1);
 }
 
 static void dlq_record(sink_t *s, const rd_kafka_message_t *m, const char *cls,
@@ -288,15 +285,15 @@ static int sink_deliver(sink_t *s, int may_wait) {
                         rc = -1;
                         goto done;
                 }
-                metrics_inc(s->m_batches, 1);
+                metrics_inc(s->m.batches, 1);
                 size_t per[T_N] = {0, 0};
                 int64_t now = wall_ms();
                 for (size_t i = 0; i < b->n; i++) {
                         per[b->lines[i].topic]++;
-                        metrics_observe(s->m_e2e, (double)(now - b->lines[i].time_ms) / 1000.0);
+                        metrics_observe(s->m.e2e, (double)(now - b->lines[i].time_ms) / 1000.0);
                 }
                 for (int t = 0; t < T_N; t++)
-                        metrics_inc(s->m_written[t], (double)(per[t] - s->rejected[t]));
+                        metrics_inc(s->m.written[t], (double)(per[t] - s->rejected[t]));
         }
         long lost = sk_dlq_flush(s->dlq, 30000);
         if (lost) {
@@ -369,9 +366,9 @@ static int still_assigned(sink_t *s, const rd_kafka_message_t *m) {
  * DLQ or skipped), 0 when it is not (shutdown while waiting for a schema,
  * or its partition was revoked meanwhile): then its offset is not taken. */
 static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
-        metrics_inc(s->m_records[t], 1);
+        metrics_inc(s->m.records[t], 1);
         if (!m->payload) {
-                metrics_inc(metrics_child(s->m_skipped, "tombstone"), 1);
+                metrics_inc(metrics_child(s->m.skipped, "tombstone"), 1);
                 return 1;
         }
         char err[512];
@@ -402,7 +399,7 @@ static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
                 return 1;
         }
         if (rc == LP_SKIP) {
-                metrics_inc(metrics_child(s->m_skipped, t == T_AGG ? "no_fields" : "alerts_off"),
+                metrics_inc(metrics_child(s->m.skipped, t == T_AGG ? "no_fields" : "alerts_off"),
                             1);
         } else if (s->ix) {
                 ix_line_t l = {.off = off,
@@ -437,58 +434,13 @@ static void sink_record(sink_t *s, rd_kafka_message_t *m) {
 
 /* ------------------------------------------------------------ set-up */
 
-static int sink_conf(sink_t *s, ix_conf_t *ixc, char *errstr, size_t errstr_size) {
-        const spec_sink_t *sk = s->svc.spec->sink;
-        if (cfg_int("SINK_BATCH_POINTS", 5000, 1, 1000000, &s->batch_points, errstr, errstr_size) ||
-            cfg_size_bytes("SINK_BATCH_BYTES", 1 << 20, 1024, 256 << 20, &s->batch_bytes, errstr,
-                           errstr_size) ||
-            cfg_duration_ms("SINK_FLUSH_INTERVAL", 1000, 1, 600000, &s->flush_ms, errstr,
-                            errstr_size) ||
-            ix_conf_env(ixc, s->svc.spec->name, sk->influx.precision, errstr, errstr_size))
-                return -1;
-        return 0;
-}
-
-static void sink_metrics(sink_t *s) {
-        metrics_family_t *rec = metrics_counter_family(
-                "weir_sink_records_total", "Records consumed from the sink's inputs.", "kind");
-        metrics_family_t *wr = metrics_counter_family("weir_sink_points_written_total",
-                                                      "Points InfluxDB acknowledged.", "kind");
-        metrics_family_t *rj = metrics_counter_family(
-                "weir_sink_points_rejected_total",
-                "Points InfluxDB rejected (400/422, or 413 for a single line); sent to the DLQ.",
-                "kind");
-        for (int t = 0; t < T_N; t++) {
-                s->m_records[t] = metrics_child(rec, KIND[t]);
-                s->m_written[t] = metrics_child(wr, KIND[t]);
-                s->m_rejected[t] = metrics_child(rj, KIND[t]);
-        }
-        s->m_batches = metrics_counter("weir_sink_influx_batches_total",
-                                       "Batches InfluxDB acknowledged (after retries and splits).");
-        static const double e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,
-                                     10,   30,   60,  120,  300, 600, 1800, 3600};
-        s->m_e2e = metrics_histogram(
-                "weir_sink_end_to_end_latency_seconds",
-                "From a point's event time (its window end) to InfluxDB acknowledging it.", e2e,
-                sizeof(e2e) / sizeof(e2e[0]));
-        s->m_paused = metrics_gauge("weir_sink_consumption_paused",
-                                    "1 while consumption is paused because InfluxDB is failing.");
-        metrics_family_t *cm =
-                metrics_counter_family("weir_sink_offset_commits_total",
-                                       "Offset commits after an acknowledged batch.", "result");
-        s->m_commit_ok = metrics_child(cm, "ok");
-        s->m_commit_fail = metrics_child(cm, "error");
-        s->m_skipped = metrics_counter_family(
-                "weir_sink_records_skipped_total",
-                "Records written to no database: tombstone, no_fields, alerts_off.", "reason");
-}
-
 static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
         const spec_sink_t *sk = s->svc.spec->sink;
         ix_conf_t ixc;
-        if (sink_conf(s, &ixc, errstr, errstr_size))
+        if (sk_conf_env(&s->conf, errstr, errstr_size) ||
+            ix_conf_env(&ixc, s->svc.spec->name, sk->influx.precision, errstr, errstr_size))
                 return -1;
-        sink_metrics(s);
+        sk_metrics_init(&s->m);
         s->topics[T_AGG] = sk->input.aggregates;
         s->topics[T_ALERT] = sk->input.alerts;
         const av_schema_t *sch[T_N];
@@ -567,9 +519,10 @@ static void sink_close(sink_t *s) {
 }
 
 static int sink_due(const sink_t *s, int64_t now) {
-        if (s->batch.n >= (size_t)s->batch_points || s->batch.body.len >= (size_t)s->batch_bytes)
+        if (s->batch.n >= (size_t)s->conf.batch_points ||
+            s->batch.body.len >= (size_t)s->conf.batch_bytes)
                 return 1;
-        return s->pending_since && now - s->pending_since >= s->flush_ms;
+        return s->pending_since && now - s->pending_since >= s->conf.flush_ms;
 }
 
 int main(void) {
@@ -596,7 +549,7 @@ int main(void) {
                 int64_t now = mono_ms();
                 int timeout = 100;
                 if (s.pending_since) {
-                        int64_t left = s.pending_since + s.flush_ms - now;
+                        int64_t left = s.pending_since + s.conf.flush_ms - now;
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);

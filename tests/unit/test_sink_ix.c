@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "../../services/sink/ix.h"
+#include "../../services/sink/sk_conf.h"
 #include "buf.h"
 #include "metrics.h"
 
@@ -555,6 +556,32 @@ static void test_conf_env(void) {
         clear_env();
 }
 
+static void test_sink_conf_env(void) {
+        sk_conf_t c;
+        char e[512];
+        unsetenv("SINK_BATCH_POINTS");
+        unsetenv("SINK_BATCH_BYTES");
+        unsetenv("SINK_FLUSH_INTERVAL");
+        TH_CHECK(sk_conf_env(&c, e, sizeof(e)) == 0);
+        TH_CHECK_INT(c.batch_points, 5000);
+        TH_CHECK_INT(c.batch_bytes, 1 << 20);
+        TH_CHECK_INT(c.flush_ms, 1000);
+        setenv("SINK_BATCH_BYTES", "64KiB", 1);
+        setenv("SINK_FLUSH_INTERVAL", "250ms", 1);
+        TH_CHECK(sk_conf_env(&c, e, sizeof(e)) == 0);
+        TH_CHECK_INT(c.batch_bytes, 65536);
+        TH_CHECK_INT(c.flush_ms, 250);
+        setenv("SINK_BATCH_POINTS", "0", 1);
+        TH_CHECK(sk_conf_env(&c, e, sizeof(e)) == -1);
+        TH_CHECK_HAS(e, "SINK_BATCH_POINTS");
+        unsetenv("SINK_BATCH_POINTS");
+        setenv("SINK_FLUSH_INTERVAL", "soon", 1);
+        TH_CHECK(sk_conf_env(&c, e, sizeof(e)) == -1);
+        TH_CHECK_HAS(e, "SINK_FLUSH_INTERVAL");
+        unsetenv("SINK_BATCH_BYTES");
+        unsetenv("SINK_FLUSH_INTERVAL");
+}
+
 static void test_teardown(void) {
         if (daemon_)
                 MHD_stop_daemon(daemon_);
@@ -567,4 +594,4 @@ static void test_teardown(void) {
 TH_MAIN("sink_ix", TH_T(test_v2_request), TH_T(test_v1_request), TH_T(test_classification),
         TH_T(test_retries_honour_retry_after), TH_T(test_give_up_on_shutdown),
         TH_T(test_413_splits), TH_T(test_400_finds_rejected_lines), TH_T(test_backoff_bounds),
-        TH_T(test_conf_env), TH_T(test_teardown))
+        TH_T(test_conf_env), TH_T(test_sink_conf_env), TH_T(test_teardown))

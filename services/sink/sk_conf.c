@@ -1,0 +1,49 @@
+/* sk_conf — the sink loop's settings and metrics (see sk_conf.h). */
+#include "sk_conf.h"
+
+#include "cfg.h"
+
+int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size) {
+        if (cfg_int("SINK_BATCH_POINTS", 5000, 1, 1000000, &c->batch_points, errstr, errstr_size))
+                return -1;
+        if (cfg_size_bytes("SINK_BATCH_BYTES", 1 << 20, 1024, 256 << 20, &c->batch_bytes, errstr,
+                           errstr_size))
+                return -1;
+        return cfg_duration_ms("SINK_FLUSH_INTERVAL", 1000, 1, 600000, &c->flush_ms, errstr,
+                               errstr_size);
+}
+
+void sk_metrics_init(sk_metrics_t *m) {
+        static const char *const kind[T_N] = {"aggregate", "alert"};
+        metrics_family_t *rec = metrics_counter_family(
+                "weir_sink_records_total", "Records consumed from the sink's inputs.", "kind");
+        metrics_family_t *wr = metrics_counter_family("weir_sink_points_written_total",
+                                                      "Points InfluxDB acknowledged.", "kind");
+        metrics_family_t *rj = metrics_counter_family(
+                "weir_sink_points_rejected_total",
+                "Points InfluxDB rejected (400/422, or 413 for a single line); sent to the DLQ.",
+                "kind");
+        for (int t = 0; t < T_N; t++) {
+                m->records[t] = metrics_child(rec, kind[t]);
+                m->written[t] = metrics_child(wr, kind[t]);
+                m->rejected[t] = metrics_child(rj, kind[t]);
+        }
+        m->batches = metrics_counter("weir_sink_influx_batches_total",
+                                     "Batches InfluxDB acknowledged (after retries and splits).");
+        static const double e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,
+                                     10,   30,   60,  120,  300, 600, 1800, 3600};
+        m->e2e = metrics_histogram(
+                "weir_sink_end_to_end_latency_seconds",
+                "From a point's event time (its window end) to InfluxDB acknowledging it.", e2e,
+                sizeof(e2e) / sizeof(e2e[0]));
+        m->paused = metrics_gauge("weir_sink_consumption_paused",
+                                  "1 while consumption is paused because InfluxDB is failing.");
+        metrics_family_t *cm =
+                metrics_counter_family("weir_sink_offset_commits_total",
+                                       "Offset commits after an acknowledged batch.", "result");
+        m->commit_ok = metrics_child(cm, "ok");
+        m->commit_fail = metrics_child(cm, "error");
+        m->skipped = metrics_counter_family(
+                "weir_sink_records_skipped_total",
+                "Records written to no database: tombstone, no_fields, alerts_off.", "reason");
+}

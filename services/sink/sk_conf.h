@@ -1,0 +1,32 @@
+/* sk_conf — the sink loop's own settings and metrics (the InfluxDB
+ * connection is ix_conf_env(), the WebSocket feed ws_conf_env()). */
+#ifndef WEIR_SINK_SK_CONF_H
+#define WEIR_SINK_SK_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "metrics.h"
+
+enum { T_AGG, T_ALERT, T_N }; /* the two inputs: aggregates, alerts */
+
+typedef struct sk_conf_s {
+        int64_t batch_points; /* SINK_BATCH_POINTS (5000) */
+        int64_t batch_bytes;  /* SINK_BATCH_BYTES (1MiB) */
+        int64_t flush_ms;     /* SINK_FLUSH_INTERVAL (1s) */
+} sk_conf_t;
+
+/* Reads the variables above.  0, or -1 with errstr naming the variable. */
+int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size);
+
+/* The loop's metrics (docs/sink.md, "Writer metrics"); children by T_*.
+ * The registry owns them. */
+typedef struct sk_metrics_s {
+        metrics_child_t *records[T_N], *written[T_N], *rejected[T_N];
+        metrics_child_t *batches, *e2e, *paused, *commit_ok, *commit_fail;
+        metrics_family_t *skipped; /* by reason: tombstone, no_fields, alerts_off */
+} sk_metrics_t;
+
+void sk_metrics_init(sk_metrics_t *m);
+
+#endif
