@@ -21,8 +21,11 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   SINK_FLUSH_INTERVAL) is reported next to it.
 - RSS: VmRSS of each service sampled every 0.5 s during the run (max) and
   VmHWM at the end.
-- Start-to-ready: each service started once more on the existing topics,
-  seconds from exec to the first 200 on /readyz (polled every 5 ms).
+- Start-to-ready: each service started three more times on the existing
+  topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
+- Then the highest rate once more on a fresh pipeline with
+  COMMIT_INTERVAL=10ms (compute, enrichment) and SINK_WS_BATCH=10ms (sink),
+  to show how much of the latency those intervals are.
 
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
 (20 per rate), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
@@ -108,8 +111,50 @@ class Feed:
                         self.lat.append(now - e["time"])
 
 
+def load(p, feed, rate, rss):
+    """weir-sim at `rate` for SECONDS through ingress; the latency row."""
+    t0 = time.time() * 1000
+    # Skip the first 2 s (connections warming up) and the last window (its
+    # closing reading may never come).
+    feed.window = (t0 + 2000, t0 + SECONDS * 1000 - 1000)
+    n0 = len(feed.lat)
+    sim = subprocess.Popen(
+        [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
+         "--topic", p.topics["readings"], "--rate", str(rate), "--duration", f"{SECONDS:g}s",
+         "--keys", str(KEYS), "--batch", str(max(100, rate // 40)), "--start-time", "now",
+         "--progress", "0", "--seed", str(rate)],
+        env=p.svc["ingress"].env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while sim.poll() is None:
+        for n in ORDER:
+            rss[n] = max(rss[n], p.svc[n].rss_kb())
+        time.sleep(0.5)
+    summary = [x for x in sim.stdout.read().splitlines() if x.startswith("sim ")]
+    time.sleep(3)  # the last windows drain
+    lat = feed.lat[n0:]
+    m = p.svc["sink"].metrics()
+    return {"samples": len(lat), "p50_ms": round(pct(lat, 0.5), 1),
+            "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat or [0]), 1),
+            "sim": summary[-1] if summary else sim.stderr.read()[-300:],
+            "influx_p50_ms_cumulative": round(1000 * hist_quantile(
+                m, "weir_sink_end_to_end_latency_seconds", 0.5), 1),
+            "influx_p99_ms_cumulative": round(1000 * hist_quantile(
+                m, "weir_sink_end_to_end_latency_seconds", 0.99), 1)}
+
+
+def show(label, r):
+    print(f"bench-e2e rate={label} samples={r['samples']} p50_ms={r['p50_ms']} "
+          f"p99_ms={r['p99_ms']} max_ms={r['max_ms']} "
+          f"influx_p99_ms(cumulative)={r['influx_p99_ms_cumulative']} | {r['sim']}", flush=True)
+
+
+# The low-latency variant: shorter transactions and WebSocket batches.
+FAST = {"compute": {"COMMIT_INTERVAL": "10ms"}, "enrichment": {"COMMIT_INTERVAL": "10ms"},
+        "sink": {"SINK_WS_BATCH": "10ms"}}
+
+
 def main():
-    out = {"rates": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {}}
+    out = {"rates": {}, "fast": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
+           "ready_ms_runs": {}}
     with Broker() as b, Influx() as db:
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
                      compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"})
@@ -119,57 +164,47 @@ def main():
             feed = Feed(p.ws_url)
             rss = {n: 0 for n in ORDER}
             for rate in RATES:
-                t0 = time.time() * 1000
-                # Skip the first 2 s (connections warming up) and the last
-                # window (its closing reading may never come).
-                feed.window = (t0 + 2000, t0 + SECONDS * 1000 - 1000)
-                n0 = len(feed.lat)
-                sim = subprocess.Popen(
-                    [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
-                     "--topic", p.topics["readings"], "--rate", str(rate),
-                     "--duration", f"{SECONDS:g}s", "--keys", str(KEYS), "--batch", str(max(100, rate // 40)),
-                     "--start-time", "now", "--progress", "0", "--seed", str(rate)],
-                    env=p.svc["ingress"].env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                    text=True)
-                while sim.poll() is None:
-                    for n in ORDER:
-                        rss[n] = max(rss[n], p.svc[n].rss_kb())
-                    time.sleep(0.5)
-                summary = [x for x in sim.stdout.read().splitlines() if x.startswith("sim ")]
-                time.sleep(3)  # the last windows drain
-                lat = feed.lat[n0:]
-                m = p.svc["sink"].metrics()
-                r = {"samples": len(lat), "p50_ms": round(pct(lat, 0.5), 1),
-                     "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat or [0]), 1),
-                     "sim": summary[-1] if summary else sim.stderr.read()[-300:],
-                     "influx_p50_ms_cumulative": round(1000 * hist_quantile(
-                         m, "weir_sink_end_to_end_latency_seconds", 0.5), 1),
-                     "influx_p99_ms_cumulative": round(1000 * hist_quantile(
-                         m, "weir_sink_end_to_end_latency_seconds", 0.99), 1)}
-                out["rates"][rate] = r
-                print(f"bench-e2e rate={rate}/s samples={r['samples']} p50_ms={r['p50_ms']} "
-                      f"p99_ms={r['p99_ms']} max_ms={r['max_ms']} "
-                      f"influx_p99_ms(cumulative)={r['influx_p99_ms_cumulative']} | {r['sim']}",
-                      flush=True)
+                out["rates"][rate] = r = load(p, feed, rate, rss)
+                show(f"{rate}/s", r)
             feed.stop = True
             out["rss_kb"] = rss
             out["hwm_kb"] = {n: p.svc[n].rss_kb(peak=True) for n in ORDER}
-            rc = p.stop()
-            out["exit"] = rc
-            # Start-to-ready, each service alone on the existing topics.
+            out["exit"] = p.stop()
+            # Start-to-ready, each service alone on the existing topics,
+            # three times (the median is reported, every run is kept).
             for n in ORDER:
-                s = p.svc[n]
-                s.start()
-                out["ready_ms"][n] = round(1000 * s.wait_ready(60, poll=0.005), 1)
-                s.stop()
+                runs = []
+                for _ in range(3):
+                    s = p.svc[n]
+                    s.start()
+                    runs.append(round(1000 * s.wait_ready(60, poll=0.005), 1))
+                    time.sleep(1)
+                    out.setdefault("idle_rss_kb", {})[n] = s.rss_kb()  # ready, no load
+                    s.stop()
+                out["ready_ms_runs"][n] = runs
+                out["ready_ms"][n] = sorted(runs)[1]
         finally:
             p.stop(10)
+        # Same load at the highest rate with COMMIT_INTERVAL=10ms and
+        # SINK_WS_BATCH=10ms: how much of the latency is those intervals.
+        q = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-fast-"), influx_url=db.url,
+                     compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"}, service_env=FAST)
+        db.create_database(q.influx_db)
+        try:
+            q.start()
+            feed = Feed(q.ws_url)
+            rate = max(RATES)
+            out["fast"][rate] = r = load(q, feed, rate, {n: 0 for n in ORDER})
+            feed.stop = True
+            show(f"{rate}/s(COMMIT_INTERVAL=10ms,SINK_WS_BATCH=10ms)", r)
+        finally:
+            q.stop(10)
     Path(REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
     (REPO / "build" / "bench" / "e2e.json").write_text(json.dumps(out, indent=1))
     total = sum(out["rss_kb"].values()) / 1024
     for n in ORDER:
         print(f"bench-e2e service={n} rss_mb_max={out['rss_kb'][n] / 1024:.1f} "
-              f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms={out['ready_ms'][n]}")
+              f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms(3 runs)={out['ready_ms_runs'][n]}")
     top = out["rates"][max(RATES)]
     print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
           f"total_rss_mb={total:.1f} ready_ms_max={max(out['ready_ms'].values())}")
