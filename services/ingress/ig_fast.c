@@ -251,8 +251,9 @@ static int ig_simple_decimal(const char *t, size_t len, double *out) {
 }
 
 /* The value of one field, encoded at *o (room checked by the caller). */
-static int ig_field(ig_scan_t *s, const ig_ffield_t *fl, unsigned char **o, const char **sv,
-                    size_t *sl, int64_t *iv, int *is_null) {
+static int ig_field(ig_scan_t *s, const ig_ffield_t *fl, unsigned char **o,
+                    const unsigned char *lim, const char **sv, size_t *sl, int64_t *iv,
+                    int *is_null) {
         *is_null = 0;
         if (fl->nullable && ig_word(s, "null", 4)) {
                 ig_varint(o, fl->null_branch);
@@ -314,7 +315,7 @@ static int ig_field(ig_scan_t *s, const ig_ffield_t *fl, unsigned char **o, cons
                 return 0;
         }
         case F_STRING:
-                if (ig_str(s, sv, sl))
+                if (ig_str(s, sv, sl) || *sl + 10 > (size_t)(lim - *o))
                         return -1;
                 ig_varint(o, (int64_t)*sl);
                 memcpy(*o, *sv, *sl);
@@ -327,7 +328,37 @@ static int ig_field(ig_scan_t *s, const ig_ffield_t *fl, unsigned char **o, cons
 
 /* One record value {...}: appended framed to b->data; key from the key
  * field unless given.  -1: leave it to the general path. */
-static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r) {
+/* The key field's value in a record just encoded. */
+typedef struct ig_kf_s {
+        const char *sv; /* string: its span in the body */
+        size_t sl;
+        int64_t iv; /* int, long */
+        int null;   /* absent or null: no key */
+} ig_kf_t;
+
+/* Appends the key from the key field when the request gave none. */
+static int ig_key_from_field(const ig_fast_t *f, ig_batch_t *b, ig_rec_t *r, const ig_kf_t *kf) {
+        if (r->has_key || f->key_field < 0 || kf->null)
+                return 0;
+        char num[32];
+        const char *k = kf->sv;
+        size_t kl = kf->sl;
+        ig_ftype_t t = f->f[f->key_field].type;
+        if (t == F_INT || t == F_LONG) {
+                kl = (size_t)snprintf(num, sizeof(num), "%" PRId64, kf->iv);
+                k = num;
+        } else if (t != F_STRING) {
+                return 0;
+        }
+        r->key_off = b->data.len;
+        r->key_len = kl;
+        if (buf_append(&b->data, k, kl) != 0)
+                return -1;
+        r->has_key = 1;
+        return 0;
+}
+
+static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r, ig_kf_t *kf) {
         /* fields are encoded into tmp (any order), then copied in schema
          * order after the framing: reserve for the largest outcome */
         if (buf_reserve(&b->data, f->head_len + 4096 + 32) != 0)
@@ -340,20 +371,25 @@ static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r
         size_t off[IG_FAST_MAX_FIELDS], flen[IG_FAST_MAX_FIELDS];
         uint64_t seen = 0;
         size_t used = 0, nseen = 0;
-        const char *ksv = NULL;
-        size_t ksl = 0;
-        int64_t kiv = 0;
-        int knull = 1;
+        size_t next = 0; /* fields usually come in schema order: try that first */
+        kf->sv = NULL;
+        kf->sl = 0;
+        kf->iv = 0;
+        kf->null = 1;
         if (!ig_lit(s, '}')) {
                 do {
                         const char *name;
                         size_t nl;
                         if (ig_str(s, &name, &nl) || !ig_lit(s, ':'))
                                 return -1;
-                        size_t i;
-                        for (i = 0; i < f->n; i++)
-                                if (f->f[i].name_len == nl && memcmp(f->f[i].name, name, nl) == 0)
-                                        break;
+                        size_t i = next;
+                        if (i >= f->n || f->f[i].name_len != nl ||
+                            memcmp(f->f[i].name, name, nl) != 0)
+                                for (i = 0; i < f->n; i++)
+                                        if (f->f[i].name_len == nl &&
+                                            memcmp(f->f[i].name, name, nl) == 0)
+                                                break;
+                        next = i + 1;
                         if (i == f->n || (seen >> i & 1))
                                 return -1;
                         seen |= 1ULL << i;
@@ -362,20 +398,19 @@ static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r
                         size_t sl = 0;
                         int64_t iv = 0;
                         int isnull;
-                        /* the field's text bounds its encoding (+ 11 bytes) */
-                        if (used + 16 + (size_t)(s->end - s->p) > sizeof(tmp))
+                        if (used + 16 > sizeof(tmp)) /* room for any non-string field */
                                 return -1;
                         unsigned char *o = tmp + used;
-                        if (ig_field(s, &f->f[i], &o, &sv, &sl, &iv, &isnull))
+                        if (ig_field(s, &f->f[i], &o, tmp + sizeof(tmp), &sv, &sl, &iv, &isnull))
                                 return -1;
                         off[i] = used;
                         flen[i] = (size_t)(o - (tmp + used));
                         used += flen[i];
                         if ((int)i == f->key_field) {
-                                ksv = sv;
-                                ksl = sl;
-                                kiv = iv;
-                                knull = isnull;
+                                kf->sv = sv;
+                                kf->sl = sl;
+                                kf->iv = iv;
+                                kf->null = isnull;
                         }
                 } while (ig_lit(s, ','));
                 if (!ig_lit(s, '}'))
@@ -402,22 +437,6 @@ static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r
         r->val_off = b->data.len;
         r->val_len = (size_t)(o - start);
         b->data.len += r->val_len;
-        if (!r->has_key && f->key_field >= 0 && !knull) {
-                char num[32];
-                const char *k = ksv;
-                size_t kl = ksl;
-                if (f->f[f->key_field].type == F_INT || f->f[f->key_field].type == F_LONG) {
-                        kl = (size_t)snprintf(num, sizeof(num), "%" PRId64, kiv);
-                        k = num;
-                } else if (f->f[f->key_field].type != F_STRING) {
-                        return 0;
-                }
-                r->key_off = b->data.len;
-                r->key_len = kl;
-                if (buf_append(&b->data, k, kl) != 0)
-                        return -1;
-                r->has_key = 1;
-        }
         return 0;
 }
 
@@ -442,7 +461,7 @@ static int ig_item(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b) {
         if (!r || !ig_lit(s, '{'))
                 return -1;
         int got_value = 0, got_key = 0, got_part = 0;
-        const char *vpos = NULL, *vend = NULL;
+        ig_kf_t kf = {NULL, 0, 0, 1};
         do {
                 const char *name;
                 size_t nl;
@@ -450,32 +469,8 @@ static int ig_item(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b) {
                         return -1;
                 if (nl == 5 && memcmp(name, "value", 5) == 0 && !got_value) {
                         got_value = 1;
-                        ig_ws(s);
-                        vpos = s->p; /* converted after the key is known */
-                        ig_scan_t skip = *s;
-                        int depth = 0;
-                        /* skip the object: strings here have no escapes or braces
-                         * we cannot handle; ig_value re-scans it strictly */
-                        do {
-                                if (skip.p >= skip.end)
-                                        return -1;
-                                char c = *skip.p++;
-                                if (c == '"') {
-                                        while (skip.p < skip.end && *skip.p != '"') {
-                                                if (*skip.p == '\\')
-                                                        return -1;
-                                                skip.p++;
-                                        }
-                                        if (skip.p >= skip.end)
-                                                return -1;
-                                        skip.p++;
-                                } else if (c == '{' || c == '[') {
-                                        depth++;
-                                } else if (c == '}' || c == ']') {
-                                        depth--;
-                                }
-                        } while (depth > 0);
-                        s->p = vend = skip.p;
+                        if (ig_value(f, s, b, r, &kf) != 0)
+                                return -1;
                 } else if (nl == 3 && memcmp(name, "key", 3) == 0 && !got_key) {
                         got_key = 1;
                         if (ig_word(s, "null", 4))
@@ -505,11 +500,8 @@ static int ig_item(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b) {
         } while (ig_lit(s, ','));
         if (!ig_lit(s, '}') || !got_value)
                 return -1;
-        ig_scan_t v = {vpos, vend};
-        if (ig_value(f, &v, b, r) != 0)
-                return -1;
-        ig_ws(&v);
-        return v.p == vend ? 0 : -1;
+        /* an explicit key, wherever it came in the object, wins */
+        return ig_key_from_field(f, b, r, &kf);
 }
 
 int ig_fast_parse(const ig_fast_t *f, ig_batch_t *b, ig_fmt_t fmt, const char *body, size_t len,
@@ -530,7 +522,9 @@ int ig_fast_parse(const ig_fast_t *f, ig_batch_t *b, ig_fmt_t fmt, const char *b
                         if (b->n >= max_records)
                                 return -1;
                         ig_rec_t *r = ig_fast_rec(b);
-                        if (!r || ig_value(f, &line, b, r) != 0)
+                        ig_kf_t kf;
+                        if (!r || ig_value(f, &line, b, r, &kf) != 0 ||
+                            ig_key_from_field(f, b, r, &kf) != 0)
                                 return -1;
                         ig_ws(&line);
                         if (line.p != line.end)
