@@ -79,7 +79,7 @@ bind-address = "127.0.0.1:{rpc}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http}"
-  auth-enabled = false
+  auth-enabled = {auth}
   log-enabled = false
   max-body-size = {max_body}
 
@@ -94,9 +94,12 @@ class InfluxError(RuntimeError):
 
 class Influx:
     """One influxd.  max_body: [http] max-body-size (bytes; a larger write
-    gets 413), for tests of the sink's splitting."""
+    gets 413), for tests of the sink's splitting.  auth: (user, password) of
+    an admin user created at start, with auth-enabled = true; the harness's
+    own queries then authenticate as that user."""
 
-    def __init__(self, workdir: str | None = None, max_body: int = 25_000_000):
+    def __init__(self, workdir: str | None = None, max_body: int = 25_000_000,
+                 auth: tuple[str, str] | None = None):
         exe = shutil.which("influxd")
         if not exe:
             raise InfluxError("influxd not found: run `make deps` (tests/harness/deps.d/influx.sh)")
@@ -107,7 +110,9 @@ class Influx:
         self.rpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         (self.dir / "influxdb.conf").write_text(CONFIG.format(
-            dir=self.dir, rpc=self.rpc_port, http=self.port, max_body=max_body))
+            dir=self.dir, rpc=self.rpc_port, http=self.port, max_body=max_body,
+            auth="true" if auth else "false"))
+        self.auth = auth
         self.proc: subprocess.Popen | None = None
         self.log = self.dir / "influxd.log"
         _live.add(self)
@@ -128,10 +133,18 @@ class Influx:
             with contextlib.suppress(Exception):
                 with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
                     if r.status == 204:
-                        return self
+                        break
             time.sleep(0.1)
-        self.stop()
-        raise InfluxError(f"influxd not answering /ping after {timeout} s:\n{self.log_tail()}")
+        else:
+            self.stop()
+            raise InfluxError(f"influxd not answering /ping after {timeout} s:\n{self.log_tail()}")
+        if self.auth:
+            # The first admin user may be created without credentials; a
+            # restart finds it there already.
+            user, pw = self.auth
+            self._post("/query", {"q": f"CREATE USER \"{user}\" WITH PASSWORD '{pw}' "
+                                        "WITH ALL PRIVILEGES"})
+        return self
 
     def stop(self, timeout: float = 15.0) -> None:
         p, self.proc = self.proc, None
@@ -163,6 +176,8 @@ class Influx:
 
     # ------------------------------------------------------------ HTTP API
     def _post(self, path: str, params: dict, body: bytes = b"") -> tuple[int, bytes]:
+        if getattr(self, "auth", None):
+            params = dict(params, u=self.auth[0], p=self.auth[1])
         url = f"{self.url}{path}?{urllib.parse.urlencode(params)}"
         req = urllib.request.Request(url, data=body, method="POST")
         try:

@@ -11,6 +11,7 @@ committed offsets are read with confluent-kafka.
   - without INFLUX_URL the records reach a WebSocket client and offsets are committed
   - a real 413 (small max-body-size) splits the batch; SIGTERM while InfluxDB is
     down exits 0 without committing
+  - 1.x credentials (auth-enabled influxd); a second instance joining the group
 """
 import io
 import json
@@ -506,3 +507,27 @@ def test_two_sinks_share_the_partitions(kafka, influx, pipeline):
     assert b.metric("weir_sink_records_total", kind="aggregate") >= 1, b.tail()
     assert a.stop() == 0, a.tail()
     assert b.stop() == 0, b.tail()
+
+
+def test_influxdb_1x_credentials(kafka, pipeline):
+    """auth-enabled influxd: the sink writes with INFLUX_USERNAME/PASSWORD
+    (basic auth); a wrong password is retried as `auth`, never logged."""
+    p = pipeline
+    db = influx_harness.Influx(auth=("weir", "s3cret-pw")).start()
+    try:
+        db.create_database(p["name"])
+        recs = [aggregate(i) for i in range(10)]
+        produce(kafka.bootstrap, p["aggregates"], AGG, recs)
+        bad = p["make"](db, INFLUX_USERNAME="weir", INFLUX_PASSWORD="wrong-pw")
+        wait_for(lambda: bad.metric("weir_sink_influx_retries_total", cause="auth") >= 1
+                 or bad.alive(), 30, "an auth failure")
+        assert bad.stop() == 0, bad.tail()
+        assert "wrong-pw" not in bad.log.read_text()
+        assert committed(kafka.bootstrap, p["group"], p["aggregates"], 2) == [0, 0]
+        good = p["make"](db, INFLUX_USERNAME="weir", INFLUX_PASSWORD="s3cret-pw")
+        wait_for(lambda: len(points(db, p["name"])) >= 10 or good.alive(), 30, "the points")
+        check_points_equal(points(db, p["name"]), recs)
+        assert good.stop() == 0, good.tail()
+        assert "s3cret-pw" not in good.log.read_text()
+    finally:
+        db.close()
