@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A private Kafka broker for the ingress benchmark (and manual runs):
+"""A private Kafka broker for running weir-ingress by hand (profiling with
+perf, trying the load client; bench.py starts its own in-process):
 starts one (tests/harness/kafka.py), creates the topics named on the command
 line (name[:partitions]), prints `bootstrap=<host:port>` and `pid=<broker
 pid>` on stdout, then waits until stdin closes or SIGTERM, and stops it.
