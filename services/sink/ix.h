@@ -89,6 +89,7 @@ int64_t ix_backoff_ms(const ix_conf_t *conf, unsigned attempt, uint32_t rnd);
 typedef struct ix_line_s {
         size_t off, len;         /* in body, '\n' included */
         size_t key_off, key_len; /* in keys */
+        size_t tp_off, tp_len;   /* the record's traceparent header, in keys (0: none) */
         int64_t time_ms;         /* event time (window end) */
         int64_t offset;          /* Kafka offset */
         int32_t partition;
@@ -103,9 +104,11 @@ typedef struct ix_batch_s {
         int64_t first_ms; /* monotonic ms of the first line (flush by time) */
 } ix_batch_t;
 
-/* Records the line the caller just appended to b->body at `off`.
+/* Records the line the caller just appended to b->body at `off`, with the
+ * record's key and traceparent (tp may be NULL) for a DLQ record.
  * Returns 0 or -1 (out of memory: the line is removed again). */
-int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len);
+int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len,
+                  const void *tp, size_t tp_len);
 void ix_batch_clear(ix_batch_t *b);
 void ix_batch_free(ix_batch_t *b);
 

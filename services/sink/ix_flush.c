@@ -29,7 +29,8 @@ int64_t ix_backoff_ms(const ix_conf_t *c, unsigned attempt, uint32_t rnd) {
         return half + (int64_t)(rnd % (uint32_t)(d - half + 1));
 }
 
-int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len) {
+int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len,
+                  const void *tp, size_t tp_len) {
         if (b->n == b->cap) {
                 size_t cap = b->cap ? b->cap * 2 : 1024;
                 ix_line_t *l = realloc(b->lines, cap * sizeof(*l));
@@ -44,8 +45,12 @@ int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t 
         *l = *line;
         l->key_off = b->keys.len;
         l->key_len = key_len;
-        if (key_len && buf_append(&b->keys, key, key_len)) {
+        l->tp_off = l->key_off + key_len;
+        l->tp_len = tp ? tp_len : 0;
+        if ((key_len && buf_append(&b->keys, key, key_len)) ||
+            (l->tp_len && buf_append(&b->keys, tp, tp_len))) {
                 b->body.len = line->off;
+                b->keys.len = l->key_off;
                 return -1;
         }
         if (b->n == 0) {

@@ -224,10 +224,12 @@ static void sink_rejected(void *opaque, const ix_batch_t *b, size_t i, const ix_
         sink_t *s = opaque;
         const ix_line_t *l = &b->lines[i];
         sk_dlq_rec_t d = {
-                .key = b->keys.data + l->key_off,
+                .key = l->key_len ? b->keys.data + l->key_off : NULL,
                 .key_len = l->key_len,
                 .value = b->body.data + l->off,
                 .value_len = l->len - 1, /* without the '\n' */
+                .traceparent = l->tp_len ? b->keys.data + l->tp_off : NULL,
+                .traceparent_len = l->tp_len,
                 .src_topic = s->topics[l->topic],
                 .src_partition = l->partition,
                 .src_offset = l->offset,
@@ -408,7 +410,13 @@ static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
                                .offset = m->offset,
                                .partition = m->partition,
                                .topic = t};
-                if (ix_batch_push(b, &l, info.key, info.key_len)) {
+                const void *tp = NULL;
+                size_t tp_len = 0;
+                rd_kafka_headers_t *hdrs = NULL;
+                if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs &&
+                    (rd_kafka_header_get_last(hdrs, "traceparent", &tp, &tp_len) || tp_len > 256))
+                        tp = NULL; /* none, or not a trace context */
+                if (ix_batch_push(b, &l, info.key, info.key_len, tp, tp_len)) {
                         /* Nothing was committed past this record: a restart redoes it. */
                         log_error(LOG_C, "out of memory for the batch: exiting");
                         exit(1);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kc_dlq.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -49,25 +50,20 @@ void sk_dlq_destroy(sk_dlq_t *d) {
 }
 
 static rd_kafka_headers_t *sk_dlq_headers(const sk_dlq_rec_t *r) {
-        rd_kafka_headers_t *orig = NULL, *h = NULL;
-        if (r->orig &&
-            rd_kafka_message_headers((rd_kafka_message_t *)(uintptr_t)r->orig, &orig) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
-            orig)
-                h = rd_kafka_headers_copy(orig);
-        else
-                h = rd_kafka_headers_new(8);
-        if (!h)
-                return NULL;
-        char num[32];
-        rd_kafka_header_add(h, "weir.stage", -1, "sink", -1);
-        rd_kafka_header_add(h, "weir.error.class", -1, r->error_class, -1);
-        rd_kafka_header_add(h, "weir.error.reason", -1, r->reason, -1);
-        rd_kafka_header_add(h, "weir.source.topic", -1, r->src_topic ? r->src_topic : "", -1);
-        snprintf(num, sizeof(num), "%d", (int)r->src_partition);
-        rd_kafka_header_add(h, "weir.source.partition", -1, num, -1);
-        snprintf(num, sizeof(num), "%lld", (long long)r->src_offset);
-        rd_kafka_header_add(h, "weir.source.offset", -1, num, -1);
+        if (r->orig)
+                return kc_dlq_headers_msg("sink", r->orig, r->error_class, r->reason);
+        rd_kafka_headers_t *tp = NULL;
+        if (r->traceparent && r->traceparent_len && (tp = rd_kafka_headers_new(1)))
+                rd_kafka_header_add(tp, "traceparent", -1, r->traceparent,
+                                    (ssize_t)r->traceparent_len);
+        kc_dlq_src_t src = {.headers = tp,
+                            .topic = r->src_topic,
+                            .partition = r->src_partition,
+                            .offset = r->src_offset,
+                            .timestamp_ms = -1};
+        rd_kafka_headers_t *h = kc_dlq_headers("sink", &src, r->error_class, r->reason);
+        if (tp)
+                rd_kafka_headers_destroy(tp);
         return h;
 }
 

@@ -1,12 +1,14 @@
 /* sk_dlq — the sink's dead-letter records (topic sink.dlq by default), with
- * the same headers as the other stages' DLQs:
+ * the headers every stage writes (common/kc_dlq.h):
  *   weir.stage             "sink"
  *   weir.error.class       malformed | schema | mapping | rejected
  *   weir.error.reason      human-readable text; for `rejected`, InfluxDB's message
  *   weir.source.topic      input topic
  *   weir.source.partition  decimal
  *   weir.source.offset     decimal
- * plus the input record's own headers (traceparent...) when it is at hand.
+ *   weir.source.timestamp  decimal ms, when the input record is at hand
+ * after the input record's own headers (traceparent...) when it is at hand,
+ * else its traceparent alone (a rejected line keeps its record's).
  * A record the sink could not decode or map keeps its key and value; a
  * point InfluxDB rejected is the line-protocol line it rejected (the input
  * record is no longer held by then), keyed by the record key.
@@ -32,6 +34,8 @@ typedef struct sk_dlq_rec_s {
         const void *key, *value;
         size_t key_len, value_len;
         const rd_kafka_message_t *orig; /* its headers are copied; may be NULL */
+        const void *traceparent;        /* without orig: the record's trace context, or NULL */
+        size_t traceparent_len;
         const char *src_topic;
         int32_t src_partition;
         int64_t src_offset;

@@ -110,10 +110,10 @@ def expected_point(rec):
     return rec["window_end"], tags, fields
 
 
-def produce(bootstrap, topic, schema, recs):
+def produce(bootstrap, topic, schema, recs, headers=None):
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for r in recs:
-        p.produce(topic, key=r["key"].encode(), value=encode(schema, r))
+        p.produce(topic, key=r["key"].encode(), value=encode(schema, r), headers=headers)
     assert p.flush(30) == 0
 
 
@@ -365,7 +365,10 @@ def test_rejected_point_and_bad_record_go_to_dlq(kafka, influx, pipeline):
     assert status == 204
     recs = [aggregate(i) for i in range(20)]
     bad = aggregate(99, key="zz", window_end=old)
-    produce(kafka.bootstrap, p["aggregates"], AGG, recs[:10] + [bad] + recs[10:])
+    tp = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    produce(kafka.bootstrap, p["aggregates"], AGG, recs[:10])
+    produce(kafka.bootstrap, p["aggregates"], AGG, [bad], headers=[("traceparent", tp)])
+    produce(kafka.bootstrap, p["aggregates"], AGG, recs[10:])
     pr = Producer({"bootstrap.servers": kafka.bootstrap})
     pr.produce(p["aggregates"], key=b"junk", value=b"\x07 not avro at all")
     pr.flush(10)
@@ -379,6 +382,7 @@ def test_rejected_point_and_bad_record_go_to_dlq(kafka, influx, pipeline):
     assert rej["weir.stage"] == b"sink" and rej["weir.error.class"] == b"rejected"
     assert b"field type conflict" in rej["weir.error.reason"], rej
     assert rej["weir.source.topic"].decode() == p["aggregates"]
+    assert rej["traceparent"] == tp  # the record's trace context survives
     line = next(m.value() for m in dlq if m.key() == b"zz").decode()
     # Tags sorted by key, escaped; the timestamp is the window end.
     assert line.startswith("traffic,district=d\\ 0\\,x\\=y,intersection_id=zz,window=1m "), line

@@ -254,7 +254,7 @@ static void make_batch(ix_batch_t *b, int n, const int *marks, int nmarks, const
                               : snprintf(line, sizeof(line), "m,k=%d v=%d %d\n", i, i, i);
                 ix_line_t l = {.off = b->body.len, .len = (size_t)len, .offset = i};
                 buf_append(&b->body, line, (size_t)len);
-                ix_batch_push(b, &l, "key", 3);
+                ix_batch_push(b, &l, "key", 3, NULL, 0);
         }
 }
 
