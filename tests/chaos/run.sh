@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make chaos — every chaos scenario (tests/chaos/*.py; each starts its own
 # Kafka broker and Weir services, breaks something under load and checks
-# the output), then a pass/fail table.  `run.sh --short` (make chaos-short,
+# the output), then a pass/fail table (WARN: the guarantee held but a service
+# misbehaved, e.g. exited non-zero; counted as passed, shown so nobody misses it).  `run.sh --short` (make chaos-short,
 # part of make test) runs the quick subset with smaller loads, within about
 # two minutes.  Counts go to build/results/chaos or build/results/chaos-short
 # as "<passed> <failed>"; logs of each scenario to $CHAOS_LOGS (a temp dir).
@@ -26,8 +27,8 @@ for s in "${scenarios[@]}"; do
   t0=$(date +%s)
   timeout -k 10 300 python3 "tests/chaos/$s.py" $short >"$LOGS/$s.log" 2>&1
   rc=$?
-  line=$(grep -E '^(PASS|FAIL) ' "$LOGS/$s.log" | tail -n 1)
-  if [ "$rc" -eq 0 ] && [ "${line%% *}" = PASS ]; then
+  line=$(grep -E '^(PASS|WARN|FAIL) ' "$LOGS/$s.log" | tail -n 1)
+  if [ "$rc" -eq 0 ] && { [ "${line%% *}" = PASS ] || [ "${line%% *}" = WARN ]; }; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))

@@ -77,6 +77,8 @@ class Service:
         self.started_at = 0.0
 
     def start(self) -> "Service":
+        # The child gets SIGKILL when the calling *thread* ends
+        # (PR_SET_PDEATHSIG): start services from a thread that outlives them.
         self.log_f = open(self.log, "a")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen([str(self.build / "bin" / f"weir-{self.name}")],
