@@ -31,7 +31,11 @@ static const char *const kc_consumer_defaults[] = {
         /* Rebalances move only the partitions that change owner. */
         "partition.assignment.strategy", "cooperative-sticky",
         /* Never see records of aborted transactions. */
-        "isolation.level", "read_committed", NULL};
+        "isolation.level", "read_committed",
+        /* Prefetch at most 8 MiB (librdkafka's default is 64 MiB, which was
+         * most of a service's RSS under load); a service drains far more
+         * than that per second, so fetches still overlap processing. */
+        "queued.max.messages.kbytes", "8192", NULL};
 
 static int kc_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
                        const char *origin, char *errstr, size_t errstr_size) {
