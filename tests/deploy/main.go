@@ -491,6 +491,7 @@ func strip(m any) {
 func main() {
 	root := flag.String("root", ".", "repository root")
 	writeBase := flag.Bool("write-k8s-base", false, "regenerate k8s/base/weir.yaml from the chart and exit")
+	show := flag.String("template", "", "print the chart rendered with this values file (\"-\": defaults) and exit")
 	flag.Parse()
 	chartDir := filepath.Join(*root, "charts", "weir")
 
@@ -498,6 +499,26 @@ func main() {
 	if !check("chart loads", err) {
 		fmt.Printf("deploy-check: %d passed, %d failed\n", passed, failed)
 		os.Exit(1)
+	}
+	if *show != "" {
+		f := *show
+		if f == "-" {
+			f = ""
+		}
+		vals, err := readValues(f)
+		var objs []object
+		if err == nil {
+			objs, err = render(chrt, vals)
+		}
+		for _, o := range objs {
+			y, _ := yaml.Marshal(o.raw)
+			fmt.Printf("---\n# Source: %s\n%s", o.source, y)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	}
 	basePath := filepath.Join(*root, "k8s", "base", "weir.yaml")
 	if *writeBase {
