@@ -134,8 +134,10 @@ class Service:
         return sum(v for n, lb, v in self.metrics()
                    if n == name and all(lb.get(k) == str(x) for k, x in labels.items()))
 
-    def rss_kb(self, peak: bool = False) -> int:
-        key = "VmHWM:" if peak else "VmRSS:"
+    def rss_kb(self, peak: bool = False, key: str | None = None) -> int:
+        """VmRSS (VmHWM with peak=True, or any /proc/<pid>/status key such
+        as "RssAnon:") in kB."""
+        key = key or ("VmHWM:" if peak else "VmRSS:")
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith(key):
                 return int(line.split()[1])

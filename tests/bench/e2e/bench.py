@@ -19,8 +19,9 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   histogram weir_sink_end_to_end_latency_seconds (window end to InfluxDB
   acknowledging the point, which includes the sink's batching,
   SINK_FLUSH_INTERVAL) is reported next to it.
-- RSS: VmRSS of each service sampled every 0.5 s during the run (max) and
-  VmHWM at the end.
+- RSS: VmRSS of each service sampled every 0.5 s during the run (max), its
+  private part RssAnon (max; the rest is file-backed: shared libraries,
+  shared between the processes of a node), and VmHWM at the end.
 - Start-to-ready: each service started three more times on the existing
   topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
 - Then the highest rate once more on a fresh pipeline with
@@ -127,6 +128,9 @@ def load(p, feed, rate, rss):
     while sim.poll() is None:
         for n in ORDER:
             rss[n] = max(rss[n], p.svc[n].rss_kb())
+            # Private memory; the rest of RSS is file-backed pages (the
+            # shared libraries), which the four processes share on a node.
+            rss[n + ".anon"] = max(rss.get(n + ".anon", 0), p.svc[n].rss_kb(key="RssAnon:"))
         time.sleep(0.5)
     summary = [x for x in sim.stdout.read().splitlines() if x.startswith("sim ")]
     time.sleep(3)  # the last windows drain
@@ -167,7 +171,8 @@ def main():
                 out["rates"][rate] = r = load(p, feed, rate, rss)
                 show(f"{rate}/s", r)
             feed.stop = True
-            out["rss_kb"] = rss
+            out["rss_kb"] = {n: rss[n] for n in ORDER}
+            out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}
             out["hwm_kb"] = {n: p.svc[n].rss_kb(peak=True) for n in ORDER}
             out["exit"] = p.stop()
             # Start-to-ready, each service alone on the existing topics,
@@ -204,6 +209,7 @@ def main():
     total = sum(out["rss_kb"].values()) / 1024
     for n in ORDER:
         print(f"bench-e2e service={n} rss_mb_max={out['rss_kb'][n] / 1024:.1f} "
+              f"anon_mb_max={out['anon_kb'][n] / 1024:.1f} "
               f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms(3 runs)={out['ready_ms_runs'][n]}")
     top = out["rates"][max(RATES)]
     print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
