@@ -333,7 +333,7 @@ def main():
         if not args.skip_weir:
             wenv = dict(env, PIPELINE_SPEC=str(spec_path), SCHEMA_DIR=str(REPO / "schemas"),
                         ADMIN_PORT="0", KAFKA_GROUP_ID=f"bench-weir-{run}",
-                        PROCESSING_GUARANTEE="exactly_once")
+                        PROCESSING_GUARANTEE="exactly_once", COMMIT_INTERVAL="100ms")
             with open(work / "weir-compute.log", "w") as logf:
                 try:
                     results["weir"] = run_side("weir-compute", [compute], wenv,
@@ -351,7 +351,7 @@ def main():
                     f"input={t_in}", f"output={t_ks}", f"window_ms={args.window_ms}",
                     f"grace_ms={args.grace_ms}", f"accuracy={args.accuracy}",
                     f"app_id=bench-kstreams-{run}", f"state_dir={work / 'kstreams-state'}",
-                    "window_name=w", "pipeline=bench"]
+                    "window_name=w", "pipeline=bench", "commit_ms=100"]
             with open(work / "kstreams.log", "w") as logf:
                 results["kstreams"] = run_side("kafka-streams", kcmd, env, broker.bootstrap,
                                                t_ks, expected, args.timeout, logf)
