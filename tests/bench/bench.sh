@@ -131,7 +131,7 @@ if e2e:
         o.append(f"- of the {tot:.1f} MB, {sum(anon.values())/1024:.1f} MB is private (RssAnon); the rest is "
                  "file-backed pages, i.e. the shared libraries (librdkafka, OpenSSL, libcurl, Avro, ...) that every "
                  "process maps: summing RSS counts them four times, though on one node they are in memory once. "
-                 "Private memory together is " + verdict(sum(anon.values())/1024, 40) + " against the 40 MB target")
+                 f"Private memory of the four together, {sum(anon.values())/1024:.1f} MB, against the 40 MB target: " + verdict(sum(anon.values())/1024, 40))
     o.append("\nWhat the end-to-end latency is made of, by configuration: with exactly-once a "
              "record becomes visible to the next stage's read_committed consumer only when the "
              "transaction that wrote it commits; compute and enrichment each commit every "
