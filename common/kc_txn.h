@@ -103,6 +103,10 @@ typedef struct kc_txn_conf_s {
         const char *const *props;     /* extra properties for both clients (kc_opts_t) */
         admin_t *admin;               /* NULL or the admin server: heartbeat, readiness */
         atomic_int *stop;             /* NULL or a flag that stops the loop when non-zero */
+        /* Extra properties for the producer only, then for the consumer only,
+         * applied after props (NULL or NULL-terminated name, value pairs). */
+        const char *const *producer_props;
+        const char *const *consumer_props;
         kc_txn_hooks_t hooks;
 } kc_txn_conf_t;
 

@@ -70,17 +70,21 @@ void kc_txn_default_id(const char *stage, const char *group_id, int instance, ch
  * Streams does under exactly-once). */
 static const char *const kc_txn_defaults[] = {"transaction.timeout.ms", "10000", NULL};
 
-/* defaults + extra, as one NULL-terminated list (malloc'd). */
-static const char **kc_txn_props(const char *const *extra) {
-        size_t n = 0, d = sizeof(kc_txn_defaults) / sizeof(kc_txn_defaults[0]) - 1;
-        while (extra && extra[n])
-                n++;
-        const char **l = calloc(d + n + 1, sizeof(*l));
+/* a + b + c (each NULL or NULL-terminated), as one NULL-terminated list
+ * (malloc'd; the strings are not copied). */
+static const char **kc_txn_props(const char *const *a, const char *const *b, const char *const *c) {
+        const char *const *src[3] = {a, b, c};
+        size_t n = 0;
+        for (int i = 0; i < 3; i++)
+                for (size_t j = 0; src[i] && src[i][j]; j++)
+                        n++;
+        const char **l = calloc(n + 1, sizeof(*l));
         if (!l)
                 return NULL;
-        memcpy(l, kc_txn_defaults, d * sizeof(*l));
-        if (n)
-                memcpy(l + d, extra, n * sizeof(*l));
+        n = 0;
+        for (int i = 0; i < 3; i++)
+                for (size_t j = 0; src[i] && src[i][j]; j++)
+                        l[n++] = src[i][j];
         return l;
 }
 
@@ -167,7 +171,7 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                                           conf->instance, t->tid, sizeof(t->tid));
         }
 
-        const char **props = kc_txn_props(conf->props);
+        const char **props = kc_txn_props(kc_txn_defaults, conf->props, conf->producer_props);
         if (!props) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
                 goto fail;
@@ -195,9 +199,16 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                 }
                 log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
         }
-        if (t->producer)
+        if (t->producer) {
+                const char **cprops = kc_txn_props(conf->props, conf->consumer_props, NULL);
+                if (!cprops) {
+                        snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                        goto fail;
+                }
                 t->consumer =
-                        kc_txn_client(t, RD_KAFKA_CONSUMER, conf, conf->props, errstr, errstr_size);
+                        kc_txn_client(t, RD_KAFKA_CONSUMER, conf, cprops, errstr, errstr_size);
+                free(cprops);
+        }
         if (!t->producer || !t->consumer)
                 goto fail;
         if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)

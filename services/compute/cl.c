@@ -145,8 +145,13 @@ cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *
         snprintf(group, sizeof(group), "%s.restore", group_id);
         /* EOF events say where the fetcher reached the end; no statistics:
          * this consumer's lag is not the service's. */
-        static const char *const props[] = {"enable.partition.eof", "true",
-                                            "statistics.interval.ms", "0", NULL};
+        static const char *const props[] = {"enable.partition.eof",
+                                            "true",
+                                            "statistics.interval.ms",
+                                            "0",
+                                            "queued.max.messages.kbytes",
+                                            "8192",
+                                            NULL};
         kc_opts_t o = {0};
         o.stage = stage;
         o.group_id = group;

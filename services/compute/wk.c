@@ -294,11 +294,20 @@ static void *wk_main(void *arg) {
         wk_shared_t *sh = w->sh;
         char err[512];
         kc_txn_conf_t conf = sh->txn;
-        static const char *const props[] = {"partitioner", "murmur2_random", NULL};
+        /* Outputs are partitioned by key like the Java client's default, so
+         * any consumer can co-partition with them.  The consumer's prefetch
+         * queue is librdkafka's largest memory user (64 MiB per consumer by
+         * default, and up to 100k messages a partition); 8 MiB and 10k
+         * messages a partition still keep a fetch of every partition ahead.
+         * KAFKA_* overrides all of these. */
+        static const char *const producer_props[] = {"partitioner", "murmur2_random", NULL};
+        static const char *const consumer_props[] = {"queued.max.messages.kbytes", "8192",
+                                                     "queued.min.messages", "10000", NULL};
         const char *topics[] = {sh->svc->spec->input.topic, NULL};
         conf.topics = topics;
         conf.instance = w->index;
-        conf.props = props;
+        conf.producer_props = producer_props;
+        conf.consumer_props = consumer_props;
         conf.admin = w->index < sh->admin_workers ? sh->svc->admin : NULL;
         conf.stop = &sh->svc->stop;
         conf.hooks = (kc_txn_hooks_t){.process = wk_process,
