@@ -19,7 +19,7 @@ def body():
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="chaos-bk-"), service_env=FAST_REJOIN)
         try:
             p.start(("compute", "enrichment", "sink"))
-            sim = sim_kafka(p, "--rate", "2000", "--count", str(N), "--time-scale", "30",
+            sim = sim_kafka(p, "--rate", "2000", "--count", str(N), "--time-scale", "300",
                             "--advance", "2m", "--seed", "12", "--flush-timeout", "120s")
             sup = Supervisor(p, ("compute", "enrichment", "sink"))
             time.sleep(3)

@@ -25,7 +25,7 @@ def body():
         try:
             p.start(("compute",))
             other.start().wait_ready(60)
-            sim = sim_kafka(p, "--rate", "2000", "--count", str(N), "--time-scale", "30",
+            sim = sim_kafka(p, "--rate", "2000", "--count", str(N), "--time-scale", "300",
                             "--advance", "2m", "--seed", "14")
             deadline = time.monotonic() + 20
             while not (a.metric("weir_compute_records_in_total") > 0 and
