@@ -70,6 +70,11 @@ def body():
             worst = lat[-1]
             check(worst < 5.0, f"slowest request {worst:.2f} s")
             conns = p.svc["ingress"].metric("weir_ingress_connections")
+            # The attackers leave; then SIGTERM must drain at once (left
+            # open, their unfinished uploads would hold it for the whole
+            # INGRESS_SHUTDOWN_GRACE, 25 s, as any in-flight request does).
+            for s in socks:
+                s.close()
             rc = p.stop()
             check(rc["ingress"] == 0, f"ingress exit status {rc}")
             return (f"{SLOW} slow connections for {SECONDS} s; {n} requests all 200, "
