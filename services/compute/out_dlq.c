@@ -8,43 +8,17 @@
  *   weir.source.partition  decimal
  *   weir.source.offset     decimal
  *   weir.source.timestamp  decimal, ms (the Kafka record timestamp)
- * Not a hot path: allocates per record (librdkafka headers). */
+ * The headers are common/kc_dlq's, as at every stage.  Not a hot path:
+ * allocates per record (librdkafka headers). */
 #include <stdio.h>
 #include <string.h>
 
+#include "kc_dlq.h"
 #include "out.h"
 
 rd_kafka_headers_t *out_dlq_headers(const rd_kafka_message_t *m, const char *error_class,
                                     const char *reason) {
-        rd_kafka_headers_t *orig = NULL;
-        rd_kafka_headers_t *h = NULL;
-        /* rd_kafka_message_headers() wants a non-const message; it only
-         * parses the headers it already holds. */
-        if (rd_kafka_message_headers((rd_kafka_message_t *)m, &orig) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR &&
-            orig)
-                h = rd_kafka_headers_copy(orig);
-        else
-                h = rd_kafka_headers_new(8);
-        if (!h)
-                return NULL;
-        char num[32];
-        rd_kafka_header_add(h, "weir.stage", -1, "compute", -1);
-        rd_kafka_header_add(h, "weir.error.class", -1, error_class, -1);
-        rd_kafka_header_add(h, "weir.error.reason", -1, reason, -1);
-        rd_kafka_header_add(h, "weir.source.topic", -1, m->rkt ? rd_kafka_topic_name(m->rkt) : "",
-                            -1);
-        snprintf(num, sizeof(num), "%d", (int)m->partition);
-        rd_kafka_header_add(h, "weir.source.partition", -1, num, -1);
-        snprintf(num, sizeof(num), "%lld", (long long)m->offset);
-        rd_kafka_header_add(h, "weir.source.offset", -1, num, -1);
-        rd_kafka_timestamp_type_t tstype;
-        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-        if (ts >= 0) {
-                snprintf(num, sizeof(num), "%lld", (long long)ts);
-                rd_kafka_header_add(h, "weir.source.timestamp", -1, num, -1);
-        }
-        return h;
+        return kc_dlq_headers_msg("compute", m, error_class, reason);
 }
 
 int out_traceparent(const rd_kafka_message_t *m, const void **val, size_t *len) {
