@@ -5,6 +5,7 @@
  * probe is answered even while the service's main loop is stuck — which is
  * exactly when /healthz has to say so. */
 #include "admin.h"
+#include "clk.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
@@ -41,12 +42,6 @@ struct admin_s {
         char start_err[256]; /* libmicrohttpd's last message while starting */
         atomic_int starting;
 };
-
-static int64_t admin_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* libmicrohttpd logs plain text to stderr by default; route it to our
  * JSON lines, and keep the message that explains a failed start. */
@@ -92,7 +87,7 @@ static enum MHD_Result admin_text(struct MHD_Connection *conn, unsigned int stat
 static int64_t admin_stalled_for(admin_t *a) {
         if (a->stall_ms <= 0)
                 return -1;
-        int64_t since = admin_now_ms() - atomic_load(&a->last_beat_ms);
+        int64_t since = clk_mono_ms() - atomic_load(&a->last_beat_ms);
         return since > a->stall_ms ? since : -1;
 }
 
@@ -181,7 +176,7 @@ admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, cha
         pthread_mutex_init(&a->lock, NULL);
         a->stall_ms = stall_ms;
         /* Start-up counts as a beat: the loop gets stall_ms to begin. */
-        atomic_store(&a->last_beat_ms, admin_now_ms());
+        atomic_store(&a->last_beat_ms, clk_mono_ms());
         atomic_store(&a->starting, 1);
 
         unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
@@ -233,7 +228,7 @@ void admin_stop(admin_t *a) {
 
 void admin_heartbeat(admin_t *a) {
         if (a)
-                atomic_store_explicit(&a->last_beat_ms, admin_now_ms(), memory_order_relaxed);
+                atomic_store_explicit(&a->last_beat_ms, clk_mono_ms(), memory_order_relaxed);
 }
 
 /* Returns -1 (logged) when all ADMIN_MAX_CONDITIONS are taken;

@@ -113,7 +113,7 @@ static void kc_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
                 metrics_inc(kc->m_failed, 1);
                 /* One line a second at most: a broker outage fails every
                  * queued message at once. */
-                int64_t now = kc_now_ms();
+                int64_t now = clk_mono_ms();
                 if (now >= atomic_load(&kc->dr_log_next_ms)) {
                         atomic_store(&kc->dr_log_next_ms, now + 1000);
                         long long more = atomic_exchange(&kc->dr_log_suppressed, 0);
@@ -419,7 +419,7 @@ int kc_poll_start(kc_t *kc, char *errstr, size_t errstr_size) {
 /* ------------------------------------------------------------ produce */
 
 rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, int block_ms) {
-        int64_t deadline = block_ms < 0 ? INT64_MAX : kc_now_ms() + block_ms;
+        int64_t deadline = block_ms < 0 ? INT64_MAX : clk_mono_ms() + block_ms;
         for (;;) {
                 rd_kafka_resp_err_t err = rd_kafka_producev(
                         kc->rk, RD_KAFKA_V_TOPIC(rec->topic), RD_KAFKA_V_PARTITION(rec->partition),
@@ -430,7 +430,7 @@ rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, in
                         RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         return err;
-                int64_t left = deadline - kc_now_ms();
+                int64_t left = deadline - clk_mono_ms();
                 if (left <= 0)
                         return err;
                 /* Room comes back as delivery reports are served: by the

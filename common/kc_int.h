@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "clk.h"
 #include "kc.h"
 #include "kc_stats.h"
 #include "metrics.h"
@@ -55,12 +56,6 @@ void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_
 /* Logs the main properties of `conf` and those that differ from
  * librdkafka's defaults, one field each, secrets redacted (kc_conf.c). */
 void kc_conf_log(rd_kafka_type_t type, const rd_kafka_conf_t *conf);
-
-static inline int64_t kc_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static inline void kc_sleep_ms(int64_t ms) {
         struct timespec ts = {.tv_sec = (time_t)(ms / 1000),

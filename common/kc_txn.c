@@ -80,7 +80,7 @@ static int txn_begin(kc_txn_t *t) {
         }
         t->open = 1;
         t->abort_requested = 0;
-        t->opened_ms = kc_now_ms();
+        t->opened_ms = clk_mono_ms();
         t->records = 0;
         t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
         rd_kafka_topic_partition_list_destroy(t->first);
@@ -229,7 +229,7 @@ static int txn_commit(kc_txn_t *t) {
         if (t->abort_requested)
                 return txn_abort(t, 1);
 
-        int64_t t0 = kc_now_ms();
+        int64_t t0 = clk_mono_ms();
         rd_kafka_topic_partition_list_t *offsets = txn_offsets(t);
         if (!offsets)
                 return -1;
@@ -241,7 +241,7 @@ static int txn_commit(kc_txn_t *t) {
         t->open = 0;
         t->consecutive_aborts = 0;
         metrics_inc(t->m_committed, 1);
-        int64_t took = kc_now_ms() - t0;
+        int64_t took = clk_mono_ms() - t0;
         metrics_observe(t->m_commit_s, (double)took / 1000.0);
         log_debug(KC_TXN_LOG, "%s: committed %lld record(s) in %lld ms",
                   t->tid[0] ? t->tid : t->stage, (long long)t->records, (long long)took);
@@ -362,7 +362,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 }
                 int timeout = 100;
                 if (t->open) {
-                        int64_t left = t->opened_ms + t->batch_ms - kc_now_ms();
+                        int64_t left = t->opened_ms + t->batch_ms - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
@@ -381,7 +381,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 if (t->failed)
                         break;
                 if (t->open && (t->abort_requested || t->records >= t->batch_records ||
-                                kc_now_ms() >= t->opened_ms + t->batch_ms)) {
+                                clk_mono_ms() >= t->opened_ms + t->batch_ms)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
                 }

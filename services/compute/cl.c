@@ -7,15 +7,10 @@
 #include <time.h>
 
 #include "cl.h"
+#include "clk.h"
 #include "log.h"
 
 #define CL_LOG "changelog"
-
-static int64_t cl_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Partition count of `topic`: > 0, 0 when it does not exist, -1 on error. */
 static int cl_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t errstr_size) {
@@ -221,7 +216,7 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
                          rd_kafka_err2str(err));
                 return -1;
         }
-        int64_t start = cl_now_ms();
+        int64_t start = clk_mono_ms();
         /* Past this, a partition whose LSO still trails its high watermark is
          * restored to the LSO (see cl.h); past the hard limit we give up. */
         int64_t stable_deadline = start + r->stable_timeout_ms;
@@ -235,7 +230,7 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
                         rc = -1;
                         break;
                 }
-                int64_t now = cl_now_ms();
+                int64_t now = clk_mono_ms();
                 if (now > hard_deadline) {
                         snprintf(errstr, errstr_size,
                                  "changelog %s: restore did not reach the end in %lld s", r->topic,
@@ -272,7 +267,7 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
                         if (rc)
                                 break;
                 }
-                now = cl_now_ms();
+                now = clk_mono_ms();
                 for (size_t i = 0; i < n; i++) {
                         cl_part_state_t *ps = &st[i];
                         if (ps->done || ps->eof_at < 0)

@@ -6,20 +6,9 @@
 #include <time.h>
 
 #include "cl.h"
+#include "clk.h"
 #include "log.h"
 #include "wk_int.h"
-
-static int64_t wk_wall_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t wk_mono_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void wk_fail(wk_t *w, const char *fmt, ...) {
         if (w->fatal)
@@ -110,7 +99,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         wk_t *w = opaque;
         if (w->fatal || wk_restore_stale(w) == -1)
                 return KC_TXN_FATAL;
-        int64_t t0 = wk_mono_ns();
+        int64_t t0 = clk_mono_ns();
         metrics_inc(w->sh->m_in, 1);
         wk_part_t *p = wk_part(w, m->partition);
         if (!p || !p->cp) {
@@ -137,7 +126,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->trace = NULL;
         w->trace_len = 0;
         out_traceparent(m, &w->trace, &w->trace_len);
-        cp_res_t res = cp_part_process(p->cp, &r, wk_wall_ms(), &w->emit);
+        cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
         kc_txn_res_t ret = KC_TXN_OK;
         if (res == CP_LATE) {
@@ -155,7 +144,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
                          (long long)r.ts_ms);
                 ret = wk_dlq(w, m, "event_time", err);
         }
-        metrics_observe(w->sh->m_process_s, (double)(wk_mono_ns() - t0) / 1e9);
+        metrics_observe(w->sh->m_process_s, (double)(clk_mono_ns() - t0) / 1e9);
         if (w->fatal)
                 return KC_TXN_FATAL;
         return w->emit_failed ? KC_TXN_ABORT : ret;
@@ -273,11 +262,11 @@ static kc_txn_res_t wk_tick(kc_txn_t *t, void *opaque) {
         wk_t *w = opaque;
         if (w->fatal || wk_restore_stale(w) == -1)
                 return KC_TXN_FATAL;
-        int64_t now = wk_mono_ns();
+        int64_t now = clk_mono_ns();
         if (now - w->last_tick_ns < 100 * 1000000LL)
                 return KC_TXN_OK;
         w->last_tick_ns = now;
-        int64_t wall = wk_wall_ms();
+        int64_t wall = clk_wall_ms();
         for (size_t i = 0; i < w->nparts; i++)
                 if (w->parts[i].owned && w->parts[i].cp)
                         cp_part_tick(w->parts[i].cp, wall, &w->emit);

@@ -44,7 +44,6 @@ struct wk_s {
 };
 
 void wk_fail(wk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int64_t wk_mono_ns(void);
 
 /* The partition's entry, or NULL when out of range. */
 wk_part_t *wk_part(wk_t *w, int32_t partition);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clk.h"
 #include "log.h"
 #include "wk_int.h"
 
@@ -83,11 +84,11 @@ int wk_restore_stale(wk_t *w) {
                 ids[n++] = (int32_t)i;
         }
         wk_restoring(w->sh, 1);
-        int64_t t0 = wk_mono_ns(), records = 0;
+        int64_t t0 = clk_mono_ns(), records = 0;
         char err[512];
         int rc = cl_restore(w->cl, ids, n, wk_restore_record, w, &records, &w->sh->svc->stop, err,
                             sizeof(err));
-        double took = (double)(wk_mono_ns() - t0) / 1e9;
+        double took = (double)(clk_mono_ns() - t0) / 1e9;
         wk_restoring(w->sh, -1);
         if (rc == -1) {
                 free(ids);
@@ -116,7 +117,7 @@ int wk_restore_stale(wk_t *w) {
 /* ------------------------------------------------------------ statistics */
 
 void wk_stats(wk_t *w, int force) {
-        int64_t now = wk_mono_ns();
+        int64_t now = clk_mono_ns();
         if (!force && now - w->last_stats_ns < 1000000000LL)
                 return;
         w->last_stats_ns = now;

@@ -1,6 +1,7 @@
 /* en_join — queue, batch look-up and output of aggregates and alerts; see
  * en_join.h. */
 #include "en_join.h"
+#include "clk.h"
 #include "kc_dlq.h"
 
 #include <stdio.h>
@@ -60,12 +61,6 @@ struct en_join_s {
         metrics_family_t *f_dlq;
         int64_t last_error_log_ms;
 };
-
-static int64_t en_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int en_kind_init(en_join_t *j, int k, const char *in_topic, const char *out_topic,
                         char *errstr, size_t errstr_size) {
@@ -288,7 +283,7 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
                 en_source_lookup(&j->sources[s], j->keys, j->lens, n, &j->ent[s * EN_BATCH], res);
                 for (size_t i = 0; i < n; i++)
                         if (res[i] == EN_ERROR) {
-                                int64_t now = en_now_ms();
+                                int64_t now = clk_mono_ms();
                                 if (now - j->last_error_log_ms > 5000) {
                                         j->last_error_log_ms = now;
                                         log_warn("enrichment",

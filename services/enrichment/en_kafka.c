@@ -1,5 +1,6 @@
 /* en_kafka — the compacted topic as an in-memory table; see en_kafka.h. */
 #include "en_kafka.h"
+#include "clk.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,12 +28,6 @@ struct en_kafka_s {
         metrics_child_t *m_applied, *m_deleted, *m_errors;
         char num[EN_KAFKA_MAX_FIELDS][32]; /* numbers formatted while applying */
 };
-
-static int64_t en_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 en_kafka_t *en_kafka_new(svc_t *svc, const spec_source_t *src, char *errstr, size_t errstr_size) {
         en_kafka_t *k = calloc(1, sizeof(*k));
@@ -229,7 +224,7 @@ static int en_kafka_message(en_kafka_t *k, rd_kafka_message_t *m) {
                         k->at_end[m->partition] = 1;
         } else if (m->err) {
                 /* A broker outage repeats this every poll: say it every 10 s. */
-                int64_t now = en_now_ms();
+                int64_t now = clk_mono_ms();
                 if (now - k->last_warn_ms >= 10000) {
                         k->last_warn_ms = now;
                         log_warn("enrichment", "source \"%s\": %s", k->src->name,
@@ -247,7 +242,7 @@ static int en_kafka_message(en_kafka_t *k, rd_kafka_message_t *m) {
                 all &= k->at_end[i];
         k->all_at_end = all;
         if (all)
-                k->caught_up_ms = en_now_ms();
+                k->caught_up_ms = clk_mono_ms();
         return rec;
 }
 
@@ -273,13 +268,13 @@ static int en_kafka_partitions(en_kafka_t *k, char *errstr, size_t errstr_size) 
 
 int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_size) {
         const char *topic = k->src->kafka.topic;
-        int64_t t0 = en_now_ms(), warned = 0;
+        int64_t t0 = clk_mono_ms(), warned = 0;
         char why[256] = "";
         while ((k->nparts = en_kafka_partitions(k, why, sizeof(why))) <= 0) {
                 if (stop && atomic_load(stop))
                         goto stopped;
                 admin_heartbeat(k->svc->admin);
-                if (en_now_ms() - t0 >= warned) {
+                if (clk_mono_ms() - t0 >= warned) {
                         log_warn("enrichment", "source \"%s\": waiting for topic %s (%s)",
                                  k->src->name, topic, why);
                         warned += 10000;
@@ -321,7 +316,7 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
                  "source \"%s\": table loaded from %s (%d partitions): %ld records read, %zu keys, "
                  "%.1f s",
                  k->src->name, topic, k->nparts, records, k->table.count,
-                 (double)(en_now_ms() - t0) / 1000.0);
+                 (double)(clk_mono_ms() - t0) / 1000.0);
         return 0;
 stopped:
         snprintf(errstr, errstr_size, "stopped while loading source \"%s\"", k->src->name);
@@ -346,7 +341,7 @@ en_table_t *en_kafka_table(en_kafka_t *k) {
 double en_kafka_staleness_s(const en_kafka_t *k) {
         if (k->all_at_end)
                 return 0;
-        return (double)(en_now_ms() - k->caught_up_ms) / 1000.0;
+        return (double)(clk_mono_ms() - k->caught_up_ms) / 1000.0;
 }
 
 void en_kafka_destroy(en_kafka_t *k) {

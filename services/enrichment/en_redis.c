@@ -3,6 +3,7 @@
  * timeout (spec `timeout`) per request; a batch is one pipelined write and
  * n replies. */
 #include "en_redis.h"
+#include "clk.h"
 
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -36,12 +37,6 @@ struct en_redis_s {
         size_t *slot; /* open-addressing set of needed keys (2 * cap slots) */
         size_t need_cap;
 };
-
-static int64_t en_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_size) {
         en_redis_t *r = calloc(1, sizeof(*r));
@@ -105,7 +100,7 @@ en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_s
         r->suffix = k + 5;
         r->suffix_len = strlen(r->suffix);
         r->backoff_ms = 50;
-        r->last_ok_ms = en_now_ms();
+        r->last_ok_ms = clk_mono_ms();
         return r;
 fail:
         en_redis_destroy(r);
@@ -122,7 +117,7 @@ static void en_redis_drop(en_redis_t *r, const char *why) {
         if (r->c)
                 redisFree(r->c);
         r->c = NULL;
-        r->next_try_ms = en_now_ms() + r->backoff_ms;
+        r->next_try_ms = clk_mono_ms() + r->backoff_ms;
         r->backoff_ms = r->backoff_ms * 2 > 2000 ? 2000 : r->backoff_ms * 2;
 }
 
@@ -140,7 +135,7 @@ static int en_redis_cmd_ok(en_redis_t *r, int argc, const char **argv, const siz
 static int en_redis_connect(en_redis_t *r) {
         if (r->c)
                 return 1;
-        if (en_now_ms() < r->next_try_ms)
+        if (clk_mono_ms() < r->next_try_ms)
                 return 0;
         int64_t ms = r->src->redis.timeout_ms;
         struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
@@ -175,7 +170,7 @@ static int en_redis_connect(en_redis_t *r) {
                 log_info("enrichment", "source \"%s\": Redis reachable again", r->src->name);
         r->down = 0;
         r->backoff_ms = 50;
-        r->last_ok_ms = en_now_ms();
+        r->last_ok_ms = clk_mono_ms();
         return 1;
 }
 
@@ -209,7 +204,7 @@ static void en_bury(en_redis_t *r, en_entry_t *e) {
 }
 
 static void en_cache_put(en_redis_t *r, en_entry_t *e) {
-        e->fetched_ms = en_now_ms();
+        e->fetched_ms = clk_mono_ms();
         en_entry_t *old = en_table_put(&r->cache, e);
         if (old) {
                 en_lru_unlink(r, old);
@@ -288,7 +283,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
         size_t nslots = 2 * n;
         for (size_t i = 0; i < nslots; i++)
                 r->slot[i] = SIZE_MAX;
-        int64_t now = en_now_ms();
+        int64_t now = clk_mono_ms();
         size_t nneed = 0;
         for (size_t i = 0; i < n; i++) {
                 en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
@@ -377,7 +372,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 *redis_s =
                         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
                 if (ok)
-                        r->last_ok_ms = en_now_ms();
+                        r->last_ok_ms = clk_mono_ms();
                 else
                         en_redis_drop(r, r->c && r->c->err ? r->c->errstr : "bad reply");
         }
@@ -471,7 +466,7 @@ static int en_redis_warm(en_redis_t *r, long *loaded) {
 
 int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *beat_opaque,
                    char *errstr, size_t errstr_size) {
-        int64_t t0 = en_now_ms();
+        int64_t t0 = clk_mono_ms();
         for (;;) {
                 if (en_redis_connect(r)) {
                         if (!r->src->redis.warm_up)
@@ -480,7 +475,8 @@ int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *
                         if (en_redis_warm(r, &loaded) == 0) {
                                 log_info("enrichment",
                                          "source \"%s\": warm-up loaded %ld hashes in %.1f s",
-                                         r->src->name, loaded, (double)(en_now_ms() - t0) / 1000.0);
+                                         r->src->name, loaded,
+                                         (double)(clk_mono_ms() - t0) / 1000.0);
                                 return 0;
                         }
                         en_redis_drop(r, "warm-up failed");
@@ -509,7 +505,7 @@ void en_redis_cache_counts(const en_redis_t *r, uint64_t *hits, uint64_t *misses
 }
 
 double en_redis_staleness_s(const en_redis_t *r) {
-        return r->down ? (double)(en_now_ms() - r->last_ok_ms) / 1000.0 : 0.0;
+        return r->down ? (double)(clk_mono_ms() - r->last_ok_ms) / 1000.0 : 0.0;
 }
 
 void en_redis_destroy(en_redis_t *r) {

@@ -1,5 +1,6 @@
 /* en_source — the three source types behind one interface; see en_source.h. */
 #include "en_source.h"
+#include "clk.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -7,18 +8,6 @@
 
 #include "en_file.h"
 #include "log.h"
-
-static int64_t en_now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double en_now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void en_beat(void *opaque) {
         admin_heartbeat(((svc_t *)opaque)->admin);
@@ -86,7 +75,7 @@ int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic
                         return -1;
                 break;
         }
-        s->loaded_ms = en_now_ms();
+        s->loaded_ms = clk_mono_ms();
         en_source_tick(s);
         return 0;
 }
@@ -109,14 +98,14 @@ void en_source_lookup(en_source_t *s, const char *const *keys, const size_t *len
         }
         const en_table_t *t = en_source_table(s);
         uint64_t hits = 0;
-        double t0 = en_now_s();
+        double t0 = clk_mono_s();
         for (size_t i = 0; i < n; i++) {
                 out[i] = en_table_get(t, keys[i], lens[i]);
                 res[i] = out[i] ? EN_HIT : EN_MISS;
                 hits += out[i] != NULL;
         }
         /* One clock read per batch: the per-key figure is the batch's mean. */
-        double per = n ? (en_now_s() - t0) / (double)n : 0;
+        double per = n ? (clk_mono_s() - t0) / (double)n : 0;
         for (size_t i = 0; i < n; i++)
                 metrics_observe(s->m_lat, per);
         metrics_inc(s->m_res[EN_HIT], (double)hits);

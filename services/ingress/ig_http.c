@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clk.h"
 #include "ig_arena.h"
 #include "ig_http.h"
 #include "ig_trace.h"
@@ -97,12 +98,6 @@ static ig_tls_t *ig_tls(void) {
                 pthread_setspecific(ig_tls_key, t);
         }
         return t;
-}
-
-static int64_t ig_now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---------------------------------------------------------------- answers */
@@ -231,7 +226,7 @@ static enum MHD_Result ig_answer(ig_req_t *q) {
         metrics_inc(s->m_accepted, (double)ok);
         metrics_inc(s->m_failed, (double)failed);
         if (q->tprod_ns)
-                metrics_observe(s->m_produce, (double)(ig_now_ns() - q->tprod_ns) / 1e9);
+                metrics_observe(s->m_produce, (double)(clk_mono_ns() - q->tprod_ns) / 1e9);
         if (failed == 0) {
                 ig_resp_end(&t->out, 0, NULL);
                 return ig_send(q, 200, &t->out);
@@ -307,7 +302,7 @@ static enum MHD_Result ig_process(ig_req_t *q) {
         }
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
         rd_kafka_header_add(hdrs, "traceparent", -1, q->tp, IG_TRACEPARENT_LEN);
-        q->tprod_ns = ig_now_ns();
+        q->tprod_ns = clk_mono_ns();
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
         size_t i;
         for (i = 0; i < b->n; i++) {
@@ -411,7 +406,7 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
                         return MHD_NO;
                 q->s = s;
                 q->conn = conn;
-                q->t0_ns = ig_now_ns();
+                q->t0_ns = clk_mono_ns();
                 const union MHD_ConnectionInfo *ci =
                         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 q->cc = ci ? ci->socket_context : NULL;
@@ -430,7 +425,7 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
                 return MHD_YES;
         }
         if (*upload_size) {
-                if (ig_now_ns() - q->t0_ns > s->conf.request_timeout_ms * 1000000) {
+                if (clk_mono_ns() - q->t0_ns > s->conf.request_timeout_ms * 1000000) {
                         log_warn(IG_LOG, "request body not received within "
                                          "INGRESS_REQUEST_TIMEOUT: closing the connection");
                         q->status = 408;
@@ -461,7 +456,7 @@ static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         snprintf(st, sizeof(st), "%u", q->status);
         metrics_inc(metrics_child(s->m_requests, ig_route_names[q->route], q->status ? st : "none"),
                     1);
-        metrics_observe(s->m_duration[q->route], (double)(ig_now_ns() - q->t0_ns) / 1e9);
+        metrics_observe(s->m_duration[q->route], (double)(clk_mono_ns() - q->t0_ns) / 1e9);
         ig_release(q);
         kc_dr_batch_destroy(q->drb);
         /* An idle keep-alive connection keeps at most 1 MiB of buffers: a

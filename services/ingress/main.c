@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
 #include "ig_auth.h"
 #include "ig_conf.h"
 #include "ig_fast.h"
@@ -22,12 +23,6 @@
 
 #define MAIN_LOG   "main"
 #define MAX_TOPICS 32
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms) {
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -188,12 +183,12 @@ int main(void) {
                 ig_server_gauges(srv);
                 if (kc_fatal(kc, err, sizeof(err)))
                         goto out;
-                if (!have_md && now_ms() >= next_md) {
+                if (!have_md && clk_mono_ms() >= next_md) {
                         have_md = check_metadata(kc, topics, ntopics);
                         admin_ready_set(svc.admin, ready_md, have_md);
                         if (have_md)
                                 log_info(MAIN_LOG, "broker metadata received: ready");
-                        next_md = now_ms() + 1000;
+                        next_md = clk_mono_ms() + 1000;
                 }
                 sleep_ms(200);
         }
@@ -203,12 +198,12 @@ int main(void) {
         log_info(MAIN_LOG, "stopping: %zu requests in flight", ig_server_active(srv));
         admin_ready_set(svc.admin, ready_md, 0);
         ig_server_quiesce(srv);
-        int64_t deadline = now_ms() + conf.shutdown_grace_ms;
-        while (ig_server_active(srv) > 0 && now_ms() < deadline) {
+        int64_t deadline = clk_mono_ms() + conf.shutdown_grace_ms;
+        while (ig_server_active(srv) > 0 && clk_mono_ms() < deadline) {
                 admin_heartbeat(svc.admin);
                 sleep_ms(50);
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clk_mono_ms();
         rd_kafka_flush(kc_rk(kc), left > 0 ? (int)left : 0);
         if (ig_server_active(srv) > 0) {
                 /* Out of time: fail what is left so every waiting request is
@@ -216,8 +211,8 @@ int main(void) {
                 log_warn(MAIN_LOG, "grace period over: purging %d undelivered records",
                          rd_kafka_outq_len(kc_rk(kc)));
                 rd_kafka_purge(kc_rk(kc), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-                int64_t until = now_ms() + 5000;
-                while (ig_server_active(srv) > 0 && now_ms() < until)
+                int64_t until = clk_mono_ms() + 5000;
+                while (ig_server_active(srv) > 0 && clk_mono_ms() < until)
                         sleep_ms(20);
         }
         rc = 0;

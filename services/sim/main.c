@@ -20,6 +20,7 @@
 #include "av_schema.h"
 #include "av_wire.h"
 #include "cfg.h"
+#include "clk.h"
 #include "log.h"
 #include "simenc.h"
 #include "simhttp.h"
@@ -33,12 +34,6 @@ static volatile int stop_flag;
 static void on_signal(int sig) {
         (void)sig;
         stop_flag = 1;
-}
-
-static double now_s(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static void sleep_s(double s) {
@@ -159,12 +154,12 @@ int main(int argc, char **argv) {
         tgen_reading_t r, last;
         memset(&last, 0, sizeof(last));
         double batch_started = 0;
-        double t0 = now_s(), next_progress = t0 + (double)o.progress_ms / 1000.0;
+        double t0 = clk_mono_s(), next_progress = t0 + (double)o.progress_ms / 1000.0;
         uint64_t i = 0;
         while (!stop_flag) {
                 if (o.count >= 0 && (int64_t)i >= o.count)
                         break;
-                double t = now_s();
+                double t = clk_mono_s();
                 if (o.duration_ms > 0 && t - t0 >= (double)o.duration_ms / 1000.0)
                         break;
                 if (!o.unpaced) {
@@ -248,7 +243,7 @@ int main(int argc, char **argv) {
                 fflush(stdout);
                 st.sent = st.acked = c.generated;
         }
-        double elapsed = now_s() - t0;
+        double elapsed = clk_mono_s() - t0;
         printf("sim sent=%" PRIu64 " acked=%" PRIu64 " rejected=%" PRIu64 " failed=%" PRIu64
                " malformed=%" PRIu64 " out_of_order=%" PRIu64 " late=%" PRIu64 " first_ts=%" PRId64
                " last_ts=%" PRId64 " max_ts=%" PRId64 " elapsed_s=%.3f rate=%.0f\n",

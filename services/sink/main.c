@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "av_json.h"
+#include "clk.h"
 #include "ix.h"
 #include "kc.h"
 #include "log.h"
@@ -61,18 +62,6 @@ typedef struct {
         sk_metrics_t m;
 } sink_t;
 
-static int64_t mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int topic_index(const sink_t *s, const rd_kafka_message_t *m) {
         const char *t = m->rkt ? rd_kafka_topic_name(m->rkt) : "";
         for (int i = 0; i < T_N; i++)
@@ -91,7 +80,7 @@ static void pending_take(sink_t *s, const rd_kafka_message_t *m) {
                 p = rd_kafka_topic_partition_list_add(s->pending, t, m->partition);
         p->offset = m->offset + 1;
         if (!s->pending_since)
-                s->pending_since = mono_ms();
+                s->pending_since = clk_mono_ms();
 }
 
 static void commit_pending(sink_t *s) {
@@ -105,7 +94,7 @@ static void commit_pending(sink_t *s) {
                 metrics_inc(s->m.commit_fail, 1);
                 log_warn(LOG_C, "offset commit failed: %s (retried with the next batch)",
                          rd_kafka_err2str(err));
-                s->pending_since = mono_ms();
+                s->pending_since = clk_mono_ms();
                 return;
         }
         metrics_inc(s->m.commit_ok, 1);
@@ -205,11 +194,11 @@ static int sink_wait(void *opaque, int64_t ms, const ix_result_t *why) {
         if (!s->paused)
                 pause_set(s, 1,
                           why ? "InfluxDB is not accepting writes" : "a schema cannot be fetched");
-        int64_t deadline = mono_ms() + ms;
+        int64_t deadline = clk_mono_ms() + ms;
         while (!atomic_load(&s->svc.stop)) {
                 admin_heartbeat(s->svc.admin);
                 rd_kafka_poll(kc_rk(s->producer), 0);
-                int64_t left = deadline - mono_ms();
+                int64_t left = deadline - clk_mono_ms();
                 if (left <= 0)
                         return 0;
                 rd_kafka_message_t *m =
@@ -289,7 +278,7 @@ static int sink_deliver(sink_t *s, int may_wait) {
                 }
                 metrics_inc(s->m.batches, 1);
                 size_t per[T_N] = {0, 0};
-                int64_t now = wall_ms();
+                int64_t now = clk_wall_ms();
                 for (size_t i = 0; i < b->n; i++) {
                         per[b->lines[i].topic]++;
                         metrics_observe(s->m.e2e, (double)(now - b->lines[i].time_ms) / 1000.0);
@@ -554,7 +543,7 @@ int main(void) {
                         rc = 1;
                         break;
                 }
-                int64_t now = mono_ms();
+                int64_t now = clk_mono_ms();
                 int timeout = 100;
                 if (s.pending_since) {
                         int64_t left = s.pending_since + s.conf.flush_ms - now;
@@ -563,7 +552,7 @@ int main(void) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);
                 if (m)
                         sink_record(&s, m);
-                if (sink_due(&s, mono_ms()) && sink_flush(&s) == -2)
+                if (sink_due(&s, clk_mono_ms()) && sink_flush(&s) == -2)
                         break;
                 if (s.dlq_lost)
                         break;
