@@ -36,6 +36,12 @@ struct ig_server_s {
         struct MHD_Daemon *d;
         uint16_t port;
         atomic_size_t active;
+        /* Set by ig_server_quiesce(): keep-alive connections may still send
+         * requests, which must be answered without suspending (libmicrohttpd
+         * aborts if it is stopped with a suspended connection).  Ordering:
+         * a request counts itself in `active` before it reads `draining`,
+         * and quiesce sets `draining` before main reads `active`. */
+        atomic_int draining;
         atomic_int_fast64_t inflight_bytes;
         atomic_size_t inflight_records;
         metrics_family_t *m_requests;
@@ -126,6 +132,8 @@ static enum MHD_Result ig_send(ig_req_t *q, unsigned status, const buf_t *body) 
                                         "Bearer realm=\"weir-ingress\"");
         if (status == 405)
                 MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "POST");
+        if (atomic_load(&q->s->draining))
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
         enum MHD_Result ret = MHD_queue_response(q->conn, status, r);
         MHD_destroy_response(r);
         q->status = status;
@@ -286,6 +294,11 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                 return ig_error(q, b->status, b->error_code, b->message);
         if (b->ninvalid)
                 return ig_reject_batch(q, b);
+        if (atomic_load(&s->draining)) {
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
+                                "ingress is shutting down; retry on another instance");
+        }
         if (!ig_reserve(s, (int64_t)b->data.len, b->n)) {
                 metrics_inc(s->m_not_produced, (double)b->n);
                 return ig_error(q, 429, IG_E_TOO_MANY_REQUESTS,
@@ -581,6 +594,7 @@ uint16_t ig_server_port(const ig_server_t *s) {
 }
 
 void ig_server_quiesce(ig_server_t *s) {
+        atomic_store(&s->draining, 1);
         MHD_socket fd = MHD_quiesce_daemon(s->d);
         if (fd != MHD_INVALID_SOCKET)
                 close(fd);
@@ -601,6 +615,14 @@ void ig_server_gauges(ig_server_t *s) {
 void ig_server_stop(ig_server_t *s) {
         if (!s)
                 return;
+        /* A request still suspended (its delivery reports never came, even
+         * after the purge) would make MHD_stop_daemon() abort the process:
+         * leave the daemon to the process exit instead. */
+        if (atomic_load(&s->active) > 0) {
+                log_warn(IG_LOG, "%zu requests unanswered at exit",
+                         (size_t)atomic_load(&s->active));
+                return;
+        }
         MHD_stop_daemon(s->d);
         free(s);
 }
