@@ -393,10 +393,24 @@ int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size) {
         return 1;
 }
 
+void kc_ready_probe(kc_t *kc) {
+        if (kc->probed || kc->type != RD_KAFKA_PRODUCER || kc->ready_cond < 0)
+                return;
+        /* A cached controller id means a broker answered a metadata request;
+         * timeout 0: never waits for one. */
+        if (rd_kafka_controllerid(kc->rk, 0) >= 0) {
+                kc->probed = 1;
+                admin_ready_set(kc->admin, kc->ready_cond, 1);
+        }
+}
+
 static void *kc_poll_main(void *arg) {
         kc_t *kc = arg;
-        while (atomic_load(&kc->poll_run))
-                rd_kafka_poll(kc->rk, 100);
+        while (atomic_load(&kc->poll_run)) {
+                /* Short polls until the cluster is seen: readiness within ~10 ms. */
+                rd_kafka_poll(kc->rk, kc->probed || kc->ready_cond < 0 ? 100 : 10);
+                kc_ready_probe(kc);
+        }
         return NULL;
 }
 

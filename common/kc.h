@@ -112,6 +112,13 @@ int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errst
  * the service logs it and exits non-zero.  0 otherwise. */
 int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size);
 
+/* A producer's "kafka connected" readiness follows the broker states in
+ * librdkafka's statistics, which first arrive statistics.interval.ms (5 s)
+ * after start.  Until then this sets it as soon as librdkafka holds cluster
+ * metadata (a broker answered); it never blocks.  Call it from the loop that
+ * polls the producer; once set it costs one load. */
+void kc_ready_probe(kc_t *kc);
+
 /* Producer: serves delivery reports, statistics and errors from a
  * background thread (for ingress, whose HTTP threads never poll).  Stopped
  * by kc_destroy(). */

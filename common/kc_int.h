@@ -21,6 +21,7 @@ struct kc_s {
         char stage[32];
         admin_t *admin;
         int ready_cond; /* admin condition handle, -1 when none */
+        int probed;     /* kc_ready_probe() saw the cluster (poll thread only) */
         kc_rebalance_hooks_t hooks;
         kc_stats_t *stats; /* fed by the stats callback; owned */
 

@@ -537,6 +537,7 @@ int main(void) {
         while (!atomic_load(&s.svc.stop)) {
                 admin_heartbeat(s.svc.admin);
                 rd_kafka_poll(kc_rk(s.producer), 0);
+                kc_ready_probe(s.producer);
                 if (kc_fatal(s.consumer, err, sizeof(err)) ||
                     kc_fatal(s.producer, err, sizeof(err))) {
                         log_error(LOG_C, "Kafka client failed: %s", err);
