@@ -440,24 +440,9 @@ static int ig_value(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b, ig_rec_t *r
         return 0;
 }
 
-static ig_rec_t *ig_fast_rec(ig_batch_t *b) {
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 64;
-                ig_rec_t *r = realloc(b->recs, cap * sizeof(*r));
-                if (!r)
-                        return NULL;
-                b->recs = r;
-                b->cap = cap;
-        }
-        ig_rec_t *r = &b->recs[b->n++];
-        memset(r, 0, sizeof(*r));
-        r->partition = -1;
-        return r;
-}
-
 /* {"value":{..},"key":"..","partition":n} in any order, nothing else. */
 static int ig_item(const ig_fast_t *f, ig_scan_t *s, ig_batch_t *b) {
-        ig_rec_t *r = ig_fast_rec(b);
+        ig_rec_t *r = ig_rec_add(b);
         if (!r || !ig_lit(s, '{'))
                 return -1;
         int got_value = 0, got_key = 0, got_part = 0;
@@ -521,7 +506,7 @@ int ig_fast_parse(const ig_fast_t *f, ig_batch_t *b, ig_fmt_t fmt, const char *b
                                 continue;
                         if (b->n >= max_records)
                                 return -1;
-                        ig_rec_t *r = ig_fast_rec(b);
+                        ig_rec_t *r = ig_rec_add(b);
                         ig_kf_t kf;
                         if (!r || ig_value(f, &line, b, r, &kf) != 0 ||
                             ig_key_from_field(f, b, r, &kf) != 0)

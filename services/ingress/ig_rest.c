@@ -72,8 +72,7 @@ static int ig_fail(ig_batch_t *b, unsigned status, int code, const char *fmt, ..
         return -1;
 }
 
-/* A new record slot, or NULL when out of memory. */
-static ig_rec_t *ig_rec_add(ig_batch_t *b) {
+ig_rec_t *ig_rec_add(ig_batch_t *b) {
         if (b->n == b->cap) {
                 size_t cap = b->cap ? b->cap * 2 : 64;
                 ig_rec_t *r = realloc(b->recs, cap * sizeof(*r));

@@ -102,6 +102,10 @@ typedef struct ig_parse_opts_s {
 void ig_batch_init(ig_batch_t *b);
 void ig_batch_free(ig_batch_t *b);
 
+/* A new, zeroed record slot at the end of b (partition -1), owned by b;
+ * NULL when out of memory.  For the parsers (ig_rest, ig_fast). */
+ig_rec_t *ig_rec_add(ig_batch_t *b);
+
 /* Parses `body` as `fmt` for topic t into b (emptied first).  Returns 0 when
  * the body was understood (b->n records, b->ninvalid of them with errors),
  * or -1 with b->status, b->error_code and b->message set. */
