@@ -154,6 +154,7 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                kc->synced = 1;
                 log_info(KC_LOG, "%s: %d partition(s) assigned (%s): %s", rd_kafka_name(rk),
                          parts->cnt, cooperative ? "incremental" : "eager", list);
                 if (kc->hooks.assigned)
@@ -320,6 +321,11 @@ kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
         return kc_new_type(RD_KAFKA_CONSUMER, opts, errstr, errstr_size);
 }
 
+/* Consumers kc_destroy() may not destroy (librdkafka#4312, below). */
+#define KC_PARKED_MAX 64
+static kc_t *kc_parked[KC_PARKED_MAX];
+static atomic_int kc_parked_cnt;
+
 void kc_destroy(kc_t *kc) {
         if (!kc)
                 return;
@@ -343,6 +349,21 @@ void kc_destroy(kc_t *kc) {
         }
         if (kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, 0);
+        /* librdkafka before 2.3.0 asserts in rd_kafka_destroy() when a
+         * cooperative-sticky member joined its group but never received an
+         * assignment (confluentinc/librdkafka#4312; Debian 12 ships 2.0.2).
+         * The consumer is closed (it left the group) by now, so its handle
+         * is left to the process exit instead: one per such consumer. */
+        if (kc->type == RD_KAFKA_CONSUMER && kc->subscribed && !kc->synced &&
+            rd_kafka_version() < 0x020300ff) {
+                log_info(KC_LOG, "%s closed (never assigned: handle left to exit, librdkafka#4312)",
+                         rd_kafka_name(kc->rk));
+                /* Kept reachable, so leak checkers do not report it. */
+                int i = atomic_fetch_add(&kc_parked_cnt, 1);
+                if (i < KC_PARKED_MAX)
+                        kc_parked[i] = kc;
+                return;
+        }
         log_info(KC_LOG, "%s destroyed", rd_kafka_name(kc->rk));
         rd_kafka_destroy(kc->rk);
         kc_stats_destroy(kc->stats);
@@ -368,6 +389,7 @@ int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errst
                 return -1;
         }
         rd_kafka_resp_err_t err = rd_kafka_subscribe(kc->rk, l);
+        kc->subscribed = err == RD_KAFKA_RESP_ERR_NO_ERROR;
         char list[512];
         kc_parts_str(l, list, sizeof(list));
         rd_kafka_topic_partition_list_destroy(l);

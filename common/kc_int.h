@@ -22,6 +22,8 @@ struct kc_s {
         admin_t *admin;
         int ready_cond; /* admin condition handle, -1 when none */
         int probed;     /* kc_ready_probe() saw the cluster (poll thread only) */
+        int subscribed; /* kc_subscribe() succeeded: a group member */
+        int synced;     /* the group gave this member an assignment (maybe empty) */
         kc_rebalance_hooks_t hooks;
         kc_stats_t *stats; /* fed by the stats callback; owned */
 
