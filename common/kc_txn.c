@@ -40,12 +40,27 @@ static int txn_stop_requested(kc_txn_t *t) {
 
 enum { TXN_RETRY, TXN_NEEDS_ABORT, TXN_FAILED };
 
+/* A fatal error of the producer alone (fenced: e.g. its transaction timed
+ * out while the broker was away, and the coordinator bumped the epoch).
+ * Exactly-once, the loop re-creates the producer (txn_recover) instead of
+ * ending; otherwise it is fatal for the loop. */
+static void txn_producer_failed(kc_txn_t *t, const char *what, const char *why) {
+        if (t->guarantee != KC_EXACTLY_ONCE || t->failed) {
+                txn_fatal(t, "%s: fatal: %s", what, why);
+                return;
+        }
+        if (!t->producer_failed)
+                log_error(KC_TXN_LOG, "%s: %s: fatal: %s (re-creating the producer)", t->tid, what,
+                          why);
+        t->producer_failed = 1;
+}
+
 /* Sorts an error of a transactional call into what to do about it, as
  * librdkafka's examples/transactions.c does; takes `error`. */
 static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) {
         int r;
         if (rd_kafka_error_is_fatal(error)) {
-                txn_fatal(t, "%s: fatal: %s", call, rd_kafka_error_string(error));
+                txn_producer_failed(t, call, rd_kafka_error_string(error));
                 r = TXN_FAILED;
         } else if (rd_kafka_error_is_retriable(error)) {
                 log_warn(KC_TXN_LOG, "%s: %s (retrying)", call, rd_kafka_error_string(error));
@@ -68,12 +83,18 @@ static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) 
 static int txn_begin(kc_txn_t *t) {
         if (t->open)
                 return 0;
-        if (t->failed)
+        if (t->failed || t->producer_failed)
                 return -1;
+        rd_kafka_topic_partition_list_destroy(t->first);
+        t->first = rd_kafka_topic_partition_list_new(8);
         if (t->guarantee == KC_EXACTLY_ONCE) {
                 rd_kafka_error_t *error = rd_kafka_begin_transaction(kc_rk(t->producer));
                 if (error) {
-                        txn_fatal(t, "begin_transaction: %s", rd_kafka_error_string(error));
+                        if (rd_kafka_error_is_fatal(error))
+                                txn_producer_failed(t, "begin_transaction",
+                                                    rd_kafka_error_string(error));
+                        else
+                                txn_fatal(t, "begin_transaction: %s", rd_kafka_error_string(error));
                         rd_kafka_error_destroy(error);
                         return -1;
                 }
@@ -82,9 +103,38 @@ static int txn_begin(kc_txn_t *t) {
         t->abort_requested = 0;
         t->opened_ms = clk_mono_ms();
         t->records = 0;
+        t->produced = 0;
+        t->last_msg_ms = t->opened_ms;
         t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
-        rd_kafka_topic_partition_list_destroy(t->first);
-        t->first = rd_kafka_topic_partition_list_new(8);
+        return 0;
+}
+
+/* Seeks the consumer back to t->first: the first offset consumed in the
+ * failed transaction, per partition.  Returns 0, or -1 (fatal). */
+static int txn_rewind(kc_txn_t *t) {
+        /* Partitions being revoked, or already gone (lost while the producer
+         * was being re-created), are left alone: their next owner starts
+         * from the committed offsets anyway. */
+        rd_kafka_topic_partition_list_t *assigned = NULL;
+        if (rd_kafka_assignment(kc_rk(t->consumer), &assigned))
+                assigned = NULL;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->first->cnt);
+        for (int i = 0; i < t->first->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &t->first->elems[i];
+                if ((!t->revoking ||
+                     !rd_kafka_topic_partition_list_find(t->revoking, p->topic, p->partition)) &&
+                    (!assigned ||
+                     rd_kafka_topic_partition_list_find(assigned, p->topic, p->partition)))
+                        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+                                p->offset;
+        }
+        if (assigned)
+                rd_kafka_topic_partition_list_destroy(assigned);
+        char err[512];
+        int r = l->cnt ? kc_seek(t->consumer, l, 10000, err, sizeof(err)) : 0;
+        rd_kafka_topic_partition_list_destroy(l);
+        if (r == -1)
+                return txn_fatal(t, "rewind after abort: %s", err);
         return 0;
 }
 
@@ -108,7 +158,9 @@ static int txn_abort(kc_txn_t *t, int rewind) {
                         if (!error)
                                 break;
                         if (txn_classify(t, "abort_transaction", error) != TXN_RETRY)
-                                return txn_fatal(t, "cannot abort the transaction");
+                                return t->producer_failed
+                                               ? -1
+                                               : txn_fatal(t, "cannot abort the transaction");
                 }
         }
         /* At-least-once: what was produced stays; reprocessing duplicates it. */
@@ -125,24 +177,8 @@ static int txn_abort(kc_txn_t *t, int rewind) {
          * after this loop polls again.  Skipping records would break the
          * guarantee: a failed seek is fatal (the restarted process resumes
          * from the commit). */
-        if (rewind) {
-                /* Partitions being revoked are left alone: their next owner
-                 * starts from the committed offsets anyway. */
-                rd_kafka_topic_partition_list_t *l =
-                        rd_kafka_topic_partition_list_new(t->first->cnt);
-                for (int i = 0; i < t->first->cnt; i++) {
-                        const rd_kafka_topic_partition_t *p = &t->first->elems[i];
-                        if (!t->revoking || !rd_kafka_topic_partition_list_find(
-                                                    t->revoking, p->topic, p->partition))
-                                rd_kafka_topic_partition_list_add(l, p->topic, p->partition)
-                                        ->offset = p->offset;
-                }
-                char err[512];
-                int r = kc_seek(t->consumer, l, 10000, err, sizeof(err));
-                rd_kafka_topic_partition_list_destroy(l);
-                if (r == -1)
-                        return txn_fatal(t, "rewind after abort: %s", err);
-        }
+        if (rewind && txn_rewind(t) == -1)
+                return -1;
         if (t->hooks.aborted)
                 t->hooks.aborted(t, t->hooks.opaque);
         return 1;
@@ -240,11 +276,13 @@ static int txn_commit(kc_txn_t *t) {
                 return r;
         t->open = 0;
         t->consecutive_aborts = 0;
+        t->recoveries = 0;
         metrics_inc(t->m_committed, 1);
         int64_t took = clk_mono_ms() - t0;
         metrics_observe(t->m_commit_s, (double)took / 1000.0);
-        log_debug(KC_TXN_LOG, "%s: committed %lld record(s) in %lld ms",
-                  t->tid[0] ? t->tid : t->stage, (long long)t->records, (long long)took);
+        log_debug(KC_TXN_LOG, "%s: committed %lld record(s) in %lld ms (open %lld ms, %lld out)",
+                  t->tid[0] ? t->tid : t->stage, (long long)t->records, (long long)took,
+                  (long long)(t0 - t->opened_ms), (long long)t->produced);
         if (t->hooks.committed)
                 t->hooks.committed(t, t->records, t->hooks.opaque);
         return 0;
@@ -265,7 +303,7 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
                        void *opaque) {
         (void)kc;
         kc_txn_t *t = opaque;
-        if (t->open && !t->failed) {
+        if (t->open && !t->failed && !t->producer_failed) {
                 t->revoking = parts;
                 if (lost)
                         txn_abort(t, 0); /* fenced: the offsets cannot be committed */
@@ -292,13 +330,20 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
                                  rd_kafka_message_errstr(m));
                 return;
         }
-        if (txn_begin(t) == -1)
-                return;
         const char *topic = rd_kafka_topic_name(m->rkt);
+        if (txn_begin(t) == -1) {
+                /* Consumed but not processed: txn_recover() rewinds to it. */
+                if (t->producer_failed &&
+                    !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                        rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                                m->offset;
+                return;
+        }
         if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
                 rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
                         m->offset;
         t->records++;
+        t->last_msg_ms = clk_mono_ms();
         metrics_inc(t->m_in, 1);
         kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
         if (r == KC_TXN_ABORT)
@@ -324,7 +369,7 @@ static void txn_backoff(kc_txn_t *t) {
 /* Commit what is open, leave the group, deliver what is queued. */
 static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         char why[512];
-        if (t->open) {
+        if (t->open && !t->producer_failed) {
                 if (!t->failed)
                         txn_commit(t);
                 else if (t->guarantee == KC_EXACTLY_ONCE &&
@@ -343,29 +388,100 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         return 0;
 }
 
+/* When the open transaction is due: batch_ms after it opened, or — once
+ * it holds output someone downstream waits for — when the input has been
+ * drained for idle_ms, whichever is first.  Under load the input never
+ * drains and transactions stay batch-sized; a sparse or bursty input
+ * (enrichment's aggregates, a window closing in compute) commits as soon
+ * as the burst is through instead of waiting out the interval: group
+ * commit, the batch adapting to the commit's own latency. */
+static int64_t txn_due_ms(const kc_txn_t *t) {
+        int64_t due = t->opened_ms + t->batch_ms;
+        if (t->produced > 0 && t->idle_ms >= 0 && t->last_msg_ms + t->idle_ms < due)
+                due = t->last_msg_ms + t->idle_ms;
+        return due;
+}
+
+/* Whether the open transaction must commit now; `drained`: the last poll
+ * returned nothing. */
+static int txn_due(const kc_txn_t *t, int drained) {
+        if (t->abort_requested || t->records >= t->batch_records)
+                return 1;
+        int64_t now = clk_mono_ms();
+        if (now >= t->opened_ms + t->batch_ms)
+                return 1;
+        return drained && t->produced > 0 && t->idle_ms >= 0 && now >= t->last_msg_ms + t->idle_ms;
+}
+
+/* After the producer failed (txn_producer_failed): what the open
+ * transaction did is lost — the broker aborts it when the new producer
+ * initialises transactions under the same transactional.id — so the
+ * consumer goes back to where it began and the service drops its state
+ * (hooks.aborted), as after an abort; then a new producer.  Kafka Streams
+ * does the same on a fenced producer (TaskMigratedException).  Gives up
+ * (fatal) after 5 failures without a commit in between.  Returns 0 or -1. */
+static int txn_recover(kc_txn_t *t) {
+        if (++t->recoveries > 5)
+                return txn_fatal(t, "%s: the producer failed %d times in a row", t->tid,
+                                 t->recoveries - 1);
+        log_warn(KC_TXN_LOG,
+                 "%s: re-creating the producer; the open transaction (%lld record(s)) "
+                 "is lost and its input consumed again",
+                 t->tid, (long long)(t->open ? t->records : 0));
+        if (t->first->cnt > 0 && txn_rewind(t) == -1)
+                return -1;
+        if (t->open) {
+                t->open = 0;
+                metrics_inc(t->m_aborted, 1);
+        }
+        rd_kafka_topic_partition_list_destroy(t->first);
+        t->first = rd_kafka_topic_partition_list_new(8);
+        if (t->hooks.aborted)
+                t->hooks.aborted(t, t->hooks.opaque);
+        metrics_inc(t->m_recreated, 1);
+        kc_destroy(t->producer);
+        t->producer = NULL;
+        char err[512];
+        if (kc_txn_producer_start(t, err, sizeof(err)) == -1)
+                return txn_fatal(t, "re-creating the producer: %s", err);
+        t->producer_failed = 0;
+        t->consecutive_aborts++;
+        txn_backoff(t);
+        return 0;
+}
+
 int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         if (t->ran) {
                 snprintf(errstr, errstr_size, "kc_txn_run: already ran");
                 return -1;
         }
         t->ran = 1;
-        rd_kafka_t *c = kc_rk(t->consumer), *p = kc_rk(t->producer);
+        rd_kafka_t *c = kc_rk(t->consumer);
         char why[512];
         while (!t->failed && !txn_stop_requested(t)) {
                 if (t->admin)
                         admin_heartbeat(t->admin);
-                rd_kafka_poll(p, 0); /* delivery reports, statistics, errors */
-                if (kc_fatal(t->producer, why, sizeof(why)) ||
-                    kc_fatal(t->consumer, why, sizeof(why))) {
+                if (t->producer_failed) {
+                        if (txn_recover(t) == -1)
+                                break;
+                        continue;
+                }
+                rd_kafka_poll(kc_rk(t->producer), 0); /* delivery reports, statistics, errors */
+                if (kc_fatal(t->consumer, why, sizeof(why))) {
                         txn_fatal(t, "%s", why);
                         break;
                 }
+                if (kc_fatal(t->producer, why, sizeof(why))) {
+                        txn_producer_failed(t, "producer", why);
+                        continue;
+                }
                 int timeout = 100;
                 if (t->open) {
-                        int64_t left = t->opened_ms + t->batch_ms - clk_mono_ms();
+                        int64_t left = txn_due_ms(t) - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
+                int drained = !m;
                 if (m) {
                         if (!t->failed)
                                 txn_message(t, m);
@@ -380,8 +496,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 }
                 if (t->failed)
                         break;
-                if (t->open && (t->abort_requested || t->records >= t->batch_records ||
-                                clk_mono_ms() >= t->opened_ms + t->batch_ms)) {
+                if (t->open && txn_due(t, drained)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
                 }
@@ -404,8 +519,14 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
                 t->abort_requested = 1;
                 return err;
         }
+        t->produced++;
         metrics_inc(t->m_out, 1);
         return err;
+}
+
+void kc_txn_output_pending(kc_txn_t *t) {
+        if (t->open)
+                t->produced++;
 }
 
 kc_t *kc_txn_consumer(kc_txn_t *t) {

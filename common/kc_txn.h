@@ -9,7 +9,8 @@
  *     begin a transaction if none is open
  *     hooks.process(message)  — produces outputs, changelog, DLQ records
  *                               through kc_txn_produce()
- *     every batch_records messages or batch_ms: commit
+ *     every batch_records messages or batch_ms, or once the input is
+ *     drained (idle_ms) if the transaction holds output: commit
  *       hooks.pre_commit()    — last records of the transaction (state)
  *       send_offsets_to_transaction(positions, group metadata)
  *       commit_transaction()
@@ -27,6 +28,13 @@
  *                       the aborted transaction, so the rewind is a local seek
  *                       (rd_kafka_committed() would wait behind a rebalance
  *                       that needs this loop to poll: see kc_seek_committed());
+ *   fatal for the producer alone (fenced: its transaction outlived
+ *                       transaction.timeout.ms, e.g. while the broker was
+ *                       away) → the open transaction is lost: rewind as
+ *                       for an abort, hooks.aborted(), a new producer
+ *                       (init_transactions under the same transactional.id),
+ *                       go on; after 5 such failures without a commit in
+ *                       between, as below;
  *   fatal (or any other error) → kc_txn_run() returns -1 with the reason.
  *
  * Rebalance: before partitions are revoked the open transaction is
@@ -100,9 +108,13 @@ typedef struct kc_txn_conf_s {
         int instance;                 /* this loop's index in the process (threads) */
         int batch_records;            /* commit after this many messages (default 1000) */
         int batch_ms;                 /* ... or this long after the first (default 100) */
-        const char *const *props;     /* extra properties for both clients (kc_opts_t) */
-        admin_t *admin;               /* NULL or the admin server: heartbeat, readiness */
-        atomic_int *stop;             /* NULL or a flag that stops the loop when non-zero */
+        /* A transaction that has produced output also commits once no
+         * message came for idle_ms (0, the default: as soon as the
+         * consumer has nothing queued); -1: only batch_records/batch_ms. */
+        int idle_ms;
+        const char *const *props; /* extra properties for both clients (kc_opts_t) */
+        admin_t *admin;           /* NULL or the admin server: heartbeat, readiness */
+        atomic_int *stop;         /* NULL or a flag that stops the loop when non-zero */
         /* Extra properties for the producer only, then for the consumer only,
          * applied after props (NULL or NULL-terminated name, value pairs). */
         const char *const *producer_props;
@@ -114,8 +126,8 @@ typedef struct kc_txn_conf_s {
 void kc_txn_conf_init(kc_txn_conf_t *conf);
 
 /* Reads PROCESSING_GUARANTEE (exactly_once|at_least_once),
- * COMMIT_INTERVAL (duration, e.g. 100ms) and COMMIT_MAX_RECORDS into
- * `conf`.  Returns 0 or -1 with errstr naming the variable. */
+ * COMMIT_INTERVAL (duration, e.g. 100ms), COMMIT_MAX_RECORDS and
+ * COMMIT_IDLE (duration or "off") into `conf`.  Returns 0 or -1 with errstr naming the variable. */
 int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* A transactional.id unique per instance and stable across restarts of
@@ -128,7 +140,9 @@ void kc_txn_default_id(const char *stage, const char *group_id, int instance, ch
 
 /* Creates both clients, subscribes and, for exactly-once,
  * init_transactions() (retrying while retriable, giving up on stop).
- * Returns NULL with errstr set. */
+ * Returns NULL with errstr set.  The strings and lists `conf` points to
+ * must stay valid until kc_txn_destroy(): a fenced producer is re-created
+ * from them. */
 kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* Runs the loop until stopped (returns 0 after a clean close) or a fatal
@@ -144,6 +158,11 @@ void kc_txn_stop(kc_txn_t *t);
  * transaction for abort; the hook may return KC_TXN_ABORT at once or let
  * the loop find out at commit. */
 rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec);
+
+/* From the process hook: it holds output it will produce by pre_commit
+ * (a batch), so the open transaction counts as holding output and commits
+ * once the input is drained (idle_ms), as if it had been produced. */
+void kc_txn_output_pending(kc_txn_t *t);
 
 kc_t *kc_txn_consumer(kc_txn_t *t);
 kc_t *kc_txn_producer(kc_txn_t *t);

@@ -12,10 +12,12 @@ struct kc_txn_s {
         char stage[32];
         char tid[256]; /* transactional.id, "" in at-least-once mode */
         kc_guarantee_t guarantee;
-        int batch_records, batch_ms;
+        int batch_records, batch_ms, idle_ms;
         admin_t *admin;
         atomic_int *stop_flag;
         kc_txn_hooks_t hooks;
+        kc_txn_conf_t conf;          /* as given: the producer is re-created from it */
+        const char **producer_props; /* malloc'd list (strings are conf's) */
         kc_t *consumer, *producer;
         atomic_int stopping;
 
@@ -23,19 +25,31 @@ struct kc_txn_s {
         int open;
         int abort_requested;
         int64_t opened_ms;
-        int64_t records;                        /* consumed in it */
-        long long dr_failed_at_open;            /* at-least-once: producer's failures before it */
+        int64_t records;             /* consumed in it */
+        int64_t produced;            /* produced in it (or pending: kc_txn_output_pending) */
+        int64_t last_msg_ms;         /* when the last message came */
+        long long dr_failed_at_open; /* at-least-once: producer's failures before it */
         rd_kafka_topic_partition_list_t *first; /* first offset consumed, per partition */
         /* Set while the revoke hook ends the transaction: not rewound. */
         const rd_kafka_topic_partition_list_t *revoking;
 
         int consecutive_aborts;
+        /* The producer hit a fatal error (fenced, e.g. its transaction timed
+         * out while the broker was away): the loop re-creates it. */
+        int producer_failed;
+        int recoveries; /* in a row, without a commit in between */
         int ran;
         int failed;
         char errstr[512];
 
-        metrics_child_t *m_in, *m_out, *m_committed, *m_aborted, *m_commit_s;
+        metrics_child_t *m_in, *m_out, *m_committed, *m_aborted, *m_commit_s, *m_recreated;
 };
+
+/* Creates t->producer from t->conf and t->producer_props and, exactly-once,
+ * initialises transactions (retrying while retriable and not stopped).
+ * Returns 0, or -1 with errstr (t->producer may then be set: the caller
+ * destroys it). */
+int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */

@@ -39,6 +39,17 @@ int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
                     10000000, &v, errstr, errstr_size) == -1)
                 return -1;
         conf->batch_records = (int)v;
+        /* "off" keeps the fixed cadence; a duration is how long a
+         * transaction holding output waits for more input. */
+        const char *idle = getenv("COMMIT_IDLE");
+        if (idle && !strcmp(idle, "off")) {
+                conf->idle_ms = -1;
+        } else {
+                if (cfg_duration_ms("COMMIT_IDLE", conf->idle_ms > 0 ? conf->idle_ms : 0, 0, 60000,
+                                    &v, errstr, errstr_size) == -1)
+                        return -1;
+                conf->idle_ms = (int)v;
+        }
         return 0;
 }
 
@@ -68,7 +79,15 @@ void kc_txn_default_id(const char *stage, const char *group_id, int instance, ch
  * a transaction left open by a crash holds back every read_committed
  * reader until the broker times it out, so keep that short (as Kafka
  * Streams does under exactly-once). */
-static const char *const kc_txn_defaults[] = {"transaction.timeout.ms", "10000", NULL};
+static const char *const kc_txn_defaults[] = {"transaction.timeout.ms", "10000",
+                                              /* A transaction begun right after a commit gets
+                                               * CONCURRENT_TRANSACTIONS until the broker has
+                                               * written the previous one's markers; librdkafka
+                                               * retries AddPartitionsToTxn after 20 ms but
+                                               * AddOffsetsToTxn after retry.backoff.ms (100 ms
+                                               * by default), which made every second commit of
+                                               * a burst ~110 ms instead of ~20 ms in bench-e2e. */
+                                              "retry.backoff.ms", "20", NULL};
 
 /* a + b + c (each NULL or NULL-terminated), as one NULL-terminated list
  * (malloc'd; the strings are not copied). */
@@ -86,6 +105,39 @@ static const char **kc_txn_props(const char *const *a, const char *const *b, con
                 for (size_t j = 0; src[i] && src[i][j]; j++)
                         l[n++] = src[i][j];
         return l;
+}
+
+static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
+                           const char *const *props, char *errstr, size_t errstr_size);
+
+int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
+        t->producer = kc_txn_client(t, RD_KAFKA_PRODUCER, &t->conf, t->producer_props, errstr,
+                                    errstr_size);
+        if (!t->producer)
+                return -1;
+        if (t->guarantee != KC_EXACTLY_ONCE)
+                return 0;
+        /* Also fences an earlier producer of this transactional.id and
+         * aborts what it left open. */
+        for (;;) {
+                rd_kafka_error_t *error = rd_kafka_init_transactions(kc_rk(t->producer), 30000);
+                if (!error)
+                        break;
+                int retry = rd_kafka_error_is_retriable(error) &&
+                            !(t->stop_flag && atomic_load(t->stop_flag)) &&
+                            !atomic_load(&t->stopping);
+                log_warn(KC_TXN_LOG, "%s: init_transactions: %s%s", t->tid,
+                         rd_kafka_error_string(error), retry ? " (retrying)" : "");
+                if (!retry) {
+                        snprintf(errstr, errstr_size, "%s: init_transactions: %s", t->tid,
+                                 rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        return -1;
+                }
+                rd_kafka_error_destroy(error);
+        }
+        log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
+        return 0;
 }
 
 static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
@@ -133,6 +185,9 @@ static void kc_txn_metrics(kc_txn_t *t) {
         snprintf(name, sizeof(name), "weir_%s_kafka_commit_duration_seconds", t->stage);
         t->m_commit_s = metrics_histogram(
                 name, "Time to commit a transaction (offsets and commit) or batch.", NULL, 0);
+        snprintf(name, sizeof(name), "weir_%s_kafka_producer_recreated_total", t->stage);
+        t->m_recreated = metrics_counter(
+                name, "Transactional producers re-created after a fatal error (e.g. fenced).");
 }
 
 kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
@@ -152,12 +207,13 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         t->guarantee = conf->guarantee;
         t->batch_records = conf->batch_records > 0 ? conf->batch_records : 1000;
         t->batch_ms = conf->batch_ms > 0 ? conf->batch_ms : 100;
+        t->idle_ms = conf->idle_ms;
         t->admin = conf->admin;
         t->stop_flag = conf->stop;
         t->hooks = conf->hooks;
         t->first = rd_kafka_topic_partition_list_new(8);
         kc_txn_metrics(t);
-        if (!t->m_in || !t->m_out || !t->m_committed || !t->m_commit_s) {
+        if (!t->m_in || !t->m_out || !t->m_committed || !t->m_commit_s || !t->m_recreated) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: metric families clash");
                 goto fail;
         }
@@ -171,34 +227,14 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                                           conf->instance, t->tid, sizeof(t->tid));
         }
 
-        const char **props = kc_txn_props(kc_txn_defaults, conf->props, conf->producer_props);
-        if (!props) {
+        t->conf = *conf;
+        t->producer_props = kc_txn_props(kc_txn_defaults, conf->props, conf->producer_props);
+        if (!t->producer_props) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
                 goto fail;
         }
-        t->producer = kc_txn_client(t, RD_KAFKA_PRODUCER, conf, props, errstr, errstr_size);
-        free(props);
-        if (t->producer && t->guarantee == KC_EXACTLY_ONCE) {
-                for (;;) {
-                        rd_kafka_error_t *error =
-                                rd_kafka_init_transactions(kc_rk(t->producer), 30000);
-                        if (!error)
-                                break;
-                        int retry = rd_kafka_error_is_retriable(error) &&
-                                    !(t->stop_flag && atomic_load(t->stop_flag)) &&
-                                    !atomic_load(&t->stopping);
-                        log_warn(KC_TXN_LOG, "%s: init_transactions: %s%s", t->tid,
-                                 rd_kafka_error_string(error), retry ? " (retrying)" : "");
-                        if (!retry) {
-                                snprintf(errstr, errstr_size, "%s: init_transactions: %s", t->tid,
-                                         rd_kafka_error_string(error));
-                                rd_kafka_error_destroy(error);
-                                goto fail;
-                        }
-                        rd_kafka_error_destroy(error);
-                }
-                log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
-        }
+        if (kc_txn_producer_start(t, errstr, errstr_size) == -1)
+                goto fail;
         if (t->producer) {
                 const char **cprops = kc_txn_props(conf->props, conf->consumer_props, NULL);
                 if (!cprops) {
@@ -213,9 +249,12 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                 goto fail;
         if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)
                 goto fail;
-        log_info(KC_TXN_LOG, "%s loop ready (%s, commit every %d record(s) or %d ms)", t->stage,
+        char idle[48] = "";
+        if (t->idle_ms >= 0)
+                snprintf(idle, sizeof(idle), ", or %d ms idle with output", t->idle_ms);
+        log_info(KC_TXN_LOG, "%s loop ready (%s, commit every %d record(s) or %d ms%s)", t->stage,
                  t->guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
-                 t->batch_records, t->batch_ms);
+                 t->batch_records, t->batch_ms, idle);
         return t;
 fail:
         kc_txn_destroy(t);
@@ -229,6 +268,7 @@ void kc_txn_destroy(kc_txn_t *t) {
          * (leaving the group) and purges the producer. */
         kc_destroy(t->consumer);
         kc_destroy(t->producer);
+        free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);
         free(t);
 }

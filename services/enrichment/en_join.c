@@ -420,6 +420,7 @@ kc_txn_res_t en_join_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opa
         it->partition = m->partition;
         it->offset = m->offset;
         j->nitems++;
+        kc_txn_output_pending(t); /* commit once the input drains, not after the interval */
         return j->nitems == EN_BATCH ? en_flush(j, t) : KC_TXN_OK;
 }
 

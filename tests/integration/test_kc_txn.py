@@ -123,3 +123,117 @@ def test_live_metrics_pass_promtool(kafka, topic):
         proc.terminate()
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
+
+
+def _visibility_delays(kafka, topic, env, interval_ms, n=4, gap=0.5):
+    """Runs txn-copy with a long COMMIT_INTERVAL; produces n records `gap`
+    seconds apart; returns, per record, the seconds from its produce to a
+    read_committed reader seeing its copy."""
+    src, dst = topic("src"), topic("dst")
+    exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
+    proc = subprocess.Popen([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", src,
+                             "--to", dst, "-g", f"g-{src}", "--admin", "0",
+                             "--interval", str(interval_ms), "--timeout", "60000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, **env))
+    c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"py-{dst}",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "fetch.wait.max.ms": 10})
+    try:
+        base = f"http://{proc.stdout.readline().split()[1]}"
+        import urllib.request
+        deadline = time.time() + 60
+        while time.time() < deadline:  # ready: assigned, fetching
+            try:
+                with urllib.request.urlopen(base + "/readyz", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        c.subscribe([dst])
+        p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
+        sent, seen = {}, {}
+        for i in range(n):
+            p.produce(src, value=f"r-{i}")
+            p.flush(10)
+            sent[f"r-{i}"] = time.time()
+            end = time.time() + gap
+            while time.time() < end:
+                m = c.poll(0.01)
+                if m is not None and not m.error():
+                    seen.setdefault(m.value().decode(), time.time())
+        deadline = time.time() + 60
+        while len(seen) < n and time.time() < deadline:
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                seen.setdefault(m.value().decode(), time.time())
+        assert set(seen) == set(sent), f"copied: {sorted(seen)}"
+        return [seen[k] - sent[k] for k in sorted(sent)]
+    finally:
+        c.close()
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err[-2000:]
+
+
+def test_group_commit_shows_sparse_output_at_once(kafka, topic):
+    """A transaction holding output commits as soon as the input is drained
+    (COMMIT_IDLE, default 0 ms), not after COMMIT_INTERVAL: records trickling
+    in one at a time are visible to read_committed readers well inside a
+    20 s interval.  With COMMIT_IDLE=off the interval holds them back."""
+    fast = _visibility_delays(kafka, topic, {}, 20000)
+    assert max(fast) < 5.0, f"visible after {fast} s with a 20 s COMMIT_INTERVAL"
+    slow = _visibility_delays(kafka, topic, {"COMMIT_IDLE": "off"}, 6000, n=1)
+    # The transaction opened with the record; it cannot commit before the
+    # interval has run out.
+    assert slow[0] >= 5.0, f"visible after {slow} s though COMMIT_IDLE=off, interval 6 s"
+
+
+def test_bad_commit_idle_is_refused(kafka):
+    exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
+    r = subprocess.run([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", "x", "--to", "y",
+                        "-g", "g"], env=dict(os.environ, COMMIT_IDLE="soon"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert "COMMIT_IDLE" in r.stderr, r.stderr
+
+
+def test_fenced_producer_is_recreated(kafka, topic):
+    """A transaction outlives transaction.timeout.ms (the process stopped,
+    as during a long GC pause or a broker away for longer): the coordinator
+    aborts it and fences the producer's epoch.  The loop re-creates its
+    producer, consumes the lost transaction's input again and goes on:
+    every record copied exactly once, exit 0 (it used to exit 1)."""
+    import signal
+    src, dst = topic("src"), topic("dst")
+    n = 600
+    exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
+    proc = subprocess.Popen([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", src,
+                             "--to", dst, "-g", f"g-{src}", "-n", str(n), "--interval", "1000",
+                             "--timeout", "90000", "-X", "transaction.timeout.ms=2000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, COMMIT_IDLE="off"))
+    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
+    try:
+        for i in range(n):
+            p.produce(src, value=f"v-{i}")
+            p.poll(0)
+            time.sleep(0.01)
+            if i == n // 2:
+                # Mid-transaction (each stays open for its 1 s interval):
+                # past the 2 s timeout plus the coordinator's 10 s check.
+                proc.send_signal(signal.SIGSTOP)
+                time.sleep(14)
+                proc.send_signal(signal.SIGCONT)
+        assert p.flush(30) == 0
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err[-3000:]
+    assert "re-creating the producer" in err, err[-3000:]
+    got = collections.Counter(read_all(kafka.bootstrap, dst, "read_committed"))
+    assert set(got) == {f"v-{i}" for i in range(n)}, f"{n - len(got)} missing"
+    assert max(got.values()) == 1, [v for v, c in got.items() if c > 1][:5]

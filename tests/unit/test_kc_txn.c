@@ -223,21 +223,51 @@ static void test_eos_aborts(void) {
         kc_destroy(p);
 }
 
-/* The coordinator fences the producer at commit: a fatal error ends the
- * loop with -1 and the reason, after closing the consumer. */
-static void test_eos_fatal(void) {
+/* The coordinator fences the producer at commit (a fatal error for the
+ * producer): the loop re-creates it, the lost transaction's records are
+ * consumed again (hooks.aborted dropped them) and every record still ends
+ * up in exactly one committed transaction. */
+static void test_eos_fenced_recovers(void) {
         rd_kafka_mock_cluster_t *mc;
         kc_t *p = mock_setup(&mc);
         if (!p)
                 return;
         static run_t r;
         memset(&r, 0, sizeof(r));
+        metrics_child_t *re = metrics_counter("weir_txntest_kafka_producer_recreated_total", "t");
+        double before = metrics_value(re);
         rd_kafka_mock_push_request_errors(mc, 26 /* EndTxn */, 1,
                                           RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
         char err[512] = "";
+        int rc = run_loop(mc, &r, "g-fenced", KC_EXACTLY_ONCE, err, sizeof(err));
+        TH_CHECK_INT(rc, 0);
+        if (rc)
+                fprintf(stderr, "  %s\n", err);
+        check_exactly_once(&r);
+        TH_CHECK(r.aborted >= 1);
+        TH_CHECK(metrics_value(re) - before == 1);
+        kc_destroy(p);
+}
+
+/* Fenced again and again without a commit in between: the loop gives up
+ * with -1 and the reason, after closing the consumer. */
+static void test_eos_fenced_gives_up(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        static run_t r;
+        memset(&r, 0, sizeof(r));
+        rd_kafka_mock_push_request_errors(
+                mc, 26 /* EndTxn */, 8, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_PRODUCER_FENCED,
+                RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+        char err[512] = "";
         int rc = run_loop(mc, &r, "g-fatal", KC_EXACTLY_ONCE, err, sizeof(err));
         TH_CHECK_INT(rc, -1);
-        TH_CHECK(strlen(err) > 0);
+        TH_CHECK(strstr(err, "failed 5 times in a row") != NULL);
         fprintf(stderr, "  (expected) %s\n", err);
         TH_CHECK_INT(r.committed, 0);
         kc_destroy(p);
@@ -299,4 +329,5 @@ static void test_cleanup(void) {
 }
 
 TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_conf_env), TH_T(test_eos_aborts),
-        TH_T(test_eos_fatal), TH_T(test_alo), TH_T(test_cleanup))
+        TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_alo),
+        TH_T(test_cleanup))
