@@ -14,7 +14,7 @@ void ws_conf_defaults(ws_conf_t *c) {
         c->queue_bytes_per_client = 256 * 1024;
         c->inbox_bytes = 8 * 1024 * 1024;
         c->max_message_bytes = 4096;
-        c->batch_ms = 100;
+        c->batch_ms = 20;
         c->ping_interval_ms = 20000;
         c->idle_timeout_ms = 60000;
         c->slow_timeout_ms = 10000;
