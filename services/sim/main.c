@@ -168,12 +168,12 @@ int main(int argc, char **argv) {
                         double due = (t - t0 + 0.002) * o.gen.rate;
                         if ((double)i >= due) {
                                 /* Idle: serve reports, and do not let a
-                                 * partial HTTP batch or stdout line wait more
-                                 * than ~100 ms at low rates. */
+                                 * partial HTTP batch wait more than --linger
+                                 * (a stdout line ~100 ms) at low rates. */
                                 if (kafka)
                                         simkafka_poll(kafka);
                                 else if (http && simhttp_pending(http) > 0 &&
-                                         t - batch_started >= 0.1)
+                                         t - batch_started >= (double)o.linger_ms / 1000.0)
                                         simhttp_flush(http);
                                 else if (!http)
                                         fflush(stdout);

@@ -48,6 +48,8 @@ static const optdef_t defs[] = {
         {"ingress", O_STR, OFF(ingress), 0, 0,
          "ingress base URL: POST <url>/topics/<topic> (REST Proxy v2) instead of Kafka"},
         {"batch", O_INT, OFF(batch), 1, 100000, "records per HTTP request (default 100)"},
+        {"linger", O_DUR, OFF(linger_ms), 0, 60000,
+         "longest a partial HTTP batch waits before it is sent (default 100ms)"},
         {"stdout", O_FLAG, OFF(to_stdout), 0, 1, "print records as NDJSON instead of sending"},
         {"advance", O_DUR, OFF(advance_ms), 0, 1e12,
          "after the run, one reading per partition this much later, so consumers close "
@@ -203,6 +205,7 @@ int simopt_parse(simopt_t *o, int argc, char **argv, char *errstr, size_t errstr
         o->count = -1;
         o->topic = "traffic.readings";
         o->batch = 100;
+        o->linger_ms = 100;
         o->flush_ms = 30000;
         o->progress_ms = 10000;
         if (simopt_parse_time("now", &o->gen.start_ms))

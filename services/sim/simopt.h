@@ -19,6 +19,7 @@ typedef struct simopt_s {
         const char *topic;
         const char *ingress; /* base URL of ingress: HTTP mode; NULL = Kafka */
         int64_t batch;       /* records per HTTP request */
+        int64_t linger_ms;   /* longest a partial HTTP batch waits */
         int to_stdout;       /* write NDJSON records to stdout instead */
         int64_t advance_ms;  /* after the last reading, one per partition this
                               * much later (Kafka mode; 0 = none) */

@@ -24,12 +24,21 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   shared between the processes of a node), and VmHWM at the end.
 - Start-to-ready: each service started three more times on the existing
   topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
-- Then the highest rate once more on a fresh pipeline with
-  COMMIT_INTERVAL=10ms (compute, enrichment) and SINK_WS_BATCH=10ms (sink),
-  to show how much of the latency those intervals are.
+- Then the highest rate once more on a fresh pipeline with the previous
+  release's fixed cadence (COMMIT_IDLE=off in compute and enrichment: a
+  transaction always runs its full COMMIT_INTERVAL; SINK_WS_BATCH=100ms),
+  to show in the same run what group commit and the shorter WebSocket
+  batches buy.
+
+Each rate runs BENCH_WARMUP seconds before the measured BENCH_SECONDS: the
+first transactions of a freshly started producer take ~1 s (coordinator
+and partition registration), a start-up cost, not the steady latency.
+weir-sim posts batches of up to rate/40 readings and sends a partial one
+after 5 ms (--linger), like a client that batches for throughput but not
+for long.
 
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
-(20 per rate), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
+(20 per rate), BENCH_WARMUP (3), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
 one line per rate and a last line:
     bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> total_rss_mb=<n> ready_ms_max=<n>
 (p50/p99 at the highest rate).
@@ -57,6 +66,7 @@ from pipeline import ORDER, Pipeline, parse_metrics  # noqa: E402
 BUILD = REPO / os.environ.get("WEIR_BUILD", "build/rel")
 RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
 KEYS = int(os.environ.get("BENCH_KEYS", "100"))
 
 COMPUTE = {
@@ -115,14 +125,15 @@ class Feed:
 def load(p, feed, rate, rss):
     """weir-sim at `rate` for SECONDS through ingress; the latency row."""
     t0 = time.time() * 1000
-    # Skip the first 2 s (connections warming up) and the last window (its
-    # closing reading may never come).
-    feed.window = (t0 + 2000, t0 + SECONDS * 1000 - 1000)
+    # Skip the warm-up and the last window (its closing reading may never
+    # come).
+    feed.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
     n0 = len(feed.lat)
     sim = subprocess.Popen(
         [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
-         "--topic", p.topics["readings"], "--rate", str(rate), "--duration", f"{SECONDS:g}s",
-         "--keys", str(KEYS), "--batch", str(max(100, rate // 40)), "--start-time", "now",
+         "--topic", p.topics["readings"], "--rate", str(rate),
+         "--duration", f"{WARMUP + SECONDS:g}s", "--keys", str(KEYS),
+         "--batch", str(max(100, rate // 40)), "--linger", "5ms", "--start-time", "now",
          "--progress", "0", "--seed", str(rate)],
         env=p.svc["ingress"].env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while sim.poll() is None:
@@ -151,13 +162,13 @@ def show(label, r):
           f"influx_p99_ms(cumulative)={r['influx_p99_ms_cumulative']} | {r['sim']}", flush=True)
 
 
-# The low-latency variant: shorter transactions and WebSocket batches.
-FAST = {"compute": {"COMMIT_INTERVAL": "10ms"}, "enrichment": {"COMMIT_INTERVAL": "10ms"},
-        "sink": {"SINK_WS_BATCH": "10ms"}}
+# The previous release's fixed cadence, for comparison in the same run.
+FIXED = {"compute": {"COMMIT_IDLE": "off"}, "enrichment": {"COMMIT_IDLE": "off"},
+         "sink": {"SINK_WS_BATCH": "100ms"}}
 
 
 def main():
-    out = {"rates": {}, "fast": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
+    out = {"rates": {}, "fixed": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
            "ready_ms_runs": {}}
     with Broker() as b, Influx() as db:
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
@@ -190,18 +201,18 @@ def main():
                 out["ready_ms"][n] = sorted(runs)[1]
         finally:
             p.stop(10)
-        # Same load at the highest rate with COMMIT_INTERVAL=10ms and
-        # SINK_WS_BATCH=10ms: how much of the latency is those intervals.
+        # Same load at the highest rate with the fixed cadence (no group
+        # commit, 100 ms WebSocket batches): what the defaults buy.
         q = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-fast-"), influx_url=db.url,
-                     compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"}, service_env=FAST)
+                     compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"}, service_env=FIXED)
         db.create_database(q.influx_db)
         try:
             q.start()
             feed = Feed(q.ws_url)
             rate = max(RATES)
-            out["fast"][rate] = r = load(q, feed, rate, {n: 0 for n in ORDER})
+            out["fixed"][rate] = r = load(q, feed, rate, {n: 0 for n in ORDER})
             feed.stop = True
-            show(f"{rate}/s(COMMIT_INTERVAL=10ms,SINK_WS_BATCH=10ms)", r)
+            show(f"{rate}/s(COMMIT_IDLE=off,SINK_WS_BATCH=100ms)", r)
         finally:
             q.stop(10)
     Path(REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
