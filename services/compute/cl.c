@@ -8,6 +8,7 @@
 
 #include "cl.h"
 #include "clk.h"
+#include "fw.h"
 #include "log.h"
 
 #define CL_LOG "changelog"
@@ -128,49 +129,72 @@ int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *i
 
 /* ------------------------------------------------------------------ restore */
 
+/* The consumer exists only while a restore runs: kept between restores
+ * (rebalances, aborts: rare) its threads, buffers and connections cost
+ * every worker memory for nothing. */
 struct cl_reader_s {
-        kc_t *kc;
-        char *topic;
+        char *stage, *group, *topic;
         int64_t stable_timeout_ms;
 };
+
+/* EOF events say where the fetcher reached the end; no statistics: this
+ * consumer's lag is not the service's.  The prefetch is as small as the
+ * workers' (wk.c), with fw waking the fetcher, so a restore of a large
+ * changelog does not hold megabytes of records it has not read yet. */
+static const char *const cl_props[] = {"enable.partition.eof",
+                                       "true",
+                                       "statistics.interval.ms",
+                                       "0",
+                                       "queued.min.messages",
+                                       "1000",
+                                       "queued.max.messages.kbytes",
+                                       "4096",
+                                       "max.partition.fetch.bytes",
+                                       "65536",
+                                       "message.max.bytes",
+                                       "65536",
+                                       "fetch.max.bytes",
+                                       "65536",
+                                       NULL};
+
+static void cl_opts(const cl_reader_t *r, kc_opts_t *o) {
+        memset(o, 0, sizeof(*o));
+        o->stage = r->stage;
+        o->group_id = r->group;
+        o->props = cl_props;
+}
 
 cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *topic,
                            int64_t stable_timeout_ms, char *errstr, size_t errstr_size) {
         char group[512];
         snprintf(group, sizeof(group), "%s.restore", group_id);
-        /* EOF events say where the fetcher reached the end; no statistics:
-         * this consumer's lag is not the service's. */
-        static const char *const props[] = {"enable.partition.eof",
-                                            "true",
-                                            "statistics.interval.ms",
-                                            "0",
-                                            "queued.max.messages.kbytes",
-                                            "8192",
-                                            NULL};
-        kc_opts_t o = {0};
-        o.stage = stage;
-        o.group_id = group;
-        o.props = props;
         cl_reader_t *r = calloc(1, sizeof(*r));
-        if (!r || !(r->topic = strdup(topic))) {
+        if (!r || !(r->topic = strdup(topic)) || !(r->stage = strdup(stage)) ||
+            !(r->group = strdup(group))) {
                 snprintf(errstr, errstr_size, "out of memory");
-                free(r);
+                cl_reader_destroy(r);
                 return NULL;
         }
         r->stable_timeout_ms = stable_timeout_ms;
-        if (!(r->kc = kc_consumer_new(&o, errstr, errstr_size))) {
-                free(r->topic);
-                free(r);
+        /* A bad KAFKA_* setting stops start-up here rather than at the
+         * first restore. */
+        kc_opts_t o;
+        cl_opts(r, &o);
+        rd_kafka_conf_t *conf = kc_conf_new(RD_KAFKA_CONSUMER, &o, errstr, errstr_size);
+        if (!conf) {
+                cl_reader_destroy(r);
                 return NULL;
         }
+        rd_kafka_conf_destroy(conf);
         return r;
 }
 
 void cl_reader_destroy(cl_reader_t *r) {
         if (!r)
                 return;
-        kc_destroy(r->kc);
         free(r->topic);
+        free(r->stage);
+        free(r->group);
         free(r);
 }
 
@@ -187,12 +211,32 @@ static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
         return NULL;
 }
 
+static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts, size_t n,
+                           cl_record_cb cb, void *opaque, int64_t *records, atomic_int *stop,
+                           char *errstr, size_t errstr_size);
+
 int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
                int64_t *records, atomic_int *stop, char *errstr, size_t errstr_size) {
         *records = 0;
         if (n == 0)
                 return 0;
-        rd_kafka_t *rk = kc_rk(r->kc);
+        kc_opts_t o;
+        cl_opts(r, &o);
+        kc_t *kc = kc_consumer_new(&o, errstr, errstr_size);
+        if (!kc)
+                return -1;
+        fw_t *fw = fw_new(kc_rk(kc), NULL, errstr, errstr_size);
+        int rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, errstr,
+                                      errstr_size)
+                    : -1;
+        fw_destroy(fw);
+        kc_destroy(kc);
+        return rc;
+}
+
+static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts, size_t n,
+                           cl_record_cb cb, void *opaque, int64_t *records, atomic_int *stop,
+                           char *errstr, size_t errstr_size) {
         cl_part_state_t *st = calloc(n, sizeof(*st));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
         if (!st || !l) {
@@ -253,6 +297,7 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
                                         rc = -1;
                                 }
                         } else if (ps && !ps->done) {
+                                fw_check(fw, m);
                                 ps->eof_at = -1;
                                 (*records)++;
                                 if (cb(opaque, m->partition, m->key, m->key_len, m->payload,

@@ -7,6 +7,7 @@
 
 #include "cl.h"
 #include "clk.h"
+#include "fw.h"
 #include "log.h"
 #include "wk_int.h"
 
@@ -99,6 +100,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         wk_t *w = opaque;
         if (w->fatal || wk_restore_stale(w) == -1)
                 return KC_TXN_FATAL;
+        fw_check(w->fw, m);
         int64_t t0 = clk_mono_ns();
         metrics_inc(w->sh->m_in, 1);
         wk_part_t *p = wk_part(w, m->partition);
@@ -284,14 +286,30 @@ static void *wk_main(void *arg) {
         char err[512];
         kc_txn_conf_t conf = sh->txn;
         /* Outputs are partitioned by key like the Java client's default, so
-         * any consumer can co-partition with them.  The consumer's prefetch
-         * queue is librdkafka's largest memory user (64 MiB per consumer by
-         * default, and up to 100k messages a partition); 8 MiB and 10k
-         * messages a partition still keep a fetch of every partition ahead.
-         * KAFKA_* overrides all of these. */
+         * any consumer can co-partition with them.
+         *
+         * The consumer's prefetch queue is compute's largest memory user:
+         * ~300 bytes of librdkafka structures per queued record besides the
+         * record.  fw (fw.h) wakes the fetcher as soon as the queue falls
+         * below queued.min.messages, so the queue need only cover that
+         * wake-up and one fetch: 1000 records (~10 ms of work), fetches of
+         * one record batch (the broker always returns at least one whole
+         * batch; fetch.max.bytes may not be below message.max.bytes, which
+         * limits only requests on a consumer).  Catching up with 2M records
+         * this peaked at 29 MiB instead of 77, and ran faster (docs/bench/
+         * compute.md).  KAFKA_* overrides all of these. */
         static const char *const producer_props[] = {"partitioner", "murmur2_random", NULL};
-        static const char *const consumer_props[] = {"queued.max.messages.kbytes", "8192",
-                                                     "queued.min.messages", "10000", NULL};
+        static const char *const consumer_props[] = {"queued.min.messages",
+                                                     "1000",
+                                                     "queued.max.messages.kbytes",
+                                                     "4096",
+                                                     "max.partition.fetch.bytes",
+                                                     "65536",
+                                                     "message.max.bytes",
+                                                     "65536",
+                                                     "fetch.max.bytes",
+                                                     "65536",
+                                                     NULL};
         const char *topics[] = {sh->svc->spec->input.topic, NULL};
         conf.topics = topics;
         conf.instance = w->index;
@@ -313,11 +331,15 @@ static void *wk_main(void *arg) {
                 wk_fail(w, "changelog reader: %s", err);
         } else if (!(w->txn = kc_txn_new(&conf, err, sizeof(err)))) {
                 wk_fail(w, "%s", err);
+        } else if (!(w->fw = fw_new(kc_rk(kc_txn_consumer(w->txn)), sh->m_wakeups, err,
+                                    sizeof(err)))) {
+                wk_fail(w, "%s", err);
         } else {
                 log_info(WK_LOG, "worker %d running (transactional.id %s)", w->index,
                          kc_txn_id(w->txn));
                 if (kc_txn_run(w->txn, err, sizeof(err)) == -1)
                         wk_fail(w, "%s", err);
+                log_info(WK_LOG, "worker %d: %ld fetch wake-up(s)", w->index, fw_wakeups(w->fw));
         }
         if (w->fatal)
                 atomic_store(&sh->svc->stop, 1); /* the others stop too */

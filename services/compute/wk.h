@@ -43,7 +43,7 @@ typedef struct wk_shared_s {
         int ready_cond; /* "state restored" */
 
         metrics_child_t *m_in, *m_aggregates, *m_alerts, *m_late, *m_changelog, *m_restored,
-                *m_corrupt, *m_process_s, *m_restore_s, *m_restoring;
+                *m_corrupt, *m_process_s, *m_restore_s, *m_restoring, *m_wakeups;
         metrics_family_t *f_dlq, *f_open, *f_bytes, *f_keys;
 } wk_shared_t;
 

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 
 #include "cl.h"
+#include "fw.h"
 #include "wk.h"
 
 #define WK_LOG "compute"
@@ -26,6 +27,7 @@ struct wk_s {
         av_decoder_t *dec;
         out_t *out;
         cl_reader_t *cl;
+        fw_t *fw; /* wakes the consumer's fetcher (fw.h) */
         wk_rec_buf_t rb;
         cp_emit_t emit;
         wk_part_t *parts; /* indexed by partition number */

@@ -142,6 +142,7 @@ void wk_free(wk_t *w) {
         for (size_t i = 0; i < w->nparts; i++)
                 cp_part_destroy(w->parts[i].cp);
         free(w->parts);
+        fw_destroy(w->fw); /* before the consumer it queries */
         kc_txn_destroy(w->txn);
         cl_reader_destroy(w->cl);
         if (w->dec)
@@ -191,6 +192,9 @@ int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char 
                                             "changelog.",
                                             restore_buckets,
                                             sizeof(restore_buckets) / sizeof(restore_buckets[0]));
+        sh->m_wakeups = metrics_counter("weir_compute_fetch_wakeups_total",
+                                        "Times a worker woke its consumer's fetcher because "
+                                        "the prefetch queue ran low (fw.h).");
         sh->m_restoring = metrics_gauge("weir_compute_restoring_workers",
                                         "Workers restoring state now (readiness is false while "
                                         "any is).");

@@ -476,6 +476,48 @@ def test_second_instance_joins_and_leaves(kafka, topic, weir_build, tmp_path):
           f"(restored {seen['b_restored']:.0f} state records) and exited 0")
 
 
+def test_backlog_with_small_prefetch_wakes_the_fetcher(kafka, topic, weir_build, tmp_path):
+    """A 100,000-event backlog written before compute starts, in batches of
+    up to 10,000 records: its consumer queue (queued.min.messages 1000)
+    fills and runs low again and again, and each time compute wakes the
+    fetcher (fw.h: librdkafka 2.0.2 would sleep a second).  Every aggregate
+    exactly once and equal; a second run restores the state from the
+    changelog (thousands of records, through the same small prefetch) and
+    becomes ready."""
+    parts = 2
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "b")
+    out["changelog"] = f"{src}.changelog"
+    spec = write_spec(tmp_path / "spec.json", f"b-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    per, end = generate(100_000, 1000, parts, 40_000, seed=3)
+    n = produce(kafka.bootstrap, src, per) + produce(kafka.bootstrap, src,
+                                                      flush_records(parts, end))
+    want = expected(per)
+    del per
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1).start()
+    try:
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+        wait_for(lambda: c.metric("weir_compute_records_in_total") == n, 60, "every record in")
+        wakeups = c.metric("weir_compute_fetch_wakeups_total")
+        written = c.metric("weir_compute_changelog_records_total")
+        assert wakeups and wakeups > 0, c.tail()
+        assert written > 1000
+    finally:
+        assert c.stop() == 0, c.tail()
+    c2 = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="c2", threads=1).start()
+    try:
+        c2.wait_ready(120)
+        restored = wait_for(lambda: c2.metric("weir_compute_restored_records_total"), 60,
+                            "state restored")
+        assert restored > 1000, c2.tail()
+        assert c2.metric("weir_compute_changelog_rejected_records_total") == 0
+    finally:
+        assert c2.stop() == 0, c2.tail()
+    print(f"\n{n} records, {len(want)} aggregates equal; {wakeups:.0f} fetch wake-ups; "
+          f"{written:.0f} changelog records written, {restored:.0f} restored")
+
+
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
 def test_rule_alerts_late_and_malformed_records(kafka, topic, weir_build, tmp_path, guarantee):
     """A rule that must hold for 2 windows fires once and resolves once for

@@ -1,0 +1,137 @@
+/* fw — wakes librdkafka's fetcher when the consumer queue runs low (see
+ * fw.h). */
+#include "fw.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define FW_LOG "compute"
+/* Records between two looks at the queue length (a mutex in librdkafka). */
+#define FW_EVERY 16
+
+struct fw_s {
+        rd_kafka_t *rk;
+        rd_kafka_queue_t *q; /* the consumer queue every partition feeds */
+        size_t low;          /* queued.min.messages */
+        int armed;           /* the queue reached `low` since the last wake-up */
+        unsigned calls;
+
+        pthread_t thread;
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int pending, stop; /* under lock */
+        char topic[256];   /* under lock: the partition to ask about */
+        int32_t partition;
+        long wakeups; /* under lock */
+        metrics_child_t *m_wakeups;
+};
+
+static void *fw_main(void *arg) {
+        fw_t *f = arg;
+        char topic[sizeof(f->topic)];
+        pthread_mutex_lock(&f->lock);
+        for (;;) {
+                while (!f->pending && !f->stop)
+                        pthread_cond_wait(&f->cond, &f->lock);
+                if (f->stop)
+                        break;
+                f->pending = 0;
+                memcpy(topic, f->topic, sizeof(topic));
+                int32_t partition = f->partition;
+                pthread_mutex_unlock(&f->lock);
+                /* The answer does not matter, only that the request passes
+                 * through the partition leader's broker thread. */
+                int64_t lo, hi;
+                rd_kafka_resp_err_t err =
+                        rd_kafka_query_watermark_offsets(f->rk, topic, partition, &lo, &hi, 5000);
+                if (err)
+                        log_debug(FW_LOG, "fetch wake-up of %s[%d]: %s", topic, (int)partition,
+                                  rd_kafka_err2str(err));
+                pthread_mutex_lock(&f->lock);
+        }
+        pthread_mutex_unlock(&f->lock);
+        return NULL;
+}
+
+fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errstr_size) {
+        char val[32];
+        size_t sz = sizeof(val);
+        if (rd_kafka_conf_get(rd_kafka_conf(rk), "queued.min.messages", val, &sz) !=
+            RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "fetch wake-up: no queued.min.messages");
+                return NULL;
+        }
+        fw_t *f = calloc(1, sizeof(*f));
+        if (!f) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return NULL;
+        }
+        f->rk = rk;
+        f->m_wakeups = wakeups;
+        f->low = (size_t)strtoul(val, NULL, 10);
+        if (!(f->q = rd_kafka_queue_get_consumer(rk))) {
+                snprintf(errstr, errstr_size, "fetch wake-up: not a group consumer");
+                free(f);
+                return NULL;
+        }
+        pthread_mutex_init(&f->lock, NULL);
+        pthread_cond_init(&f->cond, NULL);
+        int e = pthread_create(&f->thread, NULL, fw_main, f);
+        if (e) {
+                snprintf(errstr, errstr_size, "fetch wake-up thread: %s", strerror(e));
+                pthread_cond_destroy(&f->cond);
+                pthread_mutex_destroy(&f->lock);
+                rd_kafka_queue_destroy(f->q);
+                free(f);
+                return NULL;
+        }
+        return f;
+}
+
+void fw_check(fw_t *f, const rd_kafka_message_t *m) {
+        if (!f || ++f->calls % FW_EVERY)
+                return;
+        size_t len = rd_kafka_queue_length(f->q);
+        if (len >= f->low) {
+                f->armed = 1;
+                return;
+        }
+        if (!f->armed || !m->rkt)
+                return;
+        f->armed = 0;
+        pthread_mutex_lock(&f->lock);
+        if (!f->pending) {
+                snprintf(f->topic, sizeof(f->topic), "%s", rd_kafka_topic_name(m->rkt));
+                f->partition = m->partition;
+                f->pending = 1;
+                f->wakeups++;
+                metrics_inc(f->m_wakeups, 1);
+                pthread_cond_signal(&f->cond);
+        }
+        pthread_mutex_unlock(&f->lock);
+}
+
+long fw_wakeups(fw_t *f) {
+        pthread_mutex_lock(&f->lock);
+        long n = f->wakeups;
+        pthread_mutex_unlock(&f->lock);
+        return n;
+}
+
+void fw_destroy(fw_t *f) {
+        if (!f)
+                return;
+        pthread_mutex_lock(&f->lock);
+        f->stop = 1;
+        pthread_cond_signal(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        pthread_join(f->thread, NULL);
+        pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->lock);
+        rd_kafka_queue_destroy(f->q);
+        free(f);
+}

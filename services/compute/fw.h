@@ -1,0 +1,50 @@
+/* fw — "fetch wake": keeps a consumer's prefetch queue small without
+ * starving it.
+ *
+ * librdkafka before 2.2 stops fetching while a consumer's queue holds
+ * queued.min.messages (or queued.max.messages.kbytes) and looks again only
+ * when its broker thread next wakes up: on I/O, on an operation for it, or
+ * after a hard-coded 1 s (2.2 made it fetch.queue.backoff.ms; Debian 12
+ * ships 2.0.2).  So a consumer that drains its queue in less than a second
+ * idles until the second is over, and keeping up while catching up takes a
+ * queue holding a whole second of input: ~40 MB of librdkafka message
+ * structures at 110k records/s (measured: docs/bench/compute.md).
+ *
+ * fw watches the queue length every few records; when it falls below
+ * queued.min.messages after having reached it (the state in which the
+ * fetcher sleeps), it asks the leader of the partition just consumed for its
+ * watermarks.  That request is an operation for the very broker thread that
+ * fetches, so the thread wakes up, sees the queue below the threshold and
+ * fetches at once.  The query blocks for a round trip (longer when the broker
+ * is slow), so it runs in fw's own thread, never in the worker's.  When
+ * records arrive slower than they are processed the queue never reaches the
+ * threshold and fw does nothing.
+ *
+ * With it, queued.min.messages can be small: the queue holds that many
+ * records plus one fetch. */
+#ifndef WEIR_FW_H
+#define WEIR_FW_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "metrics.h"
+
+typedef struct fw_s fw_t;
+
+/* For consumer `rk` (which must outlive fw_destroy()): reads its
+ * queued.min.messages and starts the thread.  `wakeups` (NULL: none) is
+ * incremented at every wake-up.  NULL with errstr. */
+fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errstr_size);
+
+/* In the consuming thread, for every consumed message (cheap: looks at the
+ * queue every 16th call). */
+void fw_check(fw_t *f, const rd_kafka_message_t *m);
+
+/* Wake-ups asked for so far (tests, logs). */
+long fw_wakeups(fw_t *f);
+
+/* Stops the thread (after a query in flight returns) and frees.  NULL is
+ * fine. */
+void fw_destroy(fw_t *f);
+
+#endif
