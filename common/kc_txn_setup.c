@@ -117,6 +117,19 @@ int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 return -1;
         if (t->guarantee != KC_EXACTLY_ONCE)
                 return 0;
+        /* A transaction kept open longer than the broker lets it live is
+         * aborted and its producer fenced, every time: refuse the setting. */
+        char tmo[32];
+        size_t tmo_size = sizeof(tmo);
+        if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(t->producer)), "transaction.timeout.ms", tmo,
+                              &tmo_size) == RD_KAFKA_CONF_OK &&
+            t->batch_ms >= atoi(tmo)) {
+                snprintf(errstr, errstr_size,
+                         "COMMIT_INTERVAL (%d ms) must be shorter than the producer's "
+                         "transaction.timeout.ms (%s ms, KAFKA_TRANSACTION_TIMEOUT_MS)",
+                         t->batch_ms, tmo);
+                return -1;
+        }
         /* Also fences an earlier producer of this transactional.id and
          * aborts what it left open. */
         for (;;) {

@@ -133,7 +133,8 @@ def _visibility_delays(kafka, topic, env, interval_ms, n=4, gap=0.5):
     exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
     proc = subprocess.Popen([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", src,
                              "--to", dst, "-g", f"g-{src}", "--admin", "0",
-                             "--interval", str(interval_ms), "--timeout", "60000"],
+                             "--interval", str(interval_ms), "--timeout", "60000",
+                             "-X", "transaction.timeout.ms=60000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=dict(os.environ, **env))
     c = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"py-{dst}",
@@ -190,13 +191,17 @@ def test_group_commit_shows_sparse_output_at_once(kafka, topic):
     assert slow[0] >= 5.0, f"visible after {slow} s though COMMIT_IDLE=off, interval 6 s"
 
 
-def test_bad_commit_idle_is_refused(kafka):
+def test_bad_commit_settings_are_refused(kafka):
     exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
-    r = subprocess.run([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", "x", "--to", "y",
-                        "-g", "g"], env=dict(os.environ, COMMIT_IDLE="soon"),
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0
-    assert "COMMIT_IDLE" in r.stderr, r.stderr
+    for env, name in (({"COMMIT_IDLE": "soon"}, "COMMIT_IDLE"),
+                      # Every transaction would outlive transaction.timeout.ms
+                      # (10 s by default) and be fenced.
+                      ({"COMMIT_INTERVAL": "20s"}, "transaction.timeout.ms")):
+        r = subprocess.run([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", "x",
+                            "--to", "y", "-g", "g"], env=dict(os.environ, **env),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert name in r.stderr, r.stderr
 
 
 def test_fenced_producer_is_recreated(kafka, topic):
