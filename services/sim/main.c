@@ -220,7 +220,13 @@ int main(int argc, char **argv) {
         /* One more reading per partition, past the last, so that stream time
          * moves beyond the last windows' end plus grace. */
         if (kafka && o.advance_ms > 0 && c.generated > 0 && !stop_flag) {
-                int parts = simkafka_partitions(kafka, err, sizeof(err));
+                /* The broker may be away (chaos tests kill it): keep asking
+                 * for the partition count as long as --flush-timeout. */
+                double until = clk_mono_s() + (double)o.flush_ms / 1000.0;
+                int parts;
+                while ((parts = simkafka_partitions(kafka, err, sizeof(err))) < 0 && !stop_flag &&
+                       clk_mono_s() < until)
+                        log_warn("sim", "--advance: %s (retrying)", err);
                 if (parts < 0)
                         log_error("sim", "--advance: %s", err);
                 for (int p = 0; p < parts; p++) {
