@@ -104,6 +104,7 @@ static int txn_begin(kc_txn_t *t) {
         t->opened_ms = clk_mono_ms();
         t->records = 0;
         t->produced = 0;
+        t->behind = 0;
         t->last_msg_ms = t->opened_ms;
         t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
         return 0;
@@ -344,6 +345,7 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
                         m->offset;
         t->records++;
         t->last_msg_ms = clk_mono_ms();
+        t->behind = 0;
         metrics_inc(t->m_in, 1);
         kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
         if (r == KC_TXN_ABORT)
@@ -397,20 +399,49 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
  * commit, the batch adapting to the commit's own latency. */
 static int64_t txn_due_ms(const kc_txn_t *t) {
         int64_t due = t->opened_ms + t->batch_ms;
-        if (t->produced > 0 && t->idle_ms >= 0 && t->last_msg_ms + t->idle_ms < due)
+        if (t->produced > 0 && t->idle_ms >= 0 && !t->behind && t->last_msg_ms + t->idle_ms < due)
                 due = t->last_msg_ms + t->idle_ms;
         return due;
 }
 
+/* Whether every partition consumed in the open transaction is read to its
+ * end as of the last fetch (librdkafka's cached high watermark, the last
+ * stable offset for read_committed).  An empty local queue alone is no
+ * sign of idle input: catching up, it runs dry between fetches.  One
+ * offset of slack: after a transactional producer's records the consumer's
+ * position stops at the commit marker, one short of the end. */
+static int txn_caught_up(kc_txn_t *t) {
+        rd_kafka_t *rk = kc_rk(t->consumer);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(t->first);
+        int ok = rd_kafka_position(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; ok && i < l->cnt; i++) {
+                int64_t lo, hi;
+                const rd_kafka_topic_partition_t *p = &l->elems[i];
+                if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) ==
+                            RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    hi >= 0 && p->offset >= 0 && p->offset < hi - 1)
+                        ok = 0;
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        return ok;
+}
+
 /* Whether the open transaction must commit now; `drained`: the last poll
  * returned nothing. */
-static int txn_due(const kc_txn_t *t, int drained) {
+static int txn_due(kc_txn_t *t, int drained) {
         if (t->abort_requested || t->records >= t->batch_records)
                 return 1;
         int64_t now = clk_mono_ms();
         if (now >= t->opened_ms + t->batch_ms)
                 return 1;
-        return drained && t->produced > 0 && t->idle_ms >= 0 && now >= t->last_msg_ms + t->idle_ms;
+        if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms)
+                return 0;
+        if (txn_caught_up(t))
+                return 1;
+        /* More to fetch: wait for it (txn_due_ms) instead of asking again at
+         * once; the next message clears this. */
+        t->behind = 1;
+        return 0;
 }
 
 /* After the producer failed (txn_producer_failed): what the open

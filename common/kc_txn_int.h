@@ -28,6 +28,7 @@ struct kc_txn_s {
         int64_t records;             /* consumed in it */
         int64_t produced;            /* produced in it (or pending: kc_txn_output_pending) */
         int64_t last_msg_ms;         /* when the last message came */
+        int behind;                  /* drained, but the input has more to fetch (txn_caught_up) */
         long long dr_failed_at_open; /* at-least-once: producer's failures before it */
         rd_kafka_topic_partition_list_t *first; /* first offset consumed, per partition */
         /* Set while the revoke hook ends the transaction: not rewound. */
