@@ -28,6 +28,31 @@ endif
 CFLAGS  := $(BASE_CFLAGS) $(OPT_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT_LDFLAGS)
 
+# The service binaries (weir-<service>) of the release build link in the
+# libraries Debian ships as static archives, so each process maps fewer shared
+# objects: every .so costs relocated (private dirty) data, its own partly
+# touched text pages and its constructors, and in production each service is
+# its own FROM scratch container where nothing is shared.  avro-c comes in
+# without its snappy codec (C++: libstdc++, libgcc_s).  libcurl (with the TLS,
+# Kerberos, LDAP and SSH libraries Debian builds it against), OpenSSL, GnuTLS,
+# cyrus-sasl, zstd, cJSON and glibc have no usable static archive and stay
+# shared.  link/gnutls_noinit.c + the wraps skip GnuTLS's start-up
+# initialisation, which Weir never needs (see there).  Missing archives (no
+# libjansson-dev/liblz4-dev: `make deps`) or VARIANT=san: the plain shared link.
+# Measured: docs/deploy.md and the commit that added this.
+LIBDIR     := $(shell pkg-config --variable=libdir rdkafka 2>/dev/null)
+SVC_STATIC := avro rdkafka microhttpd websockets hiredis jansson lz4 cap
+SVC_STATIC_A := $(SVC_STATIC:%=$(LIBDIR)/lib%.a)
+ifeq ($(VARIANT)|$(words $(wildcard $(SVC_STATIC_A))),rel|$(words $(SVC_STATIC_A)))
+  SVC_SHIM := $(B)/link/gnutls_noinit.o
+  SVC_LIBS := -Wl,--wrap=gnutls_global_init,--wrap=gnutls_global_deinit \
+              $(SVC_STATIC:%=-l:lib%.a) -lcurl -lcjson -lgnutls -lssl -lcrypto \
+              -l:libsasl2.so.2 -l:libzstd.so.1 -lz -lpthread -lm -ldl
+else
+  SVC_SHIM :=
+  SVC_LIBS := $(PKG_LIBS)
+endif
+
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
 LIBWEIR    := $(B)/libweir.a
@@ -77,9 +102,9 @@ $(B)/lib/libweir-%.a: $$(patsubst $$(PCT).c,$(B)/$$(PCT).o,$$(filter-out service
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR)
+$(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR) $(SVC_SHIM)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(SVC_LIBS) -o $@
 
 # The sink's dashboard page is embedded with .incbin, which -MMD cannot see.
 $(B)/services/sink/ws_page.o: services/sink/dashboard.html
