@@ -33,20 +33,23 @@ LDFLAGS := $(OPT_LDFLAGS)
 # objects: every .so costs relocated (private dirty) data, its own partly
 # touched text pages and its constructors, and in production each service is
 # its own FROM scratch container where nothing is shared.  avro-c comes in
-# without its snappy codec (C++: libstdc++, libgcc_s).  libcurl (with the TLS,
-# Kerberos, LDAP and SSH libraries Debian builds it against), OpenSSL, GnuTLS,
-# cyrus-sasl, zstd, cJSON and glibc have no usable static archive and stay
-# shared.  link/gnutls_noinit.c + the wraps skip GnuTLS's start-up
-# initialisation, which Weir never needs (see there).  Missing archives (no
-# libjansson-dev/liblz4-dev: `make deps`) or VARIANT=san: the plain shared link.
-# Measured: docs/deploy.md and the commit that added this.
+# without its snappy codec (C++: libstdc++, libgcc_s).  OpenSSL, cyrus-sasl,
+# zstd, cJSON and glibc have no usable static archive and stay shared
+# (-lcjson first: librdkafka.a carries its own, older cJSON with global
+# symbols; Weir and librdkafka both bind to Debian's patched libcjson).
+# libcurl (with the TLS, Kerberos, LDAP and SSH libraries Debian builds it
+# against) is loaded at its first call (link/curl_lazy.c): ingress, compute
+# and enrichment use it only with a schema registry.  GnuTLS is not linked:
+# link/gnutls_stub.c stands in for libmicrohttpd's HTTPS part, unused.
+# Missing archives (no libjansson-dev/liblz4-dev: `make deps`) or
+# VARIANT=san: the plain shared link.  Measured: the commits that added this.
 LIBDIR     := $(shell pkg-config --variable=libdir rdkafka 2>/dev/null)
 SVC_STATIC := avro rdkafka microhttpd websockets hiredis jansson lz4 cap
 SVC_STATIC_A := $(SVC_STATIC:%=$(LIBDIR)/lib%.a)
 ifeq ($(VARIANT)|$(words $(wildcard $(SVC_STATIC_A))),rel|$(words $(SVC_STATIC_A)))
-  SVC_SHIM := $(B)/link/gnutls_noinit.o
-  SVC_LIBS := -Wl,--wrap=gnutls_global_init,--wrap=gnutls_global_deinit \
-              $(SVC_STATIC:%=-l:lib%.a) -lcurl -lcjson -lgnutls -lssl -lcrypto \
+  SVC_SHIM := $(B)/link/gnutls_stub.o $(B)/link/curl_lazy.o
+  SVC_LIBS := -Wl,--export-dynamic-symbol=_gnutls_global_init_skip \
+              -lcjson $(SVC_STATIC:%=-l:lib%.a) -lssl -lcrypto \
               -l:libsasl2.so.2 -l:libzstd.so.1 -lz -lpthread -lm -ldl
 else
   SVC_SHIM :=
@@ -173,7 +176,7 @@ bench: deps
 
 # ---------------------------------------------------------------- shipping
 images: all
-	@bash docker/build-images.sh
+	@WEIR_BUILD=$${WEIR_BUILD:-$(B)} bash docker/build-images.sh
 
 deploy-check:
 	@bash tests/deploy/run.sh

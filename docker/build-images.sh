@@ -5,20 +5,21 @@
 #
 #   docker/build-images.sh [service...]        default: all four
 #
-# The binaries: docker/image.mk links each service's objects from the build
-# dir with the Debian libraries that ship static archives linked in (see
-# there: 3.4 MB less per image); the rest stay shared libraries.
+# The binaries: the release binaries of the build dir (docker/image.mk copies
+# <build>/bin/weir-<service>; the Makefile's release link has the Debian
+# libraries that ship static archives linked in and loads libcurl lazily).
 #
 # For each service it assembles build/images/<service>/rootfs — the stripped
-# binary, the shared libraries it loads (ldd) at their paths, the dynamic
+# binary, the shared libraries it loads (ldd; plus libcurl and its
+# libraries, loaded at the first HTTP request) at their paths, the dynamic
 # loader, CA certificates, /etc/passwd and /etc/group naming user 65532,
 # Weir's schemas in /schemas, an empty /tmp — then runs
 # `buildah bud -f docker/<service>.Dockerfile` on it.
 #
 # Environment:
-#   WEIR_BUILD          the build dir whose objects are linked (default
-#                       build/rel, as `make images`); the images' binaries
-#                       land in <WEIR_BUILD>/image/
+#   WEIR_BUILD          the build dir whose release binaries are used
+#                       (default build/rel, as `make images`); copied to
+#                       <WEIR_BUILD>/image/
 #   WEIR_IMAGE_PREFIX   image name prefix (default ghcr.io/weir, as the chart)
 #   WEIR_IMAGE_TAG      tag (default: the chart's appVersion)
 #   WEIR_IMAGE_STORE    buildah storage root (default build/images/storage)
@@ -76,6 +77,13 @@ for s in "${services[@]}"; do
   # found them (they are on its default search path: no ld.so.cache needed),
   # and the loader itself (PT_INTERP).
   libs=$(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
+  # libcurl is loaded at its first call (link/curl_lazy.c), so ldd of the
+  # binary does not list it: add it and what it needs.
+  if grep -qa 'libcurl\.so\.4' "$bin"; then
+    curl_so=$(/sbin/ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64/ {print $NF; exit}')
+    [ -n "$curl_so" ] || { echo "build-images: libcurl.so.4 not found (ldconfig -p)" >&2; exit 1; }
+    libs="$libs $curl_so $(ldd "$curl_so" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')"
+  fi
   interp=$(ldd "$bin" | awk '$1 ~ /^\/.*ld-linux/ {print $1}')
   [ -n "$interp" ] || { echo "build-images: $bin: no dynamic loader in ldd output" >&2; exit 1; }
   for f in $libs $interp; do put "$f" "$rootfs"; done
