@@ -295,11 +295,12 @@ static void *wk_main(void *arg) {
          * wake-up and one fetch: 1000 records (~10 ms of work), fetches of
          * one record batch (the broker always returns at least one whole
          * batch; fetch.max.bytes may not be below message.max.bytes, which
-         * limits only requests on a consumer).  fw goes by the record
+         * on a consumer only caps the first guess of an LZ4 decompression
+         * buffer, grown as needed: librdkafka 2.0.2).  fw goes by the record
          * count, so the byte limit must not bind first: 4 MiB does not for
          * records under 4 KB (larger ones fall back to librdkafka's 1 s
          * pauses, as before).  Catching up with 2M records the process
-         * peaked at ~25.5 MiB instead of 77, and finished sooner (docs/
+         * peaked at ~23-25 MiB instead of 72-77, and finished sooner (docs/
          * bench/compute.md).  KAFKA_* overrides all of these. */
         static const char *const producer_props[] = {"partitioner", "murmur2_random", NULL};
         static const char *const consumer_props[] = {"queued.min.messages",
