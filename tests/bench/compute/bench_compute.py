@@ -14,6 +14,10 @@ Steps (tests/bench/bench-compute.sh builds the Kafka Streams jar first):
      and the Kafka Streams application (tests/bench/kstreams/) — consumes the
      whole input from the start until a read_committed reader has seen every
      expected aggregate (keys x windows) on its output topic;
+     Both run --threads processing threads (BENCH_THREADS, default 1:
+     Kafka Streams' num.stream.threads default; weir-compute's
+     COMPUTE_THREADS, whose own default is one per CPU): the same
+     parallelism on both sides;
   4. per side: CPU-seconds (utime+stime of the process tree, /proc) at that
      moment, per million events; peak RSS (VmHWM); wall time from start;
   5. both outputs are decoded with fastavro and compared per key and window:
@@ -266,6 +270,8 @@ def main():
     ap.add_argument("--accuracy", type=float, default=0.01)
     ap.add_argument("--java-opts", default=os.environ.get("BENCH_JAVA_OPTS", "-Xmx256m"))
     ap.add_argument("--timeout", type=int, default=1200, help="per side, seconds")
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 1)),
+                    help="processing threads on both sides (COMPUTE_THREADS, num.stream.threads)")
     ap.add_argument("--skip-weir", action="store_true")
     ap.add_argument("--skip-kstreams", action="store_true")
     args = ap.parse_args()
@@ -333,7 +339,8 @@ def main():
         if not args.skip_weir:
             wenv = dict(env, PIPELINE_SPEC=str(spec_path), SCHEMA_DIR=str(REPO / "schemas"),
                         ADMIN_PORT="0", KAFKA_GROUP_ID=f"bench-weir-{run}",
-                        PROCESSING_GUARANTEE="exactly_once", COMMIT_INTERVAL="100ms")
+                        PROCESSING_GUARANTEE="exactly_once", COMMIT_INTERVAL="100ms",
+                        COMPUTE_THREADS=str(args.threads))
             with open(work / "weir-compute.log", "w") as logf:
                 try:
                     results["weir"] = run_side("weir-compute", [compute], wenv,
@@ -351,7 +358,7 @@ def main():
                     f"input={t_in}", f"output={t_ks}", f"window_ms={args.window_ms}",
                     f"grace_ms={args.grace_ms}", f"accuracy={args.accuracy}",
                     f"app_id=bench-kstreams-{run}", f"state_dir={work / 'kstreams-state'}",
-                    "window_name=w", "pipeline=bench", "commit_ms=100"]
+                    "window_name=w", "pipeline=bench", "commit_ms=100", f"threads={args.threads}"]
             with open(work / "kstreams.log", "w") as logf:
                 results["kstreams"] = run_side("kafka-streams", kcmd, env, broker.bootstrap,
                                                t_ks, expected, args.timeout, logf)
@@ -386,7 +393,8 @@ def main():
     print()
     print(f"bench-compute: {args.events} events, {args.keys} keys, {args.partitions} "
           f"partitions, tumbling {args.window_ms} ms + {args.grace_ms} ms grace, "
-          f"count/mean/stddev/p99 of speed_kmh, exactly-once v2 on both sides")
+          f"count/mean/stddev/p99 of speed_kmh, exactly-once v2 on both sides, "
+          f"{args.threads} processing thread(s) each")
     print(f"outputs: {verdict}")
     print()
     print("| side | CPU-s | CPU-s per M events | peak RSS MiB | wall s | events/s |")
