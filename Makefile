@@ -38,18 +38,18 @@ LDFLAGS := $(OPT_LDFLAGS)
 # (-lcjson first: librdkafka.a carries its own, older cJSON with global
 # symbols; Weir and librdkafka both bind to Debian's patched libcjson).
 # libcurl (with the TLS, Kerberos, LDAP and SSH libraries Debian builds it
-# against) is loaded at its first call (link/curl_lazy.c): ingress, compute
+# against) is loaded at its first call (common/link/curl_lazy.c): ingress, compute
 # and enrichment use it only with a schema registry.  GnuTLS is not linked:
-# link/gnutls_stub.c stands in for libmicrohttpd's HTTPS part, unused.
+# common/link/gnutls_stub.c stands in for libmicrohttpd's HTTPS part, unused.
 # Cyrus SASL (GSSAPI only) is initialised at the first SASL connection
-# (link/sasl_lazy.c), not when librdkafka starts.
+# (common/link/sasl_lazy.c), not when librdkafka starts.
 # Missing archives (no libjansson-dev/liblz4-dev: `make deps`) or
 # VARIANT=san: the plain shared link.  Measured: the commits that added this.
 LIBDIR     := $(shell pkg-config --variable=libdir rdkafka 2>/dev/null)
 SVC_STATIC := avro rdkafka microhttpd websockets hiredis jansson lz4 cap
 SVC_STATIC_A := $(SVC_STATIC:%=$(LIBDIR)/lib%.a)
 ifeq ($(VARIANT)|$(words $(wildcard $(SVC_STATIC_A))),rel|$(words $(SVC_STATIC_A)))
-  SVC_SHIM := $(B)/link/gnutls_stub.o $(B)/link/curl_lazy.o $(B)/link/sasl_lazy.o
+  SVC_SHIM := $(B)/common/link/gnutls_stub.o $(B)/common/link/curl_lazy.o $(B)/common/link/sasl_lazy.o
   SVC_LIBS := -Wl,--export-dynamic-symbol=_gnutls_global_init_skip \
               -Wl,--wrap=sasl_client_init,--wrap=sasl_client_new \
               -lcjson $(SVC_STATIC:%=-l:lib%.a) -lssl -lcrypto \

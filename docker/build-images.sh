@@ -77,7 +77,7 @@ for s in "${services[@]}"; do
   # found them (they are on its default search path: no ld.so.cache needed),
   # and the loader itself (PT_INTERP).
   libs=$(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')
-  # libcurl is loaded at its first call (link/curl_lazy.c), so ldd of the
+  # libcurl is loaded at its first call (common/link/curl_lazy.c), so ldd of the
   # binary does not list it: add it and what it needs.
   if grep -qa 'libcurl\.so\.4' "$bin"; then
     curl_so=$(/sbin/ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64/ {print $NF; exit}')

@@ -83,7 +83,7 @@ def test_image_is_small_nonroot_and_holds_only_what_it_needs(images, svc):
     assert "65532" in (rootfs / "etc/passwd").read_text()
     # Every shared object in the image is one the binary loads: what ldd
     # lists, plus libcurl and its libraries, which the release binaries load
-    # at their first HTTP request (link/curl_lazy.c).
+    # at their first HTTP request (common/link/curl_lazy.c).
     binary = rootfs / "usr" / "bin" / f"weir-{svc}"
     ldd = subprocess.run(["ldd", str(binary)], check=True, text=True,
                          capture_output=True).stdout
