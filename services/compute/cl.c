@@ -141,21 +141,8 @@ struct cl_reader_s {
  * consumer's lag is not the service's.  The prefetch is as small as the
  * workers' (wk.c), with fw waking the fetcher, so a restore of a large
  * changelog does not hold megabytes of records it has not read yet. */
-static const char *const cl_props[] = {"enable.partition.eof",
-                                       "true",
-                                       "statistics.interval.ms",
-                                       "0",
-                                       "queued.min.messages",
-                                       "1000",
-                                       "queued.max.messages.kbytes",
-                                       "4096",
-                                       "max.partition.fetch.bytes",
-                                       "65536",
-                                       "message.max.bytes",
-                                       "65536",
-                                       "fetch.max.bytes",
-                                       "65536",
-                                       NULL};
+static const char *const cl_props[] = {
+        "enable.partition.eof", "true", "statistics.interval.ms", "0", FW_PREFETCH_PROPS, NULL};
 
 static void cl_opts(const cl_reader_t *r, kc_opts_t *o) {
         memset(o, 0, sizeof(*o));

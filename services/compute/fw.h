@@ -29,6 +29,14 @@
 
 #include "metrics.h"
 
+/* The small prefetch fw makes possible, for every consumer of compute
+ * (the workers' and the changelog reader's; wk.c says why these values):
+ * name, value pairs to put in a props list. */
+#define FW_PREFETCH_PROPS                                                                          \
+        "queued.min.messages", "1000", "queued.max.messages.kbytes", "4096",                       \
+                "max.partition.fetch.bytes", "65536", "message.max.bytes", "65536",                \
+                "fetch.max.bytes", "65536"
+
 typedef struct fw_s fw_t;
 
 /* For consumer `rk` (which must outlive fw_destroy()): reads its

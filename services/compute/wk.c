@@ -303,17 +303,7 @@ static void *wk_main(void *arg) {
          * peaked at ~23-25 MiB instead of 72-77, and finished sooner (docs/
          * bench/compute.md).  KAFKA_* overrides all of these. */
         static const char *const producer_props[] = {"partitioner", "murmur2_random", NULL};
-        static const char *const consumer_props[] = {"queued.min.messages",
-                                                     "1000",
-                                                     "queued.max.messages.kbytes",
-                                                     "4096",
-                                                     "max.partition.fetch.bytes",
-                                                     "65536",
-                                                     "message.max.bytes",
-                                                     "65536",
-                                                     "fetch.max.bytes",
-                                                     "65536",
-                                                     NULL};
+        static const char *const consumer_props[] = {FW_PREFETCH_PROPS, NULL};
         const char *topics[] = {sh->svc->spec->input.topic, NULL};
         conf.topics = topics;
         conf.instance = w->index;
@@ -339,6 +329,10 @@ static void *wk_main(void *arg) {
                                     sizeof(err)))) {
                 wk_fail(w, "%s", err);
         } else {
+                pthread_mutex_lock(&sh->lock);
+                if (++sh->loops == sh->nworkers)
+                        svc_started(sh->svc); /* every readiness condition exists now */
+                pthread_mutex_unlock(&sh->lock);
                 log_info(WK_LOG, "worker %d running (transactional.id %s)", w->index,
                          kc_txn_id(w->txn));
                 if (kc_txn_run(w->txn, err, sizeof(err)) == -1)
