@@ -86,10 +86,15 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
                 return -1;
         if (!(svc->admin = admin_start(bind, (uint16_t)port, stall, errstr, errstr_size)))
                 return -1;
+        svc->starting = admin_ready_condition(svc->admin, "starting");
         log_info("main", "admin server on %s:%u; pipeline \"%s\" from %s; %zu schemas from %s; %s",
                  bind, (unsigned)admin_port(svc->admin), svc->spec->name, path,
                  av_registry_count(svc->schemas), dir, av_wire_name(svc->wire));
         return svc_signals_install(errstr, errstr_size);
+}
+
+void svc_started(svc_t *svc) {
+        admin_ready_set(svc->admin, svc->starting, 1);
 }
 
 int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, size_t errstr_size) {

@@ -40,6 +40,7 @@ typedef struct svc_s {
         av_wire_t wire;                  /* WIRE_FORMAT */
         sr_t *sr;                        /* owned; NULL without SCHEMA_REGISTRY_URL */
         admin_t *admin;                  /* owned */
+        int starting;                    /* readiness condition until svc_started() */
         atomic_int stop;                 /* non-zero after SIGTERM/SIGINT */
 } svc_t;
 
@@ -47,6 +48,11 @@ typedef struct svc_s {
  * Returns 0, or -1 with errstr set (and whatever was started stopped).
  * Only one svc_t per process (the signal handlers point at it). */
 int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, size_t errstr_size);
+
+/* The service has registered all its readiness conditions (its clients
+ * exist): until then /readyz answers 503 "unmet: starting", since a
+ * condition not registered yet cannot hold readiness back. */
+void svc_started(svc_t *svc);
 
 /* Stops the admin server and frees everything svc_init() made. */
 void svc_fini(svc_t *svc);

@@ -97,6 +97,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = stable_ms;
         sh.admin_workers = ADMIN_WORKERS;
+        sh.nworkers = (int)threads;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "
                  "partition(s), %lld worker thread(s), %s",

@@ -39,8 +39,9 @@ typedef struct wk_shared_s {
         int changelog_partitions;  /* input partitions beyond it have nowhere to keep state */
 
         pthread_mutex_t lock;
-        int restoring;  /* restores in progress, all workers */
-        int ready_cond; /* "state restored" */
+        int restoring;       /* restores in progress, all workers */
+        int ready_cond;      /* "state restored" */
+        int nworkers, loops; /* workers started, and with their clients made: svc_started() */
 
         metrics_child_t *m_in, *m_aggregates, *m_alerts, *m_late, *m_changelog, *m_restored,
                 *m_corrupt, *m_process_s, *m_restore_s, *m_restoring, *m_wakeups;

@@ -69,6 +69,7 @@ int main(void) {
                  spec->input.aggregates, spec->input.alerts, spec->nsources,
                  spec->output.aggregates, spec->output.alerts,
                  kc_txn_guarantee(t) == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
+        svc_started(&svc);
         rc = kc_txn_run(t, err, sizeof(err)) == -1 ? 1 : 0;
 out:
         if (t)

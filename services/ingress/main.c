@@ -178,6 +178,7 @@ int main(void) {
 
         int have_md = 0;
         int64_t next_md = 0;
+        svc_started(&svc);
         while (!atomic_load(&svc.stop)) {
                 admin_heartbeat(svc.admin);
                 ig_server_gauges(srv);

@@ -534,6 +534,7 @@ int main(void) {
         log_info(LOG_C, "consuming %s and %s (group weir-sink-%s), DLQ %s", s.topics[T_AGG],
                  s.topics[T_ALERT], s.svc.spec->name, s.svc.spec->sink->dlq);
         int rc = 0;
+        svc_started(&s.svc);
         while (!atomic_load(&s.svc.stop)) {
                 admin_heartbeat(s.svc.admin);
                 rd_kafka_poll(kc_rk(s.producer), 0);
