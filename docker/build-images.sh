@@ -80,7 +80,7 @@ for s in "${services[@]}"; do
   # libcurl is loaded at its first call (common/link/curl_lazy.c), so ldd of the
   # binary does not list it: add it and what it needs.
   if grep -qa 'libcurl\.so\.4' "$bin"; then
-    curl_so=$(/sbin/ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64/ {print $NF; exit}')
+    curl_so=$(/sbin/ldconfig -p | awk '$1 == "libcurl.so.4" && /x86-64/ && !found {print $NF; found = 1}')
     [ -n "$curl_so" ] || { echo "build-images: libcurl.so.4 not found (ldconfig -p)" >&2; exit 1; }
     libs="$libs $curl_so $(ldd "$curl_so" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')"
   fi
