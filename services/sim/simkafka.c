@@ -38,9 +38,10 @@ simkafka_t *simkafka_new(const char *topic, simenc_t *enc, char *errstr, size_t 
         }
         k->enc = enc;
         k->dr.cb = on_delivery;
-        /* A load generator wants throughput: bigger batches than Weir's
-         * latency-minded default; KAFKA_* still overrides. */
-        static const char *const props[] = {"linger.ms", "20", "batch.num.messages", "10000", NULL};
+        /* A load generator wants throughput: a longer linger than Weir's
+         * latency-minded default; batches are Weir's own size (kc_conf.c), so
+         * what it writes is what ingress would.  KAFKA_* still overrides. */
+        static const char *const props[] = {"linger.ms", "20", NULL};
         kc_opts_t opts = {.stage = "sim", .props = props};
         if (!(k->kc = kc_producer_new(&opts, errstr, errstr_size))) {
                 free(k->topic);
