@@ -1,12 +1,11 @@
 /* ix — one InfluxDB write request: configuration from the environment, the
  * write URL for 1.x or 2.x, gzip, and the classification of the answer
- * (see ix.h).  Batching, retries and splitting are in ix_flush.c. */
+ * (see ix.h).  The request goes out through the built-in HTTP client (hc.c)
+ * for http:// and libcurl (ixc.c) for https://, so libcurl is loaded only
+ * for https.  Batching, retries and splitting are in ix_flush.c. */
 #include "ix.h"
 
 #include <cjson/cJSON.h>
-#include <ctype.h>
-#include <curl/curl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,24 +13,25 @@
 #include <zlib.h>
 
 #include "cfg.h"
+#include "hc.h"
+#include "ixc.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
 
-#define IX_LOG          "influx"
 #define IX_MAX_RESPONSE (64 * 1024)
 
 struct ix_s {
         ix_conf_t conf;
-        char *strs[10]; /* copies of conf's strings */
-        char *url;      /* the write URL */
-        CURL *curl;
-        struct curl_slist *headers;
-        char curl_err[CURL_ERROR_SIZE];
-        buf_t gz, resp;
+        char *strs[10];     /* copies of conf's strings */
+        char *url;          /* the write URL */
+        const char *target; /* its path and query, in url (hc) */
+        hc_t *hc;           /* http:// */
+        ixc_t *ixc;         /* https:// */
+        buf_t hdrs;         /* header lines, "Name: value\r\n" each (secrets among them) */
+        buf_t gz;
         z_stream z;
         int z_ready;
-        int64_t retry_after_ms;
         metrics_child_t *duration, *bytes;
 };
 
@@ -74,6 +74,12 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
                          c->url);
                 return -1;
         }
+        hc_url_t u;
+        char e[256];
+        if (c->url && !strncmp(c->url, "http://", 7) && hc_url_parse(c->url, &u, e, sizeof(e))) {
+                snprintf(errstr, errstr_size, "INFLUX_URL: %s", e);
+                return -1;
+        }
         if (c->version == 2) {
                 if (!c->bucket)
                         c->bucket = default_db;
@@ -95,49 +101,6 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
 
 /* ---------------------------------------------------------------- setup */
 
-static pthread_once_t ix_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode ix_curl_rc;
-
-static void ix_curl_init(void) {
-        ix_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static size_t ix_on_body(char *p, size_t size, size_t n, void *opaque) {
-        ix_t *ix = opaque;
-        size_t len = size * n;
-        if (ix->resp.len + len <= IX_MAX_RESPONSE)
-                buf_append(&ix->resp, p, len);
-        return len; /* the rest of a huge answer is read and dropped */
-}
-
-static int64_t ix_parse_retry_after(const char *v) {
-        while (*v == ' ')
-                v++;
-        if (isdigit((unsigned char)*v)) {
-                long long s = strtoll(v, NULL, 10);
-                return s < 0 ? -1 : (s > 86400 ? 86400 : s) * 1000;
-        }
-        time_t t = curl_getdate(v, NULL); /* an HTTP-date */
-        if (t < 0)
-                return -1;
-        time_t now = time(NULL);
-        return t > now ? (int64_t)(t - now) * 1000 : 0;
-}
-
-static size_t ix_on_header(char *p, size_t size, size_t n, void *opaque) {
-        ix_t *ix = opaque;
-        size_t len = size * n;
-        static const char name[] = "retry-after:";
-        if (len > sizeof(name) && len < 256 && !strncasecmp(p, name, sizeof(name) - 1)) {
-                char v[256];
-                memcpy(v, p + sizeof(name) - 1, len - (sizeof(name) - 1));
-                v[len - (sizeof(name) - 1)] = 0;
-                v[strcspn(v, "\r\n")] = 0;
-                ix->retry_after_ms = ix_parse_retry_after(v);
-        }
-        return len;
-}
-
 static char *ix_strdup(ix_t *ix, int slot, const char *s) {
         if (!s)
                 return NULL;
@@ -152,46 +115,67 @@ static int ix_build_url(ix_t *ix) {
         size_t blen = strlen(base);
         while (blen && base[blen - 1] == '/')
                 blen--;
-        buf_append(&u, base, blen);
+        int rc = buf_append(&u, base, blen);
         const char *names[3], *vals[3];
         int n = 0;
         if (c->version == 2) {
-                buf_append(&u, "/api/v2/write?", 14);
+                rc |= buf_append(&u, "/api/v2/write?", 14);
                 names[n] = "org", vals[n++] = c->org;
                 names[n] = "bucket", vals[n++] = c->bucket;
         } else {
-                buf_append(&u, "/write?", 7);
+                rc |= buf_append(&u, "/write?", 7);
                 names[n] = "db", vals[n++] = c->db;
                 if (c->rp)
                         names[n] = "rp", vals[n++] = c->rp;
         }
         for (int i = 0; i < n; i++) {
-                char *e = curl_easy_escape(ix->curl, vals[i], 0);
-                if (!e)
-                        break;
-                buf_append(&u, names[i], strlen(names[i]));
-                buf_append(&u, "=", 1);
-                buf_append(&u, e, strlen(e));
-                buf_append(&u, "&", 1);
-                curl_free(e);
+                rc |= buf_append(&u, names[i], strlen(names[i]));
+                rc |= buf_append(&u, "=", 1);
+                rc |= hc_escape(&u, vals[i]);
+                rc |= buf_append(&u, "&", 1);
         }
-        buf_append(&u, "precision=", 10);
-        buf_append(&u, c->precision, strlen(c->precision));
-        if (buf_nul(&u)) {
+        rc |= buf_append(&u, "precision=", 10);
+        rc |= buf_append(&u, c->precision, strlen(c->precision));
+        if (rc || buf_nul(&u)) {
                 buf_free(&u);
                 return -1;
         }
         ix->url = u.data;
+        /* the path starts at the first '/' after "scheme://" */
+        ix->target = strchr(strstr(ix->url, "://") + 3, '/');
         return 0;
 }
 
-ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
-        pthread_once(&ix_curl_once, ix_curl_init);
-        if (ix_curl_rc != CURLE_OK) {
-                snprintf(errstr, errstr_size, "curl_global_init: %s",
-                         curl_easy_strerror(ix_curl_rc));
-                return NULL;
+#define IX_HDR(s) buf_append(&ix->hdrs, s, strlen(s))
+
+/* The header lines of every request.  1.x basic auth: written here for
+ * http://, by libcurl (CURLOPT_USERNAME) for https://. */
+static int ix_headers(ix_t *ix, int https) {
+        const ix_conf_t *c = &ix->conf;
+        int rc = IX_HDR("Content-Type: text/plain; charset=utf-8\r\n");
+        if (c->gzip)
+                rc |= IX_HDR("Content-Encoding: gzip\r\n");
+        if (c->version == 2 && c->token) {
+                rc |= IX_HDR("Authorization: Token ");
+                rc |= IX_HDR(c->token);
+                rc |= IX_HDR("\r\n");
+        } else if (c->version == 1 && c->username && !https) {
+                buf_t up = BUF_INIT;
+                const char *pw = c->password ? c->password : "";
+                rc |= buf_append(&up, c->username, strlen(c->username));
+                rc |= buf_append(&up, ":", 1);
+                rc |= buf_append(&up, pw, strlen(pw));
+                rc |= IX_HDR("Authorization: Basic ");
+                rc |= up.data ? hc_base64(&ix->hdrs, up.data, up.len) : -1;
+                rc |= IX_HDR("\r\n");
+                if (up.data)
+                        memset(up.data, 0, up.size);
+                buf_free(&up);
         }
+        return rc || buf_nul(&ix->hdrs) ? -1 : 0;
+}
+
+ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
         ix_t *ix = calloc(1, sizeof(*ix));
         if (!ix || !conf->url) {
                 snprintf(errstr, errstr_size, ix ? "INFLUX_URL is not set" : "out of memory");
@@ -209,42 +193,22 @@ ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
         c->username = ix_strdup(ix, 6, conf->username);
         c->password = ix_strdup(ix, 7, conf->password);
         c->precision = ix_strdup(ix, 8, conf->precision ? conf->precision : "ms");
-        if (!(ix->curl = curl_easy_init()) || ix_build_url(ix)) {
+        int https = !strncasecmp(conf->url, "https://", 8);
+        if (!c->url || !c->precision || ix_build_url(ix) || ix_headers(ix, https)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
-        struct curl_slist *h = NULL;
-        h = curl_slist_append(h, "Content-Type: text/plain; charset=utf-8");
-        h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
-        if (c->gzip)
-                h = curl_slist_append(h, "Content-Encoding: gzip");
-        if (c->version == 2 && c->token) {
-                size_t n = strlen(c->token) + 32;
-                char *a = malloc(n);
-                if (a) {
-                        snprintf(a, n, "Authorization: Token %s", c->token);
-                        h = curl_slist_append(h, a);
-                        memset(a, 0, n);
-                        free(a);
-                }
-        }
-        ix->headers = h;
-        CURL *cu = ix->curl;
-        curl_easy_setopt(cu, CURLOPT_URL, ix->url);
-        curl_easy_setopt(cu, CURLOPT_POST, 1L);
-        curl_easy_setopt(cu, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
-        curl_easy_setopt(cu, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-        curl_easy_setopt(cu, CURLOPT_ERRORBUFFER, ix->curl_err);
-        curl_easy_setopt(cu, CURLOPT_WRITEFUNCTION, ix_on_body);
-        curl_easy_setopt(cu, CURLOPT_WRITEDATA, ix);
-        curl_easy_setopt(cu, CURLOPT_HEADERFUNCTION, ix_on_header);
-        curl_easy_setopt(cu, CURLOPT_HEADERDATA, ix);
-        if (c->version == 1 && c->username) {
-                curl_easy_setopt(cu, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-                curl_easy_setopt(cu, CURLOPT_USERNAME, c->username);
-                curl_easy_setopt(cu, CURLOPT_PASSWORD, c->password ? c->password : "");
+        char e[256];
+        if (https)
+                ix->ixc = ixc_new(ix->url, ix->hdrs.data, c->version == 1 ? c->username : NULL,
+                                  c->password, c->timeout_ms, c->connect_timeout_ms,
+                                  IX_MAX_RESPONSE, e, sizeof(e));
+        else
+                ix->hc = hc_new(c->url, c->connect_timeout_ms, c->timeout_ms, IX_MAX_RESPONSE, e,
+                                sizeof(e));
+        if (!ix->ixc && !ix->hc) {
+                snprintf(errstr, errstr_size, "INFLUX_URL: %s", e);
+                goto fail;
         }
         if (c->gzip) {
                 if (deflateInit2(&ix->z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
@@ -267,13 +231,14 @@ fail:
 void ix_destroy(ix_t *ix) {
         if (!ix)
                 return;
-        if (ix->curl)
-                curl_easy_cleanup(ix->curl);
-        curl_slist_free_all(ix->headers);
+        hc_destroy(ix->hc);
+        ixc_destroy(ix->ixc);
         if (ix->z_ready)
                 deflateEnd(&ix->z);
+        if (ix->hdrs.data)
+                memset(ix->hdrs.data, 0, ix->hdrs.size);
+        buf_free(&ix->hdrs);
         buf_free(&ix->gz);
-        buf_free(&ix->resp);
         free(ix->url);
         for (size_t i = 0; i < sizeof(ix->strs) / sizeof(ix->strs[0]); i++) {
                 if (ix->strs[i])
@@ -308,16 +273,15 @@ static int ix_gzip(ix_t *ix, const char *body, size_t len) {
 }
 
 /* InfluxDB's error text: 1.x {"error": ...}, 2.x {"code": ..., "message": ...}. */
-static void ix_message(ix_t *ix, ix_result_t *r) {
-        buf_nul(&ix->resp);
-        const char *body = ix->resp.data ? ix->resp.data : "";
-        cJSON *j = cJSON_ParseWithLength(body, ix->resp.len);
+static void ix_message(const hc_resp_t *resp, ix_result_t *r) {
+        const char *body = resp->body;
+        cJSON *j = cJSON_ParseWithLength(body, resp->body_len);
         const cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
         if (!cJSON_IsString(m))
                 m = j ? cJSON_GetObjectItemCaseSensitive(j, "message") : NULL;
         if (cJSON_IsString(m))
                 snprintf(r->message, sizeof(r->message), "%s", m->valuestring);
-        else if (ix->resp.len)
+        else if (resp->body_len)
                 snprintf(r->message, sizeof(r->message), "%.*s", (int)strcspn(body, "\r\n"), body);
         else
                 snprintf(r->message, sizeof(r->message), "HTTP %ld", r->status);
@@ -340,33 +304,29 @@ ix_class_t ix_send(ix_t *ix, const char *body, size_t len, ix_result_t *r) {
                 data = ix->gz.data;
                 dlen = ix->gz.len;
         }
-        ix->resp.len = 0;
-        ix->retry_after_ms = -1;
-        ix->curl_err[0] = 0;
-        curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDS, data);
-        curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dlen);
+        hc_resp_t resp;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        CURLcode rc = curl_easy_perform(ix->curl);
+        int rc = ix->hc ? hc_post(ix->hc, ix->target, ix->hdrs.data, data, dlen, &resp, r->message,
+                                  sizeof(r->message))
+                        : ixc_post(ix->ixc, data, dlen, &resp, r->message, sizeof(r->message));
         clock_gettime(CLOCK_MONOTONIC, &t1);
         metrics_observe(ix->duration,
                         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-        if (rc != CURLE_OK) {
+        if (rc) {
                 r->cls = IX_RETRY;
                 r->cause = "network";
-                snprintf(r->message, sizeof(r->message), "%s",
-                         ix->curl_err[0] ? ix->curl_err : curl_easy_strerror(rc));
                 return r->cls;
         }
         metrics_inc(ix->bytes, (double)dlen);
-        curl_easy_getinfo(ix->curl, CURLINFO_RESPONSE_CODE, &r->status);
-        r->retry_after_ms = ix->retry_after_ms;
+        r->status = resp.status;
+        r->retry_after_ms = resp.retry_after_ms;
         long s = r->status;
         if (s >= 200 && s < 300) {
                 r->cls = IX_OK;
                 return r->cls;
         }
-        ix_message(ix, r);
+        ix_message(&resp, r);
         if (s == 413) {
                 r->cls = IX_TOO_LARGE;
         } else if (s == 400 || s == 422) {
