@@ -432,8 +432,10 @@ again:; /* after a 1xx answer */
                         return HC_FAIL;
                 }
                 *colon = 0;
-                char *v = colon + 1;
+                char *v = colon + 1, *vend = line + len;
                 v += strspn(v, " \t");
+                while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+                        *--vend = 0;
                 if (!strcasecmp(line, "content-length")) {
                         char *end;
                         errno = 0;
