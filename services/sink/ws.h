@@ -5,15 +5,17 @@
  *   <path> (default "/ws")     the WebSocket feed
  * The protocol is documented in docs/sink.md ("WebSocket feed"): a client
  * sends {"subscribe": {"topics": [...], "keys": [...], "kinds": [...],
- * "severity": [...] | "min_severity": "..."}}, and gets every ~batch_ms a
- * frame {"seq": n, "dropped": d, "events": [...]} of the matching events,
- * with per-client sequence numbers (a gap means frames were dropped).
+ * "severity": [...] | "min_severity": "..."}}, and gets, at most batch_ms
+ * after an event was published, a frame {"seq": n, "dropped": d, "events": [...]} of the matching
+ * events, with per-client sequence numbers (a gap means frames were dropped).
  *
  * Threads: ws_server_new() starts one service thread that owns every client.
  * ws_publish() may be called from any thread: it copies the event into a
  * bounded inbox under a mutex held only for a memcpy, never blocks on the
- * network, and counts a drop when the inbox is full.  The service thread
- * drains the inbox every batch_ms, filters per client and queues frames.
+ * network, and counts a drop when the inbox is full; the first event into
+ * an empty inbox wakes the service thread, which drains the inbox batch_ms
+ * later (a linger, like a producer's linger.ms), filters per client and
+ * queues frames.
  *
  * Slow clients: each client has a queue bounded by queue_bytes_per_client.
  * When a new frame does not fit, the OLDEST queued frames are dropped (their
@@ -43,7 +45,7 @@ typedef struct {
         size_t queue_bytes_per_client; /* queued frame bytes per client before drop-oldest */
         size_t inbox_bytes;            /* events published but not yet batched (all clients) */
         size_t max_message_bytes;      /* largest client message accepted (else 1009) */
-        int batch_ms;                  /* micro-batch period (frames at most this often) */
+        int batch_ms;                  /* a frame waits at most this long for more events */
         int ping_interval_ms;          /* a PING after this long without traffic */
         int idle_timeout_ms;           /* hang up after this long without a PONG/traffic */
         int slow_timeout_ms;           /* close (1008) a client over its bound this long */

@@ -14,7 +14,7 @@ void ws_conf_defaults(ws_conf_t *c) {
         c->queue_bytes_per_client = 256 * 1024;
         c->inbox_bytes = 8 * 1024 * 1024;
         c->max_message_bytes = 4096;
-        c->batch_ms = 20;
+        c->batch_ms = 5;
         c->ping_interval_ms = 20000;
         c->idle_timeout_ms = 60000;
         c->slow_timeout_ms = 10000;
@@ -48,7 +48,7 @@ int ws_conf_env(ws_conf_t *c, char *errstr, size_t errstr_size) {
         SIZE("SINK_WS_CLIENT_QUEUE", queue_bytes_per_client, 4096, 1LL << 30);
         SIZE("SINK_WS_INBOX", inbox_bytes, 65536, 4LL << 30);
         SIZE("SINK_WS_MAX_MESSAGE", max_message_bytes, 256, 1 << 20);
-        DUR("SINK_WS_BATCH", batch_ms, 10, 10000);
+        DUR("SINK_WS_BATCH", batch_ms, 0, 10000);
         DUR("SINK_WS_PING_INTERVAL", ping_interval_ms, 1000, 3600000);
         DUR("SINK_WS_IDLE_TIMEOUT", idle_timeout_ms, 2000, 3600000);
         DUR("SINK_WS_SLOW_TIMEOUT", slow_timeout_ms, 100, 3600000);

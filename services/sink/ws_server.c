@@ -2,8 +2,9 @@
  * (libwebsockets 4.1).  API and policy in ws.h; the wire protocol in
  * docs/sink.md.
  *
- * One service thread runs lws and owns every client.  Every batch_ms a timer
- * takes the whole inbox at once (ws_queue), renders each event's JSON once,
+ * One service thread runs lws and owns every client.  The first event
+ * published into an empty inbox wakes it (lws_cancel_service); batch_ms
+ * later a tick takes the whole inbox at once (ws_queue), renders each event's JSON once,
  * then for each subscribed client copies the matching renderings into one
  * frame and queues it (drop-oldest when over the client's bound).  Frames go
  * out one per WRITEABLE callback, so a client whose socket is full simply
@@ -49,6 +50,11 @@ struct ws_server_s {
         struct lws_protocols protocols[2];
         lws_retry_bo_t retry;
         lws_sorted_usec_list_t sul;
+        /* Set by the publisher that finds no flush coming (then it wakes the
+         * service thread); cleared by tick() before it takes the inbox, so
+         * an event put after the take always arms the next flush. */
+        atomic_int armed;
+        int flush_pending; /* service thread: the tick scheduled is a flush */
         pthread_t thread;
         int thread_started;
         atomic_int stop;
@@ -263,8 +269,13 @@ static void client_tick(ws_server_t *ws, ws_client_t *c, size_t nevs, int64_t no
         }
 }
 
+/* Without events, the slow-client checks still run this often. */
+#define WS_HOUSEKEEPING_MS 100
+
 static void tick(lws_sorted_usec_list_t *sul) {
         ws_server_t *ws = lws_container_of(sul, ws_server_t, sul);
+        ws->flush_pending = 0;
+        atomic_store(&ws->armed, 0);
         ws_inbox_take(&ws->inbox, &ws->taken);
         size_t nevs = 0, off = 0;
         ws_event_t ev;
@@ -298,6 +309,17 @@ static void tick(lws_sorted_usec_list_t *sul) {
         for (ws_client_t *c = ws->clients; c; c = c->next)
                 if (c->subscribed && !c->closing)
                         client_tick(ws, c, nevs, now);
+        lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)WS_HOUSEKEEPING_MS * 1000);
+}
+
+/* Service thread, after each lws_service(): events are waiting and no
+ * flush is scheduled yet, so one goes out batch_ms from now (earlier than
+ * the housekeeping tick it replaces).  Scheduled once per batch, never
+ * pushed back by later events: a frame waits at most batch_ms. */
+static void arm_flush(ws_server_t *ws) {
+        if (ws->flush_pending || !atomic_load(&ws->armed))
+                return;
+        ws->flush_pending = 1;
         lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)ws->conf.batch_ms * 1000);
 }
 
@@ -388,8 +410,10 @@ static void lws_log(int level, const char *line) {
 
 static void *service_main(void *arg) {
         ws_server_t *ws = arg;
-        while (!atomic_load(&ws->stop))
+        while (!atomic_load(&ws->stop)) {
                 lws_service(ws->ctx, 0);
+                arm_flush(ws);
+        }
         /* Say goodbye (1001) to every client, give the close frames a moment. */
         for (ws_client_t *c = ws->clients; c; c = c->next) {
                 client_close(ws, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", "shutdown");
@@ -448,7 +472,7 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
                          conf->idle_timeout_ms, conf->ping_interval_ms);
                 return NULL;
         }
-        if (conf->port < 0 || conf->port > 65535 || conf->max_clients < 1 || conf->batch_ms < 1 ||
+        if (conf->port < 0 || conf->port > 65535 || conf->max_clients < 1 || conf->batch_ms < 0 ||
             conf->queue_bytes_per_client < 1024 || conf->inbox_bytes < 1024 ||
             conf->max_message_bytes < 16) {
                 snprintf(errstr, errstr_size, "WebSocket settings out of range");
@@ -521,7 +545,7 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
                 return NULL;
         }
         ws->port = lws_get_vhost_listen_port(ws->vh);
-        lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)ws->conf.batch_ms * 1000);
+        lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)WS_HOUSEKEEPING_MS * 1000);
         if (pthread_create(&ws->thread, NULL, service_main, ws)) {
                 snprintf(errstr, errstr_size, "cannot start the WebSocket thread");
                 ws_server_destroy(ws);
@@ -550,6 +574,8 @@ void ws_publish(ws_server_t *ws, const ws_event_t *ev) {
                 return;
         if (ws_inbox_put(&ws->inbox, ev))
                 metrics_inc(ws->m_drop_inbox, 1);
+        else if (!atomic_exchange(&ws->armed, 1))
+                lws_cancel_service(ws->ctx);
 }
 
 void ws_server_destroy(ws_server_t *ws) {

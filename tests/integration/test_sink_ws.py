@@ -287,6 +287,31 @@ def test_clients_receive_exactly_their_filtered_updates(feed):
     assert len(frames["all"]) < 60
 
 
+def test_a_frame_waits_sink_ws_batch_after_its_first_event(feed):
+    """SINK_WS_BATCH is a linger: the first event into an empty inbox wakes
+    the server, and the frame leaves SINK_WS_BATCH later with whatever came
+    meanwhile; nothing waits for a fixed tick."""
+    f = feed(env={"SINK_WS_BATCH": "1500ms"})
+    evs = known_events()[:2]
+
+    async def run():
+        ws, _ = await subscribe(f.url + "/ws", {})
+        arrivals = []
+        for _ in range(2):  # twice: the second batch must arm a new flush
+            t0 = time.monotonic()
+            f.publish(evs[0])
+            await asyncio.sleep(0.5)
+            f.publish(evs[1])
+            fr = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            arrivals.append((time.monotonic() - t0, len(fr["events"])))
+        await ws.close()
+        return arrivals
+
+    for waited, n in asyncio.run(run()):
+        assert n == 2, "the event published during the linger shares the frame"
+        assert 1.3 <= waited < 4.5, f"frame after {waited:.2f} s, SINK_WS_BATCH=1500ms"
+
+
 def test_invalid_messages_closed_with_rfc6455_codes(feed):
     f = feed(env={"SINK_WS_MAX_MESSAGE": "4KiB"})
 

@@ -302,7 +302,7 @@ static void test_conf_env(void) {
         ws_conf_defaults(&c);
         TH_CHECK_INT(c.port, 8080);
         TH_CHECK_STR(c.path, "/ws");
-        TH_CHECK_INT(c.batch_ms, 20);
+        TH_CHECK_INT(c.batch_ms, 5);
         setenv("SINK_HTTP_PORT", "9001", 1);
         setenv("SINK_WS_CLIENT_QUEUE", "64KiB", 1);
         setenv("SINK_WS_SLOW_TIMEOUT", "3s", 1);
