@@ -12,6 +12,7 @@ committed offsets are read with confluent-kafka.
   - a real 413 (small max-body-size) splits the batch; SIGTERM while InfluxDB is
     down exits 0 without committing
   - 1.x credentials (auth-enabled influxd); a second instance joining the group
+  - an http:// INFLUX_URL never loads libcurl (the sink's own HTTP client)
 """
 import io
 import json
@@ -23,6 +24,7 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import fastavro
 import pytest
@@ -535,3 +537,39 @@ def test_influxdb_1x_credentials(kafka, pipeline):
         assert "s3cret-pw" not in good.log.read_text()
     finally:
         db.close()
+
+
+# What libcurl brings with it (Debian's build): none of it may be mapped.
+CURL_LIBS = ("libcurl", "libnghttp2", "libssh2", "libldap", "librtmp", "libpsl", "libbrotli")
+
+
+def test_http_url_does_not_load_libcurl(kafka, influx, pipeline, weir_build):
+    """With an http:// INFLUX_URL the sink writes through its own HTTP/1.1
+    client (services/sink/hc.c): libcurl and the shared objects it needs
+    (~5 MB of RSS) are never mapped, even after points were written.  Only
+    the release link loads libcurl at its first call (common/link/
+    curl_lazy.c; Makefile SVC_SHIM); a build that links libcurl.so at exec
+    (VARIANT=san, or the static archives missing) maps it anyway: skipped."""
+    exe = weir_build / "bin" / "weir-sink"
+    try:
+        dyn = subprocess.run(["readelf", "-d", str(exe)], capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"cannot read the dynamic section of {exe}: {e}")
+    if "libcurl" in dyn:
+        pytest.skip(f"{exe} links libcurl.so at exec (not the release link)")
+    p = pipeline
+    influx.create_database(p["name"])
+    recs = [aggregate(i) for i in range(20)]
+    produce(kafka.bootstrap, p["aggregates"], AGG, recs)
+    sink = p["make"](influx)
+    wait_for(lambda: len(points(influx, p["name"])) >= 20 or sink.alive(), 60, "the points")
+    check_points_equal(points(influx, p["name"]), recs)
+    wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 20,
+             30, "committed offsets")
+    maps = Path(f"/proc/{sink.proc.pid}/maps").read_text()
+    loaded = sorted({line.split()[-1] for line in maps.splitlines()
+                     if any(lib in line for lib in CURL_LIBS)})
+    assert not loaded, f"weir-sink mapped {loaded} with INFLUX_URL={influx.url}"
+    assert "libc.so" in maps  # the check reads real mappings
+    assert sink.stop() == 0, sink.tail()
