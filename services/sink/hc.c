@@ -41,7 +41,7 @@ struct hc_s {
 };
 
 /* The ways an exchange fails; the message is in errstr. */
-enum { HC_OK = 0, HC_FAIL = -1, HC_STALE = -2 };
+enum { HC_OK = 0, HC_FAIL = -1, HC_STALE = -2, HC_EARLY = -3 };
 
 static int64_t hc_now_ms(void) {
         struct timespec ts;
@@ -98,8 +98,8 @@ const char *hc_hostport(const hc_t *hc) {
         return hc->hostport;
 }
 
-/* Waits for `events` on the socket until the deadline.  1: ready, 0: timed
- * out, -1: poll failed (errno). */
+/* Waits for `events` on the socket until the deadline.  The revents (> 0),
+ * 0: timed out, -1: poll failed (errno). */
 static int hc_wait(hc_t *hc, short events, int64_t deadline) {
         for (;;) {
                 int64_t left = deadline - hc_now_ms();
@@ -108,7 +108,7 @@ static int hc_wait(hc_t *hc, short events, int64_t deadline) {
                 struct pollfd p = {.fd = hc->fd, .events = events};
                 int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
                 if (n > 0)
-                        return 1;
+                        return p.revents;
                 if (n < 0 && errno != EINTR)
                         return -1;
         }
@@ -221,11 +221,15 @@ static int hc_send(hc_t *hc, const void *body, size_t len, char *errstr, size_t 
                                 continue;
                         if (errno != EAGAIN && errno != EWOULDBLOCK)
                                 return hc_conn_error(hc, errno, errstr, errstr_size);
-                        int w = hc_wait(hc, POLLOUT, hc->deadline);
+                        /* POLLIN too: a server that answers before it has
+                         * read the body (a 413, a 401) stops reading it. */
+                        int w = hc_wait(hc, POLLOUT | POLLIN, hc->deadline);
                         if (w == 0)
                                 return hc_timed_out(hc, errstr, errstr_size);
                         if (w < 0)
                                 return hc_conn_error(hc, errno, errstr, errstr_size);
+                        if ((w & POLLIN) && !(w & POLLOUT))
+                                return HC_EARLY;
                         continue;
                 }
                 size_t left = (size_t)n;
@@ -497,7 +501,10 @@ static int hc_exchange(hc_t *hc, const void *body, size_t len, hc_resp_t *resp, 
         resp->body_total = 0;
         int keep = 0;
         int rc = hc_send(hc, body, len, errstr, errstr_size);
-        if (rc != HC_OK && !hc->timed_out) {
+        if (rc == HC_EARLY) { /* answered before the whole body was sent */
+                rc = hc_response(hc, resp, &keep, errstr, errstr_size);
+                keep = 0;
+        } else if (rc != HC_OK && !hc->timed_out) {
                 /* The server may have answered and closed before taking the
                  * whole body (a 413 does that): read what it said. */
                 char e2[8];

@@ -27,6 +27,7 @@ typedef enum {
         S_REPLY_CLOSE, /* write `raw`, then close (whatever the headers said) */
         S_DROP,        /* close without answering */
         S_SILENT,      /* never answer, keep the connection open */
+        S_EARLY,       /* write `raw` once the head is in, then read no more */
 } step_act_t;
 
 typedef struct {
@@ -48,13 +49,14 @@ static struct {
         char head[2048];         /* the last request's head */
         size_t body_len;         /* and its body's length */
         unsigned char body_last; /* and last byte */
-        int cfd[MAXC];
+        int cfd[MAXC], mute[MAXC];
         buf_t cin[MAXC];
 } S = {.mtx = PTHREAD_MUTEX_INITIALIZER};
 
 static void conn_close(int i) {
         close(S.cfd[i]);
         S.cfd[i] = -1;
+        S.mute[i] = 0;
         S.cin[i].len = 0;
 }
 
@@ -79,6 +81,16 @@ static int serve_one(int i) {
         if (!end)
                 return 0;
         size_t hlen = (size_t)(end - b->data) + 4;
+        pthread_mutex_lock(&S.mtx);
+        if (S.next < S.nsteps && S.steps[S.next].act == S_EARLY) {
+                step_t st = S.steps[S.next++];
+                S.reqs++;
+                pthread_mutex_unlock(&S.mtx);
+                write_all(S.cfd[i], st.raw, strlen(st.raw));
+                S.mute[i] = 1; /* the body stays unread, the connection open */
+                return 0;
+        }
+        pthread_mutex_unlock(&S.mtx);
         size_t clen = 0;
         const char *cl = memmem(b->data, hlen, "Content-Length: ", 16);
         if (cl)
@@ -113,7 +125,8 @@ static void *server_main(void *arg) {
                 struct pollfd p[MAXC + 1];
                 p[0] = (struct pollfd){.fd = S.lfd, .events = POLLIN};
                 for (int i = 0; i < MAXC; i++)
-                        p[i + 1] = (struct pollfd){.fd = S.cfd[i], .events = POLLIN};
+                        p[i + 1] =
+                                (struct pollfd){.fd = S.mute[i] ? -1 : S.cfd[i], .events = POLLIN};
                 if (poll(p, MAXC + 1, 50) <= 0)
                         continue;
                 if (p[0].revents & POLLIN) {
@@ -130,7 +143,8 @@ static void *server_main(void *arg) {
                                 close(fd);
                 }
                 for (int i = 0; i < MAXC; i++) {
-                        if (S.cfd[i] < 0 || !(p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+                        if (S.cfd[i] < 0 || S.mute[i] ||
+                            !(p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
                                 continue;
                         buf_reserve(&S.cin[i], 65536);
                         ssize_t n = recv(S.cfd[i], S.cin[i].data + S.cin[i].len, 65536, 0);
@@ -156,7 +170,7 @@ static int server_start(int family, const step_t *steps, int n) {
         S.stop = 0;
         S.family = family;
         for (int i = 0; i < MAXC; i++)
-                S.cfd[i] = -1;
+                S.cfd[i] = -1, S.mute[i] = 0;
         S.lfd = socket(family, SOCK_STREAM, 0);
         struct sockaddr_storage ss;
         memset(&ss, 0, sizeof(ss));
@@ -339,6 +353,32 @@ static void test_response_larger_than_cap(void) {
         hc_destroy(hc);
         server_stop();
         buf_free(&raw);
+}
+
+static void test_early_answer(void) {
+        /* Like a server with a body limit: it answers 413 after the head and
+         * reads no more.  The body is far larger than the socket buffers. */
+        step_t st[] = {
+                {S_EARLY,
+                 "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 9\r\n\r\ntoo large", 0}};
+        TH_CHECK(server_start(AF_INET, st, 1) == 0);
+        hc_t *hc = client(20000, 1024);
+        size_t big = 32u << 20;
+        char *p = calloc(1, big);
+        hc_resp_t r;
+        char e[256];
+        int64_t t0 = now_ms();
+        TH_CHECK(hc_post(hc, "/w", "", p, big, &r, e, sizeof(e)) == 0);
+        TH_CHECK(now_ms() - t0 < 15000); /* not the request timeout */
+        TH_CHECK_INT(r.status, 413);
+        TH_CHECK_STR(r.body, "too large");
+        /* The half-sent request's connection is not reused. */
+        TH_CHECK(hc_post(hc, "/w", "", "x", 1, &r, e, sizeof(e)) == 0);
+        TH_CHECK_INT(r.status, 204);
+        TH_CHECK_INT(srv_int(&S.conns), 2);
+        free(p);
+        hc_destroy(hc);
+        server_stop();
 }
 
 static void test_connection_close(void) {
@@ -597,6 +637,6 @@ static void test_escape_base64(void) {
 }
 
 TH_MAIN("sink_hc", TH_T(test_request_and_keep_alive), TH_T(test_chunked_body),
-        TH_T(test_response_larger_than_cap), TH_T(test_connection_close),
+        TH_T(test_response_larger_than_cap), TH_T(test_early_answer), TH_T(test_connection_close),
         TH_T(test_stale_keep_alive_reconnects), TH_T(test_retry_after), TH_T(test_errors),
         TH_T(test_ipv6), TH_T(test_urls), TH_T(test_escape_base64))
