@@ -20,6 +20,11 @@
  * caller writes its Authorization header), response compression,
  * 100-continue (never asked for; a 1xx answer is skipped), pipelining.
  *
+ * Name resolution is getaddrinfo's and blocks: a resolver that does not
+ * answer is bounded by its own timeouts (resolv.conf), not INFLUX_TIMEOUT
+ * (libcurl resolves on a thread; an InfluxDB address rarely needs DNS that
+ * hangs, and a numeric address or /etc/hosts entry never does).
+ *
  * Threads: an hc_t belongs to one thread.  Steady state allocates nothing
  * per request: the request head and the body buffers are reused (making a
  * new connection calls getaddrinfo, which allocates). */

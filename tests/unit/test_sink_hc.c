@@ -28,6 +28,7 @@ typedef enum {
         S_DROP,        /* close without answering */
         S_SILENT,      /* never answer, keep the connection open */
         S_EARLY,       /* write `raw` once the head is in, then read no more */
+        S_ANY,         /* write `raw` at the first bytes of anything, close */
 } step_act_t;
 
 typedef struct {
@@ -77,6 +78,15 @@ static void write_all(int fd, const char *p, size_t n) {
  * and removes it; 0 when incomplete. */
 static int serve_one(int i) {
         buf_t *b = &S.cin[i];
+        pthread_mutex_lock(&S.mtx);
+        if (S.next < S.nsteps && S.steps[S.next].act == S_ANY) {
+                step_t st = S.steps[S.next++];
+                pthread_mutex_unlock(&S.mtx);
+                write_all(S.cfd[i], st.raw, strlen(st.raw));
+                conn_close(i);
+                return 0;
+        }
+        pthread_mutex_unlock(&S.mtx);
         char *end = b->len ? memmem(b->data, b->len, "\r\n\r\n", 4) : NULL;
         if (!end)
                 return 0;
@@ -573,6 +583,46 @@ static void test_ipv6(void) {
         server_stop();
 }
 
+/* https:// still goes through libcurl: against this plain-HTTP server the
+ * TLS handshake fails with curl's words, and a refused port reads as curl
+ * says it, not as hc does. */
+static void test_https_goes_through_libcurl(void) {
+        step_t st[] = {{S_ANY, "HTTP/1.1 400 Bad Request\r\n\r\n", 0}};
+        TH_CHECK(server_start(AF_INET, st, 1) == 0);
+        char url[64], e[256];
+        snprintf(url, sizeof(url), "https://127.0.0.1:%d", S.port);
+        ix_conf_t c = {.url = url,
+                       .version = 1,
+                       .db = "weir",
+                       .precision = "ms",
+                       .timeout_ms = 5000,
+                       .connect_timeout_ms = 2000};
+        ix_t *ix = ix_new(&c, e, sizeof(e));
+        TH_CHECK(ix != NULL);
+        if (!ix) {
+                server_stop();
+                return;
+        }
+        ix_result_t r;
+        TH_CHECK(ix_send(ix, "m v=1 1\n", 8, &r) == IX_RETRY);
+        TH_CHECK_STR(r.cause, "network");
+        TH_CHECK(strstr(r.message, "SSL") || strstr(r.message, "TLS"));
+        TH_CHECK(strstr(r.message, "malformed") == NULL); /* not hc's words */
+        TH_CHECK(strstr(r.message, "timeout") == NULL);
+        TH_CHECK_STR(ix_write_url(ix) + strlen(url), "/write?db=weir&precision=ms");
+        ix_destroy(ix);
+        server_stop();
+        c.url = "https://127.0.0.1:1";
+        ix = ix_new(&c, e, sizeof(e));
+        TH_CHECK(ix != NULL);
+        if (!ix)
+                return;
+        TH_CHECK(ix_send(ix, "m v=1 1\n", 8, &r) == IX_RETRY);
+        TH_CHECK(strstr(r.message, "connect to 127.0.0.1:1: ") == NULL);
+        TH_CHECK_HAS(r.message, "127.0.0.1");
+        ix_destroy(ix);
+}
+
 static void test_urls(void) {
         hc_url_t u;
         char e[256];
@@ -639,4 +689,5 @@ static void test_escape_base64(void) {
 TH_MAIN("sink_hc", TH_T(test_request_and_keep_alive), TH_T(test_chunked_body),
         TH_T(test_response_larger_than_cap), TH_T(test_early_answer), TH_T(test_connection_close),
         TH_T(test_stale_keep_alive_reconnects), TH_T(test_retry_after), TH_T(test_errors),
-        TH_T(test_ipv6), TH_T(test_urls), TH_T(test_escape_base64))
+        TH_T(test_ipv6), TH_T(test_https_goes_through_libcurl), TH_T(test_urls),
+        TH_T(test_escape_base64))
