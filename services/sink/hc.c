@@ -34,7 +34,7 @@ struct hc_s {
         /* one request's state */
         int64_t deadline; /* monotonic ms */
         int got_any;      /* a byte of the answer arrived */
-        int eof, timed_out;
+        int eof, timed_out, send_err;
         const char *doing;
         size_t rpos, rlen;
         char rbuf[HC_RBUF];
@@ -219,8 +219,10 @@ static int hc_send(hc_t *hc, const void *body, size_t len, char *errstr, size_t 
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno != EAGAIN && errno != EWOULDBLOCK)
+                        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                                hc->send_err = errno;
                                 return hc_conn_error(hc, errno, errstr, errstr_size);
+                        }
                         /* POLLIN too: a server that answers before it has
                          * read the body (a 413, a 401) stops reading it. */
                         int w = hc_wait(hc, POLLOUT | POLLIN, hc->deadline);
@@ -495,7 +497,7 @@ again:; /* after a 1xx answer */
 
 static int hc_exchange(hc_t *hc, const void *body, size_t len, hc_resp_t *resp, char *errstr,
                        size_t errstr_size) {
-        hc->got_any = hc->eof = hc->timed_out = 0;
+        hc->got_any = hc->eof = hc->timed_out = hc->send_err = 0;
         hc->rpos = hc->rlen = 0;
         hc->body.len = 0;
         resp->body_total = 0;
@@ -504,9 +506,10 @@ static int hc_exchange(hc_t *hc, const void *body, size_t len, hc_resp_t *resp, 
         if (rc == HC_EARLY) { /* answered before the whole body was sent */
                 rc = hc_response(hc, resp, &keep, errstr, errstr_size);
                 keep = 0;
-        } else if (rc != HC_OK && !hc->timed_out) {
+        } else if (hc->send_err == EPIPE || hc->send_err == ECONNRESET) {
                 /* The server may have answered and closed before taking the
-                 * whole body (a 413 does that): read what it said. */
+                 * whole body (a 413 does that): read what it said, if the
+                 * reset left it to read. */
                 char e2[8];
                 if (hc_response(hc, resp, &keep, e2, sizeof(e2)) == HC_OK)
                         rc = HC_OK, keep = 0;
