@@ -390,7 +390,13 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-/* When the open transaction is due: batch_ms after it opened, or — once
+/* How long the open transaction may stay open: batch_ms once it holds
+ * output, state_ms until then (kc_txn_conf_t). */
+static int txn_interval(const kc_txn_t *t) {
+        return t->produced > 0 ? t->batch_ms : t->state_ms;
+}
+
+/* When the open transaction is due: txn_interval() after it opened, or — once
  * it holds output someone downstream waits for — when the input has been
  * drained for idle_ms, whichever is first.  Under load the input never
  * drains and transactions stay batch-sized; a sparse or bursty input
@@ -398,7 +404,7 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
  * as the burst is through instead of waiting out the interval: group
  * commit, the batch adapting to the commit's own latency. */
 static int64_t txn_due_ms(const kc_txn_t *t) {
-        int64_t due = t->opened_ms + t->batch_ms;
+        int64_t due = t->opened_ms + txn_interval(t);
         if (t->produced > 0 && t->idle_ms >= 0 && !t->behind && t->last_msg_ms + t->idle_ms < due)
                 due = t->last_msg_ms + t->idle_ms;
         return due;
@@ -432,7 +438,7 @@ static int txn_due(kc_txn_t *t, int drained) {
         if (t->abort_requested || t->records >= t->batch_records)
                 return 1;
         int64_t now = clk_mono_ms();
-        if (now >= t->opened_ms + t->batch_ms)
+        if (now >= t->opened_ms + txn_interval(t))
                 return 1;
         if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms)
                 return 0;

@@ -9,8 +9,9 @@
  *     begin a transaction if none is open
  *     hooks.process(message)  — produces outputs, changelog, DLQ records
  *                               through kc_txn_produce()
- *     every batch_records messages or batch_ms, or once the input is
- *     drained (idle_ms) if the transaction holds output: commit
+ *     every batch_records messages or batch_ms (state_ms while it holds
+ *     no output), or once the input is drained (idle_ms) if the
+ *     transaction holds output: commit
  *       hooks.pre_commit()    — last records of the transaction (state)
  *       send_offsets_to_transaction(positions, group metadata)
  *       commit_transaction()
@@ -108,6 +109,15 @@ typedef struct kc_txn_conf_s {
         int instance;                 /* this loop's index in the process (threads) */
         int batch_records;            /* commit after this many messages (default 1000) */
         int batch_ms;                 /* ... or this long after the first (default 100) */
+        /* ... or, while the transaction holds no output (only input offsets
+         * and what pre_commit writes), this long (0, the default: 2000, or
+         * half the producer's transaction.timeout.ms if that is less; never
+         * less than batch_ms).  Such a commit keeps nobody downstream waiting, but
+         * while it runs the loop waits, and output produced just after it
+         * waits for the broker to finish it (AddPartitionsToTxn answers
+         * CONCURRENT_TRANSACTIONS, retried after 20 ms): fewer of them is
+         * less latency for the output that matters. */
+        int state_ms;
         /* A transaction that has produced output also commits once no
          * message came for idle_ms (0, the default: as soon as the
          * consumer has nothing queued); -1: only batch_records/batch_ms. */
@@ -126,8 +136,9 @@ typedef struct kc_txn_conf_s {
 void kc_txn_conf_init(kc_txn_conf_t *conf);
 
 /* Reads PROCESSING_GUARANTEE (exactly_once|at_least_once),
- * COMMIT_INTERVAL (duration, e.g. 100ms), COMMIT_MAX_RECORDS and
- * COMMIT_IDLE (duration or "off") into `conf`.  Returns 0 or -1 with errstr naming the variable. */
+ * COMMIT_INTERVAL (duration, e.g. 100ms), COMMIT_STATE_INTERVAL (duration),
+ * COMMIT_MAX_RECORDS and COMMIT_IDLE (duration or "off") into `conf`.  Returns 0 or -1 with errstr
+ * naming the variable. */
 int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* A transactional.id unique per instance and stable across restarts of

@@ -12,7 +12,7 @@ struct kc_txn_s {
         char stage[32];
         char tid[256]; /* transactional.id, "" in at-least-once mode */
         kc_guarantee_t guarantee;
-        int batch_records, batch_ms, idle_ms;
+        int batch_records, batch_ms, state_ms, idle_ms;
         admin_t *admin;
         atomic_int *stop_flag;
         kc_txn_hooks_t hooks;

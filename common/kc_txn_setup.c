@@ -35,6 +35,12 @@ int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
                             &v, errstr, errstr_size) == -1)
                 return -1;
         conf->batch_ms = (int)v;
+        if (getenv("COMMIT_STATE_INTERVAL")) {
+                if (cfg_duration_ms("COMMIT_STATE_INTERVAL", 0, 1, 600000, &v, errstr,
+                                    errstr_size) == -1)
+                        return -1;
+                conf->state_ms = (int)v;
+        }
         if (cfg_int("COMMIT_MAX_RECORDS", conf->batch_records > 0 ? conf->batch_records : 1000, 1,
                     10000000, &v, errstr, errstr_size) == -1)
                 return -1;
@@ -119,17 +125,25 @@ int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 return 0;
         /* A transaction kept open longer than the broker lets it live is
          * aborted and its producer fenced, every time: refuse the setting. */
-        char tmo[32];
-        size_t tmo_size = sizeof(tmo);
-        if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(t->producer)), "transaction.timeout.ms", tmo,
-                              &tmo_size) == RD_KAFKA_CONF_OK &&
-            t->batch_ms >= atoi(tmo)) {
+        char v[32];
+        size_t v_size = sizeof(v);
+        int tmo = rd_kafka_conf_get(rd_kafka_conf(kc_rk(t->producer)), "transaction.timeout.ms", v,
+                                    &v_size) == RD_KAFKA_CONF_OK
+                          ? atoi(v)
+                          : 0;
+        const char *bad = tmo <= 0                                     ? NULL
+                          : t->batch_ms >= tmo                         ? "COMMIT_INTERVAL"
+                          : t->conf.state_ms > 0 && t->state_ms >= tmo ? "COMMIT_STATE_INTERVAL"
+                                                                       : NULL;
+        if (bad) {
                 snprintf(errstr, errstr_size,
-                         "COMMIT_INTERVAL (%d ms) must be shorter than the producer's "
-                         "transaction.timeout.ms (%s ms, KAFKA_TRANSACTION_TIMEOUT_MS)",
-                         t->batch_ms, tmo);
+                         "%s (%d ms) must be shorter than the producer's "
+                         "transaction.timeout.ms (%d ms, KAFKA_TRANSACTION_TIMEOUT_MS)",
+                         bad, t->batch_ms >= tmo ? t->batch_ms : t->state_ms, tmo);
                 return -1;
         }
+        if (tmo > 0 && t->conf.state_ms <= 0 && t->state_ms > tmo / 2)
+                t->state_ms = tmo / 2 > t->batch_ms ? tmo / 2 : t->batch_ms;
         /* Also fences an earlier producer of this transactional.id and
          * aborts what it left open. */
         for (;;) {
@@ -220,6 +234,9 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         t->guarantee = conf->guarantee;
         t->batch_records = conf->batch_records > 0 ? conf->batch_records : 1000;
         t->batch_ms = conf->batch_ms > 0 ? conf->batch_ms : 100;
+        t->state_ms = conf->state_ms > 0 ? conf->state_ms : 2000;
+        if (t->state_ms < t->batch_ms)
+                t->state_ms = t->batch_ms;
         t->idle_ms = conf->idle_ms;
         t->admin = conf->admin;
         t->stop_flag = conf->stop;
@@ -265,9 +282,11 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         char idle[48] = "";
         if (t->idle_ms >= 0)
                 snprintf(idle, sizeof(idle), ", or %d ms idle with output", t->idle_ms);
-        log_info(KC_TXN_LOG, "%s loop ready (%s, commit every %d record(s) or %d ms%s)", t->stage,
-                 t->guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
-                 t->batch_records, t->batch_ms, idle);
+        log_info(KC_TXN_LOG,
+                 "%s loop ready (%s, commit every %d record(s) or %d ms (%d ms without "
+                 "output)%s)",
+                 t->stage, t->guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
+                 t->batch_records, t->batch_ms, t->state_ms, idle);
         return t;
 fail:
         kc_txn_destroy(t);

@@ -196,7 +196,8 @@ def test_bad_commit_settings_are_refused(kafka):
     for env, name in (({"COMMIT_IDLE": "soon"}, "COMMIT_IDLE"),
                       # Every transaction would outlive transaction.timeout.ms
                       # (10 s by default) and be fenced.
-                      ({"COMMIT_INTERVAL": "20s"}, "transaction.timeout.ms")):
+                      ({"COMMIT_INTERVAL": "20s"}, "transaction.timeout.ms"),
+                      ({"COMMIT_STATE_INTERVAL": "15s"}, "COMMIT_STATE_INTERVAL")):
         r = subprocess.run([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", "x",
                             "--to", "y", "-g", "g"], env=dict(os.environ, **env),
                            capture_output=True, text=True, timeout=60)

@@ -304,6 +304,14 @@ static void test_conf_env(void) {
         TH_CHECK_INT(conf.guarantee, KC_AT_LEAST_ONCE);
         TH_CHECK_INT(conf.batch_ms, 2000);
         TH_CHECK_INT(conf.batch_records, 5000);
+        TH_CHECK_INT(conf.state_ms, 0); /* unset: automatic */
+        setenv("COMMIT_STATE_INTERVAL", "5s", 1);
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), 0);
+        TH_CHECK_INT(conf.state_ms, 5000);
+        setenv("COMMIT_STATE_INTERVAL", "soon", 1);
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "COMMIT_STATE_INTERVAL");
+        unsetenv("COMMIT_STATE_INTERVAL");
         setenv("PROCESSING_GUARANTEE", "twice", 1);
         TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), -1);
         TH_CHECK_HAS(err, "PROCESSING_GUARANTEE");
