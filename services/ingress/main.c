@@ -133,7 +133,11 @@ int main(void) {
 
         char timeout[32];
         snprintf(timeout, sizeof(timeout), "%lld", (long long)conf.produce_timeout_ms);
-        const char *props[] = {"message.timeout.ms", timeout, NULL};
+        /* A request's records are enqueued together and its answer waits
+         * for their acknowledgement: 1 ms of linger (Weir's default is 5)
+         * still gathers concurrent requests into a batch, and takes 4 ms
+         * off every request's latency and off the end-to-end latency. */
+        const char *props[] = {"message.timeout.ms", timeout, "linger.ms", "1", NULL};
         kc_opts_t ko = {.stage = "ingress", .props = props, .admin = svc.admin};
         kc = kc_producer_new(&ko, err, sizeof(err));
         if (!kc)

@@ -9,7 +9,7 @@ One private broker, two topics with the same partitions:
   2. kcat produces the same number of events as the same Avro bytes
      (single-object framing, key = intersection_id, pre-encoded with fastavro
      into a file) with the same producer settings (idempotent, acks=all,
-     linger.ms=5, lz4, batch.num.messages=1000); its CPU-seconds from rusage;
+     linger.ms=1, lz4, batch.num.messages=1000); its CPU-seconds from rusage;
   3. latency: BENCH_RATE requests/s of the same batches for BENCH_LAT_SECONDS,
      p50/p99 from the client.
 Prints a table and, last, `bench-ingress ratio=<r> p99_ms=<n>` where r =
@@ -42,7 +42,7 @@ RATE = float(os.environ.get("BENCH_RATE", "20"))
 LAT_SECONDS = int(os.environ.get("BENCH_LAT_SECONDS", "10"))
 THREADS = os.environ.get("INGRESS_THREADS", "2")
 PARTS = 3
-PRODUCER = {"enable.idempotence": "true", "acks": "all", "linger.ms": "5",
+PRODUCER = {"enable.idempotence": "true", "acks": "all", "linger.ms": "1",
             "compression.type": "lz4", "batch.num.messages": "1000"}
 TICK = os.sysconf("SC_CLK_TCK")
 
