@@ -12,7 +12,8 @@ committed offsets are read with confluent-kafka.
   - a real 413 (small max-body-size) splits the batch; SIGTERM while InfluxDB is
     down exits 0 without committing
   - 1.x credentials (auth-enabled influxd); a second instance joining the group
-  - an http:// INFLUX_URL never loads libcurl (the sink's own HTTP client)
+  - an http:// INFLUX_URL never loads libcurl (the sink's own HTTP client), one
+    kept-alive connection carries every batch
 """
 import io
 import json
@@ -543,11 +544,31 @@ def test_influxdb_1x_credentials(kafka, pipeline):
 CURL_LIBS = ("libcurl", "libnghttp2", "libssh2", "libldap", "librtmp", "libpsl", "libbrotli")
 
 
+def established_to(pid, port):
+    """TCP connections of process `pid` established to `port` (from /proc)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    n = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "01" and int(f[2].rsplit(":", 1)[1], 16) == port and f[9] in inodes:
+                n += 1
+    return n
+
+
 def test_http_url_does_not_load_libcurl(kafka, influx, pipeline, weir_build):
     """With an http:// INFLUX_URL the sink writes through its own HTTP/1.1
     client (services/sink/hc.c): libcurl and the shared objects it needs
-    (~5 MB of RSS) are never mapped, even after points were written.  Only
-    the release link loads libcurl at its first call (common/link/
+    (~5 MB of RSS) are never mapped, even after points were written, and
+    every batch goes over one kept-alive connection to influxd.  Only the
+    release link loads libcurl at its first call (common/link/
     curl_lazy.c; Makefile SVC_SHIM); a build that links libcurl.so at exec
     (VARIANT=san, or the static archives missing) maps it anyway: skipped."""
     exe = weir_build / "bin" / "weir-sink"
@@ -560,13 +581,19 @@ def test_http_url_does_not_load_libcurl(kafka, influx, pipeline, weir_build):
         pytest.skip(f"{exe} links libcurl.so at exec (not the release link)")
     p = pipeline
     influx.create_database(p["name"])
-    recs = [aggregate(i) for i in range(20)]
-    produce(kafka.bootstrap, p["aggregates"], AGG, recs)
     sink = p["make"](influx)
-    wait_for(lambda: len(points(influx, p["name"])) >= 20 or sink.alive(), 60, "the points")
+    recs = []
+    for r in range(3):  # three rounds: at least three write requests
+        more = [aggregate(i) for i in range(20 * r, 20 * r + 20)]
+        produce(kafka.bootstrap, p["aggregates"], AGG, more)
+        recs += more
+        wait_for(lambda: len(points(influx, p["name"])) >= len(recs) or sink.alive(), 60,
+                 f"the points of round {r}")
     check_points_equal(points(influx, p["name"]), recs)
-    wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 20,
+    wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 60,
              30, "committed offsets")
+    assert sink.metric("weir_sink_influx_batches_total") >= 3
+    assert established_to(sink.proc.pid, influx.port) == 1
     maps = Path(f"/proc/{sink.proc.pid}/maps").read_text()
     loaded = sorted({line.split()[-1] for line in maps.splitlines()
                      if any(lib in line for lib in CURL_LIBS)})
