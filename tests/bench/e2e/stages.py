@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Where the end-to-end latency of `make bench-e2e` goes, stage by stage.
+
+    WEIR_BUILD=build/rel BENCH_RATE=20000 BENCH_SECONDS=15 \\
+        python3 tests/bench/e2e/stages.py
+
+Runs the bench's pipeline (tests/bench/e2e/bench.py: same broker, influxd,
+services, spec and weir-sim load) at one rate, with two extra
+read_committed readers (fetch.wait.max.ms 5) on compute's and enrichment's
+output topics, and prints for the aggregates of the measured windows:
+
+  emit - window_end          compute's own emitted_at: weir-sim's batching and
+                             its one blocking connection, ingress and its
+                             producer, compute's fetch and processing
+  agg visible - emitted_at   compute's transaction committing, the markers,
+                             a read_committed fetch
+  eagg visible - window_end  the same after enrichment's transaction
+  ws arrival - window_end    what bench-e2e reports (the sink's WebSocket feed)
+
+then each service's commit-duration histogram (p50/p99) and transaction
+count, and per window the spread of its aggregates.  A diagnostic, not part
+of `make bench`: the extra readers add load of their own.  SVC_ENV (JSON
+{service: {VAR: value}}) sets service variables, e.g. to try a setting.
+"""
+import io
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402
+import fastavro  # noqa: E402
+from bench import BUILD, COMPUTE, REPO, Broker, Feed, Influx, Pipeline, pct  # noqa: E402
+from confluent_kafka import Consumer  # noqa: E402
+
+RATE = int(os.environ.get("BENCH_RATE", "20000"))
+SVC_ENV = json.loads(os.environ.get("SVC_ENV", "{}"))
+
+
+def schema(name):
+    return fastavro.parse_schema(json.load(open(REPO / "schemas" / f"{name}.avsc")))
+
+
+def ms(x):
+    return x.timestamp() * 1000 if hasattr(x, "timestamp") else x
+
+
+class Reader:
+    """read_committed reader of one topic: (window_end, emitted_at, arrival) rows."""
+
+    def __init__(self, bootstrap, topic, sch):
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "stages-" + topic,
+                           "auto.offset.reset": "latest", "isolation.level": "read_committed",
+                           "fetch.wait.max.ms": 5, "enable.auto.commit": False})
+        self.c.subscribe([topic])
+        self.sch, self.rows, self.stop = sch, [], False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            for m in self.c.consume(1000, 0.002):
+                if m.error():
+                    continue
+                now = time.time() * 1000
+                # Avro single-object encoding: 2 marker bytes + 8 fingerprint bytes.
+                v = fastavro.schemaless_reader(io.BytesIO(m.value()[10:]), self.sch)
+                self.rows.append((ms(v["window_end"]), ms(v["emitted_at"]), now))
+        self.c.close()
+
+
+def row(name, xs):
+    print(f"{name:28s} n={len(xs)} p50={pct(xs, .5):.1f} p90={pct(xs, .9):.1f} "
+          f"p99={pct(xs, .99):.1f} max={max(xs or [0]):.1f}")
+
+
+def main():
+    with Broker() as b, Influx() as db:
+        p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-stages-"), influx_url=db.url,
+                     compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"}, service_env=SVC_ENV)
+        db.create_database(p.influx_db)
+        try:
+            p.start()
+            feed = Feed(p.ws_url)
+            ra = Reader(b.bootstrap, p.topics["agg"], schema("aggregate"))
+            re_ = Reader(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+            time.sleep(2)
+            r = bench.load(p, feed, RATE, {n: 0 for n in bench.ORDER})
+            bench.show(f"{RATE}/s", r)
+            feed.stop = ra.stop = re_.stop = True
+            time.sleep(0.6)  # the feed's receive loop notices within 0.5 s
+            ra.t.join(5)
+            re_.t.join(5)
+            lo, hi = feed.window
+            agg = [x for x in ra.rows if lo <= x[0] <= hi]
+            eagg = [x for x in re_.rows if lo <= x[0] <= hi]
+            row("emit - window_end", [e - w for w, e, a in agg])
+            row("agg visible - emitted_at", [a - e for w, e, a in agg])
+            row("agg visible - window_end", [a - w for w, e, a in agg])
+            row("eagg visible - window_end", [a - w for w, e, a in eagg])
+            row("ws arrival - window_end", feed.lat[-r["samples"]:] if r["samples"] else [])
+            for n in ("compute", "enrichment"):
+                m = p.svc[n].metrics()
+                tx = sum(v for k, lb, v in m if k == f"weir_{n}_kafka_transactions_total")
+                h = f"weir_{n}_kafka_commit_duration_seconds"
+                print(f"{n}: {tx:.0f} transactions, commit p50 "
+                      f"{1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
+                      f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
+            per = defaultdict(lambda: ([], []))
+            for w, e, a in agg:
+                per[w][0].append(a - w)
+            for w, e, a in eagg:
+                per[w][1].append(a - w)
+            for w in sorted(per):
+                x, y = per[w]
+                print(f"window ...{int(w) % 100000:05d}: agg visible {min(x or [0]):.0f}-"
+                      f"{max(x or [0]):.0f} ms, eagg visible {min(y or [0]):.0f}-"
+                      f"{max(y or [0]):.0f} ms ({len(x)}/{len(y)} aggregates)")
+        finally:
+            p.stop(10)
+
+
+if __name__ == "__main__":
+    main()
