@@ -38,6 +38,7 @@ struct ix_s {
 int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision, char *errstr,
                 size_t errstr_size) {
         static const char *const versions[] = {"auto", "1", "2", NULL};
+        static const char *const clients[] = {"builtin", "libcurl", NULL};
         int v = 0;
         memset(c, 0, sizeof(*c));
         if (cfg_str("INFLUX_URL", NULL, &c->url, errstr, errstr_size) ||
@@ -50,6 +51,7 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
             cfg_str("INFLUX_USERNAME", NULL, &c->username, errstr, errstr_size) ||
             cfg_str("INFLUX_PASSWORD", NULL, &c->password, errstr, errstr_size) ||
             cfg_bool("INFLUX_GZIP", 1, &c->gzip, errstr, errstr_size) ||
+            cfg_enum("INFLUX_HTTP_CLIENT", "builtin", clients, &c->libcurl, errstr, errstr_size) ||
             cfg_duration_ms("INFLUX_TIMEOUT", 10000, 100, 600000, &c->timeout_ms, errstr,
                             errstr_size) ||
             cfg_duration_ms("INFLUX_CONNECT_TIMEOUT", 5000, 100, 600000, &c->connect_timeout_ms,
@@ -149,8 +151,8 @@ static int ix_build_url(ix_t *ix) {
 #define IX_HDR(s) buf_append(&ix->hdrs, s, strlen(s))
 
 /* The header lines of every request.  1.x basic auth: written here for
- * http://, by libcurl (CURLOPT_USERNAME) for https://. */
-static int ix_headers(ix_t *ix, int https) {
+ * the built-in client, by libcurl (CURLOPT_USERNAME) when `curl`. */
+static int ix_headers(ix_t *ix, int curl) {
         const ix_conf_t *c = &ix->conf;
         int rc = IX_HDR("Content-Type: text/plain; charset=utf-8\r\n");
         if (c->gzip)
@@ -159,7 +161,7 @@ static int ix_headers(ix_t *ix, int https) {
                 rc |= IX_HDR("Authorization: Token ");
                 rc |= IX_HDR(c->token);
                 rc |= IX_HDR("\r\n");
-        } else if (c->version == 1 && c->username && !https) {
+        } else if (c->version == 1 && c->username && !curl) {
                 buf_t up = BUF_INIT;
                 const char *pw = c->password ? c->password : "";
                 rc |= buf_append(&up, c->username, strlen(c->username));
@@ -193,13 +195,14 @@ ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
         c->username = ix_strdup(ix, 6, conf->username);
         c->password = ix_strdup(ix, 7, conf->password);
         c->precision = ix_strdup(ix, 8, conf->precision ? conf->precision : "ms");
-        int https = !strncasecmp(conf->url, "https://", 8);
-        if (!c->url || !c->precision || ix_build_url(ix) || ix_headers(ix, https)) {
+        /* libcurl for https://, or for any URL when the operator asks. */
+        int curl = !strncasecmp(conf->url, "https://", 8) || conf->libcurl;
+        if (!c->url || !c->precision || ix_build_url(ix) || ix_headers(ix, curl)) {
                 snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
         char e[256];
-        if (https)
+        if (curl)
                 ix->ixc = ixc_new(ix->url, ix->hdrs.data, c->version == 1 ? c->username : NULL,
                                   c->password, c->timeout_ms, c->connect_timeout_ms,
                                   IX_MAX_RESPONSE, e, sizeof(e));

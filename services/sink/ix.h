@@ -40,6 +40,7 @@ typedef struct ix_conf_s {
         const char *username, *password; /* 1.x basic auth (password: a secret) */
         const char *precision;           /* write API precision parameter (lp_precision_param) */
         int gzip;
+        int libcurl; /* INFLUX_HTTP_CLIENT=libcurl: libcurl for http:// too */
         int64_t timeout_ms, connect_timeout_ms;
         int64_t retry_initial_ms, retry_max_ms; /* backoff: initial·2^attempt, capped */
         int64_t retry_after_max_ms;             /* a Retry-After longer than this is cut */

@@ -600,3 +600,27 @@ def test_http_url_does_not_load_libcurl(kafka, influx, pipeline, weir_build):
     assert not loaded, f"weir-sink mapped {loaded} with INFLUX_URL={influx.url}"
     assert "libc.so" in maps  # the check reads real mappings
     assert sink.stop() == 0, sink.tail()
+
+
+def test_http_client_libcurl_setting(kafka, pipeline):
+    """INFLUX_HTTP_CLIENT=libcurl sends http:// writes through libcurl (the
+    operator's fallback from the built-in client), basic auth included;
+    a value that is not builtin|libcurl stops start-up naming it."""
+    p = pipeline
+    db = influx_harness.Influx(auth=("weir", "s3cret-pw")).start()
+    try:
+        bad = p["make"](db, INFLUX_HTTP_CLIENT="curl")
+        assert bad.proc.wait(30) != 0
+        assert "INFLUX_HTTP_CLIENT" in bad.log.read_text(), bad.tail()
+        db.create_database(p["name"])
+        recs = [aggregate(i) for i in range(10)]
+        produce(kafka.bootstrap, p["aggregates"], AGG, recs)
+        sink = p["make"](db, INFLUX_USERNAME="weir", INFLUX_PASSWORD="s3cret-pw",
+                         INFLUX_HTTP_CLIENT="libcurl")
+        wait_for(lambda: len(points(db, p["name"])) >= 10 or sink.alive(), 30, "the points")
+        check_points_equal(points(db, p["name"]), recs)
+        maps = Path(f"/proc/{sink.proc.pid}/maps").read_text()
+        assert "libcurl" in maps, "INFLUX_HTTP_CLIENT=libcurl but libcurl is not loaded"
+        assert sink.stop() == 0, sink.tail()
+    finally:
+        db.close()
