@@ -1,7 +1,7 @@
 /* hc — a minimal HTTP/1.1 client for the sink's InfluxDB writes to a plain
  * http:// INFLUX_URL (ix.c), so that the sink does not load libcurl —
  * ~20 shared objects and OpenSSL's initialisation, ~5 MB of RSS — unless
- * INFLUX_URL is https:// (TLS stays with libcurl: ix_curl.c).
+ * INFLUX_URL is https:// (TLS stays with libcurl: ixc.c).
  *
  * What it does: one persistent (keep-alive) connection to one host:port,
  * resolved with getaddrinfo (IPv4 and IPv6, each address tried in turn);
