@@ -140,9 +140,12 @@ struct cl_reader_s {
 /* EOF events say where the fetcher reached the end; no statistics: this
  * consumer's lag is not the service's.  The prefetch is as small as the
  * workers' (wk.c), with fw waking the fetcher, so a restore of a large
- * changelog does not hold megabytes of records it has not read yet. */
+ * changelog does not hold megabytes of records it has not read yet.  The
+ * EOF comes from the first fetch that finds nothing more, which the broker
+ * holds for fetch.wait.max.ms (500 ms by default) first: 10 ms. */
 static const char *const cl_props[] = {
-        "enable.partition.eof", "true", "statistics.interval.ms", "0", FW_PREFETCH_PROPS, NULL};
+        "enable.partition.eof", "true", "statistics.interval.ms", "0",
+        "fetch.wait.max.ms",    "10",   FW_PREFETCH_PROPS,        NULL};
 
 static void cl_opts(const cl_reader_t *r, kc_opts_t *o) {
         memset(o, 0, sizeof(*o));
@@ -239,6 +242,15 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                 rd_kafka_topic_partition_list_add(l, r->topic, parts[i])->offset =
                         RD_KAFKA_OFFSET_BEGINNING;
         }
+        /* The leaders first: a partition assigned before the new client
+         * knows its leader waits out librdkafka's 500 ms offset-query retry
+         * timer.  A failure here only costs that wait. */
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, r->topic, NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rkt && rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+                rd_kafka_metadata_destroy(md);
+        if (rkt)
+                rd_kafka_topic_destroy(rkt);
         rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (err) {
