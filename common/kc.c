@@ -415,15 +415,16 @@ int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size) {
         return 1;
 }
 
-void kc_ready_probe(kc_t *kc) {
+int kc_ready_probe(kc_t *kc) {
         if (kc->probed || kc->type != RD_KAFKA_PRODUCER || kc->ready_cond < 0)
-                return;
+                return 1;
         /* A cached controller id means a broker answered a metadata request;
          * timeout 0: never waits for one. */
         if (rd_kafka_controllerid(kc->rk, 0) >= 0) {
                 kc->probed = 1;
                 admin_ready_set(kc->admin, kc->ready_cond, 1);
         }
+        return kc->probed;
 }
 
 static void *kc_poll_main(void *arg) {

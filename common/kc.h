@@ -116,8 +116,10 @@ int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size);
  * librdkafka's statistics, which first arrive statistics.interval.ms (5 s)
  * after start.  Until then this sets it as soon as librdkafka holds cluster
  * metadata (a broker answered); it never blocks.  Call it from the loop that
- * polls the producer; once set it costs one load. */
-void kc_ready_probe(kc_t *kc);
+ * polls the producer; once set it costs one load.  Returns 1 once there is
+ * nothing left to probe (set, or no such condition), 0 while the loop
+ * should call again soon. */
+int kc_ready_probe(kc_t *kc);
 
 /* Producer: serves delivery reports, statistics and errors from a
  * background thread (for ingress, whose HTTP threads never poll).  Stopped

@@ -538,7 +538,9 @@ int main(void) {
         while (!atomic_load(&s.svc.stop)) {
                 admin_heartbeat(s.svc.admin);
                 rd_kafka_poll(kc_rk(s.producer), 0);
-                kc_ready_probe(s.producer);
+                /* Short polls until the DLQ producer has seen the cluster:
+                 * /readyz within a few ms of start, not the next 100 ms. */
+                int probed = kc_ready_probe(s.producer);
                 if (kc_fatal(s.consumer, err, sizeof(err)) ||
                     kc_fatal(s.producer, err, sizeof(err))) {
                         log_error(LOG_C, "Kafka client failed: %s", err);
@@ -546,10 +548,10 @@ int main(void) {
                         break;
                 }
                 int64_t now = clk_mono_ms();
-                int timeout = 100;
+                int timeout = probed ? 100 : 5;
                 if (s.pending_since) {
                         int64_t left = s.pending_since + s.conf.flush_ms - now;
-                        timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                        timeout = left <= 0 ? 0 : left < timeout ? (int)left : timeout;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);
                 if (m)
