@@ -134,9 +134,10 @@ def test_image_rootfs_runs_as_65532_and_answers_healthz(images, svc, kafka, topi
         os.makedirs(pdir)
         spec = pipeline(topic)
         if svc == "sink":
-            # InfluxDB on: the sink sets up its HTTP client (libcurl, loaded
-            # from the image at that moment) at start; nothing listens there
-            # and no record comes, so nothing is written.
+            # InfluxDB on, over https: the sink sets up libcurl (loaded from
+            # the image at that moment) at start; nothing listens there and
+            # no record comes, so nothing is written.  (http:// goes through
+            # the sink's own client: tests/integration/test_sink_influx.py.)
             spec["sink"]["influx"].pop("enabled")
         with open(os.path.join(pdir, "pipeline.json"), "w") as f:
             json.dump(spec, f)
@@ -154,7 +155,7 @@ def test_image_rootfs_runs_as_65532_and_answers_healthz(images, svc, kafka, topi
             env["HTTP_BIND"], env["HTTP_PORT"] = "127.0.0.1", str(free_port())
         if svc == "sink":
             env["SINK_HTTP_BIND"], env["SINK_HTTP_PORT"] = "127.0.0.1", str(free_port())
-            env["INFLUX_URL"] = f"http://127.0.0.1:{free_port()}"
+            env["INFLUX_URL"] = f"https://127.0.0.1:{free_port()}"
         if svc != "ingress":
             env["KAFKA_GROUP_ID"] = "img-" + uuid.uuid4().hex[:8]
         # A private mount namespace (unshare -m), /proc and the OCI
@@ -196,8 +197,8 @@ def test_image_rootfs_runs_as_65532_and_answers_healthz(images, svc, kafka, topi
 
         uid = re.search(r"^Uid:\s+(\d+)", open(f"/proc/{proc.pid}/status").read(), re.M)
         assert uid and uid.group(1) == "65532"
-        # libcurl is loaded only by a service that makes HTTP requests (the
-        # sink's InfluxDB client here; the others only with a registry).
+        # libcurl is loaded only by a service that needs it (the sink's
+        # https InfluxDB client here; the others only with a registry).
         maps = open(f"/proc/{proc.pid}/maps").read()
         assert ("libcurl.so.4" in maps) == (svc == "sink"), f"weir-{svc} maps:\n{maps}"
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5).read()
