@@ -44,7 +44,7 @@ static const char *const kc_consumer_defaults[] = {
          * LeaveGroup waits behind its own JoinGroup, librdkafka 2.0.2), and
          * the rebalance then waits for it until its session times out: 10 s
          * (Kafka Streams' old default) instead of librdkafka's 45 s, which
-         * stalled a restarted compute for 39 s in 2 of 12 restarts. */
+         * stalled a restarted compute for 39-40 s in 3 of 12 restarts. */
         "heartbeat.interval.ms", "1000", "session.timeout.ms", "10000",
         /* Never see records of aborted transactions. */
         "isolation.level", "read_committed",
