@@ -70,11 +70,14 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
 
         if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        int64_t def_threads = ncpu < 1 ? 1 : ncpu;
-        if (def_threads > partitions)
-                def_threads = partitions;
-        if (cfg_int("COMPUTE_THREADS", def_threads, 1, MAX_THREADS, &threads, errstr,
+        /* One worker unless asked, as Kafka Streams' num.stream.threads: it
+         * processes ~600k records per CPU-second (docs/bench/compute.md), and every
+         * worker is a group member of its own.  Members that join at once
+         * often miss each other's round: the broker completes it with the
+         * first, the other's join makes its SyncGroup fail, and librdkafka
+         * (2.0.2 to 2.6 at least) waits out its 1 s join backoff before it
+         * joins again — 1-2 s to ready instead of ~70 ms. */
+        if (cfg_int("COMPUTE_THREADS", 1, 1, MAX_THREADS, &threads, errstr,
                     errstr_size) == -1 ||
             cfg_duration_ms("CHANGELOG_STABLE_TIMEOUT", 30000, 0, 3600000, &stable_ms, errstr,
                             errstr_size) == -1)

@@ -16,7 +16,7 @@ Steps (tests/bench/bench-compute.sh builds the Kafka Streams jar first):
      expected aggregate (keys x windows) on its output topic;
      Both run --threads processing threads (BENCH_THREADS, default 1:
      Kafka Streams' num.stream.threads default; weir-compute's
-     COMPUTE_THREADS, whose own default is one per CPU): the same
+     COMPUTE_THREADS, whose default is 1 too since 23 Nov): the same
      parallelism on both sides;
   4. per side: CPU-seconds (utime+stime of the process tree, /proc) at that
      moment, per million events; peak RSS (VmHWM); wall time from start;
