@@ -104,6 +104,7 @@ static int txn_begin(kc_txn_t *t) {
         t->opened_ms = clk_mono_ms();
         t->records = 0;
         t->produced = 0;
+        t->first_out_ms = 0;
         t->behind = 0;
         t->last_msg_ms = t->opened_ms;
         t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
@@ -390,13 +391,21 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-/* How long the open transaction may stay open: batch_ms once it holds
- * output, state_ms until then (kc_txn_conf_t). */
-static int txn_interval(const kc_txn_t *t) {
-        return t->produced > 0 ? t->batch_ms : t->state_ms;
+/* When the open transaction must commit: state_ms after it opened, or
+ * batch_ms after its first output if that is sooner (kc_txn_conf_t).
+ * From the first output, not from the opening: a transaction that held
+ * only input for a while (compute between two windows) would otherwise be
+ * overdue the moment it produced, and commit in the middle of a fetched
+ * batch — the windows closing on its other partitions a few records later
+ * then waited for that commit and made a second one. */
+static int64_t txn_deadline_ms(const kc_txn_t *t) {
+        int64_t due = t->opened_ms + t->state_ms;
+        if (t->produced > 0 && t->first_out_ms + t->batch_ms < due)
+                due = t->first_out_ms + t->batch_ms;
+        return due;
 }
 
-/* When the open transaction is due: txn_interval() after it opened, or — once
+/* When the open transaction is due: txn_deadline_ms(), or — once
  * it holds output someone downstream waits for — when the input has been
  * drained for idle_ms, whichever is first.  Under load the input never
  * drains and transactions stay batch-sized; a sparse or bursty input
@@ -404,9 +413,14 @@ static int txn_interval(const kc_txn_t *t) {
  * as the burst is through instead of waiting out the interval: group
  * commit, the batch adapting to the commit's own latency. */
 static int64_t txn_due_ms(const kc_txn_t *t) {
-        int64_t due = t->opened_ms + txn_interval(t);
-        if (t->produced > 0 && t->idle_ms >= 0 && !t->behind && t->last_msg_ms + t->idle_ms < due)
-                due = t->last_msg_ms + t->idle_ms;
+        int64_t due = txn_deadline_ms(t);
+        if (t->produced > 0 && t->idle_ms >= 0 && !t->behind) {
+                int64_t idle = t->last_msg_ms + t->idle_ms;
+                if (idle < t->first_out_ms + t->linger_ms)
+                        idle = t->first_out_ms + t->linger_ms;
+                if (idle < due)
+                        due = idle;
+        }
         return due;
 }
 
@@ -438,9 +452,10 @@ static int txn_due(kc_txn_t *t, int drained) {
         if (t->abort_requested || t->records >= t->batch_records)
                 return 1;
         int64_t now = clk_mono_ms();
-        if (now >= t->opened_ms + txn_interval(t))
+        if (now >= txn_deadline_ms(t))
                 return 1;
-        if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms)
+        if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms ||
+            now < t->first_out_ms + t->linger_ms)
                 return 0;
         if (txn_caught_up(t))
                 return 1;
@@ -556,14 +571,15 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
                 t->abort_requested = 1;
                 return err;
         }
-        t->produced++;
+        if (t->produced++ == 0)
+                t->first_out_ms = clk_mono_ms();
         metrics_inc(t->m_out, 1);
         return err;
 }
 
 void kc_txn_output_pending(kc_txn_t *t) {
-        if (t->open)
-                t->produced++;
+        if (t->open && t->produced++ == 0)
+                t->first_out_ms = clk_mono_ms();
 }
 
 kc_t *kc_txn_consumer(kc_txn_t *t) {

@@ -9,9 +9,10 @@
  *     begin a transaction if none is open
  *     hooks.process(message)  — produces outputs, changelog, DLQ records
  *                               through kc_txn_produce()
- *     every batch_records messages or batch_ms (state_ms while it holds
- *     no output), or once the input is drained (idle_ms) if the
- *     transaction holds output: commit
+ *     every batch_records messages, state_ms after it opened, batch_ms
+ *     after its first output, or once the input is drained (idle_ms, but
+ *     not before linger_ms after its first output) if the transaction
+ *     holds output: commit
  *       hooks.pre_commit()    — last records of the transaction (state)
  *       send_offsets_to_transaction(positions, group metadata)
  *       commit_transaction()
@@ -108,7 +109,7 @@ typedef struct kc_txn_conf_s {
         const char *transactional_id; /* NULL: kc_txn_default_id() */
         int instance;                 /* this loop's index in the process (threads) */
         int batch_records;            /* commit after this many messages (default 1000) */
-        int batch_ms;                 /* ... or this long after the first (default 100) */
+        int batch_ms;                 /* ... or this long after the first output (default 100) */
         /* ... or, while the transaction holds no output (only input offsets
          * and what pre_commit writes), this long (0, the default: 2000, or
          * half the producer's transaction.timeout.ms if that is less; never
@@ -122,6 +123,13 @@ typedef struct kc_txn_conf_s {
          * message came for idle_ms (0, the default: as soon as the
          * consumer has nothing queued); -1: only batch_records/batch_ms. */
         int idle_ms;
+        /* ... but never sooner than linger_ms after its first output (0,
+         * the default: no wait).  One loop reading several partitions
+         * otherwise commits the windows that closed on the first partition
+         * alone, and those closing on the next a few ms later wait for that
+         * commit, then for the broker to finish it (CONCURRENT_TRANSACTIONS,
+         * retried after 20 ms), before their own. */
+        int linger_ms;
         const char *const *props; /* extra properties for both clients (kc_opts_t) */
         admin_t *admin;           /* NULL or the admin server: heartbeat, readiness */
         atomic_int *stop;         /* NULL or a flag that stops the loop when non-zero */
@@ -137,7 +145,8 @@ void kc_txn_conf_init(kc_txn_conf_t *conf);
 
 /* Reads PROCESSING_GUARANTEE (exactly_once|at_least_once),
  * COMMIT_INTERVAL (duration, e.g. 100ms), COMMIT_STATE_INTERVAL (duration),
- * COMMIT_MAX_RECORDS and COMMIT_IDLE (duration or "off") into `conf`.  Returns 0 or -1 with errstr
+ * COMMIT_MAX_RECORDS, COMMIT_IDLE (duration or "off") and COMMIT_LINGER
+ * (duration) into `conf`.  Returns 0 or -1 with errstr
  * naming the variable. */
 int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
 

@@ -12,7 +12,7 @@ struct kc_txn_s {
         char stage[32];
         char tid[256]; /* transactional.id, "" in at-least-once mode */
         kc_guarantee_t guarantee;
-        int batch_records, batch_ms, state_ms, idle_ms;
+        int batch_records, batch_ms, state_ms, idle_ms, linger_ms;
         admin_t *admin;
         atomic_int *stop_flag;
         kc_txn_hooks_t hooks;
@@ -28,6 +28,7 @@ struct kc_txn_s {
         int64_t records;             /* consumed in it */
         int64_t produced;            /* produced in it (or pending: kc_txn_output_pending) */
         int64_t last_msg_ms;         /* when the last message came */
+        int64_t first_out_ms;        /* when it first produced (or pended) output */
         int behind;                  /* drained, but the input has more to fetch (txn_caught_up) */
         long long dr_failed_at_open; /* at-least-once: producer's failures before it */
         rd_kafka_topic_partition_list_t *first; /* first offset consumed, per partition */

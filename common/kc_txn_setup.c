@@ -56,6 +56,10 @@ int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
                         return -1;
                 conf->idle_ms = (int)v;
         }
+        if (cfg_duration_ms("COMMIT_LINGER", conf->linger_ms > 0 ? conf->linger_ms : 0, 0, 60000,
+                            &v, errstr, errstr_size) == -1)
+                return -1;
+        conf->linger_ms = (int)v;
         return 0;
 }
 
@@ -243,6 +247,7 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         if (t->state_ms < t->batch_ms)
                 t->state_ms = t->batch_ms;
         t->idle_ms = conf->idle_ms;
+        t->linger_ms = conf->linger_ms > 0 ? conf->linger_ms : 0;
         t->admin = conf->admin;
         t->stop_flag = conf->stop;
         t->hooks = conf->hooks;
@@ -284,9 +289,10 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                 goto fail;
         if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)
                 goto fail;
-        char idle[48] = "";
+        char idle[96] = "";
         if (t->idle_ms >= 0)
-                snprintf(idle, sizeof(idle), ", or %d ms idle with output", t->idle_ms);
+                snprintf(idle, sizeof(idle), ", or %d ms idle with output, %d ms after the first",
+                         t->idle_ms, t->linger_ms);
         log_info(KC_TXN_LOG,
                  "%s loop ready (%s, commit every %d record(s) or %d ms (%d ms without "
                  "output)%s)",

@@ -93,6 +93,10 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
          * record cap than kc_txn's keeps busy partitions from committing
          * more often than that. */
         sh.txn.batch_records = 20000;
+        /* A worker reading several partitions sees a window close on each
+         * within a few ms (their first records past its end come in
+         * different fetches): 5 ms lets them share one commit (kc_txn.h). */
+        sh.txn.linger_ms = 5;
         if (kc_txn_conf_env(&sh.txn, errstr, errstr_size) == -1)
                 goto out;
         sh.group_id = group;

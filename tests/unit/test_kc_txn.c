@@ -312,6 +312,20 @@ static void test_conf_env(void) {
         TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), -1);
         TH_CHECK_HAS(err, "COMMIT_STATE_INTERVAL");
         unsetenv("COMMIT_STATE_INTERVAL");
+        TH_CHECK_INT(conf.linger_ms, 0); /* no wait unless asked */
+        conf.linger_ms = 5;              /* a service's own default (compute) */
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), 0);
+        TH_CHECK_INT(conf.linger_ms, 5);
+        setenv("COMMIT_LINGER", "0", 1);
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), 0);
+        TH_CHECK_INT(conf.linger_ms, 0);
+        setenv("COMMIT_LINGER", "12ms", 1);
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), 0);
+        TH_CHECK_INT(conf.linger_ms, 12);
+        setenv("COMMIT_LINGER", "-1ms", 1);
+        TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "COMMIT_LINGER");
+        unsetenv("COMMIT_LINGER");
         setenv("PROCESSING_GUARANTEE", "twice", 1);
         TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), -1);
         TH_CHECK_HAS(err, "PROCESSING_GUARANTEE");
