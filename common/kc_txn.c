@@ -392,16 +392,21 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
 }
 
 /* When the open transaction must commit: state_ms after it opened, or
- * batch_ms after its first output if that is sooner (kc_txn_conf_t).
- * From the first output, not from the opening: a transaction that held
- * only input for a while (compute between two windows) would otherwise be
- * overdue the moment it produced, and commit in the middle of a fetched
- * batch — the windows closing on its other partitions a few records later
- * then waited for that commit and made a second one. */
+ * batch_ms after its first output if that is sooner (kc_txn_conf_t), but
+ * never within linger_ms of its first output.  From the first output, not
+ * from the opening: a transaction that held only input for a while
+ * (compute between two windows) would otherwise be overdue the moment it
+ * produced, and commit in the middle of a fetched batch — the windows
+ * closing on its other partitions a few records later then waited for
+ * that commit and made a second one. */
 static int64_t txn_deadline_ms(const kc_txn_t *t) {
         int64_t due = t->opened_ms + t->state_ms;
-        if (t->produced > 0 && t->first_out_ms + t->batch_ms < due)
-                due = t->first_out_ms + t->batch_ms;
+        if (t->produced > 0) {
+                if (t->first_out_ms + t->batch_ms < due)
+                        due = t->first_out_ms + t->batch_ms;
+                if (due < t->first_out_ms + t->linger_ms)
+                        due = t->first_out_ms + t->linger_ms;
+        }
         return due;
 }
 
@@ -449,10 +454,19 @@ static int txn_caught_up(kc_txn_t *t) {
 /* Whether the open transaction must commit now; `drained`: the last poll
  * returned nothing. */
 static int txn_due(kc_txn_t *t, int drained) {
-        if (t->abort_requested || t->records >= t->batch_records)
+        if (t->abort_requested)
                 return 1;
         int64_t now = clk_mono_ms();
         if (now >= txn_deadline_ms(t))
+                return 1;
+        /* The record cap too waits out the linger.  It bounds transactions
+         * holding output only: one holding none is bounded by state_ms, and
+         * a cap on it commits at a point that, at a steady rate, falls at
+         * the same moment in every window (at 20k/s and 1 s windows, 20000
+         * records after one window's commit is the next window's close),
+         * splitting it in two commits again and again. */
+        if (t->produced > 0 && t->records >= t->batch_records &&
+            now >= t->first_out_ms + t->linger_ms)
                 return 1;
         if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms ||
             now < t->first_out_ms + t->linger_ms)

@@ -9,10 +9,10 @@
  *     begin a transaction if none is open
  *     hooks.process(message)  — produces outputs, changelog, DLQ records
  *                               through kc_txn_produce()
- *     every batch_records messages, state_ms after it opened, batch_ms
- *     after its first output, or once the input is drained (idle_ms, but
- *     not before linger_ms after its first output) if the transaction
- *     holds output: commit
+ *     state_ms after it opened; once it holds output, batch_ms after its
+ *     first output, every batch_records messages, or once the input is
+ *     drained (idle_ms), but not before linger_ms after its first output:
+ *     commit
  *       hooks.pre_commit()    — last records of the transaction (state)
  *       send_offsets_to_transaction(positions, group metadata)
  *       commit_transaction()
@@ -108,8 +108,9 @@ typedef struct kc_txn_conf_s {
         kc_guarantee_t guarantee;     /* default KC_EXACTLY_ONCE */
         const char *transactional_id; /* NULL: kc_txn_default_id() */
         int instance;                 /* this loop's index in the process (threads) */
-        int batch_records;            /* commit after this many messages (default 1000) */
-        int batch_ms;                 /* ... or this long after the first output (default 100) */
+        int batch_records; /* commit after this many messages, once it holds output (default 1000)
+                            */
+        int batch_ms;      /* ... or this long after the first output (default 100) */
         /* ... or, while the transaction holds no output (only input offsets
          * and what pre_commit writes), this long (0, the default: 2000, or
          * half the producer's transaction.timeout.ms if that is less; never
