@@ -105,6 +105,7 @@ static int txn_begin(kc_txn_t *t) {
         t->records = 0;
         t->produced = 0;
         t->first_out_ms = 0;
+        t->linger_done = 0;
         t->behind = 0;
         t->last_msg_ms = t->opened_ms;
         t->dr_failed_at_open = atomic_load(&t->producer->dr_failed);
@@ -399,13 +400,18 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
  * produced, and commit in the middle of a fetched batch — the windows
  * closing on its other partitions a few records later then waited for
  * that commit and made a second one. */
+/* The end of the linger after the first output. */
+static int64_t txn_linger_end_ms(const kc_txn_t *t) {
+        return t->first_out_ms + (t->linger_done ? 0 : t->linger_ms);
+}
+
 static int64_t txn_deadline_ms(const kc_txn_t *t) {
         int64_t due = t->opened_ms + t->state_ms;
         if (t->produced > 0) {
                 if (t->first_out_ms + t->batch_ms < due)
                         due = t->first_out_ms + t->batch_ms;
-                if (due < t->first_out_ms + t->linger_ms)
-                        due = t->first_out_ms + t->linger_ms;
+                if (due < txn_linger_end_ms(t))
+                        due = txn_linger_end_ms(t);
         }
         return due;
 }
@@ -421,8 +427,8 @@ static int64_t txn_due_ms(const kc_txn_t *t) {
         int64_t due = txn_deadline_ms(t);
         if (t->produced > 0 && t->idle_ms >= 0 && !t->behind) {
                 int64_t idle = t->last_msg_ms + t->idle_ms;
-                if (idle < t->first_out_ms + t->linger_ms)
-                        idle = t->first_out_ms + t->linger_ms;
+                if (idle < txn_linger_end_ms(t))
+                        idle = txn_linger_end_ms(t);
                 if (idle < due)
                         due = idle;
         }
@@ -465,11 +471,10 @@ static int txn_due(kc_txn_t *t, int drained) {
          * the same moment in every window (at 20k/s and 1 s windows, 20000
          * records after one window's commit is the next window's close),
          * splitting it in two commits again and again. */
-        if (t->produced > 0 && t->records >= t->batch_records &&
-            now >= t->first_out_ms + t->linger_ms)
+        if (t->produced > 0 && t->records >= t->batch_records && now >= txn_linger_end_ms(t))
                 return 1;
         if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms ||
-            now < t->first_out_ms + t->linger_ms)
+            now < txn_linger_end_ms(t))
                 return 0;
         if (txn_caught_up(t))
                 return 1;
@@ -594,6 +599,10 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
 void kc_txn_output_pending(kc_txn_t *t) {
         if (t->open && t->produced++ == 0)
                 t->first_out_ms = clk_mono_ms();
+}
+
+void kc_txn_linger_end(kc_txn_t *t) {
+        t->linger_done = 1;
 }
 
 kc_t *kc_txn_consumer(kc_txn_t *t) {

@@ -185,6 +185,11 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec);
  * once the input is drained (idle_ms), as if it had been produced. */
 void kc_txn_output_pending(kc_txn_t *t);
 
+/* From the process hook: the output the open transaction waits for is all
+ * there (compute: every partition of the loop has closed the window), so
+ * the linger (kc_txn_conf_t.linger_ms) ends now. */
+void kc_txn_linger_end(kc_txn_t *t);
+
 kc_t *kc_txn_consumer(kc_txn_t *t);
 kc_t *kc_txn_producer(kc_txn_t *t);
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);

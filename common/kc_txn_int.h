@@ -29,6 +29,7 @@ struct kc_txn_s {
         int64_t produced;            /* produced in it (or pending: kc_txn_output_pending) */
         int64_t last_msg_ms;         /* when the last message came */
         int64_t first_out_ms;        /* when it first produced (or pended) output */
+        int linger_done;             /* kc_txn_linger_end() */
         int behind;                  /* drained, but the input has more to fetch (txn_caught_up) */
         long long dr_failed_at_open; /* at-least-once: producer's failures before it */
         rd_kafka_topic_partition_list_t *first; /* first offset consumed, per partition */

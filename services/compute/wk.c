@@ -51,6 +51,7 @@ static void wk_emit_aggregate(void *opaque, const cp_aggregate_t *a) {
                 return;
         }
         wk_produce_out(w, w->sh->svc->spec->compute->output.aggregates, a->key, a->key_len, v, len);
+        w->emitted = 1;
         metrics_inc(w->sh->m_aggregates, 1);
 }
 
@@ -64,6 +65,7 @@ static void wk_emit_alert(void *opaque, const cp_alert_t *al) {
                 return;
         }
         wk_produce_out(w, w->sh->svc->spec->compute->output.alerts, al->key, al->key_len, v, len);
+        w->emitted = 1;
         metrics_inc(w->sh->m_alerts, 1);
 }
 
@@ -94,6 +96,24 @@ static kc_txn_res_t wk_dlq(wk_t *w, const rd_kafka_message_t *m, const char *cls
 }
 
 /* ------------------------------------------------------------ hooks */
+
+/* The transaction lingers after its first output (main.c: linger_ms) for
+ * the same windows to close on this worker's other partitions.  Once every
+ * partition that has data reached the stream time at which the last
+ * windows closed, they all did: the linger ends at once. */
+static void wk_linger_check(wk_t *w) {
+        for (size_t i = 0; i < w->nparts; i++) {
+                const wk_part_t *p = &w->parts[i];
+                if (!p->owned || !p->cp)
+                        continue;
+                cp_part_stats_t s;
+                cp_part_stats(p->cp, &s);
+                if (s.stream_time_ms != INT64_MIN && s.stream_time_ms < w->close_st)
+                        return;
+        }
+        kc_txn_linger_end(w->txn);
+        w->close_st = INT64_MIN;
+}
 
 static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque) {
         (void)t;
@@ -128,8 +148,17 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->trace = NULL;
         w->trace_len = 0;
         out_traceparent(m, &w->trace, &w->trace_len);
+        w->emitted = 0;
         cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
+        if (w->emitted) {
+                cp_part_stats_t s;
+                cp_part_stats(p->cp, &s);
+                if (s.stream_time_ms > w->close_st)
+                        w->close_st = s.stream_time_ms;
+        }
+        if (w->close_st != INT64_MIN)
+                wk_linger_check(w);
         kc_txn_res_t ret = KC_TXN_OK;
         if (res == CP_LATE) {
                 cp_part_stats_t s;
@@ -188,12 +217,14 @@ static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
         (void)records;
         wk_t *w = opaque;
         w->emit_failed = 0;
+        w->close_st = INT64_MIN;
 }
 
 static void wk_aborted(kc_txn_t *t, void *opaque) {
         (void)t;
         wk_t *w = opaque;
         w->emit_failed = 0;
+        w->close_st = INT64_MIN;
         /* The state holds changes of the aborted transaction, and the
          * consumer was rewound to the last commit: start again from the
          * committed state.  Partitions being revoked are dropped by the
@@ -352,6 +383,7 @@ wk_t *wk_start(wk_shared_t *sh, int index, char *errstr, size_t errstr_size) {
         }
         w->sh = sh;
         w->index = index;
+        w->close_st = INT64_MIN;
         w->emit = (cp_emit_t){.aggregate = wk_emit_aggregate, .alert = wk_emit_alert, .opaque = w};
         char idx[16];
         snprintf(idx, sizeof(idx), "%d", index);

@@ -38,6 +38,11 @@ struct wk_s {
         size_t trace_len;
         int32_t flushing; /* partition whose dirty state pre_commit writes */
         int emit_failed;  /* a produce failed: the transaction must abort */
+        int emitted;      /* the record being processed produced output */
+        /* Stream time of the partition that last closed windows in the open
+         * transaction (INT64_MIN: none since the last commit): once every
+         * partition reached it, the linger ends (wk_linger_check). */
+        int64_t close_st;
         int64_t last_tick_ns, last_stats_ns;
 
         metrics_child_t *g_open, *g_bytes, *g_keys;
