@@ -392,19 +392,20 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         return 0;
 }
 
-/* When the open transaction must commit: state_ms after it opened, or
- * batch_ms after its first output if that is sooner (kc_txn_conf_t), but
- * never within linger_ms of its first output.  From the first output, not
- * from the opening: a transaction that held only input for a while
- * (compute between two windows) would otherwise be overdue the moment it
- * produced, and commit in the middle of a fetched batch — the windows
- * closing on its other partitions a few records later then waited for
- * that commit and made a second one. */
-/* The end of the linger after the first output. */
+/* The end of the linger after the first output (kc_txn_linger_end() ends
+ * it early). */
 static int64_t txn_linger_end_ms(const kc_txn_t *t) {
         return t->first_out_ms + (t->linger_done ? 0 : t->linger_ms);
 }
 
+/* When the open transaction must commit: state_ms after it opened, or
+ * batch_ms after its first output if that is sooner (kc_txn_conf_t), but
+ * never within the linger.  From the first output, not from the opening: a
+ * transaction that held only input for a while (compute between two
+ * windows) would otherwise be overdue the moment it produced, and commit in
+ * the middle of a fetched batch — the windows closing on its other
+ * partitions a few records later then waited for that commit and made a
+ * second one. */
 static int64_t txn_deadline_ms(const kc_txn_t *t) {
         int64_t due = t->opened_ms + t->state_ms;
         if (t->produced > 0) {

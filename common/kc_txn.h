@@ -108,9 +108,8 @@ typedef struct kc_txn_conf_s {
         kc_guarantee_t guarantee;     /* default KC_EXACTLY_ONCE */
         const char *transactional_id; /* NULL: kc_txn_default_id() */
         int instance;                 /* this loop's index in the process (threads) */
-        int batch_records; /* commit after this many messages, once it holds output (default 1000)
-                            */
-        int batch_ms;      /* ... or this long after the first output (default 100) */
+        int batch_records;            /* holding output: commit after this many messages (1000) */
+        int batch_ms;                 /* ... or this long after the first output (default 100) */
         /* ... or, while the transaction holds no output (only input offsets
          * and what pre_commit writes), this long (0, the default: 2000, or
          * half the producer's transaction.timeout.ms if that is less; never

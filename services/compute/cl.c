@@ -147,11 +147,21 @@ struct cl_reader_s {
  * 30-36 ms instead of 35-51.  The EOF comes from the first fetch that finds
  * nothing more, which the broker holds for fetch.wait.max.ms (500 ms by
  * default) first: 2 ms, as this consumer lives only while it restores. */
-static const char *const cl_props[] = {"enable.partition.eof", "true", "statistics.interval.ms",
-                                       "0", "fetch.wait.max.ms", "2", FW_PREFETCH_PROPS,
-                                       /* After FW_PREFETCH_PROPS: these override its 64 KiB. */
-                                       "max.partition.fetch.bytes", "262144", "fetch.max.bytes",
-                                       "262144", NULL};
+static const char *const cl_props[] = {
+        "enable.partition.eof",
+        "true",
+        "statistics.interval.ms",
+        "0",
+        "fetch.wait.max.ms",
+        "2",
+        FW_PREFETCH_PROPS,
+        /* After FW_PREFETCH_PROPS: these override its 64 KiB. */
+        "max.partition.fetch.bytes",
+        "262144",
+        "fetch.max.bytes",
+        "262144",
+        NULL,
+};
 
 static void cl_opts(const cl_reader_t *r, kc_opts_t *o) {
         memset(o, 0, sizeof(*o));
