@@ -71,8 +71,8 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
         /* One worker unless asked, as Kafka Streams' num.stream.threads: it
-         * processes ~600k records per CPU-second (docs/bench/compute.md), and every
-         * worker is a group member of its own.  Members that join at once
+         * processed 410k-610k records per CPU-second in bench-compute, and
+         * every worker is a group member of its own.  Members that join at once
          * often miss each other's round: the broker completes it with the
          * first, the other's join makes its SyncGroup fail, and librdkafka
          * (2.0.2 to 2.6 at least) waits out its 1 s join backoff before it
