@@ -90,9 +90,22 @@ if e2e:
     for rate, r in e2e["rates"].items():
         o.append(f"| {rate} | {r['samples']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                  f"{r['influx_p50_ms_cumulative']} / {r['influx_p99_ms_cumulative']} | `{r['sim']}` |")
+    for rate, r in e2e.get("floor", {}).items():
+        o.append(f"| {rate}, again, with the bare-client floor alongside (below) | {r['samples']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+                 f"{r['influx_p50_ms_cumulative']} / {r['influx_p99_ms_cumulative']} | `{r['sim']}` |")
     for rate, r in e2e.get("fixed", {}).items():
         o.append(f"| {rate}, fixed cadence: `COMMIT_IDLE=off` (compute, enrichment), `SINK_WS_BATCH=100ms` (sink) | {r['samples']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                  f"{r['influx_p50_ms_cumulative']} / {r['influx_p99_ms_cumulative']} | `{r['sim']}` |")
+    for rate, r in e2e.get("floor", {}).items():
+        f = r["floor"]
+        o.append("\nThe floor (`tests/bench/e2e/floor.py`, run by bench-e2e during the row \"again, with the bare-client floor alongside\"): "
+                 "the same two exactly-once hops with bare confluent-kafka clients and nothing of Weir, on the "
+                 "same broker under the same load: a transactional source producing "
+                 f"{os.environ.get('BENCH_KEYS', '100')} records at every window end (half a window after Weir's) "
+                 "with `send_offsets_to_transaction`, a consume-produce-commit relay that commits as soon as a poll "
+                 "comes back empty, a read_committed reader. Latency = the reader's arrival minus the source's window end.\n")
+        o.append("| rate (readings/s, Weir's load) | records measured | hop 1 p50 / p99 ms | both hops p50 / p99 ms | max ms | Weir p50 / p99 ms, same seconds |\n| --- | --- | --- | --- | --- | --- |")
+        o.append(f"| {rate} | {f['samples']} | {f['hop1_p50_ms']} / {f['hop1_p99_ms']} | {f['p50_ms']} / {f['p99_ms']} | {f['max_ms']} | {r['p50_ms']} / {r['p99_ms']} |")
     o.append("\nMemory under load (VmRSS sampled every 0.5 s during the runs above, maximum; and "
              "VmHWM at the end) and start-to-ready (exec to the first 200 on `/readyz`, broker "
              "already up, topics existing; each service started alone three more times after the load runs: median, and all three):\n")
@@ -125,6 +138,11 @@ if e2e:
     if runs:
         worst, who = max(runs)
         o.append(f"- ready < 100 ms in every single start: slowest {worst} ms ({who}) — {verdict(worst, 100)}")
+    for rate, r in e2e.get("floor", {}).items():
+        f = r["floor"]
+        o.append(f"- the floor at {rate} readings/s (two transactional hops of bare clients, no ingress, no window, "
+                 f"no sink): p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms — {verdict(f['p99_ms'], 50)}; Weir over the same "
+                 f"seconds: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['p99_ms'] / max(f['p99_ms'], 0.1):.2f}x the floor's p99")
     for rate, r in e2e.get("fixed", {}).items():
         o.append(f"- the same load with the fixed cadence (`COMMIT_IDLE=off`, `SINK_WS_BATCH=100ms`): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms — {verdict(r['p99_ms'], 50)}")
     if idle:

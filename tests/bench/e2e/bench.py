@@ -24,6 +24,13 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   shared between the processes of a node), and VmHWM at the end.
 - Start-to-ready: each service started three more times on the existing
   topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
+- The floor: the highest rate once more, with tests/bench/e2e/floor.py
+  alongside: two exactly-once hops of bare confluent-kafka clients
+  (a transactional source at each window end, half a window after Weir's,
+  a consume-produce-commit relay, a read_committed reader) on the same
+  broker under the same load.  Weir's figure crosses the same two
+  transactions plus ingress, window close and the sink, so the floor's
+  p99 is a lower bound on what any client could reach here.
 - Then the highest rate once more on a fresh pipeline with the previous
   release's fixed cadence (COMMIT_IDLE=off in compute and enrichment: a
   transaction always runs its full COMMIT_INTERVAL; SINK_WS_BATCH=100ms),
@@ -62,6 +69,8 @@ import websockets  # noqa: E402
 from influx import Influx  # noqa: E402
 from kafka import Broker  # noqa: E402
 from pipeline import ORDER, Pipeline, parse_metrics  # noqa: E402
+
+from floor import Floor  # noqa: E402
 
 BUILD = REPO / os.environ.get("WEIR_BUILD", "build/rel")
 RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
@@ -156,6 +165,21 @@ def load(p, feed, rate, rss):
                 m, "weir_sink_end_to_end_latency_seconds", 0.99), 1)}
 
 
+def load_with_floor(p, b, feed, rate, rss):
+    """load() with floor.py's bare-client hops measured over the same seconds."""
+    fl = Floor(b, keys=KEYS, offset_ms=500).start()
+    time.sleep(2)  # its clients join, its first (slow) transaction passes
+    t0 = time.time() * 1000
+    fl.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    r = load(p, feed, rate, rss)
+    both = fl.stop()
+    r["floor"] = {"samples": len(both), "p50_ms": round(pct(both, 0.5), 1),
+                  "p99_ms": round(pct(both, 0.99), 1), "max_ms": round(max(both or [0]), 1),
+                  "hop1_p50_ms": round(pct(fl.lat1, 0.5), 1),
+                  "hop1_p99_ms": round(pct(fl.lat1, 0.99), 1)}
+    return r
+
+
 def show(label, r):
     print(f"bench-e2e rate={label} samples={r['samples']} p50_ms={r['p50_ms']} "
           f"p99_ms={r['p99_ms']} max_ms={r['max_ms']} "
@@ -168,7 +192,7 @@ FIXED = {"compute": {"COMMIT_IDLE": "off"}, "enrichment": {"COMMIT_IDLE": "off"}
 
 
 def main():
-    out = {"rates": {}, "fixed": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
+    out = {"rates": {}, "floor": {}, "fixed": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
            "ready_ms_runs": {}}
     with Broker() as b, Influx() as db:
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
@@ -181,6 +205,13 @@ def main():
             for rate in RATES:
                 out["rates"][rate] = r = load(p, feed, rate, rss)
                 show(f"{rate}/s", r)
+            rate = max(RATES)
+            out["floor"][rate] = r = load_with_floor(p, b, feed, rate, rss)
+            show(f"{rate}/s(with the floor alongside)", r)
+            f = r["floor"]
+            print(f"bench-e2e floor rate={rate}/s samples={f['samples']} p50_ms={f['p50_ms']} "
+                  f"p99_ms={f['p99_ms']} max_ms={f['max_ms']} hop1_p50_ms={f['hop1_p50_ms']} "
+                  f"hop1_p99_ms={f['hop1_p99_ms']}", flush=True)
             feed.stop = True
             out["rss_kb"] = {n: rss[n] for n in ORDER}
             out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}

@@ -38,9 +38,11 @@ import bench  # noqa: E402
 import fastavro  # noqa: E402
 from bench import BUILD, COMPUTE, REPO, Broker, Feed, Influx, Pipeline, pct  # noqa: E402
 from confluent_kafka import Consumer  # noqa: E402
+from floor import Floor  # noqa: E402
 
 RATE = int(os.environ.get("BENCH_RATE", "20000"))
 SVC_ENV = json.loads(os.environ.get("SVC_ENV", "{}"))
+FLOOR = os.environ.get("FLOOR", "1") == "1"  # also run floor.py's bare-client hops
 
 
 def schema(name):
@@ -90,7 +92,11 @@ def main():
             feed = Feed(p.ws_url)
             ra = Reader(b.bootstrap, p.topics["agg"], schema("aggregate"))
             re_ = Reader(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+            fl = Floor(b, keys=bench.KEYS, offset_ms=500).start() if FLOOR else None
             time.sleep(2)
+            if fl:
+                t0 = time.time() * 1000
+                fl.window = (t0 + bench.WARMUP * 1000, t0 + (bench.WARMUP + bench.SECONDS) * 1000)
             r = bench.load(p, feed, RATE, {n: 0 for n in bench.ORDER})
             bench.show(f"{RATE}/s", r)
             feed.stop = ra.stop = re_.stop = True
@@ -105,6 +111,10 @@ def main():
             row("agg visible - window_end", [a - w for w, e, a in agg])
             row("eagg visible - window_end", [a - w for w, e, a in eagg])
             row("ws arrival - window_end", feed.lat[-r["samples"]:] if r["samples"] else [])
+            if fl:
+                both = fl.stop()
+                row("floor: hop 1 (source txn)", fl.lat1)
+                row("floor: both hops", both)
             for n in ("compute", "enrichment"):
                 m = p.svc[n].metrics()
                 tx = sum(v for k, lb, v in m if k == f"weir_{n}_kafka_transactions_total")

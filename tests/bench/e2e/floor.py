@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The floor under bench-e2e's latency: two exactly-once hops of bare
+clients, on the same broker and under the same load as Weir.
+
+bench-e2e's figure (window end to a WebSocket subscriber) crosses two
+Kafka transactions: compute's and enrichment's.  This measures what those
+two hops cost with nothing of Weir in them, using confluent-kafka (its own
+bundled librdkafka: a client nobody here wrote), so the report can say how
+much of the latency is Weir's and how much the broker's:
+
+- source: a transactional producer that, at every wall-clock second plus
+  offset_ms (its "window end"), produces KEYS small records over the
+  partitions of topic A and commits them with send_offsets_to_transaction,
+  as compute does when a window closes;
+- relay: consume A (read_committed) - produce B - send_offsets - commit,
+  committing as soon as a poll comes back empty, as enrichment does;
+- reader: read_committed on B, latency = arrival - window end, as the sink's
+  subscriber sees it (`lat`); the relay's arrivals give the first hop alone
+  (`lat1`).
+
+The source's offsets are those of an input topic it never reads (its
+consumer is only the group's metadata), so its transaction has the
+requests of compute's, less the changelog.  Run it alongside the load
+(Floor(...).start(), .stop() -> `lat`, in ms): it adds two records per
+window and key and three small clients to the broker's work.  offset_ms
+keeps its bursts off Weir's own, which come at the window end.
+"""
+import threading
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+POLL_S = 0.001  # consume() waits this long for a full batch: keep it short
+
+
+class Floor:
+    def __init__(self, broker, keys=100, partitions=2, offset_ms=0):
+        self.b, self.keys, self.parts, self.offset_ms = broker, keys, partitions, offset_ms
+        tag = uuid.uuid4().hex[:8]
+        self.t_in, self.t_a, self.t_b = (f"floor-{tag}.{n}" for n in ("in", "a", "b"))
+        for t in (self.t_in, self.t_a, self.t_b):
+            broker.create_topic(t, partitions=partitions)
+        self.lat, self.lat1, self.window = [], [], (0, float("inf"))
+        self.errors = []
+        self._stop = threading.Event()
+        self._threads = []
+
+    def _conf(self, **kw):
+        return dict({"bootstrap.servers": self.b.bootstrap}, **kw)
+
+    def _guard(self, fn):
+        def run():
+            try:
+                fn()
+            except Exception as e:  # surfaced by stop()
+                self.errors.append(f"{fn.__name__}: {e!r}")
+        return run
+
+    def source(self):
+        p = Producer(self._conf(**{"transactional.id": f"{self.t_a}.src", "linger.ms": 1}))
+        c = Consumer(self._conf(**{"group.id": f"{self.t_in}.src", "enable.auto.commit": False}))
+        p.init_transactions()
+        n = 0
+        while not self._stop.is_set():
+            end = (int(time.time() - self.offset_ms / 1000) + 1) * 1000 + self.offset_ms
+            while time.time() * 1000 < end and not self._stop.is_set():
+                time.sleep(min(0.05, max(0.0, end / 1000 - time.time())))
+            p.begin_transaction()
+            for k in range(self.keys):
+                p.produce(self.t_a, value=str(end).encode(), key=f"x-{k}".encode(),
+                          partition=k % self.parts)
+            n += 1
+            p.send_offsets_to_transaction(
+                [TopicPartition(self.t_in, i, n) for i in range(self.parts)],
+                c.consumer_group_metadata())
+            p.commit_transaction()
+        c.close()
+
+    def relay(self):
+        c = Consumer(self._conf(**{"group.id": f"{self.t_a}.relay", "enable.auto.commit": False,
+                                   "isolation.level": "read_committed",
+                                   "auto.offset.reset": "earliest"}))
+        p = Producer(self._conf(**{"transactional.id": f"{self.t_b}.relay", "linger.ms": 1}))
+        p.init_transactions()
+        c.subscribe([self.t_a])
+        open_ = False
+        while not self._stop.is_set():
+            msgs = c.consume(1000, POLL_S)
+            now = time.time() * 1000
+            for m in msgs:
+                if m.error():
+                    continue
+                end = int(m.value())
+                if self.window[0] <= end <= self.window[1]:
+                    self.lat1.append(now - end)
+                if not open_:
+                    p.begin_transaction()
+                    open_ = True
+                p.produce(self.t_b, value=m.value(), key=m.key(), partition=m.partition())
+            if not msgs and open_:
+                p.send_offsets_to_transaction(c.position(c.assignment()),
+                                              c.consumer_group_metadata())
+                p.commit_transaction()
+                open_ = False
+        c.close()
+
+    def reader(self):
+        c = Consumer(self._conf(**{"group.id": f"{self.t_b}.reader", "enable.auto.commit": False,
+                                   "isolation.level": "read_committed",
+                                   "auto.offset.reset": "earliest"}))
+        c.subscribe([self.t_b])
+        while not self._stop.is_set():
+            for m in c.consume(1000, POLL_S):
+                if m.error():
+                    continue
+                now = time.time() * 1000
+                end = int(m.value())
+                lo, hi = self.window
+                if lo <= end <= hi:
+                    self.lat.append(now - end)
+        c.close()
+
+    def start(self):
+        for fn in (self.reader, self.relay, self.source):
+            t = threading.Thread(target=self._guard(fn), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        if self.errors:
+            raise RuntimeError("; ".join(self.errors))
+        return self.lat
