@@ -54,6 +54,7 @@ typedef struct {
         size_t nheld, capheld;
         int paused;
         int flushing;     /* inside sink_deliver() */
+        int ws_unflushed; /* published to the feed since its last ws_server_flush() */
         int dlq_lost;     /* a DLQ record was not delivered: exit non-zero */
         unsigned revokes; /* partitions revoked so far (rebalances) */
         buf_t json;
@@ -338,6 +339,7 @@ static void sink_publish(sink_t *s, int t, const av_decoded_t *d, const lp_info_
                 .event_time_ms = info->time_ms,
         };
         ws_publish(s->ws, &ev);
+        s->ws_unflushed = 1;
 }
 
 /* 1 while this consumer owns m's partition (asked only after a rebalance). */
@@ -553,9 +555,17 @@ int main(void) {
                         int64_t left = s.pending_since + s.conf.flush_ms - now;
                         timeout = left <= 0 ? 0 : left < timeout ? (int)left : timeout;
                 }
+                /* Events waiting for the feed: only look whether more came
+                 * with the same fetch, then send them (ws_server_flush). */
+                if (s.ws_unflushed)
+                        timeout = 0;
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(s.consumer), timeout);
-                if (m)
+                if (m) {
                         sink_record(&s, m);
+                } else if (s.ws_unflushed) {
+                        ws_server_flush(s.ws);
+                        s.ws_unflushed = 0;
+                }
                 if (sink_due(&s, clk_mono_ms()) && sink_flush(&s) == -2)
                         break;
                 if (s.dlq_lost)

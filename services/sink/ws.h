@@ -15,7 +15,9 @@
  * network, and counts a drop when the inbox is full; the first event into
  * an empty inbox wakes the service thread, which drains the inbox batch_ms
  * later (a linger, like a producer's linger.ms), filters per client and
- * queues frames.
+ * queues frames.  A publisher that has drained its own input says so with
+ * ws_server_flush(): what it published then goes out at once instead of
+ * waiting out the linger (a group flush, like compute's COMMIT_IDLE).
  *
  * Slow clients: each client has a queue bounded by queue_bytes_per_client.
  * When a new frame does not fit, the OLDEST queued frames are dropped (their
@@ -93,6 +95,13 @@ typedef struct {
  * it keeps (the caller may reuse its buffers at once).  Returns at once when
  * no client is connected; counts a drop when the inbox is full. */
 void ws_publish(ws_server_t *ws, const ws_event_t *ev);
+
+/* The publisher has nothing more for now (its input is drained): the events
+ * published so far go out at once, in one frame per client, not batch_ms
+ * after the first.  Any thread; never blocks; a no-op when nothing waits.
+ * Under a steady stream the input never drains and batch_ms still bounds
+ * the wait. */
+void ws_server_flush(ws_server_t *ws);
 
 /* Closes every client (1001 going away), stops the thread, frees.  NULL ok. */
 void ws_server_destroy(ws_server_t *ws);

@@ -54,7 +54,8 @@ struct ws_server_s {
          * service thread); cleared by tick() before it takes the inbox, so
          * an event put after the take always arms the next flush. */
         atomic_int armed;
-        int flush_pending; /* service thread: the tick scheduled is a flush */
+        atomic_int flush_now; /* ws_server_flush(): tick without the linger */
+        int flush_pending;    /* service thread: the tick scheduled is a flush */
         pthread_t thread;
         int thread_started;
         atomic_int stop;
@@ -315,12 +316,17 @@ static void tick(lws_sorted_usec_list_t *sul) {
 /* Service thread, after each lws_service(): events are waiting and no
  * flush is scheduled yet, so one goes out batch_ms from now (earlier than
  * the housekeeping tick it replaces).  Scheduled once per batch, never
- * pushed back by later events: a frame waits at most batch_ms. */
+ * pushed back by later events: a frame waits at most batch_ms.  After
+ * ws_server_flush() it goes out now, even if one was scheduled. */
 static void arm_flush(ws_server_t *ws) {
-        if (ws->flush_pending || !atomic_load(&ws->armed))
+        if (!atomic_load(&ws->armed))
+                return;
+        int now = atomic_exchange(&ws->flush_now, 0);
+        if (ws->flush_pending && !now)
                 return;
         ws->flush_pending = 1;
-        lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)ws->conf.batch_ms * 1000);
+        lws_sul_schedule(ws->ctx, 0, &ws->sul, tick,
+                         now ? 0 : (lws_usec_t)ws->conf.batch_ms * 1000);
 }
 
 /* ------------------------------------------------------------ lws glue */
@@ -575,6 +581,16 @@ void ws_publish(ws_server_t *ws, const ws_event_t *ev) {
         if (ws_inbox_put(&ws->inbox, ev))
                 metrics_inc(ws->m_drop_inbox, 1);
         else if (!atomic_exchange(&ws->armed, 1))
+                lws_cancel_service(ws->ctx);
+}
+
+void ws_server_flush(ws_server_t *ws) {
+        /* Nothing armed: nothing published since the last tick took the
+         * inbox.  A flag left set by a race with that tick only sends the
+         * next event without the linger. */
+        if (!ws || !atomic_load(&ws->armed))
+                return;
+        if (!atomic_exchange(&ws->flush_now, 1))
                 lws_cancel_service(ws->ctx);
 }
 

@@ -312,6 +312,34 @@ def test_a_frame_waits_sink_ws_batch_after_its_first_event(feed):
         assert 1.3 <= waited < 4.5, f"frame after {waited:.2f} s, SINK_WS_BATCH=1500ms"
 
 
+def test_a_drained_publisher_sends_at_once(feed):
+    """ws_server_flush() (the sink calls it once its consumer has nothing
+    more queued) sends what was published without waiting out
+    SINK_WS_BATCH, all of it in one frame; the next event lingers again."""
+    f = feed(env={"SINK_WS_BATCH": "5s"})
+    evs = known_events()[:3]
+
+    async def run():
+        ws, _ = await subscribe(f.url + "/ws", {})
+        t0 = time.monotonic()
+        f.publish(evs[0], evs[1])
+        f.proc.stdin.write(b"FLUSH\n")
+        f.proc.stdin.flush()
+        fr = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        flushed = (time.monotonic() - t0, len(fr["events"]))
+        t0 = time.monotonic()
+        f.publish(evs[2])
+        fr = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        lingered = (time.monotonic() - t0, len(fr["events"]))
+        await ws.close()
+        return flushed, lingered
+
+    (waited, n), (lingered, n2) = asyncio.run(run())
+    assert n == 2, "both events published before the flush share its frame"
+    assert waited < 2.5, f"frame {waited:.2f} s after a flush, SINK_WS_BATCH=5s"
+    assert n2 == 1 and 4.5 <= lingered < 9, f"next frame after {lingered:.2f} s"
+
+
 def test_invalid_messages_closed_with_rfc6455_codes(feed):
     f = feed(env={"SINK_WS_MAX_MESSAGE": "4KiB"})
 

@@ -11,7 +11,8 @@
  * Events to publish come from stdin, one JSON object a line:
  *   {"kind":"alert","topic":"alerts.enriched","key":"k1","severity":"WARNING",
  *    "time":1700000000000,"data":{...}}
- * ("time" defaults to now).  With --rate, a thread also publishes R
+ * ("time" defaults to now), or the line FLUSH: ws_server_flush(), as the
+ * sink calls it once it has drained what Kafka delivered.  With --rate, a thread also publishes R
  * synthetic enriched aggregates a second over K keys ("key-0".."key-<K-1>",
  * topic aggregates.enriched, event time = now, an attribute "pad" of BYTES
  * characters), and with --alert-every N an alert FIRING/RESOLVED in turn on
@@ -229,7 +230,9 @@ int main(int argc, char **argv) {
                 char *start = line, *nlp;
                 while ((nlp = memchr(start, '\n', used - (size_t)(start - line))) != NULL) {
                         *nlp = '\0';
-                        if (nlp > start)
+                        if (!strcmp(start, "FLUSH"))
+                                ws_server_flush(srv);
+                        else if (nlp > start)
                                 publish_line(start);
                         start = nlp + 1;
                 }
