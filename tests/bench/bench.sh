@@ -96,6 +96,9 @@ if e2e:
     for rate, r in e2e.get("fixed", {}).items():
         o.append(f"| {rate}, fixed cadence: `COMMIT_IDLE=off` (compute, enrichment) | {r['samples']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
                  f"{r['influx_p50_ms_cumulative']} / {r['influx_p99_ms_cumulative']} | `{r['sim']}` |")
+    for rate, r in e2e.get("alo", {}).items():
+        o.append(f"| {rate}, at least once: `PROCESSING_GUARANTEE=at_least_once` (compute, enrichment) | {r['samples']} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | "
+                 f"{r['influx_p50_ms_cumulative']} / {r['influx_p99_ms_cumulative']} | `{r['sim']}` |")
     for rate, r in e2e.get("floor", {}).items():
         f = r["floor"]
         o.append("\nThe floor (`tests/bench/e2e/floor.py`, run by bench-e2e during the row \"again, with the bare-client floor alongside\"): "
@@ -143,6 +146,10 @@ if e2e:
         o.append(f"- the floor at {rate} readings/s (two transactional hops of bare clients, no ingress, no window, "
                  f"no sink): p50 {f['p50_ms']} ms, p99 {f['p99_ms']} ms — {verdict(f['p99_ms'], 50)}; Weir over the same "
                  f"seconds: p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, {r['p99_ms'] / max(f['p99_ms'], 0.1):.2f}x the floor's p99")
+    for rate, r in e2e.get("alo", {}).items():
+        o.append(f"- the same load at least once (`PROCESSING_GUARANTEE=at_least_once` in compute and enrichment; "
+                 f"no transaction, a record is visible downstream once the broker has it): p50 {r['p50_ms']} ms, "
+                 f"p99 {r['p99_ms']} ms — {verdict(r['p99_ms'], 50)}")
     for rate, r in e2e.get("fixed", {}).items():
         o.append(f"- the same load with the fixed cadence (`COMMIT_IDLE=off`): p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms — {verdict(r['p99_ms'], 50)}")
     if idle:
