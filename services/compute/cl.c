@@ -131,10 +131,15 @@ int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *i
 
 /* The consumer exists only while a restore runs: kept between restores
  * (rebalances, aborts: rare) its threads, buffers and connections cost
- * every worker memory for nothing. */
+ * every worker memory for nothing.  Except the first one, which
+ * cl_reader_new() creates at once: it connects and looks the changelog up
+ * while the worker's group join runs, and the restore at start-up — the
+ * one /readyz waits for — begins with a client that is ready. */
 struct cl_reader_s {
         char *stage, *group, *topic;
         int64_t stable_timeout_ms;
+        kc_t *warm;               /* for the first restore; NULL after it */
+        rd_kafka_topic_t *wtopic; /* warm's handle of the topic: its leader query */
 };
 
 /* EOF events say where the fetcher reached the end; no statistics: this
@@ -186,18 +191,26 @@ cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *
          * first restore. */
         kc_opts_t o;
         cl_opts(r, &o);
-        rd_kafka_conf_t *conf = kc_conf_new(RD_KAFKA_CONSUMER, &o, errstr, errstr_size);
-        if (!conf) {
+        if (!(r->warm = kc_consumer_new(&o, errstr, errstr_size))) {
                 cl_reader_destroy(r);
                 return NULL;
         }
-        rd_kafka_conf_destroy(conf);
+        r->wtopic = rd_kafka_topic_new(kc_rk(r->warm), r->topic, NULL); /* NULL: no matter */
         return r;
+}
+
+static void cl_reader_cool(cl_reader_t *r) {
+        if (r->wtopic)
+                rd_kafka_topic_destroy(r->wtopic);
+        r->wtopic = NULL;
+        kc_destroy(r->warm);
+        r->warm = NULL;
 }
 
 void cl_reader_destroy(cl_reader_t *r) {
         if (!r)
                 return;
+        cl_reader_cool(r);
         free(r->topic);
         free(r->stage);
         free(r->group);
@@ -226,17 +239,22 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
         *records = 0;
         if (n == 0)
                 return 0;
-        kc_opts_t o;
-        cl_opts(r, &o);
-        kc_t *kc = kc_consumer_new(&o, errstr, errstr_size);
-        if (!kc)
-                return -1;
+        kc_t *kc = r->warm;
+        if (!kc) {
+                kc_opts_t o;
+                cl_opts(r, &o);
+                if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
+                        return -1;
+        }
         fw_t *fw = fw_new(kc_rk(kc), NULL, errstr, errstr_size);
         int rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, errstr,
                                       errstr_size)
                     : -1;
         fw_destroy(fw);
-        kc_destroy(kc);
+        if (kc == r->warm)
+                cl_reader_cool(r);
+        else
+                kc_destroy(kc);
         return rc;
 }
 

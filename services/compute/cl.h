@@ -39,7 +39,8 @@ int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *i
 typedef struct cl_reader_s cl_reader_t;
 
 /* A restore consumer for `topic` (KAFKA_* applied; group `group_id`.restore
- * which it never joins).  Returns NULL with errstr set. */
+ * which it never joins).  The client of the first restore is created, and
+ * starts connecting, now.  Returns NULL with errstr set. */
 cl_reader_t *cl_reader_new(const char *stage, const char *group_id, const char *topic,
                            int64_t stable_timeout_ms, char *errstr, size_t errstr_size);
 void cl_reader_destroy(cl_reader_t *r);
