@@ -76,7 +76,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
          * often miss each other's round: the broker completes it with the
          * first, the other's join makes its SyncGroup fail, and librdkafka
          * (2.0.2 to 2.6 at least) waits out its 1 s join backoff before it
-         * joins again — 1-2 s to ready instead of ~70 ms. */
+         * joins again — 1-2 s to ready instead of ~40 ms. */
         if (cfg_int("COMPUTE_THREADS", 1, 1, MAX_THREADS, &threads, errstr, errstr_size) == -1 ||
             cfg_duration_ms("CHANGELOG_STABLE_TIMEOUT", 30000, 0, 3600000, &stable_ms, errstr,
                             errstr_size) == -1)
