@@ -134,7 +134,8 @@ int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *i
  * every worker memory for nothing.  Except the first one, which
  * cl_reader_new() creates at once: it connects and looks the changelog up
  * while the worker's group join runs, and the restore at start-up — the
- * one /readyz waits for — begins with a client that is ready. */
+ * one /readyz waits for — begins with a client that is ready.  (A worker
+ * that is never assigned a partition keeps that client until it stops.) */
 struct cl_reader_s {
         char *stage, *group, *topic;
         int64_t stable_timeout_ms;
