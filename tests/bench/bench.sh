@@ -109,6 +109,8 @@ if e2e:
                  "comes back empty, a read_committed reader. Latency = the reader's arrival minus the source's window end.\n")
         o.append("| rate (readings/s, Weir's load) | records measured | hop 1 p50 / p99 ms | both hops p50 / p99 ms | max ms | Weir p50 / p99 ms, same seconds |\n| --- | --- | --- | --- | --- | --- |")
         o.append(f"| {rate} | {f['samples']} | {f['hop1_p50_ms']} / {f['hop1_p99_ms']} | {f['p50_ms']} / {f['p99_ms']} | {f['max_ms']} | {r['p50_ms']} / {r['p99_ms']} |")
+        if f.get("errors"):
+            o.append(f"\nA floor client failed, so its figures cover less than the row: `{'; '.join(f['errors'])}`")
     o.append("\nMemory under load (VmRSS sampled every 0.5 s during the runs above, maximum; and "
              "VmHWM at the end) and start-to-ready (exec to the first 200 on `/readyz`, broker "
              "already up, topics existing; each service started alone three more times after the load runs: median, and all three):\n")

@@ -179,7 +179,7 @@ def load_with_floor(p, b, feed, rate, rss):
     r["floor"] = {"samples": len(both), "p50_ms": round(pct(both, 0.5), 1),
                   "p99_ms": round(pct(both, 0.99), 1), "max_ms": round(max(both or [0]), 1),
                   "hop1_p50_ms": round(pct(fl.lat1, 0.5), 1),
-                  "hop1_p99_ms": round(pct(fl.lat1, 0.99), 1)}
+                  "hop1_p99_ms": round(pct(fl.lat1, 0.99), 1), "errors": fl.errors}
     return r
 
 
@@ -216,7 +216,7 @@ def main():
             f = r["floor"]
             print(f"bench-e2e floor rate={rate}/s samples={f['samples']} p50_ms={f['p50_ms']} "
                   f"p99_ms={f['p99_ms']} max_ms={f['max_ms']} hop1_p50_ms={f['hop1_p50_ms']} "
-                  f"hop1_p99_ms={f['hop1_p99_ms']}", flush=True)
+                  f"hop1_p99_ms={f['hop1_p99_ms']} errors={f['errors'] or 'none'}", flush=True)
             feed.stop = True
             out["rss_kb"] = {n: rss[n] for n in ORDER}
             out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}

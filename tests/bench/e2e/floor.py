@@ -21,7 +21,8 @@ much of the latency is Weir's and how much the broker's:
 The source's offsets are those of an input topic it never reads (its
 consumer is only the group's metadata), so its transaction has the
 requests of compute's, less the changelog.  Run it alongside the load
-(Floor(...).start(), .stop() -> `lat`, in ms): it adds two records per
+(Floor(...).start(), .stop() -> `lat`, in ms; a client that failed is in
+`errors`, and the figures then cover less): it adds two records per
 window and key and three small clients to the broker's work.  offset_ms
 keeps its bursts off Weir's own, which come at the window end.
 """
@@ -53,7 +54,7 @@ class Floor:
         def run():
             try:
                 fn()
-            except Exception as e:  # surfaced by stop()
+            except Exception as e:  # reported by the caller (.errors), not fatal to it
                 self.errors.append(f"{fn.__name__}: {e!r}")
         return run
 
@@ -132,6 +133,4 @@ class Floor:
         self._stop.set()
         for t in self._threads:
             t.join(30)
-        if self.errors:
-            raise RuntimeError("; ".join(self.errors))
         return self.lat
