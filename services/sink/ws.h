@@ -55,7 +55,7 @@ typedef struct {
 } ws_conf_t;
 
 /* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",
- * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 100 ms,
+ * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 5 ms,
  * ping 20 s, idle 60 s, slow 10 s, dashboard on. */
 void ws_conf_defaults(ws_conf_t *conf);
 
