@@ -65,6 +65,33 @@ class Proc:
                 self.proc.wait()
 
 
+def start_prometheus(prom, tmp_path, procs):
+    """Starts Prometheus on a free port; returns the port.  free_port() only
+    finds a port that was free a moment ago: the services started just before
+    open many connections, and one of their ephemeral ports can take it
+    (seen once in CI: "bind: address already in use").  Then another port."""
+    for attempt in range(5):
+        pport = free_port()
+        p = Proc("prometheus", [prom, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                f"--web.listen-address=127.0.0.1:{pport}"],
+                 dict(os.environ), tmp_path / f"prometheus-{attempt}.log")
+        deadline = time.monotonic() + 30
+        while p.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"http://127.0.0.1:{pport}/-/ready", timeout=2).status == 200:
+                    procs.append(p)
+                    return pport
+            except OSError:
+                pass
+            time.sleep(0.2)
+        p.stop()
+        if "address already in use" not in p.tail(50):
+            p.alive()  # raises with its log
+            raise AssertionError(f"prometheus not ready in 30 s:\n{p.tail()}")
+    raise AssertionError("prometheus found no free port in 5 tries")
+
+
 def wait_for(cond, seconds, what, procs=()):
     deadline = time.monotonic() + seconds
     while True:
@@ -167,17 +194,13 @@ def test_every_dashboard_panel_returns_data(kafka, topic, weir_build, influxdb, 
                               tmp_path / f"{s}.log"))
 
         # Prometheus scraping the four admin ports every second.
-        pport = free_port()
         (tmp_path / "prometheus.yml").write_text(json.dumps({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [{"job_name": f"weir-{s}",
                                 "static_configs": [{"targets": [f"127.0.0.1:{admin[s]}"],
                                                     "labels": {"pod": f"weir-{s}-0"}}]}
                                for s in SERVICES]}))
-        procs.append(Proc("prometheus", [prom, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                         f"--web.listen-address=127.0.0.1:{pport}"],
-                          dict(os.environ), tmp_path / "prometheus.log"))
+        pport = start_prometheus(prom, tmp_path, procs)
         purl = f"http://127.0.0.1:{pport}"
         for s in SERVICES:
             wait_for(lambda s=s: urllib.request.urlopen(
