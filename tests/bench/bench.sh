@@ -9,7 +9,7 @@
 # writes docs/BENCHMARKS.md (machine, date, every summary line with the
 # command that produced it, the end-to-end table from build/bench/e2e.json).
 # A benchmark that fails is reported as failed, not left out.
-# Last line: bench e2e_p99_ms=<n> total_rss_mb=<n>
+# Last line: bench e2e_p99_ms=<n> floor_ratio=<n> total_rss_mb=<n>
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export WEIR_BUILD=${WEIR_BUILD:-build/rel}
@@ -111,6 +111,15 @@ if e2e:
         o.append(f"| {rate} | {f['samples']} | {f['hop1_p50_ms']} / {f['hop1_p99_ms']} | {f['p50_ms']} / {f['p99_ms']} | {f['max_ms']} | {r['p50_ms']} / {r['p99_ms']} |")
         if f.get("errors"):
             o.append(f"\nA floor client failed, so its figures cover less than the row: `{'; '.join(f['errors'])}`")
+        c = r.get("floor_c")
+        if c:
+            o.append("\nThe same-library floor (`tests/bench/e2e/floor.c`, in the same seconds): the same three clients "
+                     "in C on the librdkafka Weir itself links (Debian's), a quarter of a window after the first floor, "
+                     "so a gap between Weir and it is Weir's own, not its client library's.\n")
+            o.append("| rate (readings/s, Weir's load) | records measured | hop 1 p50 / p99 ms | both hops p50 / p99 ms | max ms | Weir p99 / this floor's p99 |\n| --- | --- | --- | --- | --- | --- |")
+            o.append(f"| {rate} | {c['samples']} | {c['hop1_p50_ms']} / {c['hop1_p99_ms']} | {c['p50_ms']} / {c['p99_ms']} | {c['max_ms']} | {r['p99_ms'] / max(c['p99_ms'], 0.1):.2f} |")
+            if c.get("errors"):
+                o.append(f"\nThe C floor failed, so its figures cover less than the row: `{'; '.join(c['errors'])}`")
     o.append("\nMemory under load (VmRSS sampled every 0.5 s during the runs above, maximum; and "
              "VmHWM at the end) and start-to-ready (exec to the first 200 on `/readyz`, broker "
              "already up, topics existing; each service started alone three more times after the load runs: median, and all three):\n")
@@ -188,8 +197,12 @@ p = Path("build/bench/e2e.json")
 if p.exists():
     e = json.loads(p.read_text())
     top = e["rates"][max(e["rates"], key=int)]
-    print(f"bench e2e_p99_ms={top['p99_ms']} total_rss_mb={sum(e['rss_kb'].values()) / 1024:.1f}")
+    fl = next(iter(e.get("floor", {}).values()), {})
+    c = fl.get("floor_c", {})
+    ratio = fl["p99_ms"] / c["p99_ms"] if c.get("samples") else float("nan")
+    print(f"bench e2e_p99_ms={top['p99_ms']} floor_ratio={ratio:.2f} "
+          f"total_rss_mb={sum(e['rss_kb'].values()) / 1024:.1f}")
 else:
-    print("bench e2e_p99_ms=nan total_rss_mb=nan")
+    print("bench e2e_p99_ms=nan floor_ratio=nan total_rss_mb=nan")
 PY
 

@@ -31,6 +31,10 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   broker under the same load.  Weir's figure crosses the same two
   transactions plus ingress, window close and the sink, so the floor's
   p99 is a lower bound on what any client could reach here.
+- The same-library floor (floor.c, beside floor.py in the same row): the
+  same three clients in C on the librdkafka Weir links, so a gap between
+  Weir and it is Weir's, not the library's.  The last line's floor_ratio
+  is Weir's p99 over this floor's p99, in the same seconds.
 - Then the highest rate once more on a fresh pipeline with the previous
   release's fixed cadence (COMMIT_IDLE=off in compute and enrichment: a
   transaction always runs its full COMMIT_INTERVAL), to show in the same
@@ -50,7 +54,7 @@ for long.
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
 (20 per rate), BENCH_WARMUP (3), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
 one line per rate and a last line:
-    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> total_rss_mb=<n> ready_ms_max=<n>
+    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> floor_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
 (p50/p99 at the highest rate).
 """
 
@@ -73,7 +77,7 @@ from influx import Influx  # noqa: E402
 from kafka import Broker  # noqa: E402
 from pipeline import ORDER, Pipeline, parse_metrics  # noqa: E402
 
-from floor import Floor  # noqa: E402
+from floor import Floor, FloorC  # noqa: E402
 
 BUILD = REPO / os.environ.get("WEIR_BUILD", "build/rel")
 RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
@@ -170,16 +174,20 @@ def load(p, feed, rate, rss):
 
 def load_with_floor(p, b, feed, rate, rss):
     """load() with floor.py's bare-client hops measured over the same seconds."""
+    # Both floors at once, a quarter of a window apart and off Weir's
+    # window ends, so the three bursts do not collide.
     fl = Floor(b, keys=KEYS, offset_ms=500).start()
-    time.sleep(2)  # its clients join, its first (slow) transaction passes
+    fc = FloorC(b, keys=KEYS, offset_ms=750).start()
+    time.sleep(2)  # their clients join, their first (slow) transactions pass
     t0 = time.time() * 1000
-    fl.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    fl.window = fc.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
     r = load(p, feed, rate, rss)
-    both = fl.stop()
-    r["floor"] = {"samples": len(both), "p50_ms": round(pct(both, 0.5), 1),
+    for key, f in (("floor", fl), ("floor_c", fc)):
+        both = f.stop()
+        r[key] = {"samples": len(both), "p50_ms": round(pct(both, 0.5), 1),
                   "p99_ms": round(pct(both, 0.99), 1), "max_ms": round(max(both or [0]), 1),
-                  "hop1_p50_ms": round(pct(fl.lat1, 0.5), 1),
-                  "hop1_p99_ms": round(pct(fl.lat1, 0.99), 1), "errors": fl.errors}
+                  "hop1_p50_ms": round(pct(f.lat1, 0.5), 1),
+                  "hop1_p99_ms": round(pct(f.lat1, 0.99), 1), "errors": f.errors}
     return r
 
 
@@ -213,10 +221,12 @@ def main():
             rate = max(RATES)
             out["floor"][rate] = r = load_with_floor(p, b, feed, rate, rss)
             show(f"{rate}/s(with the floor alongside)", r)
-            f = r["floor"]
-            print(f"bench-e2e floor rate={rate}/s samples={f['samples']} p50_ms={f['p50_ms']} "
-                  f"p99_ms={f['p99_ms']} max_ms={f['max_ms']} hop1_p50_ms={f['hop1_p50_ms']} "
-                  f"hop1_p99_ms={f['hop1_p99_ms']} errors={f['errors'] or 'none'}", flush=True)
+            for key, name in (("floor", "floor"), ("floor_c", "floor-same-librdkafka")):
+                f = r[key]
+                print(f"bench-e2e {name} rate={rate}/s samples={f['samples']} "
+                      f"p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} max_ms={f['max_ms']} "
+                      f"hop1_p50_ms={f['hop1_p50_ms']} hop1_p99_ms={f['hop1_p99_ms']} "
+                      f"errors={f['errors'] or 'none'}", flush=True)
             feed.stop = True
             out["rss_kb"] = {n: rss[n] for n in ORDER}
             out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}
@@ -263,8 +273,13 @@ def main():
               f"anon_mb_max={out['anon_kb'][n] / 1024:.1f} "
               f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms(3 runs)={out['ready_ms_runs'][n]}")
     top = out["rates"][max(RATES)]
+    # floor_ratio: Weir's p99 over the same-library floor's, both measured in
+    # the same seconds (the floor row), so the broker's swings cancel out.
+    fr = out["floor"][max(RATES)]
+    ratio = fr["p99_ms"] / fr["floor_c"]["p99_ms"] if fr["floor_c"]["samples"] else float("nan")
     print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
-          f"total_rss_mb={total:.1f} ready_ms_max={max(out['ready_ms'].values())}")
+          f"floor_ratio={ratio:.2f} total_rss_mb={total:.1f} "
+          f"ready_ms_max={max(out['ready_ms'].values())}")
 
 
 if __name__ == "__main__":

@@ -26,9 +26,11 @@ requests of compute's, less the changelog.  Run it alongside the load
 window and key and three small clients to the broker's work.  offset_ms
 keeps its bursts off Weir's own, which come at the window end.
 """
+import subprocess
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -133,4 +135,54 @@ class Floor:
         self._stop.set()
         for t in self._threads:
             t.join(30)
+        return self.lat
+
+
+class FloorC(Floor):
+    """The same three clients in C on the librdkafka Weir links (floor.c),
+    so that Weir and this floor share their client library; floor.py's
+    own (confluent-kafka) bundles a newer one.  Same interface as Floor."""
+
+    def __init__(self, broker, keys=100, partitions=2, offset_ms=0, build_dir=None):
+        super().__init__(broker, keys, partitions, offset_ms)
+        here = Path(__file__).resolve().parent
+        out = Path(build_dir or here.parents[2] / "build" / "bench")
+        out.mkdir(parents=True, exist_ok=True)
+        self.exe = out / "floor-c"
+        src = here / "floor.c"
+        if not self.exe.exists() or self.exe.stat().st_mtime < src.stat().st_mtime:
+            subprocess.run(["cc", "-std=c11", "-O2", str(src), "-lrdkafka", "-lpthread",
+                            "-o", str(self.exe)], check=True)
+        self.proc = None
+
+    def _read(self):
+        for line in self.proc.stdout:
+            hop, end, at = line.split()
+            end, at = int(end), int(at)
+            lo, hi = self.window
+            if lo <= end <= hi:
+                (self.lat1 if hop == "A" else self.lat).append(at - end)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [str(self.exe), self.b.bootstrap, self.t_in, self.t_a, self.t_b, str(self.keys),
+             str(self.parts), str(self.offset_ms)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t = threading.Thread(target=self._read, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self._threads:
+            t.join(5)
+        err = self.proc.stderr.read().strip()
+        if self.proc.returncode not in (0, -15) or err:
+            self.errors.append(f"floor-c exit {self.proc.returncode}: {err[-300:]}")
         return self.lat

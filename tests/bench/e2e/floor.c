@@ -1,0 +1,272 @@
+/* floor.c — the same-library floor under bench-e2e's latency.
+ *
+ * floor.py measures two exactly-once hops with confluent-kafka, which
+ * bundles its own (newer) librdkafka.  This program does the same three
+ * clients in C on the librdkafka Weir links (Debian's), with nothing of
+ * Weir in it, so a gap between Weir and the floor cannot be the library:
+ *
+ *   source  at every wall-clock second + offset_ms (its "window end"),
+ *           a transaction of KEYS records over the partitions of topic A,
+ *           committed with send_offsets_to_transaction (as compute does);
+ *   relay   consume A (read_committed), produce B, send offsets, commit as
+ *           soon as a poll comes back empty (as enrichment does);
+ *   reader  read_committed on B.
+ *
+ * Each arrival is printed as "A <window_end_ms> <arrival_ms>" (the relay:
+ * first hop) or "B <window_end_ms> <arrival_ms>" (the reader: both hops),
+ * one line each; the caller filters by window and takes percentiles.
+ * Runs until SIGTERM/SIGINT or stdin closes.  Built by floor.py with
+ * `cc -O2 floor.c -lrdkafka -lpthread`.
+ *
+ * Usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS OFFSET_MS
+ */
+#define _GNU_SOURCE
+#include <librdkafka/rdkafka.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+static const char *bootstrap, *t_in, *t_a, *t_b;
+static int keys, parts;
+static int64_t offset_ms;
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void die(const char *what, const char *why) {
+        fprintf(stderr, "floor: %s: %s\n", what, why);
+        exit(1);
+}
+
+static void die_err(const char *what, rd_kafka_error_t *e) {
+        die(what, rd_kafka_error_string(e));
+}
+
+/* A client configuration with bootstrap.servers and the given pairs
+ * (NULL-terminated); the caller passes it to rd_kafka_new, which owns it. */
+static rd_kafka_conf_t *conf_new(const char *k, ...) {
+        char errstr[512];
+        rd_kafka_conf_t *c = rd_kafka_conf_new();
+        if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)))
+                die("bootstrap.servers", errstr);
+        va_list ap;
+        va_start(ap, k);
+        for (; k; k = va_arg(ap, const char *)) {
+                const char *v = va_arg(ap, const char *);
+                if (rd_kafka_conf_set(c, k, v, errstr, sizeof(errstr)))
+                        die(k, errstr);
+        }
+        va_end(ap);
+        return c;
+}
+
+static rd_kafka_t *client_new(rd_kafka_type_t type, rd_kafka_conf_t *c) {
+        char errstr[512];
+        rd_kafka_t *rk = rd_kafka_new(type, c, errstr, sizeof(errstr));
+        if (!rk)
+                die("rd_kafka_new", errstr);
+        return rk;
+}
+
+static void emit(char hop, const rd_kafka_message_t *m, int64_t at) {
+        char v[32];
+        size_t n = m->len < sizeof(v) - 1 ? m->len : sizeof(v) - 1;
+        memcpy(v, m->payload, n);
+        v[n] = '\0';
+        pthread_mutex_lock(&out_lock);
+        printf("%c %s %lld\n", hop, v, (long long)at);
+        fflush(stdout);
+        pthread_mutex_unlock(&out_lock);
+}
+
+static rd_kafka_t *consumer_new(const char *group, const char *topic) {
+        rd_kafka_t *rk =
+                client_new(RD_KAFKA_CONSUMER, conf_new("group.id", group, "enable.auto.commit",
+                                                       "false", "isolation.level", "read_committed",
+                                                       "auto.offset.reset", "earliest", NULL));
+        rd_kafka_poll_set_consumer(rk);
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        if (err)
+                die("subscribe", rd_kafka_err2str(err));
+        return rk;
+}
+
+static rd_kafka_t *txn_producer_new(const char *tid) {
+        rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER,
+                                    conf_new("transactional.id", tid, "linger.ms", "1", NULL));
+        rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
+        if (e)
+                die_err("init_transactions", e);
+        return rk;
+}
+
+static void commit(rd_kafka_t *p, rd_kafka_t *group_of,
+                   const rd_kafka_topic_partition_list_t *offsets) {
+        rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(group_of);
+        rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(p, offsets, md, -1);
+        rd_kafka_consumer_group_metadata_destroy(md);
+        if (e)
+                die_err("send_offsets_to_transaction", e);
+        if ((e = rd_kafka_commit_transaction(p, -1)))
+                die_err("commit_transaction", e);
+}
+
+static void *source(void *arg) {
+        (void)arg;
+        char tid[256], group[256], key[32], val[32];
+        snprintf(tid, sizeof(tid), "%s.src-c", t_a);
+        snprintf(group, sizeof(group), "%s.src-c", t_in);
+        rd_kafka_t *p = txn_producer_new(tid);
+        /* Only the group's metadata is used: the source reads nothing. */
+        rd_kafka_t *c =
+                client_new(RD_KAFKA_CONSUMER,
+                           conf_new("group.id", group, "enable.auto.commit", "false", NULL));
+        rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(parts);
+        for (int i = 0; i < parts; i++)
+                rd_kafka_topic_partition_list_add(offs, t_in, i);
+        for (int64_t n = 1; !stop; n++) {
+                int64_t end = ((now_ms() - offset_ms) / 1000 + 1) * 1000 + offset_ms;
+                while (!stop && now_ms() < end)
+                        usleep((useconds_t)(end - now_ms() > 50 ? 50000 : (end - now_ms()) * 1000));
+                if (stop)
+                        break;
+                rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
+                if (e)
+                        die_err("begin_transaction", e);
+                snprintf(val, sizeof(val), "%lld", (long long)end);
+                for (int k = 0; k < keys; k++) {
+                        snprintf(key, sizeof(key), "x-%d", k);
+                        rd_kafka_resp_err_t err = rd_kafka_producev(
+                                p, RD_KAFKA_V_TOPIC(t_a), RD_KAFKA_V_PARTITION(k % parts),
+                                RD_KAFKA_V_KEY(key, strlen(key)),
+                                RD_KAFKA_V_VALUE(val, strlen(val)),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                        if (err)
+                                die("produce", rd_kafka_err2str(err));
+                }
+                for (int i = 0; i < parts; i++)
+                        offs->elems[i].offset = n;
+                commit(p, c, offs);
+        }
+        rd_kafka_topic_partition_list_destroy(offs);
+        rd_kafka_destroy(c);
+        rd_kafka_destroy(p);
+        return NULL;
+}
+
+static void *relay(void *arg) {
+        (void)arg;
+        char tid[256], group[256];
+        snprintf(tid, sizeof(tid), "%s.relay-c", t_b);
+        snprintf(group, sizeof(group), "%s.relay-c", t_a);
+        rd_kafka_t *c = consumer_new(group, t_a);
+        rd_kafka_t *p = txn_producer_new(tid);
+        int open = 0;
+        while (!stop) {
+                /* Drain what is fetched, then commit on the first empty poll. */
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, open ? 0 : 1);
+                if (!m) {
+                        if (!open)
+                                continue;
+                        rd_kafka_topic_partition_list_t *pos;
+                        if (rd_kafka_assignment(c, &pos) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                                rd_kafka_position(c, pos);
+                                commit(p, c, pos);
+                                rd_kafka_topic_partition_list_destroy(pos);
+                        }
+                        open = 0;
+                        continue;
+                }
+                if (!m->err) {
+                        emit('A', m, now_ms());
+                        if (!open) {
+                                rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
+                                if (e)
+                                        die_err("begin_transaction", e);
+                                open = 1;
+                        }
+                        rd_kafka_resp_err_t err = rd_kafka_producev(
+                                p, RD_KAFKA_V_TOPIC(t_b), RD_KAFKA_V_PARTITION(m->partition),
+                                RD_KAFKA_V_KEY(m->key, m->key_len),
+                                RD_KAFKA_V_VALUE(m->payload, m->len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+                        if (err)
+                                die("produce", rd_kafka_err2str(err));
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(c);
+        rd_kafka_destroy(c);
+        rd_kafka_destroy(p);
+        return NULL;
+}
+
+static void *reader(void *arg) {
+        (void)arg;
+        char group[256];
+        snprintf(group, sizeof(group), "%s.reader-c", t_b);
+        rd_kafka_t *c = consumer_new(group, t_b);
+        while (!stop) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
+                if (!m)
+                        continue;
+                if (!m->err)
+                        emit('B', m, now_ms());
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(c);
+        rd_kafka_destroy(c);
+        return NULL;
+}
+
+/* stdin closing (the caller died or is done) stops the floor too. */
+static void *watch_stdin(void *arg) {
+        (void)arg;
+        char b[64];
+        while (read(0, b, sizeof(b)) > 0)
+                ;
+        stop = 1;
+        return NULL;
+}
+
+static void on_signal(int sig) {
+        (void)sig;
+        stop = 1;
+}
+
+int main(int argc, char **argv) {
+        if (argc != 8) {
+                fprintf(stderr, "usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS "
+                                "OFFSET_MS\n");
+                return 2;
+        }
+        bootstrap = argv[1], t_in = argv[2], t_a = argv[3], t_b = argv[4];
+        keys = atoi(argv[5]), parts = atoi(argv[6]);
+        offset_ms = atoll(argv[7]);
+        if (keys <= 0 || parts <= 0 || offset_ms < 0 || offset_ms >= 1000)
+                die("arguments", "KEYS and PARTITIONS > 0, 0 <= OFFSET_MS < 1000");
+        signal(SIGTERM, on_signal);
+        signal(SIGINT, on_signal);
+        pthread_t th[4];
+        void *(*fn[4])(void *) = {reader, relay, source, watch_stdin};
+        for (int i = 0; i < 4; i++)
+                pthread_create(&th[i], NULL, fn[i], NULL);
+        for (int i = 0; i < 3; i++)
+                pthread_join(th[i], NULL);
+        return 0;
+}
