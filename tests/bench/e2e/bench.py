@@ -35,6 +35,13 @@ wall clock (--start-time now, --time-scale 1, paced) to ingress.
   same three clients in C on the librdkafka Weir links, so a gap between
   Weir and it is Weir's, not the library's.  The last line's floor_ratio
   is Weir's p99 over this floor's p99, in the same seconds.
+- Kafka Streams, end to end (kstreams.py): the highest rate once more for
+  each KSTREAMS_COMMIT_MS ("100 10": its EOS default and a short one) with
+  two Kafka Streams applications (the same windowed aggregation, then a
+  GlobalKTable join, exactly_once_v2) reading Weir's own input topic, so
+  both see the same readings in the same seconds; latency = window end to
+  arrival at a read_committed reader of their enriched output.  The last
+  line's kstreams_ratio is Weir's p99 over the better run's p99.
 - Then the highest rate once more on a fresh pipeline with the previous
   release's fixed cadence (COMMIT_IDLE=off in compute and enrichment: a
   transaction always runs its full COMMIT_INTERVAL), to show in the same
@@ -54,7 +61,7 @@ for long.
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
 (20 per rate), BENCH_WARMUP (3), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
 one line per rate and a last line:
-    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> floor_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
+    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> floor_ratio=<n> kstreams_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
 (p50/p99 at the highest rate).
 """
 
@@ -78,6 +85,7 @@ from kafka import Broker  # noqa: E402
 from pipeline import ORDER, Pipeline, parse_metrics  # noqa: E402
 
 from floor import Floor, FloorC  # noqa: E402
+from kstreams import KStreamsPeer  # noqa: E402
 
 BUILD = REPO / os.environ.get("WEIR_BUILD", "build/rel")
 RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
@@ -191,6 +199,24 @@ def load_with_floor(p, b, feed, rate, rss):
     return r
 
 
+def load_with_kstreams(p, b, feed, rate, rss, commit_ms):
+    """load() with the Kafka Streams peer reading the same input topic, so
+    both are measured on the same readings in the same seconds."""
+    ks = KStreamsPeer(b, p.topics["readings"], p.partitions, commit_ms=commit_ms,
+                      java_opts=os.environ.get("BENCH_JAVA_OPTS", "-Xmx256m")).start()
+    cpu0 = ks.cpu_s()
+    t0 = time.time() * 1000
+    ks.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    r = load(p, feed, rate, rss)
+    cpu = ks.cpu_s() - cpu0
+    lat = ks.stop()
+    r["kstreams"] = {"commit_ms": commit_ms, "samples": len(lat),
+                     "p50_ms": round(pct(lat, 0.5), 1), "p99_ms": round(pct(lat, 0.99), 1),
+                     "max_ms": round(max(lat or [0]), 1), "cpu_s": round(cpu, 1),
+                     "errors": ks.errors}
+    return r
+
+
 def show(label, r):
     print(f"bench-e2e rate={label} samples={r['samples']} p50_ms={r['p50_ms']} "
           f"p99_ms={r['p99_ms']} max_ms={r['max_ms']} "
@@ -205,7 +231,7 @@ ALO = {"compute": {"PROCESSING_GUARANTEE": "at_least_once"},
 
 
 def main():
-    out = {"rates": {}, "floor": {}, "fixed": {}, "alo": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
+    out = {"rates": {}, "floor": {}, "kstreams": {}, "fixed": {}, "alo": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
            "ready_ms_runs": {}}
     with Broker() as b, Influx() as db:
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
@@ -227,6 +253,15 @@ def main():
                       f"p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} max_ms={f['max_ms']} "
                       f"hop1_p50_ms={f['hop1_p50_ms']} hop1_p99_ms={f['hop1_p99_ms']} "
                       f"errors={f['errors'] or 'none'}", flush=True)
+            # Kafka Streams on the same readings: at its EOS default commit
+            # interval and at a short one (KSTREAMS_COMMIT_MS).
+            for cms in [int(x) for x in os.environ.get("KSTREAMS_COMMIT_MS", "100 10").split()]:
+                out["kstreams"][cms] = r = load_with_kstreams(p, b, feed, rate, rss, cms)
+                show(f"{rate}/s(with Kafka Streams alongside, commit.interval.ms={cms})", r)
+                k = r["kstreams"]
+                print(f"bench-e2e kstreams commit_ms={cms} rate={rate}/s samples={k['samples']} "
+                      f"p50_ms={k['p50_ms']} p99_ms={k['p99_ms']} max_ms={k['max_ms']} "
+                      f"cpu_s={k['cpu_s']} errors={k['errors'] or 'none'}", flush=True)
             feed.stop = True
             out["rss_kb"] = {n: rss[n] for n in ORDER}
             out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}
@@ -277,8 +312,13 @@ def main():
     # the same seconds (the floor row), so the broker's swings cancel out.
     fr = out["floor"][max(RATES)]
     ratio = fr["p99_ms"] / fr["floor_c"]["p99_ms"] if fr["floor_c"]["samples"] else float("nan")
+    # kstreams_ratio: Weir's p99 over the better Kafka Streams run's p99,
+    # each pair measured in the same seconds.
+    ks = [r for r in out["kstreams"].values() if r["kstreams"]["samples"]]
+    best = min(ks, key=lambda r: r["kstreams"]["p99_ms"]) if ks else None
+    kratio = best["p99_ms"] / best["kstreams"]["p99_ms"] if best else float("nan")
     print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
-          f"floor_ratio={ratio:.2f} total_rss_mb={total:.1f} "
+          f"floor_ratio={ratio:.2f} kstreams_ratio={kratio:.2f} total_rss_mb={total:.1f} "
           f"ready_ms_max={max(out['ready_ms'].values())}")
 
 
