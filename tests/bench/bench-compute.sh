@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 jar=tests/.cache/bench-kstreams/kstreams-bench.jar
 src=(tests/bench/kstreams/pom.xml tests/bench/kstreams/src schemas/traffic_reading.avsc
-     schemas/aggregate.avsc)
+     schemas/aggregate.avsc schemas/aggregate_enriched.avsc)
 if [ ! -f "$jar" ] || [ -n "$(find "${src[@]}" -newer "$jar" -type f 2>/dev/null | head -1)" ]; then
   echo "bench-compute: building the Kafka Streams application (mvn package)" >&2
   mvn -q -B -f tests/bench/kstreams/pom.xml package >&2
