@@ -1,68 +1,52 @@
 #!/usr/bin/env python3
-"""make bench-e2e: end-to-end latency, memory and start-up of the whole
-pipeline on one machine (tests/bench/bench-e2e.sh runs this).
+"""make bench-e2e: end-to-end latency against two yardsticks, memory and
+start-up of the whole pipeline on one machine (tests/bench/bench-e2e.sh).
 
 Set-up: a real Kafka broker (tests/harness/kafka.py), influxd
 (tests/harness/influx.py), the four services as separate processes
 (tests/integration/pipeline.py) with exactly-once on (the default) and their
-default commit interval; a pipeline of 1-second tumbling windows (grace 0)
-over BENCH_KEYS intersections; weir-sim posting readings stamped with the
-wall clock (--start-time now, --time-scale 1, paced) to ingress.
+default commit interval; a pipeline of BENCH_WINDOW_MS (100 ms) tumbling
+windows, grace 0, over BENCH_KEYS intersections; weir-sim posting readings
+stamped with the wall clock (--start-time now, --time-scale 1, paced) to
+ingress.
 
 - Latency: a WebSocket client subscribed to the sink's feed takes, for each
   aggregate, (arrival time - window_end).  With grace 0 a window closes on
-  the first reading of its partition at or after window_end, whose event
-  time is window_end (at these rates, within a millisecond), so this is the
+  the first reading of its partition at or after window_end, so this is the
   time from the event time of the reading that completes a window to the
-  sink handing its result to a subscriber — ingress, Kafka, compute's
-  transaction, enrichment's transaction, the sink.  The sink's own
-  histogram weir_sink_end_to_end_latency_seconds (window end to InfluxDB
-  acknowledging the point, which includes the sink's batching,
-  SINK_FLUSH_INTERVAL) is reported next to it.
-- RSS: VmRSS of each service sampled every 0.5 s during the run (max), its
-  private part RssAnon (max; the rest is file-backed: shared libraries,
-  shared between the processes of a node), and VmHWM at the end.
+  sink handing its result to a subscriber: ingress, Kafka, compute's
+  transaction, enrichment's transaction, the sink.
+- Why 100 ms windows: each window's aggregates arrive together, so a p99
+  over a row is close to its worst window; a 20 s row of 1 s windows had
+  19 of them, one of 100 ms windows has ~190 per partition.
+- Rounds: the highest rate runs BENCH_ROUNDS (3) rounds; every figure of
+  the last line is the median of the rounds (min and max are printed too).
+- Yardstick 1, the floors (floor.py, floor.c), in the same seconds as Weir:
+  two exactly-once hops of bare clients (a transactional source at each
+  window end, a consume-produce-commit relay, a read_committed reader), one
+  on confluent-kafka's bundled librdkafka and one in C on the librdkafka
+  Weir links.  floor_ratio = Weir p99 / the same-library floor's p99.
+- Yardstick 2, Kafka Streams (kstreams.py): two Kafka Streams applications
+  with the same topology (windowed aggregation, then a GlobalKTable join,
+  exactly_once_v2) reading Weir's own input topic, at each
+  KSTREAMS_COMMIT_MS ("100 10": the EOS default and a short one).
+  kstreams_ratio = Weir p99 / Kafka Streams p99 at the better interval.
+- At least once (PROCESSING_GUARANTEE in compute and enrichment) on a fresh
+  pipeline, BENCH_ROUNDS rounds with floor.c at least once alongside:
+  alo_floor_ratio.  And once with the fixed commit cadence (COMMIT_IDLE=off),
+  to show what group commit buys.
+- RSS: VmRSS of each service sampled every 0.5 s during the runs (max), its
+  private part RssAnon (max), and VmHWM at the end.
 - Start-to-ready: each service started three more times on the existing
   topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
-- The floor: the highest rate once more, with tests/bench/e2e/floor.py
-  alongside: two exactly-once hops of bare confluent-kafka clients
-  (a transactional source at each window end, half a window after Weir's,
-  a consume-produce-commit relay, a read_committed reader) on the same
-  broker under the same load.  Weir's figure crosses the same two
-  transactions plus ingress, window close and the sink, so the floor's
-  p99 is a lower bound on what any client could reach here.
-- The same-library floor (floor.c, beside floor.py in the same row): the
-  same three clients in C on the librdkafka Weir links, so a gap between
-  Weir and it is Weir's, not the library's.  The last line's floor_ratio
-  is Weir's p99 over this floor's p99, in the same seconds.
-- Kafka Streams, end to end (kstreams.py): the highest rate once more for
-  each KSTREAMS_COMMIT_MS ("100 10": its EOS default and a short one) with
-  two Kafka Streams applications (the same windowed aggregation, then a
-  GlobalKTable join, exactly_once_v2) reading Weir's own input topic, so
-  both see the same readings in the same seconds; latency = window end to
-  arrival at a read_committed reader of their enriched output.  The last
-  line's kstreams_ratio is Weir's p99 over the better run's p99.
-- Then the highest rate once more on a fresh pipeline with the previous
-  release's fixed cadence (COMMIT_IDLE=off in compute and enrichment: a
-  transaction always runs its full COMMIT_INTERVAL), to show in the same
-  run what group commit buys.  (That release also held WebSocket frames
-  100 ms; the sink now sends once its input drains, whatever SINK_WS_BATCH
-  says, so that part can no longer be switched back.)  And once more with
-  compute and enrichment at least once (PROCESSING_GUARANTEE), the mode the
-  spec offers for lower latency: what exactly-once costs, same run.
 
-Each rate runs BENCH_WARMUP seconds before the measured BENCH_SECONDS: the
-first transactions of a freshly started producer take ~1 s (coordinator
-and partition registration), a start-up cost, not the steady latency.
-weir-sim posts batches of up to rate/40 readings and sends a partial one
-after 5 ms (--linger), like a client that batches for throughput but not
-for long.
+Each row runs BENCH_WARMUP seconds before the measured BENCH_SECONDS.
 
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
-(20 per rate), BENCH_WARMUP (3), BENCH_KEYS (100).  Writes build/bench/e2e.json and prints
-one line per rate and a last line:
-    bench-e2e p50_ms=<n> p99_ms=<n> rate=<r> floor_ratio=<n> kstreams_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
-(p50/p99 at the highest rate).
+(20 per row), BENCH_WARMUP (3), BENCH_KEYS (100), BENCH_WINDOW_MS (100),
+BENCH_ROUNDS (3), KSTREAMS_COMMIT_MS ("100 10"), BENCH_JAVA_OPTS (-Xmx256m).
+Writes build/bench/e2e.json and prints one line per row and a last line:
+    bench-e2e p50_ms=<n> p99_ms=<n> floor_ratio=<n> kstreams_ratio=<n> alo_floor_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
 """
 
 import asyncio
@@ -92,9 +76,15 @@ RATES = [int(x) for x in os.environ.get("BENCH_RATES", "5000 20000").split()]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 WARMUP = float(os.environ.get("BENCH_WARMUP", "3"))
 KEYS = int(os.environ.get("BENCH_KEYS", "100"))
+# Windows of 100 ms: a 20 s row then closes ~190 windows per partition, so
+# its p99 is not just the run's single worst window (1 s windows gave 19).
+WINDOW_MS = int(os.environ.get("BENCH_WINDOW_MS", "100"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+KSTREAMS_COMMIT_MS = [int(x) for x in os.environ.get("KSTREAMS_COMMIT_MS", "100 10").split()]
 
 COMPUTE = {
-    "windows": [{"name": "1s", "type": "tumbling", "size": "1s", "grace": "0s"}],
+    "windows": [{"name": f"{WINDOW_MS}ms", "type": "tumbling", "size": f"{WINDOW_MS}ms",
+                 "grace": "0s"}],
     "aggregates": [{"field": "speed_kmh", "ops": ["count", "mean", "max"]},
                    {"field": "vehicle_count", "ops": ["sum"]}],
     "rules": [{"name": "slow", "expr": "mean(speed_kmh) < 20 and count() >= 10"}],
@@ -151,7 +141,7 @@ def load(p, feed, rate, rss):
     t0 = time.time() * 1000
     # Skip the warm-up and the last window (its closing reading may never
     # come).
-    feed.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    feed.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - WINDOW_MS)
     n0 = len(feed.lat)
     sim = subprocess.Popen(
         [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
@@ -180,22 +170,38 @@ def load(p, feed, rate, rss):
                 m, "weir_sink_end_to_end_latency_seconds", 0.99), 1)}
 
 
-def load_with_floor(p, b, feed, rate, rss):
-    """load() with floor.py's bare-client hops measured over the same seconds."""
-    # Both floors at once, a quarter of a window apart and off Weir's
-    # window ends, so the three bursts do not collide.
-    fl = Floor(b, keys=KEYS, offset_ms=500).start()
-    fc = FloorC(b, keys=KEYS, offset_ms=750).start()
-    time.sleep(2)  # their clients join, their first (slow) transactions pass
+def lat_stats(lat):
+    return {"samples": len(lat), "p50_ms": round(pct(lat, 0.5), 1),
+            "p99_ms": round(pct(lat, 0.99), 1), "max_ms": round(max(lat or [0]), 1)}
+
+
+def floor_stats(f):
+    both = f.stop()
+    return dict(lat_stats(both), hop1_p50_ms=round(pct(f.lat1, 0.5), 1),
+                hop1_p99_ms=round(pct(f.lat1, 0.99), 1), errors=f.errors)
+
+
+def load_with_floor(p, b, feed, rate, rss, mode="eos"):
+    """load() with the bare-client floors' hops measured over the same seconds:
+    eos, floor.py (confluent-kafka) and floor.c (Weir's librdkafka); alo,
+    floor.c at least once."""
+    # Off Weir's window ends (0) and each other's, so the bursts do not collide.
+    fls = {"floor_c": FloorC(b, keys=KEYS, offset_ms=WINDOW_MS * 3 // 4, period_ms=WINDOW_MS,
+                             mode=mode).start()}
+    if mode == "eos":
+        fls["floor"] = Floor(b, keys=KEYS, offset_ms=WINDOW_MS // 2, period_ms=WINDOW_MS).start()
+    # Measure only once each floor's records go all the way (its clients
+    # joined), and its first (slow) transactions have passed.
+    for f in fls.values():
+        if not f.flowing.wait(60):
+            f.errors.append("no record went through in 60 s")
+    time.sleep(1)
     t0 = time.time() * 1000
-    fl.window = fc.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    for f in fls.values():
+        f.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - WINDOW_MS)
     r = load(p, feed, rate, rss)
-    for key, f in (("floor", fl), ("floor_c", fc)):
-        both = f.stop()
-        r[key] = {"samples": len(both), "p50_ms": round(pct(both, 0.5), 1),
-                  "p99_ms": round(pct(both, 0.99), 1), "max_ms": round(max(both or [0]), 1),
-                  "hop1_p50_ms": round(pct(f.lat1, 0.5), 1),
-                  "hop1_p99_ms": round(pct(f.lat1, 0.99), 1), "errors": f.errors}
+    for key, f in fls.items():
+        r[key] = floor_stats(f)
     return r
 
 
@@ -203,18 +209,29 @@ def load_with_kstreams(p, b, feed, rate, rss, commit_ms):
     """load() with the Kafka Streams peer reading the same input topic, so
     both are measured on the same readings in the same seconds."""
     ks = KStreamsPeer(b, p.topics["readings"], p.partitions, commit_ms=commit_ms,
-                      java_opts=os.environ.get("BENCH_JAVA_OPTS", "-Xmx256m")).start()
+                      java_opts=os.environ.get("BENCH_JAVA_OPTS", "-Xmx256m"),
+                      window_ms=WINDOW_MS).start()
     cpu0 = ks.cpu_s()
     t0 = time.time() * 1000
-    ks.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - 1000)
+    ks.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - WINDOW_MS)
     r = load(p, feed, rate, rss)
     cpu = ks.cpu_s() - cpu0
     lat = ks.stop()
-    r["kstreams"] = {"commit_ms": commit_ms, "samples": len(lat),
-                     "p50_ms": round(pct(lat, 0.5), 1), "p99_ms": round(pct(lat, 0.99), 1),
-                     "max_ms": round(max(lat or [0]), 1), "cpu_s": round(cpu, 1),
-                     "errors": ks.errors}
+    r["kstreams"] = dict(lat_stats(lat), commit_ms=commit_ms, cpu_s=round(cpu, 1),
+                         errors=ks.errors)
     return r
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x == x)  # NaN (no samples) left out
+    return xs[len(xs) // 2] if xs else float("nan")
+
+
+def spread(rows, get):
+    """(median, min, max) of get(row) over the rounds."""
+    v = [get(r) for r in rows]
+    v = [x for x in v if x == x]
+    return (median(v), min(v), max(v)) if v else (float("nan"),) * 3
 
 
 def show(label, r):
@@ -230,9 +247,47 @@ ALO = {"compute": {"PROCESSING_GUARANTEE": "at_least_once"},
        "enrichment": {"PROCESSING_GUARANTEE": "at_least_once"}}
 
 
+def show_floor(label, f):
+    print(f"bench-e2e {label} samples={f['samples']} p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} "
+          f"max_ms={f['max_ms']} hop1_p50_ms={f['hop1_p50_ms']} hop1_p99_ms={f['hop1_p99_ms']} "
+          f"errors={f['errors'] or 'none'}", flush=True)
+
+
+def summarise(out):
+    """Medians over the rounds (with min and max) and the three ratios, each
+    ratio taken within one row (the same seconds), then the median."""
+    rounds, alo = out["rounds"], out["alo_rounds"]
+    sm = {"rounds": len(rounds)}
+    sm["p50_ms"] = spread(rounds, lambda r: r["p50_ms"])
+    sm["p99_ms"] = spread(rounds, lambda r: r["p99_ms"])
+    for k in ("floor", "floor_c"):
+        sm[k + "_p99_ms"] = spread(rounds, lambda r, k=k: r[k]["p99_ms"])
+    sm["floor_ratio"] = spread(rounds, lambda r: r["p99_ms"] / r["floor_c"]["p99_ms"]
+                               if r["floor_c"]["samples"] else float("nan"))
+    sm["floor_py_ratio"] = spread(rounds, lambda r: r["p99_ms"] / r["floor"]["p99_ms"]
+                                  if r["floor"]["samples"] else float("nan"))
+    # Kafka Streams: the commit interval with the lower median p99 is "the
+    # better of the two"; Weir is compared with it, row by row.
+    ks = {cms: spread(rows, lambda r: r["kstreams"]["p99_ms"])
+          for cms, rows in out["kstreams"].items()}
+    sm["kstreams_p99_ms"] = {str(c): v for c, v in ks.items()}
+    best = min(ks, key=lambda c: ks[c][0] if ks[c][0] == ks[c][0] else float("inf")) if ks else None
+    sm["kstreams_best_commit_ms"] = best
+    sm["kstreams_ratio"] = spread(out["kstreams"].get(best, []),
+                                  lambda r: r["p99_ms"] / r["kstreams"]["p99_ms"]
+                                  if r["kstreams"]["samples"] else float("nan"))
+    sm["alo_p99_ms"] = spread(alo, lambda r: r["p99_ms"])
+    sm["alo_floor_p99_ms"] = spread(alo, lambda r: r["floor_c"]["p99_ms"])
+    sm["alo_floor_ratio"] = spread(alo, lambda r: r["p99_ms"] / r["floor_c"]["p99_ms"]
+                                   if r["floor_c"]["samples"] else float("nan"))
+    return sm
+
+
 def main():
-    out = {"rates": {}, "floor": {}, "kstreams": {}, "fixed": {}, "alo": {}, "rss_kb": {}, "hwm_kb": {}, "ready_ms": {},
-           "ready_ms_runs": {}}
+    out = {"window_ms": WINDOW_MS, "seconds": SECONDS, "rates": {}, "rounds": [], "floor": {},
+           "kstreams": {c: [] for c in KSTREAMS_COMMIT_MS}, "fixed": {}, "alo": {},
+           "alo_rounds": [], "rss_kb": {}, "hwm_kb": {}, "ready_ms": {}, "ready_ms_runs": {}}
+    top_rate = max(RATES)
     with Broker() as b, Influx() as db:
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-e2e-"), influx_url=db.url,
                      compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"})
@@ -241,27 +296,27 @@ def main():
             p.start()
             feed = Feed(p.ws_url)
             rss = {n: 0 for n in ORDER}
-            for rate in RATES:
+            for rate in RATES[:-1] if len(RATES) > 1 else []:
                 out["rates"][rate] = r = load(p, feed, rate, rss)
                 show(f"{rate}/s", r)
-            rate = max(RATES)
-            out["floor"][rate] = r = load_with_floor(p, b, feed, rate, rss)
-            show(f"{rate}/s(with the floor alongside)", r)
-            for key, name in (("floor", "floor"), ("floor_c", "floor-same-librdkafka")):
-                f = r[key]
-                print(f"bench-e2e {name} rate={rate}/s samples={f['samples']} "
-                      f"p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} max_ms={f['max_ms']} "
-                      f"hop1_p50_ms={f['hop1_p50_ms']} hop1_p99_ms={f['hop1_p99_ms']} "
-                      f"errors={f['errors'] or 'none'}", flush=True)
-            # Kafka Streams on the same readings: at its EOS default commit
-            # interval and at a short one (KSTREAMS_COMMIT_MS).
-            for cms in [int(x) for x in os.environ.get("KSTREAMS_COMMIT_MS", "100 10").split()]:
-                out["kstreams"][cms] = r = load_with_kstreams(p, b, feed, rate, rss, cms)
-                show(f"{rate}/s(with Kafka Streams alongside, commit.interval.ms={cms})", r)
-                k = r["kstreams"]
-                print(f"bench-e2e kstreams commit_ms={cms} rate={rate}/s samples={k['samples']} "
-                      f"p50_ms={k['p50_ms']} p99_ms={k['p99_ms']} max_ms={k['max_ms']} "
-                      f"cpu_s={k['cpu_s']} errors={k['errors'] or 'none'}", flush=True)
+            # The highest rate: ROUNDS rounds, each a row with both floors
+            # alongside and a row with Kafka Streams per commit interval.
+            for n in range(ROUNDS):
+                r = load_with_floor(p, b, feed, top_rate, rss)
+                out["rounds"].append(r)
+                show(f"{top_rate}/s(round {n + 1}, floors alongside)", r)
+                show_floor(f"floor round={n + 1}", r["floor"])
+                show_floor(f"floor-same-librdkafka round={n + 1}", r["floor_c"])
+                for cms in KSTREAMS_COMMIT_MS:
+                    r = load_with_kstreams(p, b, feed, top_rate, rss, cms)
+                    out["kstreams"][cms].append(r)
+                    show(f"{top_rate}/s(round {n + 1}, Kafka Streams alongside, "
+                         f"commit.interval.ms={cms})", r)
+                    k = r["kstreams"]
+                    print(f"bench-e2e kstreams round={n + 1} commit_ms={cms} samples={k['samples']} "
+                          f"p50_ms={k['p50_ms']} p99_ms={k['p99_ms']} max_ms={k['max_ms']} "
+                          f"cpu_s={k['cpu_s']} errors={k['errors'] or 'none'}", flush=True)
+            out["rates"][top_rate] = out["floor"][top_rate] = out["rounds"][0]
             feed.stop = True
             out["rss_kb"] = {n: rss[n] for n in ORDER}
             out["anon_kb"] = {n: rss[n + ".anon"] for n in ORDER}
@@ -283,10 +338,12 @@ def main():
         finally:
             p.stop(10)
         # Same load at the highest rate on fresh pipelines: with the fixed
-        # cadence (no group commit), what the defaults buy; at least once,
-        # what exactly-once costs.
-        for key, env, label in (("fixed", FIXED, "COMMIT_IDLE=off"),
-                                ("alo", ALO, "PROCESSING_GUARANTEE=at_least_once")):
+        # cadence (no group commit), what the defaults buy, once; at least
+        # once, what exactly-once costs, ROUNDS times against the
+        # at-least-once floor.
+        for key, env, label, rounds in (("fixed", FIXED, "COMMIT_IDLE=off", 1),
+                                        ("alo", ALO, "PROCESSING_GUARANTEE=at_least_once",
+                                         ROUNDS)):
             q = Pipeline(BUILD, b, tempfile.mkdtemp(prefix=f"bench-e2e-{key}-"),
                          influx_url=db.url, compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"},
                          service_env=env)
@@ -294,12 +351,19 @@ def main():
             try:
                 q.start()
                 feed = Feed(q.ws_url)
-                rate = max(RATES)
-                out[key][rate] = r = load(q, feed, rate, {n: 0 for n in ORDER})
+                for n in range(rounds):
+                    if key == "alo":
+                        r = load_with_floor(q, b, feed, top_rate, {n: 0 for n in ORDER}, "alo")
+                        out["alo_rounds"].append(r)
+                        show_floor(f"floor-same-librdkafka-alo round={n + 1}", r["floor_c"])
+                    else:
+                        r = load(q, feed, top_rate, {n: 0 for n in ORDER})
+                    out[key].setdefault(top_rate, r)
+                    show(f"{top_rate}/s({label}, round {n + 1})", r)
                 feed.stop = True
-                show(f"{rate}/s({label})", r)
             finally:
                 q.stop(10)
+    out["summary"] = sm = summarise(out)
     Path(REPO / "build" / "bench").mkdir(parents=True, exist_ok=True)
     (REPO / "build" / "bench" / "e2e.json").write_text(json.dumps(out, indent=1))
     total = sum(out["rss_kb"].values()) / 1024
@@ -307,18 +371,12 @@ def main():
         print(f"bench-e2e service={n} rss_mb_max={out['rss_kb'][n] / 1024:.1f} "
               f"anon_mb_max={out['anon_kb'][n] / 1024:.1f} "
               f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms(3 runs)={out['ready_ms_runs'][n]}")
-    top = out["rates"][max(RATES)]
-    # floor_ratio: Weir's p99 over the same-library floor's, both measured in
-    # the same seconds (the floor row), so the broker's swings cancel out.
-    fr = out["floor"][max(RATES)]
-    ratio = fr["p99_ms"] / fr["floor_c"]["p99_ms"] if fr["floor_c"]["samples"] else float("nan")
-    # kstreams_ratio: Weir's p99 over the better Kafka Streams run's p99,
-    # each pair measured in the same seconds.
-    ks = [r for r in out["kstreams"].values() if r["kstreams"]["samples"]]
-    best = min(ks, key=lambda r: r["kstreams"]["p99_ms"]) if ks else None
-    kratio = best["p99_ms"] / best["kstreams"]["p99_ms"] if best else float("nan")
-    print(f"bench-e2e p50_ms={top['p50_ms']} p99_ms={top['p99_ms']} rate={max(RATES)} "
-          f"floor_ratio={ratio:.2f} kstreams_ratio={kratio:.2f} total_rss_mb={total:.1f} "
+    for k in ("p50_ms", "p99_ms", "floor_ratio", "kstreams_ratio", "alo_floor_ratio"):
+        print(f"bench-e2e median-of-{sm['rounds']} {k}={sm[k][0]:.2f} (min {sm[k][1]:.2f}, "
+              f"max {sm[k][2]:.2f})")
+    print(f"bench-e2e p50_ms={sm['p50_ms'][0]} p99_ms={sm['p99_ms'][0]} "
+          f"floor_ratio={sm['floor_ratio'][0]:.2f} kstreams_ratio={sm['kstreams_ratio'][0]:.2f} "
+          f"alo_floor_ratio={sm['alo_floor_ratio'][0]:.2f} total_rss_mb={total:.1f} "
           f"ready_ms_max={max(out['ready_ms'].values())}")
 
 

@@ -5,7 +5,7 @@
  * clients in C on the librdkafka Weir links (Debian's), with nothing of
  * Weir in it, so a gap between Weir and the floor cannot be the library:
  *
- *   source  at every wall-clock second + offset_ms (its "window end"),
+ *   source  every period_ms at offset_ms past it (its "window end"),
  *           a transaction of KEYS records over the partitions of topic A,
  *           committed with send_offsets_to_transaction (as compute does);
  *   relay   consume A (read_committed), produce B, send offsets, commit as
@@ -18,7 +18,12 @@
  * Runs until SIGTERM/SIGINT or stdin closes.  Built by floor.py with
  * `cc -O2 floor.c -lrdkafka -lpthread`.
  *
+ * MODE "alo" is the at-least-once floor: no transactions; the source
+ * flushes its records, the relay flushes what it produced and then commits
+ * its offsets (as Weir's at-least-once loop does).
+ *
  * Usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS OFFSET_MS
+ *              PERIOD_MS eos|alo
  */
 #define _GNU_SOURCE
 #include <librdkafka/rdkafka.h>
@@ -36,7 +41,8 @@
 static volatile sig_atomic_t stop;
 static const char *bootstrap, *t_in, *t_a, *t_b;
 static int keys, parts;
-static int64_t offset_ms;
+static int64_t offset_ms, period_ms;
+static int alo;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_ms(void) {
@@ -106,17 +112,45 @@ static rd_kafka_t *consumer_new(const char *group, const char *topic) {
         return rk;
 }
 
+/* The hop's producer: transactional (eos), or idempotent only (alo).
+ * retry.backoff.ms 20 as Weir's transactional producers: a transaction
+ * begun right after a commit gets CONCURRENT_TRANSACTIONS until the
+ * broker has written the markers, and librdkafka's default 100 ms backoff
+ * then stalls the next commit (a user tuning for latency sets it too). */
 static rd_kafka_t *txn_producer_new(const char *tid) {
-        rd_kafka_t *rk = client_new(RD_KAFKA_PRODUCER,
-                                    conf_new("transactional.id", tid, "linger.ms", "1", NULL));
+        if (alo)
+                return client_new(RD_KAFKA_PRODUCER,
+                                  conf_new("linger.ms", "1", "enable.idempotence", "true", "acks",
+                                           "all", NULL));
+        rd_kafka_t *rk =
+                client_new(RD_KAFKA_PRODUCER, conf_new("transactional.id", tid, "linger.ms", "1",
+                                                       "retry.backoff.ms", "20", NULL));
         rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
         if (e)
                 die_err("init_transactions", e);
         return rk;
 }
 
+static void begin(rd_kafka_t *p) {
+        rd_kafka_error_t *e = alo ? NULL : rd_kafka_begin_transaction(p);
+        if (e)
+                die_err("begin_transaction", e);
+}
+
+/* eos: the offsets go into the transaction, which commits.  alo: what was
+ * produced is flushed (acknowledged), then the consumer commits its offsets
+ * (the source, which reads nothing, has none: consumer NULL). */
 static void commit(rd_kafka_t *p, rd_kafka_t *group_of,
-                   const rd_kafka_topic_partition_list_t *offsets) {
+                   const rd_kafka_topic_partition_list_t *offsets, rd_kafka_t *consumer) {
+        if (alo) {
+                rd_kafka_resp_err_t err = rd_kafka_flush(p, 30000);
+                if (err)
+                        die("flush", rd_kafka_err2str(err));
+                if (consumer && (err = rd_kafka_commit(consumer, offsets, 0)) &&
+                    err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                        die("commit", rd_kafka_err2str(err));
+                return;
+        }
         rd_kafka_consumer_group_metadata_t *md = rd_kafka_consumer_group_metadata(group_of);
         rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(p, offsets, md, -1);
         rd_kafka_consumer_group_metadata_destroy(md);
@@ -140,14 +174,12 @@ static void *source(void *arg) {
         for (int i = 0; i < parts; i++)
                 rd_kafka_topic_partition_list_add(offs, t_in, i);
         for (int64_t n = 1; !stop; n++) {
-                int64_t end = ((now_ms() - offset_ms) / 1000 + 1) * 1000 + offset_ms;
-                while (!stop && now_ms() < end)
-                        usleep((useconds_t)(end - now_ms() > 50 ? 50000 : (end - now_ms()) * 1000));
+                int64_t end = ((now_ms() - offset_ms) / period_ms + 1) * period_ms + offset_ms;
+                for (int64_t left; !stop && (left = end - now_ms()) > 0;)
+                        usleep((useconds_t)(left > 50 ? 50000 : left * 1000));
                 if (stop)
                         break;
-                rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
-                if (e)
-                        die_err("begin_transaction", e);
+                begin(p);
                 snprintf(val, sizeof(val), "%lld", (long long)end);
                 for (int k = 0; k < keys; k++) {
                         snprintf(key, sizeof(key), "x-%d", k);
@@ -161,7 +193,7 @@ static void *source(void *arg) {
                 }
                 for (int i = 0; i < parts; i++)
                         offs->elems[i].offset = n;
-                commit(p, c, offs);
+                commit(p, c, offs, NULL);
         }
         rd_kafka_topic_partition_list_destroy(offs);
         rd_kafka_destroy(c);
@@ -186,7 +218,7 @@ static void *relay(void *arg) {
                         rd_kafka_topic_partition_list_t *pos;
                         if (rd_kafka_assignment(c, &pos) == RD_KAFKA_RESP_ERR_NO_ERROR) {
                                 rd_kafka_position(c, pos);
-                                commit(p, c, pos);
+                                commit(p, c, pos, c);
                                 rd_kafka_topic_partition_list_destroy(pos);
                         }
                         open = 0;
@@ -195,9 +227,7 @@ static void *relay(void *arg) {
                 if (!m->err) {
                         emit('A', m, now_ms());
                         if (!open) {
-                                rd_kafka_error_t *e = rd_kafka_begin_transaction(p);
-                                if (e)
-                                        die_err("begin_transaction", e);
+                                begin(p);
                                 open = 1;
                         }
                         rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -250,16 +280,19 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-        if (argc != 8) {
+        if (argc != 10) {
                 fprintf(stderr, "usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS "
-                                "OFFSET_MS\n");
+                                "OFFSET_MS PERIOD_MS eos|alo\n");
                 return 2;
         }
         bootstrap = argv[1], t_in = argv[2], t_a = argv[3], t_b = argv[4];
         keys = atoi(argv[5]), parts = atoi(argv[6]);
-        offset_ms = atoll(argv[7]);
-        if (keys <= 0 || parts <= 0 || offset_ms < 0 || offset_ms >= 1000)
-                die("arguments", "KEYS and PARTITIONS > 0, 0 <= OFFSET_MS < 1000");
+        offset_ms = atoll(argv[7]), period_ms = atoll(argv[8]);
+        alo = !strcmp(argv[9], "alo");
+        if (keys <= 0 || parts <= 0 || period_ms <= 0 || offset_ms < 0 || offset_ms >= period_ms ||
+            (!alo && strcmp(argv[9], "eos")))
+                die("arguments", "KEYS, PARTITIONS and PERIOD_MS > 0, 0 <= OFFSET_MS < PERIOD_MS, "
+                                 "MODE eos or alo");
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
         pthread_t th[4];

@@ -38,14 +38,18 @@ POLL_S = 0.001  # consume() waits this long for a full batch: keep it short
 
 
 class Floor:
-    def __init__(self, broker, keys=100, partitions=2, offset_ms=0):
+    def __init__(self, broker, keys=100, partitions=2, offset_ms=0, period_ms=1000):
         self.b, self.keys, self.parts, self.offset_ms = broker, keys, partitions, offset_ms
+        self.period_ms = period_ms  # the window size: one source transaction per window
         tag = uuid.uuid4().hex[:8]
         self.t_in, self.t_a, self.t_b = (f"floor-{tag}.{n}" for n in ("in", "a", "b"))
         for t in (self.t_in, self.t_a, self.t_b):
             broker.create_topic(t, partitions=partitions)
         self.lat, self.lat1, self.window = [], [], (0, float("inf"))
         self.errors = []
+        # Set at the reader's first arrival: the three clients have joined
+        # and a record went all the way (the caller measures only after).
+        self.flowing = threading.Event()
         self._stop = threading.Event()
         self._threads = []
 
@@ -61,12 +65,14 @@ class Floor:
         return run
 
     def source(self):
-        p = Producer(self._conf(**{"transactional.id": f"{self.t_a}.src", "linger.ms": 1}))
+        p = Producer(self._conf(**{"transactional.id": f"{self.t_a}.src", "linger.ms": 1,
+                                   "retry.backoff.ms": 20}))
         c = Consumer(self._conf(**{"group.id": f"{self.t_in}.src", "enable.auto.commit": False}))
         p.init_transactions()
         n = 0
         while not self._stop.is_set():
-            end = (int(time.time() - self.offset_ms / 1000) + 1) * 1000 + self.offset_ms
+            per = self.period_ms
+            end = (int(time.time() * 1000 - self.offset_ms) // per + 1) * per + self.offset_ms
             while time.time() * 1000 < end and not self._stop.is_set():
                 time.sleep(min(0.05, max(0.0, end / 1000 - time.time())))
             p.begin_transaction()
@@ -84,7 +90,8 @@ class Floor:
         c = Consumer(self._conf(**{"group.id": f"{self.t_a}.relay", "enable.auto.commit": False,
                                    "isolation.level": "read_committed",
                                    "auto.offset.reset": "earliest"}))
-        p = Producer(self._conf(**{"transactional.id": f"{self.t_b}.relay", "linger.ms": 1}))
+        p = Producer(self._conf(**{"transactional.id": f"{self.t_b}.relay", "linger.ms": 1,
+                                   "retry.backoff.ms": 20}))
         p.init_transactions()
         c.subscribe([self.t_a])
         open_ = False
@@ -119,6 +126,7 @@ class Floor:
                     continue
                 now = time.time() * 1000
                 end = int(m.value())
+                self.flowing.set()
                 lo, hi = self.window
                 if lo <= end <= hi:
                     self.lat.append(now - end)
@@ -143,8 +151,10 @@ class FloorC(Floor):
     so that Weir and this floor share their client library; floor.py's
     own (confluent-kafka) bundles a newer one.  Same interface as Floor."""
 
-    def __init__(self, broker, keys=100, partitions=2, offset_ms=0, build_dir=None):
-        super().__init__(broker, keys, partitions, offset_ms)
+    def __init__(self, broker, keys=100, partitions=2, offset_ms=0, period_ms=1000,
+                 mode="eos", build_dir=None):
+        super().__init__(broker, keys, partitions, offset_ms, period_ms)
+        self.mode = mode  # "eos" (transactions) or "alo" (at least once: flush, then commit)
         here = Path(__file__).resolve().parent
         out = Path(build_dir or here.parents[2] / "build" / "bench")
         out.mkdir(parents=True, exist_ok=True)
@@ -159,6 +169,8 @@ class FloorC(Floor):
         for line in self.proc.stdout:
             hop, end, at = line.split()
             end, at = int(end), int(at)
+            if hop == "B":
+                self.flowing.set()
             lo, hi = self.window
             if lo <= end <= hi:
                 (self.lat1 if hop == "A" else self.lat).append(at - end)
@@ -166,7 +178,7 @@ class FloorC(Floor):
     def start(self):
         self.proc = subprocess.Popen(
             [str(self.exe), self.b.bootstrap, self.t_in, self.t_a, self.t_b, str(self.keys),
-             str(self.parts), str(self.offset_ms)],
+             str(self.parts), str(self.offset_ms), str(self.period_ms), self.mode],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         t = threading.Thread(target=self._read, daemon=True)
         t.start()

@@ -10,7 +10,7 @@ Weir; a read_committed reader on their enriched output takes, per record,
 arrival time minus window end, as bench-e2e's WebSocket subscriber does
 for Weir.
 
-    peer = KStreamsPeer(broker, input_topic, partitions, commit_ms=100).start()
+    peer = KStreamsPeer(broker, input_topic, partitions, commit_ms=100, window_ms=100).start()
     peer.window = (lo, hi)      # window ends that count, in ms
     ... load ...
     lat = peer.stop()           # ms; peer.errors says what failed
@@ -45,7 +45,8 @@ def build_jar():
 
 
 class KStreamsPeer:
-    def __init__(self, broker, input_topic, partitions, commit_ms=100, java_opts="-Xmx256m"):
+    def __init__(self, broker, input_topic, partitions, commit_ms=100, java_opts="-Xmx256m",
+                 window_ms=1000):
         build_jar()
         self.b, self.input, self.commit_ms = broker, input_topic, commit_ms
         tag = uuid.uuid4().hex[:8]
@@ -61,7 +62,8 @@ class KStreamsPeer:
         self.cmd = ["java", *java_opts.split(), "-cp", str(JAR), "io.weir.bench.KStreamsE2E",
                     f"bootstrap={broker.bootstrap}", f"input={input_topic}",
                     f"aggregates={self.t_agg}", f"reference={self.t_ref}", f"output={self.t_out}",
-                    f"commit_ms={commit_ms}", f"app_id=ks-{tag}", f"state_dir={self.state}/s"]
+                    f"commit_ms={commit_ms}", f"app_id=ks-{tag}", f"state_dir={self.state}/s",
+                    f"window_ms={window_ms}", "grace_ms=0"]
         self.lat, self.window, self.errors = [], (0, float("inf")), []
         self._stop = threading.Event()
         self.proc = None
