@@ -161,6 +161,11 @@ int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char 
         if (wk_rec_plan_init(&sh->plan, svc->spec, engine, svc->input_schema, errstr,
                              errstr_size) == -1)
                 return -1;
+        const spec_input_t *in = &svc->spec->input;
+        log_info(WK_LOG, "event time: %s%s%s%s%s", in->event_time ? in->event_time : "",
+                 in->event_time ? ", " : "", sh->plan.ts.type,
+                 sh->plan.ts.unit == ET_STRING ? ", format " : "",
+                 sh->plan.ts.unit == ET_STRING ? in->event_time_format : "");
         pthread_mutex_init(&sh->lock, NULL);
         sh->ready_cond = admin_ready_condition(svc->admin, "state restored");
         admin_ready_set(svc->admin, sh->ready_cond, 1);
