@@ -168,6 +168,20 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms, con
  * mode changes. */
 void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit);
 
+/* Idle input (spec input.idle; the caller measures the wall clock).
+ *
+ * Moves the partition's stream time forward to `stream_time` (never back)
+ * and closes what closed, as a record at that time would have, without
+ * counting anything: idle.advance. */
+void cp_part_advance_to(cp_part_t *p, int64_t stream_time, int64_t now_ms, const cp_emit_t *emit);
+
+/* Closes every open window of the partition, as at the end of the input:
+ * stream time moves to the latest close time (end + grace, sessions + gap)
+ * of the open windows, so each is emitted (final) exactly as records past
+ * it would have closed it, and a later record for any of them is late.
+ * Returns the number of windows closed: idle.close. */
+int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit);
+
 /* ---------------------------------------------------------------- changelog */
 
 /* The state as bytes per changelog key.  Changelog keys are opaque bytes

@@ -369,6 +369,30 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
         return counted ? CP_OK : CP_LATE;
 }
 
+void cp_part_advance_to(cp_part_t *p, int64_t stream_time, int64_t now_ms, const cp_emit_t *emit) {
+        if (stream_time <= p->stream_time)
+                return;
+        p->stream_time = stream_time > CP_TS_LIMIT ? CP_TS_LIMIT : stream_time;
+        p->meta_dirty = 1;
+        advance(p, now_ms, emit);
+}
+
+int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
+        /* The smallest stream time at which every open window has closed:
+         * moving there closes them exactly as later records would have,
+         * and makes a later record for any of them late. */
+        int64_t to = INT64_MIN, before = p->open_windows;
+        for (size_t i = 0; i < p->htcap; i++)
+                for (const cp_key_t *k = p->ht[i]; k; k = k->hnext)
+                        for (size_t d = 0; d < p->e->ndefs; d++)
+                                for (const cp_win_t *w = k->d[d].head; w; w = w->next)
+                                        if (w->close > to)
+                                                to = w->close;
+        if (to != INT64_MIN)
+                cp_part_advance_to(p, to, now_ms, emit);
+        return before - p->open_windows;
+}
+
 static int due_cmp(const void *a, const void *b) {
         const cp_win_t *x = *(cp_win_t *const *)a, *y = *(cp_win_t *const *)b;
         size_t n = x->k->key_len < y->k->key_len ? x->k->key_len : y->k->key_len;
