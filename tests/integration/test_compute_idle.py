@@ -1,0 +1,124 @@
+"""Finishing a replay with input.idle = {"after": "3s", "action": "close"}
+on the real broker: a finite, historic data set posted through weir-ingress
+(REST Proxy JSON) and nothing after it, no sentinel record.  Once each
+partition has had no record for 3 s, compute closes its open windows, so
+every window of the data arrives, exactly once, equal to the independent
+reference (compute_ref.py) — with the event time as a timestamp-millis long,
+as a timestamp-micros long and as an RFC 3339 string.  The millis run is
+also killed with SIGKILL the moment compute logs the idle close and again
+after every aggregate arrived: still exactly once, nothing lost.
+
+The input schema keeps its name (weir.example.TrafficReading, so ingress's
+spec is the example's) but its `ts` field changes type: the test gives both
+services a schema folder of its own.
+"""
+import json
+import shutil
+import signal
+import time
+
+import pytest
+
+import test_compute as tc
+from conftest import REPO
+from test_ingress import ingress  # noqa: F401  (the fixture)
+
+WINDOWS = [
+    {"name": "t10s", "type": "tumbling", "size": "10s", "grace": "1s"},
+    {"name": "h10s", "type": "hopping", "size": "10s", "advance": "5s", "grace": "1s"},
+]
+
+TS_TYPES = {
+    "millis": ({"type": "long", "logicalType": "timestamp-millis"}, None),
+    "micros": ({"type": "long", "logicalType": "timestamp-micros"}, None),
+    "rfc3339": ("string", "rfc3339"),
+}
+
+
+def schema_dir(tmp_path, ts_type):
+    d = tmp_path / "schemas"
+    d.mkdir()
+    for f in (REPO / "schemas").glob("*.avsc"):
+        shutil.copy(f, d / f.name)
+    reading = json.loads((REPO / "schemas/traffic_reading.avsc").read_text())
+    for f in reading["fields"]:
+        if f["name"] == "ts":
+            f["type"] = ts_type
+    (d / "traffic_reading.avsc").write_text(json.dumps(reading))
+    return d
+
+
+def ts_value(kind, ts_ms, i):
+    if kind == "millis":
+        return ts_ms
+    if kind == "micros":
+        return ts_ms * 1000 + (i * 37) % 1000  # sub-millisecond part rounds down
+    t = time.gmtime(ts_ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ts_ms % 1000:03d}Z"
+
+
+def post_all(ig, kind, per_partition, batch=500):
+    evs = [e for p in per_partition for e in p]
+    evs.sort(key=lambda e: e[1])  # one producer replaying history in time order
+    for lo in range(0, len(evs), batch):
+        recs = [{"value": {"sensor_id": "s", "intersection_id": k,
+                           "ts": ts_value(kind, ts, lo + i), "speed_kmh": sp,
+                           "vehicle_count": c, "occupancy_pct": 1.0}}
+                for i, (k, ts, sp, c) in enumerate(evs[lo:lo + batch])]
+        r = ig.post(recs)
+        assert r.status_code == 200, r.text
+    return len(evs)
+
+
+def wait_log(c, text, timeout):
+    return tc.wait_for(lambda: text in c.tail(200_000), timeout, f"{text!r} in compute's log",
+                       step=0.02)
+
+
+@pytest.mark.parametrize("kind", ["millis", "micros", "rfc3339"])
+def test_replay_through_ingress_closes_every_window(kafka, topic, weir_build, tmp_path, ingress,
+                                                    kind):
+    ts_type, fmt = TS_TYPES[kind]
+    schemas = schema_dir(tmp_path, ts_type)
+    src = topic("in", partitions=2)
+    name = f"idle-{kind}"
+    out = tc.outputs(topic, name, changelog=topic("cl", partitions=2))
+    spec = tmp_path / "spec.json"
+    tc.write_spec(spec, name, src, out, WINDOWS, tc.AGGREGATES)
+    doc = json.loads(spec.read_text())
+    doc["input"]["idle"] = {"after": "3s", "action": "close"}
+    if fmt:
+        doc["input"]["event_time_format"] = fmt
+    spec.write_text(json.dumps(doc))
+    # historic data: 6000 events over 2 minutes of event time, an hour ago
+    per, _ = tc.generate(6000, 40, 2, 120_000, seed=hash(kind) & 0xffff)
+    want = tc.expected(per)
+    c = tc.Compute(weir_build, spec, kafka.bootstrap, tmp_path, name=name, threads=1,
+                   env={"SCHEMA_DIR": str(schemas)}).start()
+    try:
+        c.wait_ready()
+        ig = ingress(src, SCHEMA_DIR=str(schemas))
+        n = post_all(ig, kind, per)
+        assert n == 6000
+        assert f"ts, long (timestamp-{kind})" in c.tail(200_000) if kind != "rfc3339" \
+            else "ts, string, format rfc3339" in c.tail(200_000)
+        if kind == "millis":
+            # kill -9 the moment the close is logged (its transaction may or
+            # may not have committed), then again once everything arrived
+            wait_log(c, "closed its", 60)
+            c.stop(signal.SIGKILL)
+            c.start()
+            c.wait_ready()
+            recs = tc.read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=90)
+            c.stop(signal.SIGKILL)
+            c.start()
+            c.wait_ready()
+            time.sleep(5)  # past idle.after: a second close would show now
+        recs = tc.read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=90)
+        tc.check_aggregates(recs, want)
+        assert "idle: no record for" in c.tail(200_000)
+        assert c.metric("weir_compute_idle_partitions") == 2
+        assert tc.read_topic(kafka.bootstrap, out["dlq"], idle=1.0) == []
+        assert c.stop() == 0
+    finally:
+        c.stop(signal.SIGKILL)
