@@ -122,3 +122,53 @@ def test_replay_through_ingress_closes_every_window(kafka, topic, weir_build, tm
         assert c.stop() == 0
     finally:
         c.stop(signal.SIGKILL)
+
+
+def test_absence_rule_fires_and_resolves_with_idle_advance(kafka, topic, weir_build, tmp_path):
+    """Rule `absent for 5s`: key b stops reporting for 10 s of event time
+    while a goes on (FIRING once, when a's records carry stream time 5 s past
+    b's last), then reports again (RESOLVED once).  Then the input stops:
+    with idle.advance the partition's stream time moves on with the wall
+    clock, so both keys become absent and fire, with no record after the
+    data.  Each alert exactly once (read_committed), with its window, values,
+    severity and labels."""
+    src = topic("in", partitions=1)
+    out = tc.outputs(topic, "absent", changelog=topic("cl", partitions=1))
+    spec = tmp_path / "spec.json"
+    rules = [{"name": "silent", "window": "t10s", "expr": "absent for 5s",
+              "severity": "critical", "labels": {"team": "t"}}]
+    tc.write_spec(spec, "absent", src, out, WINDOWS[:1], tc.AGGREGATES, rules)
+    doc = json.loads(spec.read_text())
+    doc["input"]["idle"] = {"after": "2s", "action": "advance"}
+    spec.write_text(json.dumps(doc))
+    t0 = (int(time.time() * 1000) - 3_600_000) // 10_000 * 10_000
+    evs = []
+    for i in range(300):  # 30 s of event time, a record every 100 ms per key
+        ts = t0 + i * 100
+        evs.append(("a", ts, 50.0, 1))
+        if not 100 <= i < 200:  # b silent in [t0 + 10 s, t0 + 20 s)
+            evs.append(("b", ts, 50.0, 1))
+    c = tc.Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="absent", threads=1).start()
+    try:
+        c.wait_ready()
+        tc.produce(kafka.bootstrap, src, [evs])
+        alerts = tc.read_topic(kafka.bootstrap, out["alerts"], want=4, timeout=60, idle=4.0)
+        assert c.metric("weir_compute_idle_partitions") == 1
+    finally:
+        assert c.stop() == 0, c.tail()
+    al = [tc.decode(v, tc.ALERT, tc.ALERT_FP) for _, v, _ in alerts]
+    got = [(a["key"], a["state"], a["window_start"] - t0, a["window_end"] - t0,
+            a["values"]) for a in al]
+    last = t0 + 29_900
+    assert got[:2] == [
+        ("b", "FIRING", 9_900, 14_900, {"absent_ms": 5000.0}),
+        ("b", "RESOLVED", 9_900, 20_000, {"absent_ms": 10_100.0}),
+    ], got
+    assert sorted(got[2:]) == [
+        ("a", "FIRING", last - t0, last - t0 + 5000, {"absent_ms": 5000.0}),
+        ("b", "FIRING", last - t0, last - t0 + 5000, {"absent_ms": 5000.0}),
+    ], got
+    for a in al:
+        assert a["rule"] == "silent" and a["severity"] == "CRITICAL" and a["window"] == "t10s"
+        assert a["labels"] == {"team": "t"} and a["expr"] == "absent for 5s"
+    assert "partition 0 idle" in c.tail(200_000)
