@@ -169,7 +169,7 @@ static void test_doc_examples(void) {
                 blocks++;
                 p = end + 1;
         }
-        TH_CHECK_INT(blocks, 2);
+        TH_CHECK_INT(blocks, 3);
 }
 
 /* Every key the format has, with values other than the defaults. */
