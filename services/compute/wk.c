@@ -354,11 +354,18 @@ static void wk_idle(wk_t *w, int64_t wall) {
                         metrics_inc(w->sh->m_idle_closed, (double)n);
                         cp_part_stats_t s;
                         cp_part_stats(p->cp, &s);
-                        log_info(WK_LOG,
-                                 "worker %d: partition %d idle: no record for %lld ms; closed "
-                                 "its %lld open window(s) (stream time now %lld ms)",
-                                 w->index, (int)i, (long long)quiet, (long long)n,
-                                 (long long)s.stream_time_ms);
+                        if (s.stream_time_ms == INT64_MIN)
+                                log_info(WK_LOG,
+                                         "worker %d: partition %d idle: no record for %lld ms "
+                                         "(none yet: nothing to close)",
+                                         w->index, (int)i, (long long)quiet);
+                        else
+                                log_info(WK_LOG,
+                                         "worker %d: partition %d idle: no record for %lld ms; "
+                                         "closed its %lld open window(s) (stream time now %lld "
+                                         "ms)",
+                                         w->index, (int)i, (long long)quiet, (long long)n,
+                                         (long long)s.stream_time_ms);
                 }
                 if (!was_idle)
                         wk_stats(w, 1);
