@@ -311,6 +311,26 @@ static void wk_idle_touch(wk_t *w, wk_part_t *p, int64_t now_ms) {
         p->base_st = s.stream_time_ms;
 }
 
+/* Whether the consumer knows of records of the partition it has not
+ * returned yet (its position short of the high watermark of the last fetch,
+ * as kc_txn's caught-up test, with its one offset of slack for a commit
+ * marker): then the partition is not idle, only waiting its turn. */
+static int wk_part_behind(wk_t *w, int32_t partition) {
+        rd_kafka_t *rk = kc_rk(kc_txn_consumer(w->txn));
+        const char *topic = w->sh->svc->spec->input.topic;
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+                return 0;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        int behind = rd_kafka_position(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     l->elems[0].offset >= 0 && l->elems[0].offset < hi - 1;
+        rd_kafka_topic_partition_list_destroy(l);
+        return behind;
+}
+
 /* input.idle, from the tick: a partition without records for idle.after
  * of wall clock has its stream time moved on by the wall-clock time since
  * its last record (advance), or every open window closed once (close).  The
@@ -336,7 +356,7 @@ static void wk_idle(wk_t *w, int64_t wall) {
                         continue;
                 }
                 int64_t quiet = now - p->last_in_ms;
-                if (quiet < in->idle.after_ms)
+                if (quiet < in->idle.after_ms || (!p->idle && wk_part_behind(w, (int32_t)i)))
                         continue;
                 int was_idle = p->idle;
                 p->idle = 1;
