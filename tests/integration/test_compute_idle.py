@@ -172,3 +172,36 @@ def test_absence_rule_fires_and_resolves_with_idle_advance(kafka, topic, weir_bu
         assert a["rule"] == "silent" and a["severity"] == "CRITICAL" and a["window"] == "t10s"
         assert a["labels"] == {"team": "t"} and a["expr"] == "absent for 5s"
     assert "partition 0 idle" in c.tail(200_000)
+
+
+@pytest.mark.parametrize("ts_type,extra,want", [
+    ("int", {}, '$.input.event_time: field "ts" of weir.example.TrafficReading is an int '
+                'without a logical type, which compute cannot read as an event time'),
+    ("string", {}, '$.input.event_time: field "ts" of weir.example.TrafficReading is a string, '
+                   'which compute cannot read as an event time without '
+                   '$.input.event_time_format'),
+    ({"type": "long", "logicalType": "time-micros"}, {},
+     "is a long with logical type time-micros, which compute cannot read as an event time "
+     "(a time of day"),
+    ("string", {"event_time_format": "rfc3339", "event_time_zone": "Europe/Paris"},
+     '$.input.event_time_zone: zone names like \\"Europe/Paris\\" are not supported'),
+], ids=["int", "string-without-format", "time-micros", "zone-name"])
+def test_startup_refuses_an_event_time_it_cannot_read(kafka, topic, weir_build, tmp_path,
+                                                      ts_type, extra, want):
+    """Start-up stops (exit 1, before any Kafka round trip) with the spec
+    file, the JSON path and the field's type."""
+    schemas = schema_dir(tmp_path, ts_type)
+    spec = tmp_path / "spec.json"
+    tc.write_spec(spec, "refuse", "in-never-created", tc.outputs(topic, "refuse"), WINDOWS,
+                  tc.AGGREGATES)
+    doc = json.loads(spec.read_text())
+    doc["input"].update(extra)
+    spec.write_text(json.dumps(doc))
+    c = tc.Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="refuse", threads=1,
+                   env={"SCHEMA_DIR": str(schemas)}).start()
+    try:
+        rc = c.proc.wait(30)
+    finally:
+        c.stop(signal.SIGKILL)
+    assert rc == 1, c.tail()
+    assert str(spec) in c.tail() and want in c.tail(), c.tail()
