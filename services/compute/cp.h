@@ -16,10 +16,14 @@
  *    window spans its records' times [first, last], reported as
  *    [first, last + 1); a record within `gap` (inclusive) of a session joins
  *    it, and one that bridges two sessions merges them.
- *  - Stream time S = the largest event time the partition has seen.  A
+ *  - Stream time S = the largest event time the partition has seen (or
+ *    where cp_part_advance_to()/cp_part_close_all() moved it: idle input).  A
  *    window is closed once S >= end + grace (sessions: S >= end + gap +
  *    grace), as in Kafka Streams; at that moment its final aggregate is
  *    emitted, rules are evaluated and the anomaly baseline is updated.
+ *  - Absence rules ("absent for D"): fire when a key's largest event time
+ *    is D or more behind S (in the same closing order as windows), resolve
+ *    when a record of the key brings it within D again.
  *  - A record too late for every window it belongs to (in every window
  *    definition) is CP_LATE: nothing counted it and the caller sends it to
  *    the DLQ.  A record late for some windows but counted in others is
