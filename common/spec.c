@@ -2,6 +2,7 @@
  * (with a line and column when it is malformed), the top level and the
  * shared `input` section, then the sections the service asked for
  * (spec_compute.c, spec_enrichment.c, spec_sink.c).  See spec.h and docs/pipeline-spec.md. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ const char *const spec_missing_names[] = {"pass", "drop", "dlq", NULL};
 const char *const spec_format_names[] = {"json", "csv", NULL};
 const char *const spec_join_names[] = {"key", "window", "pipeline", NULL};
 const char *const spec_precision_names[] = {"ns", "us", "ms", "s", NULL};
+static const char *const spec_idle_names[] = {"advance", "close", NULL};
 
 const char *spec_op_name(spec_op_t op) {
         return op >= 0 && op < SPEC_OP__COUNT ? spec_op_names[op] : "?";
@@ -54,6 +56,8 @@ void spec_free(spec_t *s) {
         free(s->input.schema);
         free(s->input.key);
         free(s->input.event_time);
+        free(s->input.event_time_format);
+        free(s->input.event_time_zone);
         free(s->name);
         free(s->path);
         free(s);
@@ -131,15 +135,84 @@ static void spec_json_error(const char *json, size_t len, const char *at, const 
 
 /* ------------------------------------------------------------ input, top level */
 
+/* "UTC", "Z" or a fixed offset "+HH:MM" / "-HHMM" / "+HH" (up to 18 h, as
+ * java.time.ZoneOffset).  Zone names need the zone database, which the
+ * scratch images do not carry: refused with a hint. */
+static int spec_zone(spec_ctx_t *c, const cJSON *v, const char *z, int32_t *out) {
+        size_t mark = spec_push_key(c, "event_time_zone");
+        size_t n = strlen(z);
+        int h = -1, m = 0;
+        if (!strcmp(z, "UTC") || !strcmp(z, "Z") || !strcmp(z, "GMT")) {
+                h = 0;
+        } else if ((z[0] == '+' || z[0] == '-') && n >= 3 && isdigit((unsigned char)z[1]) &&
+                   isdigit((unsigned char)z[2])) {
+                h = (z[1] - '0') * 10 + (z[2] - '0');
+                const char *r = z + 3;
+                if (*r == ':')
+                        r++;
+                if (*r && isdigit((unsigned char)r[0]) && isdigit((unsigned char)r[1]) && !r[2])
+                        m = (r[0] - '0') * 10 + (r[1] - '0');
+                else if (*r || r != z + 3)
+                        h = -1;
+                if (h > 18 || m > 59 || (h == 18 && m))
+                        h = -1;
+        }
+        if (h < 0) {
+                if (strchr(z, '/') || isalpha((unsigned char)z[0]))
+                        return spec_fail(
+                                c,
+                                "zone names like \"%.64s\" are not supported (the images carry no "
+                                "zone database): use \"UTC\" or a fixed offset like \"+01:00\", or "
+                                "send the offset in the value (rfc3339, %%z)",
+                                z);
+                char got[160];
+                spec_describe(v, got, sizeof(got));
+                return spec_fail(c, "expected \"UTC\" or an offset like \"+01:00\", got %s", got);
+        }
+        *out = (int32_t)((z[0] == '-' ? -1 : 1) * (h * 3600 + m * 60));
+        spec_pop(c, mark);
+        return 0;
+}
+
+static int spec_idle_parse(spec_ctx_t *c, const cJSON *in, spec_input_t *out) {
+        static const char *const keys[] = {"after", "action", NULL};
+        const cJSON *v = spec_member(in, "idle");
+        if (!v)
+                return 0;
+        size_t mark = spec_push_key(c, "idle");
+        int action = 0;
+        if (spec_object(c, v, keys) == -1 ||
+            spec_duration(c, v, "after", -1, 1, &out->idle.after_ms) == -1 ||
+            spec_enum(c, v, "action", "idle action", spec_idle_names, -1, &action) == -1)
+                return -1;
+        out->idle.action = action == 0 ? SPEC_IDLE_ADVANCE : SPEC_IDLE_CLOSE;
+        spec_pop(c, mark);
+        return 0;
+}
+
 static int spec_input_parse(spec_ctx_t *c, const cJSON *v, spec_input_t *in) {
-        static const char *const keys[] = {"topic", "schema", "key", "event_time", NULL};
+        static const char *const keys[] = {
+                "topic",           "schema", "key", "event_time", "event_time_format",
+                "event_time_zone", "idle",   NULL};
         if (spec_object(c, v, keys) == -1 ||
             spec_string(c, v, "topic", SPEC_STR_TOPIC, 1, NULL, &in->topic) == -1 ||
             spec_string(c, v, "schema", SPEC_STR_SCHEMA, 1, NULL, &in->schema) == -1 ||
             spec_string(c, v, "key", SPEC_STR_FIELD, 1, NULL, &in->key) == -1 ||
             /* absent or null: the Kafka record timestamp */
-            spec_string(c, v, "event_time", SPEC_STR_FIELD, 0, NULL, &in->event_time) == -1)
+            spec_string(c, v, "event_time", SPEC_STR_FIELD, 0, NULL, &in->event_time) == -1 ||
+            spec_string(c, v, "event_time_format", SPEC_STR_ANY, 0, NULL, &in->event_time_format) ==
+                    -1 ||
+            spec_string(c, v, "event_time_zone", SPEC_STR_ANY, 0, NULL, &in->event_time_zone) ==
+                    -1 ||
+            spec_idle_parse(c, v, in) == -1)
                 return -1;
+        if (in->event_time_zone && spec_zone(c, spec_member(v, "event_time_zone"),
+                                             in->event_time_zone, &in->event_time_zone_s) == -1)
+                return -1;
+        if ((in->event_time_format || in->event_time_zone) && !in->event_time)
+                return spec_fail(c, "%s needs \"event_time\" (the string field it applies to)",
+                                 in->event_time_format ? "\"event_time_format\""
+                                                       : "\"event_time_zone\"");
         return 0;
 }
 

@@ -32,11 +32,31 @@ typedef struct {
         char *key, *value;
 } spec_kv_t;
 
+/* What a partition does once no record came for idle.after_ms of wall clock
+ * (docs/compute.md, "Idle input"). */
+typedef enum {
+        SPEC_IDLE_NONE = 0, /* nothing: stream time moves with records only */
+        SPEC_IDLE_ADVANCE,  /* stream time moves on with the wall clock */
+        SPEC_IDLE_CLOSE     /* every open window is closed, as at the end of the input */
+} spec_idle_action_t;
+
 typedef struct {
         char *topic;      /* Kafka topic to consume */
         char *schema;     /* Avro full name of the value schema, e.g. weir.example.TrafficReading */
         char *key;        /* field holding the grouping key */
         char *event_time; /* field holding the event time, or NULL: the Kafka record timestamp */
+        /* A string event time: "rfc3339" or a strftime-style pattern; NULL
+         * for a numeric field.  Checked by compute (services/compute/et.h). */
+        char *event_time_format;
+        /* Offset from UTC of string times without their own offset, in
+         * seconds east ("UTC": 0, "+01:00": 3600); event_time_zone keeps the
+         * text as written (NULL: "UTC"). */
+        char *event_time_zone;
+        int32_t event_time_zone_s;
+        struct {
+                spec_idle_action_t action; /* SPEC_IDLE_NONE when input.idle is absent */
+                int64_t after_ms;
+        } idle;
 } spec_input_t;
 
 /* ------------------------------------------------------------ compute */

@@ -16,10 +16,14 @@
  *    window spans its records' times [first, last], reported as
  *    [first, last + 1); a record within `gap` (inclusive) of a session joins
  *    it, and one that bridges two sessions merges them.
- *  - Stream time S = the largest event time the partition has seen.  A
+ *  - Stream time S = the largest event time the partition has seen (or
+ *    where cp_part_advance_to()/cp_part_close_all() moved it: idle input).  A
  *    window is closed once S >= end + grace (sessions: S >= end + gap +
  *    grace), as in Kafka Streams; at that moment its final aggregate is
  *    emitted, rules are evaluated and the anomaly baseline is updated.
+ *  - Absence rules ("absent for D"): fire when a key's largest event time
+ *    is D or more behind S (in the same closing order as windows), resolve
+ *    when a record of the key brings it within D again.
  *  - A record too late for every window it belongs to (in every window
  *    definition) is CP_LATE: nothing counted it and the caller sends it to
  *    the DLQ.  A record late for some windows but counted in others is
@@ -167,6 +171,20 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms, con
  * has passed.  Call it every few hundred ms; costs nothing without emit
  * mode changes. */
 void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit);
+
+/* Idle input (spec input.idle; the caller measures the wall clock).
+ *
+ * Moves the partition's stream time forward to `stream_time` (never back)
+ * and closes what closed, as a record at that time would have, without
+ * counting anything: idle.advance. */
+void cp_part_advance_to(cp_part_t *p, int64_t stream_time, int64_t now_ms, const cp_emit_t *emit);
+
+/* Closes every open window of the partition, as at the end of the input:
+ * stream time moves to the latest close time (end + grace, sessions + gap)
+ * of the open windows, so each is emitted (final) exactly as records past
+ * it would have closed it, and a later record for any of them is late.
+ * Returns the number of windows closed: idle.close. */
+int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit);
 
 /* ---------------------------------------------------------------- changelog */
 

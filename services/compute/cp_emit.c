@@ -153,3 +153,65 @@ void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *
                 cp_pend_add(p, w);
         }
 }
+
+/* ---------------------------------------------------------------- absence */
+
+int64_t cp_absent_due(const cp_part_t *p, const cp_key_t *k) {
+        const cp_engine_t *e = p->e;
+        int64_t t = INT64_MAX;
+        if (k->last_ts == INT64_MIN)
+                return t;
+        for (size_t i = 0; i < e->nabsent; i++) {
+                size_t ri = e->absent[i];
+                if (!k->rs[ri].firing && k->last_ts + e->rules[ri].absent_ms < t)
+                        t = k->last_ts + e->rules[ri].absent_ms;
+        }
+        return t;
+}
+
+static void absent_alert(cp_part_t *p, cp_key_t *k, size_t ri, cp_alert_state_t state,
+                         int64_t start, int64_t end, int64_t now_ms, const cp_emit_t *emit) {
+        const cp_rule_t *cr = &p->e->rules[ri];
+        if (!emit || !emit->alert)
+                return;
+        p->terms[0].name = "absent_ms";
+        p->terms[0].value = (double)(end - start);
+        cp_alert_t a = {cr->r->name,   k->key, k->key_len, p->e->defs[cr->def].w->name,
+                        start,         end,    state,      cr->r->severity,
+                        cr->r->expr,   1,      p->terms,   cr->r->nlabels,
+                        cr->r->labels, now_ms};
+        emit->alert(emit->opaque, &a);
+}
+
+void cp_absent_fire(cp_part_t *p, cp_key_t *k, int64_t t, int64_t now_ms, const cp_emit_t *emit) {
+        const cp_engine_t *e = p->e;
+        if (k->last_ts == INT64_MIN)
+                return;
+        for (size_t i = 0; i < e->nabsent; i++) {
+                size_t ri = e->absent[i];
+                int64_t due = k->last_ts + e->rules[ri].absent_ms;
+                if (k->rs[ri].firing || due > t)
+                        continue;
+                k->rs[ri].firing = 1;
+                cp_key_dirty(p, k);
+                /* [last record, the moment the silence reached D) */
+                absent_alert(p, k, ri, CP_ALERT_FIRING, k->last_ts, due, now_ms, emit);
+        }
+}
+
+void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t now_ms,
+                    const cp_emit_t *emit) {
+        const cp_engine_t *e = p->e;
+        for (size_t i = 0; i < e->nabsent; i++) {
+                size_t ri = e->absent[i];
+                /* a record itself older than the silence (late) does not end
+                 * it: it would fire again at once */
+                if (!k->rs[ri].firing || k->last_ts + e->rules[ri].absent_ms <= p->stream_time)
+                        continue;
+                k->rs[ri].firing = 0;
+                cp_key_dirty(p, k);
+                /* [last record before the silence, the record that ended it] */
+                absent_alert(p, k, ri, CP_ALERT_RESOLVED, prev, ts > prev ? ts : prev, now_ms,
+                             emit);
+        }
+}

@@ -1,8 +1,10 @@
 /* cp_engine — start-up of the compute engine: checks the aggregated fields
  * against the input schema, compiles the rules, and lays out the per-key
  * state block.  The result is read-only afterwards, shared by all threads. */
+#include "cfg.h"
 #include "cp_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,48 @@ static int check_field(const av_schema_t *input, const char *field, char *why, s
         return -1;
 }
 
+/* "absent for <duration>": 1 with *ms set; 0 when expr is not an absence
+ * rule at all; -1 with why when it is one, badly written. */
+static int parse_absent(const char *expr, int64_t *ms, char *why, size_t whysz) {
+        const char *p = expr;
+        while (isspace((unsigned char)*p))
+                p++;
+        if (strncmp(p, "absent", 6) != 0 || (p[6] && !isspace((unsigned char)p[6])))
+                return 0;
+        const char *q = p + 6;
+        while (isspace((unsigned char)*q))
+                q++;
+        if (strncmp(q, "for", 3) != 0 || (q[3] && !isspace((unsigned char)q[3])))
+                return 0; /* perhaps a field called absent: the expression parser says */
+        q += 3;
+        while (isspace((unsigned char)*q))
+                q++;
+        const char *d = q;
+        while (*q && !isspace((unsigned char)*q))
+                q++;
+        char dur[64];
+        snprintf(dur, sizeof(dur), "%.*s", (int)(q - d), d);
+        const char *rest = q;
+        while (isspace((unsigned char)*rest))
+                rest++;
+        if (*rest) {
+                snprintf(why, whysz,
+                         "column %zu: an absence rule is the whole expression (\"absent for "
+                         "5m\"): it cannot be combined with other terms",
+                         (size_t)(rest - expr) + 1);
+                return -1;
+        }
+        if (!*dur || !isalpha((unsigned char)dur[strlen(dur) - 1]) ||
+            cfg_parse_duration_ms(dur, ms) == -1 || *ms < 1) {
+                snprintf(why, whysz,
+                         "column %zu: expected a duration like \"5m\" after "
+                         "\"absent for\", got \"%s\"",
+                         (size_t)(d - expr) + 1, dur);
+                return -1;
+        }
+        return 1;
+}
+
 static size_t align8(size_t n) {
         return (n + 7) & ~(size_t)7;
 }
@@ -96,10 +140,11 @@ cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *e
         e->nrules = c->nrules;
         e->defs = calloc(e->ndefs ? e->ndefs : 1, sizeof(*e->defs));
         e->rules = calloc(e->nrules ? e->nrules : 1, sizeof(*e->rules));
+        e->absent = calloc(e->nrules ? e->nrules : 1, sizeof(*e->absent));
         e->fields = calloc(e->nf ? e->nf : 1, sizeof(*e->fields));
         e->ops = calloc(e->nf ? e->nf : 1, sizeof(*e->ops));
         e->has_sk = calloc(e->nf ? e->nf : 1, 1);
-        if (!e->defs || !e->rules || !e->fields || !e->ops || !e->has_sk)
+        if (!e->defs || !e->rules || !e->fields || !e->ops || !e->has_sk || !e->absent)
                 goto oom;
         if (e->ndefs == 0 || e->ndefs > UINT16_MAX) {
                 snprintf(errstr, errstr_size, "%s: $.compute.windows: expected 1 to 32 windows",
@@ -152,6 +197,27 @@ cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *e
                 const spec_rule_t *r = &c->rules[i];
                 e->rules[i].r = r;
                 e->rules[i].def = r->window_idx < e->ndefs ? r->window_idx : 0;
+                int ab = parse_absent(r->expr, &e->rules[i].absent_ms, why, sizeof(why));
+                if (ab < 0) {
+                        snprintf(errstr, errstr_size, "%s: $.compute.rules[%zu].expr: %s",
+                                 spec_file(spec), i, why);
+                        goto fail;
+                }
+                if (ab) {
+                        if (r->for_windows != 1) {
+                                snprintf(errstr, errstr_size,
+                                         "%s: $.compute.rules[%zu].for: an absence rule fires "
+                                         "once the key has been silent for its duration; put "
+                                         "the whole wait in it (\"absent for 15m\") instead of "
+                                         "\"for\"",
+                                         spec_file(spec), i);
+                                goto fail;
+                        }
+                        e->absent[e->nabsent++] = i;
+                        if (e->max_terms < 1)
+                                e->max_terms = 1;
+                        continue;
+                }
                 e->rules[i].prog = rule_compile(r->expr, &env, why, sizeof(why));
                 if (!e->rules[i].prog) {
                         snprintf(errstr, errstr_size, "%s: $.compute.rules[%zu].expr: %s",
@@ -187,6 +253,7 @@ void cp_engine_destroy(cp_engine_t *e) {
                 free(e->defs[d].rules);
         free(e->defs);
         free(e->rules);
+        free(e->absent);
         free(e->fields);
         free(e->ops);
         free(e->has_sk);

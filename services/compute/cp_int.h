@@ -29,8 +29,9 @@ typedef struct {
 
 typedef struct {
         const spec_rule_t *r;
-        rule_prog_t *prog;
+        rule_prog_t *prog; /* NULL for an absence rule */
         size_t def;
+        int64_t absent_ms; /* "absent for D": D; 0 for a rule on windows */
 } cp_rule_t;
 
 struct cp_engine_s {
@@ -39,6 +40,8 @@ struct cp_engine_s {
         size_t ndefs, nf, nrules;
         cp_def_t *defs;
         cp_rule_t *rules;
+        size_t *absent; /* indexes of the absence rules */
+        size_t nabsent;
         const char **fields;
         unsigned *ops;
         unsigned char *has_sk; /* field has a quantile op */
@@ -81,6 +84,7 @@ struct cp_key_s {
         cp_key_t *hnext;
         uint64_t hash;
         int64_t next_close; /* INT64_MAX: nothing scheduled */
+        int64_t last_ts;    /* largest event time of the key's records (absence rules) */
         int32_t heap_idx;   /* -1: not in the heap */
         uint8_t dirty;
         size_t key_len;
@@ -137,6 +141,14 @@ void cp_pend_del(cp_part_t *p, cp_win_t *w);
 /* After a window got a record: 'changes' updates. */
 void cp_win_touched(cp_part_t *p, cp_win_t *w, int64_t now_ms, const cp_emit_t *emit);
 void cp_pend_add(cp_part_t *p, cp_win_t *w);
+/* Absence rules: the earliest time one of k's may fire, or INT64_MAX. */
+int64_t cp_absent_due(const cp_part_t *p, const cp_key_t *k);
+/* Fires the absence rules of k that are due at stream time t. */
+void cp_absent_fire(cp_part_t *p, cp_key_t *k, int64_t t, int64_t now_ms, const cp_emit_t *emit);
+/* k had a record at ts (after last_ts was `prev`): resolves its firing
+ * absence rules. */
+void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t now_ms,
+                    const cp_emit_t *emit);
 
 /* win.c: puts the record into its windows of definition d; returns 1 when
  * at least one window counted it. */

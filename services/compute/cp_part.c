@@ -151,6 +151,7 @@ cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
         k->hash = h;
         k->heap_idx = -1;
         k->next_close = INT64_MAX;
+        k->last_ts = INT64_MIN;
         size_t b = h & (p->htcap - 1);
         k->hnext = p->ht[b];
         p->ht[b] = k;
@@ -228,6 +229,11 @@ void cp_key_schedule(cp_part_t *p, cp_key_t *k) {
                 int64_t pt = win_prune_time(p, k, d);
                 if (pt < t)
                         t = pt;
+        }
+        if (p->e->nabsent) {
+                int64_t at = cp_absent_due(p, k);
+                if (at < t)
+                        t = at;
         }
         if (t == k->next_close && k->heap_idx >= 0)
                 return; /* the common case: a record into an already open window */
@@ -334,6 +340,8 @@ static void advance(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                                 cp_close_head(p, k, d, now_ms, emit);
                         win_prune(p, k, d);
                 }
+                if (p->e->nabsent)
+                        cp_absent_fire(p, k, t, now_ms, emit);
                 cp_key_dirty(p, k);
                 cp_key_schedule(p, k);
         }
@@ -353,6 +361,14 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
                 p->stream_time = r->ts_ms;
                 p->meta_dirty = 1;
         }
+        if (p->e->nabsent) {
+                int64_t prev = k->last_ts;
+                if (r->ts_ms > k->last_ts)
+                        k->last_ts = r->ts_ms;
+                cp_absent_seen(p, k, prev, r->ts_ms, now_ms, emit);
+                if (prev != k->last_ts)
+                        cp_key_dirty(p, k);
+        }
         int counted = 0;
         for (size_t d = 0; d < p->e->ndefs; d++)
                 counted |= win_assign(p, k, d, r, now_ms, emit);
@@ -367,6 +383,30 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
         }
         advance(p, now_ms, emit);
         return counted ? CP_OK : CP_LATE;
+}
+
+void cp_part_advance_to(cp_part_t *p, int64_t stream_time, int64_t now_ms, const cp_emit_t *emit) {
+        if (stream_time <= p->stream_time)
+                return;
+        p->stream_time = stream_time > CP_TS_LIMIT ? CP_TS_LIMIT : stream_time;
+        p->meta_dirty = 1;
+        advance(p, now_ms, emit);
+}
+
+int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
+        /* The smallest stream time at which every open window has closed:
+         * moving there closes them exactly as later records would have,
+         * and makes a later record for any of them late. */
+        int64_t to = INT64_MIN, before = p->open_windows;
+        for (size_t i = 0; i < p->htcap; i++)
+                for (const cp_key_t *k = p->ht[i]; k; k = k->hnext)
+                        for (size_t d = 0; d < p->e->ndefs; d++)
+                                for (const cp_win_t *w = k->d[d].head; w; w = w->next)
+                                        if (w->close > to)
+                                                to = w->close;
+        if (to != INT64_MIN)
+                cp_part_advance_to(p, to, now_ms, emit);
+        return before - p->open_windows;
 }
 
 static int due_cmp(const void *a, const void *b) {
@@ -418,7 +458,7 @@ static int key_empty(const cp_part_t *p, const cp_key_t *k) {
         for (size_t i = 0; i < e->nrules; i++)
                 if (k->rs[i].consec || k->rs[i].firing)
                         return 0;
-        return 1;
+        return !(e->nabsent && k->last_ts != INT64_MIN); /* a known key, for absence rules */
 }
 
 void cp_part_flush_dirty(cp_part_t *p, cp_dirty_cb cb, void *opaque) {

@@ -59,6 +59,18 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         cp_engine_t *engine = cp_engine_new(svc->spec, svc->input_schema, errstr, errstr_size);
         if (!engine)
                 return -1;
+        /* The key, event-time and field types, before any Kafka round trip:
+         * a spec that cannot work stops at once, naming the path. */
+        wk_rec_plan_t check;
+        char why[900];
+        if (wk_rec_plan_init(&check, svc->spec, engine, svc->input_schema, why, sizeof(why)) ==
+            -1) {
+                snprintf(errstr, errstr_size, "%s: %s",
+                         svc->spec->path ? svc->spec->path : "pipeline spec", why);
+                cp_engine_destroy(engine);
+                return -1;
+        }
+        wk_rec_plan_fini(&check);
         int rc = -1, partitions = 0, cl_partitions = 0;
         wk_shared_t sh;
         memset(&sh, 0, sizeof(sh));

@@ -97,6 +97,8 @@ static kc_txn_res_t wk_dlq(wk_t *w, const rd_kafka_message_t *m, const char *cls
 
 /* ------------------------------------------------------------ hooks */
 
+static void wk_idle_touch(wk_t *w, wk_part_t *p, int64_t now_ms);
+
 /* The transaction lingers after its first output (main.c: linger_ms) for
  * the same windows to close on this worker's other partitions.  Once every
  * partition that has data reached the stream time at which the last
@@ -129,6 +131,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
                 wk_fail(w, "record of unassigned partition %d", (int)m->partition);
                 return KC_TXN_FATAL;
         }
+        wk_idle_touch(w, p, t0 / 1000000);
         char err[512];
         if (!m->payload)
                 return wk_dlq(w, m, "malformed", "the record has no value (null)");
@@ -151,9 +154,10 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->emitted = 0;
         cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
+        cp_part_stats_t s;
+        cp_part_stats(p->cp, &s);
+        p->base_st = s.stream_time_ms;
         if (w->emitted) {
-                cp_part_stats_t s;
-                cp_part_stats(p->cp, &s);
                 if (s.stream_time_ms > w->close_st)
                         w->close_st = s.stream_time_ms;
         }
@@ -161,8 +165,6 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
                 wk_linger_check(w);
         kc_txn_res_t ret = KC_TXN_OK;
         if (res == CP_LATE) {
-                cp_part_stats_t s;
-                cp_part_stats(p->cp, &s);
                 snprintf(err, sizeof(err),
                          "late: event time %lld ms is too late for every window it belongs to "
                          "(partition stream time %lld ms, minus each window's grace)",
@@ -286,8 +288,108 @@ static void wk_revoked(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts
                 p->cp = NULL;
                 p->owned = 0;
                 p->stale = 0;
+                p->idle = p->idle_closed = 0;
+                p->last_in_ms = 0;
         }
         wk_stats(w, 1);
+}
+
+/* ------------------------------------------------------------ idle input */
+
+/* A record of partition p came (any record, even one for the DLQ). */
+static void wk_idle_touch(wk_t *w, wk_part_t *p, int64_t now_ms) {
+        if (p->idle) {
+                log_info(WK_LOG, "worker %d: partition %d resumes after %lld ms without records",
+                         w->index, (int)(p - w->parts), (long long)(now_ms - p->last_in_ms));
+                p->idle = 0;
+                wk_stats(w, 1);
+        }
+        p->idle_closed = 0;
+        p->last_in_ms = now_ms;
+        cp_part_stats_t s;
+        cp_part_stats(p->cp, &s);
+        p->base_st = s.stream_time_ms;
+}
+
+/* Whether the consumer knows of records of the partition it has not
+ * returned yet (its position short of the high watermark of the last fetch,
+ * as kc_txn's caught-up test, with its one offset of slack for a commit
+ * marker): then the partition is not idle, only waiting its turn. */
+static int wk_part_behind(wk_t *w, int32_t partition) {
+        rd_kafka_t *rk = kc_rk(kc_txn_consumer(w->txn));
+        const char *topic = w->sh->svc->spec->input.topic;
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+                return 0;
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        int behind = rd_kafka_position(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     l->elems[0].offset >= 0 && l->elems[0].offset < hi - 1;
+        rd_kafka_topic_partition_list_destroy(l);
+        return behind;
+}
+
+/* input.idle, from the tick: a partition without records for idle.after
+ * of wall clock has its stream time moved on by the wall-clock time since
+ * its last record (advance), or every open window closed once (close).  The
+ * results are produced in the open transaction like any other, and the
+ * state they leave (stream time, closed windows) goes to the changelog at
+ * its commit, so a crash before the commit repeats the close from the
+ * restored state and a crash after it finds nothing left to close. */
+static void wk_idle(wk_t *w, int64_t wall) {
+        const spec_input_t *in = &w->sh->svc->spec->input;
+        if (in->idle.action == SPEC_IDLE_NONE)
+                return;
+        int64_t now = clk_mono_ns() / 1000000;
+        for (size_t i = 0; i < w->nparts; i++) {
+                wk_part_t *p = &w->parts[i];
+                if (!p->owned || !p->cp)
+                        continue;
+                if (!p->last_in_ms) {
+                        cp_part_stats_t s;
+                        cp_part_stats(p->cp, &s);
+                        p->last_in_ms = now;
+                        p->base_st = s.stream_time_ms;
+                        p->idle = p->idle_closed = 0;
+                        continue;
+                }
+                int64_t quiet = now - p->last_in_ms;
+                if (quiet < in->idle.after_ms || (!p->idle && wk_part_behind(w, (int32_t)i)))
+                        continue;
+                int was_idle = p->idle;
+                p->idle = 1;
+                if (in->idle.action == SPEC_IDLE_ADVANCE) {
+                        if (p->base_st != INT64_MIN)
+                                cp_part_advance_to(p->cp, p->base_st + quiet, wall, &w->emit);
+                        if (!was_idle)
+                                log_info(WK_LOG,
+                                         "worker %d: partition %d idle: no record for %lld ms; "
+                                         "its stream time moves on with the wall clock",
+                                         w->index, (int)i, (long long)quiet);
+                } else if (!p->idle_closed) {
+                        int64_t n = cp_part_close_all(p->cp, wall, &w->emit);
+                        p->idle_closed = 1;
+                        metrics_inc(w->sh->m_idle_closed, (double)n);
+                        cp_part_stats_t s;
+                        cp_part_stats(p->cp, &s);
+                        if (s.stream_time_ms == INT64_MIN)
+                                log_info(WK_LOG,
+                                         "worker %d: partition %d idle: no record for %lld ms "
+                                         "(none yet: nothing to close)",
+                                         w->index, (int)i, (long long)quiet);
+                        else
+                                log_info(WK_LOG,
+                                         "worker %d: partition %d idle: no record for %lld ms; "
+                                         "closed its %lld open window(s) (stream time now %lld "
+                                         "ms)",
+                                         w->index, (int)i, (long long)quiet, (long long)n,
+                                         (long long)s.stream_time_ms);
+                }
+                if (!was_idle)
+                        wk_stats(w, 1);
+        }
 }
 
 static kc_txn_res_t wk_tick(kc_txn_t *t, void *opaque) {
@@ -300,6 +402,7 @@ static kc_txn_res_t wk_tick(kc_txn_t *t, void *opaque) {
                 return KC_TXN_OK;
         w->last_tick_ns = now;
         int64_t wall = clk_wall_ms();
+        wk_idle(w, wall);
         for (size_t i = 0; i < w->nparts; i++)
                 if (w->parts[i].owned && w->parts[i].cp)
                         cp_part_tick(w->parts[i].cp, wall, &w->emit);
@@ -390,6 +493,7 @@ wk_t *wk_start(wk_shared_t *sh, int index, char *errstr, size_t errstr_size) {
         w->g_open = metrics_child(sh->f_open, idx);
         w->g_bytes = metrics_child(sh->f_bytes, idx);
         w->g_keys = metrics_child(sh->f_keys, idx);
+        w->g_idle = metrics_child(sh->f_idle, idx);
         if (wk_rec_buf_init(&w->rb, sh->plan.nfields) == -1 ||
             !(w->dec = svc_decoder_new(sh->svc, sh->svc->input_schema)) ||
             !(w->out = out_new(&sh->out))) {

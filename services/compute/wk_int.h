@@ -17,6 +17,12 @@ typedef struct wk_part_s {
         cp_part_t *cp; /* NULL while stale or not owned */
         int owned;     /* assigned to this worker */
         int stale;     /* owned, state to be restored from the changelog */
+        /* Idle input (spec input.idle, wk_idle): monotonic ms of the last
+         * record, or of the restore (0: start counting at the next tick);
+         * the stream time then; idle now; its windows closed (idle.close)
+         * since the last record. */
+        int64_t last_in_ms, base_st;
+        int idle, idle_closed;
 } wk_part_t;
 
 struct wk_s {
@@ -45,7 +51,7 @@ struct wk_s {
         int64_t close_st;
         int64_t last_tick_ns, last_stats_ns;
 
-        metrics_child_t *g_open, *g_bytes, *g_keys;
+        metrics_child_t *g_open, *g_bytes, *g_keys, *g_idle;
         int fatal;
         char errstr[512];
 };

@@ -45,10 +45,6 @@ static int wk_rec_key_ok(avro_schema_t s) {
         return is_avro_string(s) || is_avro_int32(s) || is_avro_int64(s) || is_avro_enum(s);
 }
 
-static int wk_rec_ts_ok(avro_schema_t s) {
-        return is_avro_int64(s) || is_avro_int32(s);
-}
-
 int wk_rec_plan_init(wk_rec_plan_t *pl, const spec_t *spec, const cp_engine_t *e,
                      const av_schema_t *input, char *errstr, size_t errstr_size) {
         memset(pl, 0, sizeof(*pl));
@@ -62,15 +58,8 @@ int wk_rec_plan_init(wk_rec_plan_t *pl, const spec_t *spec, const cp_engine_t *e
                                    "a string, int, long or enum", sname, errstr, errstr_size);
         if (pl->key_idx < 0)
                 return -1;
-        pl->ts_idx = -1;
-        if (spec->input.event_time) {
-                pl->ts_idx =
-                        wk_rec_field(rec, spec->input.event_time, "$.input.event_time",
-                                     "event time", wk_rec_ts_ok, "a long (timestamp-millis) or int",
-                                     sname, errstr, errstr_size);
-                if (pl->ts_idx < 0)
-                        return -1;
-        }
+        if (et_plan_init(&pl->ts, &spec->input, input, errstr, errstr_size) == -1)
+                return -1;
         pl->nfields = cp_engine_nfields(e);
         pl->field_idx = calloc(pl->nfields ? pl->nfields : 1, sizeof(int));
         if (!pl->field_idx) {
@@ -215,30 +204,35 @@ const char *wk_rec_extract(const wk_rec_plan_t *pl, avro_value_t *v, const rd_ka
         const char *cls = wk_rec_key(&f, b, r, errstr, errstr_size);
         if (cls)
                 return cls;
-        if (pl->ts_idx >= 0) {
-                double ts;
-                int64_t ts64 = 0;
-                if (wk_rec_get(v, pl->ts_idx, &f) != 0) {
-                        snprintf(errstr, errstr_size, "the event time field is null");
-                        return "event_time";
-                }
-                if (avro_value_get_type(&f) == AVRO_INT64) {
-                        if (avro_value_get_long(&f, &ts64)) {
-                                snprintf(errstr, errstr_size, "the event time cannot be read");
-                                return "event_time";
-                        }
-                } else if (wk_rec_number(&f, &ts) == 0) {
-                        ts64 = (int64_t)ts;
-                } else {
-                        snprintf(errstr, errstr_size, "the event time cannot be read");
-                        return "event_time";
-                }
-                r->ts_ms = ts64;
-        } else {
+        if (pl->ts.unit == ET_KAFKA) {
                 rd_kafka_timestamp_type_t tt;
                 r->ts_ms = rd_kafka_message_timestamp(m, &tt);
                 if (r->ts_ms < 0) {
                         snprintf(errstr, errstr_size, "the Kafka record has no timestamp");
+                        return "event_time";
+                }
+        } else if (wk_rec_get(v, pl->ts.idx, &f) != 0) {
+                snprintf(errstr, errstr_size, "the event time field is null");
+                return "event_time";
+        } else if (pl->ts.unit == ET_STRING) {
+                const char *s;
+                size_t size;
+                if (avro_value_get_string(&f, &s, &size) != 0 || size == 0) {
+                        snprintf(errstr, errstr_size, "the event time cannot be read");
+                        return "event_time";
+                }
+                if (et_parse(&pl->ts, s, size - 1, &r->ts_ms, errstr, errstr_size) != 0)
+                        return "event_time";
+        } else {
+                int64_t x = 0;
+                int32_t x32;
+                int rc = avro_value_get_type(&f) == AVRO_INT32 ? avro_value_get_int(&f, &x32)
+                                                               : avro_value_get_long(&f, &x);
+                if (avro_value_get_type(&f) == AVRO_INT32)
+                        x = x32;
+                if (rc != 0 || et_number_ms(&pl->ts, x, &r->ts_ms) != 0) {
+                        snprintf(errstr, errstr_size, "the event time %lld (%s) cannot be read",
+                                 (long long)x, pl->ts.type);
                         return "event_time";
                 }
         }

@@ -6,8 +6,8 @@
  *
  * Key field: string, int, long or enum (or a union of null and one of
  * them); numbers become their decimal text, enums their symbol.  Event time:
- * long or int milliseconds (timestamp-millis), or the Kafka timestamp when
- * the spec names no event_time field. */
+ * in every form et.h reads, or the Kafka timestamp when the spec names no
+ * event_time field. */
 #ifndef WEIR_WK_REC_H
 #define WEIR_WK_REC_H
 
@@ -15,11 +15,12 @@
 
 #include "av_schema.h"
 #include "cp.h"
+#include "et.h"
 #include "spec.h"
 
 typedef struct wk_rec_plan_s {
         int key_idx;
-        int ts_idx; /* -1: the Kafka record timestamp */
+        et_plan_t ts; /* the event time (et.h) */
         size_t nfields;
         int *field_idx; /* cp_engine_field(i)'s position in the input record */
 } wk_rec_plan_t;

@@ -97,8 +97,10 @@ int wk_restore_stale(wk_t *w) {
                 wk_fail(w, "restoring state: %s", err);
                 return -1;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 w->parts[ids[i]].stale = 0;
+                w->parts[ids[i]].last_in_ms = 0; /* idle counts from now */
+        }
         metrics_observe(w->sh->m_restore_s, took);
         metrics_inc(w->sh->m_restored, (double)records);
         char list[256];
@@ -121,10 +123,11 @@ void wk_stats(wk_t *w, int force) {
         if (!force && now - w->last_stats_ns < 1000000000LL)
                 return;
         w->last_stats_ns = now;
-        int64_t open = 0, bytes = 0, keys = 0;
+        int64_t open = 0, bytes = 0, keys = 0, idle = 0;
         for (size_t i = 0; i < w->nparts; i++) {
                 if (!w->parts[i].owned || !w->parts[i].cp)
                         continue;
+                idle += w->parts[i].idle;
                 cp_part_stats_t s;
                 cp_part_stats(w->parts[i].cp, &s);
                 open += s.open_windows;
@@ -134,6 +137,7 @@ void wk_stats(wk_t *w, int force) {
         metrics_set(w->g_open, (double)open);
         metrics_set(w->g_bytes, (double)bytes);
         metrics_set(w->g_keys, (double)keys);
+        metrics_set(w->g_idle, (double)idle);
 }
 
 void wk_free(wk_t *w) {
@@ -161,6 +165,11 @@ int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char 
         if (wk_rec_plan_init(&sh->plan, svc->spec, engine, svc->input_schema, errstr,
                              errstr_size) == -1)
                 return -1;
+        const spec_input_t *in = &svc->spec->input;
+        log_info(WK_LOG, "event time: %s%s%s%s%s", in->event_time ? in->event_time : "",
+                 in->event_time ? ", " : "", sh->plan.ts.type,
+                 sh->plan.ts.unit == ET_STRING ? ", format " : "",
+                 sh->plan.ts.unit == ET_STRING ? in->event_time_format : "");
         pthread_mutex_init(&sh->lock, NULL);
         sh->ready_cond = admin_ready_condition(svc->admin, "state restored");
         admin_ready_set(svc->admin, sh->ready_cond, 1);
@@ -206,6 +215,13 @@ int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char 
         sh->f_bytes =
                 metrics_gauge_family("weir_compute_state_bytes",
                                      "Memory held by window state, per worker thread.", "worker");
+        sh->f_idle = metrics_gauge_family("weir_compute_idle_partitions",
+                                          "Input partitions idle now (input.idle), per worker "
+                                          "thread.",
+                                          "worker");
+        sh->m_idle_closed = metrics_counter("weir_compute_idle_closed_windows_total",
+                                            "Windows closed because their partition was idle "
+                                            "(input.idle action close).");
         sh->f_keys = metrics_gauge_family("weir_compute_state_keys",
                                           "Grouping keys with state, per worker thread.", "worker");
         /* Children exist from the start, so dashboards see zeros. */

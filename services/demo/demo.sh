@@ -137,7 +137,8 @@ ready ingress $a_ingress
 
 sim_args=(--ingress "http://127.0.0.1:$HTTP_PORT_" --rate "$RATE" --time-scale "$SCALE"
           --incident-every 20m --batch 100 --progress 0 --out-of-order 0.02 --late 0.001
-          --malformed 0.001 --seed "${DEMO_SEED:-$RANDOM}")
+          --malformed 0.001 --silent-key 3 --silent-every 15m --silent-for 4m
+          --seed "${DEMO_SEED:-$RANDOM}")
 env "${common[@]}" "$B/bin/weir-sim" "${sim_args[@]}" >"$LOGS/sim.log" 2>&1 &
 pids+=($!)
 names+=(sim)

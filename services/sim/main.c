@@ -184,6 +184,8 @@ int main(int argc, char **argv) {
                 }
                 tgen_next(gen, &r);
                 i++;
+                if (r.silent) /* --silent-key: its gateway sends nothing now */
+                        continue;
                 c.generated++;
                 c.malformed += r.malformed != 0;
                 c.out_of_order += r.order == TGEN_OUT_OF_ORDER;

@@ -44,6 +44,12 @@ static const optdef_t defs[] = {
          "mean gap between incidents per intersection, simulated (default 30m; 0 = none)"},
         {"incident-duration", O_DUR, OFF(gen.incident_ms), 0, 1e12,
          "incident length, 1..1.6x this (default 5m)"},
+        {"silent-key", O_INT, OFF(gen.silent_key), -1, 1e6,
+         "intersection whose gateway goes silent now and then (default -1: none)"},
+        {"silent-every", O_DUR, OFF(gen.silent_every_ms), 1, 1e12,
+         "... every this much simulated time (default 30m)"},
+        {"silent-for", O_DUR, OFF(gen.silent_ms), 0, 1e12,
+         "... for the last this much of it (default 5m)"},
         {"topic", O_STR, OFF(topic), 0, 0, "topic (default traffic.readings)"},
         {"ingress", O_STR, OFF(ingress), 0, 0,
          "ingress base URL: POST <url>/topics/<topic> (REST Proxy v2) instead of Kafka"},
@@ -152,7 +158,7 @@ static int set_value(simopt_t *o, const optdef_t *d, const char *v, const char *
                 long long n = strtoll(v, &end, 10);
                 if (end == v || *end || errno || (double)n < d->min || (double)n > d->max)
                         break;
-                if (d->off == OFF(gen.keys))
+                if (d->off == OFF(gen.keys) || d->off == OFF(gen.silent_key))
                         *(int *)(void *)base = (int)n;
                 else
                         *(int64_t *)(void *)base = n;

@@ -108,6 +108,9 @@ void tgen_conf_defaults(tgen_conf_t *conf) {
         conf->late_ms = 15 * 60 * 1000;
         conf->incident_every_ms = 30 * 60 * 1000;
         conf->incident_ms = 5 * 60 * 1000;
+        conf->silent_key = -1;
+        conf->silent_every_ms = 30 * 60 * 1000;
+        conf->silent_ms = 5 * 60 * 1000;
 }
 
 tgen_t *tgen_new(const tgen_conf_t *conf, char *errstr, size_t errstr_size) {
@@ -130,6 +133,11 @@ tgen_t *tgen_new(const tgen_conf_t *conf, char *errstr, size_t errstr_size) {
                 bad = "--max-delay: expected at least 1ms";
         else if (conf->late_ms < 1)
                 bad = "--late-delay: expected at least 1ms";
+        else if (conf->silent_key >= conf->keys)
+                bad = "--silent-key: expected an intersection number below --keys";
+        else if (conf->silent_key >= 0 && (conf->silent_every_ms < 1 || conf->silent_ms < 0 ||
+                                           conf->silent_ms >= conf->silent_every_ms))
+                bad = "--silent-for: expected less than --silent-every";
         else if (conf->incident_every_ms < 0 || conf->incident_ms < 0)
                 bad = "--incident-every/--incident-duration: expected a duration >= 0";
         if (bad) {
@@ -297,6 +305,10 @@ void tgen_next(tgen_t *g, tgen_reading_t *r) {
         }
         if (r->ts > g->max_ts)
                 g->max_ts = r->ts;
+        if (k == c->silent_key) {
+                int64_t phase = (r->nominal_ts - c->start_ms) % c->silent_every_ms;
+                r->silent = phase >= c->silent_every_ms - c->silent_ms;
+        }
         if (c->malformed > 0 && rng_unit(&g->malformed) < c->malformed)
                 r->malformed = 1 + (int)(rng_next(&g->malformed) % TGEN_MALFORMED_KINDS);
 }

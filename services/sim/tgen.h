@@ -50,10 +50,16 @@ typedef struct tgen_conf_s {
         double malformed;          /* fraction 0..1 */
         int64_t incident_every_ms; /* mean gap between incidents per intersection; 0 = none */
         int64_t incident_ms;       /* typical incident duration */
+        /* A sensor gateway that goes silent: intersection silent_key (-1:
+         * none) sends nothing during the last silent_ms of every
+         * silent_every_ms of simulated time (what absence rules detect). */
+        int silent_key;
+        int64_t silent_every_ms, silent_ms;
 } tgen_conf_t;
 
 /* Defaults: seed 1, 12 keys, 100/s, scale 1, start 0, no disorder, no
- * malformed, an incident every 30 min per intersection lasting ~5 min. */
+ * malformed, an incident every 30 min per intersection lasting ~5 min, no
+ * silent intersection (every 30 min for 5 min once one is named). */
 void tgen_conf_defaults(tgen_conf_t *conf);
 
 typedef enum {
@@ -79,6 +85,7 @@ typedef struct tgen_reading_s {
         tgen_order_t order;
         int malformed; /* 0, or 1..TGEN_MALFORMED_KINDS */
         int incident;  /* 1 while the intersection has an incident */
+        int silent;    /* 1: the intersection's gateway is silent: not to be sent */
 } tgen_reading_t;
 
 typedef struct tgen_s tgen_t;

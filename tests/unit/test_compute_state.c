@@ -88,7 +88,8 @@ static int restore_all(tc_t *t, clog_t *c) {
         "'anomaly':{'alpha':0.3,'min_windows':2},"                                                 \
         "'rules':[{'name':'r1','window':'t','expr':'mean(v) > 50 and count() >= 2','for':2},"      \
         "{'name':'r2','window':'g','expr':'zscore(mean(v)) > 1 or p99(v) > 90'},"                  \
-        "{'name':'r3','window':'s','expr':'not (mean(u) < 0.5)'}]"
+        "{'name':'r3','window':'s','expr':'not (mean(u) < 0.5)'},"                                 \
+        "{'name':'r4','window':'t','expr':'absent for 7s','severity':'info'}]"
 
 typedef struct {
         char key[8];
@@ -292,7 +293,7 @@ static void test_corrupt(void) {
         m[1] = 3; /* ndefs */
         TH_CHECK(cp_part_restore(p, c.k[ki], c.klen[ki], m, c.vlen[ki], e, sizeof(e)) < 0);
         TH_CHECK_STR(e,
-                     "key state: written for 3 windows, 2 fields, 3 rules; the spec has 4, 2, 3");
+                     "key state: written for 3 windows, 2 fields, 4 rules; the spec has 4, 2, 4");
         unsigned char *longer = malloc(c.vlen[ki] + 1);
         memcpy(longer, c.v[ki], c.vlen[ki]);
         longer[c.vlen[ki]] = 0;

@@ -262,6 +262,42 @@ static void test_incident_fires_demo_rule(void) {
         tgen_destroy(g);
 }
 
+/* --silent-key: only that intersection, only in the last silent_ms of each
+ * silent_every_ms (simulated, from the start), and nothing else changes. */
+static void test_silent_key(void) {
+        tgen_conf_t c;
+        tgen_conf_defaults(&c);
+        c.start_ms = DAY0;
+        c.rate = 100;
+        c.keys = 4;
+        tgen_conf_t c2 = c;
+        c2.silent_key = 2;
+        c2.silent_every_ms = 60000;
+        c2.silent_ms = 20000;
+        tgen_t *a = make(&c), *b = make(&c2);
+        TH_CHECK(a && b);
+        if (!a || !b) {
+                tgen_destroy(a);
+                tgen_destroy(b);
+                return;
+        }
+        int silent = 0, wrong = 0, differ = 0;
+        for (int i = 0; i < 30000; i++) { /* 300 s */
+                tgen_reading_t x, y;
+                tgen_next(a, &x);
+                tgen_next(b, &y);
+                differ += !same_reading(&x, &y) || x.silent;
+                int want = y.key == 2 && (y.nominal_ts - DAY0) % 60000 >= 40000;
+                wrong += y.silent != want;
+                silent += y.silent;
+        }
+        TH_CHECK_INT(differ, 0);
+        TH_CHECK_INT(wrong, 0);
+        TH_CHECK(silent > 1000);
+        tgen_destroy(a);
+        tgen_destroy(b);
+}
+
 static void test_bad_conf(void) {
         char err[256];
         tgen_conf_t c;
@@ -278,9 +314,18 @@ static void test_bad_conf(void) {
         c.rate = 0;
         TH_CHECK(!tgen_new(&c, err, sizeof(err)));
         TH_CHECK_HAS(err, "--rate");
+        tgen_conf_defaults(&c);
+        c.silent_key = 12;
+        TH_CHECK(!tgen_new(&c, err, sizeof(err)));
+        TH_CHECK_HAS(err, "--silent-key");
+        tgen_conf_defaults(&c);
+        c.silent_key = 1;
+        c.silent_ms = c.silent_every_ms;
+        TH_CHECK(!tgen_new(&c, err, sizeof(err)));
+        TH_CHECK_HAS(err, "--silent-for");
 }
 
 TH_MAIN("sim_gen", TH_T(test_same_seed_same_readings), TH_T(test_streams_independent),
         TH_T(test_fractions), TH_T(test_clock_and_keys), TH_T(test_demand_curve),
         TH_T(test_rush_hour_slower_and_busier), TH_T(test_incident_fires_demo_rule),
-        TH_T(test_bad_conf))
+        TH_T(test_silent_key), TH_T(test_bad_conf))

@@ -62,7 +62,7 @@ static void test_example_file(void) {
         TH_CHECK_STR(c->aggregates[2].field, "occupancy_pct");
         TH_CHECK_INT(c->aggregates[2].ops, SPEC_OP_BIT(SPEC_OP_MAX) | SPEC_OP_BIT(SPEC_OP_MEAN));
 
-        TH_CHECK_INT(c->nrules, 2);
+        TH_CHECK_INT(c->nrules, 3);
         TH_CHECK_STR(c->rules[0].name, "congestion");
         TH_CHECK_STR(c->rules[0].expr, "mean(speed_kmh) < 20 and count() >= 10");
         TH_CHECK_INT(c->rules[0].for_windows, 3);
@@ -169,7 +169,7 @@ static void test_doc_examples(void) {
                 blocks++;
                 p = end + 1;
         }
-        TH_CHECK_INT(blocks, 2);
+        TH_CHECK_INT(blocks, 3);
 }
 
 /* Every key the format has, with values other than the defaults. */
