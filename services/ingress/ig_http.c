@@ -48,6 +48,10 @@ struct ig_server_s {
         metrics_child_t *m_duration[IG_ROUTE__N];
         metrics_child_t *m_produce, *m_accepted, *m_invalid, *m_not_produced, *m_failed;
         metrics_child_t *m_queue, *m_inflight_b, *m_inflight_r, *m_active;
+        /* Per topic (index in o.topics): its partition count from the
+         * broker's metadata, 0 while unknown; set by the main thread. */
+        atomic_int *nparts;
+        atomic_int want_metadata; /* a request named a partition past the count */
 };
 
 /* Per connection: the body buffer, reused by its keep-alive requests. */
@@ -149,28 +153,37 @@ static enum MHD_Result ig_error(ig_req_t *q, unsigned status, int code, const ch
         return ig_send(q, status, &t->out);
 }
 
-/* 422: the batch holds invalid records, none was produced.  Each record
- * gets its entry: the invalid ones their error, the valid ones
- * IG_E_BATCH_REJECTED. */
+/* The batch holds invalid records, none was produced: 404 (40402) when
+ * every invalid record names a partition the topic does not have, else 422
+ * (42203).  Each record gets its entry: the invalid ones their error, the
+ * valid ones IG_E_BATCH_REJECTED. */
 static enum MHD_Result ig_reject_batch(ig_req_t *q, const ig_batch_t *b) {
         ig_tls_t *t = ig_tls();
-        char msg[160];
-        int first = 1;
+        char msg[200];
+        int first = 1, only_partitions = 1;
         ig_resp_begin(&t->out, q->topic->schema_id);
         for (size_t i = 0; i < b->n; i++) {
-                if (b->recs[i].err_code)
+                if (b->recs[i].err_code) {
+                        if (b->recs[i].err_code != IG_E_PARTITION_NOT_FOUND)
+                                only_partitions = 0;
                         ig_resp_offset(&t->out, &first, -1, -1, b->recs[i].err_code,
                                        ig_rec_error(b, i));
-                else
+                } else
                         ig_resp_offset(&t->out, &first, -1, -1, IG_E_BATCH_REJECTED,
                                        "not produced: other records in the request are invalid");
         }
-        snprintf(msg, sizeof(msg), "%zu of %zu records invalid; nothing was produced", b->ninvalid,
-                 b->n);
-        ig_resp_end(&t->out, IG_E_CONVERSION, msg);
+        if (only_partitions)
+                snprintf(msg, sizeof(msg),
+                         "Partition not found: %zu of %zu records name a partition topic %s does "
+                         "not have; nothing was produced",
+                         b->ninvalid, b->n, q->topic->name);
+        else
+                snprintf(msg, sizeof(msg), "%zu of %zu records invalid; nothing was produced",
+                         b->ninvalid, b->n);
+        ig_resp_end(&t->out, only_partitions ? IG_E_PARTITION_NOT_FOUND : IG_E_CONVERSION, msg);
         metrics_inc(q->s->m_invalid, (double)b->ninvalid);
         metrics_inc(q->s->m_not_produced, (double)(b->n - b->ninvalid));
-        return ig_send(q, 422, &t->out);
+        return ig_send(q, only_partitions ? 404 : 422, &t->out);
 }
 
 /* Errors worth retrying: the broker may take the records later. */
@@ -288,10 +301,27 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                 return ig_error(q, 413, IG_E_TOO_LARGE, msg);
         }
         ig_batch_t *b = &t->batch;
-        ig_parse_opts_t po = {s->conf.max_records, s->o.lookup, s->o.lookup_opaque};
+        ig_parse_opts_t po = {s->conf.max_records, s->o.lookup, s->o.lookup_opaque,
+                              s->o.max_record_bytes};
         const buf_t *body = &q->cc->body;
         if (ig_parse(b, q->fmt, q->topic, body->data ? body->data : "", body->len, &po) != 0)
                 return ig_error(q, b->status, b->error_code, b->message);
+        /* Partitions named are checked against the topic's metadata now:
+         * librdkafka would refuse one at produce time, after the request's
+         * earlier records were queued. */
+        int32_t nparts = atomic_load(&s->nparts[q->topic - s->o.topics]);
+        size_t named = 0;
+        for (size_t i = 0; i < b->n; i++)
+                named += b->recs[i].partition >= 0;
+        if (named && nparts <= 0 && !b->ninvalid) {
+                atomic_store(&s->want_metadata, 1);
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
+                                "records name partitions, and the partitions of this topic are "
+                                "not known yet (no broker metadata); nothing was produced");
+        }
+        if (named && ig_check_partitions(b, q->topic->name, nparts) > 0)
+                atomic_store(&s->want_metadata, 1); /* the topic may have grown */
         if (b->ninvalid)
                 return ig_reject_batch(q, b);
         if (atomic_load(&s->draining)) {
@@ -393,8 +423,9 @@ static enum MHD_Result ig_begin(ig_req_t *q, const char *url, const char *method
         const char *ct =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ig_fmt_parse(ct, q->route == IG_ROUTE_EVENTS, &q->fmt) != 0) {
-                snprintf(msg, sizeof(msg), "HTTP 415 Unsupported Media Type: %.200s",
-                         ct ? ct : "(no Content-Type)");
+                snprintf(msg, sizeof(msg), "HTTP 415 Unsupported Media Type: %.100s; accepted: %s",
+                         ct ? ct : "(no Content-Type)",
+                         ig_fmt_accepted(q->route == IG_ROUTE_EVENTS));
                 return ig_error(q, 415, IG_E_MEDIA_TYPE, msg);
         }
         const char *cl =
@@ -552,6 +583,12 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
         }
         s->o = *o;
         s->conf = *o->conf;
+        s->nparts = calloc(o->ntopics ? o->ntopics : 1, sizeof(*s->nparts));
+        if (!s->nparts) {
+                snprintf(errstr, errstr_size, "out of memory");
+                free(s);
+                return NULL;
+        }
         ig_arena_install();
         ig_metrics(s);
         struct sockaddr_in sa = {0};
@@ -560,6 +597,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
         if (inet_pton(AF_INET, s->conf.bind, &sa.sin_addr) != 1) {
                 snprintf(errstr, errstr_size, "HTTP_BIND=\"%s\": expected an IPv4 address",
                          s->conf.bind);
+                free(s->nparts);
                 free(s);
                 return NULL;
         }
@@ -579,6 +617,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                          "HTTP server: cannot listen on %s:%u (HTTP_BIND, "
                          "HTTP_PORT)",
                          s->conf.bind, (unsigned)s->conf.port);
+                free(s->nparts);
                 free(s);
                 return NULL;
         }
@@ -599,6 +638,15 @@ void ig_server_quiesce(ig_server_t *s) {
         if (fd != MHD_INVALID_SOCKET)
                 close(fd);
         log_info(IG_LOG, "stopped accepting connections");
+}
+
+void ig_server_set_partitions(ig_server_t *s, size_t topic, int32_t n) {
+        if (topic < s->o.ntopics)
+                atomic_store(&s->nparts[topic], n);
+}
+
+int ig_server_want_metadata(ig_server_t *s) {
+        return atomic_exchange(&s->want_metadata, 0);
 }
 
 size_t ig_server_active(const ig_server_t *s) {
@@ -624,5 +672,6 @@ void ig_server_stop(ig_server_t *s) {
                 return;
         }
         MHD_stop_daemon(s->d);
+        free(s->nparts);
         free(s);
 }
