@@ -65,6 +65,7 @@ typedef struct ig_req_s {
         struct MHD_Connection *conn;
         ig_conn_t *cc;
         int route, state, too_large;
+        int begun;       /* ig_handle saw it (else libmicrohttpd answered it alone) */
         unsigned status; /* answered with, for metrics */
         const ig_topic_t *topic;
         ig_fmt_t fmt;
@@ -407,6 +408,19 @@ static enum MHD_Result ig_begin(ig_req_t *q, const char *url, const char *method
         } else {
                 q->route = IG_ROUTE_OTHER;
         }
+        const union MHD_ConnectionInfo *hi =
+                MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+        if (hi && hi->header_size > s->conf.max_header) {
+                log_warn(IG_LOG,
+                         "request headers of %zu bytes answered 431: over "
+                         "INGRESS_MAX_HEADER_BYTES=%zu",
+                         hi->header_size, s->conf.max_header);
+                snprintf(msg, sizeof(msg),
+                         "HTTP 431 Request Header Fields Too Large: %zu bytes of request line and "
+                         "headers, at most %zu",
+                         hi->header_size, s->conf.max_header);
+                return ig_error(q, 431, IG_E_HEADERS_TOO_LARGE, msg);
+        }
         if (!name || !*name || strchr(name, '/'))
                 return ig_error(q, 404, IG_E_NOT_FOUND, "HTTP 404 Not Found");
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
@@ -444,18 +458,14 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
         (void)version;
         ig_server_t *s = cls;
         ig_req_t *q = *con_cls;
-        if (!q) {
-                q = calloc(1, sizeof(*q));
-                if (!q)
-                        return MHD_NO;
-                q->s = s;
+        if (!q) /* ig_uri always made one; only out of memory leaves none */
+                return MHD_NO;
+        if (!q->begun) {
+                q->begun = 1;
                 q->conn = conn;
-                q->t0_ns = clk_mono_ns();
                 const union MHD_ConnectionInfo *ci =
                         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 q->cc = ci ? ci->socket_context : NULL;
-                *con_cls = q;
-                atomic_fetch_add(&s->active, 1);
                 ig_trace_take(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
                               q->tp);
                 if (!q->cc)
@@ -487,15 +497,46 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
         return ig_process(q);
 }
 
+/* The request line is in, its headers not yet: the request's state begins
+ * here (libmicrohttpd hands it to ig_handle and ig_completed as *con_cls)
+ * so that a request libmicrohttpd answers itself, without ig_handle (headers
+ * over its memory limit: 431; a malformed request: 400), is still counted
+ * and logged in ig_completed. */
+static void *ig_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+        ig_server_t *s = cls;
+        ig_req_t *q = calloc(1, sizeof(*q));
+        if (!q)
+                return NULL;
+        q->s = s;
+        q->conn = conn;
+        q->t0_ns = clk_mono_ns();
+        q->route = strncmp(uri, "/topics/", 8) == 0       ? IG_ROUTE_TOPICS
+                   : strncmp(uri, "/v1/events/", 11) == 0 ? IG_ROUTE_EVENTS
+                                                          : IG_ROUTE_OTHER;
+        atomic_fetch_add(&s->active, 1);
+        return q;
+}
+
 static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-        (void)conn;
         (void)toe;
         ig_server_t *s = cls;
         ig_req_t *q = *con_cls;
         if (!q)
                 return;
         *con_cls = NULL;
+        if (!q->begun) {
+                const union MHD_ConnectionInfo *si =
+                        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_HTTP_STATUS);
+                q->status = si ? si->http_status : 0;
+                if (q->status)
+                        log_warn(IG_LOG,
+                                 "request on route %s answered %u by libmicrohttpd itself%s",
+                                 ig_route_names[q->route], q->status,
+                                 q->status == 431 ? " (request headers over its 128 KiB "
+                                                    "connection memory)"
+                                                  : "");
+        }
         char st[16];
         snprintf(st, sizeof(st), "%u", q->status);
         metrics_inc(metrics_child(s->m_requests, ig_route_names[q->route], q->status ? st : "none"),
@@ -532,6 +573,11 @@ static void ig_mhd_log(void *cls, const char *fmt, va_list ap) {
         (void)cls;
         char msg[512];
         vsnprintf(msg, sizeof(msg), fmt, ap);
+        /* Its own error answers (a 431 with the HTML page it sends in the
+         * message): ig_completed logs those as one plain line. */
+        static const char own[] = "Error processing request (HTTP response code is ";
+        if (strncmp(msg, own, sizeof(own) - 1) == 0)
+                return;
         size_t n = strlen(msg);
         while (n > 0 && msg[n - 1] == '\n')
                 msg[--n] = '\0';
@@ -610,8 +656,9 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 s->conf.max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->conf.max_conns_per_ip,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((s->conf.idle_timeout_ms + 999) / 1000),
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
-                MHD_OPTION_NOTIFY_COMPLETED, ig_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-                ig_conn_notify, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                MHD_OPTION_URI_LOG_CALLBACK, ig_uri, s, MHD_OPTION_NOTIFY_COMPLETED, ig_completed,
+                s, MHD_OPTION_NOTIFY_CONNECTION, ig_conn_notify, s,
+                MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
         if (!s->d) {
                 snprintf(errstr, errstr_size,
                          "HTTP server: cannot listen on %s:%u (HTTP_BIND, "

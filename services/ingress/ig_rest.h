@@ -44,6 +44,7 @@ typedef enum { IG_FMT_JSON = 0, IG_FMT_AVRO, IG_FMT_BINARY, IG_FMT_NDJSON } ig_f
 #define IG_E_METHOD              405
 #define IG_E_REQUEST_TIMEOUT     408
 #define IG_E_TOO_LARGE           413
+#define IG_E_HEADERS_TOO_LARGE   431
 #define IG_E_MEDIA_TYPE          415
 #define IG_E_UNPROCESSABLE       422
 #define IG_E_KEY_SCHEMA_MISSING  42201
