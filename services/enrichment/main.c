@@ -82,6 +82,8 @@ out:
                 rc = 0; /* SIGTERM during loading is a clean stop */
         else if (rc != 0)
                 svc_fail("enrichment", err);
+        if (rc == 0)
+                log_info("enrichment", "stopped");
         svc_fini(&svc);
         return rc;
 }
