@@ -30,7 +30,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion \
               -Wstrict-prototypes -Wmissing-prototypes -Wvla
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon $(PKG_CFLAGS)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon -I$(B)/gen $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
   OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   OPT_LDFLAGS := -fsanitize=address,undefined
@@ -71,6 +71,18 @@ else
   SVC_SHIM :=
   SVC_LIBS := $(PKG_LIBS)
 endif
+
+# The build's identity (weir_build_info, common/procm.h): git describe at
+# build time, or WEIR_VERSION/WEIR_REVISION given to make (a tarball
+# without .git: "unknown").  The header is rewritten only when it changes,
+# so a no-op build stays one and a new commit recompiles procm.c alone.
+WEIR_VERSION  ?= $(or $(shell git describe --tags --always --dirty 2>/dev/null),unknown)
+WEIR_REVISION ?= $(or $(shell git rev-parse --short=12 HEAD 2>/dev/null),unknown)
+VERSION_H := $(B)/gen/weir_version.h
+$(shell mkdir -p $(B)/gen && \
+  printf '#define WEIR_VERSION "%s"\n#define WEIR_REVISION "%s"\n' '$(WEIR_VERSION)' '$(WEIR_REVISION)' \
+    > $(VERSION_H).tmp && { cmp -s $(VERSION_H).tmp $(VERSION_H) && rm -f $(VERSION_H).tmp || \
+    mv -f $(VERSION_H).tmp $(VERSION_H); })
 
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)

@@ -47,7 +47,7 @@ struct ig_server_s {
         metrics_family_t *m_requests;
         metrics_child_t *m_duration[IG_ROUTE__N];
         metrics_child_t *m_produce, *m_accepted, *m_invalid, *m_not_produced, *m_failed;
-        metrics_child_t *m_queue, *m_inflight_b, *m_inflight_r, *m_active;
+        metrics_child_t *m_inflight_b, *m_inflight_r, *m_active;
         /* Per topic (index in o.topics): its partition count from the
          * broker's metadata, 0 while unknown; set by the main thread. */
         atomic_int *nparts;
@@ -611,8 +611,6 @@ static void ig_metrics(ig_server_t *s) {
         s->m_invalid = metrics_child(rec, "invalid");
         s->m_not_produced = metrics_child(rec, "not_produced");
         s->m_failed = metrics_child(rec, "failed");
-        s->m_queue = metrics_gauge("weir_ingress_producer_queue_records",
-                                   "Records in the producer's queue (rd_kafka_outq_len).");
         s->m_inflight_b = metrics_gauge("weir_ingress_inflight_bytes",
                                         "Encoded bytes of records awaiting delivery reports.");
         s->m_inflight_r = metrics_gauge("weir_ingress_inflight_records",
@@ -701,7 +699,8 @@ size_t ig_server_active(const ig_server_t *s) {
 }
 
 void ig_server_gauges(ig_server_t *s) {
-        metrics_set(s->m_queue, (double)rd_kafka_outq_len(kc_rk(s->o.kc)));
+        /* The producer's queue is weir_ingress_kafka_producer_queue_messages
+         * (kc_stats), not exported twice. */
         metrics_set(s->m_inflight_b, (double)atomic_load(&s->inflight_bytes));
         metrics_set(s->m_inflight_r, (double)atomic_load(&s->inflight_records));
         metrics_set(s->m_active, (double)atomic_load(&s->active));
