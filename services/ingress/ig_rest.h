@@ -32,6 +32,7 @@
 
 #include "av_wire.h"
 #include "buf.h"
+#include "ig_resp.h"
 
 typedef enum { IG_FMT_JSON = 0, IG_FMT_AVRO, IG_FMT_BINARY, IG_FMT_NDJSON } ig_fmt_t;
 
@@ -130,26 +131,5 @@ size_t ig_check_partitions(ig_batch_t *b, const char *topic, int32_t nparts);
 
 /* Record i's error message ("" when none). */
 const char *ig_rec_error(const ig_batch_t *b, size_t i);
-
-/* ------------------------------------------------------------- answers */
-
-/* {"error_code":c,"message":"..."} into out (emptied first). */
-void ig_resp_error(buf_t *out, int error_code, const char *message);
-
-/* A produce answer written piece by piece:
- *   ig_resp_begin(out, value_schema_id);      // -1 → null
- *   ig_resp_offset(out, &first, partition, offset, 0, NULL);   per record
- *   ig_resp_end(out, error_code, message);    // 0 → no request-level error
- * giving {"key_schema_id":null,"value_schema_id":..,"offsets":[..]} plus
- * "error_code"/"message" when the request as a whole failed. */
-void ig_resp_begin(buf_t *out, int32_t value_schema_id);
-void ig_resp_offset(buf_t *out, int *first, int32_t partition, int64_t offset, int error_code,
-                    const char *error);
-void ig_resp_end(buf_t *out, int error_code, const char *message);
-
-/* Appends s as a JSON string (quoted; control characters escaped, bytes
- * outside printable ASCII written as \u00XX so the answer is always valid
- * JSON whatever the input echoed in a message). */
-void ig_json_str(buf_t *out, const char *s);
 
 #endif

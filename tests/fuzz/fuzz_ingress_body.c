@@ -15,6 +15,7 @@
 /* The Makefile's fuzz rule compiles common/ only: take the module whole. */
 #include "../../services/ingress/ig_arena.c"
 #include "../../services/ingress/ig_fast.c"
+#include "../../services/ingress/ig_resp.c"
 #include "../../services/ingress/ig_rest.c"
 
 static const char *SCHEMA =
