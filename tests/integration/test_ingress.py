@@ -338,6 +338,29 @@ def test_error_answers_say_what_is_wrong(ingress, topic, kafka):
     assert high_watermark(kafka.bootstrap, t) == 0
 
 
+def test_record_over_message_max_bytes_refused_whole(ingress, topic, kafka, weir_build,
+                                                    tmp_path):
+    """Issue 19 item 1, the audit: librdkafka refuses a record over
+    message.max.bytes when it is produced, after the request's earlier
+    records were queued; ingress refuses it with its request instead
+    (413 per record, nothing written).  And a producer queue smaller than
+    the byte budget, which could fill part-way through a request, stops
+    start-up naming the settings."""
+    t = topic()
+    ig = ingress(t, KAFKA_MESSAGE_MAX_BYTES=4000)
+    r = ig.post([{"value": reading(0)}, {"key": "k" * 5000, "value": reading(1)}])
+    assert r.status_code == 422, r.text
+    offs = r.json()["offsets"]
+    assert [o["error_code"] for o in offs] == [42210, 413]
+    assert "message.max.bytes" in offs[1]["error"]
+    assert high_watermark(kafka.bootstrap, t) == 0
+    assert ig.post([{"key": "k" * 1000, "value": reading(2)}]).status_code == 200
+    bad = Ingress(weir_build, tmp_path, kafka.bootstrap, t, KAFKA_QUEUE_BUFFERING_MAX_KBYTES=1024)
+    assert bad.proc.wait(30) != 0
+    log = bad.log.read_text()
+    assert "INGRESS_INFLIGHT_BYTES" in log and "KAFKA_QUEUE_BUFFERING_MAX_KBYTES" in log, log
+
+
 def test_limits_413_before_the_body_and_record_count(ingress, topic):
     t = topic()
     ig = ingress(t, INGRESS_MAX_BODY_BYTES="64KiB", INGRESS_MAX_RECORDS=10)
