@@ -130,7 +130,7 @@ start() {
 failed_start() {
   local name=$1
   tail -n 20 "$LOGS/$name.log" >&2
-  if grep -qi "cannot listen\|address already in use\|bind" "$LOGS/$name.log"; then
+  if grep -qi "cannot listen\|address already in use\|failed to bind" "$LOGS/$name.log"; then
     echo "demo: weir-$name could not listen on its port: set $(setting_for "$name") to free ports" >&2
   fi
   stop_all 1
