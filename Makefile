@@ -8,7 +8,20 @@
 # <variant> is `rel` (optimised) or `san` (ASan+UBSan).
 
 SHELL      := /bin/bash
-MAKEFLAGS  += -j$(shell nproc 2>/dev/null || echo 2)
+# Parallel by default, at the top level only: a sub-make ($(MAKE) in a
+# recipe) shares its parent's jobserver, and forcing -j there makes make warn
+# "-jN forced in makefile".  A -j on the command line still wins.
+ifeq ($(MAKELEVEL),0)
+  MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
+# Short "CC file" lines; V=1 shows the commands.
+ifeq ($(V),1)
+  Q  :=
+  say = @:
+else
+  Q  := @
+  say = @printf '  %-4s %s\n' $(1) $(2)
+endif
 VARIANT    ?= rel
 B          := build/$(VARIANT)
 CC         ?= cc
@@ -17,7 +30,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion \
               -Wstrict-prototypes -Wmissing-prototypes -Wvla
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon $(PKG_CFLAGS)
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon -I$(B)/gen $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
   OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   OPT_LDFLAGS := -fsanitize=address,undefined
@@ -59,6 +72,18 @@ else
   SVC_LIBS := $(PKG_LIBS)
 endif
 
+# The build's identity (weir_build_info, common/procm.h): git describe at
+# build time, or WEIR_VERSION/WEIR_REVISION given to make (a tarball
+# without .git: "unknown").  The header is rewritten only when it changes,
+# so a no-op build stays one and a new commit recompiles procm.c alone.
+WEIR_VERSION  ?= $(or $(shell git describe --tags --always --dirty 2>/dev/null),unknown)
+WEIR_REVISION ?= $(or $(shell git rev-parse --short=12 HEAD 2>/dev/null),unknown)
+VERSION_H := $(B)/gen/weir_version.h
+$(shell mkdir -p $(B)/gen && \
+  printf '#define WEIR_VERSION "%s"\n#define WEIR_REVISION "%s"\n' '$(WEIR_VERSION)' '$(WEIR_REVISION)' \
+    > $(VERSION_H).tmp && { cmp -s $(VERSION_H).tmp $(VERSION_H) && rm -f $(VERSION_H).tmp || \
+    mv -f $(VERSION_H).tmp $(VERSION_H); })
+
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(B)/%.o)
 LIBWEIR    := $(B)/libweir.a
@@ -83,34 +108,45 @@ C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
+# Objects and service archives reached only through pattern rules are
+# "intermediate" to make, which deletes them after the build and remakes
+# them next time: keep every target (a no-op `make all` runs no compiler).
+.SECONDARY:
+
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBWEIR): $(COMMON_OBJ)
 	@mkdir -p $(@D)
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 # A test binary is its own .c plus the service archives and libweir;
 # tests/unit/th.h is the harness.
 $(B)/tests/%: $(B)/tests/unit/%.o $(SERVICE_LIBS) $(LIBWEIR)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 $(B)/tools/%: $(B)/tests/tools/%.o $(SERVICE_LIBS) $(LIBWEIR)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
 
 .SECONDEXPANSION:
 # (PCT: a literal % that make does not replace with the stem in a pattern rule)
 PCT := %
 $(B)/lib/libweir-%.a: $$(patsubst $$(PCT).c,$(B)/$$(PCT).o,$$(filter-out services/$$*/main.c,$$(wildcard services/$$*/*.c)))
 	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR) $(SVC_SHIM)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(SVC_LIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(SVC_LIBS) -o $@
 
 # The sink's dashboard page is embedded with .incbin, which -MMD cannot see.
 $(B)/services/sink/ws_page.o: services/sink/dashboard.html
@@ -124,7 +160,10 @@ deps:
 	@bash tests/harness/deps.sh
 
 # ---------------------------------------------------------------- tests
+# First: the build just made is complete (a second `make all` runs nothing).
 unit: all
+	@$(MAKE) --no-print-directory -q all || { echo "unit: make all is not a no-op right after" \
+	  "make all; make -n all shows:" >&2; $(MAKE) --no-print-directory -n all | head -5 >&2; exit 1; }
 	@bash tests/harness/run-unit.sh $(B)/tests unit
 
 unit-san:

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "procm.h"
 
 #define ADMIN_LOG            "admin"
 #define ADMIN_MAX_CONDITIONS 16
@@ -138,6 +139,7 @@ static enum MHD_Result admin_handle(void *cls, struct MHD_Connection *conn, cons
                 return admin_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
         if (!strcmp(url, "/metrics")) {
                 size_t len = 0;
+                procm_update();
                 char *txt = metrics_render(&len);
                 if (!txt)
                         return admin_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");

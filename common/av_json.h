@@ -54,6 +54,15 @@ int av_json_text_to_value(const av_schema_t *schema, const char *text, size_t le
  * av_json_to_value a tree they parsed should refuse such bodies first. */
 long av_json_find_nul(const char *text, size_t len);
 
+/* The deepest bracket nesting reached in JSON text before offset `off`:
+ * tells cJSON's nesting limit (CJSON_NESTING_LIMIT, 1000) from other syntax
+ * errors at the offset where cJSON stopped, which it does not distinguish. */
+int av_json_depth_before(const char *text, size_t off);
+
+/* Offset of the first byte of s (len bytes) that does not start a valid
+ * UTF-8 sequence (overlong forms and surrogates are invalid), or -1. */
+long av_utf8_invalid(const char *s, size_t len);
+
 #define AV_JSON_PLAIN_UNIONS 0x1 /* write union values bare */
 
 /* Appends the JSON text of `value` (of `schema`) to out, NUL-terminated (the

@@ -376,9 +376,17 @@ long av_json_find_nul(const char *text, size_t len) {
         return -1;
 }
 
-/* Bracket depth reached before `off`: tells cJSON's nesting limit from other
- * syntax errors, which it does not distinguish. */
-static int depth_before(const char *t, size_t off) {
+long av_utf8_invalid(const char *s, size_t len) {
+        const unsigned char *p = (const unsigned char *)s;
+        size_t left = len, n;
+        long cp;
+        for (; left; p += n, left -= n)
+                if (!(n = av_utf8_decode(p, left, &cp)))
+                        return (long)(len - left);
+        return -1;
+}
+
+int av_json_depth_before(const char *t, size_t off) {
         int depth = 0, max = 0, in_str = 0;
         for (size_t i = 0; i < off; i++) {
                 if (in_str) {
@@ -417,9 +425,10 @@ int av_json_text_to_value(const av_schema_t *schema, const char *text, size_t le
         if (!doc || end != text + len) {
                 size_t off = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
                 snprintf(errstr, errstr_size, "%s at offset %zu",
-                         doc                               ? "text after the JSON document"
-                         : depth_before(text, off) >= 1000 ? "JSON nests deeper than 1000 levels"
-                                                           : "invalid JSON",
+                         doc ? "text after the JSON document"
+                         : av_json_depth_before(text, off) >= CJSON_NESTING_LIMIT
+                                 ? "JSON nests deeper than 1000 levels"
+                                 : "invalid JSON",
                          off);
                 cJSON_Delete(doc);
                 return -1;

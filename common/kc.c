@@ -274,7 +274,7 @@ kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts,
                 goto fail;
         }
         conf = NULL;
-        kc->stats = kc_stats_new(kc->stage, rd_kafka_name(kc->rk),
+        kc->stats = kc_stats_new(kc->stage, rd_kafka_name(kc->rk), type == RD_KAFKA_CONSUMER,
                                  !strcmp(isolation, "read_committed"));
         if (!kc->stats) {
                 snprintf(errstr, errstr_size, "kafka %s: statistics: metric families clash", what);

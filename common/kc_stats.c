@@ -57,16 +57,32 @@ static metrics_family_t *kc_stats_family(int counter, const char *stage, const c
                        : metrics_gauge_family(name, help, labels);
 }
 
-kc_stats_t *kc_stats_new(const char *stage, const char *client, int read_committed) {
+kc_stats_t *kc_stats_new(const char *stage, const char *client, int consumer, int read_committed) {
         kc_stats_t *st = calloc(1, sizeof(*st));
         if (!st)
                 return NULL;
         snprintf(st->client, sizeof(st->client), "%s", client);
         st->read_committed = read_committed;
-        st->f_lag = kc_stats_family(0, stage, "consumer_lag_messages",
-                                    "Messages between the consumer's position and the end of "
-                                    "the partition.",
-                                    "topic,partition");
+        if (consumer) {
+                st->f_lag = kc_stats_family(0, stage, "consumer_lag_messages",
+                                            "Messages between the consumer's position and the end "
+                                            "of the partition.",
+                                            "topic,partition");
+                st->f_assigned = kc_stats_family(0, stage, "assigned_partitions",
+                                                 "Partitions assigned to the consumer.", "client");
+                if (!st->f_lag || !st->f_assigned)
+                        goto fail;
+        } else {
+                st->f_queue_msgs = kc_stats_family(
+                        0, stage, "producer_queue_messages",
+                        "Messages waiting in the producer's queues (not yet acknowledged).",
+                        "client");
+                st->f_queue_bytes = kc_stats_family(
+                        0, stage, "producer_queue_bytes",
+                        "Bytes of the messages in the producer's queues.", "client");
+                if (!st->f_queue_msgs || !st->f_queue_bytes)
+                        goto fail;
+        }
         st->f_rtt_avg = kc_stats_family(0, stage, "broker_rtt_avg_seconds",
                                         "Average request round-trip time to the broker over "
                                         "the last statistics interval (a consumer's includes "
@@ -77,14 +93,6 @@ kc_stats_t *kc_stats_new(const char *stage, const char *client, int read_committ
                                         "over the last statistics interval (a consumer's "
                                         "includes fetch long-polls).",
                                         "client,broker");
-        st->f_queue_msgs = kc_stats_family(
-                0, stage, "producer_queue_messages",
-                "Messages waiting in the producer's queues (not yet acknowledged).", "client");
-        st->f_queue_bytes =
-                kc_stats_family(0, stage, "producer_queue_bytes",
-                                "Bytes of the messages in the producer's queues.", "client");
-        st->f_assigned = kc_stats_family(0, stage, "assigned_partitions",
-                                         "Partitions assigned to the consumer.", "client");
         static const struct {
                 const char *field, *what, *help;
         } totals[KC_TOTAL_CNT] = {
@@ -93,8 +101,7 @@ kc_stats_t *kc_stats_new(const char *stage, const char *client, int read_committ
                 {"rx", "responses_received_total", "Responses received from brokers."},
                 {"rx_bytes", "received_bytes_total", "Bytes received from brokers."},
         };
-        if (!st->f_lag || !st->f_rtt_avg || !st->f_rtt_p99 || !st->f_queue_msgs ||
-            !st->f_queue_bytes || !st->f_assigned)
+        if (!st->f_rtt_avg || !st->f_rtt_p99)
                 goto fail;
         for (int i = 0; i < KC_TOTAL_CNT; i++) {
                 metrics_family_t *f =

@@ -37,9 +37,11 @@
 typedef struct kc_stats_s kc_stats_t;
 
 /* `stage` and `client` are copied; read_committed picks the end offset of
- * the lag.  Declares the metric families; NULL if they clash with existing
- * ones of another type or labels. */
-kc_stats_t *kc_stats_new(const char *stage, const char *client, int read_committed);
+ * the lag.  Declares the metric families that apply to the client: a
+ * consumer's lag and assignment, a producer's queue (a service exports
+ * only families it fills); NULL if they clash with existing ones of
+ * another type or labels. */
+kc_stats_t *kc_stats_new(const char *stage, const char *client, int consumer, int read_committed);
 void kc_stats_destroy(kc_stats_t *st);
 
 /* Applies one statistics document.  Returns the number of brokers in state

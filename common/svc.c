@@ -11,6 +11,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "procm.h"
 
 /* The handlers need the flag; svc_init() is called once per process. */
 static svc_t *svc_current;
@@ -87,6 +88,11 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
         if (!(svc->admin = admin_start(bind, (uint16_t)port, stall, errstr, errstr_size)))
                 return -1;
         svc->starting = admin_ready_condition(svc->admin, "starting");
+        /* process_* and weir_build_info, refreshed at each /metrics. */
+        if (procm_register(svc->stage) != 0) {
+                snprintf(errstr, errstr_size, "process metrics: names clash");
+                return -1;
+        }
         log_info("main", "admin server on %s:%u; pipeline \"%s\" from %s; %zu schemas from %s; %s",
                  bind, (unsigned)admin_port(svc->admin), svc->spec->name, path,
                  av_registry_count(svc->schemas), dir, av_wire_name(svc->wire));

@@ -80,8 +80,16 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         char group[300];
         snprintf(group, sizeof(group), "weir-compute-%s", svc->spec->name);
 
-        if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
+        /* What needs no broker is checked first: a missing output schema or
+         * a bad setting is reported at once, not after Kafka retries. */
+        if (!svc_schema(svc, "weir.Aggregate", errstr, errstr_size) ||
+            !svc_schema(svc, "weir.Alert", errstr, errstr_size)) {
+                size_t n = strlen(errstr);
+                snprintf(errstr + n, errstr_size - n,
+                         ": compute writes it (copy schemas/aggregate.avsc and schemas/alert.avsc "
+                         "from Weir into SCHEMA_DIR)");
                 goto out;
+        }
         /* One worker unless asked, as Kafka Streams' num.stream.threads: it
          * processed 410k-610k records per CPU-second in bench-compute, and
          * every worker is a group member of its own.  Members that join at once
@@ -92,6 +100,8 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         if (cfg_int("COMPUTE_THREADS", 1, 1, MAX_THREADS, &threads, errstr, errstr_size) == -1 ||
             cfg_duration_ms("CHANGELOG_STABLE_TIMEOUT", 30000, 0, 3600000, &stable_ms, errstr,
                             errstr_size) == -1)
+                goto out;
+        if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
         if (wk_shared_init(&sh, svc, engine, errstr, errstr_size) == -1)
                 goto out;

@@ -19,6 +19,20 @@ static const char *const en_kind_names[] = {"aggregates", "alerts"};
 static const char *const en_in_schemas[] = {"weir.Aggregate", "weir.Alert"};
 static const char *const en_out_schemas[] = {"weir.EnrichedAggregate", "weir.EnrichedAlert"};
 
+int en_join_check_schemas(svc_t *svc, char *errstr, size_t errstr_size) {
+        for (int k = 0; k < 2; k++)
+                if (!svc_schema(svc, en_in_schemas[k], errstr, errstr_size) ||
+                    !svc_schema(svc, en_out_schemas[k], errstr, errstr_size)) {
+                        size_t n = strlen(errstr);
+                        snprintf(errstr + n, errstr_size - n,
+                                 ": enrichment reads and writes it (copy aggregate.avsc, "
+                                 "alert.avsc, aggregate_enriched.avsc and alert_enriched.avsc "
+                                 "from Weir's schemas/ into SCHEMA_DIR)");
+                        return -1;
+                }
+        return 0;
+}
+
 typedef struct en_item_s {
         int kind;
         size_t key_off, key_len;   /* Kafka record key */

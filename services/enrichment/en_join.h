@@ -43,6 +43,11 @@ typedef struct en_join_s en_join_t;
 /* `sources` (nsources, spec order) stay the caller's and must outlive the
  * join.  Registers output schemas when the wire format is Confluent.
  * NULL with errstr. */
+/* 0 when SCHEMA_DIR holds the four schemas the join reads and writes, else
+ * -1 naming the one missing and the files to copy: checked before any
+ * source or Kafka connection. */
+int en_join_check_schemas(svc_t *svc, char *errstr, size_t errstr_size);
+
 en_join_t *en_join_new(svc_t *svc, en_source_t *sources, size_t nsources, char *errstr,
                        size_t errstr_size);
 

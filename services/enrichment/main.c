@@ -36,6 +36,9 @@ int main(void) {
                 snprintf(err, sizeof(err), "out of memory");
                 goto out;
         }
+        /* No broker needed for this: said at once, before any connection. */
+        if (en_join_check_schemas(&svc, err, sizeof(err)) == -1)
+                goto out;
         for (; opened < spec->nsources; opened++)
                 if (en_source_open(&sources[opened], &svc, &spec->sources[opened], &svc.stop, err,
                                    sizeof(err)) == -1)
@@ -82,6 +85,8 @@ out:
                 rc = 0; /* SIGTERM during loading is a clean stop */
         else if (rc != 0)
                 svc_fail("enrichment", err);
+        if (rc == 0)
+                log_info("enrichment", "stopped");
         svc_fini(&svc);
         return rc;
 }

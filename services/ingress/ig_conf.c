@@ -19,6 +19,13 @@ int ig_conf_load(ig_conf_t *c, char *errstr, size_t errstr_size) {
                            errstr_size))
                 return -1;
         c->max_body = (size_t)v;
+        /* At most 64 KiB: libmicrohttpd's per-connection memory (128 KiB,
+         * ig_http) must hold the headers for ingress to see the request at
+         * all; past that libmicrohttpd answers 431 itself. */
+        if (cfg_size_bytes("INGRESS_MAX_HEADER_BYTES", 32 << 10, 1024, 64 << 10, &v, errstr,
+                           errstr_size))
+                return -1;
+        c->max_header = (size_t)v;
         if (cfg_int("INGRESS_MAX_RECORDS", 10000, 1, 1000000, &v, errstr, errstr_size))
                 return -1;
         c->max_records = (size_t)v;

@@ -11,6 +11,7 @@ typedef struct ig_conf_s {
         uint16_t port;              /* HTTP_PORT (0: pick a free one, logged) */
         unsigned threads;           /* INGRESS_THREADS: HTTP worker threads */
         size_t max_body;            /* INGRESS_MAX_BODY_BYTES */
+        size_t max_header;          /* INGRESS_MAX_HEADER_BYTES: request line + headers */
         size_t max_records;         /* INGRESS_MAX_RECORDS */
         unsigned max_conns;         /* INGRESS_MAX_CONNECTIONS */
         unsigned max_conns_per_ip;  /* INGRESS_MAX_CONNECTIONS_PER_IP (0: no limit) */

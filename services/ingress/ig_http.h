@@ -7,14 +7,13 @@
  * Per request: route, auth, topic, Content-Type and Content-Length are
  * checked when the headers arrive (a too-large body is answered 413 before
  * any of it is read); the body is collected; ig_parse() converts every
- * record; a batch with an invalid record is answered 422 and nothing of it
- * is produced; otherwise the in-flight budget (bytes, and librdkafka's
- * queue.buffering.max.messages in records) is reserved or the request is
- * answered 429 with Retry-After; the records are produced without blocking
- * and the connection is suspended.  The last delivery report (kc_dr batch
- * `done`, in the producer's polling thread) resumes it, and the answer
- * carries every record's partition and offset: 200 only when Kafka
- * acknowledged all of them.
+ * record; partitions named are checked against the topic's partition count;
+ * a batch with an invalid record is answered 422 (404 when only partitions
+ * were wrong) and nothing of it is produced; otherwise the in-flight budget (bytes, and
+ * librdkafka's queue.buffering.max.messages in records) is reserved or the request is answered 429
+ * with Retry-After; the records are produced without blocking and the connection is suspended.  The
+ * last delivery report (kc_dr batch `done`, in the producer's polling thread) resumes it, and the
+ * answer carries every record's partition and offset: 200 only when Kafka acknowledged all of them.
  *
  * Threads: INGRESS_THREADS libmicrohttpd worker threads, each with its own
  * parse buffers; none ever waits on Kafka. */
@@ -40,6 +39,7 @@ typedef struct ig_server_opts_s {
         av_schema_lookup_cb lookup; /* value_schema_id look-ups, or NULL */
         void *lookup_opaque;
         size_t queue_max_records; /* librdkafka's queue.buffering.max.messages */
+        size_t max_record_bytes;  /* message.max.bytes less room for headers */
 } ig_server_opts_t;
 
 /* Starts listening.  NULL with errstr set. */
@@ -48,6 +48,14 @@ uint16_t ig_server_port(const ig_server_t *s);
 /* Stops accepting connections (the listening socket is closed); requests
  * on open connections still complete. */
 void ig_server_quiesce(ig_server_t *s);
+/* Topic `topic` (index in opts.topics) has n partitions (broker metadata;
+ * 0: unknown).  Records naming a partition are checked against it before
+ * anything of their request is produced: past it, 404 (40402); unknown,
+ * 503. */
+void ig_server_set_partitions(ig_server_t *s, size_t topic, int32_t n);
+/* 1 (once) when a request named a partition past a topic's known count or
+ * while it was unknown: the caller should refresh the metadata soon. */
+int ig_server_want_metadata(ig_server_t *s);
 /* Requests begun and not yet answered. */
 size_t ig_server_active(const ig_server_t *s);
 /* Refreshes the queue and in-flight gauges (main loop, once a second). */

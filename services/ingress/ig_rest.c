@@ -17,6 +17,9 @@
 #include "ig_fast.h"
 #include "ig_rest.h"
 
+#define IG_STR_(x) #x
+#define IG_STR(x)  IG_STR_(x)
+
 int ig_fmt_parse(const char *ctype, int ndjson_route, ig_fmt_t *out) {
         if (!ctype)
                 return -1;
@@ -44,6 +47,14 @@ int ig_fmt_parse(const char *ctype, int ndjson_route, ig_fmt_t *out) {
                         return 0;
                 }
         return -1;
+}
+
+const char *ig_fmt_accepted(int ndjson_route) {
+        return ndjson_route ? "application/x-ndjson, application/ndjson, application/jsonl, "
+                              "application/json"
+                            : "application/vnd.kafka.json.v2+json, application/json, "
+                              "application/vnd.kafka.avro.v2+json, "
+                              "application/vnd.kafka.binary.v2+json";
 }
 
 void ig_batch_init(ig_batch_t *b) {
@@ -430,13 +441,28 @@ static void ig_record(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const cJ
                 ig_value_json(b, r, t, value);
 }
 
+/* Where cJSON stopped in text: malformed, or nested past its limit. */
+static const char *ig_json_what(const char *text, size_t at) {
+        return av_json_depth_before(text, at) >= CJSON_NESTING_LIMIT
+                       ? "JSON nests deeper than " IG_STR(CJSON_NESTING_LIMIT) " levels (the limit)"
+                       : "malformed JSON";
+}
+
+static int ig_blank(const char *p, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+                        return 0;
+        return 1;
+}
+
 static int ig_parse_envelope(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body,
                              size_t len, const ig_parse_opts_t *o) {
         const char *end = NULL;
         cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
         if (!doc) {
                 size_t at = end && end >= body ? (size_t)(end - body) : 0;
-                return ig_fail(b, 400, IG_E_BAD_REQUEST, "malformed JSON at offset %zu", at);
+                return ig_fail(b, 400, IG_E_BAD_REQUEST, "%s at offset %zu", ig_json_what(body, at),
+                               at);
         }
         while (end && end < body + len &&
                (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
@@ -503,8 +529,8 @@ static int ig_parse_ndjson(ig_batch_t *b, const ig_topic_t *t, const char *body,
                         jend++;
                 if (!v || jend != le) {
                         size_t at = jend && jend >= s ? (size_t)(jend - s) : 0;
-                        ig_rec_fail(b, r, IG_E_CONVERSION, "line %zu: malformed JSON at column %zu",
-                                    line, at + 1);
+                        ig_rec_fail(b, r, IG_E_CONVERSION, "line %zu: %s at column %zu", line,
+                                    v ? "malformed JSON" : ig_json_what(s, at), at + 1);
                 } else {
                         ig_value_json(b, r, t, v);
                 }
@@ -512,8 +538,51 @@ static int ig_parse_ndjson(ig_batch_t *b, const ig_topic_t *t, const char *body,
                         cJSON_Delete(v);
         }
         if (b->n == 0)
-                return ig_fail(b, 422, IG_E_UNPROCESSABLE, "no records in the body");
+                return ig_fail(b, 422, IG_E_UNPROCESSABLE,
+                               "no records: the body holds no JSON value (one a line)");
         return 0;
+}
+
+/* Checks that need the encoded record, whichever parser made it: keys are
+ * UTF-8 on every Weir topic (SPEC §2), and librdkafka refuses a record over
+ * message.max.bytes at produce time, after the request's earlier records
+ * were queued: refused here instead, so nothing of the request is. */
+static void ig_check_records(ig_batch_t *b, const ig_parse_opts_t *o) {
+        for (size_t i = 0; i < b->n; i++) {
+                ig_rec_t *r = &b->recs[i];
+                if (r->err_code)
+                        continue;
+                long bad = r->has_key ? av_utf8_invalid(b->data.data + r->key_off, r->key_len) : -1;
+                if (bad >= 0) {
+                        ig_rec_fail(b, r, IG_E_CONVERSION,
+                                    "key: not valid UTF-8 (byte 0x%02x at offset %ld); keys are "
+                                    "UTF-8 text on every Weir topic",
+                                    (unsigned char)b->data.data[r->key_off + (size_t)bad], bad);
+                        continue;
+                }
+                size_t sz = r->key_len + r->val_len;
+                if (o->max_record_bytes && sz > o->max_record_bytes)
+                        ig_rec_fail(b, r, IG_E_TOO_LARGE,
+                                    "record of %zu bytes (key and encoded value) is over the "
+                                    "%zu Kafka accepts (message.max.bytes, "
+                                    "KAFKA_MESSAGE_MAX_BYTES, less room for headers)",
+                                    sz, o->max_record_bytes);
+        }
+}
+
+size_t ig_check_partitions(ig_batch_t *b, const char *topic, int32_t nparts) {
+        size_t bad = 0;
+        for (size_t i = 0; i < b->n; i++) {
+                ig_rec_t *r = &b->recs[i];
+                if (r->err_code || r->partition < nparts)
+                        continue;
+                ig_rec_fail(b, r, IG_E_PARTITION_NOT_FOUND,
+                            "Partition not found: topic %s has partitions 0 to %" PRId32
+                            ", not %" PRId32,
+                            topic, nparts - 1, r->partition);
+                bad++;
+        }
+        return bad;
 }
 
 int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body, size_t len,
@@ -525,13 +594,19 @@ int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body,
         b->status = 0;
         b->error_code = 0;
         b->message[0] = '\0';
+        if (ig_blank(body, len))
+                return ig_fail(b, 422, IG_E_UNPROCESSABLE,
+                               fmt == IG_FMT_NDJSON ? "empty body: expected one JSON value a line"
+                                                    : "empty body: expected {\"records\": [...]}");
         long nul = av_json_find_nul(body, len);
         if (nul >= 0)
                 return ig_fail(b, 422, IG_E_UNPROCESSABLE,
                                "\\u0000 at offset %ld: NUL characters are not accepted", nul);
         if (t->fast && (fmt == IG_FMT_JSON || fmt == IG_FMT_NDJSON)) {
-                if (ig_fast_parse(t->fast, b, fmt, body, len, o->max_records) == 0)
+                if (ig_fast_parse(t->fast, b, fmt, body, len, o->max_records) == 0) {
+                        ig_check_records(b, o);
                         return 0;
+                }
                 b->n = 0; /* not for the fast path: start again */
                 b->ninvalid = 0;
                 b->data.len = 0;
@@ -545,114 +620,7 @@ int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body,
                                       : ig_parse_envelope(b, fmt, t, body, len, o);
         if (b->arena)
                 ig_arena_end(b->arena);
+        if (rc == 0)
+                ig_check_records(b, o);
         return rc;
-}
-
-/* ---------------------------------------------------------------- answers */
-
-void ig_json_str(buf_t *out, const char *s) {
-        static const char hx[] = "0123456789abcdef";
-        buf_append(out, "\"", 1);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-                char e[8];
-                size_t n = 0;
-                if (*p == '"' || *p == '\\') {
-                        e[n++] = '\\';
-                        e[n++] = (char)*p;
-                } else if (*p < 0x20 || *p >= 0x7f) {
-                        memcpy(e, "\\u00", 4);
-                        e[4] = hx[*p >> 4];
-                        e[5] = hx[*p & 15];
-                        n = 6;
-                } else {
-                        e[n++] = (char)*p;
-                }
-                buf_append(out, e, n);
-        }
-        buf_append(out, "\"", 1);
-}
-
-static void ig_puts(buf_t *out, const char *s) {
-        buf_append(out, s, strlen(s));
-}
-
-void ig_resp_error(buf_t *out, int error_code, const char *message) {
-        char num[32];
-        out->len = 0;
-        snprintf(num, sizeof(num), "%d", error_code);
-        ig_puts(out, "{\"error_code\":");
-        ig_puts(out, num);
-        ig_puts(out, ",\"message\":");
-        ig_json_str(out, message);
-        ig_puts(out, "}");
-}
-
-void ig_resp_begin(buf_t *out, int32_t value_schema_id) {
-        char num[32];
-        out->len = 0;
-        ig_puts(out, "{\"key_schema_id\":null,\"value_schema_id\":");
-        if (value_schema_id >= 0) {
-                snprintf(num, sizeof(num), "%" PRId32, value_schema_id);
-                ig_puts(out, num);
-        } else {
-                ig_puts(out, "null");
-        }
-        ig_puts(out, ",\"offsets\":[");
-}
-
-/* Decimal digits of v into p (at least 21 bytes); returns their count. */
-static size_t ig_itoa(char *p, int64_t v) {
-        char d[24];
-        size_t n = 0;
-        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-        do {
-                d[n++] = (char)('0' + u % 10);
-                u /= 10;
-        } while (u);
-        size_t w = 0;
-        if (v < 0)
-                p[w++] = '-';
-        while (n)
-                p[w++] = d[--n];
-        return w;
-}
-
-void ig_resp_offset(buf_t *out, int *first, int32_t partition, int64_t offset, int error_code,
-                    const char *error) {
-        char tmp[128];
-        if (!*first)
-                ig_puts(out, ",");
-        *first = 0;
-        if (error_code == 0) { /* per record: no printf */
-                static const char a[] = "{\"partition\":", b[] = ",\"offset\":",
-                                  c[] = ",\"error_code\":null,\"error\":null}";
-                size_t n = 0;
-                memcpy(tmp, a, sizeof(a) - 1);
-                n += sizeof(a) - 1;
-                n += ig_itoa(tmp + n, partition);
-                memcpy(tmp + n, b, sizeof(b) - 1);
-                n += sizeof(b) - 1;
-                n += ig_itoa(tmp + n, offset);
-                memcpy(tmp + n, c, sizeof(c) - 1);
-                n += sizeof(c) - 1;
-                buf_append(out, tmp, n);
-                return;
-        }
-        snprintf(tmp, sizeof(tmp), "{\"partition\":null,\"offset\":null,\"error_code\":%d,",
-                 error_code);
-        ig_puts(out, tmp);
-        ig_puts(out, "\"error\":");
-        ig_json_str(out, error ? error : "");
-        ig_puts(out, "}");
-}
-
-void ig_resp_end(buf_t *out, int error_code, const char *message) {
-        ig_puts(out, "]");
-        if (error_code) {
-                char num[48];
-                snprintf(num, sizeof(num), ",\"error_code\":%d,\"message\":", error_code);
-                ig_puts(out, num);
-                ig_json_str(out, message ? message : "");
-        }
-        ig_puts(out, "}");
 }

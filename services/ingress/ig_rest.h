@@ -21,7 +21,9 @@
  * encoded keys and values sit in one buffer, each record has its offsets
  * there or its error (REST Proxy code and a message naming the schema
  * path).  It never produces anything: the caller decides what a batch with
- * invalid records means (ig_http: nothing of it is produced). */
+ * invalid records means (ig_http: nothing of it is produced).  Keys that
+ * are not valid UTF-8 and records over opts.max_record_bytes are invalid
+ * records, whichever parser read them. */
 #ifndef WEIR_IG_REST_H
 #define WEIR_IG_REST_H
 
@@ -30,31 +32,38 @@
 
 #include "av_wire.h"
 #include "buf.h"
+#include "ig_resp.h"
 
 typedef enum { IG_FMT_JSON = 0, IG_FMT_AVRO, IG_FMT_BINARY, IG_FMT_NDJSON } ig_fmt_t;
 
 /* REST Proxy's error codes (and Weir's few additions, documented). */
-#define IG_E_BAD_REQUEST        400   /* malformed JSON */
-#define IG_E_UNAUTHORIZED       40101 /* missing or wrong bearer token */
-#define IG_E_NOT_FOUND          404
-#define IG_E_TOPIC_NOT_FOUND    40401
-#define IG_E_METHOD             405
-#define IG_E_REQUEST_TIMEOUT    408
-#define IG_E_TOO_LARGE          413
-#define IG_E_MEDIA_TYPE         415
-#define IG_E_UNPROCESSABLE      422
-#define IG_E_KEY_SCHEMA_MISSING 42201
-#define IG_E_VAL_SCHEMA_MISSING 42202
-#define IG_E_CONVERSION         42203 /* a record does not fit the schema */
-#define IG_E_INVALID_SCHEMA     42205 /* a schema given that ingress cannot write */
-#define IG_E_BATCH_REJECTED     42210 /* valid record not produced: others were invalid */
-#define IG_E_TOO_MANY_REQUESTS  42901
-#define IG_E_KAFKA              50002
-#define IG_E_KAFKA_RETRIABLE    50003
+#define IG_E_BAD_REQUEST         400   /* malformed JSON */
+#define IG_E_UNAUTHORIZED        40101 /* missing or wrong bearer token */
+#define IG_E_NOT_FOUND           404
+#define IG_E_TOPIC_NOT_FOUND     40401
+#define IG_E_PARTITION_NOT_FOUND 40402
+#define IG_E_METHOD              405
+#define IG_E_REQUEST_TIMEOUT     408
+#define IG_E_TOO_LARGE           413
+#define IG_E_HEADERS_TOO_LARGE   431
+#define IG_E_MEDIA_TYPE          415
+#define IG_E_UNPROCESSABLE       422
+#define IG_E_KEY_SCHEMA_MISSING  42201
+#define IG_E_VAL_SCHEMA_MISSING  42202
+#define IG_E_CONVERSION          42203 /* a record does not fit the schema */
+#define IG_E_INVALID_SCHEMA      42205 /* a schema given that ingress cannot write */
+#define IG_E_BATCH_REJECTED      42210 /* valid record not produced: others were invalid */
+#define IG_E_TOO_MANY_REQUESTS   42901
+#define IG_E_KAFKA               50002
+#define IG_E_KAFKA_RETRIABLE     50003
 
 /* Content-Type → format for a route (ndjson_route: /v1/events).  Media
  * type parameters (charset) are ignored.  0, or -1 if not accepted. */
 int ig_fmt_parse(const char *ctype, int ndjson_route, ig_fmt_t *out);
+
+/* The Content-Types ig_fmt_parse accepts on a route, comma-separated (for
+ * the 415 answer). */
+const char *ig_fmt_accepted(int ndjson_route);
 
 /* What ingress writes to one topic.  Read-only once set up. */
 typedef struct ig_topic_s {
@@ -97,6 +106,9 @@ typedef struct ig_parse_opts_s {
          * value_schema_id other than the topic's own is refused. */
         av_schema_lookup_cb lookup;
         void *lookup_opaque;
+        /* Largest key + encoded value Kafka takes (message.max.bytes less
+         * room for headers): a larger record is invalid (413).  0: no limit. */
+        size_t max_record_bytes;
 } ig_parse_opts_t;
 
 void ig_batch_init(ig_batch_t *b);
@@ -112,28 +124,12 @@ ig_rec_t *ig_rec_add(ig_batch_t *b);
 int ig_parse(ig_batch_t *b, ig_fmt_t fmt, const ig_topic_t *t, const char *body, size_t len,
              const ig_parse_opts_t *o);
 
+/* Marks each valid record of b that names a partition at or past nparts
+ * (the topic's partition count) with IG_E_PARTITION_NOT_FOUND.  Returns how
+ * many it marked. */
+size_t ig_check_partitions(ig_batch_t *b, const char *topic, int32_t nparts);
+
 /* Record i's error message ("" when none). */
 const char *ig_rec_error(const ig_batch_t *b, size_t i);
-
-/* ------------------------------------------------------------- answers */
-
-/* {"error_code":c,"message":"..."} into out (emptied first). */
-void ig_resp_error(buf_t *out, int error_code, const char *message);
-
-/* A produce answer written piece by piece:
- *   ig_resp_begin(out, value_schema_id);      // -1 → null
- *   ig_resp_offset(out, &first, partition, offset, 0, NULL);   per record
- *   ig_resp_end(out, error_code, message);    // 0 → no request-level error
- * giving {"key_schema_id":null,"value_schema_id":..,"offsets":[..]} plus
- * "error_code"/"message" when the request as a whole failed. */
-void ig_resp_begin(buf_t *out, int32_t value_schema_id);
-void ig_resp_offset(buf_t *out, int *first, int32_t partition, int64_t offset, int error_code,
-                    const char *error);
-void ig_resp_end(buf_t *out, int error_code, const char *message);
-
-/* Appends s as a JSON string (quoted; control characters escaped, bytes
- * outside printable ASCII written as \u00XX so the answer is always valid
- * JSON whatever the input echoed in a message). */
-void ig_json_str(buf_t *out, const char *s);
 
 #endif

@@ -86,21 +86,32 @@ static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n,
         return 0;
 }
 
-/* One metadata round trip: the broker answered.  Warns about accepted
- * topics the cluster does not have (their records would fail). */
-static int check_metadata(kc_t *kc, const ig_topic_t *t, size_t n) {
+/* One metadata round trip: the broker answered.  Hands each accepted
+ * topic's partition count to the server (records naming a partition are
+ * checked against it); warns, once, about topics the cluster does not have
+ * (their records would fail). */
+static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_t n,
+                          int32_t *nparts) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(kc_rk(kc), 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 return 0;
         int ok = md->broker_cnt > 0;
         for (size_t i = 0; ok && i < n; i++) {
-                int found = 0;
+                int32_t cnt = 0;
                 for (int j = 0; j < md->topic_cnt; j++)
                         if (strcmp(md->topics[j].topic, t[i].name) == 0 && !md->topics[j].err)
-                                found = 1;
-                if (!found)
-                        log_warn(MAIN_LOG, "topic %s does not exist (yet): its records will fail",
-                                 t[i].name);
+                                cnt = md->topics[j].partition_cnt;
+                if (cnt != nparts[i]) {
+                        if (cnt == 0)
+                                log_warn(MAIN_LOG,
+                                         "topic %s does not exist (yet): its records will fail",
+                                         t[i].name);
+                        else
+                                log_info(MAIN_LOG, "topic %s has %d partitions", t[i].name,
+                                         (int)cnt);
+                        nparts[i] = cnt;
+                }
+                ig_server_set_partitions(srv, i, cnt);
         }
         rd_kafka_metadata_destroy(md);
         return ok;
@@ -118,6 +129,8 @@ int main(void) {
         ig_server_t *srv = NULL;
         char *topic_names = NULL;
         ig_topic_t topics[MAX_TOPICS] = {{0}};
+        int32_t nparts[MAX_TOPICS];
+        memset(nparts, 0xff, sizeof(nparts)); /* -1: nothing logged yet */
         size_t ntopics = 0;
         if (ig_conf_load(&conf, err, sizeof(err)) != 0)
                 goto out;
@@ -156,6 +169,34 @@ int main(void) {
                          conf.max_records, queue_max);
                 goto out;
         }
+        /* librdkafka refuses a record over message.max.bytes (key, value and
+         * headers) when it is produced, after its request's earlier records
+         * were queued: ingress refuses such a record with its request
+         * instead.  The margin covers the traceparent header. */
+        char mmax[32];
+        size_t msz = sizeof(mmax);
+        if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(kc)), "message.max.bytes", mmax, &msz) !=
+            RD_KAFKA_CONF_OK)
+                snprintf(mmax, sizeof(mmax), "1000000");
+        size_t max_record = (size_t)strtoull(mmax, NULL, 10);
+        max_record = max_record > 1024 ? max_record - 512 : max_record / 2;
+        /* And a queue full of bytes part-way through a request would write
+         * its first records only: the byte budget (plus one request alone,
+         * which may pass it) must fit librdkafka's queue. */
+        char kbmax[32];
+        size_t kbsz = sizeof(kbmax);
+        if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(kc)), "queue.buffering.max.kbytes", kbmax,
+                              &kbsz) != RD_KAFKA_CONF_OK)
+                snprintf(kbmax, sizeof(kbmax), "1048576");
+        uint64_t queue_bytes = (uint64_t)strtoull(kbmax, NULL, 10) * 1024;
+        if ((uint64_t)conf.inflight_bytes + conf.max_body > queue_bytes) {
+                snprintf(err, sizeof(err),
+                         "INGRESS_INFLIGHT_BYTES (%lld) + INGRESS_MAX_BODY_BYTES (%zu) exceed the "
+                         "producer queue (queue.buffering.max.kbytes=%s, "
+                         "KAFKA_QUEUE_BUFFERING_MAX_KBYTES): a request could be written in part",
+                         (long long)conf.inflight_bytes, conf.max_body, kbmax);
+                goto out;
+        }
         if (kc_poll_start(kc, err, sizeof(err)) != 0)
                 goto out;
         int ready_md = admin_ready_condition(svc.admin, "broker metadata");
@@ -169,6 +210,7 @@ int main(void) {
                 .lookup = svc.sr ? sr_lookup_cb : NULL,
                 .lookup_opaque = svc.sr,
                 .queue_max_records = queue_max,
+                .max_record_bytes = max_record,
         };
         srv = ig_server_start(&so, err, sizeof(err));
         if (!srv)
@@ -181,19 +223,27 @@ int main(void) {
                          topics[i].key_field ? topics[i].key_field : "");
 
         int have_md = 0;
-        int64_t next_md = 0;
+        int64_t next_md = 0, last_md = 0;
         svc_started(&svc);
         while (!atomic_load(&svc.stop)) {
                 admin_heartbeat(svc.admin);
                 ig_server_gauges(srv);
                 if (kc_fatal(kc, err, sizeof(err)))
                         goto out;
-                if (!have_md && clk_mono_ms() >= next_md) {
-                        have_md = check_metadata(kc, topics, ntopics);
-                        admin_ready_set(svc.admin, ready_md, have_md);
-                        if (have_md)
+                /* Every second until the broker answers, then every 30 s
+                 * (partitions added to a topic), or at once when a request
+                 * named a partition past the count known. */
+                int64_t now_ms = clk_mono_ms();
+                if (now_ms >= next_md ||
+                    (now_ms - last_md >= 1000 && ig_server_want_metadata(srv))) {
+                        last_md = now_ms;
+                        int got = check_metadata(kc, srv, topics, ntopics, nparts);
+                        if (got && !have_md)
                                 log_info(MAIN_LOG, "broker metadata received: ready");
-                        next_md = clk_mono_ms() + 1000;
+                        if (got || !have_md)
+                                admin_ready_set(svc.admin, ready_md, got || have_md);
+                        have_md = have_md || got;
+                        next_md = clk_mono_ms() + (have_md ? 30000 : 1000);
                 }
                 sleep_ms(200);
         }

@@ -156,10 +156,32 @@ def kafka_section(b, stage, consumer=True, txn=True):
                                           (quantile(0.5, f"{k}_commit_duration_seconds", PSEL), "p50")], unit="s")
 
 
+def process_section(b, stage):
+    """process_* and weir_build_info (common/procm.c), which every service
+    exports: the process_* series carry no stage, so they are joined with
+    the stage's weir_build_info on (namespace, pod)."""
+    bi = f'weir_build_info{{service="{stage}", {PSEL}}}'
+    b.row("Process")
+    b.panel("Running version", [(f"count by (version, revision) ({bi})", "{{version}} ({{revision}})")],
+            kind="stat", w=6, description="Pods per build (weir_build_info: git describe and commit).")
+    b.panel("CPU", [(f"sum by (pod) (rate(process_cpu_seconds_total{{{PSEL}}}[{RI}]) "
+                     f"* on (namespace, pod) group_left() {bi})", "{{pod}}")], unit="percentunit", w=6)
+    b.panel("Resident memory", [(f"sum by (pod) (process_resident_memory_bytes{{{PSEL}}} "
+                                 f"* on (namespace, pod) group_left() {bi})", "{{pod}}")], unit="bytes", w=6)
+    b.panel("Open file descriptors (of the limit)", [(
+        f"max by (pod) (process_open_fds{{{PSEL}}} / process_max_fds{{{PSEL}}} "
+        f"* on (namespace, pod) group_left() {bi})", "{{pod}}")], unit="percentunit", w=6)
+
+
 def overview():
     b = Board("weir-overview", "Weir / Pipeline overview",
               "Throughput per stage, end-to-end latency, consumer lag, DLQ and late records, errors.",
               [v_datasource(), NS_VAR])
+    b.row("Versions")
+    b.panel("Running versions", [(f"count by (service, version, revision) (weir_build_info{{{SEL}}})",
+                                  "{{service}} {{version}} ({{revision}})")], kind="stat", w=24, h=4,
+            description="Pods per service and build (weir_build_info): more than one build of a "
+                        "service for long is a rollout that stopped (alert WeirVersionsMixed).")
     b.row("Throughput")
     b.panel("Records per second by stage", [
         (rate("weir_ingress_records_total", extra=', result="accepted"'), "ingress (accepted)"),
@@ -221,6 +243,7 @@ def svc_ingress():
     b.panel("Active requests", [(f"sum by (pod) (weir_ingress_active_requests{{{PSEL}}})", "{{pod}}")])
     b.panel("In flight (bytes)", [(f"sum by (pod) (weir_ingress_inflight_bytes{{{PSEL}}})", "{{pod}}")], unit="bytes")
     kafka_section(b, "ingress", consumer=False, txn=False)
+    process_section(b, "ingress")
     return b
 
 
@@ -252,6 +275,7 @@ def svc_compute():
         f"max by (pod) (weir_compute_restore_duration_seconds_sum{{{PSEL}}} "
         f"/ weir_compute_restore_duration_seconds_count{{{PSEL}}})", "{{pod}}")], unit="s")
     kafka_section(b, "compute")
+    process_section(b, "compute")
     return b
 
 
@@ -268,6 +292,7 @@ def svc_enrichment():
         (rate("weir_enrichment_dropped_total", PSEL, "source") + " or vector(0)", "dropped {{source}}"),
         (rate("weir_enrichment_dlq_records_total", PSEL, "class") + " or vector(0)", "DLQ {{class}}")], unit="ops")
     kafka_section(b, "enrichment")
+    process_section(b, "enrichment")
     return b
 
 
@@ -300,6 +325,7 @@ def svc_sink():
         (rate("weir_sink_ws_events_dropped_total", PSEL, "reason") + " or vector(0)", "dropped {{reason}}")], unit="ops")
     b.panel("Push latency (p99)", [(quantile(0.99, "weir_sink_ws_push_latency_seconds", PSEL), "p99")], unit="s")
     kafka_section(b, "sink", txn=False)
+    process_section(b, "sink")
     return b
 
 

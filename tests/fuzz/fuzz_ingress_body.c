@@ -15,6 +15,7 @@
 /* The Makefile's fuzz rule compiles common/ only: take the module whole. */
 #include "../../services/ingress/ig_arena.c"
 #include "../../services/ingress/ig_fast.c"
+#include "../../services/ingress/ig_resp.c"
 #include "../../services/ingress/ig_rest.c"
 
 static const char *SCHEMA =
@@ -42,7 +43,7 @@ static ig_batch_t batch, fbatch;
 static void differential(ig_fmt_t fmt, const char *body, size_t len) {
         if (fmt != IG_FMT_JSON && fmt != IG_FMT_NDJSON)
                 return;
-        ig_parse_opts_t o = {64, NULL, NULL};
+        ig_parse_opts_t o = {64, NULL, NULL, 0};
         fbatch.n = 0;
         fbatch.data.len = 0;
         if (ig_fast_parse(ftopic.fast, &fbatch, fmt, body, len, 64) != 0)
@@ -105,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 differential(fmt, (const char *)data + 1, size - 1);
                 return 0;
         }
-        ig_parse_opts_t o = {64, NULL, NULL};
+        ig_parse_opts_t o = {64, NULL, NULL, 0};
         if (ig_parse(&batch, fmt, &topic, (const char *)data + 1, size - 1, &o) != 0) {
                 if (batch.status < 400 || batch.status > 599 || !batch.message[0])
                         abort();

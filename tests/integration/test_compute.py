@@ -638,3 +638,28 @@ def test_bad_rule_stops_start_up_naming_the_column(kafka, topic, weir_build, tmp
     assert c.proc.wait(30) == 1
     err = c.tail()
     assert "$.compute.rules[0].expr" in err and "column" in err, err
+
+
+def test_missing_output_schema_reported_before_kafka(weir_build, tmp_path):
+    """Issue 19 item 11: a SCHEMA_DIR without Weir's output schemas is said
+    at once, naming what to copy, not after seconds of Kafka retries (no
+    broker listens here at all)."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "traffic_reading.avsc").write_text((SCHEMAS / "traffic_reading.avsc").read_text())
+    out = {"aggregates": "a", "alerts": "b", "dlq": "c"}
+    spec = write_spec(tmp_path / "spec.json", "noschema", "in", out,
+                      [{"name": "t", "type": "tumbling", "size": "10s"}],
+                      [{"field": "speed_kmh", "ops": ["mean"]}])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens once closed
+    c = Compute(weir_build, spec, f"127.0.0.1:{closed}", tmp_path, name="ns",
+                env={"SCHEMA_DIR": str(schemas)})
+    t0 = time.monotonic()
+    c.start()
+    assert c.proc.wait(30) == 1
+    took = time.monotonic() - t0
+    err = c.tail()
+    assert "weir.Aggregate" in err and "SCHEMA_DIR" in err and "aggregate.avsc" in err, err
+    assert took < 2.5, f"{took:.1f} s before the missing schema was reported:\n{err}"

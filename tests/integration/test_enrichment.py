@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -600,3 +601,23 @@ def test_kafka_table_in_every_instance(kafka, topic, weir_build, tmp_path):
     finally:
         for e in inst:
             e.stop()
+
+
+def test_missing_output_schema_reported_before_kafka(weir_build, tmp_path):
+    """Issue 19 item 11: with a kafka source (which would wait for the
+    broker) and no broker listening, a SCHEMA_DIR without Weir's enriched
+    schemas is reported at once, naming what to copy."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    enr = {"input": {"aggregates": "a", "alerts": "b"},
+           "output": {"aggregates": "ae", "alerts": "be", "dlq": "d"},
+           "join_key": "key", "sources": [{"name": "sites", "type": "kafka", "topic": "sites"}]}
+    e = Enrichment(weir_build, tmp_path, f"127.0.0.1:{closed}", enr)
+    (tmp_path / "schemas" / "aggregate_enriched.avsc").unlink()
+    t0 = time.monotonic()
+    r = subprocess.run([e.exe], env=e.env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    assert r.returncode == 1, r.stderr
+    assert "weir.EnrichedAggregate" in r.stderr and "aggregate_enriched.avsc" in r.stderr, r.stderr
+    assert took < 2.5, f"{took:.1f} s:\n{r.stderr}"

@@ -241,6 +241,126 @@ def test_mixed_batch_refused_whole(ingress, topic, kafka):
     assert 'weir_ingress_records_total{result="invalid"} 2' in ig.metrics()
 
 
+def _raw(ig, path, body, ct=JSON_CT, extra=""):
+    """POSTs bytes as they are (no JSON re-encoding by the client)."""
+    with socket.create_connection(("127.0.0.1", ig.port), timeout=30) as s:
+        s.sendall((f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\n{extra}"
+                   f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, payload = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), head.decode(errors="replace"), payload
+
+
+def test_bad_partition_refused_whole_nothing_written(ingress, topic, kafka):
+    """Issue 19 item 1: a record naming a partition the topic does not have
+    is refused with its request (404, 40402 as REST Proxy), checked against
+    the topic's metadata before anything is produced: the topic stays empty."""
+    t = topic(partitions=3)
+    ig = ingress(t)
+    for bad in (99, 3):
+        r = ig.post([{"value": reading(0)}, {"value": reading(1), "partition": bad}])
+        assert r.status_code == 404, r.text
+        b = r.json()
+        assert b["error_code"] == 40402 and b["message"].startswith("Partition not found"), b
+        assert [o["error_code"] for o in b["offsets"]] == [42210, 40402], b
+        assert f"not {bad}" in b["offsets"][1]["error"]
+        assert all(o["offset"] is None for o in b["offsets"])
+    # the NDJSON route and the general (cJSON) path alike: a key the fast
+    # path does not take, plus a bad partition
+    r = ig.post([{"key": 7, "value": reading(2), "partition": 5}])
+    assert r.status_code == 404 and r.json()["offsets"][0]["error_code"] == 40402
+    # a bad partition beside a record that does not fit the schema: 422,
+    # each record with its own code
+    r = ig.post([{"value": reading(3), "partition": 7}, {"value": reading(4, speed_kmh="x")}])
+    assert r.status_code == 422, r.text
+    assert [o["error_code"] for o in r.json()["offsets"]] == [40402, 42203]
+    # read the topic: nothing of any of these requests was written
+    assert high_watermark(kafka.bootstrap, t, partitions=3) == 0
+    assert consume(kafka.bootstrap, t, 1, timeout=5) == []
+    # the partitions the topic has are accepted
+    r = ig.post([{"value": reading(5), "partition": 2}, {"value": reading(6), "partition": 0}])
+    assert r.status_code == 200, r.text
+    assert [o["partition"] for o in r.json()["offsets"]] == [2, 0]
+    assert high_watermark(kafka.bootstrap, t, partitions=3) == 2
+    m = ig.metrics()
+    assert 'weir_ingress_http_requests_total{route="topics",status="404"} 3' in m
+    assert ig.stop() == 0
+
+
+def test_error_answers_say_what_is_wrong(ingress, topic, kafka):
+    """Issue 19 items 5 and 6: non-UTF-8 keys refused per record; the
+    nesting limit named; an empty body is 422 on both routes; 415 lists the
+    accepted types; oversized headers get the JSON error shape, are counted
+    and logged as one plain line."""
+    t = topic()
+    ig = ingress(t, INGRESS_MAX_HEADER_BYTES="4KiB")
+    body = (b'{"records":[{"key":"ok","value":' + json.dumps(reading(0)).encode() +
+            b'},{"key":"k\xff","value":' + json.dumps(reading(1)).encode() + b'}]}')
+    st, _, payload = _raw(ig, f"/topics/{t}", body)
+    assert st == 422, payload
+    b = json.loads(payload)
+    assert [o["error_code"] for o in b["offsets"]] == [42210, 42203]
+    assert "not valid UTF-8" in b["offsets"][1]["error"]
+    deep = b'{"records":[{"value":' + b"[" * 1200
+    st, _, payload = _raw(ig, f"/topics/{t}", deep)
+    assert st == 400 and "nests deeper than 1000 levels" in json.loads(payload)["message"]
+    for path, ct in ((f"/topics/{t}", JSON_CT), (f"/v1/events/{t}", "application/x-ndjson")):
+        st, _, payload = _raw(ig, path, b"", ct=ct)
+        assert st == 422, (path, payload)
+        assert json.loads(payload)["error_code"] == 422
+        assert "empty body" in json.loads(payload)["message"]
+    r = requests.post(ig.topic_url, data="x", headers={"Content-Type": "text/plain"}, timeout=10)
+    assert r.status_code == 415
+    assert "application/vnd.kafka.json.v2+json" in r.json()["message"]
+    assert "application/vnd.kafka.binary.v2+json" in r.json()["message"]
+    r = requests.post(f"{ig.url}/v1/events/{t}", data="x",
+                      headers={"Content-Type": "text/plain"}, timeout=10)
+    assert "application/x-ndjson" in r.json()["message"]
+    # headers over INGRESS_MAX_HEADER_BYTES: JSON 431, counted, one log line
+    for size in (8 << 10, 200 << 10):
+        st, head, payload = _raw(ig, f"/topics/{t}", b"{}", extra=f"X-Big: {'a' * size}\r\n")
+        assert st == 431, head
+        if size < 64 << 10:
+            assert "application/vnd.kafka.v2+json" in head
+            assert json.loads(payload)["error_code"] == 431
+    deadline = time.time() + 30
+    while 'status="431"} 2' not in ig.metrics() and time.time() < deadline:
+        time.sleep(0.1)
+    assert 'weir_ingress_http_requests_total{route="topics",status="431"} 2' in ig.metrics()
+    ig.stop()
+    log = ig.log.read_text()
+    assert "INGRESS_MAX_HEADER_BYTES" in log and "<html" not in log.lower(), log[-3000:]
+    assert high_watermark(kafka.bootstrap, t) == 0
+
+
+def test_record_over_message_max_bytes_refused_whole(ingress, topic, kafka, weir_build,
+                                                    tmp_path):
+    """Issue 19 item 1, the audit: librdkafka refuses a record over
+    message.max.bytes when it is produced, after the request's earlier
+    records were queued; ingress refuses it with its request instead
+    (413 per record, nothing written).  And a producer queue smaller than
+    the byte budget, which could fill part-way through a request, stops
+    start-up naming the settings."""
+    t = topic()
+    ig = ingress(t, KAFKA_MESSAGE_MAX_BYTES=4000)
+    r = ig.post([{"value": reading(0)}, {"key": "k" * 5000, "value": reading(1)}])
+    assert r.status_code == 422, r.text
+    offs = r.json()["offsets"]
+    assert [o["error_code"] for o in offs] == [42210, 413]
+    assert "message.max.bytes" in offs[1]["error"]
+    assert high_watermark(kafka.bootstrap, t) == 0
+    assert ig.post([{"key": "k" * 1000, "value": reading(2)}]).status_code == 200
+    bad = Ingress(weir_build, tmp_path, kafka.bootstrap, t, KAFKA_QUEUE_BUFFERING_MAX_KBYTES=1024)
+    assert bad.proc.wait(30) != 0
+    log = bad.log.read_text()
+    assert "INGRESS_INFLIGHT_BYTES" in log and "KAFKA_QUEUE_BUFFERING_MAX_KBYTES" in log, log
+
+
 def test_limits_413_before_the_body_and_record_count(ingress, topic):
     t = topic()
     ig = ingress(t, INGRESS_MAX_BODY_BYTES="64KiB", INGRESS_MAX_RECORDS=10)

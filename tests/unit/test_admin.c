@@ -3,12 +3,15 @@
  * heartbeat), /readyz conditions, 404, 405, HEAD, and start-up errors. */
 #include "admin.h"
 #include "metrics.h"
+#include "procm.h"
 #include "th.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
         long status;
@@ -108,6 +111,49 @@ static void test_endpoints(void) {
         metrics_reset();
 }
 
+/* The value of the first sample of `name` in a /metrics body, or -1. */
+static double sample(const char *body, const char *name) {
+        char pat[128];
+        snprintf(pat, sizeof(pat), "\n%s ", name);
+        const char *p = strstr(body, pat);
+        return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* Issue 19: the conventional process metrics and weir_build_info, from
+ * every admin server. */
+static void test_process_metrics(void) {
+        char err[256] = "";
+        TH_CHECK_INT(procm_register("ingress"), 0);
+        admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        /* burn a little CPU so the counter is above 0 */
+        volatile double x = 0;
+        for (long i = 0; i < 20000000; i++)
+                x += (double)i * 0.5;
+        TH_CHECK_INT(http(admin_port(a), "GET", "/metrics", &rep), 200);
+        double now = (double)time(NULL);
+        TH_CHECK_HAS(rep.body, "# TYPE process_cpu_seconds_total counter\n");
+        TH_CHECK(sample(rep.body, "process_cpu_seconds_total") > 0);
+        TH_CHECK(sample(rep.body, "process_resident_memory_bytes") > 1e6);
+        TH_CHECK(sample(rep.body, "process_virtual_memory_bytes") > 1e6);
+        double start = sample(rep.body, "process_start_time_seconds");
+        TH_CHECK(start > now - 3600 && start <= now + 2);
+        TH_CHECK(sample(rep.body, "process_open_fds") >= 3);
+        TH_CHECK(sample(rep.body, "process_max_fds") >= 64);
+        char bi[256];
+        snprintf(bi, sizeof(bi),
+                 "weir_build_info{service=\"ingress\",version=\"%s\",revision=\"%s\"} 1\n",
+                 procm_version(), procm_revision());
+        TH_CHECK_HAS(rep.body, bi);
+        /* Built in a git checkout (make runs in one): git describe's answer. */
+        if (access(".git", F_OK) == 0)
+                TH_CHECK(strcmp(procm_version(), "unknown") != 0);
+        admin_stop(a);
+        metrics_reset();
+}
+
 static void test_readyz(void) {
         char err[256] = "";
         admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
@@ -202,5 +248,5 @@ static void test_setup(void) {
         atexit(curl_cleanup);
 }
 
-TH_MAIN("admin", TH_T(test_setup), TH_T(test_endpoints), TH_T(test_readyz),
-        TH_T(test_heartbeat_stall), TH_T(test_start_errors))
+TH_MAIN("admin", TH_T(test_setup), TH_T(test_endpoints), TH_T(test_process_metrics),
+        TH_T(test_readyz), TH_T(test_heartbeat_stall), TH_T(test_start_errors))

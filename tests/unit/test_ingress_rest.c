@@ -29,7 +29,7 @@ static const char *READING =
 static av_schema_t *sch;
 static ig_topic_t topic;
 static ig_batch_t b;
-static const ig_parse_opts_t opts = {100, NULL, NULL};
+static const ig_parse_opts_t opts = {100, NULL, NULL, 0};
 
 static void setup(void) {
         if (!sch) {
@@ -129,6 +129,90 @@ static void test_request_errors(void) {
         /* avro format needs value_schema or value_schema_id (REST Proxy 42202) */
         TH_CHECK_INT(parse(IG_FMT_AVRO, "{\"records\":[{\"value\":" V("a", "1") "}]}"), -1);
         TH_CHECK_INT(b.error_code, IG_E_VAL_SCHEMA_MISSING);
+}
+
+/* Issue 19: keys that are not UTF-8 are invalid records (both parsers);
+ * a partition past the topic's count is marked 40402; a record over
+ * message.max.bytes is invalid; the messages name what is wrong. */
+static void test_keys_partitions_sizes(void) {
+        /* "k\xff": the fast path takes the raw bytes, the general path
+         * (a field it does not know) goes through cJSON: both refuse. */
+        TH_CHECK_INT(parse(IG_FMT_JSON,
+                           "{\"records\":[{\"key\":\"ok\",\"value\":" V(
+                                   "a", "1") "},{\"key\":\"k\xff\",\"value\":" V("b", "2") "}]}"),
+                     0);
+        TH_CHECK_INT(b.ninvalid, 1);
+        TH_CHECK_INT(b.recs[0].err_code, 0);
+        TH_CHECK_INT(b.recs[1].err_code, IG_E_CONVERSION);
+        TH_CHECK_HAS(ig_rec_error(&b, 1), "not valid UTF-8");
+        TH_CHECK_INT(parse(IG_FMT_JSON, "{\"records\":[{\"key\":\"\xc0\xaf\",\"value\":" V(
+                                                "a", "1") ",\"partition\":null}]}"),
+                     0);
+        TH_CHECK_INT(b.ninvalid, 1); /* overlong form */
+        TH_CHECK_INT(parse(IG_FMT_NDJSON, V("\xe2\x82", "1") "\n"), 0);
+        TH_CHECK_INT(b.ninvalid, 1); /* key from the key field */
+        TH_CHECK_INT(parse(IG_FMT_JSON,
+                           "{\"records\":[{\"key\":\"caf\xc3\xa9\",\"value\":" V("a", "1") "}]}"),
+                     0);
+        TH_CHECK_INT(b.ninvalid, 0);
+
+        TH_CHECK_INT(
+                parse(IG_FMT_JSON,
+                      "{\"records\":[{\"value\":" V(
+                              "a", "1") ",\"partition\":2},"
+                                        "{\"value\":" V("b", "1") ",\"partition\":3},"
+                                                                  "{\"value\":" V(
+                                                                          "c",
+                                                                          "1") ",\"partition\":99},"
+                                                                               "{\"value\":" V(
+                                                                                       "d",
+                                                                                       "1") "}]}"),
+                0);
+        TH_CHECK_INT(b.ninvalid, 0);
+        TH_CHECK_INT((int)ig_check_partitions(&b, "traffic.readings", 3), 2);
+        TH_CHECK_INT(b.ninvalid, 2);
+        TH_CHECK_INT(b.recs[0].err_code, 0);
+        TH_CHECK_INT(b.recs[1].err_code, IG_E_PARTITION_NOT_FOUND);
+        TH_CHECK_HAS(ig_rec_error(&b, 1), "Partition not found");
+        TH_CHECK_HAS(ig_rec_error(&b, 2), "partitions 0 to 2, not 99");
+        TH_CHECK_INT(b.recs[3].err_code, 0);
+
+        ig_parse_opts_t small = opts;
+        small.max_record_bytes = 60;
+        setup();
+        const char *two = "{\"records\":[{\"value\":" V(
+                "a", "1") "},{\"key\":\""
+                          "0123456789012345678901234567890123456789\",\"value\":" V("b", "1") "}]}";
+        TH_CHECK_INT(ig_parse(&b, IG_FMT_JSON, &topic, two, strlen(two), &small), 0);
+        TH_CHECK_INT(b.ninvalid, 1);
+        TH_CHECK_INT(b.recs[1].err_code, IG_E_TOO_LARGE);
+        TH_CHECK_HAS(ig_rec_error(&b, 1), "message.max.bytes");
+}
+
+/* Issue 19: errors say what is wrong. */
+static void test_error_messages(void) {
+        char *deep = malloc(3000);
+        size_t o = (size_t)sprintf(deep, "{\"records\":[{\"value\":");
+        for (int i = 0; i < 1100; i++)
+                deep[o++] = '[';
+        deep[o] = '\0';
+        TH_CHECK_INT(parse(IG_FMT_JSON, deep), -1);
+        TH_CHECK_INT(b.status, 400);
+        TH_CHECK_HAS(b.message, "nests deeper than 1000 levels");
+        TH_CHECK_INT(parse(IG_FMT_NDJSON, deep + o - 1050), 0);
+        TH_CHECK_HAS(ig_rec_error(&b, 0), "nests deeper than 1000 levels");
+        free(deep);
+        /* An empty body: 422 on both routes. */
+        TH_CHECK_INT(parse(IG_FMT_JSON, ""), -1);
+        TH_CHECK_INT(b.status, 422);
+        TH_CHECK_HAS(b.message, "empty body");
+        TH_CHECK_INT(parse(IG_FMT_NDJSON, ""), -1);
+        TH_CHECK_INT(b.status, 422);
+        TH_CHECK_HAS(b.message, "empty body");
+        TH_CHECK_INT(parse(IG_FMT_JSON, " \r\n"), -1);
+        TH_CHECK_INT(b.status, 422);
+        TH_CHECK_HAS(ig_fmt_accepted(0), "application/vnd.kafka.binary.v2+json");
+        TH_CHECK_HAS(ig_fmt_accepted(1), "application/x-ndjson");
 }
 
 static void test_avro_format_schema_checks(void) {
@@ -309,7 +393,8 @@ static void test_cleanup(void) {
         sch = NULL;
 }
 
-TH_MAIN("test_ingress_rest", TH_T(test_content_types), TH_T(test_json_records_encode_with_keys),
+TH_MAIN("test_ingress_rest", TH_T(test_content_types), TH_T(test_keys_partitions_sizes),
+        TH_T(test_error_messages), TH_T(test_json_records_encode_with_keys),
         TH_T(test_mixed_batch_names_paths), TH_T(test_request_errors),
         TH_T(test_avro_format_schema_checks), TH_T(test_binary_format),
         TH_T(test_ndjson_and_limits), TH_T(test_answers_are_json),

@@ -111,7 +111,7 @@ static double value(metrics_child_t *c) {
 static void test_consumer_stats(void) {
         const char *cl = "weir-compute#consumer-2";
         char err[256];
-        kc_stats_t *st = kc_stats_new("compute", cl, 1);
+        kc_stats_t *st = kc_stats_new("compute", cl, 1, 1);
         TH_CHECK(st != NULL);
         if (!st)
                 return;
@@ -157,7 +157,7 @@ static void test_consumer_stats(void) {
 /* read_uncommitted: the high watermark is the end. */
 static void test_consumer_lag_uncommitted(void) {
         char err[256];
-        kc_stats_t *st = kc_stats_new("enrichment", "weir-enrichment#consumer-1", 0);
+        kc_stats_t *st = kc_stats_new("enrichment", "weir-enrichment#consumer-1", 1, 0);
         TH_CHECK(st != NULL);
         if (!st)
                 return;
@@ -171,7 +171,7 @@ static void test_consumer_lag_uncommitted(void) {
 static void test_producer_stats(void) {
         const char *cl = "weir-ingress#producer-1";
         char err[256];
-        kc_stats_t *st = kc_stats_new("ingress", cl, 0);
+        kc_stats_t *st = kc_stats_new("ingress", cl, 0, 0);
         TH_CHECK(st != NULL);
         if (!st)
                 return;
@@ -193,6 +193,9 @@ static void test_producer_stats(void) {
         TH_CHECK(text && !strstr(text, "broker=\"-1\""));
         /* Nor an assignment; and the consumer above no producer queue. */
         TH_CHECK(text && !strstr(text, "weir_ingress_kafka_assigned_partitions{"));
+        /* Not even the families (HELP/TYPE with no sample): issue 19. */
+        TH_CHECK(text && !strstr(text, "weir_ingress_kafka_consumer_lag_messages"));
+        TH_CHECK(text && !strstr(text, "weir_ingress_kafka_assigned_partitions"));
         TH_CHECK(text && !strstr(text, "producer_queue_messages{client=\"weir-compute"));
         free(text);
         kc_stats_destroy(st);
@@ -200,7 +203,7 @@ static void test_producer_stats(void) {
 
 static void test_bad_document(void) {
         char err[256] = "";
-        kc_stats_t *st = kc_stats_new("sink", "weir-sink#consumer-1", 1);
+        kc_stats_t *st = kc_stats_new("sink", "weir-sink#consumer-1", 1, 1);
         TH_CHECK(st != NULL);
         if (!st)
                 return;
