@@ -51,8 +51,7 @@ int cfg_secret_file_read(const char *var, const char *path, char **out, char *er
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
                 close(fd);
                 snprintf(errstr, errstr_size,
-                         "%s=\"%s\": a directory, expected the file holding the secret", var,
-                         path);
+                         "%s=\"%s\": a directory, expected the file holding the secret", var, path);
                 return -1;
         }
         char *buf = malloc(CFG_SECRET_MAX + 1);

@@ -112,6 +112,22 @@ int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errst
  * the service logs it and exits non-zero.  0 otherwise. */
 int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size);
 
+/* While Kafka refuses this client: 1 when authentication failed (wrong
+ * SASL credentials, an untrusted or expired certificate: nothing can work),
+ * 2 for authorization (a missing ACL: other topics may work), with the
+ * cause (never a secret) in why (may be NULL); 0 otherwise.
+ * Refusals never make kc_fatal() true by themselves: they are logged once
+ * with the principal, operation and resource, repeated with a growing
+ * interval, hold the readiness condition "kafka access" unmet, and end by
+ * themselves when the cause is fixed (SASL credentials are re-read from
+ * KAFKA_SASL_PASSWORD(_FILE) meanwhile). */
+int kc_refused(kc_t *kc, char *why, size_t why_size);
+
+/* Consumer: call with every polled message whose err is set.  Returns 1
+ * when it was a refusal (an authorization or authentication error: handled
+ * as kc_refused() says, do not log it), 0 when the caller handles it. */
+int kc_consumer_error(kc_t *kc, const rd_kafka_message_t *m);
+
 /* A producer's "kafka connected" readiness follows the broker states in
  * librdkafka's statistics, which first arrive statistics.interval.ms (5 s)
  * after start.  Until then this sets it as soon as librdkafka holds cluster

@@ -96,7 +96,7 @@ en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_s
                 }
                 if (!r->password) {
                         snprintf(errstr, errstr_size,
-                                 "source \"%s\": password_env: neither %s nor %s_FILE is set",
+                                 "source \"%s\": password_env: %s is not set (nor %s_FILE)",
                                  src->name, src->redis.password_env, src->redis.password_env);
                         goto fail;
                 }

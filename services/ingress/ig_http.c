@@ -188,6 +188,12 @@ static int ig_retriable(rd_kafka_resp_err_t e) {
         case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
         case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
         case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        /* Refused: an operator fixes it (ACL, credentials) without a restart. */
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        case RD_KAFKA_RESP_ERR__SSL:
                 return 1;
         default:
                 return 0;
@@ -298,6 +304,15 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                 metrics_inc(s->m_not_produced, (double)b->n);
                 return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
                                 "ingress is shutting down; retry on another instance");
+        }
+        char why[768];
+        if (kc_refused(s->o.kc, why, sizeof(why)) == 1) {
+                /* Authentication failed: nothing would be acknowledged until
+                 * an operator fixes it, so say so now rather than after
+                 * INGRESS_PRODUCE_TIMEOUT.  (A missing ACL fails the
+                 * deliveries at once, topic by topic: 503 below.) */
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE, why);
         }
         if (!ig_reserve(s, (int64_t)b->data.len, b->n)) {
                 metrics_inc(s->m_not_produced, (double)b->n);

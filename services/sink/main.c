@@ -158,7 +158,8 @@ static void pause_set(sink_t *s, int pause, const char *why) {
  * kept for after the batch, and its partition paused too. */
 static void hold(sink_t *s, rd_kafka_message_t *m) {
         if (m->err || topic_index(s, m) < 0) {
-                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                    !kc_consumer_error(s->consumer, m))
                         log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 return;
@@ -423,7 +424,8 @@ static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
 static void sink_record(sink_t *s, rd_kafka_message_t *m) {
         int t = topic_index(s, m);
         if (m->err || t < 0) {
-                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                    !kc_consumer_error(s->consumer, m))
                         log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
         } else if (sink_take(s, t, m)) {
                 pending_take(s, m);
