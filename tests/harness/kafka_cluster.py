@@ -575,7 +575,30 @@ class Cluster:
         if bindings:
             for f in self.admin().create_acls(bindings, request_timeout=30).values():
                 f.result(timeout=30)
+            self._wait_acls(set(map(str, bindings)), present=True)
         return len(bindings)
+
+    def _wait_acls(self, want: set, present: bool, timeout: float = 15.0) -> None:
+        # Each broker's authorizer applies ACLs from the metadata log on its
+        # own: until all have, a client may be refused by one of them.
+        # A node's AdminClient asks that node (its only bootstrap) first.
+        from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType,
+                                           ResourcePatternType, ResourceType)
+        f = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                             AclOperation.ANY, AclPermissionType.ANY)
+        deadline = time.monotonic() + timeout
+        for n in self.nodes.values():
+            if not n.running or n.paused:
+                continue
+            while True:
+                have = set(map(str, n.admin().describe_acls(f, request_timeout=10)
+                               .result(timeout=15)))
+                if (want <= have) if present else not (want & have):
+                    break
+                if time.monotonic() > deadline:
+                    raise kh.BrokerError(f"node {n.node_id}: ACLs not applied in {timeout} s")
+                time.sleep(0.1)
+        time.sleep(0.2)  # the authorizer's copy follows the metadata image
 
     def remove_acls(self, principal_or_bindings, rules=None) -> int:
         """Deletes ACLs matching the given bindings (as add_acls)."""
@@ -588,7 +611,19 @@ class Cluster:
         if filters:
             for f in self.admin().delete_acls(filters, request_timeout=30).values():
                 n += len(f.result(timeout=30))
+            self._wait_acls(set(map(str, bindings)), present=False)
         return n
+
+    def clear_acls(self, principal: str | None = None) -> int:
+        """Deletes every ACL (of `principal`, "User:x" or "x", if given)."""
+        from confluent_kafka.admin import (AclBindingFilter, AclOperation, AclPermissionType,
+                                           ResourcePatternType, ResourceType)
+        if principal and not principal.startswith("User:"):
+            principal = f"User:{principal}"
+        f = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, principal, None,
+                             AclOperation.ANY, AclPermissionType.ANY)
+        return sum(len(x.result(timeout=30))
+                   for x in self.admin().delete_acls([f], request_timeout=30).values())
 
     def acls(self) -> list:
         """Every ACL in the cluster (AclBinding)."""
