@@ -56,7 +56,11 @@ int cfg_secret(const char *name, const char **out, char *errstr, size_t errstr_s
 /* The same, read afresh (a rotated file): *out is a copy the caller frees
  * with cfg_secret_free(), or NULL when neither variable is set. */
 int cfg_secret_dup(const char *name, char **out, char *errstr, size_t errstr_size);
-/* Reads the secret file `path` for the variable `var` (named in errors):
+/* cfg_secret_dup() for a value that is no secret (a user name): not
+ * registered with log_secret_add(). */
+int cfg_file_dup(const char *name, char **out, char *errstr, size_t errstr_size);
+/* Reads the secret file `path` for the variable `var` (named in errors;
+ * the caller registers the value with log_secret_add() if secret):
  * *out is the caller's, freed with cfg_secret_free(). */
 int cfg_secret_file_read(const char *var, const char *path, char **out, char *errstr,
                          size_t errstr_size);

@@ -104,7 +104,6 @@ int cfg_secret_file_read(const char *var, const char *path, char **out, char *er
         /* Shrink: the 64 KiB buffer was only for reading. */
         char *s = realloc(buf, len + 1);
         *out = s ? s : buf;
-        log_secret_add(*out);
         return 0;
 }
 
@@ -116,7 +115,10 @@ static const char *cfg_secret_path(const char *name, char *name_file, size_t siz
         return p && *p ? p : NULL;
 }
 
-int cfg_secret_dup(const char *name, char **out, char *errstr, size_t errstr_size) {
+/* NAME or the content of NAME_FILE, copied; registered with
+ * log_secret_add() when `secret`. */
+static int cfg_value_read(const char *name, int secret, char **out, char *errstr,
+                          size_t errstr_size) {
         char name_file[256];
         const char *path = cfg_secret_path(name, name_file, sizeof(name_file));
         const char *v = getenv(name);
@@ -129,17 +131,27 @@ int cfg_secret_dup(const char *name, char **out, char *errstr, size_t errstr_siz
                          name, name_file, name_file);
                 return -1;
         }
-        if (path)
-                return cfg_secret_file_read(name_file, path, out, errstr, errstr_size);
-        if (v) {
+        if (path) {
+                if (cfg_secret_file_read(name_file, path, out, errstr, errstr_size) == -1)
+                        return -1;
+        } else if (v) {
                 *out = strdup(v);
                 if (!*out) {
                         snprintf(errstr, errstr_size, "%s: out of memory", name);
                         return -1;
                 }
-                log_secret_add(v);
         }
+        if (secret && *out)
+                log_secret_add(*out);
         return 0;
+}
+
+int cfg_secret_dup(const char *name, char **out, char *errstr, size_t errstr_size) {
+        return cfg_value_read(name, 1, out, errstr, errstr_size);
+}
+
+int cfg_file_dup(const char *name, char **out, char *errstr, size_t errstr_size) {
+        return cfg_value_read(name, 0, out, errstr, errstr_size);
 }
 
 int cfg_secret(const char *name, const char **out, char *errstr, size_t errstr_size) {

@@ -26,8 +26,10 @@ void kc_set_fatal(kc_t *kc, const char *fmt, ...) {
                 snprintf(kc->fatal_reason, sizeof(kc->fatal_reason), "%s", reason);
         atomic_store(&kc->fatal, 1);
         pthread_mutex_unlock(&kc->lock);
+        /* A refusal (kc_access) has said it already, with backoff. */
         if (first)
-                log_error(KC_LOG, "%s: fatal: %s", rd_kafka_name(kc->rk), reason);
+                log_write(atomic_load(&kc->refused) ? LOG_DEBUG : LOG_ERROR, KC_LOG, NULL,
+                          "%s: fatal: %s", rd_kafka_name(kc->rk), reason);
 }
 
 void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size) {
@@ -66,9 +68,11 @@ static void kc_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
         /* A connection refused for its credentials or certificate is
          * logged by every retry, with timings that defeat librdkafka's own
          * suppression: kc_access reports it (error_cb) once, with backoff. */
-        if (l < LOG_DEBUG && (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR")) &&
-            (strstr(buf, "uthentication") || strstr(buf, "SSL handshake") ||
-             strstr(buf, "certificate")))
+        if (l > LOG_DEBUG &&
+            (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR") || !strcmp(fac, "FATAL") ||
+             !strcmp(fac, "TXNERR")) &&
+            (strstr(buf, "uthentication") || strstr(buf, "uthorization") ||
+             strstr(buf, "SSL handshake") || strstr(buf, "certificate")))
                 l = LOG_DEBUG;
         const char *fields[] = {"client", rd_kafka_name(rk), "fac", fac, NULL};
         log_write(l, KC_LOG, fields, "%s", buf);
@@ -101,7 +105,10 @@ static void kc_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
         }
         /* Everything else is transient: librdkafka retries by itself. */
         const char *fields[] = {"client", rd_kafka_name(rk), "error", rd_kafka_err2name(e), NULL};
-        log_write(LOG_WARN, KC_LOG, fields, "%s", reason);
+        /* All brokers down because none lets us in: the refusal said it. */
+        int quiet = e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN &&
+                    atomic_load(&kc->refused) == KC_REFUSED_AUTH;
+        log_write(quiet ? LOG_DEBUG : LOG_WARN, KC_LOG, fields, "%s", reason);
         if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc->type == RD_KAFKA_PRODUCER &&
             kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, 0);
@@ -115,9 +122,13 @@ static int kc_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
                 log_warn(KC_LOG, "%s: statistics: %s", rd_kafka_name(rk), err);
         else if (kc->type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, up > 0);
-        /* A broker UP has authenticated this client. */
+        /* A broker UP has authenticated this client; an idempotent
+         * producer with a producer id was let in by the cluster. */
         if (up > 0)
                 kc_access_ok(kc, KC_REFUSED_AUTH);
+        if (atomic_load(&kc->refused) == KC_REFUSED_ACL &&
+            strstr(json, "\"idemp_state\":\"Assigned\"") && !strstr(json, "\"txn_state\":\"Fatal"))
+                kc_access_ok_cluster(kc);
         kc_access_tick(kc);
         return 0; /* librdkafka frees json */
 }
@@ -357,6 +368,32 @@ kc_t *kc_producer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
 
 kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
         return kc_new_type(RD_KAFKA_CONSUMER, opts, errstr, errstr_size);
+}
+
+kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_size) {
+        /* The old client's readiness condition is handed over, not
+         * registered again (admin has room for 16). */
+        kc_opts_t o = *opts;
+        o.admin = NULL;
+        kc_t *kc = kc_new_type(old->type, &o, errstr, errstr_size);
+        if (!kc)
+                return NULL;
+        kc->admin = old->admin;
+        kc->ready_cond = old->ready_cond;
+        old->ready_cond = -1;
+        if (kc->ready_cond >= 0)
+                admin_ready_set(kc->admin, kc->ready_cond, 0);
+        kc_access_bind(kc, kc->admin);
+        kc_access_carry(kc, old);
+        if (old->poll_started && kc_poll_start(kc, errstr, errstr_size) == -1) {
+                old->ready_cond = kc->ready_cond;
+                kc->ready_cond = -1;
+                kc_destroy(kc);
+                return NULL;
+        }
+        log_info(KC_LOG, "%s replaces %s", rd_kafka_name(kc->rk), rd_kafka_name(old->rk));
+        kc_destroy(old);
+        return kc;
 }
 
 /* Consumers kc_destroy() may not destroy (librdkafka#4312, below). */

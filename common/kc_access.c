@@ -26,7 +26,7 @@
 #include "log.h"
 
 #define KC_ACCESS_FIRST_REPEAT_MS 5000
-#define KC_ACCESS_MAX_REPEAT_MS 60000
+#define KC_ACCESS_MAX_REPEAT_MS   60000
 
 /* The readiness condition is one per process (one admin server), shared by
  * every client: registered by the first client bound to an admin, dropped
@@ -104,7 +104,9 @@ static void kc_access_default_op(rd_kafka_resp_err_t err, kc_t *kc, const char *
                 *rtype = "transactional-id";
                 break;
         case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
-                *op = kc->type == RD_KAFKA_PRODUCER ? "IDEMPOTENT_WRITE" : "DESCRIBE";
+                /* Kafka >= 2.8 implies it from WRITE on any topic (KIP-679). */
+                *op = kc->type == RD_KAFKA_PRODUCER ? "IDEMPOTENT_WRITE (or WRITE on any topic)"
+                                                    : "DESCRIBE";
                 *rtype = "cluster";
                 break;
         default:
@@ -175,7 +177,7 @@ static void kc_access_reload(kc_t *kc) {
         kc->cred_next_ms = now + 1000;
         char err[512];
         char *user = NULL, *pass = NULL;
-        if (cfg_secret_dup("KAFKA_SASL_USERNAME", &user, err, sizeof(err)) == -1 ||
+        if (cfg_file_dup("KAFKA_SASL_USERNAME", &user, err, sizeof(err)) == -1 ||
             cfg_secret_dup("KAFKA_SASL_PASSWORD", &pass, err, sizeof(err)) == -1) {
                 /* A file being replaced may be missing for a moment. */
                 log_debug(KC_LOG, "%s: re-reading the SASL credentials: %s", rd_kafka_name(kc->rk),
@@ -218,20 +220,20 @@ static void kc_access_log(kc_t *kc, int repeat) {
         char when[48];
         snprintf(when, sizeof(when), "next report in %llds",
                  (long long)(kc->refused_repeat_ms / 1000));
-        const char *fields[] = {"client",
-                                rd_kafka_name(kc->rk),
-                                "cause",
-                                atomic_load(&kc->refused) == KC_REFUSED_AUTH ? "authentication"
-                                                                             : "authorization",
-                                "error",
-                                kc->refused_err,
-                                NULL};
+        const char *fields[] = {
+                "client",
+                rd_kafka_name(kc->rk),
+                "cause",
+                atomic_load(&kc->refused) == KC_REFUSED_AUTH ? "authentication" : "authorization",
+                "error",
+                kc->refused_err,
+                NULL};
         if (repeat)
                 log_write(LOG_ERROR, KC_LOG, fields, "still refused (%lld time(s) since): %s; %s",
                           kc->refused_count, kc->refused_why, when);
         else
-                log_write(LOG_ERROR, KC_LOG, fields, "%s; retrying by itself, %s",
-                          kc->refused_why, when);
+                log_write(LOG_ERROR, KC_LOG, fields, "%s; retrying by itself, %s", kc->refused_why,
+                          when);
         kc->refused_count = 0;
 }
 
@@ -257,9 +259,12 @@ void kc_access_refused(kc_t *kc, rd_kafka_resp_err_t err, const char *op, const 
         kc_access_default_op(err, kc, &dop, &drtype);
         if (kind == KC_REFUSED_ACL)
                 snprintf(why, sizeof(why),
-                         "Kafka denies %s the operation %s on %s %s (a missing ACL: %s)",
+                         "Kafka denies %s the operation %s on %s%s%s (a missing ACL: %s)",
                          kc->principal, op ? op : dop, rtype ? rtype : drtype,
-                         resource && *resource ? resource : "(unknown)",
+                         resource && *resource ? " " : "",
+                         resource && *resource                                   ? resource
+                         : err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED ? ""
+                                                                                 : " (unknown)",
                          detail ? detail : rd_kafka_err2str(err));
         /* librdkafka's text varies between retries (timings, broker):
          * the same cause is the same error on the same resource. */
@@ -370,4 +375,16 @@ int kc_consumer_error(kc_t *kc, const rd_kafka_message_t *m) {
         kc_access_refused(kc, m->err, NULL, NULL, *group ? group : topic,
                           rd_kafka_message_errstr(m));
         return 1;
+}
+
+void kc_refusal_end(kc_t *kc) {
+        kc_access_ok(kc, KC_REFUSED_NONE);
+}
+
+void kc_access_ok_cluster(kc_t *kc) {
+        pthread_mutex_lock(&kc->lock);
+        int cluster = !strncmp(kc->refused_key, "CLUSTER_AUTHORIZATION_FAILED|", 29);
+        pthread_mutex_unlock(&kc->lock);
+        if (cluster)
+                kc_access_ok(kc, KC_REFUSED_ACL);
 }

@@ -236,6 +236,7 @@ static int kc_txn_producer_init(kc_txn_t *t, kc_t *old, char *errstr, size_t err
                 rd_kafka_error_destroy(error);
         }
         log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
+        kc_access_ok(t->producer, KC_REFUSED_NONE); /* the transactional id is ours again */
         return 0;
 }
 

@@ -42,6 +42,12 @@ struct ig_server_s {
          * a request counts itself in `active` before it reads `draining`,
          * and quiesce sets `draining` before main reads `active`. */
         atomic_int draining;
+        /* The producer, replaced by ig_server_swap_kc() after Kafka refused
+         * it fatally.  Ordering as for draining: a request reserves
+         * (inflight_records) before it reads `paused` and the producer;
+         * the swap sets `paused` before it waits for inflight 0. */
+        _Atomic(kc_t *) kc;
+        atomic_int paused;
         atomic_int_fast64_t inflight_bytes;
         atomic_size_t inflight_records;
         metrics_family_t *m_requests;
@@ -194,6 +200,7 @@ static int ig_retriable(rd_kafka_resp_err_t e) {
         case RD_KAFKA_RESP_ERR__AUTHENTICATION:
         case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
         case RD_KAFKA_RESP_ERR__SSL:
+        case RD_KAFKA_RESP_ERR__FATAL: /* the producer is re-created */
                 return 1;
         default:
                 return 0;
@@ -306,7 +313,7 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                                 "ingress is shutting down; retry on another instance");
         }
         char why[768];
-        if (kc_refused(s->o.kc, why, sizeof(why)) == 1) {
+        if (kc_refused(atomic_load(&s->kc), why, sizeof(why)) == 1) {
                 /* Authentication failed: nothing would be acknowledged until
                  * an operator fixes it, so say so now rather than after
                  * INGRESS_PRODUCE_TIMEOUT.  (A missing ACL fails the
@@ -322,6 +329,13 @@ static enum MHD_Result ig_process(ig_req_t *q) {
         }
         q->res_bytes = (int64_t)b->data.len;
         q->res_records = b->n;
+        if (atomic_load(&s->paused)) {
+                ig_release(q);
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
+                                "Kafka refused the producer; re-creating it, retry later");
+        }
+        kc_t *kc = atomic_load(&s->kc);
         q->n = b->n;
         q->drb = kc_dr_batch_new(b->n, ig_done, q);
         if (!q->drb) {
@@ -344,7 +358,7 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                         .value_len = r->val_len,
                         .headers = rd_kafka_headers_copy(hdrs),
                 };
-                err = kc_produce(s->o.kc, &rec, kc_dr_batch_dr(q->drb, i), 0);
+                err = kc_produce(kc, &rec, kc_dr_batch_dr(q->drb, i), 0);
                 if (err) {
                         rd_kafka_headers_destroy(rec.headers);
                         break;
@@ -566,6 +580,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 return NULL;
         }
         s->o = *o;
+        atomic_store(&s->kc, o->kc);
         s->conf = *o->conf;
         ig_arena_install();
         ig_metrics(s);
@@ -621,10 +636,32 @@ size_t ig_server_active(const ig_server_t *s) {
 }
 
 void ig_server_gauges(ig_server_t *s) {
-        metrics_set(s->m_queue, (double)rd_kafka_outq_len(kc_rk(s->o.kc)));
+        metrics_set(s->m_queue, (double)rd_kafka_outq_len(kc_rk(atomic_load(&s->kc))));
         metrics_set(s->m_inflight_b, (double)atomic_load(&s->inflight_bytes));
         metrics_set(s->m_inflight_r, (double)atomic_load(&s->inflight_records));
         metrics_set(s->m_active, (double)atomic_load(&s->active));
+}
+
+kc_t *ig_server_swap_kc(ig_server_t *s, kc_t *(*renew)(kc_t *old, void *opaque), void *opaque) {
+        atomic_store(&s->paused, 1);
+        kc_t *old = atomic_load(&s->kc);
+        /* Requests already handed to the old producer are answered by
+         * their delivery reports; a fatal producer may keep them until it
+         * is purged. */
+        int64_t purge_at = clk_mono_ms() + 2000;
+        while (atomic_load(&s->inflight_records) > 0) {
+                if (clk_mono_ms() >= purge_at) {
+                        rd_kafka_purge(kc_rk(old),
+                                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                        purge_at = clk_mono_ms() + 2000;
+                }
+                usleep(10 * 1000);
+        }
+        kc_t *kc = renew(old, opaque);
+        if (kc)
+                atomic_store(&s->kc, kc);
+        atomic_store(&s->paused, 0);
+        return atomic_load(&s->kc);
 }
 
 void ig_server_stop(ig_server_t *s) {
