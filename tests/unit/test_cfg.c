@@ -297,8 +297,10 @@ static const char *tmp_file(const char *content) {
         snprintf(path, sizeof(path), "%s/secret", dir);
         FILE *f = fopen(path, "w");
         TH_CHECK(f != NULL);
-        fputs(content, f);
-        fclose(f);
+        if (f) {
+                fputs(content, f);
+                fclose(f);
+        }
         return path;
 }
 
@@ -328,6 +330,9 @@ static void test_secret_file(void) {
         TH_CHECK_STR(v, "from-file-2");
         /* Rotation: the dup reads the file again. */
         FILE *f = fopen(path, "w");
+        TH_CHECK(f != NULL);
+        if (!f)
+                return;
         fputs("rotated-3\n", f);
         fclose(f);
         TH_CHECK_INT(cfg_secret_dup("WEIR_T_TOKEN", &d, err, sizeof(err)), 0);
@@ -336,6 +341,8 @@ static void test_secret_file(void) {
         cfg_secret_free(d);
         /* A value inside, newlines kept; a PEM key keeps its inner lines. */
         f = fopen(path, "w");
+        if (!f)
+                return;
         fputs("-----BEGIN-----\nabc\n-----END-----\n", f);
         fclose(f);
         TH_CHECK_INT(cfg_secret_dup("WEIR_T_TOKEN", &d, err, sizeof(err)), 0);
@@ -345,6 +352,8 @@ static void test_secret_file(void) {
         /* Empty file, missing file, directory: errors naming the variable
          * and the path. */
         f = fopen(path, "w");
+        if (!f)
+                return;
         fputs("\n", f);
         fclose(f);
         TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), -1);

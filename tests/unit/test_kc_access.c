@@ -29,6 +29,8 @@ static void cap_begin(void) {
         fflush(stderr);
         cap_saved = dup(STDERR_FILENO);
         FILE *f = fopen(cap_path, "w");
+        if (!f)
+                return;
         dup2(fileno(f), STDERR_FILENO);
         fclose(f);
 }
@@ -218,6 +220,8 @@ static void test_sasl_password_reread(void) {
         char path[128];
         snprintf(path, sizeof(path), "%s/password", dir);
         FILE *f = fopen(path, "w");
+        if (!f)
+                return;
         fputs("first-Pa55word\n", f);
         fclose(f);
         setenv("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT", 1);
@@ -237,8 +241,10 @@ static void test_sasl_password_reread(void) {
                           "SASL authentication error: invalid credentials");
         TH_CHECK_STR(kc->sasl_pass, "first-Pa55word"); /* unchanged: not applied again */
         f = fopen(path, "w");
-        fputs("second-Pa55word\n", f);
-        fclose(f);
+        if (f) {
+                fputs("second-Pa55word\n", f);
+                fclose(f);
+        }
         kc->cred_next_ms = 0;
         kc_access_tick(kc);
         const char *out = cap_end();
