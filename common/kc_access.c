@@ -129,10 +129,10 @@ void kc_access_init(kc_t *kc, const rd_kafka_conf_t *conf) {
         kc->sasl = !strncmp(proto, "sasl", 4) &&
                    (!strcmp(mech, "PLAIN") || !strncmp(mech, "SCRAM", 5));
         if (!strncmp(proto, "sasl", 4))
-                snprintf(kc->principal, sizeof(kc->principal), "User:%s (SASL %s)",
+                snprintf(kc->principal, sizeof(kc->principal), "User:%.200s (SASL %.32s)",
                          *user ? user : "(no sasl.username)", mech);
         else if (!strcmp(proto, "ssl"))
-                snprintf(kc->principal, sizeof(kc->principal), "the certificate %s",
+                snprintf(kc->principal, sizeof(kc->principal), "the certificate %.290s",
                          *cert ? cert : "(no ssl.certificate.location)");
         else
                 snprintf(kc->principal, sizeof(kc->principal), "User:ANONYMOUS (%s)",
@@ -203,7 +203,7 @@ static void kc_access_reload(kc_t *kc) {
         char mech[64];
         const char *paren = strchr(kc->principal, '(');
         snprintf(mech, sizeof(mech), "%s", paren ? paren : "");
-        snprintf(kc->principal, sizeof(kc->principal), "User:%s %s", user, mech);
+        snprintf(kc->principal, sizeof(kc->principal), "User:%.200s %.64s", user, mech);
         free(kc->sasl_user);
         cfg_secret_free(kc->sasl_pass);
         kc->sasl_user = user;

@@ -53,7 +53,7 @@ struct kc_s {
         char refused_err[64];
         long long refused_count;
         int64_t refused_since_ms, refused_next_ms, refused_repeat_ms;
-        char principal[200]; /* "User:name (SASL SCRAM-SHA-512)", for messages */
+        char principal[320]; /* "User:name (SASL SCRAM-SHA-512)", for messages */
         int sasl;            /* PLAIN or SCRAM: credentials can be re-read */
         char *sasl_user;     /* owned; the credentials in use */
         char *sasl_pass;     /* owned; wiped when freed */
