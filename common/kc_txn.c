@@ -45,13 +45,17 @@ enum { TXN_RETRY, TXN_NEEDS_ABORT, TXN_FAILED };
  * Exactly-once, the loop re-creates the producer (txn_recover) instead of
  * ending; otherwise it is fatal for the loop. */
 static void txn_producer_failed(kc_txn_t *t, const char *what, const char *why) {
-        if (t->guarantee != KC_EXACTLY_ONCE || t->failed) {
+        /* Refused by Kafka (an ACL): re-created whatever the guarantee,
+         * since an operator fixes it without a restart. */
+        int refused = kc_refused(t->producer, NULL, 0);
+        if ((t->guarantee != KC_EXACTLY_ONCE && !refused) || t->failed) {
                 txn_fatal(t, "%s: fatal: %s", what, why);
                 return;
         }
         if (!t->producer_failed)
-                log_error(KC_TXN_LOG, "%s: %s: fatal: %s (re-creating the producer)", t->tid, what,
-                          why);
+                log_write(refused ? LOG_DEBUG : LOG_ERROR, KC_TXN_LOG, NULL,
+                          "%s: %s: fatal: %s (re-creating the producer)",
+                          t->tid[0] ? t->tid : t->stage, what, why);
         t->producer_failed = 1;
 }
 
@@ -67,15 +71,19 @@ static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) 
                         : code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ? t->tid
                                                                                           : NULL,
                         rd_kafka_error_string(error));
+        /* While Kafka refuses the producer, its line (kc_access) says why,
+         * with backoff: each retry and abort is detail. */
+        log_level_t lv = kc_refused(t->producer, NULL, 0) ? LOG_DEBUG : LOG_WARN;
         if (rd_kafka_error_is_fatal(error)) {
                 txn_producer_failed(t, call, rd_kafka_error_string(error));
                 r = TXN_FAILED;
         } else if (rd_kafka_error_is_retriable(error)) {
-                log_warn(KC_TXN_LOG, "%s: %s (retrying)", call, rd_kafka_error_string(error));
+                log_write(lv, KC_TXN_LOG, NULL, "%s: %s (retrying)", call,
+                          rd_kafka_error_string(error));
                 r = TXN_RETRY;
         } else if (rd_kafka_error_txn_requires_abort(error)) {
-                log_warn(KC_TXN_LOG, "%s: %s (aborting the transaction)", call,
-                         rd_kafka_error_string(error));
+                log_write(lv, KC_TXN_LOG, NULL, "%s: %s (aborting the transaction)", call,
+                          rd_kafka_error_string(error));
                 r = TXN_NEEDS_ABORT;
         } else {
                 /* Not documented as recoverable: the state is unknown. */
@@ -514,10 +522,10 @@ static int txn_recover(kc_txn_t *t) {
         if (!refused && ++t->recoveries > 5)
                 return txn_fatal(t, "%s: the producer failed %d times in a row", t->tid,
                                  t->recoveries - 1);
-        log_warn(KC_TXN_LOG,
-                 "%s: re-creating the producer; the open transaction (%lld record(s)) "
-                 "is lost and its input consumed again",
-                 t->tid, (long long)(t->open ? t->records : 0));
+        log_write(refused ? LOG_DEBUG : LOG_WARN, KC_TXN_LOG, NULL,
+                  "%s: re-creating the producer; the open transaction (%lld record(s)) "
+                  "is lost and its input consumed again",
+                  t->tid, (long long)(t->open ? t->records : 0));
         if (t->first->cnt > 0 && txn_rewind(t) == -1)
                 return -1;
         if (t->open) {
