@@ -203,7 +203,8 @@ def body():
     c = Cluster(nodes=3)
     try:
         c.start()
-        env = {n: dict(FAST_REJOIN.get(n, {}), **c.client_env(f"weir-{n}", via))
+        env = {n: dict(FAST_REJOIN.get(n, {}),
+                       **c.client_env(f"weir-{n}", c.sasl_via if via == "scram" else via))
                for n, via in VIA.items()}
         p = Pipeline(BUILD, c, tempfile.mkdtemp(prefix=f"chaos-cl-{SCENARIO}-"),
                      service_env=env, compute={

@@ -2,7 +2,10 @@
 # make chaos — every chaos scenario (tests/chaos/*.py; each starts its own
 # Kafka broker and Weir services, breaks something under load and checks
 # the output), then a pass/fail table (WARN: the guarantee held but a service
-# misbehaved, e.g. exited non-zero; counted as passed, shown so nobody misses it).  `run.sh --short` (make chaos-short,
+# misbehaved, e.g. exited non-zero; counted as passed, shown so nobody misses it).
+# The cluster_failover rows run on the secured three-broker cluster and show
+# the longest stall of output and the largest end-to-end latency during the
+# fault (docs/security.md, "Broker failures").  `run.sh --short` (make chaos-short,
 # part of make test) runs the quick subset with smaller loads, within about
 # two minutes.  Counts go to build/results/chaos or build/results/chaos-short
 # as "<passed> <failed>"; logs of each scenario to $CHAOS_LOGS (a temp dir).
