@@ -149,9 +149,14 @@ class ClusterNode(kh.Broker):
             "ssl.client.auth": "required",
             "listener.name.sasl.ssl.client.auth": "none",
             "ssl.principal.mapping.rules": "RULE:^CN=(.*)$/$1/,DEFAULT",
-            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            # PLAIN too: librdkafka before 2.6.1 (Debian's 2.0.2) fails
+            # SCRAM against Kafka 4 (see Cluster.sasl_via).
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512,PLAIN",
             "listener.name.sasl.scram-sha-512.sasl.jaas.config":
                 "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.sasl.plain.sasl.jaas.config":
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                + " ".join(f'user_{u}="{pw}"' for u, pw in c.passwords.items()) + ";",
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "allow.everyone.if.no.acl.found": "false",
             "super.users": ";".join([f"User:broker-{i}" for i in c.node_ids] + [f"User:{ADMIN}"]),
@@ -348,12 +353,28 @@ class Cluster:
         return f"<Cluster {self.version_string} {self.bootstrap}>"
 
     # ------------------------------------------------------------ clients
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def sasl_via(self) -> str:
+        """The SASL mechanism Weir's librdkafka 2.0.2 can use here: "scram"
+        up to Kafka 3.9; "plain" on Kafka 4, whose brokers check the SCRAM
+        nonce strictly (RFC 5802) and refuse the client-final-message of
+        librdkafka before 2.6.1 as invalid credentials (librdkafka PR #4895;
+        test_kafka_protocols.py shows it)."""
+        return "scram" if self.major < 4 else "plain"
+
     def client_config(self, user: str, via: str = "scram", bootstrap: str | None = None) -> dict:
         """librdkafka properties for `user`: via="scram" (SASL_SSL,
-        SCRAM-SHA-512) or "mtls" (SSL with the user's certificate)."""
-        if via == "scram":
+        SCRAM-SHA-512), "plain" (SASL_SSL, PLAIN; the password given at
+        start, not rotated by set_password) or "mtls" (SSL with the user's
+        certificate)."""
+        if via in ("scram", "plain"):
             return {"bootstrap.servers": bootstrap or self.bootstrap,
-                    "security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanisms": "SCRAM-SHA-512" if via == "scram" else "PLAIN",
                     "sasl.username": user, "sasl.password": self.passwords[user],
                     "ssl.ca.location": str(self.pki.ca)}
         if via == "mtls":
@@ -361,7 +382,7 @@ class Cluster:
             return {"bootstrap.servers": bootstrap or self.bootstrap_mtls,
                     "security.protocol": "SSL", "ssl.ca.location": str(self.pki.ca),
                     "ssl.certificate.location": str(crt), "ssl.key.location": str(key)}
-        raise ValueError(f"via={via!r}: scram or mtls")
+        raise ValueError(f"via={via!r}: scram, plain or mtls")
 
     def client_env(self, user: str, via: str = "scram") -> dict:
         """The same as KAFKA_<PROPERTY> variables for a Weir service."""
