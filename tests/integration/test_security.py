@@ -2,7 +2,7 @@
 speed: SASL_SSL SCRAM-SHA-512 and mTLS, StandardAuthorizer, no
 allow-everyone) when Kafka refuses it, and secrets that never show.
 
-- A wrong SCRAM password (read from KAFKA_SASL_PASSWORD_FILE), an untrusted
+- A wrong SCRAM password (PLAIN on Kafka 4; read from KAFKA_SASL_PASSWORD_FILE), an untrusted
   broker certificate and a missing ACL each leave the service running,
   /readyz 503 with "unmet: kafka access", ONE log line naming the cause
   (principal, operation, resource; never the secret) instead of one per
@@ -47,8 +47,10 @@ def sec():
 
 
 def scram_env(c, user, tmp_path, password=None):
-    """KAFKA_* for `user` over SCRAM, the password only in a file."""
-    env = c.client_env(user)
+    """KAFKA_* for `user` over SASL_SSL (SCRAM; PLAIN on Kafka 4, whose
+    brokers refuse librdkafka 2.0.2's SCRAM: Cluster.sasl_via), the password
+    only in a file."""
+    env = c.client_env(user, c.sasl_via)
     pw = env.pop("KAFKA_SASL_PASSWORD")
     f = tmp_path / f"{user}-password-{uuid.uuid4().hex[:6]}"
     f.write_text((password if password is not None else pw) + "\n")
@@ -104,7 +106,7 @@ def test_wrong_password_then_rotated_file(sec, weir_build, tmp_path):
         assert len(first) <= 3, "\n".join(first)
         line = json.loads(first[0])
         assert line["level"] == "error" and line["cause"] == "authentication"
-        assert "User:weir-ingress" in line["msg"] and "SCRAM-SHA-512" in line["msg"]
+        assert "User:weir-ingress" in line["msg"] and env["KAFKA_SASL_MECHANISMS"] in line["msg"]
         assert not lines(text, "SASL authentication error") or all(
             '"level":"debug"' in ln for ln in lines(text, "SASL authentication error")
             if "Kafka refuses" not in ln)
@@ -181,8 +183,8 @@ def test_no_acl_at_all(sec, weir_build, tmp_path):
         assert not [ln for ln in text.splitlines() if '"level":"error"' in ln
                     and "Kafka denies" not in ln], text[-3000:]
         line = json.loads(denies[0])
-        assert "User:weir-ingress (SASL SCRAM-SHA-512) the operation IDEMPOTENT_WRITE" \
-            in line["msg"], line
+        assert f"User:weir-ingress (SASL {env['KAFKA_SASL_MECHANISMS']}) the operation " \
+            "IDEMPOTENT_WRITE" in line["msg"], line
         r = ig.post([{"value": reading(1)}], timeout=60)
         assert r.status_code == 503 and r.json()["error_code"], r.text
         code, body = readyz(ig.admin)
@@ -220,7 +222,8 @@ def test_missing_topic_acl_then_added(sec, weir_build, tmp_path):
         assert len(denies) == 1, "\n".join(denies)
         line = json.loads(denies[0])
         assert line["cause"] == "authorization" and line["error"] == "TOPIC_AUTHORIZATION_FAILED"
-        assert f"User:weir-ingress (SASL SCRAM-SHA-512) the operation WRITE on topic {topic}" \
+        mech = env["KAFKA_SASL_MECHANISMS"]
+        assert f"User:weir-ingress (SASL {mech}) the operation WRITE on topic {topic}" \
             in line["msg"], line
         code, body = readyz(ig.admin)
         assert code == 503 and "unmet: kafka access" in body, body
@@ -316,7 +319,7 @@ def test_no_secret_anywhere(sec, weir_build, tmp_path, level):
         e = dict(os.environ, PIPELINE_SPEC=str(REPO / "docs/examples/traffic-pipeline.json"),
                  SCHEMA_DIR=str(REPO / "schemas"), HTTP_BIND="127.0.0.1", HTTP_PORT="0",
                  ADMIN_BIND="127.0.0.1", ADMIN_PORT="0", LOG_LEVEL=level)
-        e.update(sec.client_env("weir-ingress"))
+        e.update(sec.client_env("weir-ingress", sec.sasl_via))
         e.pop("KAFKA_SASL_PASSWORD")
         e.update(extra)
         pr = subprocess.Popen([str(weir_build / "bin" / "weir-ingress")], env=e,
