@@ -284,6 +284,41 @@ def test_transactional_id_acl_missing_then_added(sec, weir_build, tmp_path):
         p.stop(10)
 
 
+def test_consumer_group_acl_missing_then_added(sec, weir_build, tmp_path):
+    """The sink may read its topics but not use its group: one line naming
+    the group and READ, unready, then ready by itself once granted."""
+    env, _ = scram_env(sec, "weir-sink", tmp_path)
+    p = Pipeline(weir_build, sec, tmp_path, service_env={"sink": env})
+    p.create_topics()
+    p._topics_made = True
+    mine = [b for b in documented_acls(sec, p) if b.principal == "User:weir-sink"]
+    group = [b for b in mine if "GROUP" in str(b.restype)]
+    assert group and len(group) < len(mine)
+    sec.clear_acls("weir-sink")
+    sec.add_acls([b for b in mine if b not in group])
+    svc = p.svc["sink"]
+    svc.start()
+    try:
+        text = wait_log(svc.log, "Kafka denies", 60, svc.proc)
+        line = json.loads(lines(text, "Kafka denies")[0])
+        assert line["error"] == "GROUP_AUTHORIZATION_FAILED", line
+        assert f"the operation READ on group weir-sink-{p.name}" in line["msg"], line
+        time.sleep(6)
+        text = svc.log.read_text()
+        assert svc.alive(), text[-3000:]
+        denies = lines(text, "Kafka denies")
+        assert len(denies) - len(lines(text, "still refused")) == 1, "\n".join(denies)
+        code, body = svc._get("/readyz")
+        assert code == 503 and "unmet: kafka access" in body, body
+        t0 = time.monotonic()
+        sec.add_acls(group)
+        svc.wait_ready(60)
+        print(f"group ACL: ready {time.monotonic() - t0:.1f} s after it was added")
+        assert svc.stop(30) == 0, svc.tail()
+    finally:
+        p.stop(10)
+
+
 @pytest.mark.parametrize("level", ["debug", "info"])
 def test_no_secret_anywhere(sec, weir_build, tmp_path, level):
     topic = new_topic(sec)
