@@ -96,6 +96,11 @@ static void kc_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
                 return;
         }
         metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(e)), 1);
+        /* The broker refusing our certificate (unknown CA, expired,
+         * revoked) ends the handshake with a TLS alert, which librdkafka
+         * reports as a transport error: "SSL alert number 46". */
+        if (e == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "SSL alert"))
+                e = RD_KAFKA_RESP_ERR__SSL;
         if (kc_refusal_kind(e) != KC_REFUSED_NONE) {
                 kc_access_refused(kc, e, NULL, NULL, NULL, reason);
                 if (kc->type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0 &&

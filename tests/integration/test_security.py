@@ -137,13 +137,19 @@ def test_wrong_password_then_rotated_file(sec, weir_build, tmp_path):
             ig.proc.kill()
 
 
-def test_untrusted_certificate(sec, weir_build, tmp_path):
-    """mTLS with a CA that did not sign the broker's certificate."""
+@pytest.mark.parametrize("side", ["broker", "client"])
+def test_untrusted_certificate(sec, weir_build, tmp_path, side):
+    """mTLS with a CA that did not sign the broker's certificate, or with a
+    client certificate from a CA the broker does not trust."""
     topic = new_topic(sec)
     sec.add_acls("weir-ingress", [("topic", topic, "literal", ["Write"])])
     other = Pki(tmp_path / "other-pki")
     env = sec.client_env("weir-ingress", via="mtls")
-    env["KAFKA_SSL_CA_LOCATION"] = str(other.ca)
+    if side == "broker":
+        env["KAFKA_SSL_CA_LOCATION"] = str(other.ca)
+    else:
+        crt, key = other.issue("weir-ingress")
+        env["KAFKA_SSL_CERTIFICATE_LOCATION"], env["KAFKA_SSL_KEY_LOCATION"] = str(crt), str(key)
     env["KAFKA_STATISTICS_INTERVAL_MS"] = "500"
     ig = Ingress(weir_build, tmp_path, sec.bootstrap_mtls, topic, **env)
     try:
