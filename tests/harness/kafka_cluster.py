@@ -433,9 +433,22 @@ class Cluster:
         self._admin = None
 
     def close(self) -> None:
+        """Stops every node (SIGTERM to all at once, SIGKILL after 5 s: the
+        last nodes cannot shut down in a controlled way without a quorum,
+        and the data is removed anyway) and removes the temp dir."""
+        for n in self.nodes.values():
+            n.resume()
+            if n.running:
+                with contextlib.suppress(ProcessLookupError):
+                    n.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
         for n in self.nodes.values():
             with contextlib.suppress(Exception):
-                n.kill() if n.paused else n.stop(grace=10)
+                if n.proc is not None:
+                    n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for n in self.nodes.values():
+            with contextlib.suppress(Exception):
+                n.stop(grace=1)  # reaps; SIGKILL if still running
         self._admin = None
         if self._own_dir:
             kh.shutil.rmtree(self.dir, ignore_errors=True)

@@ -34,7 +34,9 @@ def acl_block(doc: Path = DOC) -> str:
 def pipeline_vars(p) -> dict:
     """The block's variables for a tests/integration/pipeline.Pipeline."""
     t = p.topics
-    return {"PIPELINE": p.name, "INPUT": t["readings"], "AGGREGATES": t["agg"],
+    return {"PIPELINE": p.name, "COMPUTE_GROUP": f"weir-compute-{p.name}",
+            "ENRICHMENT_GROUP": f"weir-enrichment-{p.name}", "SINK_GROUP": f"weir-sink-{p.name}",
+            "INPUT": t["readings"], "AGGREGATES": t["agg"],
             "ALERTS": t["alerts"], "COMPUTE_DLQ": t["cdlq"],
             "CHANGELOG": p.spec["compute"]["output"]["changelog"],
             "ENRICHED_AGGREGATES": t["eagg"], "ENRICHED_ALERTS": t["ealerts"],

@@ -64,12 +64,12 @@ def test_cluster_replicates_and_enforces_acls(kafka_cluster):
 
     # A wrong password, or TLS without a client certificate, gets nowhere.
     bad = dict(c.client_config("weir-ingress"), **{"sasl.password": "wrong"})
-    ok, errs = _produce(bad, t, 1, timeout=8)
+    ok, errs = _produce(bad, t, 1, timeout=5)
     assert not ok and any(e.code() in (KafkaError._AUTHENTICATION, KafkaError._MSG_TIMED_OUT)
                           for e in errs), errs
     nocert = {k: v for k, v in c.client_config("weir-ingress", via="mtls").items()
               if not k.startswith("ssl.certificate") and not k.startswith("ssl.key")}
-    ok, errs = _produce(nocert, t, 1, timeout=8)
+    ok, errs = _produce(nocert, t, 1, timeout=5)
     assert not ok
 
 
