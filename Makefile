@@ -104,7 +104,7 @@ FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all deps test unit unit-san integration fuzz fuzz-replay format format-check lint clean demo \
-        bench bench-ingress bench-compute bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check
+        bench bench-ingress bench-compute bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -173,6 +173,11 @@ unit-san:
 
 integration: all
 	@WEIR_BUILD=$(B) python3 -m pytest -v -p no:cacheprovider tests/integration
+
+# The e2e, secured-cluster and protocol tests and the short cluster failover
+# on Kafka 4 (tests/kafka/pom.xml's kafka4.version); part of make test.
+kafka4: all
+	@WEIR_BUILD=$(B) bash tests/harness/run-kafka4.sh
 
 fuzz-replay: $(FUZZ_BIN)
 	@bash tests/harness/run-fuzz.sh replay $(FUZZ_BIN)

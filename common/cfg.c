@@ -392,8 +392,9 @@ int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
         for (size_t i = 0; i < n; i++) {
                 const char *name = names[i];
                 const char *value = cfg_get(name);
-                char prop[256], err[512];
+                char prop[256], err[512], base[256];
                 size_t plen = strlen(name) - 6;
+                char *from_file = NULL; /* ours: wiped and freed below */
                 if (!value)
                         continue;
                 if (cfg_is_service_link(name)) {
@@ -401,11 +402,31 @@ int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
                                   name);
                         continue;
                 }
+                /* KAFKA_<PROPERTY>_FILE: the value is in the file it names
+                 * (librdkafka has no property ending in ".file"). */
+                if (plen > 5 && !strcmp(name + strlen(name) - 5, "_FILE")) {
+                        plen -= 5;
+                        snprintf(base, sizeof(base), "%.*s", (int)(plen + 6), name);
+                        if (cfg_get(base)) {
+                                snprintf(errstr, errstr_size,
+                                         "%s and %s are both set: set one (%s names a file "
+                                         "holding the value)",
+                                         base, name, name);
+                                rc = -1;
+                                goto done;
+                        }
+                        if (cfg_secret_file_read(name, value, &from_file, errstr, errstr_size) ==
+                            -1) {
+                                rc = -1;
+                                goto done;
+                        }
+                }
                 if (plen == 0 || plen >= sizeof(prop)) {
                         snprintf(errstr, errstr_size,
                                  "%s: not a librdkafka property (expected KAFKA_<PROPERTY>, "
                                  "e.g. KAFKA_BOOTSTRAP_SERVERS)",
                                  name);
+                        cfg_secret_free(from_file);
                         rc = -1;
                         goto done;
                 }
@@ -414,18 +435,24 @@ int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
                         prop[j] = c == '_' ? '.' : (char)tolower((unsigned char)c);
                 }
                 prop[plen] = '\0';
-                if (rd_kafka_conf_set(conf, prop, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+                const char *set = from_file ? from_file : value;
+                if (cfg_is_secret(prop))
+                        log_secret_add(set);
+                if (rd_kafka_conf_set(conf, prop, set, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
                         char shown[300];
                         cfg_shown(shown, sizeof(shown), name, value);
-                        /* librdkafka quotes the value it rejects. */
-                        if (cfg_is_secret(name) && strstr(err, value))
+                        /* librdkafka quotes the value it rejects: never a
+                         * secret's, nor a file's content. */
+                        if ((cfg_is_secret(name) || from_file) && strstr(err, set))
                                 snprintf(err, sizeof(err), "invalid value for %s", prop);
                         snprintf(errstr, errstr_size, "%s: %s", shown, err);
+                        cfg_secret_free(from_file);
                         rc = -1;
                         goto done;
                 }
-                log_debug(CFG_LOG, "kafka property %s=%s (from %s)", prop, cfg_redact(prop, value),
-                          name);
+                log_debug(CFG_LOG, "kafka property %s=%s (from %s)", prop,
+                          from_file ? "[from file]" : cfg_redact(prop, value), name);
+                cfg_secret_free(from_file);
         }
 done:
         for (size_t i = 0; i < n; i++)

@@ -8,7 +8,12 @@
  *
  * Kafka: every variable KAFKA_<PROPERTY> is passed to librdkafka as the
  * property <property> (lower-cased, '_' → '.'), e.g. KAFKA_SASL_MECHANISMS →
- * sasl.mechanisms, so TLS and SASL need no code change.
+ * sasl.mechanisms, so TLS and SASL need no code change.  KAFKA_<PROPERTY>_FILE
+ * sets the property to the content of the file it names (for secrets:
+ * KAFKA_SASL_PASSWORD_FILE, KAFKA_SSL_KEY_PASSWORD_FILE, ...).
+ *
+ * Secrets from files: cfg_secret(NAME) reads NAME, or the file NAME_FILE
+ * names (a mounted Kubernetes Secret), never both.
  *
  * Secrets (any variable whose name contains PASSWORD, SECRET, TOKEN or
  * CREDENTIALS, and librdkafka's sasl.password, ssl.key.password, ...) are
@@ -40,7 +45,31 @@ int cfg_size_bytes(const char *name, int64_t def, int64_t min, int64_t max, int6
 int cfg_enum(const char *name, const char *def, const char *const *choices, int *out, char *errstr,
              size_t errstr_size);
 
-/* Applies every KAFKA_* variable to `conf`.  Errors name the variable.
+/* A secret: the value of `name`, or the content of the file that
+ * `name`_FILE names, one trailing newline (\n or \r\n, repeated) trimmed.
+ * *out is NULL when neither is set.  Both set, an unreadable, empty or
+ * oversized (> 64 KiB) file are errors naming the variable(s) and the path,
+ * never the content.  The value is registered with log_secret_add().
+ * *out points into the environment or to a copy cfg keeps for the life of
+ * the process: do not free. */
+int cfg_secret(const char *name, const char **out, char *errstr, size_t errstr_size);
+/* The same, read afresh (a rotated file): *out is a copy the caller frees
+ * with cfg_secret_free(), or NULL when neither variable is set. */
+int cfg_secret_dup(const char *name, char **out, char *errstr, size_t errstr_size);
+/* cfg_secret_dup() for a value that is no secret (a user name): not
+ * registered with log_secret_add(). */
+int cfg_file_dup(const char *name, char **out, char *errstr, size_t errstr_size);
+/* Reads the secret file `path` for the variable `var` (named in errors;
+ * the caller registers the value with log_secret_add() if secret):
+ * *out is the caller's, freed with cfg_secret_free(). */
+int cfg_secret_file_read(const char *var, const char *path, char **out, char *errstr,
+                         size_t errstr_size);
+/* Wipes and frees a copy from cfg_secret_dup()/cfg_secret_file_read(). */
+void cfg_secret_free(char *s);
+
+/* Applies every KAFKA_* variable to `conf`, KAFKA_<PROPERTY>_FILE from the
+ * file it names (both forms of one property is an error).  Errors name the
+ * variable.
  * Logs each property set at debug level, with secrets redacted. */
 int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size);
 

@@ -26,8 +26,10 @@ void kc_set_fatal(kc_t *kc, const char *fmt, ...) {
                 snprintf(kc->fatal_reason, sizeof(kc->fatal_reason), "%s", reason);
         atomic_store(&kc->fatal, 1);
         pthread_mutex_unlock(&kc->lock);
+        /* A refusal (kc_access) has said it already, with backoff. */
         if (first)
-                log_error(KC_LOG, "%s: fatal: %s", rd_kafka_name(kc->rk), reason);
+                log_write(atomic_load(&kc->refused) ? LOG_DEBUG : LOG_ERROR, KC_LOG, NULL,
+                          "%s: fatal: %s", rd_kafka_name(kc->rk), reason);
 }
 
 void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size) {
@@ -63,6 +65,15 @@ static void kc_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
                         : level == 4 ? LOG_WARN
                         : level <= 6 ? LOG_INFO
                                      : LOG_DEBUG;
+        /* A connection refused for its credentials or certificate is
+         * logged by every retry, with timings that defeat librdkafka's own
+         * suppression: kc_access reports it (error_cb) once, with backoff. */
+        if (l > LOG_DEBUG &&
+            (!strcmp(fac, "FAIL") || !strcmp(fac, "ERROR") || !strcmp(fac, "FATAL") ||
+             !strcmp(fac, "TXNERR")) &&
+            (strstr(buf, "uthentication") || strstr(buf, "uthorization") ||
+             strstr(buf, "SSL handshake") || strstr(buf, "certificate")))
+                l = LOG_DEBUG;
         const char *fields[] = {"client", rd_kafka_name(rk), "fac", fac, NULL};
         log_write(l, KC_LOG, fields, "%s", buf);
 }
@@ -74,13 +85,35 @@ static void kc_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaqu
                 char why[512];
                 rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
                 metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(orig)), 1);
+                /* e.g. TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal for this
+                 * producer (kc_txn re-creates it), but a refusal all the same. */
+                kc_access_refused(kc, orig, NULL, NULL,
+                                  orig == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                                          ? kc->tid
+                                          : NULL,
+                                  why);
                 kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(orig), why);
                 return;
         }
         metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(e)), 1);
+        /* The broker refusing our certificate (unknown CA, expired,
+         * revoked) ends the handshake with a TLS alert, which librdkafka
+         * reports as a transport error: "SSL alert number 46". */
+        if (e == RD_KAFKA_RESP_ERR__TRANSPORT && reason && strstr(reason, "SSL alert"))
+                e = RD_KAFKA_RESP_ERR__SSL;
+        if (kc_refusal_kind(e) != KC_REFUSED_NONE) {
+                kc_access_refused(kc, e, NULL, NULL, NULL, reason);
+                if (kc->type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0 &&
+                    kc_refusal_kind(e) == KC_REFUSED_AUTH)
+                        admin_ready_set(kc->admin, kc->ready_cond, 0);
+                return;
+        }
         /* Everything else is transient: librdkafka retries by itself. */
         const char *fields[] = {"client", rd_kafka_name(rk), "error", rd_kafka_err2name(e), NULL};
-        log_write(LOG_WARN, KC_LOG, fields, "%s", reason);
+        /* All brokers down because none lets us in: the refusal said it. */
+        int quiet = e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN &&
+                    atomic_load(&kc->refused) == KC_REFUSED_AUTH;
+        log_write(quiet ? LOG_DEBUG : LOG_WARN, KC_LOG, fields, "%s", reason);
         if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && kc->type == RD_KAFKA_PRODUCER &&
             kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, 0);
@@ -94,6 +127,14 @@ static int kc_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
                 log_warn(KC_LOG, "%s: statistics: %s", rd_kafka_name(rk), err);
         else if (kc->type == RD_KAFKA_PRODUCER && kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, up > 0);
+        /* A broker UP has authenticated this client; an idempotent
+         * producer with a producer id was let in by the cluster. */
+        if (up > 0)
+                kc_access_ok(kc, KC_REFUSED_AUTH);
+        if (atomic_load(&kc->refused) == KC_REFUSED_ACL &&
+            strstr(json, "\"idemp_state\":\"Assigned\"") && !strstr(json, "\"txn_state\":\"Fatal"))
+                kc_access_ok_cluster(kc);
+        kc_access_tick(kc);
         return 0; /* librdkafka frees json */
 }
 
@@ -102,6 +143,12 @@ static void kc_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
         if (!m->err) {
                 atomic_fetch_add(&kc->dr_ok, 1);
                 metrics_inc(kc->m_delivered, 1);
+                kc_access_ok(kc, KC_REFUSED_NONE);
+        } else if (kc_refusal_kind(m->err) != KC_REFUSED_NONE) {
+                atomic_fetch_add(&kc->dr_failed, 1);
+                metrics_inc(kc->m_failed, 1);
+                kc_access_refused(kc, m->err, "WRITE", "topic", rd_kafka_topic_name(m->rkt),
+                                  rd_kafka_err2str(m->err));
         } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
                    m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
                 /* An aborted transaction or kc_destroy(): expected, not a
@@ -157,6 +204,8 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 kc->synced = 1;
                 log_info(KC_LOG, "%s: %d partition(s) assigned (%s): %s", rd_kafka_name(rk),
                          parts->cnt, cooperative ? "incremental" : "eager", list);
+                if (parts->cnt > 0)
+                        kc_access_ok(kc, KC_REFUSED_NONE);
                 if (kc->hooks.assigned)
                         kc->hooks.assigned(kc, parts, kc->hooks.opaque);
                 if (cooperative)
@@ -263,6 +312,10 @@ kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts,
 
         const char *what = type == RD_KAFKA_PRODUCER ? "producer" : "consumer";
         kc_conf_log(type, conf);
+        kc_access_init(kc, conf);
+        kc_access_bind(kc, kc->admin);
+        if (opts->transactional_id)
+                snprintf(kc->tid, sizeof(kc->tid), "%s", opts->transactional_id);
 
         /* rd_kafka_new() takes conf only on success. */
         char err[512];
@@ -302,6 +355,7 @@ fail:
         if (kc->rk)
                 rd_kafka_destroy(kc->rk);
         kc_stats_destroy(kc->stats);
+        kc_access_fini(kc);
         pthread_mutex_destroy(&kc->lock);
         free(kc);
         return NULL;
@@ -319,6 +373,32 @@ kc_t *kc_producer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
 
 kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
         return kc_new_type(RD_KAFKA_CONSUMER, opts, errstr, errstr_size);
+}
+
+kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_size) {
+        /* The old client's readiness condition is handed over, not
+         * registered again (admin has room for 16). */
+        kc_opts_t o = *opts;
+        o.admin = NULL;
+        kc_t *kc = kc_new_type(old->type, &o, errstr, errstr_size);
+        if (!kc)
+                return NULL;
+        kc->admin = old->admin;
+        kc->ready_cond = old->ready_cond;
+        old->ready_cond = -1;
+        if (kc->ready_cond >= 0)
+                admin_ready_set(kc->admin, kc->ready_cond, 0);
+        kc_access_bind(kc, kc->admin);
+        kc_access_carry(kc, old);
+        if (old->poll_started && kc_poll_start(kc, errstr, errstr_size) == -1) {
+                old->ready_cond = kc->ready_cond;
+                kc->ready_cond = -1;
+                kc_destroy(kc);
+                return NULL;
+        }
+        log_info(KC_LOG, "%s replaces %s", rd_kafka_name(kc->rk), rd_kafka_name(old->rk));
+        kc_destroy(old);
+        return kc;
 }
 
 /* Consumers kc_destroy() may not destroy (librdkafka#4312, below). */
@@ -358,6 +438,7 @@ void kc_destroy(kc_t *kc) {
             rd_kafka_version() < 0x020300ff) {
                 log_info(KC_LOG, "%s closed (never assigned: handle left to exit, librdkafka#4312)",
                          rd_kafka_name(kc->rk));
+                kc_access_fini(kc);
                 /* Kept reachable, so leak checkers do not report it. */
                 int i = atomic_fetch_add(&kc_parked_cnt, 1);
                 if (i < KC_PARKED_MAX)
@@ -366,6 +447,7 @@ void kc_destroy(kc_t *kc) {
         }
         log_info(KC_LOG, "%s destroyed", rd_kafka_name(kc->rk));
         rd_kafka_destroy(kc->rk);
+        kc_access_fini(kc);
         kc_stats_destroy(kc->stats);
         pthread_mutex_destroy(&kc->lock);
         free(kc);
@@ -403,6 +485,8 @@ int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errst
 
 int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size) {
         char why[512];
+        /* Every service loop calls this often: the refusal's schedule. */
+        kc_access_tick(kc);
         /* librdkafka may have raised it before error_cb was served. */
         rd_kafka_resp_err_t err = rd_kafka_fatal_error(kc->rk, why, sizeof(why));
         if (err && !atomic_load(&kc->fatal))
@@ -433,6 +517,7 @@ static void *kc_poll_main(void *arg) {
                 /* Short polls until the cluster is seen: readiness within ~10 ms. */
                 rd_kafka_poll(kc->rk, kc->probed || kc->ready_cond < 0 ? 100 : 10);
                 kc_ready_probe(kc);
+                kc_access_tick(kc);
         }
         return NULL;
 }

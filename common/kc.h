@@ -94,6 +94,14 @@ kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts,
 kc_t *kc_producer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size);
 kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size);
 
+/* A new client like `old` (same type, `opts` as given to create it) that
+ * takes over its readiness condition, its refusal (kc_refused) and its
+ * poll thread, then destroys `old`.  For a producer librdkafka made fatal
+ * for a refusal (an idempotent producer denied IdempotentWrite): the
+ * caller makes sure nobody else uses `old` any more.  NULL with errstr set
+ * (old untouched). */
+kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_size);
+
 /* Consumer: closes it (leaving the group; the revoked hook runs) unless
  * already closed.  Producer: stops kc_poll_start()'s thread, purges what was
  * not delivered (their delivery callbacks run with __PURGE_*) — call
@@ -111,6 +119,26 @@ int kc_subscribe(kc_t *kc, const char *const *topics, char *errstr, size_t errst
  * failed assign); the reason goes to errstr.  The client is then unusable:
  * the service logs it and exits non-zero.  0 otherwise. */
 int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size);
+
+/* While Kafka refuses this client: 1 when authentication failed (wrong
+ * SASL credentials, an untrusted or expired certificate: nothing can work),
+ * 2 for authorization (a missing ACL: other topics may work), with the
+ * cause (never a secret) in why (may be NULL); 0 otherwise.
+ * Refusals never make kc_fatal() true by themselves: they are logged once
+ * with the principal, operation and resource, repeated with a growing
+ * interval, hold the readiness condition "kafka access" unmet, and end by
+ * themselves when the cause is fixed (SASL credentials are re-read from
+ * KAFKA_SASL_PASSWORD(_FILE) meanwhile). */
+int kc_refused(kc_t *kc, char *why, size_t why_size);
+
+/* Ends a refusal the caller knows to be over (ingress: its topics are
+ * visible again): readiness is restored; the next failure starts anew. */
+void kc_refusal_end(kc_t *kc);
+
+/* Consumer: call with every polled message whose err is set.  Returns 1
+ * when it was a refusal (an authorization or authentication error: handled
+ * as kc_refused() says, do not log it), 0 when the caller handles it. */
+int kc_consumer_error(kc_t *kc, const rd_kafka_message_t *m);
 
 /* A producer's "kafka connected" readiness follows the broker states in
  * librdkafka's statistics, which first arrive statistics.interval.ms (5 s)

@@ -19,6 +19,7 @@ struct kc_s {
         rd_kafka_t *rk;
         rd_kafka_type_t type;
         char stage[32];
+        char tid[256]; /* transactional.id, "" if none: names the resource of a refusal */
         admin_t *admin;
         int ready_cond; /* admin condition handle, -1 when none */
         int probed;     /* kc_ready_probe() saw the cluster (poll thread only) */
@@ -44,6 +45,21 @@ struct kc_s {
         metrics_child_t *m_purged;
         metrics_family_t *f_errors;
 
+        /* Kafka refusing this client (kc_access.c): a kc_refusal_t, the
+         * line naming the cause and its repetition schedule (under lock). */
+        atomic_int refused;
+        char refused_why[768];
+        char refused_key[320]; /* error|op|resource: "the same cause" */
+        char refused_err[64];
+        long long refused_count;
+        int64_t refused_since_ms, refused_next_ms, refused_repeat_ms;
+        char principal[320]; /* "User:name (SASL SCRAM-SHA-512)", for messages */
+        int sasl;            /* PLAIN or SCRAM: credentials can be re-read */
+        char *sasl_user;     /* owned; the credentials in use */
+        char *sasl_pass;     /* owned; wiped when freed */
+        int64_t cred_next_ms;
+        int access_bound; /* counted by kc_access_bind() */
+
         pthread_t poll_thread;
         atomic_int poll_run;
         int poll_started;
@@ -55,6 +71,34 @@ void kc_set_fatal(kc_t *kc, const char *fmt, ...) __attribute__((format(printf, 
 /* Writes "topic[0,1],other[2]" (truncated with "...", "(none)" when
  * empty) into buf. */
 void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size);
+
+/* ---- kc_access.c: Kafka refusing a client (see kc_access.c) */
+typedef enum { KC_REFUSED_NONE = 0, KC_REFUSED_AUTH, KC_REFUSED_ACL } kc_refusal_t;
+/* Authentication (SASL, TLS) or authorization (ACL) error, or NONE. */
+kc_refusal_t kc_refusal_kind(rd_kafka_resp_err_t err);
+/* Binds kc to the process-wide readiness condition "kafka access" of
+ * `admin` (registered by the first client bound; NULL admin: nothing). */
+void kc_access_bind(kc_t *kc, admin_t *admin);
+/* Reads the principal and SASL credentials from `conf` (before rd_kafka_new). */
+void kc_access_init(kc_t *kc, const rd_kafka_conf_t *conf);
+/* Ends a refusal and frees the credentials (kc_destroy). */
+void kc_access_fini(kc_t *kc);
+/* Kafka refused `kc` with `err` (ignored unless kc_refusal_kind() says
+ * so): op/rtype/resource name what was denied (NULL: guessed from err, or
+ * "(unknown)"); detail is librdkafka's text.  Logs the cause when it is new,
+ * marks readiness unmet, re-reads SASL credentials. */
+void kc_access_refused(kc_t *kc, rd_kafka_resp_err_t err, const char *op, const char *rtype,
+                       const char *resource, const char *detail);
+/* Repeats the line when due; re-reads credentials.  Cheap when not refused. */
+void kc_access_tick(kc_t *kc);
+/* A sign of access: ends a refusal of `kind` (NONE: of any kind). */
+void kc_access_ok(kc_t *kc, kc_refusal_t kind);
+/* Ends a refusal for CLUSTER_AUTHORIZATION_FAILED (the producer got its
+ * producer id after all). */
+void kc_access_ok_cluster(kc_t *kc);
+/* The refusal of `from` carried over to `to` (a re-created producer), so
+ * readiness and the log schedule do not start afresh. */
+void kc_access_carry(kc_t *to, const kc_t *from);
 
 /* Logs the main properties of `conf` and those that differ from
  * librdkafka's defaults, one field each, secrets redacted (kc_conf.c). */

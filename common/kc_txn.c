@@ -45,13 +45,17 @@ enum { TXN_RETRY, TXN_NEEDS_ABORT, TXN_FAILED };
  * Exactly-once, the loop re-creates the producer (txn_recover) instead of
  * ending; otherwise it is fatal for the loop. */
 static void txn_producer_failed(kc_txn_t *t, const char *what, const char *why) {
-        if (t->guarantee != KC_EXACTLY_ONCE || t->failed) {
+        /* Refused by Kafka (an ACL): re-created whatever the guarantee,
+         * since an operator fixes it without a restart. */
+        int refused = kc_refused(t->producer, NULL, 0);
+        if ((t->guarantee != KC_EXACTLY_ONCE && !refused) || t->failed) {
                 txn_fatal(t, "%s: fatal: %s", what, why);
                 return;
         }
         if (!t->producer_failed)
-                log_error(KC_TXN_LOG, "%s: %s: fatal: %s (re-creating the producer)", t->tid, what,
-                          why);
+                log_write(refused ? LOG_DEBUG : LOG_ERROR, KC_TXN_LOG, NULL,
+                          "%s: %s: fatal: %s (re-creating the producer)",
+                          t->tid[0] ? t->tid : t->stage, what, why);
         t->producer_failed = 1;
 }
 
@@ -59,15 +63,27 @@ static void txn_producer_failed(kc_txn_t *t, const char *what, const char *why) 
  * librdkafka's examples/transactions.c does; takes `error`. */
 static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) {
         int r;
+        rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+        if (kc_refusal_kind(code) != KC_REFUSED_NONE)
+                kc_access_refused(
+                        t->producer, code, NULL, NULL,
+                        code == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ? t->conf.group_id
+                        : code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ? t->tid
+                                                                                          : NULL,
+                        rd_kafka_error_string(error));
+        /* While Kafka refuses the producer, its line (kc_access) says why,
+         * with backoff: each retry and abort is detail. */
+        log_level_t lv = kc_refused(t->producer, NULL, 0) ? LOG_DEBUG : LOG_WARN;
         if (rd_kafka_error_is_fatal(error)) {
                 txn_producer_failed(t, call, rd_kafka_error_string(error));
                 r = TXN_FAILED;
         } else if (rd_kafka_error_is_retriable(error)) {
-                log_warn(KC_TXN_LOG, "%s: %s (retrying)", call, rd_kafka_error_string(error));
+                log_write(lv, KC_TXN_LOG, NULL, "%s: %s (retrying)", call,
+                          rd_kafka_error_string(error));
                 r = TXN_RETRY;
         } else if (rd_kafka_error_txn_requires_abort(error)) {
-                log_warn(KC_TXN_LOG, "%s: %s (aborting the transaction)", call,
-                         rd_kafka_error_string(error));
+                log_write(lv, KC_TXN_LOG, NULL, "%s: %s (aborting the transaction)", call,
+                          rd_kafka_error_string(error));
                 r = TXN_NEEDS_ABORT;
         } else {
                 /* Not documented as recoverable: the state is unknown. */
@@ -277,6 +293,7 @@ static int txn_commit(kc_txn_t *t) {
         rd_kafka_topic_partition_list_destroy(offsets);
         if (r != 0)
                 return r;
+        kc_access_ok(t->producer, KC_REFUSED_NONE);
         t->open = 0;
         t->consecutive_aborts = 0;
         t->recoveries = 0;
@@ -322,7 +339,7 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
 
 static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
         if (m->err) {
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || kc_consumer_error(t->consumer, m))
                         return;
                 char why[512];
                 if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why)))
@@ -493,13 +510,22 @@ static int txn_due(kc_txn_t *t, int drained) {
  * does the same on a fenced producer (TaskMigratedException).  Gives up
  * (fatal) after 5 failures without a commit in between.  Returns 0 or -1. */
 static int txn_recover(kc_txn_t *t) {
-        if (++t->recoveries > 5)
+        /* Refused by Kafka (a missing ACL on the transactional id, ...):
+         * not this process's fault, and fixed by an operator without a
+         * restart, so it never counts towards giving up.  The backoff
+         * grows to 30 s; the refusal's line and readiness carry over. */
+        int refused = kc_refused(t->producer, NULL, 0);
+        if (refused)
+                t->refused_recoveries++;
+        else
+                t->refused_recoveries = 0;
+        if (!refused && ++t->recoveries > 5)
                 return txn_fatal(t, "%s: the producer failed %d times in a row", t->tid,
                                  t->recoveries - 1);
-        log_warn(KC_TXN_LOG,
-                 "%s: re-creating the producer; the open transaction (%lld record(s)) "
-                 "is lost and its input consumed again",
-                 t->tid, (long long)(t->open ? t->records : 0));
+        log_write(refused ? LOG_DEBUG : LOG_WARN, KC_TXN_LOG, NULL,
+                  "%s: re-creating the producer; the open transaction (%lld record(s)) "
+                  "is lost and its input consumed again",
+                  t->tid, (long long)(t->open ? t->records : 0));
         if (t->first->cnt > 0 && txn_rewind(t) == -1)
                 return -1;
         if (t->open) {
@@ -511,10 +537,10 @@ static int txn_recover(kc_txn_t *t) {
         if (t->hooks.aborted)
                 t->hooks.aborted(t, t->hooks.opaque);
         metrics_inc(t->m_recreated, 1);
-        kc_destroy(t->producer);
-        t->producer = NULL;
+        if (refused)
+                kc_txn_refused_wait(t, t->refused_recoveries);
         char err[512];
-        if (kc_txn_producer_start(t, err, sizeof(err)) == -1)
+        if (kc_txn_producer_restart(t, err, sizeof(err)) == -1)
                 return txn_fatal(t, "re-creating the producer: %s", err);
         t->producer_failed = 0;
         t->consecutive_aborts++;

@@ -40,7 +40,8 @@ struct kc_txn_s {
         /* The producer hit a fatal error (fenced, e.g. its transaction timed
          * out while the broker was away): the loop re-creates it. */
         int producer_failed;
-        int recoveries; /* in a row, without a commit in between */
+        int recoveries;         /* in a row, without a commit in between */
+        int refused_recoveries; /* in a row, because Kafka refused the producer */
         int ran;
         int failed;
         char errstr[512];
@@ -53,6 +54,12 @@ struct kc_txn_s {
  * Returns 0, or -1 with errstr (t->producer may then be set: the caller
  * destroys it). */
 int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size);
+/* Replaces t->producer (failed) with a new one; a refusal of the old one
+ * carries over (kc_access_carry). */
+int kc_txn_producer_restart(kc_txn_t *t, char *errstr, size_t errstr_size);
+/* Waits before the attempt-th retry of a producer Kafka refused (1 s
+ * doubling to 30 s), beating the heartbeat, until stopped. */
+void kc_txn_refused_wait(kc_txn_t *t, int attempt);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */

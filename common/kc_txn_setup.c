@@ -125,10 +125,52 @@ static const char **kc_txn_props(const char *const *a, const char *const *b, con
 static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
                            const char *const *props, char *errstr, size_t errstr_size);
 
-int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
+static int kc_txn_stopping(kc_txn_t *t) {
+        return (t->stop_flag && atomic_load(t->stop_flag)) || atomic_load(&t->stopping);
+}
+
+void kc_txn_refused_wait(kc_txn_t *t, int attempt) {
+        int64_t ms = 1000LL << (attempt < 5 ? attempt : 5);
+        if (ms > 30000)
+                ms = 30000;
+        for (int64_t slept = 0; slept < ms && !kc_txn_stopping(t); slept += 100) {
+                if (t->admin)
+                        admin_heartbeat(t->admin);
+                if (t->producer)
+                        kc_access_tick(t->producer);
+                kc_sleep_ms(100);
+        }
+}
+
+/* A new producer in t->producer; `old` (NULL, or the failed one) hands its
+ * refusal over and is destroyed. */
+static int kc_txn_producer_new(kc_txn_t *t, kc_t *old, char *errstr, size_t errstr_size) {
         t->producer = kc_txn_client(t, RD_KAFKA_PRODUCER, &t->conf, t->producer_props, errstr,
                                     errstr_size);
-        if (!t->producer)
+        if (t->producer)
+                kc_access_bind(t->producer, t->admin);
+        if (old) {
+                if (t->producer)
+                        kc_access_carry(t->producer, old);
+                kc_destroy(old);
+        }
+        return t->producer ? 0 : -1;
+}
+
+static int kc_txn_producer_init(kc_txn_t *t, kc_t *old, char *errstr, size_t errstr_size);
+
+int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
+        return kc_txn_producer_init(t, NULL, errstr, errstr_size);
+}
+
+int kc_txn_producer_restart(kc_txn_t *t, char *errstr, size_t errstr_size) {
+        kc_t *old = t->producer;
+        t->producer = NULL;
+        return kc_txn_producer_init(t, old, errstr, errstr_size);
+}
+
+static int kc_txn_producer_init(kc_txn_t *t, kc_t *old, char *errstr, size_t errstr_size) {
+        if (kc_txn_producer_new(t, old, errstr, errstr_size) == -1)
                 return -1;
         if (t->guarantee != KC_EXACTLY_ONCE)
                 return 0;
@@ -155,15 +197,36 @@ int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 t->state_ms = tmo / 2 > t->batch_ms ? tmo / 2 : t->batch_ms;
         /* Also fences an earlier producer of this transactional.id and
          * aborts what it left open. */
-        for (;;) {
+        for (int refusals = 0;;) {
+                if (t->admin)
+                        admin_heartbeat(t->admin);
                 rd_kafka_error_t *error = rd_kafka_init_transactions(kc_rk(t->producer), 30000);
                 if (!error)
                         break;
-                int retry = rd_kafka_error_is_retriable(error) &&
-                            !(t->stop_flag && atomic_load(t->stop_flag)) &&
-                            !atomic_load(&t->stopping);
-                log_warn(KC_TXN_LOG, "%s: init_transactions: %s%s", t->tid,
-                         rd_kafka_error_string(error), retry ? " (retrying)" : "");
+                rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+                if (kc_refusal_kind(code) != KC_REFUSED_NONE && !kc_txn_stopping(t)) {
+                        /* Fatal for this producer (a missing ACL on the
+                         * transactional id or the cluster): a new one, once
+                         * the operator had time to add it.  Never an exit. */
+                        kc_access_refused(
+                                t->producer, code, NULL, NULL,
+                                code == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+                                        ? t->tid
+                                        : NULL,
+                                rd_kafka_error_string(error));
+                        rd_kafka_error_destroy(error);
+                        kc_txn_refused_wait(t, refusals++);
+                        kc_t *prev = t->producer;
+                        t->producer = NULL;
+                        if (kc_txn_producer_new(t, prev, errstr, errstr_size) == -1)
+                                return -1;
+                        continue;
+                }
+                int retry = rd_kafka_error_is_retriable(error) && !kc_txn_stopping(t);
+                /* Refused meanwhile (wrong password): kc_access says so. */
+                log_write(kc_refused(t->producer, NULL, 0) ? LOG_DEBUG : LOG_WARN, KC_TXN_LOG, NULL,
+                          "%s: init_transactions: %s%s", t->tid, rd_kafka_error_string(error),
+                          retry ? " (retrying)" : "");
                 if (!retry) {
                         snprintf(errstr, errstr_size, "%s: init_transactions: %s", t->tid,
                                  rd_kafka_error_string(error));
@@ -173,6 +236,7 @@ int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 rd_kafka_error_destroy(error);
         }
         log_info(KC_TXN_LOG, "%s: transactions initialised", t->tid);
+        kc_access_ok(t->producer, KC_REFUSED_NONE); /* the transactional id is ours again */
         return 0;
 }
 

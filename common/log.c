@@ -1,6 +1,7 @@
 /* log — structured JSON lines on stderr.  See log.h. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -99,6 +100,69 @@ void log_json_escape(char *buf, size_t size, size_t *pos, const char *s) {
         *pos = p;
 }
 
+/* ------------------------------------------------------------ secrets */
+
+#define LOG_SECRETS_MAX 32
+/* Copies owned here for the life of the process (never freed: a line may
+ * be written until exit).  Appended under the lock, published by the
+ * count, read without the lock. */
+static char *log_secrets[LOG_SECRETS_MAX];
+static atomic_int log_secrets_n;
+static pthread_mutex_t log_secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void log_secret_add(const char *value) {
+        if (!value || strlen(value) < 4)
+                return;
+        int full = 0;
+        pthread_mutex_lock(&log_secrets_lock);
+        int n = atomic_load(&log_secrets_n);
+        for (int i = 0; i < n; i++)
+                if (!strcmp(log_secrets[i], value)) {
+                        pthread_mutex_unlock(&log_secrets_lock);
+                        return;
+                }
+        if (n < LOG_SECRETS_MAX) {
+                log_secrets[n] = strdup(value);
+                if (log_secrets[n])
+                        atomic_store(&log_secrets_n, n + 1);
+        } else {
+                full = 1;
+        }
+        pthread_mutex_unlock(&log_secrets_lock);
+        if (full)
+                log_write(LOG_WARN, "log", NULL,
+                          "more than %d secret values: later ones are not redacted from logs",
+                          LOG_SECRETS_MAX);
+}
+
+/* `s`, or a copy in buf with every registered secret replaced. */
+static const char *log_scrub(const char *s, char *buf, size_t size) {
+        int n = atomic_load(&log_secrets_n);
+        int hit = 0;
+        for (int i = 0; i < n && !hit; i++)
+                hit = strstr(s, log_secrets[i]) != NULL;
+        if (!hit)
+                return s;
+        size_t pos = 0;
+        while (*s && pos + 1 < size) {
+                size_t skip = 0;
+                for (int i = 0; i < n && !skip; i++) {
+                        size_t l = strlen(log_secrets[i]);
+                        if (!strncmp(s, log_secrets[i], l))
+                                skip = l;
+                }
+                if (skip) {
+                        int w = snprintf(buf + pos, size - pos, "[redacted]");
+                        pos = w < 0 || (size_t)w >= size - pos ? size - 1 : pos + (size_t)w;
+                        s += skip;
+                } else {
+                        buf[pos++] = *s++;
+                }
+        }
+        buf[pos] = '\0';
+        return buf;
+}
+
 static void log_append(char *buf, size_t size, size_t *pos, const char *s) {
         size_t n = strlen(s);
         if (*pos + n + 1 > size)
@@ -118,6 +182,8 @@ void log_write(log_level_t level, const char *component, const char *const *fiel
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        char scrubbed[2048];
+        const char *text = log_scrub(msg, scrubbed, sizeof(scrubbed));
 
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -144,13 +210,14 @@ void log_write(log_level_t level, const char *component, const char *const *fiel
                 log_json_escape(line, cap, &pos, component);
         }
         log_append(line, cap, &pos, "\",\"msg\":\"");
-        log_json_escape(line, cap, &pos, msg);
+        log_json_escape(line, cap, &pos, text);
         log_append(line, cap, &pos, "\"");
         for (const char *const *f = fields; f && f[0] && f[1]; f += 2) {
                 log_append(line, cap, &pos, ",\"");
                 log_json_escape(line, cap, &pos, f[0]);
                 log_append(line, cap, &pos, "\":\"");
-                log_json_escape(line, cap, &pos, f[1]);
+                char fbuf[1024];
+                log_json_escape(line, cap, &pos, log_scrub(f[1], fbuf, sizeof(fbuf)));
                 log_append(line, cap, &pos, "\"");
         }
         /* A truncated escape may leave an open string: close it honestly. */

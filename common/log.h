@@ -32,6 +32,13 @@ void log_write(log_level_t level, const char *component, const char *const *fiel
 #define log_warn(comp, ...)  log_write(LOG_WARN, comp, NULL, __VA_ARGS__)
 #define log_error(comp, ...) log_write(LOG_ERROR, comp, NULL, __VA_ARGS__)
 
+/* Registers a secret value (copied): from then on every occurrence of it
+ * in a log line (message or field) is written as "[redacted]".  Values
+ * shorter than 4 bytes are ignored (they would redact ordinary words);
+ * at most 32 values (later ones are ignored, with a warning).  cfg_secret()
+ * and the KAFKA_* secrets register theirs.  Thread-safe. */
+void log_secret_add(const char *value);
+
 /* Appends `s` JSON-escaped (without quotes) to buf[*pos..size), always
  * NUL-terminating; truncates rather than overflows.  Shared with metrics_
  * and the Avro→JSON writer's callers that build small JSON by hand. */

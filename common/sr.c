@@ -159,8 +159,10 @@ static int sr_parse_url(sr_t *sr, const char *url, char *errstr, size_t errstr_s
                         curl_url_get(u, CURLUPART_PASSWORD, &pass, CURLU_URLDECODE);
                         sr->user = strdup(user);
                         sr->pass = strdup(pass ? pass : "");
-                        if (pass)
+                        if (pass) {
+                                log_secret_add(pass);
                                 explicit_bzero(pass, strlen(pass));
+                        }
                         curl_free(user);
                         curl_free(pass);
                         if (!sr->user || !sr->pass) {

@@ -71,7 +71,7 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
                 return -1;
         }
         if (cfg_str("SCHEMA_REGISTRY_URL", NULL, &url, errstr, errstr_size) ||
-            cfg_str("SCHEMA_REGISTRY_CREDENTIALS", NULL, &cred, errstr, errstr_size))
+            cfg_secret("SCHEMA_REGISTRY_CREDENTIALS", &cred, errstr, errstr_size))
                 return -1;
         if (url && !(svc->sr = sr_new(url, cred, errstr, errstr_size)))
                 return -1;

@@ -222,6 +222,8 @@ static int en_kafka_message(en_kafka_t *k, rd_kafka_message_t *m) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 if (m->partition >= 0 && m->partition < k->nparts)
                         k->at_end[m->partition] = 1;
+        } else if (m->err && kc_consumer_error(k->kc, m)) {
+                /* Refused (a missing ACL): kc reports it. */
         } else if (m->err) {
                 /* A broker outage repeats this every poll: say it every 10 s. */
                 int64_t now = clk_mono_ms();

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "cfg.h"
 #include "log.h"
 
 struct en_redis_s {
@@ -21,7 +22,7 @@ struct en_redis_s {
         char path[256]; /* unix socket, or "" */
         int port, db;
         char user[128];
-        const char *password; /* from the environment */
+        const char *password; /* cfg_secret(): the environment or cfg's copy of the file */
         const char *prefix, *suffix;
         size_t prefix_len, suffix_len;
         redisContext *c;
@@ -86,11 +87,17 @@ en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_s
                 goto fail;
         }
         if (src->redis.password_env) {
-                r->password = getenv(src->redis.password_env);
-                if (!r->password || !*r->password) {
+                /* <password_env>_FILE names a file holding it instead. */
+                char e[512];
+                if (cfg_secret(src->redis.password_env, &r->password, e, sizeof(e)) == -1) {
+                        snprintf(errstr, errstr_size, "source \"%s\": password_env: %s", src->name,
+                                 e);
+                        goto fail;
+                }
+                if (!r->password) {
                         snprintf(errstr, errstr_size,
-                                 "source \"%s\": password_env: the variable %s is not set",
-                                 src->name, src->redis.password_env);
+                                 "source \"%s\": password_env: %s is not set (nor %s_FILE)",
+                                 src->name, src->redis.password_env, src->redis.password_env);
                         goto fail;
                 }
         }

@@ -247,6 +247,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 return NULL;
         }
         s->o = *o;
+        atomic_store(&s->kc, o->kc);
         s->conf = *o->conf;
         s->nparts = calloc(o->ntopics ? o->ntopics : 1, sizeof(*s->nparts));
         if (!s->nparts) {
@@ -325,6 +326,28 @@ void ig_server_gauges(ig_server_t *s) {
         metrics_set(s->m_inflight_b, (double)atomic_load(&s->inflight_bytes));
         metrics_set(s->m_inflight_r, (double)atomic_load(&s->inflight_records));
         metrics_set(s->m_active, (double)atomic_load(&s->active));
+}
+
+kc_t *ig_server_swap_kc(ig_server_t *s, kc_t *(*renew)(kc_t *old, void *opaque), void *opaque) {
+        atomic_store(&s->paused, 1);
+        kc_t *old = atomic_load(&s->kc);
+        /* Requests already handed to the old producer are answered by
+         * their delivery reports; a fatal producer may keep them until it
+         * is purged. */
+        int64_t purge_at = clk_mono_ms() + 2000;
+        while (atomic_load(&s->inflight_records) > 0) {
+                if (clk_mono_ms() >= purge_at) {
+                        rd_kafka_purge(kc_rk(old),
+                                       RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+                        purge_at = clk_mono_ms() + 2000;
+                }
+                usleep(10 * 1000);
+        }
+        kc_t *kc = renew(old, opaque);
+        if (kc)
+                atomic_store(&s->kc, kc);
+        atomic_store(&s->paused, 0);
+        return atomic_load(&s->kc);
 }
 
 void ig_server_stop(ig_server_t *s) {

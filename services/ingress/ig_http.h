@@ -63,6 +63,12 @@ void ig_server_gauges(ig_server_t *s);
 /* Closes every connection and frees the server.  Call when no request is
  * suspended (ig_server_active() == 0, or after the producer was purged so
  * every batch settled and its connection was answered). */
+/* Replaces the producer after Kafka refused it fatally (librdkafka ends an
+ * idempotent producer denied the cluster's IdempotentWrite): requests get
+ * 503 meanwhile; once none is in flight on the old producer, renew(old,
+ * opaque) returns its replacement (having destroyed old) or NULL (old is
+ * kept).  Returns the producer now in use.  Main thread. */
+kc_t *ig_server_swap_kc(ig_server_t *s, kc_t *(*renew)(kc_t *old, void *opaque), void *opaque);
 void ig_server_stop(ig_server_t *s);
 
 #endif

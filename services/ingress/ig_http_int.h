@@ -44,6 +44,12 @@ struct ig_server_s {
          * a request counts itself in `active` before it reads `draining`,
          * and quiesce sets `draining` before main reads `active`. */
         atomic_int draining;
+        /* The producer, replaced by ig_server_swap_kc() after Kafka refused
+         * it fatally.  Ordering as for draining: a request reserves
+         * (inflight_records) before it reads `paused` and the producer;
+         * the swap sets `paused` before it waits for inflight 0. */
+        _Atomic(kc_t *) kc;
+        atomic_int paused;
         atomic_int_fast64_t inflight_bytes;
         atomic_size_t inflight_records;
         metrics_family_t *m_requests;

@@ -123,6 +123,13 @@ static int ig_retriable(rd_kafka_resp_err_t e) {
         case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
         case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
         case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+        /* Refused: an operator fixes it (ACL, credentials) without a restart. */
+        case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+        case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+        case RD_KAFKA_RESP_ERR__SSL:
+        case RD_KAFKA_RESP_ERR__FATAL: /* the producer is re-created */
                 return 1;
         default:
                 return 0;
@@ -251,6 +258,15 @@ enum MHD_Result ig_process(ig_req_t *q) {
                 return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
                                 "ingress is shutting down; retry on another instance");
         }
+        char why[768];
+        if (kc_refused(atomic_load(&s->kc), why, sizeof(why)) == 1) {
+                /* Authentication failed: nothing would be acknowledged until
+                 * an operator fixes it, so say so now rather than after
+                 * INGRESS_PRODUCE_TIMEOUT.  (A missing ACL fails the
+                 * deliveries at once, topic by topic: 503 below.) */
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE, why);
+        }
         if (!ig_reserve(s, (int64_t)b->data.len, b->n)) {
                 metrics_inc(s->m_not_produced, (double)b->n);
                 return ig_error(q, 429, IG_E_TOO_MANY_REQUESTS,
@@ -259,6 +275,13 @@ enum MHD_Result ig_process(ig_req_t *q) {
         }
         q->res_bytes = (int64_t)b->data.len;
         q->res_records = b->n;
+        if (atomic_load(&s->paused)) {
+                ig_release(q);
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
+                                "Kafka refused the producer; re-creating it, retry later");
+        }
+        kc_t *kc = atomic_load(&s->kc);
         q->n = b->n;
         q->drb = kc_dr_batch_new(b->n, ig_done, q);
         if (!q->drb) {
@@ -281,7 +304,7 @@ enum MHD_Result ig_process(ig_req_t *q) {
                         .value_len = r->val_len,
                         .headers = rd_kafka_headers_copy(hdrs),
                 };
-                err = kc_produce(s->o.kc, &rec, kc_dr_batch_dr(q->drb, i), 0);
+                err = kc_produce(kc, &rec, kc_dr_batch_dr(q->drb, i), 0);
                 if (err) {
                         rd_kafka_headers_destroy(rec.headers);
                         break;

@@ -86,17 +86,33 @@ static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n,
         return 0;
 }
 
+typedef struct {
+        const kc_opts_t *opts;
+        char *err;
+        size_t err_size;
+} renew_ctx_t;
+
+/* ig_server_swap_kc()'s callback: nobody uses `old` any more. */
+static kc_t *renew_producer(kc_t *old, void *opaque) {
+        renew_ctx_t *c = opaque;
+        kc_t *kc = kc_renew(old, c->opts, c->err, c->err_size);
+        if (!kc)
+                log_error(MAIN_LOG, "re-creating the producer: %s", c->err);
+        return kc;
+}
+
 /* One metadata round trip: the broker answered.  Hands each accepted
  * topic's partition count to the server (records naming a partition are
  * checked against it); warns, once, about topics the cluster does not have
- * (their records would fail). */
+ * (their records would fail).  quiet: only asks whether the cluster answers
+ * (while Kafka refuses a topic), changing and logging nothing. */
 static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_t n,
-                          int32_t *nparts) {
+                          int32_t *nparts, int quiet) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(kc_rk(kc), 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 return 0;
         int ok = md->broker_cnt > 0;
-        for (size_t i = 0; ok && i < n; i++) {
+        for (size_t i = 0; ok && !quiet && i < n; i++) {
                 int32_t cnt = 0;
                 for (int j = 0; j < md->topic_cnt; j++)
                         if (strcmp(md->topics[j].topic, t[i].name) == 0 && !md->topics[j].err)
@@ -223,13 +239,37 @@ int main(void) {
                          topics[i].key_field ? topics[i].key_field : "");
 
         int have_md = 0;
-        int64_t next_md = 0, last_md = 0;
+        int64_t next_md = 0, last_md = 0, next_renew = 0;
+        int renewals = 0;
+        renew_ctx_t rn = {&ko, err, sizeof(err)};
         svc_started(&svc);
         while (!atomic_load(&svc.stop)) {
                 admin_heartbeat(svc.admin);
                 ig_server_gauges(srv);
-                if (kc_fatal(kc, err, sizeof(err)))
-                        goto out;
+                if (kc_fatal(kc, err, sizeof(err))) {
+                        /* Refused (a missing ACL): an operator fixes that
+                         * without restarting us; anything else is the end. */
+                        if (!kc_refused(kc, NULL, 0))
+                                goto out;
+                        if (clk_mono_ms() >= next_renew) {
+                                kc = ig_server_swap_kc(srv, renew_producer, &rn);
+                                int64_t wait = 1000LL << (renewals < 5 ? renewals : 5);
+                                next_renew = clk_mono_ms() + (wait > 30000 ? 30000 : wait);
+                                renewals++;
+                        }
+                } else if (kc_refused(kc, NULL, 0) == 2) {
+                        /* Denied a topic: a pod out of the load balancer's
+                         * rotation gets no request to find out it may write
+                         * again, so ask the cluster (the ACL that grants
+                         * Write grants Describe). */
+                        if (clk_mono_ms() >= next_renew) {
+                                if (check_metadata(kc, srv, topics, ntopics, nparts, 1))
+                                        kc_refusal_end(kc);
+                                next_renew = clk_mono_ms() + 5000;
+                        }
+                } else {
+                        renewals = 0;
+                }
                 /* Every second until the broker answers, then every 30 s
                  * (partitions added to a topic), or at once when a request
                  * named a partition past the count known. */
@@ -237,7 +277,7 @@ int main(void) {
                 if (now_ms >= next_md ||
                     (now_ms - last_md >= 1000 && ig_server_want_metadata(srv))) {
                         last_md = now_ms;
-                        int got = check_metadata(kc, srv, topics, ntopics, nparts);
+                        int got = check_metadata(kc, srv, topics, ntopics, nparts, 0);
                         if (got && !have_md)
                                 log_info(MAIN_LOG, "broker metadata received: ready");
                         if (got || !have_md)

@@ -63,7 +63,7 @@ static int schema_id_for(av_wire_t wire, const av_schema_t *schema, const char *
                 return 0;
         const char *url = NULL, *cred = NULL;
         if (cfg_str_required("SCHEMA_REGISTRY_URL", &url, errstr, errstr_size) ||
-            cfg_str("SCHEMA_REGISTRY_CREDENTIALS", NULL, &cred, errstr, errstr_size))
+            cfg_secret("SCHEMA_REGISTRY_CREDENTIALS", &cred, errstr, errstr_size))
                 return -1;
         sr_t *sr = sr_new(url, cred, errstr, errstr_size);
         if (!sr)

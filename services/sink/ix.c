@@ -47,9 +47,9 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
             cfg_str("INFLUX_RP", NULL, &c->rp, errstr, errstr_size) ||
             cfg_str("INFLUX_ORG", NULL, &c->org, errstr, errstr_size) ||
             cfg_str("INFLUX_BUCKET", NULL, &c->bucket, errstr, errstr_size) ||
-            cfg_str("INFLUX_TOKEN", NULL, &c->token, errstr, errstr_size) ||
+            cfg_secret("INFLUX_TOKEN", &c->token, errstr, errstr_size) ||
             cfg_str("INFLUX_USERNAME", NULL, &c->username, errstr, errstr_size) ||
-            cfg_str("INFLUX_PASSWORD", NULL, &c->password, errstr, errstr_size) ||
+            cfg_secret("INFLUX_PASSWORD", &c->password, errstr, errstr_size) ||
             cfg_bool("INFLUX_GZIP", 1, &c->gzip, errstr, errstr_size) ||
             cfg_enum("INFLUX_HTTP_CLIENT", "builtin", clients, &c->libcurl, errstr, errstr_size) ||
             cfg_duration_ms("INFLUX_TIMEOUT", 10000, 100, 600000, &c->timeout_ms, errstr,

@@ -39,6 +39,9 @@ static const char *const SCHEMA[T_N] = {"weir.EnrichedAggregate", "weir.Enriched
 typedef struct {
         svc_t svc;
         kc_t *consumer, *producer;
+        kc_opts_t popts; /* the producer's, for kc_renew() */
+        int renewals;
+        int64_t next_renew_ms;
         sk_dlq_t *dlq;
         lp_mapper_t *lp;
         ix_t *ix; /* NULL: no database writes */
@@ -158,7 +161,8 @@ static void pause_set(sink_t *s, int pause, const char *why) {
  * kept for after the batch, and its partition paused too. */
 static void hold(sink_t *s, rd_kafka_message_t *m) {
         if (m->err || topic_index(s, m) < 0) {
-                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                    !kc_consumer_error(s->consumer, m))
                         log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
                 rd_kafka_message_destroy(m);
                 return;
@@ -423,7 +427,8 @@ static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
 static void sink_record(sink_t *s, rd_kafka_message_t *m) {
         int t = topic_index(s, m);
         if (m->err || t < 0) {
-                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                    !kc_consumer_error(s->consumer, m))
                         log_warn(LOG_C, "consumer: %s", rd_kafka_message_errstr(m));
         } else if (sink_take(s, t, m)) {
                 pending_take(s, m);
@@ -472,8 +477,8 @@ static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
                 if (!(s->ws = ws_server_new(&wc, errstr, errstr_size)))
                         return -1;
         }
-        kc_opts_t po = {.stage = "sink", .admin = s->svc.admin};
-        if (!(s->producer = kc_producer_new(&po, errstr, errstr_size)))
+        s->popts = (kc_opts_t){.stage = "sink", .admin = s->svc.admin};
+        if (!(s->producer = kc_producer_new(&s->popts, errstr, errstr_size)))
                 return -1;
         if (!(s->dlq = sk_dlq_new(s->producer, sk->dlq))) {
                 snprintf(errstr, errstr_size, "out of memory");
@@ -543,8 +548,26 @@ int main(void) {
                 /* Short polls until the DLQ producer has seen the cluster:
                  * /readyz within a few ms of start, not the next 100 ms. */
                 int probed = kc_ready_probe(s.producer);
-                if (kc_fatal(s.consumer, err, sizeof(err)) ||
-                    kc_fatal(s.producer, err, sizeof(err))) {
+                /* The DLQ producer refused fatally by Kafka (librdkafka ends
+                 * an idempotent producer denied IdempotentWrite): a new one
+                 * once an operator had time to add the ACL; never an exit. */
+                if (kc_fatal(s.producer, err, sizeof(err)) && kc_refused(s.producer, NULL, 0) &&
+                    !kc_fatal(s.consumer, err, sizeof(err))) {
+                        if (clk_mono_ms() >= s.next_renew_ms) {
+                                rd_kafka_flush(kc_rk(s.producer), 1000);
+                                kc_t *n = kc_renew(s.producer, &s.popts, err, sizeof(err));
+                                if (n) {
+                                        s.producer = n;
+                                        sk_dlq_set_producer(s.dlq, n);
+                                } else {
+                                        log_error(LOG_C, "re-creating the producer: %s", err);
+                                }
+                                int64_t wait = 1000LL << (s.renewals < 5 ? s.renewals : 5);
+                                s.next_renew_ms = clk_mono_ms() + (wait > 30000 ? 30000 : wait);
+                                s.renewals++;
+                        }
+                } else if (kc_fatal(s.consumer, err, sizeof(err)) ||
+                           kc_fatal(s.producer, err, sizeof(err))) {
                         log_error(LOG_C, "Kafka client failed: %s", err);
                         rc = 1;
                         break;

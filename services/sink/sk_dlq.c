@@ -28,6 +28,10 @@ static void sk_dlq_dr(kc_dr_t *dr, const rd_kafka_message_t *m) {
         atomic_fetch_add(&d->settled, 1);
 }
 
+void sk_dlq_set_producer(sk_dlq_t *d, kc_t *producer) {
+        d->producer = producer;
+}
+
 sk_dlq_t *sk_dlq_new(kc_t *producer, const char *topic) {
         sk_dlq_t *d = calloc(1, sizeof(*d));
         if (!d || !(d->topic = strdup(topic))) {

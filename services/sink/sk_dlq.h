@@ -29,6 +29,8 @@ typedef struct sk_dlq_s sk_dlq_t;
 /* `producer` stays the caller's.  NULL when out of memory. */
 sk_dlq_t *sk_dlq_new(kc_t *producer, const char *topic);
 void sk_dlq_destroy(sk_dlq_t *d);
+/* The producer after kc_renew() replaced it (nothing in flight on the old). */
+void sk_dlq_set_producer(sk_dlq_t *d, kc_t *producer);
 
 typedef struct sk_dlq_rec_s {
         const void *key, *value;

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -284,6 +285,78 @@ func checkDeployments(objs []object) error {
 	return errors.Join(errs...)
 }
 
+// checkSecured: ci/secured-values.yaml (docs/security.md "Chart values"):
+// SASL_SSL for ingress, compute and sink each as its own principal with its
+// password as a file, enrichment over mTLS; every *_FILE and *_LOCATION
+// names a file in a mounted Secret or ConfigMap volume; no secret in the
+// environment (no literal value, no secretKeyRef, no envFrom).
+// full: also the registry, InfluxDB and Redis secrets (the chart's
+// ci/secured-values.yaml; the kustomize overlay has Kafka only).
+func checkSecured(objs []object, full bool) []error {
+	var errs []error
+	secretName := regexp.MustCompile(`PASSWORD|TOKEN|CREDENTIALS|SECRET`)
+	for _, o := range byKind(objs, "Deployment") {
+		d := o.typed.(*appsv1.Deployment)
+		c := d.Labels["app.kubernetes.io/component"]
+		pod := d.Spec.Template.Spec
+		ctr := pod.Containers[0]
+		vols := map[string]bool{} // volumes from a Secret or ConfigMap
+		for _, v := range pod.Volumes {
+			vols[v.Name] = v.Secret != nil || v.ConfigMap != nil
+		}
+		env := map[string]string{}
+		for _, e := range ctr.Env {
+			env[e.Name] = e.Value
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				errs = append(errs, fmt.Errorf("%s: %s from a secretKeyRef: a secret in the environment", c, e.Name))
+			}
+			if secretName.MatchString(e.Name) && !strings.HasSuffix(e.Name, "_FILE") {
+				errs = append(errs, fmt.Errorf("%s: %s set in the environment", c, e.Name))
+			}
+			if !strings.HasSuffix(e.Name, "_FILE") && !strings.HasSuffix(e.Name, "_LOCATION") {
+				continue
+			}
+			mounted := false
+			for _, m := range ctr.VolumeMounts {
+				if vols[m.Name] && m.SubPath == "" && strings.HasPrefix(e.Value, m.MountPath+"/") {
+					mounted = true
+				}
+			}
+			if !mounted {
+				errs = append(errs, fmt.Errorf("%s: %s=%s is not in a mounted Secret/ConfigMap (without subPath)", c, e.Name, e.Value))
+			}
+		}
+		if len(ctr.EnvFrom) > 0 {
+			errs = append(errs, fmt.Errorf("%s: envFrom puts a Secret in the environment", c))
+		}
+		if env["KAFKA_SSL_CA_LOCATION"] == "" {
+			errs = append(errs, fmt.Errorf("%s: no KAFKA_SSL_CA_LOCATION", c))
+		}
+		if c == "enrichment" {
+			if env["KAFKA_SECURITY_PROTOCOL"] != "SSL" || env["KAFKA_SSL_KEY_LOCATION"] == "" ||
+				env["KAFKA_SSL_CERTIFICATE_LOCATION"] == "" || env["KAFKA_SASL_USERNAME"] != "" ||
+				(full && env["REDIS_PASSWORD_FILE"] == "") {
+				errs = append(errs, fmt.Errorf("enrichment: not mTLS with its certificate and REDIS_PASSWORD_FILE: %v", env))
+			}
+			continue
+		}
+		if env["KAFKA_SECURITY_PROTOCOL"] != "SASL_SSL" || env["KAFKA_SASL_MECHANISMS"] != "SCRAM-SHA-512" ||
+			env["KAFKA_SASL_USERNAME"] != "weir-"+c || env["KAFKA_SASL_PASSWORD_FILE"] == "" {
+			errs = append(errs, fmt.Errorf("%s: not SASL_SSL SCRAM-SHA-512 as weir-%s with a password file: %v", c, c, env))
+		}
+		if !full {
+			continue
+		}
+		if c == "sink" && env["INFLUX_TOKEN_FILE"] == "" {
+			errs = append(errs, fmt.Errorf("sink: no INFLUX_TOKEN_FILE"))
+		}
+		if env["SCHEMA_REGISTRY_CREDENTIALS_FILE"] == "" {
+			errs = append(errs, fmt.Errorf("%s: no SCHEMA_REGISTRY_CREDENTIALS_FILE", c))
+		}
+	}
+	return errs
+}
+
 // checkMode: what a ci/ values file promises shows in the output.
 func checkMode(name string, objs []object) error {
 	pods := map[string]map[string]string{} // component -> annotations+labels
@@ -319,6 +392,8 @@ func checkMode(name string, objs []object) error {
 				}
 			}
 		}
+	case strings.Contains(name, "secured"):
+		errs = append(errs, checkSecured(objs, true)...)
 	case strings.Contains(name, "keda-on"):
 		so := byKind(objs, "ScaledObject")
 		if len(so) != 3 {
@@ -633,6 +708,9 @@ func main() {
 		check("kustomize "+rel+" deployments", checkDeployments(objs))
 		if o := filepath.Base(d); o == "dev" || o == "prod" {
 			check("kustomize "+rel+" settings", checkOverlay(o, objs))
+		} else if o == "secured" {
+			check("kustomize "+rel+" settings: secrets as files, one principal each",
+				errors.Join(checkSecured(objs, false)...))
 		}
 	}
 

@@ -109,11 +109,15 @@ if ! py_ok; then
 fi
 
 # ---------------------------------------------------------------- Kafka jars
-ver=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' tests/kafka/pom.xml)
-if ! compgen -G "tests/.cache/kafka-$ver/kafka_2.13-*.jar" >/dev/null; then
-  say "fetching Apache Kafka $ver broker jars from Maven Central"
-  quiet python3 tests/harness/kafka.py fetch
-fi
+# The default version (kafka.version) and the Kafka 4 line (kafka4.version,
+# WEIR_KAFKA_VERSION=4) that the e2e and cluster tests also run on.
+for prop in kafka.version kafka4.version; do
+  ver=$(sed -n "s:.*<$prop>\(.*\)</$prop>.*:\1:p" tests/kafka/pom.xml)
+  if ! compgen -G "tests/.cache/kafka-$ver/kafka_2.13-*.jar" >/dev/null; then
+    say "fetching Apache Kafka $ver broker jars from Maven Central"
+    WEIR_KAFKA_VERSION=$ver quiet python3 tests/harness/kafka.py fetch
+  fi
+done
 
 # ---------------------------------------------------------------- fragments
 # apt_need PKG... installs the Debian packages not yet installed.

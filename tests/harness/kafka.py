@@ -60,10 +60,23 @@ STATE_FILE = CACHE / "kafka-cli.json"
 
 
 def pom_version() -> str:
-    """The Kafka version tests/kafka/pom.xml asks for (its kafka.version)."""
-    m = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
+    """The Kafka version the tests run: WEIR_KAFKA_VERSION if set (any
+    version of org.apache.kafka:kafka_2.13 on Maven Central, e.g. 4.4.0),
+    else tests/kafka/pom.xml's kafka.version."""
+    env = os.environ.get("WEIR_KAFKA_VERSION", "").strip()
+    if env == "4":  # shorthand for the Kafka 4 line the suite also runs on
+        env = _pom_property("kafka4.version")
+    if env:
+        if not re.fullmatch(r"[0-9][0-9A-Za-z.\-]*", env):
+            raise RuntimeError(f"WEIR_KAFKA_VERSION={env!r}: not a version")
+        return env
+    return _pom_property("kafka.version")
+
+
+def _pom_property(name: str) -> str:
+    m = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", POM.read_text())
     if not m:
-        raise RuntimeError(f"{POM}: no <kafka.version> property")
+        raise RuntimeError(f"{POM}: no <{name}> property")
     return m.group(1).strip()
 
 
@@ -90,7 +103,8 @@ def ensure_jars(quiet: bool = True) -> Path:
             raise RuntimeError(f"{d} is missing and there is no `mvn` to fetch it; run `make deps`")
         tmp = Path(tempfile.mkdtemp(prefix=d.name + ".partial-", dir=CACHE))
         cmd = ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-               f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"]
+               f"-DoutputDirectory={tmp}", "-DincludeScope=runtime",
+               f"-Dkafka.version={pom_version()}"]
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if r.returncode != 0 or not _jars_complete(tmp):
             shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,7 @@ set -u
 cd "$(dirname "$0")/../.."
 rm -rf build/results && mkdir -p build/results
 
-suites=(unit unit-san fuzz-replay integration chaos-short lint format-check deploy-check)
+suites=(unit unit-san fuzz-replay integration kafka4 chaos-short lint format-check deploy-check)
 declare -A rc
 for s in "${suites[@]}"; do
   echo "=== $s"

@@ -8,6 +8,12 @@ Fixtures:
     kafka          the session's broker (kafka.Broker): .bootstrap, .create_topic(),
                    .kill()/.start()/.restart(), .version_string
     kafka_factory  makes extra brokers for destructive tests; all closed at test end
+    kafka_cluster  the session's secured 3-node cluster (kafka_cluster.Cluster):
+                   SASL_SSL SCRAM-SHA-512 and mTLS listeners, ACLs enforced;
+                   .client_config(user, via), .client_env(user, via), .add_acls(),
+                   .leader_of(), .coordinator_of(), .kill(n)/.start_node(n)/.pause(n)
+    kafka_cluster_factory  kafka_cluster_factory(nodes=1, **kw) -> a started
+                   Cluster of its own (a test may break it); closed at test end
     registry       the session's Schema Registry (registry.Registry): .url
     topic          a function: topic(prefix="t", partitions=1, config=None) ->
                    a new topic's unique name, created on `kafka`
@@ -27,6 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "harness"))
 
 import kafka as kafka_harness  # noqa: E402  (path set above)
+import kafka_cluster as cluster_harness  # noqa: E402
 import registry as registry_harness  # noqa: E402
 
 
@@ -78,6 +85,45 @@ def kafka_factory():
         b.close()
 
 
+def _announce(request, line):
+    # Visible with -q too: written with pytest's output capture suspended.
+    pm = request.config.pluginmanager
+    tr, capman = pm.get_plugin("terminalreporter"), pm.get_plugin("capturemanager")
+    if tr is not None and capman is not None:
+        with capman.global_and_fixture_disabled():
+            tr.write_line("")
+            tr.write_line(line)
+    else:
+        print(line)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(request):
+    c = cluster_harness.Cluster(nodes=3)
+    try:
+        c.start()
+        _announce(request, f"kafka cluster: {c.version_string} at {c.bootstrap} "
+                           f"(ready in {c.ready_seconds:.1f} s)")
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture
+def kafka_cluster_factory():
+    """Secured clusters a test owns: kafka_cluster_factory(nodes=1, **kw)."""
+    made = []
+
+    def make(nodes=1, **kw):
+        c = cluster_harness.Cluster(nodes=nodes, **kw)
+        made.append(c)
+        return c.start()
+
+    yield make
+    for c in made:
+        c.close()
+
+
 @pytest.fixture(scope="session")
 def registry():
     with registry_harness.Registry() as r:
@@ -115,4 +161,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         failed = 1
     out = REPO / "build" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "integration").write_text(f"{passed} {failed}\n")
+    # WEIR_RESULTS_SUITE: a second session (the Kafka 4 run) counts apart.
+    (out / os.environ.get("WEIR_RESULTS_SUITE", "integration")).write_text(
+        f"{passed} {failed}\n")

@@ -4,7 +4,9 @@
 #include "cfg.h"
 #include "th.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static char err[512];
@@ -286,6 +288,132 @@ static void test_kafka_conf(void) {
         clear_kafka_env();
 }
 
+/* Writes `content` to a new file in a fresh directory; returns its path
+ * (static buffer, one at a time). */
+static const char *tmp_file(const char *content) {
+        static char path[256];
+        char dir[] = "/tmp/weir-test-cfg-XXXXXX";
+        TH_CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof(path), "%s/secret", dir);
+        FILE *f = fopen(path, "w");
+        TH_CHECK(f != NULL);
+        if (f) {
+                fputs(content, f);
+                fclose(f);
+        }
+        return path;
+}
+
+static void test_secret_file(void) {
+        const char *v = NULL;
+        char *d = NULL;
+        unsetenv("WEIR_T_TOKEN");
+        unsetenv("WEIR_T_TOKEN_FILE");
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), 0);
+        TH_CHECK(v == NULL);
+        setenv("WEIR_T_TOKEN", "from-env-1", 1);
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "from-env-1");
+
+        /* Both set: an error naming both, never the value. */
+        char path[256];
+        snprintf(path, sizeof(path), "%s", tmp_file("from-file-2\r\n\n"));
+        setenv("WEIR_T_TOKEN_FILE", path, 1);
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_TOKEN and WEIR_T_TOKEN_FILE are both set: set one "
+                          "(WEIR_T_TOKEN_FILE names a file holding the value)");
+        TH_CHECK(!strstr(err, "from-"));
+
+        /* From the file, trailing newlines trimmed. */
+        unsetenv("WEIR_T_TOKEN");
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), 0);
+        TH_CHECK_STR(v, "from-file-2");
+        /* Rotation: the dup reads the file again. */
+        FILE *f = fopen(path, "w");
+        TH_CHECK(f != NULL);
+        if (!f)
+                return;
+        fputs("rotated-3\n", f);
+        fclose(f);
+        TH_CHECK_INT(cfg_secret_dup("WEIR_T_TOKEN", &d, err, sizeof(err)), 0);
+        TH_CHECK_STR(d, "rotated-3");
+        TH_CHECK_STR(v, "from-file-2"); /* the kept copy is stable */
+        cfg_secret_free(d);
+        /* A value inside, newlines kept; a PEM key keeps its inner lines. */
+        f = fopen(path, "w");
+        if (!f)
+                return;
+        fputs("-----BEGIN-----\nabc\n-----END-----\n", f);
+        fclose(f);
+        TH_CHECK_INT(cfg_secret_dup("WEIR_T_TOKEN", &d, err, sizeof(err)), 0);
+        TH_CHECK_STR(d, "-----BEGIN-----\nabc\n-----END-----");
+        cfg_secret_free(d);
+
+        /* Empty file, missing file, directory: errors naming the variable
+         * and the path. */
+        f = fopen(path, "w");
+        if (!f)
+                return;
+        fputs("\n", f);
+        fclose(f);
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), -1);
+        char want[512];
+        snprintf(want, sizeof(want), "WEIR_T_TOKEN_FILE=\"%s\": the file is empty", path);
+        TH_CHECK_STR(err, want);
+        unlink(path);
+        TH_CHECK_INT(cfg_secret("WEIR_T_TOKEN", &v, err, sizeof(err)), -1);
+        snprintf(want, sizeof(want),
+                 "WEIR_T_TOKEN_FILE=\"%s\": cannot read the file: No such file or directory", path);
+        TH_CHECK_STR(err, want);
+        *strrchr(path, '/') = '\0';
+        setenv("WEIR_T_TOKEN_FILE", path, 1);
+        TH_CHECK_INT(cfg_secret_dup("WEIR_T_TOKEN", &d, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "a directory");
+        TH_CHECK(d == NULL);
+        rmdir(path);
+        unsetenv("WEIR_T_TOKEN_FILE");
+}
+
+static void test_kafka_conf_file(void) {
+        clear_kafka_env();
+        char path[256];
+        snprintf(path, sizeof(path), "%s", tmp_file("pa55-from-file\n"));
+        setenv("KAFKA_SASL_USERNAME", "weir", 1);
+        setenv("KAFKA_SASL_PASSWORD_FILE", path, 1);
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), 0);
+        TH_CHECK_STR(conf_get(conf, "sasl.password"), "pa55-from-file");
+        TH_CHECK_STR(conf_get(conf, "sasl.username"), "weir");
+        rd_kafka_conf_destroy(conf);
+
+        setenv("KAFKA_SASL_PASSWORD", "other", 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set: set "
+                          "one (KAFKA_SASL_PASSWORD_FILE names a file holding the value)");
+        rd_kafka_conf_destroy(conf);
+        unsetenv("KAFKA_SASL_PASSWORD");
+
+        /* A property librdkafka rejects: its message must not quote the file. */
+        setenv("KAFKA_SECURITY_PROTOCOL_FILE", path, 1);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK(!strstr(err, "pa55"));
+        TH_CHECK_HAS(err, "invalid value for security.protocol");
+        rd_kafka_conf_destroy(conf);
+        unsetenv("KAFKA_SECURITY_PROTOCOL_FILE");
+
+        unlink(path);
+        conf = rd_kafka_conf_new();
+        TH_CHECK_INT(cfg_kafka_conf(conf, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "KAFKA_SASL_PASSWORD_FILE=\"");
+        TH_CHECK_HAS(err, "\": cannot read the file: No such file or directory");
+        rd_kafka_conf_destroy(conf);
+        *strrchr(path, '/') = '\0';
+        rmdir(path);
+        clear_kafka_env();
+}
+
 TH_MAIN("cfg", TH_T(test_str), TH_T(test_int), TH_T(test_bool), TH_T(test_parse_duration),
         TH_T(test_duration_env), TH_T(test_size), TH_T(test_enum), TH_T(test_secret),
-        TH_T(test_kafka_conf))
+        TH_T(test_kafka_conf), TH_T(test_secret_file), TH_T(test_kafka_conf_file))

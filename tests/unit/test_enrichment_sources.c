@@ -182,6 +182,17 @@ static void test_redis_conf(void) {
         r = en_redis_new(&s, err, sizeof(err));
         TH_CHECK(r != NULL);
         en_redis_destroy(r);
+        /* <password_env>_FILE: never both; a file that is not there is
+         * named with its variable. */
+        setenv("WEIR_TEST_UNSET_PASSWORD_VAR_FILE", "/nonexistent/redis-password", 1);
+        TH_CHECK(en_redis_new(&s, err, sizeof(err)) == NULL);
+        TH_CHECK_HAS(err, "WEIR_TEST_UNSET_PASSWORD_VAR and WEIR_TEST_UNSET_PASSWORD_VAR_FILE "
+                          "are both set");
+        unsetenv("WEIR_TEST_UNSET_PASSWORD_VAR");
+        TH_CHECK(en_redis_new(&s, err, sizeof(err)) == NULL);
+        TH_CHECK_HAS(err, "WEIR_TEST_UNSET_PASSWORD_VAR_FILE=\"/nonexistent/redis-password\": "
+                          "cannot read the file");
+        unsetenv("WEIR_TEST_UNSET_PASSWORD_VAR_FILE");
 }
 
 TH_MAIN("enrichment_sources", TH_T(test_json_values_become_strings),

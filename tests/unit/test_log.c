@@ -103,5 +103,28 @@ static void test_escape_control(void) {
         TH_CHECK_STR(buf, "abc");
 }
 
-TH_MAIN("log", TH_T(test_line_is_json), TH_T(test_fields), TH_T(test_level_filter),
-        TH_T(test_truncation_stays_json), TH_T(test_escape_control))
+static void emit_secret(void) {
+        const char *f[] = {"url", "https://u:Sw0rdfish@registry", "x", "abc", NULL};
+        log_write(LOG_WARN, "kafka", f, "auth with Sw0rdfish failed; Sw0rdfishSw0rdfish; abc");
+}
+
+static void test_secret_redacted(void) {
+        char err[128];
+        unsetenv("LOG_LEVEL");
+        TH_CHECK_INT(log_init("compute", err, sizeof(err)), 0);
+        log_secret_add("Sw0rdfish");
+        log_secret_add("abc"); /* too short: would redact ordinary words */
+        log_secret_add(NULL);
+        const char *s = capture(emit_secret);
+        TH_CHECK(!strstr(s, "Sw0rdfish"));
+        cJSON *j = cJSON_Parse(s);
+        TH_CHECK(j != NULL);
+        TH_CHECK_STR(cJSON_GetObjectItem(j, "msg")->valuestring,
+                     "auth with [redacted] failed; [redacted][redacted]; abc");
+        TH_CHECK_STR(cJSON_GetObjectItem(j, "url")->valuestring, "https://u:[redacted]@registry");
+        TH_CHECK_STR(cJSON_GetObjectItem(j, "x")->valuestring, "abc");
+        cJSON_Delete(j);
+}
+
+TH_MAIN("log", TH_T(test_secret_redacted), TH_T(test_line_is_json), TH_T(test_fields),
+        TH_T(test_level_filter), TH_T(test_truncation_stays_json), TH_T(test_escape_control))

@@ -65,3 +65,32 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- $v := index .root.Values .c -}}
 {{- if hasKey $v "httpPort" }}{{ $v.httpPort }}{{ else }}0{{ end -}}
 {{- end -}}
+
+{{/* Secrets a component reads from files (mounted Secrets, never env),
+     as YAML for fromYaml; call with (dict "root" $ "c" "compute"). */}}
+{{- define "weir.secrets" -}}
+{{- $k := .root.Values.kafka -}}
+{{- $v := index .root.Values .c -}}
+protocol: {{ default $k.securityProtocol (dig "kafka" "securityProtocol" "" $v) | quote }}
+{{- $proto := default $k.securityProtocol (dig "kafka" "securityProtocol" "" $v) }}
+{{- /* SASL settings apply unless the protocol says otherwise ("": it may
+       come from kafka.config). */}}
+{{- $isSasl := or (eq $proto "") (hasPrefix "SASL" (upper $proto)) }}
+mechanism: {{ ternary $k.sasl.mechanism "" $isSasl | quote }}
+username: {{ ternary (default $k.sasl.username (dig "kafka" "sasl" "username" "" $v)) "" $isSasl | quote }}
+saslSecret: {{ ternary (default $k.sasl.existingSecret (dig "kafka" "sasl" "existingSecret" "" $v)) "" $isSasl | quote }}
+passwordKey: {{ $k.sasl.passwordKey | quote }}
+caSecret: {{ $k.tls.caSecret | quote }}
+caConfigMap: {{ $k.tls.caConfigMap | quote }}
+caKey: {{ $k.tls.caKey | quote }}
+tlsSecret: {{ default $k.tls.existingSecret (dig "kafka" "tls" "existingSecret" "" $v) | quote }}
+keyPasswordKey: {{ $k.tls.keyPasswordKey | quote }}
+srSecret: {{ .root.Values.schemaRegistry.existingSecret | quote }}
+srKey: {{ .root.Values.schemaRegistry.credentialsKey | quote }}
+{{- if eq .c "sink" }}
+influxSecret: {{ $v.influxAuth.existingSecret | quote }}
+influxTokenKey: {{ $v.influxAuth.tokenKey | quote }}
+influxUsername: {{ $v.influxAuth.username | quote }}
+influxPasswordKey: {{ $v.influxAuth.passwordKey | quote }}
+{{- end }}
+{{- end -}}
