@@ -7,7 +7,7 @@ moves when a broker is killed."""
 import time
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 
 def _produce(conf, topic, n=5, timeout=20):
@@ -89,3 +89,23 @@ def test_killed_leader_moves_and_rejoins(kafka_cluster):
     c.start_node(leader)
     c.wait_fully_replicated(60)
     assert c.leader_of(t, 0) in c.node_ids and now != leader
+
+
+def test_coordinator_of_agrees_with_the_brokers(kafka_cluster):
+    """coordinator_of() (the partition of __consumer_offsets or
+    __transaction_state a key hashes to, and its leader) names the broker
+    the cluster itself answers FindCoordinator with, for many group ids;
+    transactional ids use the same hash on the other topic."""
+    c = kafka_cluster
+    groups = [f"weir-compute-e2e{i:03d}" for i in range(24)]
+    deadline = time.monotonic() + 60
+    while True:  # the first FindCoordinator creates __consumer_offsets
+        try:
+            res = c.admin().describe_consumer_groups(groups, request_timeout=30)
+            got = {g: f.result(timeout=30).coordinator.id for g, f in res.items()}
+            break
+        except KafkaException:
+            assert time.monotonic() < deadline, "no group coordinators in 60 s"
+            time.sleep(0.5)
+    assert got == {g: c.coordinator_of(g, kind="group") for g in groups}
+    assert len(set(got.values())) > 1  # the check covers more than one broker
