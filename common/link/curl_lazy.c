@@ -8,8 +8,8 @@
  * librtmp and libldap, Kerberos, libssh2, nghttp2, libpsl, brotli...) and
  * they cost ~3 MB of RSS per process just by being loaded, while ingress,
  * compute and enrichment call libcurl only when SCHEMA_REGISTRY_URL is set.
- * weir-sim, and the sink for an https:// InfluxDB (INFLUX_HTTP_CLIENT=libcurl:
- * any), load it at their first HTTP request.
+ * weir-sim, and the sink when INFLUX_URL is set, load it at their first
+ * HTTP request (the sink: at start).
  *
  * The set of functions is exactly what Weir calls: a new curl_* call in
  * common/ or services/ fails the release link with an undefined reference

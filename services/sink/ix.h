@@ -14,14 +14,11 @@
  * overwrites it, so re-sending the accepted half of a partial write is
  * harmless) and hands each to the caller with InfluxDB's message.
  *
- * Transport: a plain http:// INFLUX_URL goes through the sink's own small
- * HTTP/1.1 client (hc.h: one keep-alive connection, no libcurl); https://
- * through libcurl (ixc.h), which is loaded and initialised only then —
- * libcurl and the ~20 shared objects it brings cost the sink ~5 MB of RSS.
- * Both send the same request and give the same classification.
+ * Transport: libcurl, one easy handle per writer reused for every request
+ * (its connection kept alive between batches), with INFLUX_CONNECT_TIMEOUT
+ * and INFLUX_TIMEOUT; http:// and https:// alike.
  *
- * Threads: one ix_t per thread (it owns a connection or curl handle, and
- * buffers). */
+ * Threads: one ix_t per thread (it owns the curl handle and buffers). */
 #ifndef WEIR_SINK_IX_H
 #define WEIR_SINK_IX_H
 
@@ -40,7 +37,6 @@ typedef struct ix_conf_s {
         const char *username, *password; /* 1.x basic auth (password: a secret) */
         const char *precision;           /* write API precision parameter (lp_precision_param) */
         int gzip;
-        int libcurl; /* INFLUX_HTTP_CLIENT=libcurl: libcurl for http:// too */
         int64_t timeout_ms, connect_timeout_ms;
         int64_t retry_initial_ms, retry_max_ms; /* backoff: initial·2^attempt, capped */
         int64_t retry_after_max_ms;             /* a Retry-After longer than this is cut */
@@ -79,9 +75,10 @@ typedef struct ix_result_s {
         long status;            /* HTTP status; 0 for a network error */
         const char *cause;      /* retries: "network" "429" "503" "5xx" "auth" "not_found" "4xx" */
         int64_t retry_after_ms; /* from Retry-After; -1 when absent */
-        char message[1024];     /* InfluxDB's error text ("error"/"message"), or the
-                                 * network error ("connect to 127.0.0.1:8086:
-                                 * Connection refused"; curl's words for https) */
+        char message[1024];     /* InfluxDB's error text ("error"/"message"), or
+                                 * libcurl's for a network error ("Failed to
+                                 * connect to 127.0.0.1 port 8086 after 0 ms:
+                                 * Couldn't connect to server") */
 } ix_result_t;
 
 /* One request with body[0..len) (line protocol, uncompressed).  Fills *res
