@@ -182,6 +182,8 @@ static int txn_abort(kc_txn_t *t, int rewind) {
          * from the commit). */
         if (rewind && txn_rewind(t) == -1)
                 return -1;
+        t->commit_now = 0;
+        kc_txn_wait_end(t);
         if (t->hooks.aborted)
                 t->hooks.aborted(t, t->hooks.opaque);
         return 1;
@@ -251,8 +253,36 @@ static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         return 0;
 }
 
+/* KC_ACK_EXTERNAL: hooks.acknowledge.  Returns 0 to go on with the commit
+ * (or the abort it asked for), 2 when the loop waits for it (consumption
+ * paused), 1 when it was aborted instead because it cannot wait (revoke,
+ * close), -1 fatal. */
+static int txn_acknowledge(kc_txn_t *t) {
+        t->retry_ms = -1;
+        t->retry_why = NULL;
+        kc_txn_res_t r = t->hooks.acknowledge(t, t->hooks.opaque);
+        if (r == KC_TXN_FATAL)
+                return txn_fatal(t, "acknowledge hook failed");
+        if (r == KC_TXN_ABORT)
+                t->abort_requested = 1;
+        if (r != KC_TXN_RETRY)
+                return 0;
+        if (t->revoking || t->closing) {
+                /* Nothing of it may be committed: the partitions that stay
+                 * are consumed again, the revoked ones by their next owner. */
+                log_warn(KC_TXN_LOG,
+                         "%s: %s with an unacknowledged batch of %lld record(s): "
+                         "its offsets are not committed",
+                         t->stage, t->closing ? "stopping" : "partitions revoked",
+                         (long long)t->records);
+                return txn_abort(t, !t->closing);
+        }
+        kc_txn_wait_begin(t, KC_TXN_WAIT_ACK);
+        return 2;
+}
+
 /* Ends the open transaction with a commit.  Returns 0 committed (or none
- * open), 1 aborted instead, -1 fatal. */
+ * open), 1 aborted instead, 2 waiting for its acknowledgement, -1 fatal. */
 static int txn_commit(kc_txn_t *t) {
         if (!t->open)
                 return 0;
@@ -265,6 +295,11 @@ static int txn_commit(kc_txn_t *t) {
         }
         if (t->failed)
                 return -1;
+        if (!t->abort_requested && t->guarantee == KC_ACK_EXTERNAL) {
+                int r = txn_acknowledge(t);
+                if (r != 0)
+                        return r;
+        }
         if (t->abort_requested)
                 return txn_abort(t, 1);
 
@@ -278,8 +313,10 @@ static int txn_commit(kc_txn_t *t) {
         if (r != 0)
                 return r;
         t->open = 0;
+        t->commit_now = 0;
         t->consecutive_aborts = 0;
         t->recoveries = 0;
+        kc_txn_wait_end(t);
         metrics_inc(t->m_committed, 1);
         int64_t took = clk_mono_ms() - t0;
         metrics_observe(t->m_commit_s, (double)took / 1000.0);
@@ -296,6 +333,8 @@ static int txn_commit(kc_txn_t *t) {
 void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
         (void)kc;
         kc_txn_t *t = opaque;
+        if (t->waiting)
+                t->repause = 1; /* paused too once assigned (after this poll) */
         if (t->hooks.assigned)
                 t->hooks.assigned(t, parts, t->hooks.opaque);
 }
@@ -349,12 +388,32 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
         t->last_msg_ms = clk_mono_ms();
         t->behind = 0;
         metrics_inc(t->m_in, 1);
+        t->retry_ms = -1;
+        t->retry_why = NULL;
         kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
-        if (r == KC_TXN_ABORT)
+        if (r == KC_TXN_RETRY) {
+                /* Not taken: consumed again after the wait.  Its offset may
+                 * not be committed meanwhile: the position moves back to it. */
+                t->records--;
+                char err[512];
+                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
+                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
+                        txn_fatal(t, "put back %s[%d]@%lld: %s", topic, (int)m->partition,
+                                  (long long)m->offset, err);
+        } else if (r == KC_TXN_ABORT)
                 t->abort_requested = 1;
         else if (r == KC_TXN_FATAL)
                 txn_fatal(t, "process hook failed at %s[%d]@%lld", topic, (int)m->partition,
                           (long long)m->offset);
+}
+
+/* A record that arrived while consumption is paused (from a partition
+ * assigned during the pause, before it was paused): consumed again later. */
+static void txn_put_back_late(kc_txn_t *t, const rd_kafka_message_t *m) {
+        char err[512];
+        if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
+                txn_fatal(t, "put back %s[%d]@%lld: %s", kc_msg_topic(m), (int)m->partition,
+                          (long long)m->offset, err);
 }
 
 /* Consecutive aborts mean something keeps failing: back off (100 ms
@@ -373,6 +432,7 @@ static void txn_backoff(kc_txn_t *t) {
 /* Commit what is open, leave the group, deliver what is queued. */
 static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         char why[512];
+        t->closing = 1;
         if (t->open && !t->producer_failed) {
                 if (!t->failed)
                         txn_commit(t);
@@ -461,7 +521,7 @@ static int txn_caught_up(kc_txn_t *t) {
 /* Whether the open transaction must commit now; `drained`: the last poll
  * returned nothing. */
 static int txn_due(kc_txn_t *t, int drained) {
-        if (t->abort_requested)
+        if (t->abort_requested || t->commit_now)
                 return 1;
         int64_t now = clk_mono_ms();
         if (now >= txn_deadline_ms(t))
@@ -548,17 +608,30 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         continue;
                 }
                 int timeout = 100;
-                if (t->open) {
+                if (t->waiting) {
+                        int64_t left = t->retry_at_ms - clk_mono_ms();
+                        timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                } else if (t->open) {
                         int64_t left = txn_due_ms(t) - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
+                if (t->poll_now) {
+                        timeout = 0;
+                        t->poll_now = 0;
+                }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
                 int drained = !m;
+                t->drained = drained;
                 if (m) {
-                        if (!t->failed)
+                        if (t->failed)
+                                ;
+                        else if (t->waiting && !m->err)
+                                txn_put_back_late(t, m);
+                        else
                                 txn_message(t, m);
                         rd_kafka_message_destroy(m);
                 }
+                kc_txn_wait_repause(t);
                 if (!t->failed && t->hooks.tick) {
                         kc_txn_res_t r = t->hooks.tick(t, t->hooks.opaque);
                         if (r == KC_TXN_ABORT && t->open)
@@ -568,7 +641,14 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 }
                 if (t->failed)
                         break;
-                if (t->open && txn_due(t, drained)) {
+                if (t->waiting) {
+                        if (clk_mono_ms() < t->retry_at_ms)
+                                continue;
+                        if (t->waiting == KC_TXN_WAIT_RECORD)
+                                kc_txn_wait_end(t);
+                        else if (txn_commit(t) == 1) /* asks for the acknowledgement again */
+                                txn_backoff(t);
+                } else if (t->open && txn_due(t, drained)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
                 }

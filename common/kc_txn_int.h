@@ -36,6 +36,20 @@ struct kc_txn_s {
         /* Set while the revoke hook ends the transaction: not rewound. */
         const rd_kafka_topic_partition_list_t *revoking;
 
+        /* Consumption paused until retry_at_ms: an acknowledgement
+         * (KC_TXN_WAIT_ACK) or a record (KC_TXN_WAIT_RECORD) said "not yet".
+         * kc_txn_wait.c. */
+        int waiting;
+        int64_t retry_at_ms;
+        int64_t retry_ms; /* the hook's kc_txn_retry_after(); -1: none given */
+        const char *retry_why;
+        int repause;    /* partitions were assigned while waiting */
+        int closing;    /* txn_close(): an acknowledgement cannot wait */
+        int commit_now; /* kc_txn_commit_now() */
+        int poll_now;   /* kc_txn_poll_now() */
+        int drained;    /* the last poll returned nothing */
+        metrics_child_t *m_paused;
+
         int consecutive_aborts;
         /* The producer hit a fatal error (fenced, e.g. its transaction timed
          * out while the broker was away): the loop re-creates it. */
@@ -53,6 +67,20 @@ struct kc_txn_s {
  * Returns 0, or -1 with errstr (t->producer may then be set: the caller
  * destroys it). */
 int kc_txn_producer_start(kc_txn_t *t, char *errstr, size_t errstr_size);
+
+enum { KC_TXN_WAIT_ACK = 1, KC_TXN_WAIT_RECORD = 2 };
+
+/* Pauses the whole assignment (kind: KC_TXN_WAIT_*) until the hook's
+ * kc_txn_retry_after() delay (1 s if none was given) has passed. */
+void kc_txn_wait_begin(kc_txn_t *t, int kind);
+/* Resumes the assignment (nothing when not waiting). */
+void kc_txn_wait_end(kc_txn_t *t);
+/* While waiting: pauses again what was assigned meanwhile. */
+void kc_txn_wait_repause(kc_txn_t *t);
+/* Moves m's partition back to m (consumed again later) and pauses it: a
+ * record a process hook could not take yet, or one that arrived while
+ * waiting.  Returns 0, or -1 (fatal: recorded by the caller). */
+int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_size);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */
