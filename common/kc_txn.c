@@ -245,11 +245,23 @@ static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
         if (offsets->cnt == 0)
                 return 0;
-        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), offsets, 0 /* sync */);
+        /* Acknowledged externally: also the offsets an earlier commit could
+         * not store, kept until one does. */
+        rd_kafka_topic_partition_list_t *l =
+                t->uncommitted ? kc_txn_uncommitted_merge(t, offsets) : NULL;
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), l ? l : offsets, 0);
         /* Outputs are delivered; a lost commit only means duplicates later. */
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                log_warn(KC_TXN_LOG, "%s: offset commit: %s (records will be redelivered)",
-                         t->stage, rd_kafka_err2str(err));
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                log_warn(KC_TXN_LOG, "%s: offset commit: %s (%s)", t->stage, rd_kafka_err2str(err),
+                         t->guarantee == KC_ACK_EXTERNAL ? "tried again"
+                                                         : "records will be redelivered");
+                if (t->guarantee == KC_ACK_EXTERNAL)
+                        kc_txn_uncommitted_keep(t, l ? l : offsets);
+        } else {
+                kc_txn_uncommitted_drop(t, NULL);
+        }
+        if (l)
+                rd_kafka_topic_partition_list_destroy(l);
         return 0;
 }
 
@@ -353,6 +365,9 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
                         txn_commit(t);
                 t->revoking = NULL;
         }
+        if (!lost)
+                kc_txn_uncommitted_retry(t, 1); /* the last chance: ours until now */
+        kc_txn_uncommitted_drop(t, parts);      /* their next owner redoes the rest */
         if (t->hooks.revoked)
                 t->hooks.revoked(t, parts, lost, t->hooks.opaque);
 }
@@ -440,6 +455,7 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
                          !kc_fatal(t->producer, why, sizeof(why)))
                         txn_abort(t, 0);
         }
+        kc_txn_uncommitted_retry(t, 1);
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc_rk(t->consumer));
         if (err)
                 log_warn(KC_TXN_LOG, "consumer close: %s", rd_kafka_err2str(err));
@@ -651,6 +667,8 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 } else if (t->open && txn_due(t, drained)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
+                } else if (t->uncommitted && !t->open) {
+                        kc_txn_uncommitted_retry(t, 0);
                 }
         }
         return txn_close(t, errstr, errstr_size);

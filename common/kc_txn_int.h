@@ -49,6 +49,11 @@ struct kc_txn_s {
         int poll_now;   /* kc_txn_poll_now() */
         int drained;    /* the last poll returned nothing */
         metrics_child_t *m_paused;
+        /* KC_ACK_EXTERNAL: offsets of acknowledged batches whose commit the
+         * broker refused (e.g. during a rebalance), committed again every
+         * batch_ms and with the next batch.  kc_txn_wait.c. */
+        rd_kafka_topic_partition_list_t *uncommitted;
+        int64_t uncommitted_at;
 
         int consecutive_aborts;
         /* The producer hit a fatal error (fenced, e.g. its transaction timed
@@ -81,6 +86,15 @@ void kc_txn_wait_repause(kc_txn_t *t);
  * record a process hook could not take yet, or one that arrived while
  * waiting.  Returns 0, or -1 (fatal: recorded by the caller). */
 int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_size);
+
+/* KC_ACK_EXTERNAL's refused commits (see `uncommitted`): keep `offsets`;
+ * `offsets` plus what is kept for other partitions (a new list); forget
+ * `parts` (NULL: all); commit what is kept when due (force: now). */
+void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
+rd_kafka_topic_partition_list_t *
+kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
+void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts);
+void kc_txn_uncommitted_retry(kc_txn_t *t, int force);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */

@@ -330,5 +330,7 @@ void kc_txn_destroy(kc_txn_t *t) {
         kc_destroy(t->producer);
         free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);
+        if (t->uncommitted)
+                rd_kafka_topic_partition_list_destroy(t->uncommitted);
         free(t);
 }

@@ -70,6 +70,60 @@ int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_
         return r;
 }
 
+void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        if (!t->uncommitted && !(t->uncommitted = rd_kafka_topic_partition_list_new(offsets->cnt)))
+                return; /* out of memory: duplicates later, as without the retry */
+        for (int i = 0; i < offsets->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &offsets->elems[i];
+                rd_kafka_topic_partition_t *q =
+                        rd_kafka_topic_partition_list_find(t->uncommitted, p->topic, p->partition);
+                if (!q)
+                        q = rd_kafka_topic_partition_list_add(t->uncommitted, p->topic,
+                                                              p->partition);
+                q->offset = p->offset;
+        }
+        t->uncommitted_at = clk_mono_ms();
+}
+
+rd_kafka_topic_partition_list_t *
+kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(offsets);
+        for (int i = 0; t->uncommitted && i < t->uncommitted->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &t->uncommitted->elems[i];
+                if (!rd_kafka_topic_partition_list_find(l, p->topic, p->partition))
+                        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+                                p->offset;
+        }
+        return l;
+}
+
+void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts) {
+        if (!t->uncommitted)
+                return;
+        for (int i = 0; parts && i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_del(t->uncommitted, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        if (!parts || t->uncommitted->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(t->uncommitted);
+                t->uncommitted = NULL;
+        }
+}
+
+void kc_txn_uncommitted_retry(kc_txn_t *t, int force) {
+        if (!t->uncommitted || (!force && clk_mono_ms() < t->uncommitted_at + t->batch_ms))
+                return;
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), t->uncommitted, 0 /* sync */);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                log_debug(KC_TXN_LOG, "%s: offset commit again: %s", t->stage,
+                          rd_kafka_err2str(err));
+                t->uncommitted_at = clk_mono_ms();
+                return;
+        }
+        log_info(KC_TXN_LOG, "%s: offsets of %d partition(s) committed on a later try", t->stage,
+                 t->uncommitted->cnt);
+        kc_txn_uncommitted_drop(t, NULL);
+}
+
 void kc_txn_retry_after(kc_txn_t *t, int64_t ms, const char *why) {
         t->retry_ms = ms < 0 ? 0 : ms;
         t->retry_why = why;
