@@ -4,8 +4,9 @@
 # Layout of the build tree:
 #   build/<variant>/common/*.o   objects of common/ (libweir.a)
 #   build/<variant>/tests/*      unit test binaries, tools
-#   build/fuzz/*                 libFuzzer harnesses (clang)
-# <variant> is `rel` (optimised) or `san` (ASan+UBSan).
+#   build/fuzz/fuzz_*            libFuzzer harnesses (VARIANT=fuzz)
+# <variant> is `rel` (optimised), `san` (ASan+UBSan) or `fuzz` (clang,
+# libFuzzer coverage + ASan+UBSan; `make fuzz` and `make fuzz-replay` build it).
 
 SHELL      := /bin/bash
 MAKEFLAGS  += -j$(shell nproc 2>/dev/null || echo 2)
@@ -20,6 +21,12 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
   OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   OPT_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+  # -Wno-error: clang warns (-Wsometimes-uninitialized) through avro-c's
+  # avro_value_get_* macros; the warning builds (gcc) are rel and san.
+  CC := clang
+  OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Wno-error
+  OPT_LDFLAGS := -fsanitize=fuzzer,address,undefined
 else
   OPT_CFLAGS := -O2
   OPT_LDFLAGS := -Wl,--as-needed
@@ -108,7 +115,7 @@ $(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR) $(LINK_S
 $(B)/services/sink/ws_page.o: services/sink/dashboard.html
 
 -include $(COMMON_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d) $(TOOL_SRC:%.c=$(B)/%.d) \
-         $(SERVICE_SRC:%.c=$(B)/%.d)
+         $(SERVICE_SRC:%.c=$(B)/%.d) $(FUZZ_SRC:%.c=$(B)/%.d)
 
 # ---------------------------------------------------------------- deps
 # Idempotent: each step checks before it installs, so a second run is quiet.
@@ -127,16 +134,17 @@ unit-san:
 integration: all
 	@WEIR_BUILD=$(B) python3 -m pytest -v -p no:cacheprovider tests/integration
 
-fuzz-replay: $(FUZZ_BIN)
-	@bash tests/harness/run-fuzz.sh replay $(FUZZ_BIN)
+# The harnesses link the service archives and libweir like every program,
+# built by clang with libFuzzer's coverage (VARIANT=fuzz, in build/fuzz).
+fuzz-replay fuzz:
+	@$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BIN)
+	@bash tests/harness/run-fuzz.sh $(if $(filter fuzz,$@),run $(FUZZ_SECONDS),replay) $(FUZZ_BIN)
 
-fuzz: $(FUZZ_BIN)
-	@bash tests/harness/run-fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_BIN)
-
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(SERVICE_SRC) $(wildcard common/*.h services/*/*.h common/link/*.c)
+ifeq ($(VARIANT),fuzz)
+build/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(SERVICE_LIBS) $(LIBWEIR) $(LINK_SHIM)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	  $< $(COMMON_SRC) common/link/gnutls_stub.c common/link/curl_lazy.c $(LINK_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LINK_LIBS) -o $@
+endif
 
 # `+`: the suites' own makes share this make's job slots (without it they
 # warn "jobserver unavailable" and build with -j1).
