@@ -265,32 +265,13 @@ static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         return 0;
 }
 
-/* KC_ACK_EXTERNAL: hooks.acknowledge.  Returns 0 to go on with the commit
- * (or the abort it asked for), 2 when the loop waits for it (consumption
- * paused), 1 when it was aborted instead because it cannot wait (revoke,
- * close), -1 fatal. */
-static int txn_acknowledge(kc_txn_t *t) {
-        t->retry_ms = -1;
-        t->retry_why = NULL;
-        kc_txn_res_t r = t->hooks.acknowledge(t, t->hooks.opaque);
-        if (r == KC_TXN_FATAL)
-                return txn_fatal(t, "acknowledge hook failed");
-        if (r == KC_TXN_ABORT)
-                t->abort_requested = 1;
-        if (r != KC_TXN_RETRY)
-                return 0;
-        if (t->revoking || t->closing) {
-                /* Nothing of it may be committed: the partitions that stay
-                 * are consumed again, the revoked ones by their next owner. */
-                log_warn(KC_TXN_LOG,
-                         "%s: %s with an unacknowledged batch of %lld record(s): "
-                         "its offsets are not committed",
-                         t->stage, t->closing ? "stopping" : "partitions revoked",
-                         (long long)t->records);
-                return txn_abort(t, !t->closing);
-        }
-        kc_txn_wait_begin(t, KC_TXN_WAIT_ACK);
-        return 2;
+/* For kc_txn_wait.c (kc_txn_int.h). */
+int kc_txn_abort(kc_txn_t *t, int rewind) {
+        return txn_abort(t, rewind);
+}
+
+int kc_txn_fail(kc_txn_t *t, const char *why) {
+        return txn_fatal(t, "%s", why);
 }
 
 /* Ends the open transaction with a commit.  Returns 0 committed (or none
@@ -308,7 +289,7 @@ static int txn_commit(kc_txn_t *t) {
         if (t->failed)
                 return -1;
         if (!t->abort_requested && t->guarantee == KC_ACK_EXTERNAL) {
-                int r = txn_acknowledge(t);
+                int r = kc_txn_acknowledge(t);
                 if (r != 0)
                         return r;
         }
@@ -422,15 +403,6 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
                           (long long)m->offset);
 }
 
-/* A record that arrived while consumption is paused (from a partition
- * assigned during the pause, before it was paused): consumed again later. */
-static void txn_put_back_late(kc_txn_t *t, const rd_kafka_message_t *m) {
-        char err[512];
-        if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
-                txn_fatal(t, "put back %s[%d]@%lld: %s", kc_msg_topic(m), (int)m->partition,
-                          (long long)m->offset, err);
-}
-
 /* Consecutive aborts mean something keeps failing: back off (100 ms
  * doubling to 5 s) rather than spin, while still honouring stop. */
 static void txn_backoff(kc_txn_t *t) {
@@ -465,99 +437,6 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 return -1;
         }
         log_info(KC_TXN_LOG, "%s: closed", t->tid[0] ? t->tid : t->stage);
-        return 0;
-}
-
-/* The end of the linger after the first output (kc_txn_linger_end() ends
- * it early). */
-static int64_t txn_linger_end_ms(const kc_txn_t *t) {
-        return t->first_out_ms + (t->linger_done ? 0 : t->linger_ms);
-}
-
-/* When the open transaction must commit: state_ms after it opened, or
- * batch_ms after its first output if that is sooner (kc_txn_conf_t), but
- * never within the linger.  From the first output, not from the opening: a
- * transaction that held only input for a while (compute between two
- * windows) would otherwise be overdue the moment it produced, and commit in
- * the middle of a fetched batch — the windows closing on its other
- * partitions a few records later then waited for that commit and made a
- * second one. */
-static int64_t txn_deadline_ms(const kc_txn_t *t) {
-        int64_t due = t->opened_ms + t->state_ms;
-        if (t->produced > 0) {
-                if (t->first_out_ms + t->batch_ms < due)
-                        due = t->first_out_ms + t->batch_ms;
-                if (due < txn_linger_end_ms(t))
-                        due = txn_linger_end_ms(t);
-        }
-        return due;
-}
-
-/* When the open transaction is due: txn_deadline_ms(), or — once
- * it holds output someone downstream waits for — when the input has been
- * drained for idle_ms, whichever is first.  Under load the input never
- * drains and transactions stay batch-sized; a sparse or bursty input
- * (enrichment's aggregates, a window closing in compute) commits as soon
- * as the burst is through instead of waiting out the interval: group
- * commit, the batch adapting to the commit's own latency. */
-static int64_t txn_due_ms(const kc_txn_t *t) {
-        int64_t due = txn_deadline_ms(t);
-        if (t->produced > 0 && t->idle_ms >= 0 && !t->behind) {
-                int64_t idle = t->last_msg_ms + t->idle_ms;
-                if (idle < txn_linger_end_ms(t))
-                        idle = txn_linger_end_ms(t);
-                if (idle < due)
-                        due = idle;
-        }
-        return due;
-}
-
-/* Whether every partition consumed in the open transaction is read to its
- * end as of the last fetch (librdkafka's cached high watermark, the last
- * stable offset for read_committed).  An empty local queue alone is no
- * sign of idle input: catching up, it runs dry between fetches.  One
- * offset of slack: after a transactional producer's records the consumer's
- * position stops at the commit marker, one short of the end. */
-static int txn_caught_up(kc_txn_t *t) {
-        rd_kafka_t *rk = kc_rk(t->consumer);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(t->first);
-        int ok = rd_kafka_position(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int i = 0; ok && i < l->cnt; i++) {
-                int64_t lo, hi;
-                const rd_kafka_topic_partition_t *p = &l->elems[i];
-                if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) ==
-                            RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    hi >= 0 && p->offset >= 0 && p->offset < hi - 1)
-                        ok = 0;
-        }
-        rd_kafka_topic_partition_list_destroy(l);
-        return ok;
-}
-
-/* Whether the open transaction must commit now; `drained`: the last poll
- * returned nothing. */
-static int txn_due(kc_txn_t *t, int drained) {
-        if (t->abort_requested || t->commit_now)
-                return 1;
-        int64_t now = clk_mono_ms();
-        if (now >= txn_deadline_ms(t))
-                return 1;
-        /* The record cap too waits out the linger.  It bounds transactions
-         * holding output only: one holding none is bounded by state_ms, and
-         * a cap on it commits at a point that, at a steady rate, falls at
-         * the same moment in every window (at 20k/s and 1 s windows, 20000
-         * records after one window's commit is the next window's close),
-         * splitting it in two commits again and again. */
-        if (t->produced > 0 && t->records >= t->batch_records && now >= txn_linger_end_ms(t))
-                return 1;
-        if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms ||
-            now < txn_linger_end_ms(t))
-                return 0;
-        if (txn_caught_up(t))
-                return 1;
-        /* More to fetch: wait for it (txn_due_ms) instead of asking again at
-         * once; the next message clears this. */
-        t->behind = 1;
         return 0;
 }
 
@@ -628,7 +507,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         int64_t left = t->retry_at_ms - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 } else if (t->open) {
-                        int64_t left = txn_due_ms(t) - clk_mono_ms();
+                        int64_t left = kc_txn_due_ms(t) - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
                 if (t->poll_now) {
@@ -642,7 +521,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         if (t->failed)
                                 ;
                         else if (t->waiting && !m->err)
-                                txn_put_back_late(t, m);
+                                kc_txn_put_back_late(t, m);
                         else
                                 txn_message(t, m);
                         rd_kafka_message_destroy(m);
@@ -664,7 +543,7 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                                 kc_txn_wait_end(t);
                         else if (txn_commit(t) == 1) /* asks for the acknowledgement again */
                                 txn_backoff(t);
-                } else if (t->open && txn_due(t, drained)) {
+                } else if (t->open && kc_txn_due(t, drained)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
                 } else if (t->uncommitted && !t->open) {

@@ -96,6 +96,23 @@ kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *off
 void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts);
 void kc_txn_uncommitted_retry(kc_txn_t *t, int force);
 
+/* kc_txn.c's abort (returns 1, or -1) and fatal error (returns -1), for
+ * kc_txn_wait.c. */
+int kc_txn_abort(kc_txn_t *t, int rewind);
+int kc_txn_fail(kc_txn_t *t, const char *why);
+
+/* kc_txn_wait.c: hooks.acknowledge (KC_ACK_EXTERNAL): 0 go on with the
+ * commit (or the abort it asked for), 2 waiting (paused), 1 aborted
+ * (revoke, close: it cannot wait), -1 fatal. */
+int kc_txn_acknowledge(kc_txn_t *t);
+/* A record that arrived while paused: put back (fatal if that fails). */
+void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m);
+
+/* kc_txn_due.c: when the open transaction is due (monotonic ms), and
+ * whether it must commit now (`drained`: the last poll returned nothing). */
+int64_t kc_txn_due_ms(const kc_txn_t *t);
+int kc_txn_due(kc_txn_t *t, int drained);
+
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */
 void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque);

@@ -70,6 +70,45 @@ int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_
         return r;
 }
 
+/* KC_ACK_EXTERNAL: hooks.acknowledge.  Returns 0 to go on with the commit
+ * (or the abort it asked for), 2 when the loop waits for it (consumption
+ * paused), 1 when it was aborted instead because it cannot wait (revoke,
+ * close), -1 fatal. */
+int kc_txn_acknowledge(kc_txn_t *t) {
+        t->retry_ms = -1;
+        t->retry_why = NULL;
+        kc_txn_res_t r = t->hooks.acknowledge(t, t->hooks.opaque);
+        if (r == KC_TXN_FATAL)
+                return kc_txn_fail(t, "acknowledge hook failed");
+        if (r == KC_TXN_ABORT)
+                t->abort_requested = 1;
+        if (r != KC_TXN_RETRY)
+                return 0;
+        if (t->revoking || t->closing) {
+                /* Nothing of it may be committed: the partitions that stay
+                 * are consumed again, the revoked ones by their next owner. */
+                log_warn(KC_TXN_LOG,
+                         "%s: %s with an unacknowledged batch of %lld record(s): "
+                         "its offsets are not committed",
+                         t->stage, t->closing ? "stopping" : "partitions revoked",
+                         (long long)t->records);
+                return kc_txn_abort(t, !t->closing);
+        }
+        kc_txn_wait_begin(t, KC_TXN_WAIT_ACK);
+        return 2;
+}
+
+/* A record that arrived while consumption is paused (from a partition
+ * assigned during the pause, before it was paused): consumed again later. */
+void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m) {
+        char err[512], why[700];
+        if (kc_txn_put_back(t, m, err, sizeof(err)) == -1) {
+                snprintf(why, sizeof(why), "put back %s[%d]@%lld: %s", kc_msg_topic(m),
+                         (int)m->partition, (long long)m->offset, err);
+                kc_txn_fail(t, why);
+        }
+}
+
 void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
         if (!t->uncommitted && !(t->uncommitted = rd_kafka_topic_partition_list_new(offsets->cnt)))
                 return; /* out of memory: duplicates later, as without the retry */
