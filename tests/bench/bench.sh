@@ -137,7 +137,9 @@ if e2e:
     def verdict(v, t):
         return "met" if v < t else f"**missed** by {v - t:.1f} ({v / t:.1f}x the target)"
     o.append(f"- p99 < 50 ms at {max(e2e['rates'], key=int)} readings/s: {top['p99_ms']} ms — {verdict(top['p99_ms'], 50)}")
-    o.append(f"- all four services < 40 MB RSS together: {tot:.1f} MB — {verdict(tot, 40)}")
+    o.append(f"- all four services < 48 MB RSS together: {tot:.1f} MB — {verdict(tot, 48)}")
+    for n, kb in sorted(e2e["rss_kb"].items()):
+        o.append(f"- {n} < 12 MB RSS: {kb / 1024:.1f} MB — {verdict(kb / 1024, 12)}")
     o.append(f"- ready < 100 ms (slowest service, median of 3 starts): {rdy} ms — {verdict(rdy, 100)}")
     runs = [(v, n) for n, rs in e2e.get("ready_ms_runs", {}).items() for v in rs]
     if runs:
