@@ -4,8 +4,9 @@
 # Layout of the build tree:
 #   build/<variant>/common/*.o   objects of common/ (libweir.a)
 #   build/<variant>/tests/*      unit test binaries, tools
-#   build/fuzz/*                 libFuzzer harnesses (clang)
-# <variant> is `rel` (optimised) or `san` (ASan+UBSan).
+#   build/fuzz/fuzz_*            libFuzzer harnesses (VARIANT=fuzz)
+# <variant> is `rel` (optimised), `san` (ASan+UBSan) or `fuzz` (clang,
+# libFuzzer coverage + ASan+UBSan; `make fuzz` and `make fuzz-replay` build it).
 
 SHELL      := /bin/bash
 # Parallel by default, at the top level only: a sub-make ($(MAKE) in a
@@ -27,13 +28,18 @@ B          := build/$(VARIANT)
 CC         ?= cc
 PKGS       := rdkafka avro-c libcurl libcjson libmicrohttpd libwebsockets hiredis zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WARN       := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wconversion -Wno-sign-conversion \
               -Wstrict-prototypes -Wmissing-prototypes -Wvla
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -Icommon -I$(B)/gen $(PKG_CFLAGS)
 ifeq ($(VARIANT),san)
   OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   OPT_LDFLAGS := -fsanitize=address,undefined
+else ifeq ($(VARIANT),fuzz)
+  # -Wno-error: clang warns (-Wsometimes-uninitialized) through avro-c's
+  # avro_value_get_* macros; the warning builds (gcc) are rel and san.
+  CC := clang
+  OPT_CFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Wno-error
+  OPT_LDFLAGS := -fsanitize=fuzzer,address,undefined
 else
   OPT_CFLAGS := -O2
   OPT_LDFLAGS := -Wl,--as-needed
@@ -41,36 +47,29 @@ endif
 CFLAGS  := $(BASE_CFLAGS) $(OPT_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(OPT_LDFLAGS)
 
-# The service binaries (weir-<service>) of the release build link in the
-# libraries Debian ships as static archives, so each process maps fewer shared
+# One link for every program: service binaries, unit tests and tools, in
+# every VARIANT (rel, san) — the tests run what ships.  The libraries Debian
+# ships as static archives are linked in, so each process maps fewer shared
 # objects: every .so costs relocated (private dirty) data, its own partly
 # touched text pages and its constructors, and in production each service is
 # its own FROM scratch container where nothing is shared.  avro-c comes in
 # without its snappy codec (C++: libstdc++, libgcc_s).  OpenSSL, cyrus-sasl,
 # zstd, cJSON and glibc have no usable static archive and stay shared
 # (-lcjson first: librdkafka.a carries its own, older cJSON with global
-# symbols; Weir and librdkafka both bind to Debian's patched libcjson).
+# symbols; Weir and librdkafka both bind to Debian's patched libcjson).  The
+# archives of jansson and lz4 come with libjansson-dev and liblz4-dev
+# (`make deps`).  Two shims, each kept because it saves more than 2 MB of RSS
+# per service (docs/bench/link.md, with the command):
 # libcurl (with the TLS, Kerberos, LDAP and SSH libraries Debian builds it
-# against) is loaded at its first call (common/link/curl_lazy.c): ingress, compute
-# and enrichment use it only with a schema registry.  GnuTLS is not linked:
-# common/link/gnutls_stub.c stands in for libmicrohttpd's HTTPS part, unused.
-# Cyrus SASL (GSSAPI only) is initialised at the first SASL connection
-# (common/link/sasl_lazy.c), not when librdkafka starts.
-# Missing archives (no libjansson-dev/liblz4-dev: `make deps`) or
-# VARIANT=san: the plain shared link.  Measured: the commits that added this.
-LIBDIR     := $(shell pkg-config --variable=libdir rdkafka 2>/dev/null)
-SVC_STATIC := avro rdkafka microhttpd websockets hiredis jansson lz4 cap
-SVC_STATIC_A := $(SVC_STATIC:%=$(LIBDIR)/lib%.a)
-ifeq ($(VARIANT)|$(words $(wildcard $(SVC_STATIC_A))),rel|$(words $(SVC_STATIC_A)))
-  SVC_SHIM := $(B)/common/link/gnutls_stub.o $(B)/common/link/curl_lazy.o $(B)/common/link/sasl_lazy.o
-  SVC_LIBS := -Wl,--export-dynamic-symbol=_gnutls_global_init_skip \
-              -Wl,--wrap=sasl_client_init,--wrap=sasl_client_new \
-              -lcjson $(SVC_STATIC:%=-l:lib%.a) -lssl -lcrypto \
-              -l:libsasl2.so.2 -l:libzstd.so.1 -lz -lpthread -lm -ldl
-else
-  SVC_SHIM :=
-  SVC_LIBS := $(PKG_LIBS)
-endif
+# against) is loaded at its first call (common/link/curl_lazy.c): ingress,
+# compute and enrichment use it only with a schema registry; GnuTLS is not
+# linked: common/link/gnutls_stub.c stands in for libmicrohttpd's HTTPS part,
+# unused.
+LINK_STATIC := avro rdkafka microhttpd websockets hiredis jansson lz4 cap
+LINK_SHIM   := $(B)/common/link/gnutls_stub.o $(B)/common/link/curl_lazy.o
+LINK_LIBS   := -Wl,--export-dynamic-symbol=_gnutls_global_init_skip \
+               -lcjson $(LINK_STATIC:%=-l:lib%.a) -lssl -lcrypto \
+               -l:libsasl2.so.2 -l:libzstd.so.1 -lz -lpthread -lm -ldl
 
 # The build's identity (weir_build_info, common/procm.h): git describe at
 # build time, or WEIR_VERSION/WEIR_REVISION given to make (a tarball
@@ -125,15 +124,15 @@ $(LIBWEIR): $(COMMON_OBJ)
 
 # A test binary is its own .c plus the service archives and libweir;
 # tests/unit/th.h is the harness.
-$(B)/tests/%: $(B)/tests/unit/%.o $(SERVICE_LIBS) $(LIBWEIR)
+$(B)/tests/%: $(B)/tests/unit/%.o $(SERVICE_LIBS) $(LIBWEIR) $(LINK_SHIM)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LINK_LIBS) -o $@
 
-$(B)/tools/%: $(B)/tests/tools/%.o $(SERVICE_LIBS) $(LIBWEIR)
+$(B)/tools/%: $(B)/tests/tools/%.o $(SERVICE_LIBS) $(LIBWEIR) $(LINK_SHIM)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(PKG_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LINK_LIBS) -o $@
 
 .SECONDEXPANSION:
 # (PCT: a literal % that make does not replace with the stem in a pattern rule)
@@ -143,16 +142,16 @@ $(B)/lib/libweir-%.a: $$(patsubst $$(PCT).c,$(B)/$$(PCT).o,$$(filter-out service
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR) $(SVC_SHIM)
+$(B)/bin/weir-%: $(B)/services/%/main.o $(B)/lib/libweir-%.a $(LIBWEIR) $(LINK_SHIM)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(SVC_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LINK_LIBS) -o $@
 
 # The sink's dashboard page is embedded with .incbin, which -MMD cannot see.
 $(B)/services/sink/ws_page.o: services/sink/dashboard.html
 
 -include $(COMMON_OBJ:.o=.d) $(UNIT_SRC:%.c=$(B)/%.d) $(TOOL_SRC:%.c=$(B)/%.d) \
-         $(SERVICE_SRC:%.c=$(B)/%.d)
+         $(SERVICE_SRC:%.c=$(B)/%.d) $(FUZZ_SRC:%.c=$(B)/%.d)
 
 # ---------------------------------------------------------------- deps
 # Idempotent: each step checks before it installs, so a second run is quiet.
@@ -179,16 +178,18 @@ integration: all
 kafka4: all
 	@WEIR_BUILD=$(B) bash tests/harness/run-kafka4.sh
 
-fuzz-replay: $(FUZZ_BIN)
-	@bash tests/harness/run-fuzz.sh replay $(FUZZ_BIN)
+# The harnesses link the service archives and libweir like every program,
+# built by clang with libFuzzer's coverage (VARIANT=fuzz, in build/fuzz).
+fuzz-replay fuzz:
+	@$(MAKE) --no-print-directory VARIANT=fuzz $(FUZZ_BIN)
+	@bash tests/harness/run-fuzz.sh $(if $(filter fuzz,$@),run $(FUZZ_SECONDS),replay) $(FUZZ_BIN)
 
-fuzz: $(FUZZ_BIN)
-	@bash tests/harness/run-fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_BIN)
-
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(SERVICE_SRC) $(wildcard common/*.h services/*/*.h)
+ifeq ($(VARIANT),fuzz)
+build/fuzz/fuzz_%: $(B)/tests/fuzz/fuzz_%.o $(SERVICE_LIBS) $(LIBWEIR) $(LINK_SHIM)
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	  $< $(COMMON_SRC) $(PKG_LIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LINK_LIBS) -o $@
+endif
 
 # `+`: the suites' own makes share this make's job slots (without it they
 # warn "jobserver unavailable" and build with -j1).

@@ -660,3 +660,19 @@ fail:
                 rd_kafka_topic_partition_list_destroy(l);
         return -1;
 }
+
+const char *kc_msg_topic(const kc_msg_t *m) {
+        return m->rkt ? rd_kafka_topic_name(m->rkt) : "";
+}
+
+int kc_msg_header(const kc_msg_t *m, const char *name, const void **value, size_t *size) {
+        rd_kafka_headers_t *hdrs = NULL;
+        /* rd_kafka_message_headers() takes a non-const message; it only
+         * parses the headers the message already holds. */
+        if (rd_kafka_message_headers((rd_kafka_message_t *)(uintptr_t)m, &hdrs) !=
+                    RD_KAFKA_RESP_ERR_NO_ERROR ||
+            !hdrs ||
+            rd_kafka_header_get_last(hdrs, name, value, size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return -1;
+        return 0;
+}

@@ -35,6 +35,18 @@
 
 typedef struct kc_s kc_t;
 
+/* A consumed message (librdkafka's: key, key_len, payload, len, partition,
+ * offset, err are its fields).  The name lets a service that only reads
+ * messages through the loop (kc_txn.h) stay out of librdkafka's API. */
+typedef rd_kafka_message_t kc_msg_t;
+
+/* The message's topic ("" when it has none). */
+const char *kc_msg_topic(const kc_msg_t *m);
+
+/* The last header `name` of `m`: 0 with *value and *size set (value NULL for a
+ * null header), or -1 when it has none. */
+int kc_msg_header(const kc_msg_t *m, const char *name, const void **value, size_t *size);
+
 /* Called in the polling thread, inside rd_kafka_consumer_poll(), BEFORE the
  * consumer's assignment changes:
  *   assigned: `parts` are about to be added; fetching starts when the hook

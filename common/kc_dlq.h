@@ -18,6 +18,8 @@
 #include <librdkafka/rdkafka.h>
 #include <stdint.h>
 
+#include "kc_txn.h"
+
 /* Where a refused record came from.  `headers` may be NULL. */
 typedef struct kc_dlq_src_s {
         const rd_kafka_headers_t *headers;
@@ -37,5 +39,28 @@ rd_kafka_headers_t *kc_dlq_headers(const char *stage, const kc_dlq_src_t *src,
  * and headers are the source. */
 rd_kafka_headers_t *kc_dlq_headers_msg(const char *stage, const rd_kafka_message_t *m,
                                        const char *error_class, const char *reason);
+
+/* One dead-letter record for kc_txn_produce_dlq(). */
+typedef struct kc_dlq_rec_s {
+        const char *topic; /* the DLQ topic */
+        const char *stage;
+        /* The consumed message refused (its headers are copied, its topic,
+         * partition, offset and timestamp are the weir.source.* headers), or
+         * NULL: then src_* and, if set, the record's traceparent. */
+        const kc_msg_t *orig;
+        const char *src_topic;
+        int32_t src_partition;
+        int64_t src_offset;
+        const void *traceparent;
+        size_t traceparent_len;
+        const void *key, *value;
+        size_t key_len, value_len;
+        const char *error_class, *reason;
+} kc_dlq_rec_t;
+
+/* Produces `r` in the loop's open transaction or batch (kc_txn_produce():
+ * in at-least-once modes the batch commits only once it is delivered).
+ * Returns 0, or -1 (logged; the batch will not commit). */
+int kc_txn_produce_dlq(kc_txn_t *t, const kc_dlq_rec_t *r);
 
 #endif

@@ -198,6 +198,8 @@ static int txn_abort(kc_txn_t *t, int rewind) {
          * from the commit). */
         if (rewind && txn_rewind(t) == -1)
                 return -1;
+        t->commit_now = 0;
+        kc_txn_wait_end(t);
         if (t->hooks.aborted)
                 t->hooks.aborted(t, t->hooks.opaque);
         return 1;
@@ -259,16 +261,37 @@ static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
         if (offsets->cnt == 0)
                 return 0;
-        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), offsets, 0 /* sync */);
+        /* Acknowledged externally: also the offsets an earlier commit could
+         * not store, kept until one does. */
+        rd_kafka_topic_partition_list_t *l =
+                t->uncommitted ? kc_txn_uncommitted_merge(t, offsets) : NULL;
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), l ? l : offsets, 0);
         /* Outputs are delivered; a lost commit only means duplicates later. */
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                log_warn(KC_TXN_LOG, "%s: offset commit: %s (records will be redelivered)",
-                         t->stage, rd_kafka_err2str(err));
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                log_warn(KC_TXN_LOG, "%s: offset commit: %s (%s)", t->stage, rd_kafka_err2str(err),
+                         t->guarantee == KC_ACK_EXTERNAL ? "tried again"
+                                                         : "records will be redelivered");
+                if (t->guarantee == KC_ACK_EXTERNAL)
+                        kc_txn_uncommitted_keep(t, l ? l : offsets);
+        } else {
+                kc_txn_uncommitted_drop(t, NULL);
+        }
+        if (l)
+                rd_kafka_topic_partition_list_destroy(l);
         return 0;
 }
 
+/* For kc_txn_wait.c (kc_txn_int.h). */
+int kc_txn_abort(kc_txn_t *t, int rewind) {
+        return txn_abort(t, rewind);
+}
+
+int kc_txn_fail(kc_txn_t *t, const char *why) {
+        return txn_fatal(t, "%s", why);
+}
+
 /* Ends the open transaction with a commit.  Returns 0 committed (or none
- * open), 1 aborted instead, -1 fatal. */
+ * open), 1 aborted instead, 2 waiting for its acknowledgement, -1 fatal. */
 static int txn_commit(kc_txn_t *t) {
         if (!t->open)
                 return 0;
@@ -281,6 +304,11 @@ static int txn_commit(kc_txn_t *t) {
         }
         if (t->failed)
                 return -1;
+        if (!t->abort_requested && t->guarantee == KC_ACK_EXTERNAL) {
+                int r = kc_txn_acknowledge(t);
+                if (r != 0)
+                        return r;
+        }
         if (t->abort_requested)
                 return txn_abort(t, 1);
 
@@ -295,8 +323,10 @@ static int txn_commit(kc_txn_t *t) {
                 return r;
         kc_access_ok(t->producer, KC_REFUSED_NONE);
         t->open = 0;
+        t->commit_now = 0;
         t->consecutive_aborts = 0;
         t->recoveries = 0;
+        kc_txn_wait_end(t);
         metrics_inc(t->m_committed, 1);
         int64_t took = clk_mono_ms() - t0;
         metrics_observe(t->m_commit_s, (double)took / 1000.0);
@@ -313,6 +343,8 @@ static int txn_commit(kc_txn_t *t) {
 void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
         (void)kc;
         kc_txn_t *t = opaque;
+        if (t->waiting)
+                t->repause = 1; /* paused too once assigned (after this poll) */
         if (t->hooks.assigned)
                 t->hooks.assigned(t, parts, t->hooks.opaque);
 }
@@ -331,6 +363,9 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
                         txn_commit(t);
                 t->revoking = NULL;
         }
+        if (!lost)
+                kc_txn_uncommitted_retry(t, 1); /* the last chance: ours until now */
+        kc_txn_uncommitted_drop(t, parts);      /* their next owner redoes the rest */
         if (t->hooks.revoked)
                 t->hooks.revoked(t, parts, lost, t->hooks.opaque);
 }
@@ -366,8 +401,19 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
         t->last_msg_ms = clk_mono_ms();
         t->behind = 0;
         metrics_inc(t->m_in, 1);
+        t->retry_ms = -1;
+        t->retry_why = NULL;
         kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
-        if (r == KC_TXN_ABORT)
+        if (r == KC_TXN_RETRY) {
+                /* Not taken: consumed again after the wait.  Its offset may
+                 * not be committed meanwhile: the position moves back to it. */
+                t->records--;
+                char err[512];
+                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
+                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
+                        txn_fatal(t, "put back %s[%d]@%lld: %s", topic, (int)m->partition,
+                                  (long long)m->offset, err);
+        } else if (r == KC_TXN_ABORT)
                 t->abort_requested = 1;
         else if (r == KC_TXN_FATAL)
                 txn_fatal(t, "process hook failed at %s[%d]@%lld", topic, (int)m->partition,
@@ -390,6 +436,7 @@ static void txn_backoff(kc_txn_t *t) {
 /* Commit what is open, leave the group, deliver what is queued. */
 static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         char why[512];
+        t->closing = 1;
         if (t->open && !t->producer_failed) {
                 if (!t->failed)
                         txn_commit(t);
@@ -397,6 +444,7 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
                          !kc_fatal(t->producer, why, sizeof(why)))
                         txn_abort(t, 0);
         }
+        kc_txn_uncommitted_retry(t, 1);
         rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc_rk(t->consumer));
         if (err)
                 log_warn(KC_TXN_LOG, "consumer close: %s", rd_kafka_err2str(err));
@@ -406,99 +454,6 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 return -1;
         }
         log_info(KC_TXN_LOG, "%s: closed", t->tid[0] ? t->tid : t->stage);
-        return 0;
-}
-
-/* The end of the linger after the first output (kc_txn_linger_end() ends
- * it early). */
-static int64_t txn_linger_end_ms(const kc_txn_t *t) {
-        return t->first_out_ms + (t->linger_done ? 0 : t->linger_ms);
-}
-
-/* When the open transaction must commit: state_ms after it opened, or
- * batch_ms after its first output if that is sooner (kc_txn_conf_t), but
- * never within the linger.  From the first output, not from the opening: a
- * transaction that held only input for a while (compute between two
- * windows) would otherwise be overdue the moment it produced, and commit in
- * the middle of a fetched batch — the windows closing on its other
- * partitions a few records later then waited for that commit and made a
- * second one. */
-static int64_t txn_deadline_ms(const kc_txn_t *t) {
-        int64_t due = t->opened_ms + t->state_ms;
-        if (t->produced > 0) {
-                if (t->first_out_ms + t->batch_ms < due)
-                        due = t->first_out_ms + t->batch_ms;
-                if (due < txn_linger_end_ms(t))
-                        due = txn_linger_end_ms(t);
-        }
-        return due;
-}
-
-/* When the open transaction is due: txn_deadline_ms(), or — once
- * it holds output someone downstream waits for — when the input has been
- * drained for idle_ms, whichever is first.  Under load the input never
- * drains and transactions stay batch-sized; a sparse or bursty input
- * (enrichment's aggregates, a window closing in compute) commits as soon
- * as the burst is through instead of waiting out the interval: group
- * commit, the batch adapting to the commit's own latency. */
-static int64_t txn_due_ms(const kc_txn_t *t) {
-        int64_t due = txn_deadline_ms(t);
-        if (t->produced > 0 && t->idle_ms >= 0 && !t->behind) {
-                int64_t idle = t->last_msg_ms + t->idle_ms;
-                if (idle < txn_linger_end_ms(t))
-                        idle = txn_linger_end_ms(t);
-                if (idle < due)
-                        due = idle;
-        }
-        return due;
-}
-
-/* Whether every partition consumed in the open transaction is read to its
- * end as of the last fetch (librdkafka's cached high watermark, the last
- * stable offset for read_committed).  An empty local queue alone is no
- * sign of idle input: catching up, it runs dry between fetches.  One
- * offset of slack: after a transactional producer's records the consumer's
- * position stops at the commit marker, one short of the end. */
-static int txn_caught_up(kc_txn_t *t) {
-        rd_kafka_t *rk = kc_rk(t->consumer);
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(t->first);
-        int ok = rd_kafka_position(rk, l) == RD_KAFKA_RESP_ERR_NO_ERROR;
-        for (int i = 0; ok && i < l->cnt; i++) {
-                int64_t lo, hi;
-                const rd_kafka_topic_partition_t *p = &l->elems[i];
-                if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &lo, &hi) ==
-                            RD_KAFKA_RESP_ERR_NO_ERROR &&
-                    hi >= 0 && p->offset >= 0 && p->offset < hi - 1)
-                        ok = 0;
-        }
-        rd_kafka_topic_partition_list_destroy(l);
-        return ok;
-}
-
-/* Whether the open transaction must commit now; `drained`: the last poll
- * returned nothing. */
-static int txn_due(kc_txn_t *t, int drained) {
-        if (t->abort_requested)
-                return 1;
-        int64_t now = clk_mono_ms();
-        if (now >= txn_deadline_ms(t))
-                return 1;
-        /* The record cap too waits out the linger.  It bounds transactions
-         * holding output only: one holding none is bounded by state_ms, and
-         * a cap on it commits at a point that, at a steady rate, falls at
-         * the same moment in every window (at 20k/s and 1 s windows, 20000
-         * records after one window's commit is the next window's close),
-         * splitting it in two commits again and again. */
-        if (t->produced > 0 && t->records >= t->batch_records && now >= txn_linger_end_ms(t))
-                return 1;
-        if (!drained || t->produced == 0 || t->idle_ms < 0 || now < t->last_msg_ms + t->idle_ms ||
-            now < txn_linger_end_ms(t))
-                return 0;
-        if (txn_caught_up(t))
-                return 1;
-        /* More to fetch: wait for it (txn_due_ms) instead of asking again at
-         * once; the next message clears this. */
-        t->behind = 1;
         return 0;
 }
 
@@ -574,17 +529,30 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         continue;
                 }
                 int timeout = 100;
-                if (t->open) {
-                        int64_t left = txn_due_ms(t) - clk_mono_ms();
+                if (t->waiting) {
+                        int64_t left = t->retry_at_ms - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                } else if (t->open) {
+                        int64_t left = kc_txn_due_ms(t) - clk_mono_ms();
+                        timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
+                }
+                if (t->poll_now) {
+                        timeout = 0;
+                        t->poll_now = 0;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
                 int drained = !m;
+                t->drained = drained;
                 if (m) {
-                        if (!t->failed)
+                        if (t->failed)
+                                ;
+                        else if (t->waiting && !m->err)
+                                kc_txn_put_back_late(t, m);
+                        else
                                 txn_message(t, m);
                         rd_kafka_message_destroy(m);
                 }
+                kc_txn_wait_repause(t);
                 if (!t->failed && t->hooks.tick) {
                         kc_txn_res_t r = t->hooks.tick(t, t->hooks.opaque);
                         if (r == KC_TXN_ABORT && t->open)
@@ -594,9 +562,18 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                 }
                 if (t->failed)
                         break;
-                if (t->open && txn_due(t, drained)) {
+                if (t->waiting) {
+                        if (clk_mono_ms() < t->retry_at_ms)
+                                continue;
+                        if (t->waiting == KC_TXN_WAIT_RECORD)
+                                kc_txn_wait_end(t);
+                        else if (txn_commit(t) == 1) /* asks for the acknowledgement again */
+                                txn_backoff(t);
+                } else if (t->open && kc_txn_due(t, drained)) {
                         if (txn_commit(t) == 1)
                                 txn_backoff(t);
+                } else if (t->uncommitted && !t->open) {
+                        kc_txn_uncommitted_retry(t, 0);
                 }
         }
         return txn_close(t, errstr, errstr_size);

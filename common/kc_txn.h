@@ -49,6 +49,25 @@
  * consumer's offsets synchronously.  A failed batch is rewound and
  * reprocessed (duplicates, never loss).
  *
+ * Acknowledged by an external system (KC_ACK_EXTERNAL, the sink): as
+ * at-least-once, and before the commit hooks.acknowledge() delivers the
+ * batch elsewhere (InfluxDB).  It may answer KC_TXN_RETRY ("not yet",
+ * after kc_txn_retry_after()): the loop then pauses every assigned
+ * partition (and those assigned meanwhile), keeps polling — group
+ * membership, rebalances, hooks.tick, /healthz — and asks again when the
+ * time is up; once it answers KC_TXN_OK the offsets are committed and the
+ * partitions resumed.  A process hook may answer KC_TXN_RETRY too (a
+ * record that cannot be processed yet, e.g. its schema cannot be fetched):
+ * the record is consumed again after the wait, paused the same way.
+ *
+ * Rebalance while a batch waits for its acknowledgement: revoked (not
+ * lost), the hook is asked once more without waiting; if it still says
+ * "not yet" the batch is aborted (hooks.aborted) and the partitions that
+ * stay are rewound to its first offsets, so nothing is committed that was
+ * not acknowledged and the next owner of the revoked ones starts from the
+ * last commit.  Lost: aborted at once.  At close: asked once more, then
+ * aborted without a commit.
+ *
  * Stop: kc_txn_stop() (async-signal-safe, for SIGTERM) or *conf.stop.  The
  * loop commits the open transaction (aborts it if that fails), closes the
  * consumer (leaving the group), flushes the producer and returns 0.
@@ -66,6 +85,7 @@
 typedef enum {
         KC_EXACTLY_ONCE = 0,
         KC_AT_LEAST_ONCE = 1,
+        KC_ACK_EXTERNAL = 2, /* at least once, committed after hooks.acknowledge */
 } kc_guarantee_t;
 
 /* What a hook tells the loop. */
@@ -73,6 +93,9 @@ typedef enum {
         KC_TXN_OK = 0,    /* go on */
         KC_TXN_ABORT = 1, /* abort the open transaction: its records are consumed again */
         KC_TXN_FATAL = 2, /* stop the loop: kc_txn_run() returns -1 */
+        /* not yet (process, acknowledge): ask again after the delay given
+         * with kc_txn_retry_after(); consumption is paused meanwhile */
+        KC_TXN_RETRY = 3,
 } kc_txn_res_t;
 
 typedef struct kc_txn_s kc_txn_t;
@@ -81,7 +104,7 @@ typedef struct kc_txn_s kc_txn_t;
 typedef struct kc_txn_hooks_s {
         /* One consumed message (never an error message); the transaction is
          * open.  `m` is freed when it returns. */
-        kc_txn_res_t (*process)(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque);
+        kc_txn_res_t (*process)(kc_txn_t *t, const kc_msg_t *m, void *opaque);
         /* Before the offsets are sent: produce the state changes (changelog)
          * that belong to this transaction. */
         kc_txn_res_t (*pre_commit)(kc_txn_t *t, void *opaque);
@@ -99,6 +122,11 @@ typedef struct kc_txn_hooks_s {
          * wall-clock work; records produced here open a transaction. */
         kc_txn_res_t (*tick)(kc_txn_t *t, void *opaque);
         void *opaque;
+        /* KC_ACK_EXTERNAL only (required there): deliver the batch to the
+         * external system; KC_TXN_OK once it is acknowledged, KC_TXN_RETRY
+         * (with kc_txn_retry_after()) while it is not, KC_TXN_ABORT to
+         * consume the batch again, KC_TXN_FATAL. */
+        kc_txn_res_t (*acknowledge)(kc_txn_t *t, void *opaque);
 } kc_txn_hooks_t;
 
 typedef struct kc_txn_conf_s {
@@ -188,6 +216,27 @@ void kc_txn_output_pending(kc_txn_t *t);
  * there (compute: every partition of the loop has closed the window), so
  * the linger (kc_txn_conf_t.linger_ms) ends now. */
 void kc_txn_linger_end(kc_txn_t *t);
+
+/* From a hook about to return KC_TXN_RETRY: when to ask again (ms), and
+ * why, for the log line of the pause ("InfluxDB is not accepting writes":
+ * a static string, or NULL). */
+void kc_txn_retry_after(kc_txn_t *t, int64_t ms, const char *why);
+
+/* From a hook: the open batch is full, commit it now (KC_ACK_EXTERNAL:
+ * acknowledge, then commit) instead of at its deadline. */
+void kc_txn_commit_now(kc_txn_t *t);
+
+/* From a hook: the next poll does not wait for a message (it takes what
+ * is queued), so that hooks.tick sees at once whether the fetch is drained
+ * (kc_txn_drained()). */
+void kc_txn_poll_now(kc_txn_t *t);
+
+/* From hooks.tick: 1 when the last poll returned no message. */
+int kc_txn_drained(const kc_txn_t *t);
+
+/* 1 while consumption is paused (an acknowledgement or a record said "not
+ * yet"). */
+int kc_txn_paused(const kc_txn_t *t);
 
 kc_t *kc_txn_consumer(kc_txn_t *t);
 kc_t *kc_txn_producer(kc_txn_t *t);

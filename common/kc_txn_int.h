@@ -36,6 +36,25 @@ struct kc_txn_s {
         /* Set while the revoke hook ends the transaction: not rewound. */
         const rd_kafka_topic_partition_list_t *revoking;
 
+        /* Consumption paused until retry_at_ms: an acknowledgement
+         * (KC_TXN_WAIT_ACK) or a record (KC_TXN_WAIT_RECORD) said "not yet".
+         * kc_txn_wait.c. */
+        int waiting;
+        int64_t retry_at_ms;
+        int64_t retry_ms; /* the hook's kc_txn_retry_after(); -1: none given */
+        const char *retry_why;
+        int repause;    /* partitions were assigned while waiting */
+        int closing;    /* txn_close(): an acknowledgement cannot wait */
+        int commit_now; /* kc_txn_commit_now() */
+        int poll_now;   /* kc_txn_poll_now() */
+        int drained;    /* the last poll returned nothing */
+        metrics_child_t *m_paused;
+        /* KC_ACK_EXTERNAL: offsets of acknowledged batches whose commit the
+         * broker refused (e.g. during a rebalance), committed again every
+         * batch_ms and with the next batch.  kc_txn_wait.c. */
+        rd_kafka_topic_partition_list_t *uncommitted;
+        int64_t uncommitted_at;
+
         int consecutive_aborts;
         /* The producer hit a fatal error (fenced, e.g. its transaction timed
          * out while the broker was away): the loop re-creates it. */
@@ -60,6 +79,46 @@ int kc_txn_producer_restart(kc_txn_t *t, char *errstr, size_t errstr_size);
 /* Waits before the attempt-th retry of a producer Kafka refused (1 s
  * doubling to 30 s), beating the heartbeat, until stopped. */
 void kc_txn_refused_wait(kc_txn_t *t, int attempt);
+
+enum { KC_TXN_WAIT_ACK = 1, KC_TXN_WAIT_RECORD = 2 };
+
+/* Pauses the whole assignment (kind: KC_TXN_WAIT_*) until the hook's
+ * kc_txn_retry_after() delay (1 s if none was given) has passed. */
+void kc_txn_wait_begin(kc_txn_t *t, int kind);
+/* Resumes the assignment (nothing when not waiting). */
+void kc_txn_wait_end(kc_txn_t *t);
+/* While waiting: pauses again what was assigned meanwhile. */
+void kc_txn_wait_repause(kc_txn_t *t);
+/* Moves m's partition back to m (consumed again later) and pauses it: a
+ * record a process hook could not take yet, or one that arrived while
+ * waiting.  Returns 0, or -1 (fatal: recorded by the caller). */
+int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_size);
+
+/* KC_ACK_EXTERNAL's refused commits (see `uncommitted`): keep `offsets`;
+ * `offsets` plus what is kept for other partitions (a new list); forget
+ * `parts` (NULL: all); commit what is kept when due (force: now). */
+void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
+rd_kafka_topic_partition_list_t *
+kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
+void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts);
+void kc_txn_uncommitted_retry(kc_txn_t *t, int force);
+
+/* kc_txn.c's abort (returns 1, or -1) and fatal error (returns -1), for
+ * kc_txn_wait.c. */
+int kc_txn_abort(kc_txn_t *t, int rewind);
+int kc_txn_fail(kc_txn_t *t, const char *why);
+
+/* kc_txn_wait.c: hooks.acknowledge (KC_ACK_EXTERNAL): 0 go on with the
+ * commit (or the abort it asked for), 2 waiting (paused), 1 aborted
+ * (revoke, close: it cannot wait), -1 fatal. */
+int kc_txn_acknowledge(kc_txn_t *t);
+/* A record that arrived while paused: put back (fatal if that fails). */
+void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m);
+
+/* kc_txn_due.c: when the open transaction is due (monotonic ms), and
+ * whether it must commit now (`drained`: the last poll returned nothing). */
+int64_t kc_txn_due_ms(const kc_txn_t *t);
+int kc_txn_due(kc_txn_t *t, int drained);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */

@@ -288,14 +288,21 @@ static void kc_txn_metrics(kc_txn_t *t) {
         snprintf(name, sizeof(name), "weir_%s_kafka_producer_recreated_total", t->stage);
         t->m_recreated = metrics_counter(
                 name, "Transactional producers re-created after a fatal error (e.g. fenced).");
+        if (t->guarantee == KC_ACK_EXTERNAL) {
+                snprintf(name, sizeof(name), "weir_%s_consumption_paused", t->stage);
+                t->m_paused = metrics_gauge(
+                        name, "1 while consumption is paused: the batch is not acknowledged yet "
+                              "(InfluxDB not accepting writes) or a record cannot be taken yet.");
+        }
 }
 
 kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
         if (!conf->stage || !*conf->stage || !conf->topics || !conf->topics[0] ||
-            !conf->hooks.process) {
+            !conf->hooks.process ||
+            (conf->guarantee == KC_ACK_EXTERNAL) != (conf->hooks.acknowledge != NULL)) {
                 snprintf(errstr, errstr_size,
                          "kafka transactional loop: stage, topics and a process hook are "
-                         "required");
+                         "required, and an acknowledge hook with KC_ACK_EXTERNAL only");
                 return NULL;
         }
         kc_txn_t *t = calloc(1, sizeof(*t));
@@ -316,8 +323,10 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         t->stop_flag = conf->stop;
         t->hooks = conf->hooks;
         t->first = rd_kafka_topic_partition_list_new(8);
+        t->retry_ms = -1;
         kc_txn_metrics(t);
-        if (!t->m_in || !t->m_out || !t->m_committed || !t->m_commit_s || !t->m_recreated) {
+        if (!t->m_in || !t->m_out || !t->m_committed || !t->m_commit_s || !t->m_recreated ||
+            (t->guarantee == KC_ACK_EXTERNAL && !t->m_paused)) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: metric families clash");
                 goto fail;
         }
@@ -365,7 +374,10 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         log_info(KC_TXN_LOG,
                  "%s loop ready (%s, commit every %d record(s) or %d ms (%d ms without "
                  "output)%s)",
-                 t->stage, t->guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once",
+                 t->stage,
+                 t->guarantee == KC_EXACTLY_ONCE   ? "exactly-once"
+                 : t->guarantee == KC_ACK_EXTERNAL ? "at-least-once, acknowledged externally"
+                                                   : "at-least-once",
                  t->batch_records, t->batch_ms, t->state_ms, idle);
         return t;
 fail:
@@ -382,5 +394,7 @@ void kc_txn_destroy(kc_txn_t *t) {
         kc_destroy(t->producer);
         free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);
+        if (t->uncommitted)
+                rd_kafka_topic_partition_list_destroy(t->uncommitted);
         free(t);
 }

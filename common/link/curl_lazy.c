@@ -1,15 +1,16 @@
 /* curl_lazy — libcurl loaded on first use instead of at exec.  Linked into
- * the release service binaries only (Makefile: SVC_LINK), which then do not
+ * every Weir program (Makefile: LINK_SHIM, LINK_LIBS), which then does not
  * link -lcurl: these definitions are the libcurl functions Weir calls, and
  * each forwards to the real one in libcurl.so.4, dlopen()ed the first time
  * any of them is called.
  *
  * Why: Debian's libcurl brings ~20 shared objects with it (GnuTLS via
  * librtmp and libldap, Kerberos, libssh2, nghttp2, libpsl, brotli...) and
- * they cost ~3 MB of RSS per process just by being loaded, while ingress,
+ * they cost ~2.9 MB of RSS per process just by being loaded (docs/bench/link.md),
+ * while ingress,
  * compute and enrichment call libcurl only when SCHEMA_REGISTRY_URL is set.
- * weir-sim, and the sink for an https:// InfluxDB (INFLUX_HTTP_CLIENT=libcurl:
- * any), load it at their first HTTP request.
+ * weir-sim, and the sink when INFLUX_URL is set, load it at their first
+ * HTTP request (the sink: at start).
  *
  * The set of functions is exactly what Weir calls: a new curl_* call in
  * common/ or services/ fails the release link with an undefined reference

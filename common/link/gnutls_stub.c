@@ -1,12 +1,13 @@
 /* gnutls_stub — the GnuTLS entry points the static libmicrohttpd refers to,
- * so that the release service binaries (Makefile: SVC_LINK) need no
+ * so that every Weir program (Makefile: LINK_SHIM, LINK_LIBS) needs no
  * libgnutls.so at exec.
  *
  * Why: libmicrohttpd is built against GnuTLS for HTTPS, which Weir never
  * uses (the admin server and ingress serve plain HTTP; no MHD_USE_TLS
  * anywhere).  Loading libgnutls.so anyway brings p11-kit, nettle, hogweed,
  * gmp, libtasn1, libunistring, libidn2 and libffi and runs GnuTLS's and
- * MHD_init()'s global initialisation: ~1.5 MB of RSS per process.
+ * MHD_init()'s global initialisation: 2.2-2.5 MB of RSS per service
+ * (docs/bench/link.md).
  *
  * - gnutls_global_init()/gnutls_global_deinit(), which MHD_init()/MHD_fini()
  *   call at start and exit, do nothing.

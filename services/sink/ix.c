@@ -1,20 +1,20 @@
 /* ix — one InfluxDB write request: configuration from the environment, the
- * write URL for 1.x or 2.x, gzip, and the classification of the answer
- * (see ix.h).  The request goes out through the built-in HTTP client (hc.c)
- * for http:// and libcurl (ixc.c) for https://, so libcurl is loaded only
- * for https.  Batching, retries and splitting are in ix_flush.c. */
+ * write URL for 1.x or 2.x, gzip, the request through one reused libcurl
+ * easy handle, and the classification of the answer (see ix.h).  Batching,
+ * retries and splitting are in ix_flush.c. */
 #include "ix.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <zlib.h>
 
 #include "cfg.h"
-#include "hc.h"
-#include "ixc.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
@@ -23,22 +23,75 @@
 
 struct ix_s {
         ix_conf_t conf;
-        char *strs[10];     /* copies of conf's strings */
-        char *url;          /* the write URL */
-        const char *target; /* its path and query, in url (hc) */
-        hc_t *hc;           /* http:// */
-        ixc_t *ixc;         /* https:// */
-        buf_t hdrs;         /* header lines, "Name: value\r\n" each (secrets among them) */
-        buf_t gz;
+        char *strs[10];          /* copies of conf's strings */
+        char *url;               /* the write URL */
+        CURL *curl;              /* one handle for every request: its connection stays open */
+        struct curl_slist *hdrs; /* header lines (a token among them) */
+        char err[CURL_ERROR_SIZE];
+        buf_t resp; /* the answer's body, its first IX_MAX_RESPONSE bytes */
+        buf_t gz;   /* the compressed request body */
         z_stream z;
         int z_ready;
         metrics_child_t *duration, *bytes;
 };
 
+static pthread_once_t ix_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode ix_curl_rc;
+
+static void ix_curl_init(void) {
+        ix_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Checks INFLUX_URL with libcurl's own parser, so that what is accepted
+ * here is what the requests will use.  No user:password@ (credentials go in
+ * INFLUX_USERNAME/INFLUX_PASSWORD or INFLUX_TOKEN, never in a URL that ends
+ * up in logs: the URL is then not quoted), no query, no fragment. */
+static int ix_url_check(const char *url, char *errstr, size_t errstr_size) {
+        CURLU *u = curl_url();
+        if (!u) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        int rc = -1;
+        char *scheme = NULL, *user = NULL, *pw = NULL, *query = NULL, *frag = NULL;
+        CURLUcode uc = curl_url_set(u, CURLUPART_URL, url, 0);
+        if (uc == CURLUE_OK) {
+                curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+                curl_url_get(u, CURLUPART_USER, &user, 0);
+                curl_url_get(u, CURLUPART_PASSWORD, &pw, 0);
+                curl_url_get(u, CURLUPART_QUERY, &query, 0);
+                curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
+        }
+        if (user || pw)
+                snprintf(errstr, errstr_size,
+                         "INFLUX_URL: credentials in the URL (use INFLUX_USERNAME and "
+                         "INFLUX_PASSWORD, or INFLUX_TOKEN)");
+        else if (uc != CURLUE_OK)
+                snprintf(errstr, errstr_size, "INFLUX_URL=\"%s\": %s", url, curl_url_strerror(uc));
+        else if (!scheme || (strcasecmp(scheme, "http") && strcasecmp(scheme, "https")))
+                snprintf(errstr, errstr_size,
+                         "INFLUX_URL=\"%s\": expected http://host:port or https://host:port", url);
+        else if (query || frag)
+                snprintf(errstr, errstr_size,
+                         "INFLUX_URL=\"%s\": a query or fragment is not allowed (the sink "
+                         "writes the write API's query itself)",
+                         url);
+        else
+                rc = 0;
+        curl_free(scheme);
+        if (pw)
+                memset(pw, 0, strlen(pw));
+        curl_free(user);
+        curl_free(pw);
+        curl_free(query);
+        curl_free(frag);
+        curl_url_cleanup(u);
+        return rc;
+}
+
 int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision, char *errstr,
                 size_t errstr_size) {
         static const char *const versions[] = {"auto", "1", "2", NULL};
-        static const char *const clients[] = {"builtin", "libcurl", NULL};
         int v = 0;
         memset(c, 0, sizeof(*c));
         if (cfg_str("INFLUX_URL", NULL, &c->url, errstr, errstr_size) ||
@@ -51,7 +104,6 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
             cfg_str("INFLUX_USERNAME", NULL, &c->username, errstr, errstr_size) ||
             cfg_secret("INFLUX_PASSWORD", &c->password, errstr, errstr_size) ||
             cfg_bool("INFLUX_GZIP", 1, &c->gzip, errstr, errstr_size) ||
-            cfg_enum("INFLUX_HTTP_CLIENT", "builtin", clients, &c->libcurl, errstr, errstr_size) ||
             cfg_duration_ms("INFLUX_TIMEOUT", 10000, 100, 600000, &c->timeout_ms, errstr,
                             errstr_size) ||
             cfg_duration_ms("INFLUX_CONNECT_TIMEOUT", 5000, 100, 600000, &c->connect_timeout_ms,
@@ -70,18 +122,8 @@ int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision
                 return -1;
         }
         c->version = v == 0 ? (c->org || c->bucket ? 2 : 1) : v;
-        if (c->url && strncmp(c->url, "http://", 7) && strncmp(c->url, "https://", 8)) {
-                snprintf(errstr, errstr_size,
-                         "INFLUX_URL=\"%s\": expected http://host:port or https://host:port",
-                         c->url);
+        if (c->url && ix_url_check(c->url, errstr, errstr_size))
                 return -1;
-        }
-        hc_url_t u;
-        char e[256];
-        if (c->url && !strncmp(c->url, "http://", 7) && hc_url_parse(c->url, &u, e, sizeof(e))) {
-                snprintf(errstr, errstr_size, "INFLUX_URL: %s", e);
-                return -1;
-        }
         if (c->version == 2) {
                 if (!c->bucket)
                         c->bucket = default_db;
@@ -110,6 +152,14 @@ static char *ix_strdup(ix_t *ix, int slot, const char *s) {
         return ix->strs[slot];
 }
 
+/* Appends `s` percent-encoded (curl_easy_escape).  0 or -1. */
+static int ix_escape(ix_t *ix, buf_t *u, const char *s) {
+        char *e = curl_easy_escape(ix->curl, s, 0);
+        int rc = e ? buf_append(u, e, strlen(e)) : -1;
+        curl_free(e);
+        return rc;
+}
+
 static int ix_build_url(ix_t *ix) {
         const ix_conf_t *c = &ix->conf;
         buf_t u = BUF_INIT;
@@ -133,7 +183,7 @@ static int ix_build_url(ix_t *ix) {
         for (int i = 0; i < n; i++) {
                 rc |= buf_append(&u, names[i], strlen(names[i]));
                 rc |= buf_append(&u, "=", 1);
-                rc |= hc_escape(&u, vals[i]);
+                rc |= ix_escape(ix, &u, vals[i]);
                 rc |= buf_append(&u, "&", 1);
         }
         rc |= buf_append(&u, "precision=", 10);
@@ -143,38 +193,93 @@ static int ix_build_url(ix_t *ix) {
                 return -1;
         }
         ix->url = u.data;
-        /* the path starts at the first '/' after "scheme://" */
-        ix->target = strchr(strstr(ix->url, "://") + 3, '/');
         return 0;
 }
 
-#define IX_HDR(s) buf_append(&ix->hdrs, s, strlen(s))
+static int ix_header(ix_t *ix, const char *line) {
+        struct curl_slist *h = curl_slist_append(ix->hdrs, line);
+        if (!h)
+                return -1;
+        ix->hdrs = h;
+        return 0;
+}
 
-/* The header lines of every request.  1.x basic auth: written here for
- * the built-in client, by libcurl (CURLOPT_USERNAME) when `curl`. */
-static int ix_headers(ix_t *ix, int curl) {
+/* The header lines of every request.  1.x basic auth is libcurl's
+ * (CURLOPT_USERNAME). */
+static int ix_headers(ix_t *ix) {
         const ix_conf_t *c = &ix->conf;
-        int rc = IX_HDR("Content-Type: text/plain; charset=utf-8\r\n");
-        if (c->gzip)
-                rc |= IX_HDR("Content-Encoding: gzip\r\n");
-        if (c->version == 2 && c->token) {
-                rc |= IX_HDR("Authorization: Token ");
-                rc |= IX_HDR(c->token);
-                rc |= IX_HDR("\r\n");
-        } else if (c->version == 1 && c->username && !curl) {
-                buf_t up = BUF_INIT;
-                const char *pw = c->password ? c->password : "";
-                rc |= buf_append(&up, c->username, strlen(c->username));
-                rc |= buf_append(&up, ":", 1);
-                rc |= buf_append(&up, pw, strlen(pw));
-                rc |= IX_HDR("Authorization: Basic ");
-                rc |= up.data ? hc_base64(&ix->hdrs, up.data, up.len) : -1;
-                rc |= IX_HDR("\r\n");
-                if (up.data)
-                        memset(up.data, 0, up.size);
-                buf_free(&up);
+        /* "Expect:" off: no 100-continue round trip before a large body. */
+        int rc = ix_header(ix, "Expect:") ||
+                 ix_header(ix, "Content-Type: text/plain; charset=utf-8") ||
+                 (c->gzip && ix_header(ix, "Content-Encoding: gzip"));
+        if (!rc && c->version == 2 && c->token) {
+                buf_t a = BUF_INIT;
+                rc = buf_append(&a, "Authorization: Token ", 21) ||
+                     buf_append(&a, c->token, strlen(c->token)) || buf_nul(&a) ||
+                     ix_header(ix, a.data);
+                if (a.data)
+                        memset(a.data, 0, a.size);
+                buf_free(&a);
         }
-        return rc || buf_nul(&ix->hdrs) ? -1 : 0;
+        return rc ? -1 : 0;
+}
+
+static size_t ix_on_body(char *p, size_t size, size_t n, void *opaque) {
+        ix_t *ix = opaque;
+        size_t len = size * n;
+        size_t room = IX_MAX_RESPONSE - ix->resp.len;
+        /* The rest of a huge answer is read and dropped: the connection
+         * stays usable.  Out of memory only shortens the message. */
+        if (room)
+                (void)buf_append(&ix->resp, p, len < room ? len : room);
+        return len;
+}
+
+/* The options of every request.  Keep-alive is the handle's: libcurl keeps
+ * the connection open between requests and opens a new one when the
+ * server closed it (a request that finds it closed before any answer is
+ * sent again, which for a write only rewrites the same points). */
+static int ix_curl_setup(ix_t *ix, char *errstr, size_t errstr_size) {
+        pthread_once(&ix_curl_once, ix_curl_init);
+        if (ix_curl_rc != CURLE_OK) {
+                snprintf(errstr, errstr_size, "curl_global_init: %s",
+                         curl_easy_strerror(ix_curl_rc));
+                return -1;
+        }
+        if (!(ix->curl = curl_easy_init())) {
+                snprintf(errstr, errstr_size, "out of memory");
+                return -1;
+        }
+        return 0;
+}
+
+static int ix_curl_options(ix_t *ix) {
+        const ix_conf_t *c = &ix->conf;
+        CURL *cu = ix->curl;
+        CURLcode rc = CURLE_OK;
+#define IX_OPT(o, v)                                                                               \
+        do {                                                                                       \
+                if (rc == CURLE_OK)                                                                \
+                        rc = curl_easy_setopt(cu, o, v);                                           \
+        } while (0)
+        IX_OPT(CURLOPT_URL, ix->url);
+        IX_OPT(CURLOPT_POST, 1L);
+        IX_OPT(CURLOPT_HTTPHEADER, ix->hdrs);
+        IX_OPT(CURLOPT_NOSIGNAL, 1L);
+        IX_OPT(CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        IX_OPT(CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        IX_OPT(CURLOPT_ERRORBUFFER, ix->err);
+        IX_OPT(CURLOPT_WRITEFUNCTION, ix_on_body);
+        IX_OPT(CURLOPT_WRITEDATA, ix);
+        /* Idle connections are probed, so one a middlebox dropped is seen. */
+        IX_OPT(CURLOPT_TCP_KEEPALIVE, 1L);
+        if (c->version == 1 && c->username) {
+                IX_OPT(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+                IX_OPT(CURLOPT_USERNAME, c->username);
+                IX_OPT(CURLOPT_PASSWORD, c->password ? c->password : "");
+        }
+#undef IX_OPT
+        return rc == CURLE_OK ? 0 : -1;
 }
 
 ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
@@ -195,22 +300,10 @@ ix_t *ix_new(const ix_conf_t *conf, char *errstr, size_t errstr_size) {
         c->username = ix_strdup(ix, 6, conf->username);
         c->password = ix_strdup(ix, 7, conf->password);
         c->precision = ix_strdup(ix, 8, conf->precision ? conf->precision : "ms");
-        /* libcurl for https://, or for any URL when the operator asks. */
-        int curl = !strncasecmp(conf->url, "https://", 8) || conf->libcurl;
-        if (!c->url || !c->precision || ix_build_url(ix) || ix_headers(ix, curl)) {
-                snprintf(errstr, errstr_size, "out of memory");
+        if (ix_url_check(conf->url, errstr, errstr_size) || ix_curl_setup(ix, errstr, errstr_size))
                 goto fail;
-        }
-        char e[256];
-        if (curl)
-                ix->ixc = ixc_new(ix->url, ix->hdrs.data, c->version == 1 ? c->username : NULL,
-                                  c->password, c->timeout_ms, c->connect_timeout_ms,
-                                  IX_MAX_RESPONSE, e, sizeof(e));
-        else
-                ix->hc = hc_new(c->url, c->connect_timeout_ms, c->timeout_ms, IX_MAX_RESPONSE, e,
-                                sizeof(e));
-        if (!ix->ixc && !ix->hc) {
-                snprintf(errstr, errstr_size, "INFLUX_URL: %s", e);
+        if (!c->url || !c->precision || ix_build_url(ix) || ix_headers(ix) || ix_curl_options(ix)) {
+                snprintf(errstr, errstr_size, "out of memory");
                 goto fail;
         }
         if (c->gzip) {
@@ -234,13 +327,14 @@ fail:
 void ix_destroy(ix_t *ix) {
         if (!ix)
                 return;
-        hc_destroy(ix->hc);
-        ixc_destroy(ix->ixc);
+        if (ix->curl)
+                curl_easy_cleanup(ix->curl);
+        for (struct curl_slist *h = ix->hdrs; h; h = h->next)
+                memset(h->data, 0, strlen(h->data)); /* a token among them */
+        curl_slist_free_all(ix->hdrs);
         if (ix->z_ready)
                 deflateEnd(&ix->z);
-        if (ix->hdrs.data)
-                memset(ix->hdrs.data, 0, ix->hdrs.size);
-        buf_free(&ix->hdrs);
+        buf_free(&ix->resp);
         buf_free(&ix->gz);
         free(ix->url);
         for (size_t i = 0; i < sizeof(ix->strs) / sizeof(ix->strs[0]); i++) {
@@ -276,15 +370,16 @@ static int ix_gzip(ix_t *ix, const char *body, size_t len) {
 }
 
 /* InfluxDB's error text: 1.x {"error": ...}, 2.x {"code": ..., "message": ...}. */
-static void ix_message(const hc_resp_t *resp, ix_result_t *r) {
-        const char *body = resp->body;
-        cJSON *j = cJSON_ParseWithLength(body, resp->body_len);
+static void ix_message(ix_t *ix, ix_result_t *r) {
+        const char *body = ix->resp.data ? ix->resp.data : "";
+        size_t body_len = ix->resp.len;
+        cJSON *j = cJSON_ParseWithLength(body, body_len);
         const cJSON *m = j ? cJSON_GetObjectItemCaseSensitive(j, "error") : NULL;
         if (!cJSON_IsString(m))
                 m = j ? cJSON_GetObjectItemCaseSensitive(j, "message") : NULL;
         if (cJSON_IsString(m))
                 snprintf(r->message, sizeof(r->message), "%s", m->valuestring);
-        else if (resp->body_len)
+        else if (body_len)
                 snprintf(r->message, sizeof(r->message), "%.*s", (int)strcspn(body, "\r\n"), body);
         else
                 snprintf(r->message, sizeof(r->message), "HTTP %ld", r->status);
@@ -307,29 +402,42 @@ ix_class_t ix_send(ix_t *ix, const char *body, size_t len, ix_result_t *r) {
                 data = ix->gz.data;
                 dlen = ix->gz.len;
         }
-        hc_resp_t resp;
+        ix->resp.len = 0;
+        ix->err[0] = 0;
+        CURLcode rc = curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDS, data);
+        if (rc == CURLE_OK)
+                rc = curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dlen);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int rc = ix->hc ? hc_post(ix->hc, ix->target, ix->hdrs.data, data, dlen, &resp, r->message,
-                                  sizeof(r->message))
-                        : ixc_post(ix->ixc, data, dlen, &resp, r->message, sizeof(r->message));
+        if (rc == CURLE_OK)
+                rc = curl_easy_perform(ix->curl);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         metrics_observe(ix->duration,
                         (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-        if (rc) {
+        if (rc != CURLE_OK || buf_nul(&ix->resp)) {
                 r->cls = IX_RETRY;
                 r->cause = "network";
+                snprintf(r->message, sizeof(r->message), "%s",
+                         rc == CURLE_OK ? "out of memory"
+                         : ix->err[0]   ? ix->err
+                                        : curl_easy_strerror(rc));
                 return r->cls;
         }
         metrics_inc(ix->bytes, (double)dlen);
-        r->status = resp.status;
-        r->retry_after_ms = resp.retry_after_ms;
+        long status = 0;
+        curl_off_t ra = 0;
+        curl_easy_getinfo(ix->curl, CURLINFO_RESPONSE_CODE, &status);
+        /* Retry-After as seconds or an HTTP-date, made seconds by libcurl;
+         * 0 when absent (the same as no wait: ix_flush waits the backoff). */
+        if (curl_easy_getinfo(ix->curl, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+                r->retry_after_ms = ra > 86400 ? 86400000 : (int64_t)ra * 1000;
+        r->status = status;
         long s = r->status;
         if (s >= 200 && s < 300) {
                 r->cls = IX_OK;
                 return r->cls;
         }
-        ix_message(&resp, r);
+        ix_message(ix, r);
         if (s == 413) {
                 r->cls = IX_TOO_LARGE;
         } else if (s == 400 || s == 422) {

@@ -6,22 +6,19 @@
  *        Authorization: Token <INFLUX_TOKEN>
  * Bodies are gzip-compressed (Content-Encoding: gzip) unless INFLUX_GZIP=false.
  *
- * ix_send() makes one request and classifies the answer; ix_flush()
- * (ix_flush.c) delivers a whole batch: it retries 429/503/5xx/network
+ * ix_send() makes one request and classifies the answer; ix_flush_step()
+ * (ix_flush.c) delivers a whole batch, resumably: it retries 429/503/5xx/network
  * errors with capped exponential backoff and jitter, honouring Retry-After,
  * splits the batch in halves on 413, and on 400/422 splits until the lines
  * InfluxDB rejects are found one by one (writing a point twice only
  * overwrites it, so re-sending the accepted half of a partial write is
  * harmless) and hands each to the caller with InfluxDB's message.
  *
- * Transport: a plain http:// INFLUX_URL goes through the sink's own small
- * HTTP/1.1 client (hc.h: one keep-alive connection, no libcurl); https://
- * through libcurl (ixc.h), which is loaded and initialised only then —
- * libcurl and the ~20 shared objects it brings cost the sink ~5 MB of RSS.
- * Both send the same request and give the same classification.
+ * Transport: libcurl, one easy handle per writer reused for every request
+ * (its connection kept alive between batches), with INFLUX_CONNECT_TIMEOUT
+ * and INFLUX_TIMEOUT; http:// and https:// alike.
  *
- * Threads: one ix_t per thread (it owns a connection or curl handle, and
- * buffers). */
+ * Threads: one ix_t per thread (it owns the curl handle and buffers). */
 #ifndef WEIR_SINK_IX_H
 #define WEIR_SINK_IX_H
 
@@ -40,7 +37,6 @@ typedef struct ix_conf_s {
         const char *username, *password; /* 1.x basic auth (password: a secret) */
         const char *precision;           /* write API precision parameter (lp_precision_param) */
         int gzip;
-        int libcurl; /* INFLUX_HTTP_CLIENT=libcurl: libcurl for http:// too */
         int64_t timeout_ms, connect_timeout_ms;
         int64_t retry_initial_ms, retry_max_ms; /* backoff: initial·2^attempt, capped */
         int64_t retry_after_max_ms;             /* a Retry-After longer than this is cut */
@@ -79,9 +75,10 @@ typedef struct ix_result_s {
         long status;            /* HTTP status; 0 for a network error */
         const char *cause;      /* retries: "network" "429" "503" "5xx" "auth" "not_found" "4xx" */
         int64_t retry_after_ms; /* from Retry-After; -1 when absent */
-        char message[1024];     /* InfluxDB's error text ("error"/"message"), or the
-                                 * network error ("connect to 127.0.0.1:8086:
-                                 * Connection refused"; curl's words for https) */
+        char message[1024];     /* InfluxDB's error text ("error"/"message"), or
+                                 * libcurl's for a network error ("Failed to
+                                 * connect to 127.0.0.1 port 8086 after 0 ms:
+                                 * Couldn't connect to server") */
 } ix_result_t;
 
 /* One request with body[0..len) (line protocol, uncompressed).  Fills *res
@@ -122,19 +119,43 @@ int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t 
 void ix_batch_clear(ix_batch_t *b);
 void ix_batch_free(ix_batch_t *b);
 
+/* Line i was rejected by the database (res->message says why). */
+typedef void (*ix_rejected_cb)(void *opaque, const ix_batch_t *b, size_t i, const ix_result_t *res);
+
+/* Where the delivery of one batch stands between two calls of
+ * ix_flush_step(): the ranges of lines still to write (a stack: bisection
+ * pushes halves) and the failed attempts in a row.  Zero it (or
+ * ix_flush_reset()) before a new batch. */
+typedef struct ix_flush_s {
+        size_t lo[64], hi[64]; /* 64 levels of halving: any size_t batch */
+        int depth;
+        int active;       /* the batch's ranges are set up */
+        unsigned attempt; /* consecutive failed attempts */
+        uint32_t rnd;     /* jitter */
+        ix_result_t last; /* the last failed attempt */
+} ix_flush_t;
+
+void ix_flush_reset(ix_flush_t *f);
+
+/* Writes what is left of `b`: each line is written or handed to
+ * `rejected`.  Returns 0 when that is done (InfluxDB acknowledged the
+ * batch; f is reset), or 1 when InfluxDB cannot take it now: *retry_ms is
+ * when to call again (capped exponential backoff with jitter, or
+ * Retry-After when longer) and f->last says why.  Never waits itself. */
+int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
+                  void *opaque, int64_t *retry_ms);
+
 typedef struct ix_flush_cbs_s {
-        /* Waits `ms` before a retry (the sink pauses consumption and keeps
-         * polling meanwhile).  `why` is the failed attempt.  Returns
+        /* Waits `ms` before a retry.  `why` is the failed attempt.  Returns
          * non-zero to give up (shutdown). */
         int (*wait)(void *opaque, int64_t ms, const ix_result_t *why);
-        /* Line i was rejected by the database (res->message says why). */
-        void (*rejected)(void *opaque, const ix_batch_t *b, size_t i, const ix_result_t *res);
+        ix_rejected_cb rejected;
         void *opaque;
 } ix_flush_cbs_t;
 
-/* Delivers every line of `b`: each is written or handed to `rejected`.
- * Returns 0 when that is done (InfluxDB acknowledged the batch), -1 when
- * `wait` gave up (nothing about the batch is known). */
+/* ix_flush_step() until done, calling `wait` between attempts (tools and
+ * tests; the sink's loop waits by pausing consumption instead).  Returns 0
+ * when the batch is through, -1 when `wait` gave up. */
 int ix_flush(ix_t *ix, const ix_batch_t *b, const ix_flush_cbs_t *cbs);
 
 #endif

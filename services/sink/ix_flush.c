@@ -77,16 +77,27 @@ void ix_batch_free(ix_batch_t *b) {
 
 /* ---------------------------------------------------------------- flush */
 
-typedef struct {
-        ix_t *ix;
-        const ix_batch_t *b;
-        const ix_flush_cbs_t *cbs;
-        unsigned attempt; /* consecutive failed attempts */
-        uint32_t rnd;
-        metrics_family_t *retries, *splits;
-} flush_t;
+/* Looked up at each step (once per request at most), not kept: a test
+ * may reset the registry between batches. */
+static void ix_flush_metrics(metrics_family_t **retries, metrics_family_t **splits) {
+        *retries = metrics_counter_family("weir_sink_influx_retries_total",
+                                          "InfluxDB write attempts that will be retried, by "
+                                          "cause (network, 429, 503, 5xx, auth, not_found, 4xx).",
+                                          "cause");
+        *splits = metrics_counter_family(
+                "weir_sink_influx_splits_total",
+                "Batches split in halves: too_large (HTTP 413) or rejected (HTTP 400/422, "
+                "to find the rejected lines).",
+                "cause");
+}
 
-static uint32_t next_rnd(flush_t *f) {
+void ix_flush_reset(ix_flush_t *f) {
+        f->depth = 0;
+        f->active = 0;
+        f->attempt = 0;
+}
+
+static uint32_t next_rnd(ix_flush_t *f) {
         /* xorshift32: jitter only needs to differ between processes and retries */
         uint32_t x = f->rnd;
         x ^= x << 13;
@@ -95,25 +106,49 @@ static uint32_t next_rnd(flush_t *f) {
         return f->rnd = x;
 }
 
-static int flush_range(flush_t *f, size_t lo, size_t hi) {
-        const ix_batch_t *b = f->b;
-        ix_result_t r;
-        for (;;) {
+static void ix_flush_push(ix_flush_t *f, size_t lo, size_t hi) {
+        f->lo[f->depth] = lo;
+        f->hi[f->depth] = hi;
+        f->depth++;
+}
+
+int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
+                  void *opaque, int64_t *retry_ms) {
+        metrics_family_t *ix_retries, *ix_splits;
+        ix_flush_metrics(&ix_retries, &ix_splits);
+        if (!f->active) {
+                f->active = 1;
+                f->depth = 0;
+                f->attempt = 0;
+                if (!f->rnd) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        f->rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 7) ^ 0x9e3779b9u;
+                        if (!f->rnd)
+                                f->rnd = 1;
+                }
+                if (b->n)
+                        ix_flush_push(f, 0, b->n);
+        }
+        ix_result_t *r = &f->last;
+        while (f->depth > 0) {
+                size_t lo = f->lo[f->depth - 1], hi = f->hi[f->depth - 1];
                 const ix_line_t *first = &b->lines[lo], *last = &b->lines[hi - 1];
                 size_t len = last->off + last->len - first->off;
-                switch (ix_send(f->ix, b->body.data + first->off, len, &r)) {
+                switch (ix_send(ix, b->body.data + first->off, len, r)) {
                 case IX_OK:
                         if (f->attempt)
                                 log_info(IX_LOG,
                                          "InfluxDB write succeeded after %u failed attempts",
                                          f->attempt);
                         f->attempt = 0;
-                        return 0;
+                        f->depth--;
+                        break;
                 case IX_RETRY: {
-                        metrics_inc(metrics_child(f->retries, r.cause), 1);
-                        const ix_conf_t *c = ix_conf(f->ix);
+                        metrics_inc(metrics_child(ix_retries, r->cause), 1);
+                        const ix_conf_t *c = ix_conf(ix);
                         int64_t d = ix_backoff_ms(c, f->attempt, next_rnd(f));
-                        int64_t ra = r.retry_after_ms;
+                        int64_t ra = r->retry_after_ms;
                         if (ra > c->retry_after_max_ms)
                                 ra = c->retry_after_max_ms;
                         if (ra > d)
@@ -123,54 +158,47 @@ static int flush_range(flush_t *f, size_t lo, size_t hi) {
                         log_write(f->attempt == 0 || f->attempt % 20 == 0 ? LOG_WARN : LOG_DEBUG,
                                   IX_LOG, NULL,
                                   "InfluxDB write failed (%s, HTTP %ld: %s); retry %u in %lld ms",
-                                  r.cause, r.status, r.message, f->attempt + 1, (long long)d);
+                                  r->cause, r->status, r->message, f->attempt + 1, (long long)d);
                         f->attempt++;
-                        if (f->cbs->wait(f->cbs->opaque, d, &r))
-                                return -1;
-                        continue;
+                        *retry_ms = d;
+                        return 1;
                 }
                 case IX_TOO_LARGE:
                 case IX_REJECTED:
                         f->attempt = 0;
+                        f->depth--;
                         if (hi - lo == 1) {
-                                f->cbs->rejected(f->cbs->opaque, b, lo, &r);
-                                return 0;
+                                rejected(opaque, b, lo, r);
+                                break;
                         }
-                        metrics_inc(metrics_child(f->splits,
-                                                  r.cls == IX_TOO_LARGE ? "too_large" : "rejected"),
+                        metrics_inc(metrics_child(ix_splits, r->cls == IX_TOO_LARGE ? "too_large"
+                                                                                    : "rejected"),
                                     1);
                         log_debug(IX_LOG, "InfluxDB answered %ld (%s) for %zu lines: splitting",
-                                  r.status, r.message, hi - lo);
+                                  r->status, r->message, hi - lo);
+                        /* the first half on top: lines go out in their order */
                         size_t mid = lo + (hi - lo) / 2;
-                        if (flush_range(f, lo, mid))
-                                return -1;
-                        return flush_range(f, mid, hi);
+                        ix_flush_push(f, mid, hi);
+                        ix_flush_push(f, lo, mid);
+                        break;
                 }
         }
+        ix_flush_reset(f);
+        return 0;
 }
 
 int ix_flush(ix_t *ix, const ix_batch_t *b, const ix_flush_cbs_t *cbs) {
-        if (b->n == 0)
-                return 0;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        flush_t f = {
-                .ix = ix,
-                .b = b,
-                .cbs = cbs,
-                .rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 7) ^ 0x9e3779b9u,
-                .retries = metrics_counter_family(
-                        "weir_sink_influx_retries_total",
-                        "InfluxDB write attempts that will be retried, by cause "
-                        "(network, 429, 503, 5xx, auth, not_found, 4xx).",
-                        "cause"),
-                .splits = metrics_counter_family(
-                        "weir_sink_influx_splits_total",
-                        "Batches split in halves: too_large (HTTP 413) or rejected (HTTP 400/422, "
-                        "to find the rejected lines).",
-                        "cause"),
-        };
-        if (!f.rnd)
-                f.rnd = 1;
-        return flush_range(&f, 0, b->n);
+        ix_flush_t *f = calloc(1, sizeof(*f)); /* ~1.5 KB: off the caller's stack */
+        if (!f)
+                return -1;
+        int64_t ms;
+        int rc = 0;
+        while (ix_flush_step(ix, f, b, cbs->rejected, cbs->opaque, &ms)) {
+                if (cbs->wait(cbs->opaque, ms, &f->last)) {
+                        rc = -1;
+                        break;
+                }
+        }
+        free(f);
+        return rc;
 }

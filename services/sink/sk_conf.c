@@ -36,13 +36,6 @@ void sk_metrics_init(sk_metrics_t *m) {
                 "weir_sink_end_to_end_latency_seconds",
                 "From a point's event time (its window end) to InfluxDB acknowledging it.", e2e,
                 sizeof(e2e) / sizeof(e2e[0]));
-        m->paused = metrics_gauge("weir_sink_consumption_paused",
-                                  "1 while consumption is paused because InfluxDB is failing.");
-        metrics_family_t *cm =
-                metrics_counter_family("weir_sink_offset_commits_total",
-                                       "Offset commits after an acknowledged batch.", "result");
-        m->commit_ok = metrics_child(cm, "ok");
-        m->commit_fail = metrics_child(cm, "error");
         m->skipped = metrics_counter_family(
                 "weir_sink_records_skipped_total",
                 "Records written to no database: tombstone, no_fields, alerts_off.", "reason");

@@ -19,11 +19,12 @@ typedef struct sk_conf_s {
 /* Reads the variables above.  0, or -1 with errstr naming the variable. */
 int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size);
 
-/* The loop's metrics (docs/sink.md, "Writer metrics"); children by T_*.
- * The registry owns them. */
+/* The sink's metrics (docs/sink.md, "Writer metrics"); children by T_*.
+ * The registry owns them.  weir_sink_consumption_paused and the commits
+ * (weir_sink_kafka_transactions_total) are the loop's (kc_txn). */
 typedef struct sk_metrics_s {
         metrics_child_t *records[T_N], *written[T_N], *rejected[T_N];
-        metrics_child_t *batches, *e2e, *paused, *commit_ok, *commit_fail;
+        metrics_child_t *batches, *e2e;
         metrics_family_t *skipped; /* by reason: tombstone, no_fields, alerts_off */
 } sk_metrics_t;
 

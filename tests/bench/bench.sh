@@ -167,8 +167,8 @@ if e2e:
         v = sm.get(k, [float("nan")])[0]
         o.append(f"- {k} <= {t} (median of the rounds): {v:.2f} — {le(v, t)}")
     o.append(f"- all four services < 48 MB RSS together under load: {tot:.1f} MB — {verdict(tot, 48)}")
-    big = max(e2e["rss_kb"], key=lambda n: e2e["rss_kb"][n])
-    o.append(f"- each service < 12 MB RSS under load: largest {big} {e2e['rss_kb'][big]/1024:.1f} MB — {verdict(e2e['rss_kb'][big]/1024, 12)}")
+    for n, kb in sorted(e2e["rss_kb"].items()):
+        o.append(f"- {n} < 12 MB RSS under load: {kb / 1024:.1f} MB — {verdict(kb / 1024, 12)}")
     o.append(f"- ready < 100 ms (slowest service, median of 3 starts): {rdy} ms — {verdict(rdy, 100)}")
     runs = [(v, n) for n, rs in e2e.get("ready_ms_runs", {}).items() for v in rs]
     if runs:

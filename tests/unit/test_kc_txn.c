@@ -9,9 +9,12 @@
  * txn-copy in the integration tests). */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "clk.h"
 #include "kc.h"
 #include "kc_txn.h"
 #include "log.h"
@@ -159,8 +162,14 @@ static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc
         conf.batch_ms = 50;
         conf.props = props;
         conf.stop = &r->stop;
-        conf.hooks = (kc_txn_hooks_t){on_process,  on_pre_commit, on_committed, on_aborted,
-                                      on_assigned, on_revoked,    on_tick,      r};
+        conf.hooks = (kc_txn_hooks_t){.process = on_process,
+                                      .pre_commit = on_pre_commit,
+                                      .committed = on_committed,
+                                      .aborted = on_aborted,
+                                      .assigned = on_assigned,
+                                      .revoked = on_revoked,
+                                      .tick = on_tick,
+                                      .opaque = r};
         r->out = "out";
         r->deadline = time(NULL) + 20;
         kc_txn_t *t = kc_txn_new(&conf, err, errsize);
@@ -292,6 +301,286 @@ static void test_alo(void) {
         kc_destroy(p);
 }
 
+/* ------------------------------------------- acknowledged externally */
+
+/* One KC_ACK_EXTERNAL loop (the sink's mode) and what its hooks saw. */
+typedef struct ack_s {
+        run_t r;
+        atomic_int *down;   /* the external system refuses while set */
+        atomic_int *total;  /* distinct records committed by every loop of the test */
+        int retry_first;    /* acknowledge says "not yet" this many times first */
+        int record_retries; /* process says "not yet" to r7 this many times */
+        int linger_stop;    /* run on 3 s after every record was committed */
+        int acks, not_yet, paused_ticks, processed_while_paused, revoked_while_paused;
+        kc_txn_t *t;
+        const char *group;
+        rd_kafka_mock_cluster_t *mc;
+        int rc;
+        char err[512];
+} ack_t;
+
+static kc_txn_res_t ack_process(kc_txn_t *t, const kc_msg_t *m, void *opaque) {
+        ack_t *a = opaque;
+        int i = atoi((const char *)m->payload + 1);
+        if (kc_txn_paused(t))
+                a->processed_while_paused++;
+        if (i == 7 && a->record_retries > 0) {
+                a->record_retries--;
+                kc_txn_retry_after(t, 30, NULL);
+                return KC_TXN_RETRY;
+        }
+        if (i >= 0 && i < N_RECORDS)
+                a->r.pending[i]++;
+        return KC_TXN_OK;
+}
+
+static kc_txn_res_t ack_acknowledge(kc_txn_t *t, void *opaque) {
+        ack_t *a = opaque;
+        a->acks++;
+        if (atomic_load(a->down) || a->retry_first > 0) {
+                if (a->retry_first > 0)
+                        a->retry_first--;
+                a->not_yet++;
+                kc_txn_retry_after(t, 30, NULL);
+                return KC_TXN_RETRY;
+        }
+        return KC_TXN_OK;
+}
+
+/* Which records some loop committed (at least once: with a rebalance, a
+ * commit refused for a stale generation means its records come again). */
+static atomic_int ack_seen[N_RECORDS];
+
+static void ack_committed(kc_txn_t *t, int64_t records, void *opaque) {
+        ack_t *a = opaque;
+        for (int i = 0; i < N_RECORDS; i++)
+                if (a->r.pending[i] && atomic_fetch_add(&ack_seen[i], 1) == 0)
+                        atomic_fetch_add(a->total, 1);
+        (void)t;
+        a->r.committed++;
+        a->r.committed_records += (int)records;
+        for (int i = 0; i < N_RECORDS; i++) {
+                a->r.done[i] += a->r.pending[i];
+                a->r.pending[i] = 0;
+        }
+}
+
+static void ack_aborted(kc_txn_t *t, void *opaque) {
+        on_aborted(t, &((ack_t *)opaque)->r);
+}
+
+static void ack_revoked(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts, int lost,
+                        void *opaque) {
+        ack_t *a = opaque;
+        /* the batch that waited was aborted by the loop just before */
+        if (a->not_yet > 0 && a->r.aborted > 0)
+                a->revoked_while_paused++;
+        on_revoked(t, parts, lost, &a->r);
+}
+
+/* Every record was committed once by some loop; stop 3 s later (records
+ * of a commit the broker refused come again meanwhile). */
+static atomic_long ack_all_at;
+
+static kc_txn_res_t ack_tick(kc_txn_t *t, void *opaque) {
+        ack_t *a = opaque;
+        a->paused_ticks += kc_txn_paused(t);
+        long now = (long)clk_mono_ms(), zero = 0;
+        if (atomic_load(a->total) >= N_RECORDS)
+                atomic_compare_exchange_strong(&ack_all_at, &zero, now);
+        long at = atomic_load(&ack_all_at);
+        if ((at && now - at >= (a->linger_stop ? 3000 : 0)) || time(NULL) > a->r.deadline)
+                atomic_store(&a->r.stop, 1);
+        return KC_TXN_OK;
+}
+
+static kc_txn_t *ack_new(ack_t *a) {
+        static const char *topics[] = {"in", NULL};
+        const char *props[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(a->mc), NULL};
+        kc_txn_conf_t conf;
+        kc_txn_conf_init(&conf);
+        conf.stage = "acktest";
+        conf.group_id = a->group;
+        conf.topics = topics;
+        conf.guarantee = KC_ACK_EXTERNAL;
+        conf.batch_ms = conf.state_ms = 50;
+        conf.idle_ms = -1;
+        conf.props = props;
+        conf.stop = &a->r.stop;
+        conf.hooks = (kc_txn_hooks_t){.process = ack_process,
+                                      .committed = ack_committed,
+                                      .aborted = ack_aborted,
+                                      .revoked = ack_revoked,
+                                      .tick = ack_tick,
+                                      .opaque = a,
+                                      .acknowledge = ack_acknowledge};
+        a->r.deadline = time(NULL) + 60;
+        return kc_txn_new(&conf, a->err, sizeof(a->err));
+}
+
+static void *ack_thread(void *opaque) {
+        ack_t *a = opaque;
+        a->rc = a->t ? kc_txn_run(a->t, a->err, sizeof(a->err)) : -2;
+        return NULL;
+}
+
+/* Every record committed (once, when `once`) over the loops' committed
+ * hooks. */
+static void check_committed(const ack_t *a, const ack_t *b, int once) {
+        int missing = 0, dup = 0;
+        for (int i = 0; i < N_RECORDS; i++) {
+                int n = a->r.done[i] + (b ? b->r.done[i] : 0);
+                missing += n == 0;
+                dup += n > 1;
+        }
+        TH_CHECK_INT(missing, 0);
+        if (once)
+                TH_CHECK_INT(dup, 0);
+}
+
+static void ack_reset(void) {
+        atomic_store(&ack_all_at, 0);
+        for (int i = 0; i < N_RECORDS; i++)
+                atomic_store(&ack_seen[i], 0);
+}
+
+/* The external system says "not yet" three times, and one record cannot be
+ * taken twice: consumption is paused meanwhile (no record processed while
+ * paused), nothing is committed before the acknowledgement, and in the
+ * end every record is committed once and the group's offsets are at the
+ * end of the input. */
+static void test_ack_external_not_yet(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        static ack_t a;
+        static atomic_int down, total;
+        ack_reset();
+        memset(&a, 0, sizeof(a));
+        atomic_store(&down, 0);
+        atomic_store(&total, 0);
+        a.down = &down;
+        a.total = &total;
+        a.retry_first = 3;
+        a.record_retries = 2;
+        a.group = "g-ack";
+        a.mc = mc;
+        kc_txn_t *t = ack_new(&a);
+        TH_CHECK(t != NULL);
+        if (!t) {
+                kc_destroy(p);
+                return;
+        }
+        int rc = kc_txn_run(t, a.err, sizeof(a.err));
+        TH_CHECK_INT(rc, 0);
+        if (rc)
+                fprintf(stderr, "  %s\n", a.err);
+        kc_txn_destroy(t);
+        check_committed(&a, NULL, 1);
+        TH_CHECK(a.not_yet >= 3);
+        TH_CHECK(a.paused_ticks > 0);
+        TH_CHECK_INT(a.processed_while_paused, 0);
+        TH_CHECK_INT(a.record_retries, 0);
+        TH_CHECK_INT(a.r.aborted, 0);
+        TH_CHECK_INT(committed_sum(mc, "g-ack"), N_RECORDS);
+        metrics_child_t *paused = metrics_gauge("weir_acktest_consumption_paused", "t");
+        TH_CHECK(metrics_value(paused) == 0); /* resumed */
+        kc_destroy(p);
+}
+
+/* The external system is down and a second member joins: partitions are
+ * revoked from the first while its batch waits.  Asked once more, it still
+ * says "not yet": the batch is aborted, nothing of it committed, the
+ * partitions it keeps are consumed again.  Once the system is back every
+ * record is committed by one of the two (at least once: the mock refuses an
+ * offset commit made while the group rebalances, whose records then come
+ * again), and the group's offsets reach the end of the input (a refused
+ * commit of an acknowledged batch is tried again). */
+static void test_ack_external_revoke_while_waiting(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        static ack_t a, b;
+        static atomic_int down, total;
+        ack_reset();
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        atomic_store(&down, 1);
+        atomic_store(&total, 0);
+        a.down = b.down = &down;
+        a.total = b.total = &total;
+        a.group = b.group = "g-ack-rebalance";
+        a.linger_stop = b.linger_stop = 1;
+        a.mc = b.mc = mc;
+        a.t = ack_new(&a);
+        TH_CHECK(a.t != NULL);
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, ack_thread, &a);
+        /* a takes every partition, consumes, waits for the acknowledgement */
+        for (int i = 0; i < 200 && (a.not_yet < 2 || !kc_txn_paused(a.t)); i++)
+                usleep(50 * 1000);
+        TH_CHECK(a.not_yet >= 2);
+        TH_CHECK_INT(committed_sum(mc, "g-ack-rebalance"), 0);
+        b.t = ack_new(&b);
+        TH_CHECK(b.t != NULL);
+        pthread_create(&tb, NULL, ack_thread, &b);
+        for (int i = 0; i < 600 && a.revoked_while_paused == 0; i++)
+                usleep(50 * 1000);
+        TH_CHECK(a.revoked_while_paused > 0);
+        TH_CHECK(a.r.aborted >= 1);
+        TH_CHECK_INT(committed_sum(mc, "g-ack-rebalance"), 0); /* nothing unacknowledged */
+        atomic_store(&down, 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        TH_CHECK_INT(a.rc, 0);
+        TH_CHECK_INT(b.rc, 0);
+        if (a.rc || b.rc)
+                fprintf(stderr, "  %s / %s\n", a.err, b.err);
+        TH_CHECK_INT(a.processed_while_paused, 0);
+        check_committed(&a, &b, 0);
+        TH_CHECK_INT(committed_sum(mc, "g-ack-rebalance"), N_RECORDS);
+        kc_txn_destroy(a.t);
+        kc_txn_destroy(b.t);
+        kc_destroy(p);
+}
+
+/* Stopped while the external system is down: asked once more, then the
+ * loop closes without committing anything and returns 0. */
+static void test_ack_external_stop_while_waiting(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        static ack_t a;
+        static atomic_int down, total;
+        ack_reset();
+        memset(&a, 0, sizeof(a));
+        atomic_store(&down, 1);
+        atomic_store(&total, 0);
+        a.down = &down;
+        a.total = &total;
+        a.group = "g-ack-stop";
+        a.mc = mc;
+        a.t = ack_new(&a);
+        TH_CHECK(a.t != NULL);
+        pthread_t ta;
+        pthread_create(&ta, NULL, ack_thread, &a);
+        for (int i = 0; i < 200 && a.not_yet < 2; i++)
+                usleep(50 * 1000);
+        int before = a.acks;
+        kc_txn_stop(a.t);
+        pthread_join(ta, NULL);
+        TH_CHECK_INT(a.rc, 0);
+        TH_CHECK(a.acks == before + 1 || a.acks == before + 2); /* once more at close */
+        TH_CHECK(a.r.aborted >= 1);
+        TH_CHECK_INT(a.r.committed, 0);
+        TH_CHECK_INT(committed_sum(mc, "g-ack-stop"), 0);
+        kc_txn_destroy(a.t);
+        kc_destroy(p);
+}
+
 static void test_conf_env(void) {
         char err[256];
         kc_txn_conf_t conf;
@@ -352,4 +641,5 @@ static void test_cleanup(void) {
 
 TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_conf_env), TH_T(test_eos_aborts),
         TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_alo),
-        TH_T(test_cleanup))
+        TH_T(test_ack_external_not_yet), TH_T(test_ack_external_revoke_while_waiting),
+        TH_T(test_ack_external_stop_while_waiting), TH_T(test_cleanup))

@@ -1,0 +1,186 @@
+/* kc_txn_wait — the loop's pause while something said "not yet" (see
+ * kc_txn.h, KC_TXN_RETRY): every assigned partition is paused, the loop
+ * keeps polling (group membership, rebalances, ticks) and resumes them
+ * when the batch is acknowledged or aborted, or the record's delay is up.
+ *
+ * librdkafka drops what it had fetched for a paused partition and fetches
+ * again from the position when it is resumed, so nothing is lost by
+ * pausing.  A partition assigned during the pause is paused once it is
+ * assigned (kc_txn_wait_repause, after the poll that assigned it); a record
+ * that still arrives from it is put back (kc_txn_put_back). */
+#include <stdio.h>
+
+#include "kc_txn_int.h"
+#include "log.h"
+
+static void txn_pause_assignment(kc_txn_t *t, int pause) {
+        rd_kafka_t *rk = kc_rk(t->consumer);
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+                return;
+        if (parts->cnt > 0) {
+                rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rk, parts)
+                                                : rd_kafka_resume_partitions(rk, parts);
+                if (err)
+                        log_warn(KC_TXN_LOG, "%s: %s partitions: %s", t->stage,
+                                 pause ? "pause" : "resume", rd_kafka_err2str(err));
+        }
+        rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void kc_txn_wait_begin(kc_txn_t *t, int kind) {
+        int64_t ms = t->retry_ms >= 0 ? t->retry_ms : 1000;
+        t->retry_at_ms = clk_mono_ms() + ms;
+        if (!t->waiting) {
+                txn_pause_assignment(t, 1);
+                metrics_set(t->m_paused, 1);
+                log_warn(KC_TXN_LOG, "%s: %s: consumption paused (again in %lld ms)", t->stage,
+                         t->retry_why              ? t->retry_why
+                         : kind == KC_TXN_WAIT_ACK ? "the batch is not acknowledged yet"
+                                                   : "a record cannot be taken yet",
+                         (long long)ms);
+        }
+        t->waiting = kind;
+        t->repause = 0;
+}
+
+void kc_txn_wait_end(kc_txn_t *t) {
+        if (!t->waiting)
+                return;
+        t->waiting = 0;
+        t->repause = 0;
+        txn_pause_assignment(t, 0);
+        metrics_set(t->m_paused, 0);
+        log_info(KC_TXN_LOG, "%s: consumption resumed", t->stage);
+}
+
+void kc_txn_wait_repause(kc_txn_t *t) {
+        if (t->waiting && t->repause) {
+                t->repause = 0;
+                txn_pause_assignment(t, 1);
+        }
+}
+
+int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_size) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, kc_msg_topic(m), m->partition)->offset = m->offset;
+        rd_kafka_pause_partitions(kc_rk(t->consumer), l);
+        int r = kc_seek(t->consumer, l, 10000, errstr, errstr_size);
+        rd_kafka_topic_partition_list_destroy(l);
+        return r;
+}
+
+/* KC_ACK_EXTERNAL: hooks.acknowledge.  Returns 0 to go on with the commit
+ * (or the abort it asked for), 2 when the loop waits for it (consumption
+ * paused), 1 when it was aborted instead because it cannot wait (revoke,
+ * close), -1 fatal. */
+int kc_txn_acknowledge(kc_txn_t *t) {
+        t->retry_ms = -1;
+        t->retry_why = NULL;
+        kc_txn_res_t r = t->hooks.acknowledge(t, t->hooks.opaque);
+        if (r == KC_TXN_FATAL)
+                return kc_txn_fail(t, "acknowledge hook failed");
+        if (r == KC_TXN_ABORT)
+                t->abort_requested = 1;
+        if (r != KC_TXN_RETRY)
+                return 0;
+        if (t->revoking || t->closing) {
+                /* Nothing of it may be committed: the partitions that stay
+                 * are consumed again, the revoked ones by their next owner. */
+                log_warn(KC_TXN_LOG,
+                         "%s: %s with an unacknowledged batch of %lld record(s): "
+                         "its offsets are not committed",
+                         t->stage, t->closing ? "stopping" : "partitions revoked",
+                         (long long)t->records);
+                return kc_txn_abort(t, !t->closing);
+        }
+        kc_txn_wait_begin(t, KC_TXN_WAIT_ACK);
+        return 2;
+}
+
+/* A record that arrived while consumption is paused (from a partition
+ * assigned during the pause, before it was paused): consumed again later. */
+void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m) {
+        char err[512], why[700];
+        if (kc_txn_put_back(t, m, err, sizeof(err)) == -1) {
+                snprintf(why, sizeof(why), "put back %s[%d]@%lld: %s", kc_msg_topic(m),
+                         (int)m->partition, (long long)m->offset, err);
+                kc_txn_fail(t, why);
+        }
+}
+
+void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        if (!t->uncommitted && !(t->uncommitted = rd_kafka_topic_partition_list_new(offsets->cnt)))
+                return; /* out of memory: duplicates later, as without the retry */
+        for (int i = 0; i < offsets->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &offsets->elems[i];
+                rd_kafka_topic_partition_t *q =
+                        rd_kafka_topic_partition_list_find(t->uncommitted, p->topic, p->partition);
+                if (!q)
+                        q = rd_kafka_topic_partition_list_add(t->uncommitted, p->topic,
+                                                              p->partition);
+                q->offset = p->offset;
+        }
+        t->uncommitted_at = clk_mono_ms();
+}
+
+rd_kafka_topic_partition_list_t *
+kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(offsets);
+        for (int i = 0; t->uncommitted && i < t->uncommitted->cnt; i++) {
+                const rd_kafka_topic_partition_t *p = &t->uncommitted->elems[i];
+                if (!rd_kafka_topic_partition_list_find(l, p->topic, p->partition))
+                        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
+                                p->offset;
+        }
+        return l;
+}
+
+void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts) {
+        if (!t->uncommitted)
+                return;
+        for (int i = 0; parts && i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_del(t->uncommitted, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+        if (!parts || t->uncommitted->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(t->uncommitted);
+                t->uncommitted = NULL;
+        }
+}
+
+void kc_txn_uncommitted_retry(kc_txn_t *t, int force) {
+        if (!t->uncommitted || (!force && clk_mono_ms() < t->uncommitted_at + t->batch_ms))
+                return;
+        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), t->uncommitted, 0 /* sync */);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+                log_debug(KC_TXN_LOG, "%s: offset commit again: %s", t->stage,
+                          rd_kafka_err2str(err));
+                t->uncommitted_at = clk_mono_ms();
+                return;
+        }
+        log_info(KC_TXN_LOG, "%s: offsets of %d partition(s) committed on a later try", t->stage,
+                 t->uncommitted->cnt);
+        kc_txn_uncommitted_drop(t, NULL);
+}
+
+void kc_txn_retry_after(kc_txn_t *t, int64_t ms, const char *why) {
+        t->retry_ms = ms < 0 ? 0 : ms;
+        t->retry_why = why;
+}
+
+void kc_txn_commit_now(kc_txn_t *t) {
+        if (t->open)
+                t->commit_now = 1;
+}
+
+void kc_txn_poll_now(kc_txn_t *t) {
+        t->poll_now = 1;
+}
+
+int kc_txn_drained(const kc_txn_t *t) {
+        return t->drained;
+}
+
+int kc_txn_paused(const kc_txn_t *t) {
+        return t->waiting != 0;
+}
