@@ -217,7 +217,12 @@ def test_fenced_producer_is_recreated(kafka, topic):
     exe = REPO / os.environ.get("WEIR_BUILD", "build/rel") / "tools" / "kc_tool"
     proc = subprocess.Popen([str(exe), "txn-copy", "-b", kafka.bootstrap, "--from", src,
                              "--to", dst, "-g", f"g-{src}", "-n", str(n), "--interval", "1000",
-                             "--timeout", "90000", "-X", "transaction.timeout.ms=2000"],
+                             "--timeout", "90000", "-X", "transaction.timeout.ms=2000",
+                             # The group must not lose the member during the
+                             # stop: that aborts the transaction before the
+                             # producer learns it was fenced (another path,
+                             # not this test's), as CI saw once.
+                             "-X", "session.timeout.ms=30000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=dict(os.environ, COMMIT_IDLE="off"))
     p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
