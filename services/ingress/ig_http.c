@@ -16,6 +16,7 @@
 #include "clk.h"
 #include "ig_arena.h"
 #include "ig_http.h"
+#include "ig_otel.h"
 #include "ig_trace.h"
 #include "kc_dr.h"
 #include "log.h"
@@ -71,6 +72,7 @@ typedef struct ig_req_s {
         size_t res_records;
         atomic_int gate; /* suspend vs last delivery report: the second resumes */
         char tp[IG_TRACEPARENT_LEN + 1];
+        ig_otel_t ot; /* spans (ig_otel.h) */
 } ig_req_t;
 
 /* Per worker thread: the parse batch and the answer buffer. */
@@ -252,8 +254,8 @@ static enum MHD_Result ig_answer(ig_req_t *q) {
 
 /* The last record settled (polling thread, or ours when all failed at once). */
 static void ig_done(kc_dr_batch_t *b, void *opaque) {
-        (void)b;
         ig_req_t *q = opaque;
+        ig_otel_produced(&q->ot, b);
         if (atomic_fetch_add(&q->gate, 1) == 1)
                 MHD_resume_connection(q->conn);
 }
@@ -313,6 +315,7 @@ static enum MHD_Result ig_process(ig_req_t *q) {
                 ig_release(q);
                 return ig_error(q, 500, IG_E_KAFKA, "out of memory");
         }
+        ig_otel_produce(&q->ot, q->tp, q->topic->name, b->n);
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
         rd_kafka_header_add(hdrs, "traceparent", -1, q->tp, IG_TRACEPARENT_LEN);
         q->tprod_ns = clk_mono_ns();
@@ -425,8 +428,9 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
                 q->cc = ci ? ci->socket_context : NULL;
                 *con_cls = q;
                 atomic_fetch_add(&s->active, 1);
-                ig_trace_take(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
-                              q->tp);
+                int from_caller = ig_trace_take(
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), q->tp);
+                ig_otel_begin(&q->ot, q->tp, from_caller, method, url);
                 if (!q->cc)
                         return MHD_NO;
                 return ig_begin(q, url, method);
@@ -470,6 +474,7 @@ static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metrics_inc(metrics_child(s->m_requests, ig_route_names[q->route], q->status ? st : "none"),
                     1);
         metrics_observe(s->m_duration[q->route], (double)(clk_mono_ns() - q->t0_ns) / 1e9);
+        ig_otel_end(&q->ot, q->status, ig_route_names[q->route]);
         ig_release(q);
         kc_dr_batch_destroy(q->drb);
         /* An idle keep-alive connection keeps at most 1 MiB of buffers: a

@@ -26,8 +26,10 @@
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
+#include "otel.h"
 #include "sk_conf.h"
 #include "sk_dlq.h"
+#include "sk_otel.h"
 #include "svc.h"
 #include "ws.h"
 
@@ -273,10 +275,13 @@ static int sink_deliver(sink_t *s, int may_wait) {
                 ix_flush_cbs_t cbs = {.wait = may_wait ? sink_wait : sink_no_wait,
                                       .rejected = sink_rejected,
                                       .opaque = s};
+                uint64_t ot0 = otel_on ? otel_now_ns() : 0; /* spans: sk_otel.h */
                 if (ix_flush(s->ix, b, &cbs)) {
+                        sk_otel_write(b, ot0, -1, ix_write_url(s->ix));
                         rc = -1;
                         goto done;
                 }
+                sk_otel_write(b, ot0, 0, ix_write_url(s->ix));
                 metrics_inc(s->m.batches, 1);
                 size_t per[T_N] = {0, 0};
                 int64_t now = clk_wall_ms();
@@ -413,8 +418,12 @@ static int sink_take(sink_t *s, int t, rd_kafka_message_t *m) {
                         exit(1);
                 }
         }
-        if (s->ws && ws_server_clients(s->ws) > 0) /* no JSON work for nobody */
+        if (s->ws && ws_server_clients(s->ws) > 0) { /* no JSON work for nobody */
+                uint64_t ot0 = otel_on ? otel_now_ns() : 0;
                 sink_publish(s, t, &d, &info);
+                sk_otel_publish(m, ot0, s->topics[t], info.key, info.key_len,
+                                ws_server_clients(s->ws));
+        }
         return 1;
 }
 

@@ -1,0 +1,618 @@
+/* otel — span pool, sampler, and the exporter thread.  See otel.h. */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "otel_int.h"
+
+#define OTEL_LOG          "otel"
+#define OTEL_WARN_EVERY_S 10
+#define OTEL_MAX_RES      32 /* resource attributes */
+
+int otel_on;
+
+typedef enum { S_ON, S_OFF, S_RATIO } otel_root_t;
+
+typedef struct otel_s {
+        /* configuration (immutable after init) */
+        int parent_based;
+        otel_root_t root; /* decision for a root span (and any span when !parent_based) */
+        uint64_t ratio_bound; /* S_RATIO: sampled when trace-id's low 8 bytes < bound */
+        char *url;            /* owned */
+        struct curl_slist *headers; /* owned */
+        long timeout_ms, delay_ms;
+        size_t queue_max, batch_max;
+        buf_t resource; /* encoded once: owned */
+        char *res_store; /* owned: strings the resource pairs point into */
+
+        /* pool: slots[] with a free list and a FIFO queue of ended spans */
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        otel_span_t *slots; /* owned: queue_max slots */
+        int32_t free_head, q_head, q_tail;
+        size_t queued;
+        int stopping;
+        pthread_t thr;
+        int thr_started;
+
+        /* exporter thread only */
+        otel_span_t **batch; /* owned */
+        buf_t body;          /* owned, reused */
+        CURL *curl;
+
+        metrics_child_t *m_dropped, *m_exported;
+        _Atomic uint64_t dropped, dropped_full; /* all; of which: no free slot */
+        uint64_t logged, logged_full;            /* exporter thread: at the last warning */
+} otel_t;
+
+static otel_t O;
+
+uint64_t otel_now_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t otel_stat_dropped(void) {
+        return O.dropped;
+}
+
+static void otel_drop(size_t n, int full) {
+        O.dropped += n;
+        if (full)
+                O.dropped_full += n;
+        metrics_inc(O.m_dropped, (double)n);
+}
+
+/* ---------------------------------------------------------------- config */
+
+static const char *otel_env(const char *name) {
+        const char *v = getenv(name);
+        return v && *v ? v : NULL;
+}
+
+static int otel_env_long(const char *name, long def, long min, long *out, char *errstr,
+                         size_t errstr_size) {
+        const char *v = otel_env(name);
+        if (!v) {
+                *out = def;
+                return 0;
+        }
+        char *end;
+        errno = 0;
+        long x = strtol(v, &end, 10);
+        if (errno || *end || x < min) {
+                snprintf(errstr, errstr_size, "%s: \"%s\" is not an integer >= %ld", name, v, min);
+                return -1;
+        }
+        *out = x;
+        return 0;
+}
+
+/* Decodes %XX in place (OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES are
+ * W3C Baggage-like lists whose values may be percent-encoded). */
+static void otel_unescape(char *s) {
+        char *o = s;
+        for (; *s; s++) {
+                if (s[0] == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+                        char h[3] = {s[1], s[2], 0};
+                        *o++ = (char)strtol(h, NULL, 16);
+                        s += 2;
+                } else {
+                        *o++ = *s;
+                }
+        }
+        *o = '\0';
+}
+
+static char *otel_trim(char *s) {
+        while (*s == ' ' || *s == '\t')
+                s++;
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+                s[--n] = '\0';
+        return s;
+}
+
+/* Splits "k=v,k2=v2" (modified in place) into kv pairs; at most max pairs.
+ * Returns the count, or -1 for an entry without '=' or with an empty key. */
+static int otel_pairs(char *s, char **kv, int max) {
+        int n = 0;
+        for (char *save = NULL, *e = strtok_r(s, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(e, '=');
+                if (!eq)
+                        return -1;
+                *eq = '\0';
+                char *k = otel_trim(e), *v = otel_trim(eq + 1);
+                if (!*k)
+                        return -1;
+                otel_unescape(k);
+                otel_unescape(v);
+                if (n < max) {
+                        kv[2 * n] = k;
+                        kv[2 * n + 1] = v;
+                        n++;
+                }
+        }
+        return n;
+}
+
+static int otel_headers(const char *name, char *errstr, size_t errstr_size) {
+        const char *v = otel_env(name);
+        if (!v)
+                return 0;
+        char *copy = strdup(v), *kv[64];
+        int n = copy ? otel_pairs(copy, kv, 32) : -1;
+        if (n < 0) {
+                free(copy);
+                /* the value may hold a token: name the variable, not its value */
+                snprintf(errstr, errstr_size, "%s: expected key=value[,key=value...]", name);
+                return -1;
+        }
+        for (int i = 0; i < n; i++) {
+                char line[1024];
+                snprintf(line, sizeof(line), "%s: %s", kv[2 * i], kv[2 * i + 1]);
+                O.headers = curl_slist_append(O.headers, line);
+        }
+        free(copy);
+        return 0;
+}
+
+static int otel_sampler(char *errstr, size_t errstr_size) {
+        const char *s = otel_env("OTEL_TRACES_SAMPLER");
+        if (!s)
+                s = "parentbased_traceidratio";
+        static const struct {
+                const char *name;
+                int pb;
+                otel_root_t root;
+        } tab[] = {{"always_on", 0, S_ON},
+                   {"always_off", 0, S_OFF},
+                   {"traceidratio", 0, S_RATIO},
+                   {"parentbased_always_on", 1, S_ON},
+                   {"parentbased_always_off", 1, S_OFF},
+                   {"parentbased_traceidratio", 1, S_RATIO}};
+        size_t i;
+        for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
+                if (strcasecmp(s, tab[i].name) == 0)
+                        break;
+        if (i == sizeof(tab) / sizeof(tab[0])) {
+                snprintf(errstr, errstr_size,
+                         "OTEL_TRACES_SAMPLER: \"%s\" is not one of always_on, always_off, "
+                         "traceidratio, parentbased_always_on, parentbased_always_off, "
+                         "parentbased_traceidratio",
+                         s);
+                return -1;
+        }
+        O.parent_based = tab[i].pb;
+        O.root = tab[i].root;
+        double r = 1.0;
+        const char *a = otel_env("OTEL_TRACES_SAMPLER_ARG");
+        if (a && O.root == S_RATIO) {
+                char *end;
+                r = strtod(a, &end);
+                if (*end || !(r >= 0.0 && r <= 1.0)) {
+                        snprintf(errstr, errstr_size,
+                                 "OTEL_TRACES_SAMPLER_ARG: \"%s\" is not a ratio in [0, 1]", a);
+                        return -1;
+                }
+        }
+        /* Compared with the trace-id's last 8 bytes, as the specification's
+         * TraceIdRatioBased does, so every service takes the same decision. */
+        O.ratio_bound = r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0);
+        return 0;
+}
+
+static int otel_resource(const char *stage) {
+        const char *kv[2 * (OTEL_MAX_RES + 3)];
+        size_t n = 0;
+        char defname[64];
+        snprintf(defname, sizeof(defname), "weir-%s", stage);
+        const char *ra = otel_env("OTEL_RESOURCE_ATTRIBUTES");
+        O.res_store = ra ? strdup(ra) : NULL;
+        char *pairs[2 * OTEL_MAX_RES];
+        int np = O.res_store ? otel_pairs(O.res_store, pairs, OTEL_MAX_RES) : 0;
+        if (np < 0) {
+                log_warn(OTEL_LOG, "OTEL_RESOURCE_ATTRIBUTES: an entry is not key=value; "
+                                   "the variable is ignored");
+                np = 0;
+        }
+        const char *svc = otel_env("OTEL_SERVICE_NAME");
+        for (int i = 0; i < np && !svc; i++)
+                if (strcmp(pairs[2 * i], "service.name") == 0)
+                        svc = pairs[2 * i + 1];
+        kv[n++] = "service.name";
+        kv[n++] = svc ? svc : defname;
+        kv[n++] = "telemetry.sdk.name";
+        kv[n++] = "weir";
+        kv[n++] = "telemetry.sdk.language";
+        kv[n++] = "c";
+        for (int i = 0; i < np; i++) {
+                if (strcmp(pairs[2 * i], "service.name") == 0)
+                        continue;
+                kv[n++] = pairs[2 * i];
+                kv[n++] = pairs[2 * i + 1];
+        }
+        return otel_pb_resource(&O.resource, kv, n / 2);
+}
+
+static int otel_url(char *errstr, size_t errstr_size) {
+        const char *t = otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        const char *b = otel_env("OTEL_EXPORTER_OTLP_ENDPOINT");
+        const char *u = t ? t : b;
+        if (!u)
+                return 0;
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+                snprintf(errstr, errstr_size, "%s: \"%s\" is not an http:// or https:// URL",
+                         t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
+                         u);
+                return -1;
+        }
+        size_t n = strlen(u);
+        O.url = malloc(n + 16);
+        if (!O.url)
+                return -1;
+        if (t)
+                memcpy(O.url, u, n + 1);
+        else
+                snprintf(O.url, n + 16, "%s%sv1/traces", u, u[n - 1] == '/' ? "" : "/");
+        return 0;
+}
+
+/* ---------------------------------------------------------------- spans */
+
+static int otel_decide(const tp_ctx_t *parent, const uint8_t trace_id[16]) {
+        if (O.parent_based && parent)
+                return parent->flags & TP_SAMPLED;
+        if (O.root == S_ON)
+                return 1;
+        if (O.root == S_OFF)
+                return 0;
+        uint64_t x = 0;
+        for (int i = 8; i < 16; i++)
+                x = x << 8 | trace_id[i];
+        return O.ratio_bound == UINT64_MAX || x < O.ratio_bound;
+}
+
+otel_span_t *otel_start(const char *name, otel_kind_t kind, const tp_ctx_t *parent, tp_ctx_t *ctx,
+                        uint64_t start_ns) {
+        tp_ctx_t c;
+        static const uint8_t zero[16];
+        if (parent && memcmp(parent->trace_id, zero, 16) == 0)
+                parent = NULL;
+        if (parent)
+                memcpy(c.trace_id, parent->trace_id, 16);
+        else
+                tp_random(c.trace_id, 16), c.trace_id[0] |= 1;
+        tp_new_span_id(c.span_id);
+        int sampled = otel_on ? otel_decide(parent, c.trace_id)
+                              : (parent ? parent->flags & TP_SAMPLED : 1);
+        c.flags = (uint8_t)((parent ? parent->flags & ~TP_SAMPLED : 0) | (sampled ? TP_SAMPLED : 0));
+        if (ctx)
+                *ctx = c;
+        if (!otel_on || !sampled)
+                return NULL;
+        pthread_mutex_lock(&O.mu);
+        int32_t i = O.free_head;
+        if (i >= 0)
+                O.free_head = O.slots[i].next;
+        pthread_mutex_unlock(&O.mu);
+        if (i < 0) {
+                otel_drop(1, 1);
+                return NULL;
+        }
+        otel_span_t *s = &O.slots[i];
+        s->ctx = c;
+        s->has_parent = parent != NULL;
+        if (parent)
+                memcpy(s->parent_id, parent->span_id, 8);
+        s->kind = (uint8_t)kind;
+        s->status = 0;
+        s->nattrs = s->nlinks = s->nevents = 0;
+        s->dropped_links = 0;
+        s->vlen = 0;
+        s->name = name;
+        s->status_msg = NULL;
+        s->start_ns = start_ns ? start_ns : otel_now_ns();
+        return s;
+}
+
+static otel_attr_t *otel_attr(otel_span_t *s, const char *key, otel_atype_t t) {
+        if (!s || s->nattrs >= OTEL_MAX_ATTRS)
+                return NULL;
+        otel_attr_t *a = &s->attrs[s->nattrs++];
+        a->key = key;
+        a->type = (uint8_t)t;
+        a->off = a->len = 0;
+        a->i = 0;
+        return a;
+}
+
+void otel_attr_str(otel_span_t *s, const char *key, const char *val, size_t len) {
+        otel_attr_t *a = otel_attr(s, key, OTEL_A_STR);
+        if (!a)
+                return;
+        size_t room = OTEL_VAL_SPACE - s->vlen;
+        if (len > room)
+                len = room;
+        memcpy(s->val + s->vlen, val, len);
+        a->off = s->vlen;
+        a->len = (uint16_t)len;
+        s->vlen = (uint16_t)(s->vlen + len);
+}
+
+void otel_attr_cstr(otel_span_t *s, const char *key, const char *val) {
+        if (s && val)
+                otel_attr_str(s, key, val, strlen(val));
+}
+
+void otel_attr_int(otel_span_t *s, const char *key, int64_t v) {
+        otel_attr_t *a = otel_attr(s, key, OTEL_A_INT);
+        if (a)
+                a->i = v;
+}
+
+void otel_attr_bool(otel_span_t *s, const char *key, int v) {
+        otel_attr_t *a = otel_attr(s, key, OTEL_A_BOOL);
+        if (a)
+                a->i = v != 0;
+}
+
+void otel_link(otel_span_t *s, const tp_ctx_t *linked) {
+        if (!s || !linked)
+                return;
+        if (s->nlinks >= OTEL_MAX_LINKS) {
+                s->dropped_links++;
+                return;
+        }
+        s->links[s->nlinks++] = *linked;
+}
+
+void otel_event(otel_span_t *s, const char *name, uint64_t t_ns) {
+        if (!s || s->nevents >= OTEL_MAX_EVENTS)
+                return;
+        s->events[s->nevents].name = name;
+        s->events[s->nevents++].t_ns = t_ns ? t_ns : otel_now_ns();
+}
+
+void otel_error(otel_span_t *s, const char *msg) {
+        if (!s)
+                return;
+        s->status = 2;
+        s->status_msg = msg;
+}
+
+void otel_end(otel_span_t *s, uint64_t end_ns) {
+        if (!s)
+                return;
+        s->end_ns = end_ns ? end_ns : otel_now_ns();
+        int32_t i = (int32_t)(s - O.slots);
+        s->next = -1;
+        pthread_mutex_lock(&O.mu);
+        if (O.q_tail >= 0)
+                O.slots[O.q_tail].next = i;
+        else
+                O.q_head = i;
+        O.q_tail = i;
+        size_t q = ++O.queued;
+        pthread_mutex_unlock(&O.mu);
+        if (q == O.batch_max) /* a full batch: no need to wait for the delay */
+                pthread_cond_signal(&O.cv);
+}
+
+/* ---------------------------------------------------------------- export */
+
+static size_t otel_discard(char *p, size_t sz, size_t n, void *ud) {
+        (void)p;
+        (void)ud;
+        return sz * n;
+}
+
+/* Posts O.body; returns 0 on a 2xx answer, else -1 with why[] set. */
+static int otel_post(char *why, size_t why_size) {
+        if (!O.curl && !(O.curl = curl_easy_init())) {
+                snprintf(why, why_size, "curl_easy_init failed");
+                return -1;
+        }
+        CURL *c = O.curl;
+        curl_easy_setopt(c, CURLOPT_URL, O.url);
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, O.body.data);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)O.body.len);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, O.headers);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, O.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, O.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, otel_discard);
+        CURLcode rc = curl_easy_perform(c);
+        if (rc != CURLE_OK) {
+                snprintf(why, why_size, "%s", curl_easy_strerror(rc));
+                return -1;
+        }
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (code < 200 || code > 299) {
+                snprintf(why, why_size, "HTTP %ld", code);
+                return -1;
+        }
+        return 0;
+}
+
+/* Takes up to batch_max queued spans, exports them, frees their slots. */
+static size_t otel_export_once(char *why, size_t why_size, int *failed) {
+        size_t n = 0;
+        pthread_mutex_lock(&O.mu);
+        while (n < O.batch_max && O.q_head >= 0) {
+                int32_t i = O.q_head;
+                O.q_head = O.slots[i].next;
+                O.batch[n++] = &O.slots[i];
+        }
+        if (O.q_head < 0)
+                O.q_tail = -1;
+        O.queued -= n;
+        pthread_mutex_unlock(&O.mu);
+        if (!n)
+                return 0;
+        O.body.len = 0;
+        if (otel_pb_request(&O.body, &O.resource, O.batch, n) != 0) {
+                snprintf(why, why_size, "out of memory encoding spans");
+                *failed = 1;
+        } else if (otel_post(why, why_size) != 0) {
+                *failed = 1;
+        } else {
+                metrics_inc(O.m_exported, (double)n);
+        }
+        if (*failed)
+                otel_drop(n, 0);
+        pthread_mutex_lock(&O.mu);
+        for (size_t k = 0; k < n; k++) {
+                O.batch[k]->next = O.free_head;
+                O.free_head = (int32_t)(O.batch[k] - O.slots);
+        }
+        pthread_mutex_unlock(&O.mu);
+        return n;
+}
+
+static void *otel_thread(void *arg) {
+        (void)arg;
+        char why[256] = "";
+        int64_t last_warn = 0;
+        for (;;) {
+                pthread_mutex_lock(&O.mu);
+                if (!O.stopping && O.queued < O.batch_max) {
+                        struct timespec ts;
+                        clock_gettime(CLOCK_REALTIME, &ts);
+                        ts.tv_sec += O.delay_ms / 1000;
+                        ts.tv_nsec += (O.delay_ms % 1000) * 1000000;
+                        if (ts.tv_nsec >= 1000000000) {
+                                ts.tv_sec++;
+                                ts.tv_nsec -= 1000000000;
+                        }
+                        pthread_cond_timedwait(&O.cv, &O.mu, &ts);
+                }
+                int stop = O.stopping;
+                pthread_mutex_unlock(&O.mu);
+                int failed = 0;
+                while (otel_export_once(why, sizeof(why), &failed) == O.batch_max && !failed)
+                        ;
+                struct timespec now;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                uint64_t d = O.dropped, f = O.dropped_full;
+                if (d != O.logged && (now.tv_sec - last_warn >= OTEL_WARN_EVERY_S || stop)) {
+                        uint64_t nf = f - O.logged_full, ne = d - O.logged - nf;
+                        log_warn(OTEL_LOG,
+                                 "%" PRIu64 " spans dropped since the last warning: %" PRIu64
+                                 " with the export queue full (OTEL_BSP_MAX_QUEUE_SIZE), %" PRIu64
+                                 " in failed exports%s%s; the pipeline is not slowed "
+                                 "(weir_*_spans_dropped_total)",
+                                 d - O.logged, nf, ne, why[0] ? ": " : "", why);
+                        O.logged = d;
+                        O.logged_full = f;
+                        last_warn = now.tv_sec;
+                        why[0] = '\0';
+                }
+                if (stop)
+                        break;
+        }
+        return NULL;
+}
+
+/* ---------------------------------------------------------------- init */
+
+int otel_init(const char *stage, char *errstr, size_t errstr_size) {
+        char name[96];
+        snprintf(name, sizeof(name), "weir_%s_spans_dropped_total", stage);
+        O.m_dropped = metrics_counter(name, "Spans not exported: export queue full or the "
+                                            "collector failed or was too slow.");
+        snprintf(name, sizeof(name), "weir_%s_spans_exported_total", stage);
+        O.m_exported = metrics_counter(name, "Spans the OTLP collector accepted.");
+        const char *dis = otel_env("OTEL_SDK_DISABLED");
+        if (dis && strcasecmp(dis, "true") == 0)
+                return 0;
+        const char *proto = otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+        if (!proto)
+                proto = otel_env("OTEL_EXPORTER_OTLP_PROTOCOL");
+        if (proto && strcmp(proto, "http/protobuf") != 0) {
+                snprintf(errstr, errstr_size,
+                         "OTEL_EXPORTER_OTLP_PROTOCOL: \"%s\" is not supported (Weir exports "
+                         "http/protobuf only)",
+                         proto);
+                return -1;
+        }
+        long qmax, bmax;
+        if (otel_sampler(errstr, errstr_size) ||
+            otel_env_long("OTEL_EXPORTER_OTLP_TIMEOUT", 10000, 1, &O.timeout_ms, errstr,
+                          errstr_size) ||
+            otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 1, &O.delay_ms, errstr, errstr_size) ||
+            otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, &qmax, errstr, errstr_size) ||
+            otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, &bmax, errstr, errstr_size) ||
+            otel_url(errstr, errstr_size))
+                goto fail;
+        if (!O.url) /* no endpoint: off */
+                return 0;
+        if (qmax > 1000000)
+                qmax = 1000000;
+        O.queue_max = (size_t)qmax;
+        O.batch_max = (size_t)(bmax < qmax ? bmax : qmax);
+        if (otel_headers("OTEL_EXPORTER_OTLP_HEADERS", errstr, errstr_size) ||
+            otel_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", errstr, errstr_size))
+                goto fail;
+        O.headers = curl_slist_append(O.headers, "Content-Type: application/x-protobuf");
+        O.slots = calloc(O.queue_max, sizeof(*O.slots));
+        O.batch = calloc(O.batch_max, sizeof(*O.batch));
+        if (!O.slots || !O.batch || !O.headers || otel_resource(stage) != 0) {
+                snprintf(errstr, errstr_size, "otel: out of memory");
+                goto fail;
+        }
+        for (size_t i = 0; i < O.queue_max; i++)
+                O.slots[i].next = i + 1 < O.queue_max ? (int32_t)(i + 1) : -1;
+        O.free_head = 0;
+        O.q_head = O.q_tail = -1;
+        pthread_mutex_init(&O.mu, NULL);
+        pthread_cond_init(&O.cv, NULL);
+        if (pthread_create(&O.thr, NULL, otel_thread, NULL) != 0) {
+                snprintf(errstr, errstr_size, "otel: cannot start the exporter thread");
+                pthread_mutex_destroy(&O.mu);
+                pthread_cond_destroy(&O.cv);
+                goto fail;
+        }
+        O.thr_started = 1;
+        otel_on = 1;
+        log_info(OTEL_LOG, "exporting spans to %s (OTLP/HTTP protobuf)", O.url);
+        return 0;
+fail:
+        otel_fini();
+        return -1;
+}
+
+void otel_fini(void) {
+        otel_on = 0;
+        if (O.thr_started) {
+                pthread_mutex_lock(&O.mu);
+                O.stopping = 1;
+                pthread_cond_signal(&O.cv);
+                pthread_mutex_unlock(&O.mu);
+                pthread_join(O.thr, NULL);
+                pthread_mutex_destroy(&O.mu);
+                pthread_cond_destroy(&O.cv);
+        }
+        if (O.curl)
+                curl_easy_cleanup(O.curl);
+        curl_slist_free_all(O.headers);
+        free(O.url);
+        free(O.slots);
+        free(O.batch);
+        free(O.res_store);
+        buf_free(&O.resource);
+        buf_free(&O.body);
+        memset(&O, 0, sizeof(O));
+}
