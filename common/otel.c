@@ -25,13 +25,13 @@ typedef enum { S_ON, S_OFF, S_RATIO } otel_root_t;
 typedef struct otel_s {
         /* configuration (immutable after init) */
         int parent_based;
-        otel_root_t root; /* decision for a root span (and any span when !parent_based) */
-        uint64_t ratio_bound; /* S_RATIO: sampled when trace-id's low 8 bytes < bound */
-        char *url;            /* owned */
+        otel_root_t root;           /* decision for a root span (and any span when !parent_based) */
+        uint64_t ratio_bound;       /* S_RATIO: sampled when trace-id's low 8 bytes < bound */
+        char *url;                  /* owned */
         struct curl_slist *headers; /* owned */
         long timeout_ms, delay_ms;
         size_t queue_max, batch_max;
-        buf_t resource; /* encoded once: owned */
+        buf_t resource;  /* encoded once: owned */
         char *res_store; /* owned: strings the resource pairs point into */
 
         /* pool: slots[] with a free list and a FIFO queue of ended spans */
@@ -51,7 +51,7 @@ typedef struct otel_s {
 
         metrics_child_t *m_dropped, *m_exported;
         _Atomic uint64_t dropped, dropped_full; /* all; of which: no free slot */
-        uint64_t logged, logged_full;            /* exporter thread: at the last warning */
+        uint64_t logged, logged_full;           /* exporter thread: at the last warning */
 } otel_t;
 
 static otel_t O;
@@ -296,7 +296,8 @@ otel_span_t *otel_start(const char *name, otel_kind_t kind, const tp_ctx_t *pare
         tp_new_span_id(c.span_id);
         int sampled = otel_on ? otel_decide(parent, c.trace_id)
                               : (parent ? parent->flags & TP_SAMPLED : 1);
-        c.flags = (uint8_t)((parent ? parent->flags & ~TP_SAMPLED : 0) | (sampled ? TP_SAMPLED : 0));
+        c.flags =
+                (uint8_t)((parent ? parent->flags & ~TP_SAMPLED : 0) | (sampled ? TP_SAMPLED : 0));
         if (ctx)
                 *ctx = c;
         if (!otel_on || !sampled)

@@ -8,8 +8,8 @@
 typedef enum { OTEL_A_STR, OTEL_A_INT, OTEL_A_BOOL } otel_atype_t;
 
 typedef struct otel_attr_s {
-        const char *key; /* a literal: not owned */
-        uint8_t type;    /* otel_atype_t */
+        const char *key;   /* a literal: not owned */
+        uint8_t type;      /* otel_atype_t */
         uint16_t off, len; /* OTEL_A_STR: bytes in the span's val[] */
         int64_t i;
 } otel_attr_t;
@@ -29,7 +29,7 @@ struct otel_span_s {
         uint8_t nattrs, nlinks, nevents;
         uint16_t dropped_links;
         uint16_t vlen;
-        const char *name; /* a literal */
+        const char *name;       /* a literal */
         const char *status_msg; /* a literal or NULL */
         uint64_t start_ns, end_ns;
         otel_attr_t attrs[OTEL_MAX_ATTRS];

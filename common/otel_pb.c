@@ -146,8 +146,8 @@ static int pb_span(buf_t *b, const otel_span_t *s) {
         for (size_t i = 0; i < s->nlinks; i++) { /* Link{trace_id=1, span_id=2, flags=6} */
                 long ln = pb_open(b, 13);
                 if (ln < 0 || pb_bytes(b, 1, s->links[i].trace_id, 16) ||
-                    pb_bytes(b, 2, s->links[i].span_id, 8) ||
-                    pb_fixed32(b, 6, s->links[i].flags) || pb_close(b, ln))
+                    pb_bytes(b, 2, s->links[i].span_id, 8) || pb_fixed32(b, 6, s->links[i].flags) ||
+                    pb_close(b, ln))
                         return -1;
         }
         if (s->dropped_links && (pb_tag(b, 14, PB_VARINT) || pb_varint(b, s->dropped_links)))
@@ -168,7 +168,7 @@ int otel_pb_request(buf_t *out, const buf_t *resource, otel_span_t *const *spans
         long rs = pb_open(out, 1); /* ExportTraceServiceRequest.resource_spans */
         if (rs < 0 || pb_put(out, resource->data, resource->len))
                 return -1;
-        long ss = pb_open(out, 2); /* ResourceSpans.scope_spans */
+        long ss = pb_open(out, 2);               /* ResourceSpans.scope_spans */
         long sc = ss < 0 ? -1 : pb_open(out, 1); /* ScopeSpans.scope */
         if (sc < 0 || pb_str(out, 1, "weir") || pb_close(out, sc))
                 return -1;

@@ -1,4 +1,6 @@
 /* wk_otel — compute's spans.  See wk_otel.h. */
+#include <string.h>
+
 #include "wk_otel.h"
 
 void wk_otel_input(wk_otel_t *o, const void *tp, size_t len, int32_t partition, int64_t offset) {
@@ -12,6 +14,11 @@ void wk_otel_input(wk_otel_t *o, const void *tp, size_t len, int32_t partition, 
         o->offset = offset;
         o->has_trigger = tp && tp_parse(tp, len, &o->trigger) == 0;
         if (o->has_trigger && (o->trigger.flags & TP_SAMPLED)) {
+                /* The records of one request share a context: link it once. */
+                for (size_t i = 0; i < o->nin; i++)
+                        if (memcmp(o->in[i].span_id, o->trigger.span_id, 8) == 0 &&
+                            memcmp(o->in[i].trace_id, o->trigger.trace_id, 16) == 0)
+                                return;
                 if (o->nin < OTEL_MAX_LINKS)
                         o->in[o->nin++] = o->trigger;
                 o->seen++;
@@ -29,7 +36,7 @@ static otel_span_t *wk_otel_start(wk_otel_t *o, const char *name, const char *to
         o->clear_next = 1;
         if (!s)
                 return NULL;
-        for (size_t i = 0; i < o->nin; i++)
+        for (size_t i = parent == o->in ? 1 : 0; i < o->nin; i++) /* the parent is no link */
                 otel_link(s, &o->in[i]);
         for (size_t i = o->nin; i < o->seen; i++) /* past the cap: counted as dropped links */
                 otel_link(s, &o->in[0]);
@@ -50,8 +57,8 @@ static otel_span_t *wk_otel_start(wk_otel_t *o, const char *name, const char *to
         return s;
 }
 
-void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic,
-                       const char *group, const void **trace, size_t *trace_len) {
+void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic, const char *group,
+                       const void **trace, size_t *trace_len) {
         if (!otel_on)
                 return;
         otel_span_t *s = wk_otel_start(o, "compute aggregate", topic, group, trace, trace_len);

@@ -11,7 +11,8 @@
  * for a key per partition these are the records of the window that closed,
  * plus the record that advanced stream time past it.  Tracking them per
  * window would cost state per key; this costs a fixed array per worker.
- * Parent: the oldest of those, else the record that triggered the close,
+ * Parent: the oldest of those (then not also a link), else the record that
+ * triggered the close,
  * else none (an idle close by wall-clock time starts a new trace, with
  * links).  With tracing off every call is one branch and the output keeps
  * the triggering record's traceparent, as before. */
@@ -44,8 +45,8 @@ void wk_otel_input(wk_otel_t *o, const void *tp, size_t len, int32_t partition, 
 
 /* An aggregate / alert is about to be produced to `topic`: starts its span
  * and, when tracing is on, points *trace at the span's traceparent. */
-void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic,
-                       const char *group, const void **trace, size_t *trace_len);
+void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic, const char *group,
+                       const void **trace, size_t *trace_len);
 void wk_otel_alert(wk_otel_t *o, const cp_alert_t *al, const char *topic, const char *group,
                    const void **trace, size_t *trace_len);
 

@@ -31,9 +31,9 @@ void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_
                 hit &= !miss;
                 int n = snprintf(srcs + pos, sizeof(srcs) - pos, "%s%s:%s", i ? "," : "",
                                  sources[i].spec->name,
-                                 miss                              ? "miss"
+                                 miss                          ? "miss"
                                  : res[i * stride] == EN_STALE ? "stale"
-                                                                   : "hit");
+                                                               : "hit");
                 pos += n > 0 ? (size_t)n : 0;
         }
         snprintf(group, sizeof(group), "weir-enrichment-%s", r->pipeline);

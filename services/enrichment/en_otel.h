@@ -29,7 +29,6 @@ typedef struct en_otel_rec_s {
  * record's result in source s at res[s * stride]; t0_ns: the batch's
  * start (otel_now_ns()). */
 void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_t *r,
-                    const en_source_t *sources, size_t nsources, const uint8_t *res,
-                    size_t stride);
+                    const en_source_t *sources, size_t nsources, const uint8_t *res, size_t stride);
 
 #endif

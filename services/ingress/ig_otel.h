@@ -9,9 +9,9 @@
 
 #include <stddef.h>
 
+#include "ig_trace.h"
 #include "kc_dr.h"
 #include "otel.h"
-#include "ig_trace.h"
 
 typedef struct ig_otel_s {
         otel_span_t *srv, *prod; /* NULL: not recorded */

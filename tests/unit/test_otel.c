@@ -49,13 +49,13 @@ static void test_tp_parse_format(void) {
         TH_CHECK_INT(tp_parse(later, strlen(later), &c), 0);
         tp_format(&c, out);
         TH_CHECK_STR(out, TP); /* carried on as version 00 */
-        static const char *bad[] = {
-                "", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"};
+        static const char *bad[] = {"",
+                                    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                                    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                                    "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+                                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 TH_CHECK_INT(tp_parse(bad[i], strlen(bad[i]), &c), -1);
         TH_CHECK_INT(tp_parse(NULL, 55, &c), -1);
