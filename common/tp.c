@@ -5,21 +5,26 @@
 
 #include "tp.h"
 
+static int tp_nib(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        return -1; /* upper case is invalid too (W3C: lower-case hex) */
+}
+
+/* s[0..2n) lower-case hex into out[0..n) (out may be NULL: check only).
+ * Returns 0 or -1; *all_zero (may be NULL) set when every digit is 0. */
 static int tp_unhex(const char *s, size_t n, uint8_t *out, int *all_zero) {
         int z = 1;
         for (size_t i = 0; i < n; i++) {
-                char c = s[i];
-                int v;
-                if (c >= '0' && c <= '9')
-                        v = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        v = c - 'a' + 10;
-                else
+                int hi = tp_nib(s[2 * i]), lo = tp_nib(s[2 * i + 1]);
+                if (hi < 0 || lo < 0)
                         return -1;
-                if (v)
+                if (hi | lo)
                         z = 0;
                 if (out)
-                        out[i / 2] = (uint8_t)(i % 2 ? (out[i / 2] | v) : (v << 4));
+                        out[i] = (uint8_t)(hi << 4 | lo);
         }
         if (all_zero)
                 *all_zero = z;
@@ -31,16 +36,16 @@ int tp_parse(const char *s, size_t len, tp_ctx_t *out) {
                 return -1;
         uint8_t ver, fl;
         int z;
-        if (tp_unhex(s, 2, &ver, NULL) || ver == 0xff)
+        if (tp_unhex(s, 1, &ver, NULL) || ver == 0xff)
                 return -1;
         if (ver == 0 ? len != TP_LEN : (len > TP_LEN && s[55] != '-'))
                 return -1;
         tp_ctx_t c;
-        if (tp_unhex(s + 3, 32, c.trace_id, &z) || z)
+        if (tp_unhex(s + 3, 16, c.trace_id, &z) || z)
                 return -1;
-        if (tp_unhex(s + 36, 16, c.span_id, &z) || z)
+        if (tp_unhex(s + 36, 8, c.span_id, &z) || z)
                 return -1;
-        if (tp_unhex(s + 53, 2, &fl, NULL))
+        if (tp_unhex(s + 53, 1, &fl, NULL))
                 return -1;
         c.flags = fl;
         if (out)
