@@ -1,13 +1,11 @@
-/* otel — span pool, sampler, and the exporter thread.  See otel.h. */
-#include <ctype.h>
+/* otel — span pool, sampler, and the exporter thread.  See otel.h; the
+ * settings are read by otel_conf.c, the spans encoded by otel_pb.c. */
 #include <curl/curl.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -16,23 +14,11 @@
 
 #define OTEL_LOG          "otel"
 #define OTEL_WARN_EVERY_S 10
-#define OTEL_MAX_RES      32 /* resource attributes */
 
 int otel_on;
 
-typedef enum { S_ON, S_OFF, S_RATIO } otel_root_t;
-
 typedef struct otel_s {
-        /* configuration (immutable after init) */
-        int parent_based;
-        otel_root_t root;           /* decision for a root span (and any span when !parent_based) */
-        uint64_t ratio_bound;       /* S_RATIO: sampled when trace-id's low 8 bytes < bound */
-        char *url;                  /* owned */
-        struct curl_slist *headers; /* owned */
-        long timeout_ms, delay_ms;
-        size_t queue_max, batch_max;
-        buf_t resource;  /* encoded once: owned */
-        char *res_store; /* owned: strings the resource pairs point into */
+        otel_conf_t c; /* immutable after init: owned */
 
         /* pool: slots[] with a free list and a FIFO queue of ended spans */
         pthread_mutex_t mu;
@@ -73,214 +59,19 @@ static void otel_drop(size_t n, int full) {
         metrics_inc(O.m_dropped, (double)n);
 }
 
-/* ---------------------------------------------------------------- config */
-
-static const char *otel_env(const char *name) {
-        const char *v = getenv(name);
-        return v && *v ? v : NULL;
-}
-
-static int otel_env_long(const char *name, long def, long min, long *out, char *errstr,
-                         size_t errstr_size) {
-        const char *v = otel_env(name);
-        if (!v) {
-                *out = def;
-                return 0;
-        }
-        char *end;
-        errno = 0;
-        long x = strtol(v, &end, 10);
-        if (errno || *end || x < min) {
-                snprintf(errstr, errstr_size, "%s: \"%s\" is not an integer >= %ld", name, v, min);
-                return -1;
-        }
-        *out = x;
-        return 0;
-}
-
-/* Decodes %XX in place (OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES are
- * W3C Baggage-like lists whose values may be percent-encoded). */
-static void otel_unescape(char *s) {
-        char *o = s;
-        for (; *s; s++) {
-                if (s[0] == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
-                        char h[3] = {s[1], s[2], 0};
-                        *o++ = (char)strtol(h, NULL, 16);
-                        s += 2;
-                } else {
-                        *o++ = *s;
-                }
-        }
-        *o = '\0';
-}
-
-static char *otel_trim(char *s) {
-        while (*s == ' ' || *s == '\t')
-                s++;
-        size_t n = strlen(s);
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-                s[--n] = '\0';
-        return s;
-}
-
-/* Splits "k=v,k2=v2" (modified in place) into kv pairs; at most max pairs.
- * Returns the count, or -1 for an entry without '=' or with an empty key. */
-static int otel_pairs(char *s, char **kv, int max) {
-        int n = 0;
-        for (char *save = NULL, *e = strtok_r(s, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
-                char *eq = strchr(e, '=');
-                if (!eq)
-                        return -1;
-                *eq = '\0';
-                char *k = otel_trim(e), *v = otel_trim(eq + 1);
-                if (!*k)
-                        return -1;
-                otel_unescape(k);
-                otel_unescape(v);
-                if (n < max) {
-                        kv[2 * n] = k;
-                        kv[2 * n + 1] = v;
-                        n++;
-                }
-        }
-        return n;
-}
-
-static int otel_headers(const char *name, char *errstr, size_t errstr_size) {
-        const char *v = otel_env(name);
-        if (!v)
-                return 0;
-        char *copy = strdup(v), *kv[64];
-        int n = copy ? otel_pairs(copy, kv, 32) : -1;
-        if (n < 0) {
-                free(copy);
-                /* the value may hold a token: name the variable, not its value */
-                snprintf(errstr, errstr_size, "%s: expected key=value[,key=value...]", name);
-                return -1;
-        }
-        for (int i = 0; i < n; i++) {
-                char line[1024];
-                snprintf(line, sizeof(line), "%s: %s", kv[2 * i], kv[2 * i + 1]);
-                O.headers = curl_slist_append(O.headers, line);
-        }
-        free(copy);
-        return 0;
-}
-
-static int otel_sampler(char *errstr, size_t errstr_size) {
-        const char *s = otel_env("OTEL_TRACES_SAMPLER");
-        if (!s)
-                s = "parentbased_traceidratio";
-        static const struct {
-                const char *name;
-                int pb;
-                otel_root_t root;
-        } tab[] = {{"always_on", 0, S_ON},
-                   {"always_off", 0, S_OFF},
-                   {"traceidratio", 0, S_RATIO},
-                   {"parentbased_always_on", 1, S_ON},
-                   {"parentbased_always_off", 1, S_OFF},
-                   {"parentbased_traceidratio", 1, S_RATIO}};
-        size_t i;
-        for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-                if (strcasecmp(s, tab[i].name) == 0)
-                        break;
-        if (i == sizeof(tab) / sizeof(tab[0])) {
-                snprintf(errstr, errstr_size,
-                         "OTEL_TRACES_SAMPLER: \"%s\" is not one of always_on, always_off, "
-                         "traceidratio, parentbased_always_on, parentbased_always_off, "
-                         "parentbased_traceidratio",
-                         s);
-                return -1;
-        }
-        O.parent_based = tab[i].pb;
-        O.root = tab[i].root;
-        double r = 1.0;
-        const char *a = otel_env("OTEL_TRACES_SAMPLER_ARG");
-        if (a && O.root == S_RATIO) {
-                char *end;
-                r = strtod(a, &end);
-                if (*end || !(r >= 0.0 && r <= 1.0)) {
-                        snprintf(errstr, errstr_size,
-                                 "OTEL_TRACES_SAMPLER_ARG: \"%s\" is not a ratio in [0, 1]", a);
-                        return -1;
-                }
-        }
-        /* Compared with the trace-id's last 8 bytes, as the specification's
-         * TraceIdRatioBased does, so every service takes the same decision. */
-        O.ratio_bound = r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0);
-        return 0;
-}
-
-static int otel_resource(const char *stage) {
-        const char *kv[2 * (OTEL_MAX_RES + 3)];
-        size_t n = 0;
-        char defname[64];
-        snprintf(defname, sizeof(defname), "weir-%s", stage);
-        const char *ra = otel_env("OTEL_RESOURCE_ATTRIBUTES");
-        O.res_store = ra ? strdup(ra) : NULL;
-        char *pairs[2 * OTEL_MAX_RES];
-        int np = O.res_store ? otel_pairs(O.res_store, pairs, OTEL_MAX_RES) : 0;
-        if (np < 0) {
-                log_warn(OTEL_LOG, "OTEL_RESOURCE_ATTRIBUTES: an entry is not key=value; "
-                                   "the variable is ignored");
-                np = 0;
-        }
-        const char *svc = otel_env("OTEL_SERVICE_NAME");
-        for (int i = 0; i < np && !svc; i++)
-                if (strcmp(pairs[2 * i], "service.name") == 0)
-                        svc = pairs[2 * i + 1];
-        kv[n++] = "service.name";
-        kv[n++] = svc ? svc : defname;
-        kv[n++] = "telemetry.sdk.name";
-        kv[n++] = "weir";
-        kv[n++] = "telemetry.sdk.language";
-        kv[n++] = "c";
-        for (int i = 0; i < np; i++) {
-                if (strcmp(pairs[2 * i], "service.name") == 0)
-                        continue;
-                kv[n++] = pairs[2 * i];
-                kv[n++] = pairs[2 * i + 1];
-        }
-        return otel_pb_resource(&O.resource, kv, n / 2);
-}
-
-static int otel_url(char *errstr, size_t errstr_size) {
-        const char *t = otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        const char *b = otel_env("OTEL_EXPORTER_OTLP_ENDPOINT");
-        const char *u = t ? t : b;
-        if (!u)
-                return 0;
-        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-                snprintf(errstr, errstr_size, "%s: \"%s\" is not an http:// or https:// URL",
-                         t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
-                         u);
-                return -1;
-        }
-        size_t n = strlen(u);
-        O.url = malloc(n + 16);
-        if (!O.url)
-                return -1;
-        if (t)
-                memcpy(O.url, u, n + 1);
-        else
-                snprintf(O.url, n + 16, "%s%sv1/traces", u, u[n - 1] == '/' ? "" : "/");
-        return 0;
-}
-
 /* ---------------------------------------------------------------- spans */
 
 static int otel_decide(const tp_ctx_t *parent, const uint8_t trace_id[16]) {
-        if (O.parent_based && parent)
+        if (O.c.parent_based && parent)
                 return parent->flags & TP_SAMPLED;
-        if (O.root == S_ON)
+        if (O.c.root == OTEL_S_ON)
                 return 1;
-        if (O.root == S_OFF)
+        if (O.c.root == OTEL_S_OFF)
                 return 0;
         uint64_t x = 0;
         for (int i = 8; i < 16; i++)
                 x = x << 8 | trace_id[i];
-        return O.ratio_bound == UINT64_MAX || x < O.ratio_bound;
+        return O.c.ratio_bound == UINT64_MAX || x < O.c.ratio_bound;
 }
 
 otel_span_t *otel_start(const char *name, otel_kind_t kind, const tp_ctx_t *parent, tp_ctx_t *ctx,
@@ -406,7 +197,7 @@ void otel_end(otel_span_t *s, uint64_t end_ns) {
         O.q_tail = i;
         size_t q = ++O.queued;
         pthread_mutex_unlock(&O.mu);
-        if (q == O.batch_max) /* a full batch: no need to wait for the delay */
+        if (q == O.c.batch_max) /* a full batch: no need to wait for the delay */
                 pthread_cond_signal(&O.cv);
 }
 
@@ -425,13 +216,13 @@ static int otel_post(char *why, size_t why_size) {
                 return -1;
         }
         CURL *c = O.curl;
-        curl_easy_setopt(c, CURLOPT_URL, O.url);
+        curl_easy_setopt(c, CURLOPT_URL, O.c.url);
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, O.body.data);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)O.body.len);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, O.headers);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, O.timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, O.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, O.c.headers);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, O.c.timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, O.c.timeout_ms);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, otel_discard);
         CURLcode rc = curl_easy_perform(c);
@@ -452,7 +243,7 @@ static int otel_post(char *why, size_t why_size) {
 static size_t otel_export_once(char *why, size_t why_size, int *failed) {
         size_t n = 0;
         pthread_mutex_lock(&O.mu);
-        while (n < O.batch_max && O.q_head >= 0) {
+        while (n < O.c.batch_max && O.q_head >= 0) {
                 int32_t i = O.q_head;
                 O.q_head = O.slots[i].next;
                 O.batch[n++] = &O.slots[i];
@@ -464,7 +255,7 @@ static size_t otel_export_once(char *why, size_t why_size, int *failed) {
         if (!n)
                 return 0;
         O.body.len = 0;
-        if (otel_pb_request(&O.body, &O.resource, O.batch, n) != 0) {
+        if (otel_pb_request(&O.body, &O.c.resource, O.batch, n) != 0) {
                 snprintf(why, why_size, "out of memory encoding spans");
                 *failed = 1;
         } else if (otel_post(why, why_size) != 0) {
@@ -489,11 +280,11 @@ static void *otel_thread(void *arg) {
         int64_t last_warn = 0;
         for (;;) {
                 pthread_mutex_lock(&O.mu);
-                if (!O.stopping && O.queued < O.batch_max) {
+                if (!O.stopping && O.queued < O.c.batch_max) {
                         struct timespec ts;
                         clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_sec += O.delay_ms / 1000;
-                        ts.tv_nsec += (O.delay_ms % 1000) * 1000000;
+                        ts.tv_sec += O.c.delay_ms / 1000;
+                        ts.tv_nsec += (O.c.delay_ms % 1000) * 1000000;
                         if (ts.tv_nsec >= 1000000000) {
                                 ts.tv_sec++;
                                 ts.tv_nsec -= 1000000000;
@@ -503,7 +294,7 @@ static void *otel_thread(void *arg) {
                 int stop = O.stopping;
                 pthread_mutex_unlock(&O.mu);
                 int failed = 0;
-                while (otel_export_once(why, sizeof(why), &failed) == O.batch_max && !failed)
+                while (otel_export_once(why, sizeof(why), &failed) == O.c.batch_max && !failed)
                         ;
                 struct timespec now;
                 clock_gettime(CLOCK_MONOTONIC, &now);
@@ -536,46 +327,18 @@ int otel_init(const char *stage, char *errstr, size_t errstr_size) {
                                             "collector failed or was too slow.");
         snprintf(name, sizeof(name), "weir_%s_spans_exported_total", stage);
         O.m_exported = metrics_counter(name, "Spans the OTLP collector accepted.");
-        const char *dis = otel_env("OTEL_SDK_DISABLED");
-        if (dis && strcasecmp(dis, "true") == 0)
-                return 0;
-        const char *proto = otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
-        if (!proto)
-                proto = otel_env("OTEL_EXPORTER_OTLP_PROTOCOL");
-        if (proto && strcmp(proto, "http/protobuf") != 0) {
-                snprintf(errstr, errstr_size,
-                         "OTEL_EXPORTER_OTLP_PROTOCOL: \"%s\" is not supported (Weir exports "
-                         "http/protobuf only)",
-                         proto);
+        if (otel_conf_load(&O.c, stage, errstr, errstr_size))
                 return -1;
-        }
-        long qmax, bmax;
-        if (otel_sampler(errstr, errstr_size) ||
-            otel_env_long("OTEL_EXPORTER_OTLP_TIMEOUT", 10000, 1, &O.timeout_ms, errstr,
-                          errstr_size) ||
-            otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 1, &O.delay_ms, errstr, errstr_size) ||
-            otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, &qmax, errstr, errstr_size) ||
-            otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, &bmax, errstr, errstr_size) ||
-            otel_url(errstr, errstr_size))
-                goto fail;
-        if (!O.url) /* no endpoint: off */
+        if (!O.c.url) /* no endpoint (or OTEL_SDK_DISABLED): off */
                 return 0;
-        if (qmax > 1000000)
-                qmax = 1000000;
-        O.queue_max = (size_t)qmax;
-        O.batch_max = (size_t)(bmax < qmax ? bmax : qmax);
-        if (otel_headers("OTEL_EXPORTER_OTLP_HEADERS", errstr, errstr_size) ||
-            otel_headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", errstr, errstr_size))
-                goto fail;
-        O.headers = curl_slist_append(O.headers, "Content-Type: application/x-protobuf");
-        O.slots = calloc(O.queue_max, sizeof(*O.slots));
-        O.batch = calloc(O.batch_max, sizeof(*O.batch));
-        if (!O.slots || !O.batch || !O.headers || otel_resource(stage) != 0) {
+        O.slots = calloc(O.c.queue_max, sizeof(*O.slots));
+        O.batch = calloc(O.c.batch_max, sizeof(*O.batch));
+        if (!O.slots || !O.batch) {
                 snprintf(errstr, errstr_size, "otel: out of memory");
                 goto fail;
         }
-        for (size_t i = 0; i < O.queue_max; i++)
-                O.slots[i].next = i + 1 < O.queue_max ? (int32_t)(i + 1) : -1;
+        for (size_t i = 0; i < O.c.queue_max; i++)
+                O.slots[i].next = i + 1 < O.c.queue_max ? (int32_t)(i + 1) : -1;
         O.free_head = 0;
         O.q_head = O.q_tail = -1;
         pthread_mutex_init(&O.mu, NULL);
@@ -588,7 +351,7 @@ int otel_init(const char *stage, char *errstr, size_t errstr_size) {
         }
         O.thr_started = 1;
         otel_on = 1;
-        log_info(OTEL_LOG, "exporting spans to %s (OTLP/HTTP protobuf)", O.url);
+        log_info(OTEL_LOG, "exporting spans to %s (OTLP/HTTP protobuf)", O.c.url);
         return 0;
 fail:
         otel_fini();
@@ -608,12 +371,9 @@ void otel_fini(void) {
         }
         if (O.curl)
                 curl_easy_cleanup(O.curl);
-        curl_slist_free_all(O.headers);
-        free(O.url);
+        otel_conf_free(&O.c);
         free(O.slots);
         free(O.batch);
-        free(O.res_store);
-        buf_free(&O.resource);
         buf_free(&O.body);
         memset(&O, 0, sizeof(O));
 }

@@ -2,6 +2,8 @@
 #ifndef WEIR_OTEL_INT_H
 #define WEIR_OTEL_INT_H
 
+#include <curl/curl.h>
+
 #include "buf.h"
 #include "otel.h"
 
@@ -38,6 +40,27 @@ struct otel_span_s {
         char val[OTEL_VAL_SPACE];
         int32_t next; /* free list / queue link */
 };
+
+typedef enum { OTEL_S_ON, OTEL_S_OFF, OTEL_S_RATIO } otel_root_t;
+
+/* The settings (otel_conf.c). */
+typedef struct otel_conf_s {
+        int parent_based;
+        otel_root_t root;     /* decision for a root span (any span when !parent_based) */
+        uint64_t ratio_bound; /* OTEL_S_RATIO: sampled when the trace-id's low 8 bytes < bound */
+        char *url;            /* owned; NULL: tracing off */
+        struct curl_slist *headers; /* owned: OTEL_*_HEADERS and the content type */
+        long timeout_ms, delay_ms;
+        size_t queue_max, batch_max;
+        buf_t resource;  /* owned: the encoded Resource (otel_pb_resource) */
+        char *res_store; /* owned: the strings of OTEL_RESOURCE_ATTRIBUTES */
+} otel_conf_t;
+
+/* Reads the OTEL_* variables into *c.  Returns 0 (c->url NULL: tracing off)
+ * or -1 with errstr naming the variable (*c then empty).  The caller frees
+ * it with otel_conf_free(). */
+int otel_conf_load(otel_conf_t *c, const char *stage, char *errstr, size_t errstr_size);
+void otel_conf_free(otel_conf_t *c);
 
 /* The ResourceSpans prefix: resource (service.name and OTEL_RESOURCE_ATTRIBUTES)
  * and scope, encoded once.  `attrs`: "k=v,..." already decoded pairs in kv[]
