@@ -11,7 +11,7 @@
 #include "log.h"
 #include "otel_int.h"
 
-#define OTEL_LOG   "otel"
+#define OTEL_LOG     "otel"
 #define OTEL_MAX_RES 32 /* resource attributes */
 
 static const char *otel_env(const char *name) {
