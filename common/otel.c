@@ -25,6 +25,7 @@ typedef struct otel_s {
         pthread_cond_t cv;
         otel_span_t *slots; /* owned: queue_max slots */
         int32_t free_head, q_head, q_tail;
+        size_t fresh; /* slots[fresh..] never used: their pages are not touched yet */
         size_t queued;
         int stopping;
         pthread_t thr;
@@ -34,6 +35,7 @@ typedef struct otel_s {
         otel_span_t **batch; /* owned */
         buf_t body;          /* owned, reused */
         CURL *curl;
+        struct curl_slist *slist; /* owned: made from c.headers at the first export */
 
         metrics_child_t *m_dropped, *m_exported;
         _Atomic uint64_t dropped, dropped_full; /* all; of which: no free slot */
@@ -97,6 +99,8 @@ otel_span_t *otel_start(const char *name, otel_kind_t kind, const tp_ctx_t *pare
         int32_t i = O.free_head;
         if (i >= 0)
                 O.free_head = O.slots[i].next;
+        else if (O.fresh < O.c.queue_max)
+                i = (int32_t)O.fresh++;
         pthread_mutex_unlock(&O.mu);
         if (i < 0) {
                 otel_drop(1, 1);
@@ -209,10 +213,33 @@ static size_t otel_discard(char *p, size_t sz, size_t n, void *ud) {
         return sz * n;
 }
 
+/* The request headers as a curl_slist, made at the first export. */
+static int otel_slist(void) {
+        if (O.slist)
+                return 0;
+        struct curl_slist *l = NULL;
+        for (size_t off = 0; off < O.c.headers.len;) {
+                const char *line = O.c.headers.data + off;
+                struct curl_slist *n = curl_slist_append(l, line);
+                if (!n) {
+                        curl_slist_free_all(l);
+                        return -1;
+                }
+                l = n;
+                off += strlen(line) + 1;
+        }
+        O.slist = l;
+        return 0;
+}
+
 /* Posts O.body; returns 0 on a 2xx answer, else -1 with why[] set. */
 static int otel_post(char *why, size_t why_size) {
         if (!O.curl && !(O.curl = curl_easy_init())) {
                 snprintf(why, why_size, "curl_easy_init failed");
+                return -1;
+        }
+        if (otel_slist() != 0) {
+                snprintf(why, why_size, "out of memory");
                 return -1;
         }
         CURL *c = O.curl;
@@ -220,7 +247,7 @@ static int otel_post(char *why, size_t why_size) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, O.body.data);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)O.body.len);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, O.c.headers);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, O.slist);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, O.c.timeout_ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, O.c.timeout_ms);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -337,9 +364,9 @@ int otel_init(const char *stage, char *errstr, size_t errstr_size) {
                 snprintf(errstr, errstr_size, "otel: out of memory");
                 goto fail;
         }
-        for (size_t i = 0; i < O.c.queue_max; i++)
-                O.slots[i].next = i + 1 < O.c.queue_max ? (int32_t)(i + 1) : -1;
-        O.free_head = 0;
+        /* calloc'ed and taken in order (fresh): a pool sized for bursts costs
+         * resident memory only as far as bursts have used it. */
+        O.free_head = -1;
         O.q_head = O.q_tail = -1;
         pthread_mutex_init(&O.mu, NULL);
         pthread_cond_init(&O.cv, NULL);
@@ -371,6 +398,8 @@ void otel_fini(void) {
         }
         if (O.curl)
                 curl_easy_cleanup(O.curl);
+        if (O.slist) /* not when never made: each curl_ call loads libcurl */
+                curl_slist_free_all(O.slist);
         otel_conf_free(&O.c);
         free(O.slots);
         free(O.batch);

@@ -1,7 +1,6 @@
 /* otel_conf — the OTEL_* environment variables of otel.h, read once at
  * start-up into an otel_conf_t (otel_int.h). */
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +99,11 @@ static int otel_headers(otel_conf_t *c, const char *name, char *errstr, size_t e
         for (int i = 0; i < n; i++) {
                 char line[1024];
                 snprintf(line, sizeof(line), "%s: %s", kv[2 * i], kv[2 * i + 1]);
-                c->headers = curl_slist_append(c->headers, line);
+                if (buf_append(&c->headers, line, strlen(line) + 1) != 0) {
+                        free(copy);
+                        snprintf(errstr, errstr_size, "otel: out of memory");
+                        return -1;
+                }
         }
         free(copy);
         return 0;
@@ -240,8 +243,8 @@ int otel_conf_load(otel_conf_t *c, const char *stage, char *errstr, size_t errst
         if (otel_headers(c, "OTEL_EXPORTER_OTLP_HEADERS", errstr, errstr_size) ||
             otel_headers(c, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", errstr, errstr_size))
                 goto fail;
-        c->headers = curl_slist_append(c->headers, "Content-Type: application/x-protobuf");
-        if (!c->headers || otel_resource(c, stage) != 0) {
+        static const char ct[] = "Content-Type: application/x-protobuf";
+        if (buf_append(&c->headers, ct, sizeof(ct)) != 0 || otel_resource(c, stage) != 0) {
                 snprintf(errstr, errstr_size, "otel: out of memory");
                 goto fail;
         }
@@ -252,7 +255,7 @@ fail:
 }
 
 void otel_conf_free(otel_conf_t *c) {
-        curl_slist_free_all(c->headers);
+        buf_free(&c->headers);
         free(c->url);
         free(c->res_store);
         buf_free(&c->resource);

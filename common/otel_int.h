@@ -2,8 +2,6 @@
 #ifndef WEIR_OTEL_INT_H
 #define WEIR_OTEL_INT_H
 
-#include <curl/curl.h>
-
 #include "buf.h"
 #include "otel.h"
 
@@ -49,7 +47,11 @@ typedef struct otel_conf_s {
         otel_root_t root;     /* decision for a root span (any span when !parent_based) */
         uint64_t ratio_bound; /* OTEL_S_RATIO: sampled when the trace-id's low 8 bytes < bound */
         char *url;            /* owned; NULL: tracing off */
-        struct curl_slist *headers; /* owned: OTEL_*_HEADERS and the content type */
+        buf_t headers;        /* owned: "Name: value" lines of OTEL_*_HEADERS and the content
+                               * type, each NUL-terminated; made into a curl_slist by the
+                               * exporter thread at its first export, so that libcurl (loaded
+                               * at its first call: common/link/curl_lazy.c) costs nothing
+                               * in a process that never exports a span */
         long timeout_ms, delay_ms;
         size_t queue_max, batch_max;
         buf_t resource;  /* owned: the encoded Resource (otel_pb_resource) */
