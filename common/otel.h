@@ -24,8 +24,10 @@
  * A recorded span is a fixed-size slot taken from a pool allocated once at
  * otel_init(): starting a span takes a slot, ending it queues the slot, the
  * exporter thread encodes up to a batch of queued slots into one reused buffer,
- * POSTs it with libcurl and gives the slots back.  No malloc per span; one
- * short mutex section per recorded (sampled) span, none for unsampled ones.
+ * POSTs it with libcurl and gives the slots back.  No malloc per span; two
+ * short mutex sections per recorded (sampled) span, none for unsampled ones.
+ * libcurl is first called (so loaded: common/link/curl_lazy.c) at the first
+ * export.
  * When the pool is empty (collector slow or absent) the span is dropped, the
  * context still propagates, and weir_<stage>_spans_dropped_total counts it;
  * a failed export drops its batch the same way.  A warning is logged at most

@@ -19,7 +19,7 @@ typedef struct otel_ev_s {
         uint64_t t_ns;
 } otel_ev_t;
 
-/* One slot of the pool (otel.c), ~1 KiB. */
+/* One slot of the pool (otel.c), 1344 bytes on x86-64. */
 struct otel_span_s {
         tp_ctx_t ctx;
         uint8_t parent_id[8];

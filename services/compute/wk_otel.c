@@ -27,6 +27,8 @@ void wk_otel_input(wk_otel_t *o, const void *tp, size_t len, int32_t partition, 
 
 static otel_span_t *wk_otel_start(wk_otel_t *o, const char *name, const char *topic,
                                   const char *group, const void **trace, size_t *trace_len) {
+        if (!*trace) /* emitted by a tick (idle close), not while a record is processed */
+                o->has_trigger = 0;
         const tp_ctx_t *parent = o->nin ? &o->in[0] : o->has_trigger ? &o->trigger : NULL;
         tp_ctx_t ctx;
         otel_span_t *s = otel_start(name, OTEL_INTERNAL, parent, &ctx, 0);

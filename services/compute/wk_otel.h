@@ -12,9 +12,8 @@
  * plus the record that advanced stream time past it.  Tracking them per
  * window would cost state per key; this costs a fixed array per worker.
  * Parent: the oldest of those (then not also a link), else the record that
- * triggered the close,
- * else none (an idle close by wall-clock time starts a new trace, with
- * links).  With tracing off every call is one branch and the output keeps
+ * triggered the close, else none: a new trace (an idle close by wall-clock
+ * time has no triggering record).  With tracing off every call is one branch and the output keeps
  * the triggering record's traceparent, as before. */
 #ifndef WEIR_WK_OTEL_H
 #define WEIR_WK_OTEL_H
