@@ -11,6 +11,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "otel.h"
 #include "procm.h"
 
 /* The handlers need the flag; svc_init() is called once per process. */
@@ -81,6 +82,8 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
                 return -1;
         }
 
+        if (otel_init(svc->stage, errstr, errstr_size)) /* OTEL_*: off unless set */
+                return -1;
         if (cfg_str("ADMIN_BIND", "0.0.0.0", &bind, errstr, errstr_size) ||
             cfg_int("ADMIN_PORT", 9400, 0, 65535, &port, errstr, errstr_size) ||
             cfg_duration_ms("ADMIN_STALL", 30000, 0, INT64_MAX, &stall, errstr, errstr_size))
@@ -118,6 +121,7 @@ int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, s
 void svc_fini(svc_t *svc) {
         if (svc_current == svc)
                 svc_current = NULL;
+        otel_fini();
         admin_stop(svc->admin);
         sr_destroy(svc->sr);
         if (svc->schemas)

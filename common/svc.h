@@ -18,6 +18,8 @@
  *                                port 0 picks a free one, logged)
  *   ADMIN_STALL                  /healthz fails when the main loop has not
  *                                beaten for this long (default 30s)
+ *   OTEL_*                       OpenTelemetry trace export (common/otel.h;
+ *                                off unless an endpoint is set)
  * and installs SIGTERM/SIGINT handlers that set svc->stop (a second signal
  * exits at once with status 130). */
 #ifndef WEIR_SVC_H

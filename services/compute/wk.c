@@ -50,6 +50,8 @@ static void wk_emit_aggregate(void *opaque, const cp_aggregate_t *a) {
                 wk_fail(w, "encoding an aggregate: %s", err);
                 return;
         }
+        wk_otel_aggregate(&w->ot, a, w->sh->svc->spec->compute->output.aggregates, w->sh->group_id,
+                          &w->trace, &w->trace_len);
         wk_produce_out(w, w->sh->svc->spec->compute->output.aggregates, a->key, a->key_len, v, len);
         w->emitted = 1;
         metrics_inc(w->sh->m_aggregates, 1);
@@ -64,6 +66,8 @@ static void wk_emit_alert(void *opaque, const cp_alert_t *al) {
                 wk_fail(w, "encoding an alert: %s", err);
                 return;
         }
+        wk_otel_alert(&w->ot, al, w->sh->svc->spec->compute->output.alerts, w->sh->group_id,
+                      &w->trace, &w->trace_len);
         wk_produce_out(w, w->sh->svc->spec->compute->output.alerts, al->key, al->key_len, v, len);
         w->emitted = 1;
         metrics_inc(w->sh->m_alerts, 1);
@@ -151,6 +155,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->trace = NULL;
         w->trace_len = 0;
         out_traceparent(m, &w->trace, &w->trace_len);
+        wk_otel_input(&w->ot, w->trace, w->trace_len, m->partition, m->offset);
         w->emitted = 0;
         cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
@@ -218,6 +223,7 @@ static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
         (void)t;
         (void)records;
         wk_t *w = opaque;
+        wk_otel_txn(&w->ot, 1);
         w->emit_failed = 0;
         w->close_st = INT64_MIN;
 }
@@ -225,6 +231,7 @@ static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
 static void wk_aborted(kc_txn_t *t, void *opaque) {
         (void)t;
         wk_t *w = opaque;
+        wk_otel_txn(&w->ot, 0);
         w->emit_failed = 0;
         w->close_st = INT64_MIN;
         /* The state holds changes of the aborted transaction, and the

@@ -9,6 +9,7 @@
 #include "cl.h"
 #include "fw.h"
 #include "wk.h"
+#include "wk_otel.h"
 
 #define WK_LOG "compute"
 
@@ -42,6 +43,7 @@ struct wk_s {
         /* While a record is processed: its trace context for the outputs. */
         const void *trace;
         size_t trace_len;
+        wk_otel_t ot;     /* spans (wk_otel.h) */
         int32_t flushing; /* partition whose dirty state pre_commit writes */
         int emit_failed;  /* a produce failed: the transaction must abort */
         int emitted;      /* the record being processed produced output */

@@ -2,7 +2,9 @@
  * en_join.h. */
 #include "en_join.h"
 #include "clk.h"
+#include "en_otel.h"
 #include "kc_dlq.h"
+#include "otel.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +290,7 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
         size_t n = j->nitems;
         if (n == 0)
                 return KC_TXN_OK;
+        uint64_t t0_ns = otel_on ? otel_now_ns() : 0;
         for (size_t i = 0; i < n; i++) {
                 j->keys[i] = j->arena.data + j->items[i].join_off;
                 j->lens[i] = j->items[i].join_len;
@@ -327,6 +330,15 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
                         }
                 }
                 const char *key = it->key_null ? NULL : j->arena.data + it->key_off;
+                en_otel_record(
+                        it->hdrs, t0_ns,
+                        &(en_otel_rec_t){kd->in_topic, kd->out_topic, j->svc->spec->name,
+                                         it->partition, it->offset, j->arena.data + it->join_off,
+                                         key, it->join_len, it->key_len,
+                                         !decider ? (enriched ? "enriched" : "unenriched")
+                                         : decider->on_missing == SPEC_MISSING_DROP ? "dropped"
+                                                                                    : "dlq"},
+                        j->sources, j->nsources, &j->res[i], EN_BATCH);
                 if (decider && decider->on_missing == SPEC_MISSING_DROP) {
                         metrics_inc(j->m_dropped[decider_idx], 1);
                         metrics_inc(kd->m_res[2], 1);

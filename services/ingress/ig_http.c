@@ -87,8 +87,9 @@ static enum MHD_Result ig_handle(void *cls, struct MHD_Connection *conn, const c
                 const union MHD_ConnectionInfo *ci =
                         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 q->cc = ci ? ci->socket_context : NULL;
-                ig_trace_take(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
-                              q->tp);
+                int from_caller = ig_trace_take(
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), q->tp);
+                ig_otel_begin(&q->ot, q->tp, from_caller, method, url);
                 if (!q->cc)
                         return MHD_NO;
                 return ig_begin(q, url, method);
@@ -163,6 +164,7 @@ static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metrics_inc(metrics_child(s->m_requests, ig_route_names[q->route], q->status ? st : "none"),
                     1);
         metrics_observe(s->m_duration[q->route], (double)(clk_mono_ns() - q->t0_ns) / 1e9);
+        ig_otel_end(&q->ot, q->status, ig_route_names[q->route]);
         ig_release(q);
         kc_dr_batch_destroy(q->drb);
         /* An idle keep-alive connection keeps at most 1 MiB of buffers: a

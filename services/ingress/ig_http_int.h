@@ -19,6 +19,7 @@
 #include "clk.h"
 #include "ig_arena.h"
 #include "ig_http.h"
+#include "ig_otel.h"
 #include "ig_trace.h"
 #include "kc_dr.h"
 #include "log.h"
@@ -84,6 +85,7 @@ typedef struct ig_req_s {
         size_t res_records;
         atomic_int gate; /* suspend vs last delivery report: the second resumes */
         char tp[IG_TRACEPARENT_LEN + 1];
+        ig_otel_t ot; /* spans (ig_otel.h) */
 } ig_req_t;
 
 /* Per worker thread: the parse batch and the answer buffer. */

@@ -194,8 +194,8 @@ enum MHD_Result ig_answer(ig_req_t *q) {
 
 /* The last record settled (polling thread, or ours when all failed at once). */
 static void ig_done(kc_dr_batch_t *b, void *opaque) {
-        (void)b;
         ig_req_t *q = opaque;
+        ig_otel_produced(&q->ot, b);
         if (atomic_fetch_add(&q->gate, 1) == 1)
                 MHD_resume_connection(q->conn);
 }
@@ -288,6 +288,7 @@ enum MHD_Result ig_process(ig_req_t *q) {
                 ig_release(q);
                 return ig_error(q, 500, IG_E_KAFKA, "out of memory");
         }
+        ig_otel_produce(&q->ot, q->tp, q->topic->name, b->n);
         rd_kafka_headers_t *hdrs = rd_kafka_headers_new(1);
         rd_kafka_header_add(hdrs, "traceparent", -1, q->tp, IG_TRACEPARENT_LEN);
         q->tprod_ns = clk_mono_ns();

@@ -30,8 +30,10 @@
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
+#include "otel.h"
 #include "sk_conf.h"
 #include "sk_dlq.h"
+#include "sk_otel.h"
 #include "svc.h"
 #include "ws.h"
 
@@ -51,6 +53,7 @@ typedef struct {
         av_decoder_t *dec[T_N];
         ix_batch_t batch;
         ix_flush_t flush; /* the batch's delivery, between two acknowledge calls */
+        uint64_t ot0;     /* when that delivery began (tracing on), for its span */
         int dlq_failed;   /* a rejected line could not be produced to the DLQ */
         int ws_unflushed; /* published to the feed since its last ws_server_flush() */
         buf_t json;
@@ -168,6 +171,10 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
                 return sink_dlq_record(s, loop, m, av_status_name(rc), err);
         lp_info_t info = {0};
         ix_batch_t *b = &s->batch;
+        const void *tp = NULL;
+        size_t tp_len = 0;
+        if (kc_msg_header(m, "traceparent", &tp, &tp_len) || tp_len > 256)
+                tp = NULL; /* none, or not a trace context */
         size_t off = b->body.len;
         rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, s->ix ? &b->body : NULL, &info,
                                                     err, sizeof(err));
@@ -183,10 +190,6 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
                                .offset = m->offset,
                                .partition = m->partition,
                                .topic = t};
-                const void *tp = NULL;
-                size_t tp_len = 0;
-                if (kc_msg_header(m, "traceparent", &tp, &tp_len) || tp_len > 256)
-                        tp = NULL; /* none, or not a trace context */
                 if (ix_batch_push(b, &l, info.key, info.key_len, tp, tp_len)) {
                         /* Nothing of this batch is committed: a restart redoes it. */
                         log_error(LOG_C, "out of memory for the batch of %zu points", b->n);
@@ -196,8 +199,11 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
                     b->body.len >= (size_t)s->conf.batch_bytes)
                         kc_txn_commit_now(loop);
         }
-        if (s->ws && ws_server_clients(s->ws) > 0) { /* no JSON work for nobody */
+        if (s->ws && ws_server_clients(s->ws) > 0) {        /* no JSON work for nobody */
+                uint64_t ot0 = otel_on ? otel_now_ns() : 0; /* spans: sk_otel.h */
                 sink_publish(s, t, &d, &info);
+                sk_otel_publish(tp, tp_len, m->partition, m->offset, ot0, s->topics[t], info.key,
+                                info.key_len, ws_server_clients(s->ws));
                 /* look whether more came with the same fetch, then send */
                 kc_txn_poll_now(loop);
         }
@@ -212,6 +218,7 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
                 if (!s->flush.active) {
                         memset(s->rejected, 0, sizeof(s->rejected));
                         s->dlq_failed = 0;
+                        s->ot0 = otel_on ? otel_now_ns() : 0; /* spans: sk_otel.h */
                 }
                 sink_ctx_t c = {s, loop};
                 int64_t ms;
@@ -219,6 +226,7 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
                         kc_txn_retry_after(loop, ms, "InfluxDB is not accepting writes");
                         return KC_TXN_RETRY;
                 }
+                sk_otel_write(b, s->ot0, 0, ix_write_url(s->ix));
                 if (s->dlq_failed)
                         return KC_TXN_ABORT; /* written again, rejected lines again to the DLQ */
                 metrics_inc(s->m.batches, 1);
@@ -238,6 +246,8 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
 static void sink_aborted(kc_txn_t *loop, void *opaque) {
         (void)loop;
         sink_t *s = opaque;
+        if (s->flush.active)
+                sk_otel_write(&s->batch, s->ot0, -1, s->ix ? ix_write_url(s->ix) : "");
         ix_batch_clear(&s->batch);
         ix_flush_reset(&s->flush);
 }

@@ -1,0 +1,34 @@
+/* en_otel — enrichment's spans (common/otel.h): one CONSUMER span per
+ * record of a batch, child of the record's `traceparent` (the aggregate's
+ * or alert's span in compute), from the start of the batch's lookups to the
+ * record's fate, with the sources asked and hit/miss:
+ *   weir.enrichment.sources  "name:hit,name2:miss,..." (spec order)
+ *   weir.enrichment.hit      true when every source had the key
+ *   weir.enrichment.result   enriched | unenriched | dropped | dlq
+ * The record's `traceparent` header is replaced by the span's context, so
+ * the sink's spans hang under it.  With tracing off: one branch. */
+#ifndef WEIR_EN_OTEL_H
+#define WEIR_EN_OTEL_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "en_source.h"
+
+typedef struct en_otel_rec_s {
+        const char *in_topic, *out_topic, *pipeline;
+        int32_t partition;
+        int64_t offset;
+        const char *join, *key; /* join value (not NUL-terminated), record key */
+        size_t join_len, key_len;
+        const char *result;
+} en_otel_rec_t;
+
+/* `hdrs`: the record's headers (owned copy, may be NULL); `res`: the
+ * record's result in source s at res[s * stride]; t0_ns: the batch's
+ * start (otel_now_ns()). */
+void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_t *r,
+                    const en_source_t *sources, size_t nsources, const uint8_t *res, size_t stride);
+
+#endif
