@@ -269,6 +269,11 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 free(s);
                 return NULL;
         }
+        /* No MHD_OPTION_LISTENING_ADDRESS_REUSE: libmicrohttpd's default
+         * SO_REUSEADDR lets a restart bind at once, while SO_REUSEPORT would
+         * let a second process bind the same port and silently take part
+         * of its connections (tests on a shared machine saw refused
+         * connects from exactly that); now the second one fails to start. */
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
                          MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
         s->d = MHD_start_daemon(
@@ -279,8 +284,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((s->conf.idle_timeout_ms + 999) / 1000),
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
                 MHD_OPTION_URI_LOG_CALLBACK, ig_uri, s, MHD_OPTION_NOTIFY_COMPLETED, ig_completed,
-                s, MHD_OPTION_NOTIFY_CONNECTION, ig_conn_notify, s,
-                MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+                s, MHD_OPTION_NOTIFY_CONNECTION, ig_conn_notify, s, MHD_OPTION_END);
         if (!s->d) {
                 snprintf(errstr, errstr_size,
                          "HTTP server: cannot listen on %s:%u (HTTP_BIND, "
