@@ -52,20 +52,21 @@ typedef struct {
         int idle_timeout_ms;           /* hang up after this long without a PONG/traffic */
         int slow_timeout_ms;           /* close (1008) a client over its bound this long */
         int dashboard;                 /* serve the dashboard page at / and /dashboard */
+        size_t snapshot_max_keys;      /* snapshot entries (ws_snap.h) kept; 0 = no snapshot */
 } ws_conf_t;
 
 /* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",
  * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 5 ms,
- * ping 20 s, idle 60 s, slow 10 s, dashboard on. */
+ * ping 20 s, idle 60 s, slow 10 s, dashboard on, snapshot of 10000 entries. */
 void ws_conf_defaults(ws_conf_t *conf);
 
 /* Overrides `conf` from the environment (cfg_): SINK_HTTP_BIND,
  * SINK_HTTP_PORT, SINK_WS_MAX_CLIENTS, SINK_WS_CLIENT_QUEUE (size),
  * SINK_WS_INBOX (size), SINK_WS_MAX_MESSAGE (size), SINK_WS_BATCH,
  * SINK_WS_PING_INTERVAL, SINK_WS_IDLE_TIMEOUT, SINK_WS_SLOW_TIMEOUT
- * (durations), SINK_DASHBOARD (bool).  conf->path is left alone: it comes
- * from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with
- * errstr naming the variable. */
+ * (durations), SINK_DASHBOARD (bool), SINK_SNAPSHOT_MAX_KEYS (0..1000000).  conf->path is left
+ * alone: it comes from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with errstr
+ * naming the variable. */
 int ws_conf_env(ws_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* Starts listening and the service thread.  `conf` is copied (strings
@@ -76,7 +77,10 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
 /* The port listened on (useful with conf->port 0). */
 int ws_server_port(const ws_server_t *ws);
 
-/* Connected WebSocket clients (for /readyz-style checks and tests). */
+/* Consumers of what ws_publish() is handed: the connected WebSocket
+ * clients, plus one for the snapshot store when it is on (it must see every
+ * event for a client connecting later).  0: publishing would be wasted, so
+ * a publisher may skip building the event (the sink skips its JSON). */
 int ws_server_clients(const ws_server_t *ws);
 
 typedef struct {
@@ -93,7 +97,9 @@ typedef struct {
 
 /* Hands one event to the feed.  Any thread; never blocks; copies everything
  * it keeps (the caller may reuse its buffers at once).  Returns at once when
- * no client is connected; counts a drop when the inbox is full. */
+ * no client is connected and the snapshot is off; counts a drop when the
+ * inbox is full.  The service thread keeps it in the snapshot store, whose
+ * content a client is sent when it subscribes, before the live frames. */
 void ws_publish(ws_server_t *ws, const ws_event_t *ev);
 
 /* The publisher has nothing more for now (its input is drained): the events
