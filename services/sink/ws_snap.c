@@ -22,11 +22,11 @@ typedef struct {
         uint32_t prev, next; /* update order; next is also the free list's link */
         uint64_t hash;
         int64_t time_ms;
-        size_t id_len;         /* identity bytes: parts P_KIND..P_RULE */
-        uint32_t off[P_N];     /* each part's text in id (NUL-terminated) */
-        uint32_t len[P_N];     /* and its length */
-        buf_t id;              /* identity, then the severity (not identity) */
-        buf_t render;          /* the event's rendering */
+        size_t id_len;     /* identity bytes: parts P_KIND..P_RULE */
+        uint32_t off[P_N]; /* each part's text in id (NUL-terminated) */
+        uint32_t len[P_N]; /* and its length */
+        buf_t id;          /* identity, then the severity (not identity) */
+        buf_t render;      /* the event's rendering */
 } slot_t;
 
 struct ws_snap_s {

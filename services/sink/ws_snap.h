@@ -79,7 +79,6 @@ uint64_t ws_snap_evictions(const ws_snap_t *s);
  * *val (pointing into json, between the quotes, escapes left as they are)
  * and *vlen and returns 1; 0 when absent, not a string or not an object.
  * Exposed for the tests. */
-int ws_json_top_str(const char *json, size_t len, const char *name, const char **val,
-                    size_t *vlen);
+int ws_json_top_str(const char *json, size_t len, const char *name, const char **val, size_t *vlen);
 
 #endif

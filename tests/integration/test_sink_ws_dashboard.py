@@ -104,9 +104,10 @@ def test_dashboard_shows_the_snapshot_within_a_second(feed, name, viewport):  # 
     f.publish(alert(*RESOLVED, "WARNING", "RESOLVED", 9))
     f.proc.stdin.write(b"FLUSH\n")
     f.proc.stdin.flush()
-    entries = len(PLACES) * 2 + len(FIRING)
-    wait_for(lambda: f.metrics().get("weir_sink_ws_snapshot_entries") == entries, 10,
-             f"{entries} snapshot entries")
+    total = n * len(PLACES) * 2 + 2 + len(FIRING)
+    wait_for(lambda: f.metrics().get("weir_sink_ws_events_published_total") == total, 10,
+             f"{total} events published")
+    time.sleep(0.2)  # through the inbox (SINK_WS_BATCH 5 ms)
 
     rows = sorted(((p["intersection_id"], w) for p in PLACES for w in WINDOWS),
                   key=lambda r: (int(r[0].split("-")[1]), r[1]))

@@ -18,7 +18,8 @@ static int put_agg(ws_snap_t *s, const char *key, const char *window, int v) {
         char json[160], render[256];
         snprintf(json, sizeof(json), "{\"key\":\"%s\",\"window\":\"%s\",\"count\":%d}", key, window,
                  v);
-        snprintf(render, sizeof(render), "{\"kind\":\"aggregate\",\"key\":\"%s\",\"v\":%d}", key, v);
+        snprintf(render, sizeof(render), "{\"kind\":\"aggregate\",\"key\":\"%s\",\"v\":%d}", key,
+                 v);
         ws_event_t ev = {"aggregate", "aggregates.enriched", key, strlen(key), NULL,
                          json,        strlen(json),          v};
         return ws_snap_put(s, &ev, render, strlen(render));
@@ -31,8 +32,8 @@ static int put_alert(ws_snap_t *s, const char *key, const char *rule, const char
                  "{\"rule\":\"%s\",\"key\":\"%s\",\"labels\":{\"state\":\"x\"},\"window\":\"1m\","
                  "\"state\":\"%s\"}",
                  rule, key, state);
-        snprintf(render, sizeof(render), "{\"kind\":\"alert\",\"key\":\"%s\",\"rule\":\"%s\"}",
-                 key, rule);
+        snprintf(render, sizeof(render), "{\"kind\":\"alert\",\"key\":\"%s\",\"rule\":\"%s\"}", key,
+                 rule);
         ws_event_t ev = {"alert", "alerts.enriched", key, strlen(key), sev, json, strlen(json), 1};
         return ws_snap_put(s, &ev, render, strlen(render));
 }
@@ -114,8 +115,8 @@ static void test_bounded_evicts_least_recent(void) {
         /* too large to keep: not kept, and its older entry is dropped */
         char *big = malloc(WS_SNAP_MAX_RENDER + 1);
         memset(big, 'x', WS_SNAP_MAX_RENDER + 1);
-        ws_event_t ev = {"aggregate", "aggregates.enriched", "key-999", 7, NULL,
-                         "{\"window\":\"1m\"}", 15, 0};
+        ws_event_t ev = {"aggregate", "aggregates.enriched", "key-999", 7,
+                         NULL,        "{\"window\":\"1m\"}", 15,        0};
         TH_CHECK_INT(ws_snap_put(s, &ev, big, WS_SNAP_MAX_RENDER + 1), WS_SNAP_SKIPPED);
         TH_CHECK_INT((int)ws_snap_count(s), 49);
         free(big);
