@@ -292,7 +292,9 @@ int ws_snap_put(ws_snap_t *s, const ws_event_t *ev, const char *render, size_t r
                 return WS_SNAP_NOMEM;
         slot_t *e = &s->slots[i];
         size_t full = id_len + sizeof(uint32_t) + s->len[P_SEV] + 1;
-        if (buf_reserve(&e->render, render_len) ||
+        /* Room for the new content at the start of each buffer (reserve
+         * counts after len, which still holds the old one, kept on failure). */
+        if (buf_reserve(&e->render, render_len > e->render.len ? render_len - e->render.len : 0) ||
             buf_reserve(&e->id, full > e->id.len ? full - e->id.len : 0)) {
                 if (fresh) { /* back on the free list, nothing linked */
                         e->next = s->free;
