@@ -30,7 +30,13 @@
  * weir_sink_ws_events_published_total, weir_sink_ws_events_pushed_total,
  * weir_sink_ws_frames_pushed_total, weir_sink_ws_events_dropped_total{reason},
  * weir_sink_ws_closed_total{reason}, weir_sink_ws_push_latency_seconds
- * (event_time_ms → the frame handed to the socket). */
+ * (event_time_ms → the frame handed to the socket), and the snapshot's
+ * weir_sink_ws_snapshot_entries and weir_sink_ws_snapshot_evictions_total.
+ *
+ * Snapshot (ws_snap.h): the service thread keeps the latest event per key
+ * and window and the FIRING alerts, fed by every event published whether or
+ * not a client is connected; a client that subscribes is sent what its
+ * filter passes, before its live frames. */
 #ifndef WEIR_SINK_WS_H
 #define WEIR_SINK_WS_H
 

@@ -320,6 +320,14 @@ static void test_conf_env(void) {
         TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), -1);
         TH_CHECK_HAS(err, "SINK_WS_BATCH");
         unsetenv("SINK_WS_BATCH");
+        TH_CHECK_INT((int)c.snapshot_max_keys, 10000);
+        setenv("SINK_SNAPSHOT_MAX_KEYS", "0", 1);
+        TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), 0);
+        TH_CHECK_INT((int)c.snapshot_max_keys, 0);
+        setenv("SINK_SNAPSHOT_MAX_KEYS", "-1", 1);
+        TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "SINK_SNAPSHOT_MAX_KEYS");
+        unsetenv("SINK_SNAPSHOT_MAX_KEYS");
         unsetenv("SINK_WS_CLIENT_QUEUE");
         unsetenv("SINK_WS_SLOW_TIMEOUT");
         unsetenv("SINK_DASHBOARD");
