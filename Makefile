@@ -102,7 +102,7 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps test unit unit-san integration fuzz fuzz-replay format format-check lint clean demo \
+.PHONY: all deps test unit unit-san integration screenshots fuzz fuzz-replay format format-check lint clean demo \
         bench bench-ingress bench-compute bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4 bench-otel
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
@@ -177,6 +177,13 @@ integration: all
 # on Kafka 4 (tests/kafka/pom.xml's kafka4.version); part of make test.
 kafka4: all
 	@WEIR_BUILD=$(B) bash tests/harness/run-kafka4.sh
+
+# The dashboard in headless Chromium at 1400x900 and 390x844, after events
+# flowed (tests/integration/test_sink_ws_dashboard.py), saved as
+# docs/img/dashboard-desktop.png and docs/img/dashboard-phone.png.
+screenshots: all
+	@DASHBOARD_SCREENSHOTS=docs/img WEIR_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider \
+	  tests/integration/test_sink_ws_dashboard.py
 
 # The harnesses link the service archives and libweir like every program,
 # built by clang with libFuzzer's coverage (VARIANT=fuzz, in build/fuzz).

@@ -30,7 +30,13 @@
  * weir_sink_ws_events_published_total, weir_sink_ws_events_pushed_total,
  * weir_sink_ws_frames_pushed_total, weir_sink_ws_events_dropped_total{reason},
  * weir_sink_ws_closed_total{reason}, weir_sink_ws_push_latency_seconds
- * (event_time_ms → the frame handed to the socket). */
+ * (event_time_ms → the frame handed to the socket), and the snapshot's
+ * weir_sink_ws_snapshot_entries and weir_sink_ws_snapshot_evictions_total.
+ *
+ * Snapshot (ws_snap.h): the service thread keeps the latest event per key
+ * and window and the FIRING alerts, fed by every event published whether or
+ * not a client is connected; a client that subscribes is sent what its
+ * filter passes, before its live frames. */
 #ifndef WEIR_SINK_WS_H
 #define WEIR_SINK_WS_H
 
@@ -52,20 +58,21 @@ typedef struct {
         int idle_timeout_ms;           /* hang up after this long without a PONG/traffic */
         int slow_timeout_ms;           /* close (1008) a client over its bound this long */
         int dashboard;                 /* serve the dashboard page at / and /dashboard */
+        size_t snapshot_max_keys;      /* snapshot entries (ws_snap.h) kept; 0 = no snapshot */
 } ws_conf_t;
 
 /* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",
  * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 5 ms,
- * ping 20 s, idle 60 s, slow 10 s, dashboard on. */
+ * ping 20 s, idle 60 s, slow 10 s, dashboard on, snapshot of 10000 entries. */
 void ws_conf_defaults(ws_conf_t *conf);
 
 /* Overrides `conf` from the environment (cfg_): SINK_HTTP_BIND,
  * SINK_HTTP_PORT, SINK_WS_MAX_CLIENTS, SINK_WS_CLIENT_QUEUE (size),
  * SINK_WS_INBOX (size), SINK_WS_MAX_MESSAGE (size), SINK_WS_BATCH,
  * SINK_WS_PING_INTERVAL, SINK_WS_IDLE_TIMEOUT, SINK_WS_SLOW_TIMEOUT
- * (durations), SINK_DASHBOARD (bool).  conf->path is left alone: it comes
- * from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with
- * errstr naming the variable. */
+ * (durations), SINK_DASHBOARD (bool), SINK_SNAPSHOT_MAX_KEYS (0..1000000).  conf->path is left
+ * alone: it comes from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with errstr
+ * naming the variable. */
 int ws_conf_env(ws_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* Starts listening and the service thread.  `conf` is copied (strings
@@ -76,7 +83,10 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
 /* The port listened on (useful with conf->port 0). */
 int ws_server_port(const ws_server_t *ws);
 
-/* Connected WebSocket clients (for /readyz-style checks and tests). */
+/* Consumers of what ws_publish() is handed: the connected WebSocket
+ * clients, plus one for the snapshot store when it is on (it must see every
+ * event for a client connecting later).  0: publishing would be wasted, so
+ * a publisher may skip building the event (the sink skips its JSON). */
 int ws_server_clients(const ws_server_t *ws);
 
 typedef struct {
@@ -93,7 +103,9 @@ typedef struct {
 
 /* Hands one event to the feed.  Any thread; never blocks; copies everything
  * it keeps (the caller may reuse its buffers at once).  Returns at once when
- * no client is connected; counts a drop when the inbox is full. */
+ * no client is connected and the snapshot is off; counts a drop when the
+ * inbox is full.  The service thread keeps it in the snapshot store, whose
+ * content a client is sent when it subscribes, before the live frames. */
 void ws_publish(ws_server_t *ws, const ws_event_t *ev);
 
 /* The publisher has nothing more for now (its input is drained): the events

@@ -19,6 +19,7 @@ void ws_conf_defaults(ws_conf_t *c) {
         c->idle_timeout_ms = 60000;
         c->slow_timeout_ms = 10000;
         c->dashboard = 1;
+        c->snapshot_max_keys = 10000;
 }
 
 int ws_conf_env(ws_conf_t *c, char *errstr, size_t errstr_size) {
@@ -33,6 +34,10 @@ int ws_conf_env(ws_conf_t *c, char *errstr, size_t errstr_size) {
         if (cfg_int("SINK_WS_MAX_CLIENTS", c->max_clients, 1, 1000000, &v, errstr, errstr_size))
                 return -1;
         c->max_clients = (int)v;
+        if (cfg_int("SINK_SNAPSHOT_MAX_KEYS", (int64_t)c->snapshot_max_keys, 0, 1000000, &v, errstr,
+                    errstr_size))
+                return -1;
+        c->snapshot_max_keys = (size_t)v;
 #define SIZE(name, field, lo, hi)                                                                  \
         do {                                                                                       \
                 if (cfg_size_bytes(name, (int64_t)c->field, lo, hi, &v, errstr, errstr_size))      \

@@ -106,7 +106,7 @@ int ws_inbox_next(const buf_t *b, size_t *off, ws_event_t *ev) {
 ws_frame_t *ws_frame_new(uint64_t seq, const char *body, size_t len, const int64_t *times,
                          size_t nevents, size_t pre) {
         /* times first (aligned after the struct), then room, head and body */
-        size_t tbytes = nevents * sizeof(int64_t);
+        size_t tbytes = times ? nevents * sizeof(int64_t) : 0;
         ws_frame_t *f = malloc(sizeof(*f) + tbytes + pre + WS_FRAME_HEAD + len + 1);
         if (!f)
                 return NULL;
@@ -114,7 +114,7 @@ ws_frame_t *ws_frame_new(uint64_t seq, const char *body, size_t len, const int64
         f->seq = seq;
         f->nevents = nevents;
         f->len = len;
-        f->times = (int64_t *)(void *)f->mem;
+        f->times = times ? (int64_t *)(void *)f->mem : NULL;
         if (tbytes)
                 memcpy(f->times, times, tbytes);
         f->body = (char *)f->mem + tbytes + pre + WS_FRAME_HEAD;

@@ -60,13 +60,15 @@ typedef struct ws_frame_s {
         uint64_t seq;
         size_t nevents;
         size_t len;     /* bytes of body */
-        int64_t *times; /* nevents event times (ms), inside this allocation */
+        int64_t *times; /* nevents event times (ms), inside this allocation;
+                         * NULL for a snapshot frame (not a latency sample) */
         char *body;     /* `"events":[...]}`, inside this allocation */
         unsigned char mem[];
 } ws_frame_t;
 
-/* A frame holding `body` (len bytes) and the events' times; `pre` bytes of
- * room before the head.  malloc'd; free with free(). NULL: out of memory. */
+/* A frame holding `body` (len bytes) and the events' times (times NULL:
+ * none kept, f->times NULL); `pre` bytes of room before the head.  malloc'd; free with free().
+ * NULL: out of memory. */
 ws_frame_t *ws_frame_new(uint64_t seq, const char *body, size_t len, const int64_t *times,
                          size_t nevents, size_t pre);
 

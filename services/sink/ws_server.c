@@ -22,6 +22,7 @@
 #include "ws_filter.h"
 #include "ws_page.h"
 #include "ws_queue.h"
+#include "ws_snap.h"
 
 /* Characters a WebSocket path may hold (it is also written into the page). */
 #define PATH_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-~"
@@ -68,11 +69,13 @@ struct ws_server_s {
         tick_ev_t *evs;
         size_t evcap;
         int64_t *times;
-        unsigned char *page; /* LWS_PRE + the page */
+        ws_snap_t *snap;       /* the latest per key/window and firing alerts; NULL: off */
+        uint64_t snap_evicted; /* evictions already counted in the metric */
+        unsigned char *page;   /* LWS_PRE + the page */
         size_t page_len;
         metrics_child_t *m_clients, *m_published, *m_pushed, *m_frames, *m_drop_inbox, *m_drop_slow,
                 *m_latency, *m_closed_slow, *m_closed_bad, *m_closed_refused, *m_closed_other,
-                *m_closed_shutdown;
+                *m_closed_shutdown, *m_snap_entries, *m_snap_evicted;
 };
 
 static int64_t now_ms(void) {
@@ -118,6 +121,31 @@ static void client_gone(ws_server_t *ws, ws_client_t *c) {
         metrics_set(ws->m_clients, atomic_load(&ws->nclients));
 }
 
+static int snapshot_frame(void *opaque, const char *body, size_t len, size_t nevents) {
+        void **a = opaque;
+        ws_server_t *ws = a[0];
+        ws_client_t *c = a[1];
+        ws_frame_t *f = ws_frame_new(c->q.next_seq++, body, len, NULL, nevents, LWS_PRE);
+        if (!f)
+                return -1;
+        size_t dropped = ws_cq_push(&c->q, f, ws->conf.queue_bytes_per_client, now_ms());
+        if (dropped)
+                metrics_inc(ws->m_drop_slow, (double)dropped);
+        return 0;
+}
+
+/* Queues the snapshot the client's (new) filter passes, before any live
+ * frame: the store holds every event taken from the inbox so far, and the
+ * next tick's frames carry only later ones, so nothing is missed or sent
+ * twice between the two. */
+static void send_snapshot(ws_server_t *ws, ws_client_t *c) {
+        if (!ws->snap)
+                return;
+        void *a[2] = {ws, c};
+        if (ws_snap_frames(ws->snap, &c->filter, ws->frame_max, &ws->scratch, snapshot_frame, a))
+                log_warn("ws", "out of memory for a client's snapshot");
+}
+
 /* A complete client message: a subscription, answered with what was
  * understood; anything else closes the connection (1007, with the reason). */
 static int client_message(ws_server_t *ws, ws_client_t *c) {
@@ -135,6 +163,7 @@ static int client_message(ws_server_t *ws, ws_client_t *c) {
                     ws_filter_json(&c->filter, &c->ack) || buf_append(&c->ack, "}", 1))
                         c->ack.len = 0;
         }
+        send_snapshot(ws, c);
         lws_callback_on_writable(c->wsi);
         return 0;
 }
@@ -160,7 +189,7 @@ static int client_writeable(ws_server_t *ws, ws_client_t *c) {
         c->q.dropped_owed = 0;
         int n = lws_write(c->wsi, (unsigned char *)text, len, LWS_WRITE_TEXT);
         int64_t now = now_ms();
-        for (size_t i = 0; i < f->nevents; i++)
+        for (size_t i = 0; f->times && i < f->nevents; i++)
                 metrics_observe(ws->m_latency, (double)(now - f->times[i]) / 1000.0);
         metrics_inc(ws->m_pushed, (double)f->nevents);
         metrics_inc(ws->m_frames, 1);
@@ -301,10 +330,19 @@ static void tick(lws_sorted_usec_list_t *sul) {
                         metrics_inc(ws->m_drop_inbox, 1);
                         continue;
                 }
+                if (ws->snap && ws_snap_put(ws->snap, &ev, ws->frags.data + start,
+                                            ws->frags.len - start) == WS_SNAP_NOMEM)
+                        log_warn("ws", "out of memory for the snapshot store");
                 ws->evs[nevs].off = start;
                 ws->evs[nevs].len = ws->frags.len - start;
                 ws->evs[nevs].ev = ev;
                 nevs++;
+        }
+        if (ws->snap) {
+                uint64_t ev_n = ws_snap_evictions(ws->snap);
+                metrics_inc(ws->m_snap_evicted, (double)(ev_n - ws->snap_evicted));
+                ws->snap_evicted = ev_n;
+                metrics_set(ws->m_snap_entries, (double)ws_snap_count(ws->snap));
         }
         int64_t now = now_ms();
         for (ws_client_t *c = ws->clients; c; c = c->next)
@@ -459,6 +497,12 @@ static void init_metrics(ws_server_t *ws) {
                 "weir_sink_ws_push_latency_seconds",
                 "From an event's time to its frame being written to a WebSocket client.", lat,
                 sizeof(lat) / sizeof(lat[0]));
+        ws->m_snap_entries = metrics_gauge(
+                "weir_sink_ws_snapshot_entries",
+                "Entries in the snapshot store (latest per key and window, firing alerts).");
+        ws->m_snap_evicted = metrics_counter(
+                "weir_sink_ws_snapshot_evictions_total",
+                "Snapshot entries evicted, least recently updated first (SINK_SNAPSHOT_MAX_KEYS).");
 }
 
 ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_size) {
@@ -497,9 +541,13 @@ ws_server_t *ws_server_new(const ws_conf_t *conf, char *errstr, size_t errstr_si
         size_t fm = conf->queue_bytes_per_client / 4;
         ws->frame_max = fm < 4096 ? 4096 : fm > 65536 ? 65536 : fm;
         ws->page = ws_page_build(path, LWS_PRE, &ws->page_len);
+        if (conf->snapshot_max_keys)
+                ws->snap = ws_snap_new(conf->snapshot_max_keys);
         if (!ws->path || (conf->bind && *conf->bind && !ws->bind) || !ws->page ||
+            (conf->snapshot_max_keys && !ws->snap) ||
             ws_inbox_init(&ws->inbox, conf->inbox_bytes)) {
                 snprintf(errstr, errstr_size, "out of memory");
+                ws_snap_destroy(ws->snap);
                 free(ws->page);
                 free(ws->path);
                 free(ws->bind);
@@ -569,14 +617,14 @@ int ws_server_port(const ws_server_t *ws) {
 }
 
 int ws_server_clients(const ws_server_t *ws) {
-        return atomic_load(&((ws_server_t *)(uintptr_t)ws)->nclients);
+        return atomic_load(&((ws_server_t *)(uintptr_t)ws)->nclients) + (ws->snap ? 1 : 0);
 }
 
 void ws_publish(ws_server_t *ws, const ws_event_t *ev) {
         if (!ws || !ev)
                 return;
         metrics_inc(ws->m_published, 1);
-        if (atomic_load(&ws->nclients) == 0)
+        if (atomic_load(&ws->nclients) == 0 && !ws->snap)
                 return;
         if (ws_inbox_put(&ws->inbox, ev))
                 metrics_inc(ws->m_drop_inbox, 1);
@@ -607,6 +655,7 @@ void ws_server_destroy(ws_server_t *ws) {
                 lws_context_destroy(ws->ctx);
         }
         ws_inbox_destroy(&ws->inbox);
+        ws_snap_destroy(ws->snap);
         buf_free(&ws->taken);
         buf_free(&ws->frags);
         buf_free(&ws->scratch);

@@ -35,7 +35,7 @@ function check(cond, what) {
     await page.waitForSelector(row("int-3"), { timeout: 30000 });
     const keys = await page.$$eval("#values tbody tr", (trs) => trs.map((t) => t.dataset.key).sort());
     check(JSON.stringify(keys) === JSON.stringify(["int-1", "int-2", "int-3"]), "rows " + keys);
-    const heads = await page.$$eval("#values thead th", (ths) => ths.map((t) => t.textContent));
+    const heads = await page.$$eval("#values thead th", (ths) => ths.map((t) => t.dataset.col || t.textContent));
     check(heads.includes("speed_kmh (mean)"), "columns " + heads);
     const name = await page.textContent(row("int-1") + " td:nth-child(2)");
     check(name === "Main St & int-1", "name " + name);

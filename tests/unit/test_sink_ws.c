@@ -320,6 +320,14 @@ static void test_conf_env(void) {
         TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), -1);
         TH_CHECK_HAS(err, "SINK_WS_BATCH");
         unsetenv("SINK_WS_BATCH");
+        TH_CHECK_INT((int)c.snapshot_max_keys, 10000);
+        setenv("SINK_SNAPSHOT_MAX_KEYS", "0", 1);
+        TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), 0);
+        TH_CHECK_INT((int)c.snapshot_max_keys, 0);
+        setenv("SINK_SNAPSHOT_MAX_KEYS", "-1", 1);
+        TH_CHECK_INT(ws_conf_env(&c, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "SINK_SNAPSHOT_MAX_KEYS");
+        unsetenv("SINK_SNAPSHOT_MAX_KEYS");
         unsetenv("SINK_WS_CLIENT_QUEUE");
         unsetenv("SINK_WS_SLOW_TIMEOUT");
         unsetenv("SINK_DASHBOARD");
@@ -350,8 +358,8 @@ static void test_server_lifecycle(void) {
         if (!ws)
                 return;
         TH_CHECK(ws_server_port(ws) > 0);
-        TH_CHECK_INT(ws_server_clients(ws), 0);
-        /* no client: publishing is a no-op that never blocks */
+        TH_CHECK_INT(ws_server_clients(ws), 1); /* the snapshot store, on by default */
+        /* no client: publishing only feeds the snapshot and never blocks */
         ws_event_t ev = {"aggregate", "t", "k", 1, NULL, "{}", 2, 0};
         for (int i = 0; i < 100000; i++)
                 ws_publish(ws, &ev);
@@ -369,8 +377,23 @@ static void test_server_lifecycle(void) {
         metrics_reset();
 }
 
+static void test_server_without_snapshot(void) {
+        ws_conf_t c;
+        ws_conf_defaults(&c);
+        c.port = 0;
+        c.bind = "127.0.0.1";
+        c.snapshot_max_keys = 0;
+        ws_server_t *ws = ws_server_new(&c, err, sizeof(err));
+        TH_CHECK(ws != NULL);
+        if (ws)
+                TH_CHECK_INT(ws_server_clients(ws), 0); /* nobody: the sink skips its JSON */
+        ws_server_destroy(ws);
+        metrics_reset();
+}
+
 TH_MAIN("sink_ws", TH_T(test_filter_empty_matches_all), TH_T(test_filter_lists),
         TH_T(test_filter_severity), TH_T(test_filter_errors), TH_T(test_json_str),
         TH_T(test_inbox_roundtrip), TH_T(test_inbox_concurrent), TH_T(test_frame_text),
         TH_T(test_queue_drop_oldest), TH_T(test_page_build), TH_T(test_conf_env),
-        TH_T(test_server_refuses_bad_settings), TH_T(test_server_lifecycle))
+        TH_T(test_server_refuses_bad_settings), TH_T(test_server_lifecycle),
+        TH_T(test_server_without_snapshot))
