@@ -68,8 +68,9 @@ static void key_free(cp_part_t *p, cp_key_t *k) {
                 free(k->d[d].sb);
                 p->bytes -= (int64_t)(k->d[d].sbcap * p->e->sent_size);
         }
-        p->bytes -= (int64_t)(p->e->off_key + k->key_len + 1);
-        free(k);
+        size_t n = p->e->off_key + k->key_len + 1;
+        p->bytes -= (int64_t)ks_size(n);
+        ks_free(&p->ks, k, n);
 }
 
 void cp_part_destroy(cp_part_t *p) {
@@ -84,13 +85,12 @@ void cp_part_destroy(cp_part_t *p) {
                 }
         }
         cp_win_t *w = p->free_wins;
-        while (w) {
+        while (w) { /* pooled nodes hold no sketch storage (cp_win_free) */
                 cp_win_t *n = w->next;
-                for (size_t f = 0; f < p->e->nf; f++)
-                        agg_free(&w->f[f]);
                 free(w);
                 w = n;
         }
+        ks_fini(&p->ks);
         free(p->ht);
         free(p->heap);
         free(p->dirty);
@@ -137,10 +137,10 @@ cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
         if (p->nkeys >= p->htcap && ht_grow(p) < 0)
                 return NULL;
         const cp_engine_t *e = p->e;
-        cp_key_t *k = calloc(1, e->off_key + len + 1);
+        cp_key_t *k = ks_alloc(&p->ks, e->off_key + len + 1);
         if (!k)
                 return NULL;
-        p->bytes += (int64_t)(e->off_key + len + 1);
+        p->bytes += (int64_t)ks_size(e->off_key + len + 1);
         char *base = (char *)k;
         k->d = (cp_dstate_t *)(void *)(base + e->off_d);
         k->ew = (ewma_t *)(void *)(base + e->off_ew);
@@ -282,12 +282,14 @@ cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int
         cp_win_t *w = p->free_wins;
         if (w) {
                 p->free_wins = w->next;
+                p->nfree--;
+                p->pool_bytes -= (int64_t)p->e->win_size;
         } else {
                 w = calloc(1, p->e->win_size);
                 if (!w)
                         return NULL;
-                p->bytes += (int64_t)p->e->win_size;
         }
+        p->bytes += (int64_t)p->e->win_size;
         w->next = NULL;
         w->k = k;
         w->start = start;
@@ -320,13 +322,27 @@ void cp_pend_add(cp_part_t *p, cp_win_t *w) {
         p->pend[p->npend++] = w;
 }
 
+/* The sketch storage goes back to malloc whether the node is pooled or
+ * not: a sketch's size depends on its window's values, and a pool of
+ * sketches sized for the widest window ever seen is what kept a drained
+ * backlog's memory (one allocation per new window is not per record). */
 void cp_win_free(cp_part_t *p, cp_win_t *w) {
         cp_pend_del(p, w);
-        for (size_t f = 0; f < p->e->nf; f++)
+        for (size_t f = 0; f < p->e->nf; f++) {
+                p->bytes -= (int64_t)sk_bytes(&w->f[f].sk);
+                agg_free(&w->f[f]);
                 agg_reset(&w->f[f]);
+        }
+        p->bytes -= (int64_t)p->e->win_size;
+        p->open_windows--;
+        if (p->nfree >= CP_WIN_POOL) {
+                free(w);
+                return;
+        }
         w->next = p->free_wins;
         p->free_wins = w;
-        p->open_windows--;
+        p->nfree++;
+        p->pool_bytes += (int64_t)p->e->win_size;
 }
 
 /* Closes every window whose close time stream time has reached, in the
@@ -527,6 +543,7 @@ void cp_part_stats(const cp_part_t *p, cp_part_stats_t *out) {
         out->late_windows = p->late_windows;
         out->stream_time_ms = p->stream_time;
         out->state_bytes = p->bytes + table_bytes(p);
+        out->pool_bytes = p->pool_bytes;
 }
 
 int64_t cp_part_bytes_walk(const cp_part_t *p) {
@@ -534,7 +551,7 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
         int64_t bytes = table_bytes(p);
         for (size_t i = 0; i < p->htcap; i++)
                 for (const cp_key_t *k = p->ht[i]; k; k = k->hnext) {
-                        bytes += (int64_t)(e->off_key + k->key_len + 1);
+                        bytes += (int64_t)ks_size(e->off_key + k->key_len + 1);
                         for (size_t d = 0; d < e->ndefs; d++) {
                                 bytes += (int64_t)(k->d[d].sbcap * e->sent_size);
                                 for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
@@ -544,10 +561,5 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
                                 }
                         }
                 }
-        for (const cp_win_t *w = p->free_wins; w; w = w->next) {
-                bytes += (int64_t)e->win_size;
-                for (size_t f = 0; f < e->nf; f++)
-                        bytes += (int64_t)sk_bytes(&w->f[f].sk);
-        }
-        return bytes;
+        return bytes; /* live only: the window pool is cp_part_stats_t.pool_bytes */
 }
