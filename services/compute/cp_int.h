@@ -90,7 +90,8 @@ struct cp_key_s {
         cp_key_t *hnext;
         uint64_t hash;
         int64_t next_close; /* INT64_MAX: nothing scheduled */
-        int64_t last_ts;    /* largest event time of the key's records (absence rules) */
+        int64_t last_ts;    /* largest event time of the key's records (absence rules,
+                               key_ttl) */
         int32_t heap_idx;   /* -1: not in the heap */
         uint8_t dirty;
         size_t key_len;
@@ -117,6 +118,7 @@ struct cp_part_s {
         size_t npend, cappend;
         int64_t stream_time; /* INT64_MIN before the first record */
         int64_t late, late_windows, open_windows;
+        int64_t evicted;    /* keys forgotten by compute.key_ttl, since creation */
         int64_t bytes;      /* live: keys, open window nodes, sketch buckets, sliding buffers */
         int64_t pool_bytes; /* window nodes kept in free_wins for reuse */
         /* scratch, reused for every emission */
@@ -158,6 +160,12 @@ void cp_absent_fire(cp_part_t *p, cp_key_t *k, int64_t t, int64_t now_ms, const 
  * absence rules. */
 void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t now_ms,
                     const cp_emit_t *emit);
+
+/* compute.key_ttl: when k is to be forgotten (INT64_MAX: not while it has
+ * an open window, buffered records or a firing alert); forgetting it
+ * empties it, and the next flush tombstones and frees it. */
+int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k);
+void cp_key_evict(cp_part_t *p, cp_key_t *k);
 
 /* win.c: puts the record into its windows of definition d; returns 1 when
  * at least one window counted it. */

@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #define KS_ALIGN 16u
-#define KS_MAX 4096u
+#define KS_MAX   4096u
 
 typedef struct ks_slab_s ks_slab_t;
 

@@ -23,6 +23,7 @@ typedef struct wk_part_s {
          * since the last record. */
         int64_t last_in_ms, base_st;
         int idle, idle_closed;
+        int64_t evicted_seen; /* cp_part_stats_t.evicted_keys already counted */
 } wk_part_t;
 
 struct wk_s {

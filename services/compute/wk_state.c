@@ -77,6 +77,7 @@ int wk_restore_stale(wk_t *w) {
                 if (!p->owned || !p->stale)
                         continue;
                 cp_part_destroy(p->cp);
+                p->evicted_seen = 0;
                 if (!(p->cp = cp_part_new(w->sh->engine, (int32_t)i))) {
                         free(ids);
                         wk_fail(w, "out of memory");
@@ -135,6 +136,11 @@ void wk_stats(wk_t *w, int force) {
                 cp_part_stats(w->parts[i].cp, &s);
                 open += s.open_windows;
                 bytes += s.state_bytes;
+                if (s.evicted_keys > w->parts[i].evicted_seen) {
+                        metrics_inc(w->sh->m_evicted,
+                                    (double)(s.evicted_keys - w->parts[i].evicted_seen));
+                        w->parts[i].evicted_seen = s.evicted_keys;
+                }
                 keys += s.keys;
         }
         /* Freed state stays resident in glibc's heaps (free chunks amid
@@ -241,6 +247,9 @@ int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char 
         sh->m_idle_closed = metrics_counter("weir_compute_idle_closed_windows_total",
                                             "Windows closed because their partition was idle "
                                             "(input.idle action close).");
+        sh->m_evicted = metrics_counter("weir_compute_evicted_keys_total",
+                                        "Grouping keys forgotten by compute.key_ttl (state "
+                                        "freed, changelog tombstone).");
         sh->f_keys = metrics_gauge_family("weir_compute_state_keys",
                                           "Grouping keys with state, per worker thread.", "worker");
         /* Children exist from the start, so dashboards see zeros. */
