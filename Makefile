@@ -104,7 +104,7 @@ FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all deps test unit unit-san integration fuzz fuzz-replay format format-check lint clean demo \
-        bench bench-ingress bench-compute bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4
+        bench bench-ingress bench-compute bench-scale bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -213,7 +213,7 @@ clean:
 # ---------------------------------------------------------------- benchmarks
 # Each benchmark is a script under tests/bench/ that starts what it needs
 # (broker, peers) and ends with one summary line; see docs/BENCHMARKS.md.
-bench-ingress bench-compute bench-enrichment bench-e2e bench-sink: deps
+bench-ingress bench-compute bench-scale bench-enrichment bench-e2e bench-sink: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/$@.sh
 

@@ -120,7 +120,7 @@ int wk_restore_stale(wk_t *w) {
 
 /* ------------------------------------------------------------ statistics */
 
-#define WK_TRIM_BYTES ((int64_t)16 << 20)
+#define WK_TRIM_BYTES ((int64_t)1 << 20)
 
 void wk_stats(wk_t *w, int force) {
         int64_t now = clk_mono_ns();
@@ -145,17 +145,22 @@ void wk_stats(wk_t *w, int force) {
         }
         /* Freed state stays resident in glibc's heaps (free chunks amid
          * live ones, per-thread arenas) until trimmed: once this worker's
-         * state fell by WK_TRIM_BYTES since its high point, give the free
-         * pages back.  malloc_trim(0) walks every arena and madvises whole
-         * free pages (measured in tests/unit/test_compute_scale.c: 300k
-         * keys' windows closed, 160 -> 63 MiB resident for 61 MiB of live
-         * state); it takes the arena locks for a few ms, at most once per
-         * WK_TRIM_BYTES freed. */
+         * state fell by a quarter of its high point (and at least
+         * WK_TRIM_BYTES), give the free pages back.  malloc_trim(0) walks every arena and madvises
+         * whole free pages (measured in tests/unit/test_compute_scale.c: 300k keys' windows closed,
+         * 160 -> 63 MiB resident for 61 MiB of live state); it takes the arena locks for a few ms,
+         * at most once per quarter of the state freed. */
         if (bytes > w->trim_hi) {
                 w->trim_hi = bytes;
-        } else if (w->trim_hi - bytes >= WK_TRIM_BYTES) {
+        } else if (w->trim_hi - bytes >= WK_TRIM_BYTES && w->trim_hi - bytes >= w->trim_hi / 4) {
                 malloc_trim(0);
                 w->trim_hi = bytes;
+                /* and once more when the closing's output and changelog
+                 * records have been delivered and librdkafka freed them */
+                w->trim_again_ns = now + 5000000000LL;
+        } else if (w->trim_again_ns && now >= w->trim_again_ns) {
+                malloc_trim(0);
+                w->trim_again_ns = 0;
         }
         metrics_set(w->g_open, (double)open);
         metrics_set(w->g_bytes, (double)bytes);
