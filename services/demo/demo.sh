@@ -188,8 +188,8 @@ c_threads=()
 # with static members.
 c_static=() e_static=()
 if [ -z "${DEMO_DEVBROKER:-}" ]; then
-  c_static=(GROUP_INSTANCE_ID="weir-demo-compute-$(hostname)")
-  e_static=(GROUP_INSTANCE_ID="weir-demo-enrichment-$(hostname)")
+  c_static=(GROUP_INSTANCE_ID="weir-demo-compute-${HOSTNAME:-local}")
+  e_static=(GROUP_INSTANCE_ID="weir-demo-enrichment-${HOSTNAME:-local}")
 fi
 start compute "${common[@]}" "${c_threads[@]}" "${c_static[@]}" ADMIN_PORT=$a_compute
 start enrichment "${common[@]}" "${e_static[@]}" ADMIN_PORT=$a_enrich
