@@ -8,6 +8,14 @@
 
 #define KS_SLAB ((size_t)1 << 20)
 
+/* Under AddressSanitizer every block comes from calloc, so that overflows
+ * of key blocks are still caught (ASan does not see inside mmap'd slabs). */
+#if defined(__SANITIZE_ADDRESS__)
+#define KS_OWN(sz) 0
+#else
+#define KS_OWN(sz) ((sz) <= KS_MAX)
+#endif
+
 struct ks_slab_s {
         ks_slab_t *next;
         size_t size;
@@ -32,7 +40,7 @@ void ks_fini(ks_t *s) {
 
 void *ks_alloc(ks_t *s, size_t n) {
         size_t sz = ks_size(n ? n : 1);
-        if (sz > KS_MAX)
+        if (!KS_OWN(sz))
                 return calloc(1, sz);
         size_t c = sz / KS_ALIGN;
         void *b = s->free[c];
@@ -67,7 +75,7 @@ void ks_free(ks_t *s, void *b, size_t n) {
         if (!b)
                 return;
         size_t sz = ks_size(n ? n : 1);
-        if (sz > KS_MAX) {
+        if (!KS_OWN(sz)) {
                 free(b);
                 return;
         }

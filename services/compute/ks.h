@@ -13,7 +13,8 @@
  * class's free list and is reused by the next key of that class (slabs are
  * unmapped only by ks_fini: their memory is bounded by the peak number of
  * keys, which compute.key_ttl bounds).  Blocks above KS_MAX bytes (keys of
- * more than ~3.5 KiB) come from calloc.  Not thread-safe: one per
+ * more than ~3.5 KiB) come from calloc, and so does every block under
+ * AddressSanitizer (which cannot see inside the slabs).  Not thread-safe: one per
  * partition, like the rest of its state. */
 #ifndef WEIR_KS_H
 #define WEIR_KS_H
