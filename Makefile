@@ -103,7 +103,7 @@ FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 .PHONY: all deps test unit unit-san integration screenshots fuzz fuzz-replay format format-check lint clean demo \
-        bench bench-ingress bench-compute bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4 bench-otel
+        bench bench-ingress bench-compute bench-scale bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4 bench-otel
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -221,7 +221,7 @@ clean:
 # ---------------------------------------------------------------- benchmarks
 # Each benchmark is a script under tests/bench/ that starts what it needs
 # (broker, peers) and ends with one summary line; see docs/BENCHMARKS.md.
-bench-ingress bench-compute bench-enrichment bench-e2e bench-sink bench-otel: deps
+bench-ingress bench-compute bench-scale bench-enrichment bench-e2e bench-sink bench-otel: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/$@.sh
 

@@ -240,6 +240,30 @@ static int kc_txn_producer_init(kc_txn_t *t, kc_t *old, char *errstr, size_t err
         return 0;
 }
 
+/* Static membership (KIP-345): GROUP_INSTANCE_ID, or a KAFKA_GROUP_INSTANCE_ID
+ * already in c, is a base; each loop of the process joins as
+ * "<base>-<instance>", as every consumer of a group needs its own id (two
+ * with one id fence each other) and a restarted process must find its
+ * loops' ids again.  Without either: dynamic membership. */
+static int kc_txn_static_member(rd_kafka_conf_t *c, int instance, char *errstr,
+                                size_t errstr_size) {
+        char base[200] = "", id[256], err[256];
+        size_t sz = sizeof(base);
+        const char *env = getenv("GROUP_INSTANCE_ID");
+        if (env && *env)
+                snprintf(base, sizeof(base), "%s", env);
+        else if (rd_kafka_conf_get(c, "group.instance.id", base, &sz) != RD_KAFKA_CONF_OK)
+                base[0] = '\0';
+        if (!base[0])
+                return 0;
+        snprintf(id, sizeof(id), "%s-%d", base, instance);
+        if (rd_kafka_conf_set(c, "group.instance.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+                snprintf(errstr, errstr_size, "kafka consumer: group.instance.id: %s", err);
+                return -1;
+        }
+        return 0;
+}
+
 static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
                            const char *const *props, char *errstr, size_t errstr_size) {
         kc_opts_t o = {0};
@@ -257,6 +281,11 @@ static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_
         rd_kafka_conf_t *c = kc_conf_new(type, &o, errstr, errstr_size);
         if (!c)
                 return NULL;
+        if (type == RD_KAFKA_CONSUMER &&
+            kc_txn_static_member(c, conf->instance, errstr, errstr_size) == -1) {
+                rd_kafka_conf_destroy(c);
+                return NULL;
+        }
         /* Not negotiable, whatever KAFKA_* says: the loop commits offsets
          * itself, and exactly-once must not read aborted input. */
         char err[256];

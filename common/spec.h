@@ -126,6 +126,9 @@ typedef struct {
         spec_rule_t *rules;
         size_t nrules;
         double quantile_accuracy; /* relative error bound of p50..p99 */
+        /* compute.key_ttl: a key with no open window and no firing alert,
+         * unseen for this long of stream time, is forgotten; 0: never. */
+        int64_t key_ttl_ms;
         struct {
                 double alpha;    /* EWMA weight of the newest window, (0, 1] */
                 int min_windows; /* windows of history before a z-score exists */

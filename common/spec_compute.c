@@ -289,8 +289,9 @@ static int spec_output_parse(spec_ctx_t *c, const cJSON *v, spec_compute_t *cp) 
 }
 
 int spec_compute_parse(spec_ctx_t *c, const cJSON *v, spec_compute_t **out) {
-        static const char *const keys[] = {"windows", "aggregates",        "emit",   "rules",
-                                           "anomaly", "quantile_accuracy", "output", NULL};
+        static const char *const keys[] = {"windows", "aggregates", "emit",
+                                           "rules",   "anomaly",    "quantile_accuracy",
+                                           "output",  "key_ttl",    NULL};
         spec_compute_t *cp = calloc(1, sizeof(*cp));
         *out = cp;
         if (!cp)
@@ -299,6 +300,7 @@ int spec_compute_parse(spec_ctx_t *c, const cJSON *v, spec_compute_t **out) {
             spec_aggregates_parse(c, v, cp) == -1 || spec_rules_parse(c, v, cp) == -1 ||
             spec_anomaly_parse(c, v, cp) == -1 ||
             spec_number(c, v, "quantile_accuracy", 0.01, 0, 0.1, &cp->quantile_accuracy) == -1 ||
+            spec_duration(c, v, "key_ttl", 0, 1, &cp->key_ttl_ms) == -1 ||
             spec_output_parse(c, v, cp) == -1)
                 return -1;
         return 0;

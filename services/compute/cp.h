@@ -216,7 +216,10 @@ int cp_part_restore(cp_part_t *p, const void *key, size_t key_len, const void *v
 typedef struct {
         int64_t keys;           /* grouping keys with state */
         int64_t open_windows;   /* windows not yet closed, every definition */
-        int64_t state_bytes;    /* memory held by the partition's state (approximate) */
+        int64_t state_bytes;    /* memory held by the live state (approximate): keys, open
+                                   windows, sketches, buffers, the partition's tables */
+        int64_t pool_bytes;     /* closed window nodes kept for reuse (bounded) */
+        int64_t evicted_keys;   /* keys forgotten by compute.key_ttl since creation */
         int64_t late;           /* records returned CP_LATE, since creation (restored too) */
         int64_t late_windows;   /* (record, window) pairs missed because the window had closed */
         int64_t stream_time_ms; /* INT64_MIN before the first record */

@@ -215,3 +215,33 @@ void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t
                              emit);
         }
 }
+
+/* compute.key_ttl: the stream time at which k is forgotten, or INT64_MAX
+ * while it has an open window, buffered records or a firing alert (or its
+ * last record's time is unknown: restored from state written without
+ * key_ttl, until it is seen again). */
+int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k) {
+        const cp_engine_t *e = p->e;
+        int64_t ttl = e->c->key_ttl_ms;
+        if (ttl <= 0 || k->last_ts == INT64_MIN)
+                return INT64_MAX;
+        for (size_t d = 0; d < e->ndefs; d++)
+                if (k->d[d].head || k->d[d].sbn)
+                        return INT64_MAX;
+        for (size_t i = 0; i < e->nrules; i++)
+                if (k->rs[i].firing)
+                        return INT64_MAX;
+        return k->last_ts > INT64_MAX - ttl ? INT64_MAX : k->last_ts + ttl;
+}
+
+/* Forgets k's history (EWMA baseline, rule streaks, last event time): it is
+ * then empty, and the next flush writes its tombstone and frees it (in the
+ * transaction of the record that moved stream time). */
+void cp_key_evict(cp_part_t *p, cp_key_t *k) {
+        const cp_engine_t *e = p->e;
+        memset(k->ew, 0, e->ndefs * e->nf * sizeof(*k->ew));
+        memset(k->rs, 0, e->nrules * sizeof(*k->rs));
+        k->last_ts = INT64_MIN;
+        p->evicted++;
+        cp_key_dirty(p, k);
+}

@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "cp.h"
 #include "ewma.h"
+#include "ks.h"
 #include "rule.h"
 #include "sk.h"
 
@@ -19,6 +20,11 @@
 #define CP_TS_LIMIT CP_TS_LIMIT_MS
 /* Hopping windows per record at most (size / advance). */
 #define CP_MAX_HOPS 10000
+/* Closed window nodes a partition keeps for reuse.  Enough to absorb the
+ * churn of windows closing and opening around the same stream time; above
+ * it a closed window goes back to malloc, so a drained backlog gives its
+ * memory back (the pool used to keep every window ever open at once). */
+#define CP_WIN_POOL 256
 
 typedef struct {
         const spec_window_t *w;
@@ -84,7 +90,8 @@ struct cp_key_s {
         cp_key_t *hnext;
         uint64_t hash;
         int64_t next_close; /* INT64_MAX: nothing scheduled */
-        int64_t last_ts;    /* largest event time of the key's records (absence rules) */
+        int64_t last_ts;    /* largest event time of the key's records (absence rules,
+                               key_ttl) */
         int32_t heap_idx;   /* -1: not in the heap */
         uint8_t dirty;
         size_t key_len;
@@ -99,17 +106,21 @@ struct cp_part_s {
         int32_t partition;
         cp_key_t **ht;
         size_t htcap, nkeys;
+        ks_t ks; /* the key blocks (ks.h: why apart from the windows) */
         cp_key_t **heap;
         size_t nheap, capheap;
         cp_key_t **dirty;
         size_t ndirty, capdirty;
         int meta_dirty;
-        cp_win_t *free_wins;
+        cp_win_t *free_wins; /* at most CP_WIN_POOL nodes, sketch storage released */
+        size_t nfree;
         cp_win_t **pend;
         size_t npend, cappend;
         int64_t stream_time; /* INT64_MIN before the first record */
         int64_t late, late_windows, open_windows;
-        int64_t bytes; /* keys, window nodes (free-listed too), sketch buckets, sliding buffers */
+        int64_t evicted;    /* keys forgotten by compute.key_ttl, since creation */
+        int64_t bytes;      /* live: keys, open window nodes, sketch buckets, sliding buffers */
+        int64_t pool_bytes; /* window nodes kept in free_wins for reuse */
         /* scratch, reused for every emission */
         cp_field_stats_t *fs;
         double *tv;
@@ -149,6 +160,12 @@ void cp_absent_fire(cp_part_t *p, cp_key_t *k, int64_t t, int64_t now_ms, const 
  * absence rules. */
 void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t now_ms,
                     const cp_emit_t *emit);
+
+/* compute.key_ttl: when k is to be forgotten (INT64_MAX: not while it has
+ * an open window, buffered records or a firing alert); forgetting it
+ * empties it, and the next flush tombstones and frees it. */
+int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k);
+void cp_key_evict(cp_part_t *p, cp_key_t *k);
 
 /* win.c: puts the record into its windows of definition d; returns 1 when
  * at least one window counted it. */

@@ -36,6 +36,25 @@ static int grow(void **arr, size_t *cap, size_t need, size_t elem) {
         return 0;
 }
 
+/* The other way: an array whose use fell to a quarter of its capacity
+ * gives half back, an empty one all, so the tables of a partition follow
+ * its live state rather than its history (a restore from an uncompacted
+ * changelog had every key in the heap at some point).  Halving at a
+ * quarter keeps the regrowth amortised. */
+static void shrink(void **arr, size_t *cap, size_t n, size_t elem) {
+        if (n == 0 && *cap) {
+                free(*arr);
+                *arr = NULL;
+                *cap = 0;
+        } else if (*cap > 64 && n < *cap / 4) {
+                void *a = realloc(*arr, *cap / 2 * elem);
+                if (a) {
+                        *arr = a;
+                        *cap /= 2;
+                }
+        }
+}
+
 cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition) {
         cp_part_t *p = calloc(1, sizeof(*p));
         if (!p)
@@ -68,8 +87,9 @@ static void key_free(cp_part_t *p, cp_key_t *k) {
                 free(k->d[d].sb);
                 p->bytes -= (int64_t)(k->d[d].sbcap * p->e->sent_size);
         }
-        p->bytes -= (int64_t)(p->e->off_key + k->key_len + 1);
-        free(k);
+        size_t n = p->e->off_key + k->key_len + 1;
+        p->bytes -= (int64_t)ks_size(n);
+        ks_free(&p->ks, k, n);
 }
 
 void cp_part_destroy(cp_part_t *p) {
@@ -84,13 +104,12 @@ void cp_part_destroy(cp_part_t *p) {
                 }
         }
         cp_win_t *w = p->free_wins;
-        while (w) {
+        while (w) { /* pooled nodes hold no sketch storage (cp_win_free) */
                 cp_win_t *n = w->next;
-                for (size_t f = 0; f < p->e->nf; f++)
-                        agg_free(&w->f[f]);
                 free(w);
                 w = n;
         }
+        ks_fini(&p->ks);
         free(p->ht);
         free(p->heap);
         free(p->dirty);
@@ -137,10 +156,10 @@ cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
         if (p->nkeys >= p->htcap && ht_grow(p) < 0)
                 return NULL;
         const cp_engine_t *e = p->e;
-        cp_key_t *k = calloc(1, e->off_key + len + 1);
+        cp_key_t *k = ks_alloc(&p->ks, e->off_key + len + 1);
         if (!k)
                 return NULL;
-        p->bytes += (int64_t)(e->off_key + len + 1);
+        p->bytes += (int64_t)ks_size(e->off_key + len + 1);
         char *base = (char *)k;
         k->d = (cp_dstate_t *)(void *)(base + e->off_d);
         k->ew = (ewma_t *)(void *)(base + e->off_ew);
@@ -211,18 +230,19 @@ static void heap_del(cp_part_t *p, cp_key_t *k) {
         size_t i = (size_t)k->heap_idx;
         k->heap_idx = -1;
         p->nheap--;
-        if (i == p->nheap)
-                return;
-        cp_key_t *m = p->heap[p->nheap];
-        heap_set(p, i, m);
-        heap_up(p, i);
-        heap_down(p, (size_t)m->heap_idx);
+        if (i != p->nheap) {
+                cp_key_t *m = p->heap[p->nheap];
+                heap_set(p, i, m);
+                heap_up(p, i);
+                heap_down(p, (size_t)m->heap_idx);
+        }
+        shrink((void **)&p->heap, &p->capheap, p->nheap, sizeof(*p->heap));
 }
 
 /* Recomputes k's next close (and sliding-buffer prune time) and its place in
  * the heap. */
 void cp_key_schedule(cp_part_t *p, cp_key_t *k) {
-        int64_t t = INT64_MAX;
+        int64_t t = cp_key_ttl_due(p, k);
         for (size_t d = 0; d < p->e->ndefs; d++) {
                 if (k->d[d].head && k->d[d].head->close < t)
                         t = k->d[d].head->close;
@@ -282,12 +302,14 @@ cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int
         cp_win_t *w = p->free_wins;
         if (w) {
                 p->free_wins = w->next;
+                p->nfree--;
+                p->pool_bytes -= (int64_t)p->e->win_size;
         } else {
                 w = calloc(1, p->e->win_size);
                 if (!w)
                         return NULL;
-                p->bytes += (int64_t)p->e->win_size;
         }
+        p->bytes += (int64_t)p->e->win_size;
         w->next = NULL;
         w->k = k;
         w->start = start;
@@ -309,6 +331,7 @@ void cp_pend_del(cp_part_t *p, cp_win_t *w) {
         p->pend[i] = p->pend[--p->npend];
         p->pend[i]->pend_idx = (int32_t)i;
         w->pend_idx = -1;
+        shrink((void **)&p->pend, &p->cappend, p->npend, sizeof(*p->pend));
 }
 
 void cp_pend_add(cp_part_t *p, cp_win_t *w) {
@@ -320,13 +343,27 @@ void cp_pend_add(cp_part_t *p, cp_win_t *w) {
         p->pend[p->npend++] = w;
 }
 
+/* The sketch storage goes back to malloc whether the node is pooled or
+ * not: a sketch's size depends on its window's values, and a pool of
+ * sketches sized for the widest window ever seen is what kept a drained
+ * backlog's memory (one allocation per new window is not per record). */
 void cp_win_free(cp_part_t *p, cp_win_t *w) {
         cp_pend_del(p, w);
-        for (size_t f = 0; f < p->e->nf; f++)
+        for (size_t f = 0; f < p->e->nf; f++) {
+                p->bytes -= (int64_t)sk_bytes(&w->f[f].sk);
+                agg_free(&w->f[f]);
                 agg_reset(&w->f[f]);
+        }
+        p->bytes -= (int64_t)p->e->win_size;
+        p->open_windows--;
+        if (p->nfree >= CP_WIN_POOL) {
+                free(w);
+                return;
+        }
         w->next = p->free_wins;
         p->free_wins = w;
-        p->open_windows--;
+        p->nfree++;
+        p->pool_bytes += (int64_t)p->e->win_size;
 }
 
 /* Closes every window whose close time stream time has reached, in the
@@ -342,6 +379,8 @@ static void advance(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                 }
                 if (p->e->nabsent)
                         cp_absent_fire(p, k, t, now_ms, emit);
+                if (cp_key_ttl_due(p, k) <= p->stream_time)
+                        cp_key_evict(p, k);
                 cp_key_dirty(p, k);
                 cp_key_schedule(p, k);
         }
@@ -361,14 +400,13 @@ cp_res_t cp_part_process(cp_part_t *p, const cp_record_t *r, int64_t now_ms,
                 p->stream_time = r->ts_ms;
                 p->meta_dirty = 1;
         }
-        if (p->e->nabsent) {
-                int64_t prev = k->last_ts;
-                if (r->ts_ms > k->last_ts)
-                        k->last_ts = r->ts_ms;
+        int64_t prev = k->last_ts;
+        if (r->ts_ms > k->last_ts)
+                k->last_ts = r->ts_ms;
+        if (p->e->nabsent)
                 cp_absent_seen(p, k, prev, r->ts_ms, now_ms, emit);
-                if (prev != k->last_ts)
-                        cp_key_dirty(p, k);
-        }
+        if (prev != k->last_ts && (p->e->nabsent || p->e->c->key_ttl_ms > 0))
+                cp_key_dirty(p, k);
         int counted = 0;
         for (size_t d = 0; d < p->e->ndefs; d++)
                 counted |= win_assign(p, k, d, r, now_ms, emit);
@@ -444,6 +482,7 @@ void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                 cp_pend_del(p, w);
                 cp_key_dirty(p, w->k);
         }
+        shrink((void **)&p->due, &p->capdue, n, sizeof(*p->due));
 }
 
 /* A key whose state is all defaults: no windows, no buffer, no history. */
@@ -478,6 +517,8 @@ void cp_part_flush_dirty(cp_part_t *p, cp_dirty_cb cb, void *opaque) {
                 if (cp_state_write_key(p, k, &p->ser) == 0)
                         cb(opaque, p->ckey.data, p->ckey.len, p->ser.data, p->ser.len);
         }
+        /* keep room for what this flush needed; give back a backlog's */
+        shrink((void **)&p->dirty, &p->capdirty, p->ndirty ? p->ndirty : 1, sizeof(*p->dirty));
         p->ndirty = 0;
         if (p->meta_dirty) {
                 p->ser.len = 0;
@@ -527,6 +568,8 @@ void cp_part_stats(const cp_part_t *p, cp_part_stats_t *out) {
         out->late_windows = p->late_windows;
         out->stream_time_ms = p->stream_time;
         out->state_bytes = p->bytes + table_bytes(p);
+        out->pool_bytes = p->pool_bytes;
+        out->evicted_keys = p->evicted;
 }
 
 int64_t cp_part_bytes_walk(const cp_part_t *p) {
@@ -534,7 +577,7 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
         int64_t bytes = table_bytes(p);
         for (size_t i = 0; i < p->htcap; i++)
                 for (const cp_key_t *k = p->ht[i]; k; k = k->hnext) {
-                        bytes += (int64_t)(e->off_key + k->key_len + 1);
+                        bytes += (int64_t)ks_size(e->off_key + k->key_len + 1);
                         for (size_t d = 0; d < e->ndefs; d++) {
                                 bytes += (int64_t)(k->d[d].sbcap * e->sent_size);
                                 for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
@@ -544,10 +587,5 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
                                 }
                         }
                 }
-        for (const cp_win_t *w = p->free_wins; w; w = w->next) {
-                bytes += (int64_t)e->win_size;
-                for (size_t f = 0; f < e->nf; f++)
-                        bytes += (int64_t)sk_bytes(&w->f[f].sk);
-        }
-        return bytes;
+        return bytes; /* live only: the window pool is cp_part_stats_t.pool_bytes */
 }

@@ -11,7 +11,9 @@
  *     sliding only: uvar nrec, per record: svar ts, per field u8 present [f64]
  *   per definition and field: uvar n [f64 mean, f64 var]     (EWMA)
  *   per rule: uvar consecutive, u8 firing
- *   with absence rules only: u8 has_last [svar last event time of the key]
+ *   with absence rules or compute.key_ttl: u8 has_last [svar last event time
+ *   of the key] (optional for a reader without absence rules: key_ttl may
+ *   have been turned on or off since it was written)
  * Metadata: u8 version, u8 has_stream_time [svar stream_time], uvar late,
  * uvar late_windows.
  * The reader checks every count against the bytes left and every invariant
@@ -84,7 +86,7 @@ int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b) {
                 W(cp_w_uvar(b, (uint64_t)k->rs[i].consec));
                 W(cp_w_u8(b, k->rs[i].firing));
         }
-        if (e->nabsent) {
+        if (e->nabsent || e->c->key_ttl_ms > 0) {
                 W(cp_w_u8(b, k->last_ts != INT64_MIN));
                 if (k->last_ts != INT64_MIN)
                         W(cp_w_svar(b, k->last_ts));
@@ -291,7 +293,9 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                 k->rs[i].consec = (int32_t)c;
                 k->rs[i].firing = f;
         }
-        if (e->nabsent) {
+        /* required with absence rules; otherwise optional (written under
+         * key_ttl, which may have been turned on or off since) */
+        if (e->nabsent || r.p != r.end) {
                 uint8_t has = cp_r_u8(&r);
                 int64_t lt = has ? cp_r_svar(&r) : INT64_MIN;
                 if (has > 1 || (has && !ts_ok(lt))) {

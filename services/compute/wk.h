@@ -44,7 +44,8 @@ typedef struct wk_shared_s {
         int nworkers, loops; /* workers started, and with their clients made: svc_started() */
 
         metrics_child_t *m_in, *m_aggregates, *m_alerts, *m_late, *m_changelog, *m_restored,
-                *m_corrupt, *m_process_s, *m_restore_s, *m_restoring, *m_wakeups, *m_idle_closed;
+                *m_corrupt, *m_process_s, *m_restore_s, *m_restoring, *m_wakeups, *m_idle_closed,
+                *m_evicted;
         metrics_family_t *f_dlq, *f_open, *f_bytes, *f_keys, *f_idle;
 } wk_shared_t;
 

@@ -24,6 +24,7 @@ typedef struct wk_part_s {
          * since the last record. */
         int64_t last_in_ms, base_st;
         int idle, idle_closed;
+        int64_t evicted_seen; /* cp_part_stats_t.evicted_keys already counted */
 } wk_part_t;
 
 struct wk_s {
@@ -52,6 +53,8 @@ struct wk_s {
          * partition reached it, the linger ends (wk_linger_check). */
         int64_t close_st;
         int64_t last_tick_ns, last_stats_ns;
+        int64_t trim_hi;       /* state bytes since the last malloc_trim (wk_stats) */
+        int64_t trim_again_ns; /* monotonic time of the follow-up malloc_trim; 0: none */
 
         metrics_child_t *g_open, *g_bytes, *g_keys, *g_idle;
         int fatal;

@@ -181,8 +181,18 @@ common=(PIPELINE_SPEC="$SPEC" SCHEMA_DIR=schemas KAFKA_BOOTSTRAP_SERVERS="$KAFKA
 # assigned" for 30 s); a real cluster does, and the demo's rate needs one.
 c_threads=()
 [ -n "${DEMO_DEVBROKER:-}" ] && c_threads=(COMPUTE_THREADS="${COMPUTE_THREADS:-1}")
-start compute "${common[@]}" "${c_threads[@]}" ADMIN_PORT=$a_compute
-start enrichment "${common[@]}" ADMIN_PORT=$a_enrich
+# Static membership (docs/deploy.md) on a real Kafka: an id per process,
+# stable across demo runs on this host, so a restarted demo takes its
+# partitions back at once instead of after the last run's session timeout.
+# Not on the development broker, whose mock coordinator is not exercised
+# with static members.
+c_static=() e_static=()
+if [ -z "${DEMO_DEVBROKER:-}" ]; then
+  c_static=(GROUP_INSTANCE_ID="weir-demo-compute-${HOSTNAME:-local}")
+  e_static=(GROUP_INSTANCE_ID="weir-demo-enrichment-${HOSTNAME:-local}")
+fi
+start compute "${common[@]}" "${c_threads[@]}" "${c_static[@]}" ADMIN_PORT=$a_compute
+start enrichment "${common[@]}" "${e_static[@]}" ADMIN_PORT=$a_enrich
 start sink "${common[@]}" ADMIN_PORT=$a_sink SINK_HTTP_BIND=127.0.0.1 SINK_HTTP_PORT="$DASH_PORT"
 start ingress "${common[@]}" ADMIN_PORT=$a_ingress HTTP_BIND=127.0.0.1 HTTP_PORT="$HTTP_PORT_"
 ready compute $a_compute

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make bench — every benchmark, then docs/BENCHMARKS.md.
 #
-# Runs tests/bench/bench-ingress.sh, bench-compute.sh, bench-enrichment.sh,
+# Runs tests/bench/bench-ingress.sh, bench-compute.sh, bench-scale.sh, bench-enrichment.sh,
 # bench-sink.sh (each owned by its service; their own reports are
 # docs/bench/*.md) and
 # bench-e2e.sh, keeping each one's full output in build/bench/<name>.log;
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 export WEIR_BUILD=${WEIR_BUILD:-build/rel}
 mkdir -p build/bench
 declare -A line status secs
-names=(bench-ingress bench-compute bench-enrichment bench-sink bench-e2e)
+names=(bench-ingress bench-compute bench-scale bench-enrichment bench-sink bench-e2e)
 for n in "${names[@]}"; do
   echo "=== $n"
   t0=$(date +%s)

@@ -57,7 +57,7 @@ static void test_key_errors(void) {
                      "pipeline.json: $.input.topc: unknown key (did you mean \"topic\"?)");
         TH_CHECK_STR(error_of(CMP(WIN1 ",'foo':1"), SPEC_PART_COMPUTE),
                      "pipeline.json: $.compute.foo: unknown key (expected one of windows, "
-                     "aggregates, emit, rules, anomaly, quantile_accuracy, output)");
+                     "aggregates, emit, rules, anomaly, quantile_accuracy, output, key_ttl)");
         TH_CHECK_STR(error_of("{" HEAD ",'a \\'b':1}", 0),
                      "pipeline.json: $[\"a \\\"b\"]: unknown key (expected one of version, name, "
                      "description, input, compute, enrichment, sink)");
@@ -100,6 +100,15 @@ static void test_duration_errors(void) {
         TH_CHECK_STR(error_of(CMP("'windows':[{'name':'a','type':'tumbling','size':'0s'}]"),
                               SPEC_PART_COMPUTE),
                      "pipeline.json: $.compute.windows[0].size: must be at least 1ms, got \"0s\"");
+        TH_CHECK_STR(error_of(CMP("'windows':[{'name':'a','type':'tumbling','size':'1s'}],"
+                                  "'key_ttl':'0s'"),
+                              SPEC_PART_COMPUTE),
+                     "pipeline.json: $.compute.key_ttl: must be at least 1ms, got \"0s\"");
+        TH_CHECK_STR(error_of(CMP("'windows':[{'name':'a','type':'tumbling','size':'1s'}],"
+                                  "'key_ttl':3600"),
+                              SPEC_PART_COMPUTE),
+                     "pipeline.json: $.compute.key_ttl: expected a duration like \"60s\", got "
+                     "3600");
         TH_CHECK_STR(error_of(CMP("'windows':[{'name':'a','type':'tumbling','size':'400d'}]"),
                               SPEC_PART_COMPUTE),
                      "pipeline.json: $.compute.windows[0].size: must be at most 366d, got "

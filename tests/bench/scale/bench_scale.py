@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""make bench-scale: weir-compute with many keys — memory, state, restore and
+restart, on one real broker.
+
+    python3 tests/bench/scale/bench_scale.py [--keys 10000,100000,1000000]
+
+Per size K (the bench-compute pipeline, tests/bench/compute/pipeline.json:
+tumbling 10 s windows + 1 s grace, count/mean/stddev/p99 of one field,
+exactly-once, one worker thread, 4 partitions):
+  1. weir-sim writes 10 x K readings for K keys, all in one window;
+  2. weir-compute (static membership on) consumes them: with every record
+     in and every key's window open, weir_compute_state_bytes over
+     weir_compute_state_keys is the state per key with its window open;
+     then weir-sim writes one reading a window later and one per partition
+     past its close (every key's window closes, a few new ones open: the
+     issue's "backlog drained, 4 windows open"), and once a read_committed
+     reader has seen K aggregates: CPU-s per million records, peak RSS
+     (VmHWM);
+  3. the drain: after the windows closed, RSS is sampled for up to 60 s;
+     RSS after drain / (live state + idle RSS) is drain_ratio, where idle
+     RSS is a weir-compute on an empty topic, ready and idle;
+  4. changelog bytes per key: the latest record per key (what compaction
+     keeps), key + value bytes;
+  5. SIGTERM and restart: time to /readyz 200 and restore records/s
+     (weir_compute_restored_records_total / restore duration);
+  6. SIGKILL and restart at once: time to /readyz 200.
+The last line is
+    bench-scale bytes_per_key=<n> drain_ratio=<n> kill9_ready_s=<n> restore_krec_s=<n>
+with bytes_per_key the peak state per key with windows open at the largest
+size, drain_ratio the worst over sizes, kill9_ready_s at 100k keys (or the
+nearest size run) and restore_krec_s at the largest size.
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+sys.path.insert(0, str(REPO / "tests" / "bench" / "compute"))
+
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+
+import bench_compute as bc  # noqa: E402
+import kafka as kafka_harness  # noqa: E402
+
+WINDOW_MS, GRACE_MS, PARTS = 10_000, 1_000, 4
+
+
+def say(*a):
+    print("bench-scale:", *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            m = re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M)
+        return int(m.group(1)) / 1024.0 if m else 0.0
+    except OSError:
+        return 0.0
+
+
+class Compute:
+    def __init__(self, exe, env, logpath):
+        self.exe, self.env, self.logpath = exe, env, logpath
+        self.proc = None
+
+    def start(self):
+        self.port = free_port()
+        env = dict(self.env, ADMIN_PORT=str(self.port), ADMIN_BIND="127.0.0.1")
+        self.log = open(self.logpath, "a")
+        self.proc = subprocess.Popen([str(self.exe)], env=env, stdout=self.log,
+                                     stderr=self.log, stdin=subprocess.DEVNULL, cwd=REPO)
+        self.t0 = time.monotonic()
+        return self
+
+    def get(self, path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+        except OSError:
+            return None, ""
+
+    def metric(self, name):
+        st, text = self.get("/metrics")
+        if st != 200:
+            return None
+        tot, seen = 0.0, False
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name)] in " {":
+                tot += float(line.rsplit(" ", 1)[1])
+                seen = True
+        return tot if seen else None
+
+    def wait_ready(self, timeout=600):
+        while time.monotonic() - self.t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"weir-compute exited {self.proc.returncode} ({self.logpath})")
+            if self.get("/readyz")[0] == 200:
+                return time.monotonic() - self.t0
+            time.sleep(0.05)
+        raise RuntimeError(f"weir-compute not ready in {timeout} s ({self.logpath})")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(60)
+        self.log.close()
+
+
+def changelog_bytes(bootstrap, topic):
+    """Key + value bytes of the latest record per key (what compaction keeps)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-scale-cl-{topic}",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    latest = {}
+    for p in range(PARTS):
+        lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if hi <= lo:
+            continue
+        c.assign([TopicPartition(topic, p, lo)])
+        pos = lo
+        while pos < hi:
+            ms = c.consume(num_messages=10000, timeout=5)
+            if not ms:
+                break
+            for m in ms:
+                if m.error() is None:
+                    latest[m.key()] = len(m.key()) + len(m.value() or b"") if m.value() else 0
+                    pos = m.offset() + 1
+    c.close()
+    keys = [k for k, v in latest.items() if v and k != b"M"]
+    return sum(latest[k] for k in keys), len(keys)
+
+
+def idle_rss(broker, exe, base_env, work):
+    t = f"bench.scale.idle.{int(time.time())}"
+    broker.create_topic(t, partitions=PARTS)
+    spec = json.load(open(work / "pipeline.json"))
+    spec["input"]["topic"] = t
+    spec["compute"]["output"] = {k: f"{t}.{k}" for k in ("aggregates", "alerts", "dlq",
+                                                          "changelog")}
+    for k in ("aggregates", "alerts", "dlq"):
+        broker.create_topic(f"{t}.{k}", partitions=PARTS)
+    broker.create_topic(f"{t}.changelog", partitions=PARTS, config={"cleanup.policy": "compact"})
+    p = work / "idle.json"
+    p.write_text(json.dumps(spec))
+    c = Compute(exe, dict(base_env, PIPELINE_SPEC=str(p), KAFKA_GROUP_ID=f"{t}.g"),
+                work / "idle.log").start()
+    try:
+        c.wait_ready()
+        time.sleep(5)
+        return rss_mb(c.proc.pid)
+    finally:
+        c.stop()
+
+
+def run_size(broker, keys, exe, sim, base_env, work, idle_mb):
+    n = keys * 10
+    t = f"bench.scale.{keys}.{int(time.time())}"
+    broker.create_topic(t, partitions=PARTS, config={"retention.ms": "-1"})
+    for k in ("aggregates", "alerts", "dlq"):
+        broker.create_topic(f"{t}.{k}", partitions=PARTS)
+    broker.create_topic(f"{t}.changelog", partitions=PARTS, config={"cleanup.policy": "compact"})
+    start_ms = 1795420800000
+    rate = n * 1000.0 / WINDOW_MS
+    cmd = [sim, "--topic", t, "--count", str(n), "--keys", str(keys), "--rate", f"{rate:.6f}",
+           "--unpaced", "--seed", "1", "--start-time", str(start_ms), "--progress", "0"]
+    # then, once the state with every window open is measured: one reading
+    # a window later and one per partition past its close
+    close_cmd = [sim, "--topic", t, "--count", "1", "--keys", str(keys), "--seed", "2",
+                 "--unpaced", "--start-time", str(start_ms + 2 * WINDOW_MS), "--advance",
+                 f"{WINDOW_MS + GRACE_MS + 1000}ms", "--progress", "0"]
+
+    def sim_run(c):
+        r = subprocess.run([str(x) for x in c], env=base_env, capture_output=True, text=True,
+                           cwd=REPO)
+        if r.returncode != 0:
+            raise RuntimeError(f"weir-sim failed: {r.stderr[-2000:]}")
+
+    say(f"{keys} keys: writing {n} readings")
+    sim_run(cmd)
+    spec = json.load(open(work / "pipeline.json"))
+    spec["input"]["topic"] = t
+    spec["compute"]["output"] = {k: f"{t}.{k}" for k in ("aggregates", "alerts", "dlq",
+                                                          "changelog")}
+    sp = work / f"pipeline-{keys}.json"
+    sp.write_text(json.dumps(spec))
+    env = dict(base_env, PIPELINE_SPEC=str(sp), KAFKA_GROUP_ID=f"{t}.g",
+               GROUP_INSTANCE_ID=f"bench-scale-{keys}")
+    res = {"keys": keys, "records": n}
+    w = bc.OutputWatcher(broker.bootstrap, f"{t}.aggregates")
+    c = Compute(exe, env, work / f"compute-{keys}.log").start()
+    try:
+        c.wait_ready()
+        # every record in, every key's window open: the state gauges are
+        # updated once a second
+        while (c.metric("weir_compute_records_in_total") or 0) < n:
+            if time.monotonic() - c.t0 > 1800 or c.proc.poll() is not None:
+                raise RuntimeError(f"{keys} keys: records not consumed ({c.logpath})")
+            time.sleep(0.5)
+        time.sleep(2.5)
+        open_keys = c.metric("weir_compute_state_keys") or 1
+        res["peak_state_per_key"] = (c.metric("weir_compute_state_bytes") or 0) / open_keys
+        res["open_windows_at_peak"] = c.metric("weir_compute_open_windows") or 0
+        sim_run(close_cmd)
+        while w.poll(0.5) < keys:
+            if time.monotonic() - c.t0 > 1800:
+                raise RuntimeError(f"{keys} keys: aggregates incomplete after 1800 s")
+            if c.proc.poll() is not None:
+                raise RuntimeError(f"weir-compute exited ({c.logpath})")
+        res["cpu_s"] = bc.tree_cpu_seconds(c.proc.pid)
+        res["wall_s"] = time.monotonic() - c.t0
+        res["peak_rss_mb"] = bc.peak_rss_mb(c.proc.pid)
+        # the drain: RSS for up to 60 s after the windows closed
+        t_drain = time.monotonic()
+        drained = rss_mb(c.proc.pid)
+        while time.monotonic() - t_drain < 60:
+            time.sleep(2)
+            drained = rss_mb(c.proc.pid)
+            live = (c.metric("weir_compute_state_bytes") or 0) / 2**20
+            if drained <= 1.5 * (live + idle_mb):
+                break
+        res["drain_s"] = time.monotonic() - t_drain
+        res["rss_drained_mb"] = drained
+        res["live_state_mb"] = (c.metric("weir_compute_state_bytes") or 0) / 2**20
+        res["live_keys"] = c.metric("weir_compute_state_keys") or 0
+        res["open_windows"] = c.metric("weir_compute_open_windows") or 0
+        res["drain_ratio"] = drained / (res["live_state_mb"] + idle_mb)
+        res["live_bytes_per_key"] = res["live_state_mb"] * 2**20 / max(res["live_keys"], 1)
+        time.sleep(3)  # the last state flush committed
+        c.stop(signal.SIGTERM)
+        # SIGTERM restart
+        c = Compute(exe, env, work / f"compute-{keys}.log").start()
+        res["sigterm_ready_s"] = c.wait_ready()
+        restored = c.metric("weir_compute_restored_records_total") or 0
+        took = c.metric("weir_compute_restore_duration_seconds_sum") or 0
+        res["restored"] = restored
+        res["restore_s"] = took
+        res["restore_krec_s"] = restored / took / 1000 if took > 0 else 0
+        res["restored_bytes_per_key"] = ((c.metric("weir_compute_state_bytes") or 0) /
+                                         max(c.metric("weir_compute_state_keys") or 1, 1))
+        time.sleep(3)
+        c.proc.kill()
+        c.proc.wait()
+        c.log.close()
+        c = Compute(exe, env, work / f"compute-{keys}.log").start()
+        res["kill9_ready_s"] = c.wait_ready()
+        res["kill9_restore_s"] = c.metric("weir_compute_restore_duration_seconds_sum") or 0
+    finally:
+        c.stop()
+        w.close()
+    clb, clk = changelog_bytes(broker.bootstrap, f"{t}.changelog")
+    res["changelog_bytes_per_key"] = clb / max(clk, 1)
+    res["cpu_s_per_m"] = res["cpu_s"] / (n / 1e6)
+    say(json.dumps(res))
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--keys", default=os.environ.get("BENCH_SCALE_KEYS", "10000,100000,1000000"))
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.keys.split(",") if x]
+    build = REPO / os.environ.get("WEIR_BUILD", "build/rel")
+    exe, sim = build / "bin" / "weir-compute", build / "bin" / "weir-sim"
+    for b in (exe, sim):
+        if not b.exists():
+            sys.exit(f"bench-scale: {b} missing (make all)")
+    work = Path(tempfile.mkdtemp(prefix="weir-bench-scale-"))
+    spec = json.load(open(REPO / "tests" / "bench" / "compute" / "pipeline.json"))
+    (work / "pipeline.json").write_text(json.dumps(spec))
+    broker = kafka_harness.Broker(heap="1g")
+    results = []
+    try:
+        broker.start()
+        say(f"broker {broker.version_string} at {broker.bootstrap}; logs in {work}")
+        base_env = dict(os.environ, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap, LOG_LEVEL="info",
+                        SCHEMA_DIR=str(REPO / "schemas"), PROCESSING_GUARANTEE="exactly_once",
+                        COMMIT_INTERVAL="100ms", COMPUTE_THREADS="1")
+        idle_mb = idle_rss(broker, exe, base_env, work)
+        say(f"idle RSS {idle_mb:.1f} MiB")
+        for k in sizes:
+            results.append(run_size(broker, k, exe, sim, base_env, work, idle_mb))
+    finally:
+        broker.close()
+    print()
+    print(f"bench-scale: weir-compute, bench-compute pipeline, 10 records per key in one "
+          f"window, {PARTS} partitions, 1 worker thread, exactly-once; idle RSS "
+          f"{idle_mb:.1f} MiB")
+    print()
+    print("| keys | records | CPU-s per M | peak RSS MiB | state B/key, windows open | "
+          "RSS after drain MiB | live state MiB | drain ratio | live B/key | "
+          "changelog B/key | restore krec/s | restored B/key | SIGTERM ready s | "
+          "kill -9 ready s |")
+    print("| ---: " * 14 + "|")
+    for r in results:
+        print(f"| {r['keys']} | {r['records']} | {r['cpu_s_per_m']:.2f} | "
+              f"{r['peak_rss_mb']:.1f} | {r['peak_state_per_key']:.0f} | "
+              f"{r['rss_drained_mb']:.1f} | {r['live_state_mb']:.1f} | "
+              f"{r['drain_ratio']:.2f} | {r['live_bytes_per_key']:.0f} | "
+              f"{r['changelog_bytes_per_key']:.0f} | {r['restore_krec_s']:.1f} | "
+              f"{r['restored_bytes_per_key']:.0f} | {r['sigterm_ready_s']:.2f} | "
+              f"{r['kill9_ready_s']:.2f} |")
+    big = results[-1]
+    near = min(results, key=lambda r: abs(r["keys"] - 100_000))
+    print(f"bench-scale bytes_per_key={big['peak_state_per_key']:.0f} "
+          f"drain_ratio={max(r['drain_ratio'] for r in results):.2f} "
+          f"kill9_ready_s={near['kill9_ready_s']:.2f} "
+          f"restore_krec_s={big['restore_krec_s']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
