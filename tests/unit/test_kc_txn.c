@@ -9,6 +9,7 @@
  * txn-copy in the integration tests). */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -381,6 +382,7 @@ static void ack_revoked(kc_txn_t *t, const rd_kafka_topic_partition_list_t *part
 /* Every record was committed once by some loop; stop 3 s later (records
  * of a commit the broker refused come again meanwhile). */
 static atomic_long ack_all_at;
+static atomic_long ack_asked_at; /* linger_stop: when the group's offsets were last asked */
 
 static kc_txn_res_t ack_tick(kc_txn_t *t, void *opaque) {
         ack_t *a = opaque;
@@ -389,7 +391,20 @@ static kc_txn_res_t ack_tick(kc_txn_t *t, void *opaque) {
         if (atomic_load(a->total) >= N_RECORDS)
                 atomic_compare_exchange_strong(&ack_all_at, &zero, now);
         long at = atomic_load(&ack_all_at);
-        if ((at && now - at >= (a->linger_stop ? 3000 : 0)) || time(NULL) > a->r.deadline)
+        /* With linger_stop, also until the group's offsets reached the end
+         * (asked at most twice a second): under load a commit refused for
+         * a stale generation can take longer than 3 s to be made again,
+         * and a loop stopped before that leaves it to the next owner. */
+        int done = at && now - at >= (a->linger_stop ? 3000 : 0);
+        if (done && a->linger_stop) {
+                long asked = atomic_load(&ack_asked_at);
+                done = now - asked >= 500 &&
+                       atomic_compare_exchange_strong(&ack_asked_at, &asked, now) &&
+                       committed_sum(a->mc, a->group) >= N_RECORDS;
+                if (done) /* the other loop stops too */
+                        atomic_store(&ack_asked_at, LONG_MAX);
+        }
+        if (done || atomic_load(&ack_asked_at) == LONG_MAX || time(NULL) > a->r.deadline)
                 atomic_store(&a->r.stop, 1);
         return KC_TXN_OK;
 }
@@ -440,6 +455,7 @@ static void check_committed(const ack_t *a, const ack_t *b, int once) {
 
 static void ack_reset(void) {
         atomic_store(&ack_all_at, 0);
+        atomic_store(&ack_asked_at, 0);
         for (int i = 0; i < N_RECORDS; i++)
                 atomic_store(&ack_seen[i], 0);
 }
