@@ -613,10 +613,6 @@ kc_t *kc_txn_consumer(kc_txn_t *t) {
         return t->consumer;
 }
 
-kc_t *kc_txn_producer(kc_txn_t *t) {
-        return t->producer;
-}
-
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t) {
         return t->guarantee;
 }

@@ -239,7 +239,6 @@ int kc_txn_drained(const kc_txn_t *t);
 int kc_txn_paused(const kc_txn_t *t);
 
 kc_t *kc_txn_consumer(kc_txn_t *t);
-kc_t *kc_txn_producer(kc_txn_t *t);
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);
 /* transactional.id in use ("" in at-least-once mode). */
 const char *kc_txn_id(const kc_txn_t *t);

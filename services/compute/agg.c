@@ -5,14 +5,14 @@
 #include <string.h>
 
 void agg_reset(agg_t *a) {
-        sk_t sk = a->sk;
+        qs_t sk = a->qs;
         memset(a, 0, sizeof(*a));
-        sk_reset(&sk);
-        a->sk = sk;
+        qs_reset(&sk);
+        a->qs = sk;
 }
 
 void agg_free(agg_t *a) {
-        sk_free(&a->sk);
+        qs_free(&a->qs);
 }
 
 /* Neumaier's variant of Kahan summation: the rounding error of each add is
@@ -30,7 +30,7 @@ double agg_mean(const agg_t *a) {
         return a->n ? a->shift + a->mean : NAN;
 }
 
-int agg_add(agg_t *a, double x, int64_t ts, const sk_params_t *skp) {
+int agg_add(agg_t *a, double x, int64_t ts, const qs_params_t *skp) {
         if (a->n == 0) {
                 a->shift = x;
                 a->min = a->max = a->first = a->last = x;
@@ -55,16 +55,16 @@ int agg_add(agg_t *a, double x, int64_t ts, const sk_params_t *skp) {
         double d = y - a->mean;
         a->mean += d / (double)a->n;
         a->m2 += d * (y - a->mean);
-        return skp ? sk_add(&a->sk, skp, x) : 0;
+        return skp ? qs_add(&a->qs, skp, x) : 0;
 }
 
-int agg_merge(agg_t *a, const agg_t *b, const sk_params_t *skp) {
+int agg_merge(agg_t *a, const agg_t *b, const qs_params_t *skp) {
         if (b->n == 0)
                 return 0;
         if (a->n == 0) {
-                sk_t sk = a->sk;
+                qs_t sk = a->qs;
                 memcpy(a, b, sizeof(*a));
-                a->sk = sk;
+                a->qs = sk;
         } else {
                 if (b->min < a->min)
                         a->min = b->min;
@@ -87,10 +87,10 @@ int agg_merge(agg_t *a, const agg_t *b, const sk_params_t *skp) {
                 nsum(&a->sum, &a->sum_c, b->sum_c);
                 a->n += b->n;
         }
-        return skp ? sk_merge(&a->sk, &b->sk, skp) : 0;
+        return skp ? qs_merge(&a->qs, &b->qs, skp) : 0;
 }
 
-void agg_stats(const agg_t *a, unsigned ops, const sk_params_t *skp, cp_field_stats_t *o) {
+void agg_stats(const agg_t *a, unsigned ops, const qs_params_t *skp, cp_field_stats_t *o) {
         const char *name = o->name;
         double z = o->zscore;
         unsigned char hz = o->has_zscore;
@@ -119,10 +119,10 @@ void agg_stats(const agg_t *a, unsigned ops, const sk_params_t *skp, cp_field_st
         SET(SPEC_OP_FIRST, first, a->first)
         SET(SPEC_OP_LAST, last, a->last)
         if (skp) {
-                SET(SPEC_OP_P50, p50, sk_quantile(&a->sk, skp, 0.50))
-                SET(SPEC_OP_P90, p90, sk_quantile(&a->sk, skp, 0.90))
-                SET(SPEC_OP_P95, p95, sk_quantile(&a->sk, skp, 0.95))
-                SET(SPEC_OP_P99, p99, sk_quantile(&a->sk, skp, 0.99))
+                SET(SPEC_OP_P50, p50, qs_quantile(&a->qs, skp, 0.50))
+                SET(SPEC_OP_P90, p90, qs_quantile(&a->qs, skp, 0.90))
+                SET(SPEC_OP_P95, p95, qs_quantile(&a->qs, skp, 0.95))
+                SET(SPEC_OP_P99, p99, qs_quantile(&a->qs, skp, 0.99))
         }
 #undef SET
 }
@@ -139,10 +139,10 @@ int agg_write(const agg_t *a, int with_sketch, buf_t *b) {
                         return -1;
         if (cp_w_svar(b, a->first_ts) < 0 || cp_w_svar(b, a->last_ts) < 0)
                 return -1;
-        return with_sketch ? sk_write(&a->sk, b) : 0;
+        return with_sketch ? qs_write(&a->qs, b) : 0;
 }
 
-int agg_read(agg_t *a, const sk_params_t *skp, cp_rd_t *r) {
+int agg_read(agg_t *a, const qs_params_t *skp, cp_rd_t *r) {
         agg_reset(a);
         uint64_t n = cp_r_uvar(r);
         if (r->err || n > (uint64_t)INT64_MAX / 2) {
@@ -159,6 +159,6 @@ int agg_read(agg_t *a, const sk_params_t *skp, cp_rd_t *r) {
         a->first_ts = cp_r_svar(r);
         a->last_ts = cp_r_svar(r);
         if (skp)
-                sk_read(&a->sk, r, skp);
+                qs_read(&a->qs, r, skp);
         return r->err ? -1 : 0;
 }

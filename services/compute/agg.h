@@ -8,7 +8,7 @@
 
 #include "cp.h"
 #include "cp_wire.h"
-#include "sk.h"
+#include "qs.h"
 
 #include <stdint.h>
 
@@ -21,7 +21,7 @@ typedef struct {
         double mean, m2; /* Welford */
         double first, last;
         int64_t first_ts, last_ts;
-        sk_t sk; /* used only when the field has a quantile op */
+        qs_t qs; /* used only when the field has a quantile op */
 } agg_t;
 
 /* The mean of the values added (NaN when none). */
@@ -31,14 +31,14 @@ void agg_reset(agg_t *a);
 void agg_free(agg_t *a);
 /* Adds value x at event time ts; `skp` NULL: no sketch.  Returns 0 or -1
  * (out of memory in the sketch; the other statistics are updated). */
-int agg_add(agg_t *a, double x, int64_t ts, const sk_params_t *skp);
+int agg_add(agg_t *a, double x, int64_t ts, const qs_params_t *skp);
 /* a += b (sketches too when skp is not NULL).  Ties in first/last keep a's value. */
-int agg_merge(agg_t *a, const agg_t *b, const sk_params_t *skp);
+int agg_merge(agg_t *a, const agg_t *b, const qs_params_t *skp);
 /* Fills the statistics of the ops in `ops` (SPEC_OP_BIT set) into *out
  * (name and zscore are left alone). */
-void agg_stats(const agg_t *a, unsigned ops, const sk_params_t *skp, cp_field_stats_t *out);
+void agg_stats(const agg_t *a, unsigned ops, const qs_params_t *skp, cp_field_stats_t *out);
 
 int agg_write(const agg_t *a, int with_sketch, buf_t *b);
-int agg_read(agg_t *a, const sk_params_t *skp, cp_rd_t *r);
+int agg_read(agg_t *a, const qs_params_t *skp, cp_rd_t *r);
 
 #endif

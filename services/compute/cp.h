@@ -1,6 +1,6 @@
 /* cp — the compute engine: windows, aggregates, quantile sketches, rules,
  * anomaly scores and the serialised state of one input partition.  Pure C,
- * no Kafka, no Avro decoding, no JSON: main.c decodes records into
+ * no Kafka, no Avro decoding, no JSON: the worker (wk_rec.c) decodes records into
  * cp_record_t, feeds them in, and encodes what the emit callbacks hand out.
  *
  * Threads: a cp_engine_t is immutable after cp_engine_new() and may be shared

@@ -165,7 +165,7 @@ cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *e
         }
         double acc =
                 c->quantile_accuracy > 0 && c->quantile_accuracy < 1 ? c->quantile_accuracy : 0.01;
-        sk_params_init(&e->skp, acc);
+        qs_params_init(&e->skp, acc);
         for (size_t d = 0; d < e->ndefs; d++) {
                 const spec_window_t *w = &c->windows[d];
                 e->defs[d].w = w;

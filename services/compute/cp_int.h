@@ -12,7 +12,7 @@
 #include "ewma.h"
 #include "ks.h"
 #include "rule.h"
-#include "sk.h"
+#include "qs.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -51,7 +51,7 @@ struct cp_engine_s {
         const char **fields;
         unsigned *ops;
         unsigned char *has_sk; /* field has a quantile op */
-        sk_params_t skp;
+        qs_params_t skp;
         size_t max_terms;
         size_t win_size;  /* sizeof(cp_win_t) + nf agg_t */
         size_t sent_size; /* one sliding-buffer entry: ts, nf doubles, nf presence bytes */

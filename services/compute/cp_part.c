@@ -350,7 +350,7 @@ void cp_pend_add(cp_part_t *p, cp_win_t *w) {
 void cp_win_free(cp_part_t *p, cp_win_t *w) {
         cp_pend_del(p, w);
         for (size_t f = 0; f < p->e->nf; f++) {
-                p->bytes -= (int64_t)sk_bytes(&w->f[f].sk);
+                p->bytes -= (int64_t)qs_bytes(&w->f[f].qs);
                 agg_free(&w->f[f]);
                 agg_reset(&w->f[f]);
         }
@@ -583,7 +583,7 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
                                 for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
                                         bytes += (int64_t)e->win_size;
                                         for (size_t f = 0; f < e->nf; f++)
-                                                bytes += (int64_t)sk_bytes(&w->f[f].sk);
+                                                bytes += (int64_t)qs_bytes(&w->f[f].qs);
                                 }
                         }
                 }

@@ -171,9 +171,9 @@ static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **
         if (fl & 2)
                 cp_pend_add(p, w);
         for (size_t f = 0; f < e->nf; f++) {
-                size_t before = sk_bytes(&w->f[f].sk);
+                size_t before = qs_bytes(&w->f[f].qs);
                 int rc = agg_read(&w->f[f], e->has_sk[f] ? &e->skp : NULL, r);
-                p->bytes += (int64_t)sk_bytes(&w->f[f].sk) - (int64_t)before;
+                p->bytes += (int64_t)qs_bytes(&w->f[f].qs) - (int64_t)before;
                 if (rc < 0)
                         return -1;
                 if ((uint64_t)w->f[f].n > count) {

@@ -26,9 +26,9 @@ void win_add(cp_part_t *p, cp_win_t *w, int64_t ts, const double *v, const unsig
                         agg_add(&w->f[f], v[f], ts, NULL);
                         continue;
                 }
-                size_t before = sk_bytes(&w->f[f].sk);
+                size_t before = qs_bytes(&w->f[f].qs);
                 agg_add(&w->f[f], v[f], ts, &e->skp);
-                p->bytes += (int64_t)sk_bytes(&w->f[f].sk) - (int64_t)before;
+                p->bytes += (int64_t)qs_bytes(&w->f[f].qs) - (int64_t)before;
         }
 }
 
@@ -112,9 +112,9 @@ static int assign_session(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                 for (size_t i = 1; i < nm; i++) {
                         cp_win_t *o = m->next;
                         for (size_t f = 0; f < p->e->nf; f++) {
-                                size_t before = sk_bytes(&m->f[f].sk);
+                                size_t before = qs_bytes(&m->f[f].qs);
                                 agg_merge(&m->f[f], &o->f[f], p->e->has_sk[f] ? &p->e->skp : NULL);
-                                p->bytes += (int64_t)sk_bytes(&m->f[f].sk) - (int64_t)before;
+                                p->bytes += (int64_t)qs_bytes(&m->f[f].qs) - (int64_t)before;
                         }
                         m->count += o->count;
                         if (o->end > m->end)

@@ -301,10 +301,6 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
         return s;
 }
 
-uint16_t ig_server_port(const ig_server_t *s) {
-        return s->port;
-}
-
 void ig_server_quiesce(ig_server_t *s) {
         atomic_store(&s->draining, 1);
         MHD_socket fd = MHD_quiesce_daemon(s->d);

@@ -44,7 +44,6 @@ typedef struct ig_server_opts_s {
 
 /* Starts listening.  NULL with errstr set. */
 ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t errstr_size);
-uint16_t ig_server_port(const ig_server_t *s);
 /* Stops accepting connections (the listening socket is closed); requests
  * on open connections still complete. */
 void ig_server_quiesce(ig_server_t *s);

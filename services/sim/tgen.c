@@ -246,12 +246,6 @@ static double incident_factor(tgen_t *g, int key, int64_t t) {
         return x->inc_factor + (1.0 - x->inc_factor) * f;
 }
 
-int tgen_incident_at(tgen_t *g, int key, int64_t t_ms) {
-        if (key < 0 || key >= g->conf.keys)
-                return 0;
-        return incident_factor(g, key, t_ms) < 1.0;
-}
-
 static double round1(double v) {
         return floor(v * 10.0 + 0.5) / 10.0;
 }

@@ -102,10 +102,8 @@ void tgen_next(tgen_t *g, tgen_reading_t *r);
 double tgen_step_ms(const tgen_t *g);
 
 /* The model's curves, exposed for tests and docs: demand 0..1 at a time of
- * day (epoch ms, UTC); whether intersection `key` has an incident at
- * simulated time t (must not go backwards between calls for one key). */
+ * day (epoch ms, UTC). */
 double tgen_demand(int64_t t_ms);
-int tgen_incident_at(tgen_t *g, int key, int64_t t_ms);
 
 /* Free-flow speed of intersection `key`, km/h. */
 double tgen_free_speed(const tgen_t *g, int key);

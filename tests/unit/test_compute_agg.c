@@ -1,9 +1,9 @@
 /* Unit tests: the compute engine's aggregates (agg_) and quantile sketch
- * (sk_) against a plain two-pass reference on random data. */
+ * (qs_) against a plain two-pass reference on random data. */
 #include "th.h"
 
 #include "../../services/compute/agg.h"
-#include "../../services/compute/sk.h"
+#include "../../services/compute/qs.h"
 
 #include <float.h>
 #include <math.h>
@@ -176,14 +176,14 @@ static int cmp_d(const void *a, const void *b) {
 
 static const double QS[] = {0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1};
 
-/* Every quantile within the bound of sk.h against the sorted data. */
-static int check_sketch(const sk_t *s, const sk_params_t *p, double *x, size_t n,
+/* Every quantile within the bound of qs.h against the sorted data. */
+static int check_sketch(const qs_t *s, const qs_params_t *p, double *x, size_t n,
                         const char *what) {
         qsort(x, n, sizeof(*x), cmp_d);
         int ok = 1;
         for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++) {
                 double exact = x[(size_t)floor(QS[i] * (double)(n - 1))];
-                double got = sk_quantile(s, p, QS[i]);
+                double got = qs_quantile(s, p, QS[i]);
                 double bound =
                         p->alpha * fabs(exact) * (1 + 1e-9) + (fabs(exact) < DBL_MIN ? 0 : 1e-300);
                 if (!(fabs(got - exact) <= bound)) {
@@ -201,120 +201,120 @@ static void test_sketch_bound(void) {
         size_t n = 20000;
         double *x = malloc(n * sizeof(double));
         for (size_t a = 0; a < sizeof(alphas) / sizeof(alphas[0]); a++) {
-                sk_params_t p;
-                sk_params_init(&p, alphas[a]);
+                qs_params_t p;
+                qs_params_init(&p, alphas[a]);
                 for (size_t g = 0; g < sizeof(gens) / sizeof(gens[0]); g++) {
-                        sk_t s;
+                        qs_t s;
                         memset(&s, 0, sizeof(s));
                         for (size_t i = 0; i < n; i++) {
                                 x[i] = gens[g](i);
-                                TH_CHECK(sk_add(&s, &p, x[i]) == 0);
+                                TH_CHECK(qs_add(&s, &p, x[i]) == 0);
                         }
                         TH_CHECK(check_sketch(&s, &p, x, n, "add"));
                         TH_CHECK(s.pos.len <= p.max_bins && s.neg.len <= p.max_bins);
-                        sk_free(&s);
+                        qs_free(&s);
                 }
         }
-        sk_t s;
+        qs_t s;
         memset(&s, 0, sizeof(s));
-        sk_params_t p;
-        sk_params_init(&p, 0.01);
-        TH_CHECK(isnan(sk_quantile(&s, &p, 0.5)));
-        sk_add(&s, &p, 0);
-        sk_add(&s, &p, -0.0);
-        TH_CHECK(sk_quantile(&s, &p, 0.5) == 0);
-        sk_free(&s);
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        TH_CHECK(isnan(qs_quantile(&s, &p, 0.5)));
+        qs_add(&s, &p, 0);
+        qs_add(&s, &p, -0.0);
+        TH_CHECK(qs_quantile(&s, &p, 0.5) == 0);
+        qs_free(&s);
         free(x);
 }
 
 static void test_sketch_merge(void) {
         size_t n = 30000;
         double *x = malloc(n * sizeof(double));
-        sk_params_t p;
-        sk_params_init(&p, 0.01);
-        sk_t parts[5], all;
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        qs_t parts[5], all;
         memset(parts, 0, sizeof(parts));
         memset(&all, 0, sizeof(all));
         for (size_t i = 0; i < n; i++) {
                 /* each part a different range, so merging must extend both ends */
                 size_t k = (size_t)(urand() * 5);
                 x[i] = (k % 2 ? -1 : 1) * exp(nrand() + (double)k * 3);
-                sk_add(&parts[k], &p, x[i]);
+                qs_add(&parts[k], &p, x[i]);
         }
         for (int k = 0; k < 5; k++)
-                TH_CHECK(sk_merge(&all, &parts[k], &p) == 0);
+                TH_CHECK(qs_merge(&all, &parts[k], &p) == 0);
         TH_CHECK(all.n == n);
         TH_CHECK(check_sketch(&all, &p, x, n, "merge"));
         /* merged == the sketch of the union, bucket for bucket */
-        sk_t direct;
+        qs_t direct;
         memset(&direct, 0, sizeof(direct));
         for (size_t i = 0; i < n; i++)
-                sk_add(&direct, &p, x[i]);
+                qs_add(&direct, &p, x[i]);
         for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++)
-                TH_CHECK(sk_quantile(&direct, &p, QS[i]) == sk_quantile(&all, &p, QS[i]));
+                TH_CHECK(qs_quantile(&direct, &p, QS[i]) == qs_quantile(&all, &p, QS[i]));
         for (int k = 0; k < 5; k++)
-                sk_free(&parts[k]);
-        sk_free(&all);
-        sk_free(&direct);
+                qs_free(&parts[k]);
+        qs_free(&all);
+        qs_free(&direct);
         free(x);
 }
 
 static void test_sketch_collapse(void) {
-        /* 10^-200 .. 10^200 needs far more than SK_MAX_BINS buckets at 1 %:
+        /* 10^-200 .. 10^200 needs far more than QS_MAX_BINS buckets at 1 %:
          * the lowest collapse, memory stays bounded, the top stays exact */
-        sk_params_t p;
-        sk_params_init(&p, 0.01);
-        sk_t s;
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        qs_t s;
         memset(&s, 0, sizeof(s));
         size_t n = 4001;
         double *x = malloc(n * sizeof(double));
         for (size_t i = 0; i < n; i++) {
                 x[i] = pow(10, -200.0 + (double)i * 0.1);
-                sk_add(&s, &p, x[i]);
+                qs_add(&s, &p, x[i]);
         }
         TH_CHECK(s.pos.len <= p.max_bins);
-        TH_CHECK(sk_bytes(&s) <= p.max_bins * sizeof(uint32_t) * 2);
+        TH_CHECK(qs_bytes(&s) <= p.max_bins * sizeof(uint32_t) * 2);
         double exact = x[(size_t)floor(0.99 * (double)(n - 1))];
-        TH_CHECK(fabs(sk_quantile(&s, &p, 0.99) - exact) <= 0.01 * exact * (1 + 1e-9));
-        TH_CHECK(fabs(sk_quantile(&s, &p, 1) - x[n - 1]) <= 0.01 * x[n - 1] * (1 + 1e-9));
-        sk_free(&s);
+        TH_CHECK(fabs(qs_quantile(&s, &p, 0.99) - exact) <= 0.01 * exact * (1 + 1e-9));
+        TH_CHECK(fabs(qs_quantile(&s, &p, 1) - x[n - 1]) <= 0.01 * x[n - 1] * (1 + 1e-9));
+        qs_free(&s);
         free(x);
 }
 
 static void test_sketch_bytes(void) {
-        sk_params_t p;
-        sk_params_init(&p, 0.02);
-        sk_t s, t;
+        qs_params_t p;
+        qs_params_init(&p, 0.02);
+        qs_t s, t;
         memset(&s, 0, sizeof(s));
         memset(&t, 0, sizeof(t));
         for (int i = 0; i < 5000; i++)
-                sk_add(&s, &p, nrand() * 50);
-        sk_add(&s, &p, 0);
+                qs_add(&s, &p, nrand() * 50);
+        qs_add(&s, &p, 0);
         buf_t b = BUF_INIT;
-        TH_CHECK(sk_write(&s, &b) == 0);
+        TH_CHECK(qs_write(&s, &b) == 0);
         cp_rd_t r;
         cp_rd_init(&r, b.data, b.len);
-        TH_CHECK(sk_read(&t, &r, &p) == 0 && r.p == r.end);
+        TH_CHECK(qs_read(&t, &r, &p) == 0 && r.p == r.end);
         TH_CHECK(t.n == s.n && t.zero == s.zero);
         for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++)
-                TH_CHECK(sk_quantile(&t, &p, QS[i]) == sk_quantile(&s, &p, QS[i]));
+                TH_CHECK(qs_quantile(&t, &p, QS[i]) == qs_quantile(&s, &p, QS[i]));
         /* every truncation is an error, never a crash */
         for (size_t cut = 0; cut < b.len; cut++) {
                 cp_rd_init(&r, b.data, cut);
-                TH_CHECK(sk_read(&t, &r, &p) < 0);
+                TH_CHECK(qs_read(&t, &r, &p) < 0);
         }
         /* a huge bucket count in few bytes is refused before allocating */
         unsigned char evil[] = {0, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x02};
         cp_rd_init(&r, evil, sizeof(evil));
-        TH_CHECK(sk_read(&t, &r, &p) < 0);
-        sk_free(&s);
-        sk_free(&t);
+        TH_CHECK(qs_read(&t, &r, &p) < 0);
+        qs_free(&s);
+        qs_free(&t);
         buf_free(&b);
 }
 
 static void test_agg_bytes(void) {
-        sk_params_t p;
-        sk_params_init(&p, 0.01);
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
         agg_t a, b2;
         memset(&a, 0, sizeof(a));
         memset(&b2, 0, sizeof(b2));

@@ -1,4 +1,4 @@
-/* sk — a DDSketch-style quantile sketch (Masson, Rim, Lee, VLDB 2019):
+/* qs — a DDSketch-style quantile sketch (Masson, Rim, Lee, VLDB 2019):
  * logarithmic buckets with a relative-accuracy guarantee, mergeable, with a
  * bounded number of buckets.
  *
@@ -7,7 +7,7 @@
  * representative 2 gamma^i / (gamma + 1) is within alpha * x of every x in
  * it.  Negative values use a mirrored store; |x| below DBL_MIN counts as 0.
  *
- * Bound: for n values sorted x_0 <= ... <= x_{n-1}, sk_quantile(q) returns v
+ * Bound: for n values sorted x_0 <= ... <= x_{n-1}, qs_quantile(q) returns v
  * with |v - x_k| <= alpha * |x_k|, k = floor(q * (n - 1)) — as long as x_k is
  * in one of the max_bins highest buckets of its sign's store.  Beyond that
  * many buckets the lowest ones are collapsed into one (memory stays
@@ -21,8 +21,8 @@
  *
  * Bucket counts are 32-bit and saturate (4e9 records in one bucket of one
  * window). */
-#ifndef WEIR_SK_H
-#define WEIR_SK_H
+#ifndef WEIR_QS_H
+#define WEIR_QS_H
 
 #include "buf.h"
 #include "cp_wire.h"
@@ -30,46 +30,46 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SK_MIN_BINS 2048u
-#define SK_MAX_BINS 65536u
+#define QS_MIN_BINS 2048u
+#define QS_MAX_BINS 65536u
 
 typedef struct {
         double gamma, inv_ln_gamma, alpha;
         uint32_t max_bins; /* buckets per store before the lowest collapse */
-} sk_params_t;
+} qs_params_t;
 
 typedef struct {
         int32_t off;  /* bucket index of bins[0] */
         uint32_t len; /* buckets in use */
         uint32_t cap; /* allocated */
         uint32_t *bins;
-} sk_store_t;
+} qs_store_t;
 
 typedef struct {
-        sk_store_t pos, neg;
+        qs_store_t pos, neg;
         uint64_t zero;
         uint64_t n;
-} sk_t;
+} qs_t;
 
-void sk_params_init(sk_params_t *p, double alpha);
+void qs_params_init(qs_params_t *p, double alpha);
 
-/* A zeroed sk_t is an empty sketch.  sk_reset() empties it and keeps its
- * storage for reuse; sk_free() releases the storage. */
-void sk_reset(sk_t *s);
-void sk_free(sk_t *s);
+/* A zeroed qs_t is an empty sketch.  qs_reset() empties it and keeps its
+ * storage for reuse; qs_free() releases the storage. */
+void qs_reset(qs_t *s);
+void qs_free(qs_t *s);
 
 /* Adds x (finite).  Returns 0 or -1 (out of memory: x not counted). */
-int sk_add(sk_t *s, const sk_params_t *p, double x);
+int qs_add(qs_t *s, const qs_params_t *p, double x);
 /* dst += src.  Returns 0 or -1 (out of memory; dst then holds part of src). */
-int sk_merge(sk_t *dst, const sk_t *src, const sk_params_t *p);
+int qs_merge(qs_t *dst, const qs_t *src, const qs_params_t *p);
 /* The q-quantile (0 <= q <= 1) within the bound above; NaN when empty. */
-double sk_quantile(const sk_t *s, const sk_params_t *p, double q);
+double qs_quantile(const qs_t *s, const qs_params_t *p, double q);
 /* Heap bytes held. */
-size_t sk_bytes(const sk_t *s);
+size_t qs_bytes(const qs_t *s);
 
-int sk_write(const sk_t *s, buf_t *b);
-/* Reads what sk_write wrote into an empty (reset) sketch; -1 on corrupt
+int qs_write(const qs_t *s, buf_t *b);
+/* Reads what qs_write wrote into an empty (reset) sketch; -1 on corrupt
  * bytes (r->err set). */
-int sk_read(sk_t *s, cp_rd_t *r, const sk_params_t *p);
+int qs_read(qs_t *s, cp_rd_t *r, const qs_params_t *p);
 
 #endif

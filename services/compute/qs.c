@@ -1,5 +1,5 @@
-/* sk — DDSketch-style quantile sketch; the accuracy bound is stated in sk.h. */
-#include "sk.h"
+/* qs — DDSketch-style quantile sketch; the accuracy bound is stated in qs.h. */
+#include "qs.h"
 
 #include <float.h>
 #include <math.h>
@@ -8,35 +8,35 @@
 
 /* Bucket indexes stay within +-2^30 so that index arithmetic cannot
  * overflow; for alpha >= 1e-6 that covers every normal double. */
-#define SK_IDX_LIM (1 << 30)
+#define QS_IDX_LIM (1 << 30)
 
-void sk_params_init(sk_params_t *p, double alpha) {
+void qs_params_init(qs_params_t *p, double alpha) {
         p->alpha = alpha;
         p->gamma = (1 + alpha) / (1 - alpha);
         p->inv_ln_gamma = 1.0 / log(p->gamma);
         double bins = ceil(log(1e12) * p->inv_ln_gamma);
-        p->max_bins = bins < SK_MIN_BINS   ? SK_MIN_BINS
-                      : bins > SK_MAX_BINS ? SK_MAX_BINS
+        p->max_bins = bins < QS_MIN_BINS   ? QS_MIN_BINS
+                      : bins > QS_MAX_BINS ? QS_MAX_BINS
                                            : (uint32_t)bins;
 }
 
-void sk_reset(sk_t *s) {
+void qs_reset(qs_t *s) {
         s->pos.len = s->neg.len = 0;
         s->zero = s->n = 0;
 }
 
-void sk_free(sk_t *s) {
+void qs_free(qs_t *s) {
         free(s->pos.bins);
         free(s->neg.bins);
         memset(s, 0, sizeof(*s));
 }
 
-static int32_t sk_index(const sk_params_t *p, double mag) {
+static int32_t qs_index(const qs_params_t *p, double mag) {
         double i = ceil(log(mag) * p->inv_ln_gamma);
-        if (!(i > -SK_IDX_LIM)) /* also NaN */
-                return -SK_IDX_LIM;
-        if (i > SK_IDX_LIM)
-                return SK_IDX_LIM;
+        if (!(i > -QS_IDX_LIM)) /* also NaN */
+                return -QS_IDX_LIM;
+        if (i > QS_IDX_LIM)
+                return QS_IDX_LIM;
         return (int32_t)i;
 }
 
@@ -47,7 +47,7 @@ static uint32_t sat_add(uint32_t a, uint64_t b) {
 
 /* Makes the store cover [lo, hi] (hi >= its current top), collapsing the
  * lowest buckets when that would exceed maxb.  Returns 0 or -1. */
-static int store_cover(sk_store_t *st, int32_t lo, int32_t hi, uint32_t maxb) {
+static int store_cover(qs_store_t *st, int32_t lo, int32_t hi, uint32_t maxb) {
         if (st->len == 0) {
                 if ((int64_t)hi - lo + 1 > (int64_t)maxb)
                         lo = hi - (int32_t)maxb + 1;
@@ -115,7 +115,7 @@ static int store_cover(sk_store_t *st, int32_t lo, int32_t hi, uint32_t maxb) {
         return 0;
 }
 
-static int store_add(sk_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
+static int store_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
         if (st->len == 0 || i < st->off || i >= st->off + (int32_t)st->len)
                 if (store_cover(st, i, i, maxb) < 0)
                         return -1;
@@ -125,18 +125,18 @@ static int store_add(sk_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
         return 0;
 }
 
-int sk_add(sk_t *s, const sk_params_t *p, double x) {
+int qs_add(qs_t *s, const qs_params_t *p, double x) {
         double mag = fabs(x);
         if (!(mag >= DBL_MIN)) { /* zero, subnormal, NaN */
                 s->zero++;
-        } else if (store_add(x > 0 ? &s->pos : &s->neg, sk_index(p, mag), 1, p->max_bins) < 0) {
+        } else if (store_add(x > 0 ? &s->pos : &s->neg, qs_index(p, mag), 1, p->max_bins) < 0) {
                 return -1;
         }
         s->n++;
         return 0;
 }
 
-static int store_merge(sk_store_t *d, const sk_store_t *src, uint32_t maxb) {
+static int store_merge(qs_store_t *d, const qs_store_t *src, uint32_t maxb) {
         if (src->len == 0)
                 return 0;
         int32_t top = src->off + (int32_t)src->len - 1;
@@ -151,7 +151,7 @@ static int store_merge(sk_store_t *d, const sk_store_t *src, uint32_t maxb) {
         return 0;
 }
 
-int sk_merge(sk_t *dst, const sk_t *src, const sk_params_t *p) {
+int qs_merge(qs_t *dst, const qs_t *src, const qs_params_t *p) {
         if (store_merge(&dst->pos, &src->pos, p->max_bins) < 0 ||
             store_merge(&dst->neg, &src->neg, p->max_bins) < 0)
                 return -1;
@@ -160,11 +160,11 @@ int sk_merge(sk_t *dst, const sk_t *src, const sk_params_t *p) {
         return 0;
 }
 
-static double sk_value(const sk_params_t *p, int32_t i) {
+static double qs_value(const qs_params_t *p, int32_t i) {
         return 2.0 * pow(p->gamma, (double)i) / (p->gamma + 1.0);
 }
 
-double sk_quantile(const sk_t *s, const sk_params_t *p, double q) {
+double qs_quantile(const qs_t *s, const qs_params_t *p, double q) {
         if (s->n == 0)
                 return NAN;
         if (q < 0)
@@ -176,7 +176,7 @@ double sk_quantile(const sk_t *s, const sk_params_t *p, double q) {
         for (uint32_t k = s->neg.len; k-- > 0;) {
                 cum += s->neg.bins[k];
                 if (cum > rank)
-                        return -sk_value(p, s->neg.off + (int32_t)k);
+                        return -qs_value(p, s->neg.off + (int32_t)k);
         }
         cum += (double)s->zero;
         if (cum > rank)
@@ -184,21 +184,21 @@ double sk_quantile(const sk_t *s, const sk_params_t *p, double q) {
         for (uint32_t k = 0; k < s->pos.len; k++) {
                 cum += s->pos.bins[k];
                 if (cum > rank)
-                        return sk_value(p, s->pos.off + (int32_t)k);
+                        return qs_value(p, s->pos.off + (int32_t)k);
         }
         /* only after saturation: the largest bucket */
         if (s->pos.len)
-                return sk_value(p, s->pos.off + (int32_t)s->pos.len - 1);
+                return qs_value(p, s->pos.off + (int32_t)s->pos.len - 1);
         if (s->zero)
                 return 0;
-        return s->neg.len ? -sk_value(p, s->neg.off) : NAN;
+        return s->neg.len ? -qs_value(p, s->neg.off) : NAN;
 }
 
-size_t sk_bytes(const sk_t *s) {
+size_t qs_bytes(const qs_t *s) {
         return ((size_t)s->pos.cap + s->neg.cap) * sizeof(uint32_t);
 }
 
-static int store_write(const sk_store_t *st, buf_t *b) {
+static int store_write(const qs_store_t *st, buf_t *b) {
         /* trim empty buckets at both ends so the bytes are canonical */
         uint32_t lo = 0, hi = st->len;
         while (lo < hi && st->bins[lo] == 0)
@@ -217,18 +217,18 @@ static int store_write(const sk_store_t *st, buf_t *b) {
         return 0;
 }
 
-int sk_write(const sk_t *s, buf_t *b) {
+int qs_write(const qs_t *s, buf_t *b) {
         if (cp_w_uvar(b, s->zero) < 0 || store_write(&s->neg, b) < 0 || store_write(&s->pos, b) < 0)
                 return -1;
         return 0;
 }
 
-static int store_read(sk_store_t *st, cp_rd_t *r, uint64_t *n, uint32_t maxb) {
+static int store_read(qs_store_t *st, cp_rd_t *r, uint64_t *n, uint32_t maxb) {
         size_t len = cp_r_count(r, maxb, 1);
         if (r->err || len == 0)
                 return r->err ? -1 : 0;
         int64_t off = cp_r_svar(r);
-        if (r->err || off < -SK_IDX_LIM || off + (int64_t)len - 1 > SK_IDX_LIM) {
+        if (r->err || off < -QS_IDX_LIM || off + (int64_t)len - 1 > QS_IDX_LIM) {
                 r->err = 1;
                 return -1;
         }
@@ -248,8 +248,8 @@ static int store_read(sk_store_t *st, cp_rd_t *r, uint64_t *n, uint32_t maxb) {
         return 0;
 }
 
-int sk_read(sk_t *s, cp_rd_t *r, const sk_params_t *p) {
-        sk_reset(s);
+int qs_read(qs_t *s, cp_rd_t *r, const qs_params_t *p) {
+        qs_reset(s);
         s->zero = cp_r_uvar(r);
         if (r->err || s->zero > (UINT64_MAX >> 2))
                 goto bad;
@@ -261,6 +261,6 @@ int sk_read(sk_t *s, cp_rd_t *r, const sk_params_t *p) {
         return 0;
 bad:
         r->err = 1;
-        sk_reset(s);
+        qs_reset(s);
         return -1;
 }
