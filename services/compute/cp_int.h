@@ -11,8 +11,8 @@
 #include "cp.h"
 #include "ewma.h"
 #include "ks.h"
-#include "rule.h"
 #include "qs.h"
+#include "rule.h"
 
 #include <stddef.h>
 #include <stdint.h>
