@@ -6,7 +6,8 @@ goes through ingress → compute → enrichment → sink (InfluxDB write and the
 WebSocket feed); Jaeger's query API (/api/traces/<id>) must hold spans of all
 four services with the right parent/child chain, the compute span's links to
 its input records (one of them in another trace), its transaction-commit
-event and the semantic-convention and Weir attributes.
+event, enrichment's output / commit-begin / commit events (its span ends
+at its transaction's commit) and the semantic-convention and Weir attributes.
 
 test_jaeger_outage_does_not_slow_the_pipeline: Jaeger is killed mid-run; the
 same load then has the same throughput and request latency (within the noise
@@ -117,7 +118,7 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
                 tr = jaeger.trace(CALLER_TRACE)
                 if tr:
                     names = {s["operationName"] for s in tr["spans"]}
-                    if {"influxdb write", "websocket publish"} <= names:
+                    if {"enrichment join", "influxdb write", "websocket publish"} <= names:
                         break
                 time.sleep(0.5)
             assert tr, f"no trace {CALLER_TRACE} in Jaeger\n{p.logs()}"
@@ -176,6 +177,14 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     t = tags(en)
     assert t["weir.enrichment.sources"] == "intersections:hit" and t["weir.enrichment.hit"] is True
     assert t["weir.enrichment.result"] == "enriched" and t["messaging.source.name"] == p.topics["agg"]
+    # Where exactly-once costs time: the span lasts until enrichment's Kafka
+    # transaction commits, with the output, commit-begin and commit moments.
+    ev = [(lg["timestamp"], f["value"]) for lg in en.get("logs", []) for f in lg["fields"]
+          if f["key"] == "event"]
+    assert [n for _, n in ev] == ["weir.enrichment.output", "kafka.txn.commit.begin",
+                                  "kafka.txn.commit"], ev
+    assert en["startTime"] <= ev[0][0] <= ev[1][0] <= ev[2][0] <= en["startTime"] + en["duration"]
+    assert ev[2][0] == en["startTime"] + en["duration"]  # ends at the commit
 
     (wr,) = by_name["influxdb write"]
     assert service(wr) == "weir-sink" and parent(wr) == en["spanID"]
