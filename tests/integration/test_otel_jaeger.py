@@ -16,11 +16,15 @@ of a shared machine), and every service counts the spans it could not export.
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import statistics
+import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import websockets
@@ -28,6 +32,8 @@ import websockets
 from influx import Influx  # tests/harness (conftest puts it on sys.path)
 from jaeger import Jaeger
 from pipeline import Pipeline
+
+REPO = Path(__file__).resolve().parents[2]
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -183,8 +189,9 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
           if f["key"] == "event"]
     assert [n for _, n in ev] == ["weir.enrichment.output", "kafka.txn.commit.begin",
                                   "kafka.txn.commit"], ev
-    assert en["startTime"] <= ev[0][0] <= ev[1][0] <= ev[2][0] <= en["startTime"] + en["duration"]
-    assert ev[2][0] == en["startTime"] + en["duration"]  # ends at the commit
+    end = en["startTime"] + en["duration"]
+    assert en["startTime"] <= ev[0][0] <= ev[1][0] <= ev[2][0]
+    assert abs(ev[2][0] - end) <= 1  # ends at the commit (Jaeger rounds ns to µs)
 
     (wr,) = by_name["influxdb write"]
     assert service(wr) == "weir-sink" and parent(wr) == en["spanID"]
@@ -194,6 +201,34 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     assert all(parent(s) == en["spanID"] and service(s) == "weir-sink" for s in pubs)
     assert tags(pubs[0])["weir.key"] == "x-1"
     assert all(s["spanID"] in spans for s in tr["spans"])
+    _trace_view(jaeger, tr, sorted(want))
+
+
+def _trace_view(jaeger, tr, services):
+    """The same trace in Weir's trace view (tests/jaeger/ui, served by
+    Jaeger's query server) in headless Chromium: every span drawn, the four
+    services, the commit event; the screenshot goes to $TRACE_SCREENSHOTS
+    (docs/img for `make screenshots`) or build/results."""
+    node, chromium = shutil.which("node"), shutil.which("chromium")
+    modules = REPO / "tests" / ".cache" / "browser" / "node_modules"
+    assert node and chromium and (modules / "playwright-core").is_dir(), \
+        "run tests/harness/deps.sh (deps.d/browser.sh installs chromium and playwright-core)"
+    out_dir = REPO / os.environ.get("TRACE_SCREENSHOTS", "build/results")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shot = out_dir / "jaeger-trace.png"
+    if shot.exists():
+        shot.unlink()
+    expect = {"trace": tr["traceID"], "spans": len(tr["spans"]), "services": services,
+              "ops": ["ingress request", "produce", "compute aggregate", "enrichment join",
+                      "influxdb write", "websocket publish"]}
+    env = dict(os.environ, NODE_PATH=str(modules), CHROMIUM=chromium, VIEWPORT="1400x520",
+               URL=f"{jaeger.query_url}/trace/{tr['traceID']}", SCREENSHOT=str(shot),
+               EXPECT=json.dumps(expect))
+    r = subprocess.run([node, str(REPO / "tests" / "browser" / "trace.cjs")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    print(r.stdout)
+    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    assert shot.stat().st_size > 10_000
 
 
 def _latencies(p, n):
