@@ -210,7 +210,13 @@ if __name__ == "__main__":
         if not BINARY.exists():
             sys.exit(1)
         print(BINARY)
-    elif cmd == "run":  # a Jaeger for a person: prints its ports, runs until ^C
+    elif cmd == "run":  # a Jaeger for a person: prints its ports, runs until ^C or SIGTERM
+        def _interrupt(*_):
+            raise KeyboardInterrupt
+        # Also when started in the background (SIGINT ignored there): stop
+        # Jaeger and remove its temp dir on either signal.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         with Jaeger() as j:
             print(f"OTEL_EXPORTER_OTLP_ENDPOINT={j.otlp_endpoint}\n"
                   f"query API and trace view: {j.query_url}  (/trace/<trace id>)", flush=True)
