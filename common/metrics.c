@@ -9,7 +9,12 @@
  *
  * Histograms keep per-bucket (non-cumulative) counts; rendering sums them,
  * so the +Inf bucket and _count always agree even while observations race
- * with a scrape. */
+ * with a scrape.
+ *
+ * Exemplars (OpenMetrics only): the last traced observation per bucket,
+ * allocated at a histogram's first one and guarded by a per-child flag that
+ * an observer only tries (busy: the exemplar is skipped, never waited for);
+ * only a scrape spins on it, for the few stores an observer makes. */
 #include "metrics.h"
 
 #include <math.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "log.h"
@@ -37,7 +43,14 @@ struct metrics_child_s {
         _Atomic uint64_t ival;     /* counter: integral increments */
         _Atomic uint64_t bits;     /* counter/gauge value (rest), histogram sum */
         _Atomic uint64_t *buckets; /* histogram: nbuckets + 1 counts, last = +Inf */
+        struct metrics_ex_s *ex;   /* histogram: nbuckets + 1 exemplars or NULL; owned */
+        _Atomic int ex_busy;       /* ex is being written or read */
 };
+
+typedef struct metrics_ex_s {
+        char trace_id[33], span_id[17]; /* hex; trace_id[0] == 0: none yet */
+        double value, ts;               /* ts: seconds since the epoch */
+} metrics_ex_t;
 
 struct metrics_family_s {
         char *name;
@@ -86,6 +99,7 @@ static void metrics_child_free(metrics_child_t *c, size_t nlabels) {
                 free(c->values[i]);
         free(c->values);
         free(c->buckets);
+        free(c->ex);
         free(c);
 }
 
@@ -377,9 +391,10 @@ void metrics_set(metrics_child_t *c, double v) {
                 atomic_store_explicit(&c->bits, metrics_bits(v), memory_order_relaxed);
 }
 
-void metrics_observe(metrics_child_t *c, double v) {
+/* Returns the bucket counted, or SIZE_MAX when v was not observed. */
+static size_t metrics_observe_at(metrics_child_t *c, double v) {
         if (!c || c->fam->type != METRICS_HISTOGRAM || isnan(v))
-                return;
+                return SIZE_MAX;
         /* First bound >= v ("le" is inclusive); nbounds when above all. */
         size_t lo = 0, hi = c->fam->nbounds;
         while (lo < hi) {
@@ -391,6 +406,36 @@ void metrics_observe(metrics_child_t *c, double v) {
         }
         atomic_fetch_add_explicit(&c->buckets[lo], 1, memory_order_relaxed);
         metrics_add_double(&c->bits, v);
+        return lo;
+}
+
+void metrics_observe(metrics_child_t *c, double v) {
+        metrics_observe_at(c, v);
+}
+
+void metrics_observe_exemplar(metrics_child_t *c, double v, const char *trace_id,
+                              const char *span_id) {
+        size_t i = metrics_observe_at(c, v);
+        if (i == SIZE_MAX || !trace_id || strlen(trace_id) != 32 ||
+            (span_id && strlen(span_id) != 16))
+                return;
+        if (atomic_exchange_explicit(&c->ex_busy, 1, memory_order_acquire))
+                return; /* a scrape or another observer: this one goes without */
+        if (!c->ex)     /* once per histogram child, by its first traced observation */
+                c->ex = calloc(c->fam->nbounds + 1, sizeof(*c->ex));
+        if (c->ex) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                metrics_ex_t *e = &c->ex[i];
+                memcpy(e->trace_id, trace_id, 33);
+                if (span_id)
+                        memcpy(e->span_id, span_id, 17);
+                else
+                        e->span_id[0] = '\0';
+                e->value = v;
+                e->ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000.0;
+        }
+        atomic_store_explicit(&c->ex_busy, 0, memory_order_release);
 }
 
 /* Counter/gauge: the value.  Histogram: the number of observations. */
@@ -491,7 +536,23 @@ static void metrics_put_series(metrics_sb_t *sb, const metrics_child_t *c, const
         metrics_puts(sb, "}");
 }
 
-static void metrics_render_child(metrics_sb_t *sb, metrics_child_t *c) {
+/* OpenMetrics: ` # {trace_id="..",span_id=".."} value timestamp` after a
+ * bucket, when that bucket has an exemplar.  Called with ex_busy held. */
+static void metrics_put_exemplar(metrics_sb_t *sb, const metrics_ex_t *e) {
+        char num[48];
+        metrics_puts(sb, " # {trace_id=\"");
+        metrics_puts(sb, e->trace_id);
+        if (e->span_id[0]) {
+                metrics_puts(sb, "\",span_id=\"");
+                metrics_puts(sb, e->span_id);
+        }
+        metrics_puts(sb, "\"} ");
+        metrics_put_double(sb, e->value);
+        snprintf(num, sizeof(num), " %.3f", e->ts);
+        metrics_puts(sb, num);
+}
+
+static void metrics_render_child(metrics_sb_t *sb, metrics_child_t *c, int om) {
         const metrics_family_t *f = c->fam;
         if (f->type != METRICS_HISTOGRAM) {
                 metrics_put_series(sb, c, "", NULL);
@@ -501,6 +562,9 @@ static void metrics_render_child(metrics_sb_t *sb, metrics_child_t *c) {
                 return;
         }
         uint64_t cum = 0;
+        if (om) /* the writer holds it for a few stores at most */
+                while (atomic_exchange_explicit(&c->ex_busy, 1, memory_order_acquire))
+                        ;
         for (size_t i = 0; i <= f->nbounds; i++) {
                 char le[40];
                 cum += atomic_load_explicit(&c->buckets[i], memory_order_relaxed);
@@ -508,11 +572,18 @@ static void metrics_render_child(metrics_sb_t *sb, metrics_child_t *c) {
                         metrics_fmt_double(le, sizeof(le), f->bounds[i]);
                 else
                         snprintf(le, sizeof(le), "+Inf");
+                /* OpenMetrics wants canonical numbers: 1.0, not 1. */
+                if (om && i < f->nbounds && !strpbrk(le, ".e"))
+                        strcat(le, ".0");
                 metrics_put_series(sb, c, "_bucket", le);
                 metrics_puts(sb, " ");
                 metrics_put_u64(sb, cum);
+                if (om && c->ex && c->ex[i].trace_id[0])
+                        metrics_put_exemplar(sb, &c->ex[i]);
                 metrics_puts(sb, "\n");
         }
+        if (om)
+                atomic_store_explicit(&c->ex_busy, 0, memory_order_release);
         metrics_put_series(sb, c, "_sum", NULL);
         metrics_puts(sb, " ");
         metrics_put_double(sb, metrics_d(atomic_load_explicit(&c->bits, memory_order_relaxed)));
@@ -538,8 +609,11 @@ static int metrics_cmp_child(const void *a, const void *b) {
 }
 
 /* Families sorted by name, children by label values: the same registry
- * always renders the same text, which keeps diffs and tests simple. */
-char *metrics_render(size_t *len) {
+ * always renders the same text, which keeps diffs and tests simple.
+ * OpenMetrics (om): a counter family is named without _total (its sample
+ * keeps it), HELP escapes quotes too, bucket bounds are canonical, buckets
+ * carry their exemplars, and the text ends with # EOF. */
+static char *metrics_render_as(size_t *len, int om) {
         metrics_sb_t sb = {0};
         metrics_family_t **fams = NULL;
         size_t n = 0;
@@ -557,20 +631,23 @@ char *metrics_render(size_t *len) {
                 qsort(fams, n, sizeof(*fams), metrics_cmp_family);
         for (size_t i = 0; i < n; i++) {
                 metrics_family_t *f = fams[i];
+                size_t nlen = strlen(f->name) - (om && f->type == METRICS_COUNTER ? 6 : 0);
                 metrics_puts(&sb, "# HELP ");
-                metrics_puts(&sb, f->name);
+                metrics_putn(&sb, f->name, nlen);
                 metrics_puts(&sb, " ");
-                metrics_put_escaped(&sb, f->help, 0);
+                metrics_put_escaped(&sb, f->help, om);
                 metrics_puts(&sb, "\n# TYPE ");
-                metrics_puts(&sb, f->name);
+                metrics_putn(&sb, f->name, nlen);
                 metrics_puts(&sb, " ");
                 metrics_puts(&sb, metrics_type_names[f->type]);
                 metrics_puts(&sb, "\n");
                 if (f->nchildren > 1)
                         qsort(f->children, f->nchildren, sizeof(*f->children), metrics_cmp_child);
                 for (size_t j = 0; j < f->nchildren; j++)
-                        metrics_render_child(&sb, f->children[j]);
+                        metrics_render_child(&sb, f->children[j], om);
         }
+        if (om)
+                metrics_puts(&sb, "# EOF\n");
         pthread_mutex_unlock(&metrics_lock);
         free(fams);
         if (sb.oom || buf_nul(&sb.b) == -1) {
@@ -582,4 +659,12 @@ char *metrics_render(size_t *len) {
         if (len)
                 *len = sb.b.len;
         return sb.b.data;
+}
+
+char *metrics_render(size_t *len) {
+        return metrics_render_as(len, 0);
+}
+
+char *metrics_render_openmetrics(size_t *len) {
+        return metrics_render_as(len, 1);
 }

@@ -24,7 +24,10 @@ Traces: every latency panel (a histogram_quantile over weir_<stage>_*_seconds)
 has data links to the trace UI ($traces, a textbox variable; Jaeger's search
 URL: /search?service=weir-<stage>&start=..&end=.. in microseconds): the
 stage's traces in the dashboard's time range, and those at least as slow as
-the point clicked (minDuration).  The chart sets the variable's default from
+the point clicked (minDuration); its queries ask for exemplars (the trace ids
+ingress and the sink attach to their latency buckets: Grafana links each to
+the trace through the Prometheus data source's exemplar settings).  The chart
+sets the variable's default from
 grafana.dashboards.tracesUrl (templates/dashboards.yaml replaces
 TRACES_DEFAULT); the check below fails a latency panel without them.
 """
@@ -118,6 +121,10 @@ class Board:
         links = trace_links([t.get("expr", "") for t in tg]) if ds is PROM else []
         if links:
             p["fieldConfig"]["defaults"]["links"] = links
+            # The histograms' exemplars (trace ids) as points on the panel.
+            for t in tg:
+                if LATENCY.search(t["expr"]):
+                    t["exemplar"] = True
         if kind == "timeseries":
             p["fieldConfig"]["defaults"]["custom"] = {
                 "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
@@ -454,6 +461,8 @@ def check():
             for stage in {m for e in lat for m in LATENCY.findall(e)}:
                 if not any(f"service=weir-{stage}&" in u for u in urls):
                     errs.append(f"{b['uid']}: latency panel {p['title']!r} has no link to weir-{stage}'s traces")
+            if any(LATENCY.search(t.get("expr", "")) and not t.get("exemplar") for t in p["targets"]):
+                errs.append(f"{b['uid']}: latency panel {p['title']!r} does not ask for exemplars")
             for t in p["targets"]:
                 for m in prom_metrics(t.get("expr", "")):
                     if m not in names and not any(r.match(m) for r in patterns):

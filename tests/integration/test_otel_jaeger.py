@@ -9,6 +9,12 @@ its input records (one of them in another trace), its transaction-commit
 event, enrichment's output / commit-begin / commit events (its span ends
 at its transaction's commit) and the semantic-convention and Weir attributes.
 
+test_exemplars_lead_from_latency_to_the_trace: a real Prometheus (exemplar
+storage on) scrapes ingress and the sink, which answer its OpenMetrics
+Accept header with exemplars; /api/v1/query_exemplars gives the traced
+request's trace id on the request-latency and end-to-end-latency buckets,
+and Jaeger holds that trace.
+
 test_jaeger_outage_does_not_slow_the_pipeline: Jaeger is killed mid-run; the
 same load then has the same throughput and request latency (within the noise
 of a shared machine), and every service counts the spans it could not export.
@@ -32,6 +38,7 @@ import websockets
 from influx import Influx  # tests/harness (conftest puts it on sys.path)
 from jaeger import Jaeger
 from pipeline import Pipeline
+from prom import Prometheus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -229,6 +236,66 @@ def _trace_view(jaeger, tr, services):
     print(r.stdout)
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
     assert shot.stat().st_size > 10_000
+
+
+def test_exemplars_lead_from_latency_to_the_trace(kafka, weir_build, tmp_path, jaeger):
+    trace = "5bf92f3577b34da6a3ce929d0e0e4799"
+    with Influx() as db:
+        p = Pipeline(weir_build, kafka, tmp_path, influx_url=db.url,
+                     extra_env=dict(OTEL, OTEL_EXPORTER_OTLP_ENDPOINT=jaeger.otlp_endpoint))
+        db.create_database(p.influx_db)
+        try:
+            p.start()
+            targets = {n: f"127.0.0.1:{p.svc[n].admin_port}" for n in ("ingress", "sink")}
+            # What Prometheus gets when it asks: OpenMetrics, # EOF at the end.
+            req = urllib.request.Request(
+                f"http://{targets['ingress']}/metrics",
+                headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                assert r.read().decode().endswith("# EOF\n")
+            since = time.time() - 1
+            with Prometheus(targets, features=("exemplar-storage",)) as prom:
+                prom.wait_scraped()
+                st, _ = post(p, [{"key": "x-1", "partition": 0, "value": reading("x-1", T0)}],
+                             f"00-{trace}-{CALLER_SPAN}-01")
+                assert st == 200
+                want = {"weir_ingress_request_duration_seconds_bucket": None,
+                        "weir_sink_end_to_end_latency_seconds_bucket": None}
+
+                def wait(metrics):
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline and not all(want[m] for m in metrics):
+                        for m in metrics:
+                            for series in prom.exemplars(m, since):
+                                for ex in series["exemplars"]:
+                                    if ex["labels"].get("trace_id") == trace:
+                                        want[m] = (series["seriesLabels"], ex)
+                        time.sleep(0.5)
+                    assert all(want[m] for m in metrics), (want, prom.log_tail(), p.logs())
+
+                # Scraped before the next traced request (in its own trace)
+                # can take the bucket's exemplar over.
+                wait(["weir_ingress_request_duration_seconds_bucket"])
+                post(p, [{"key": "zz-adv", "partition": 0,
+                          "value": reading("zz-adv", T0 + 180_000)}])  # closes the window
+                wait(list(want))
+            tr = jaeger.trace(trace)
+            assert tr, f"no trace {trace} in Jaeger"
+        finally:
+            p.stop()
+    labels, ex = want["weir_ingress_request_duration_seconds_bucket"]
+    srv = [s for s in tr["spans"] if s["operationName"] == "ingress request"]
+    # The exemplar names the request's server span, and its value is the
+    # request's latency, within the bucket it is attached to.
+    assert ex["labels"]["span_id"] == srv[0]["spanID"], (ex, srv)
+    assert labels["route"] == "topics"
+    v, le = float(ex["value"]), float(labels["le"])
+    assert 0 < v <= le and v <= srv[0]["duration"] / 1e6 + 0.05, (v, labels)
+    labels, ex = want["weir_sink_end_to_end_latency_seconds_bucket"]
+    assert 0 < float(ex["value"]) <= float(labels["le"])
+    print(f"\nexemplars: request {want['weir_ingress_request_duration_seconds_bucket']}; "
+          f"end to end {want['weir_sink_end_to_end_latency_seconds_bucket']}")
 
 
 def _latencies(p, n):
