@@ -10,8 +10,8 @@ event, enrichment's output / commit-begin / commit events (its span ends
 at its transaction's commit) and the semantic-convention and Weir attributes.
 
 test_exemplars_lead_from_latency_to_the_trace: a real Prometheus (exemplar
-storage on) scrapes ingress and the sink, which answer its OpenMetrics
-Accept header with exemplars; /api/v1/query_exemplars gives the traced
+storage on) scrapes the four services, which answer its OpenMetrics Accept
+header (every target up: their whole answers parse), with exemplars; /api/v1/query_exemplars gives the traced
 request's trace id on the request-latency and end-to-end-latency buckets,
 and Jaeger holds that trace.
 
@@ -246,7 +246,9 @@ def test_exemplars_lead_from_latency_to_the_trace(kafka, weir_build, tmp_path, j
         db.create_database(p.influx_db)
         try:
             p.start()
-            targets = {n: f"127.0.0.1:{p.svc[n].admin_port}" for n in ("ingress", "sink")}
+            # Every service: each one's whole OpenMetrics answer must parse
+            # (a target that fails to is down).
+            targets = {n: f"127.0.0.1:{s.admin_port}" for n, s in p.svc.items()}
             # What Prometheus gets when it asks: OpenMetrics, # EOF at the end.
             req = urllib.request.Request(
                 f"http://{targets['ingress']}/metrics",
