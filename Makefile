@@ -180,10 +180,14 @@ kafka4: all
 
 # The dashboard in headless Chromium at 1400x900 and 390x844, after events
 # flowed (tests/integration/test_sink_ws_dashboard.py), saved as
-# docs/img/dashboard-desktop.png and docs/img/dashboard-phone.png.
+# docs/img/dashboard-desktop.png and docs/img/dashboard-phone.png; one Weir
+# trace drawn from Jaeger's query API by tests/jaeger/ui (test_otel_jaeger.py),
+# saved as docs/img/jaeger-trace.png.
 screenshots: all
 	@DASHBOARD_SCREENSHOTS=docs/img WEIR_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider \
 	  tests/integration/test_sink_ws_dashboard.py
+	@TRACE_SCREENSHOTS=docs/img WEIR_BUILD=$(B) python3 -m pytest -q -p no:cacheprovider \
+	  tests/integration/test_otel_jaeger.py -k websocket
 
 # The harnesses link the service archives and libweir like every program,
 # built by clang with libFuzzer's coverage (VARIANT=fuzz, in build/fuzz).

@@ -140,10 +140,17 @@ static enum MHD_Result admin_handle(void *cls, struct MHD_Connection *conn, cons
         if (!strcmp(url, "/metrics")) {
                 size_t len = 0;
                 procm_update();
-                char *txt = metrics_render(&len);
+                /* OpenMetrics (with exemplars) to a scraper that asks for it,
+                 * as Prometheus does; the 0.0.4 text format otherwise. */
+                const char *acc =
+                        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+                int om = acc && strstr(acc, "application/openmetrics-text");
+                char *txt = om ? metrics_render_openmetrics(&len) : metrics_render(&len);
                 if (!txt)
                         return admin_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-                return admin_reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8",
+                return admin_reply(conn, MHD_HTTP_OK,
+                                   om ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                                      : "text/plain; version=0.0.4; charset=utf-8",
                                    txt, len, MHD_RESPMEM_MUST_FREE);
         }
         if (!strcmp(url, "/healthz"))

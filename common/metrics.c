@@ -1,5 +1,5 @@
-/* metrics — the Prometheus registry: families, children, lock-free updates
- * and the text exposition format 0.0.4.  See metrics.h.
+/* metrics — the Prometheus registry: families, children, lock-free updates;
+ * the text formats are metrics_render.c.  See metrics.h.
  *
  * Concurrency: one mutex guards the family list and each family's child
  * array (declaration, child look-up, rendering, reset).  Values are C11
@@ -9,8 +9,13 @@
  *
  * Histograms keep per-bucket (non-cumulative) counts; rendering sums them,
  * so the +Inf bucket and _count always agree even while observations race
- * with a scrape. */
-#include "metrics.h"
+ * with a scrape.
+ *
+ * Exemplars (OpenMetrics only): the last traced observation per bucket,
+ * allocated at a histogram's first one and guarded by a per-child flag that
+ * an observer only tries (busy: the exemplar is skipped, never waited for);
+ * only a scrape spins on it, for the few stores an observer makes. */
+#include "metrics_int.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "log.h"
@@ -27,44 +33,14 @@
 #define METRICS_LOG        "metrics"
 #define METRICS_MAX_LABELS 16
 
-typedef enum { METRICS_COUNTER, METRICS_GAUGE, METRICS_HISTOGRAM } metrics_type_t;
-
-static const char *const metrics_type_names[] = {"counter", "gauge", "histogram"};
-
-struct metrics_child_s {
-        metrics_family_t *fam;
-        char **values;             /* fam->nlabels label values */
-        _Atomic uint64_t ival;     /* counter: integral increments */
-        _Atomic uint64_t bits;     /* counter/gauge value (rest), histogram sum */
-        _Atomic uint64_t *buckets; /* histogram: nbuckets + 1 counts, last = +Inf */
-};
-
-struct metrics_family_s {
-        char *name;
-        char *help;
-        metrics_type_t type;
-        char **labels;
-        size_t nlabels;
-        double *bounds; /* histogram upper bounds, ascending, without +Inf */
-        size_t nbounds;
-        metrics_child_t **children;
-        size_t nchildren, cap;
-        metrics_family_t *next; /* declaration order */
-};
-
-static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
-static metrics_family_t *metrics_head, **metrics_tail = &metrics_head;
+pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
+metrics_family_t *metrics_head;
+static metrics_family_t **metrics_tail = &metrics_head;
 
 static const double metrics_default_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                                 0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 /* ------------------------------------------------------------ atomics */
-
-static double metrics_d(uint64_t bits) {
-        double d;
-        memcpy(&d, &bits, sizeof(d));
-        return d;
-}
 
 static uint64_t metrics_bits(double d) {
         uint64_t b;
@@ -86,6 +62,7 @@ static void metrics_child_free(metrics_child_t *c, size_t nlabels) {
                 free(c->values[i]);
         free(c->values);
         free(c->buckets);
+        free(c->ex);
         free(c);
 }
 
@@ -377,9 +354,10 @@ void metrics_set(metrics_child_t *c, double v) {
                 atomic_store_explicit(&c->bits, metrics_bits(v), memory_order_relaxed);
 }
 
-void metrics_observe(metrics_child_t *c, double v) {
+/* Returns the bucket counted, or SIZE_MAX when v was not observed. */
+static size_t metrics_observe_at(metrics_child_t *c, double v) {
         if (!c || c->fam->type != METRICS_HISTOGRAM || isnan(v))
-                return;
+                return SIZE_MAX;
         /* First bound >= v ("le" is inclusive); nbounds when above all. */
         size_t lo = 0, hi = c->fam->nbounds;
         while (lo < hi) {
@@ -391,6 +369,36 @@ void metrics_observe(metrics_child_t *c, double v) {
         }
         atomic_fetch_add_explicit(&c->buckets[lo], 1, memory_order_relaxed);
         metrics_add_double(&c->bits, v);
+        return lo;
+}
+
+void metrics_observe(metrics_child_t *c, double v) {
+        metrics_observe_at(c, v);
+}
+
+void metrics_observe_exemplar(metrics_child_t *c, double v, const char *trace_id,
+                              const char *span_id) {
+        size_t i = metrics_observe_at(c, v);
+        if (i == SIZE_MAX || !trace_id || strlen(trace_id) != 32 ||
+            (span_id && strlen(span_id) != 16))
+                return;
+        if (atomic_exchange_explicit(&c->ex_busy, 1, memory_order_acquire))
+                return; /* a scrape or another observer: this one goes without */
+        if (!c->ex)     /* once per histogram child, by its first traced observation */
+                c->ex = calloc(c->fam->nbounds + 1, sizeof(*c->ex));
+        if (c->ex) {
+                struct timespec now;
+                clock_gettime(CLOCK_REALTIME, &now);
+                metrics_ex_t *e = &c->ex[i];
+                memcpy(e->trace_id, trace_id, 33);
+                if (span_id)
+                        memcpy(e->span_id, span_id, 17);
+                else
+                        e->span_id[0] = '\0';
+                e->value = v;
+                e->ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000.0;
+        }
+        atomic_store_explicit(&c->ex_busy, 0, memory_order_release);
 }
 
 /* Counter/gauge: the value.  Histogram: the number of observations. */
@@ -406,180 +414,4 @@ double metrics_value(const metrics_child_t *c) {
         }
         return (double)atomic_load_explicit(&m->ival, memory_order_relaxed) +
                metrics_d(atomic_load_explicit(&m->bits, memory_order_relaxed));
-}
-
-/* ------------------------------------------------------------ rendering */
-
-/* Rendering appends into a buf_t; the first allocation failure is
- * remembered so the rest of the render is skipped and reported once. */
-typedef struct {
-        buf_t b;
-        int oom;
-} metrics_sb_t;
-
-static void metrics_putn(metrics_sb_t *sb, const char *s, size_t n) {
-        if (!sb->oom && buf_append(&sb->b, s, n) == -1)
-                sb->oom = 1;
-}
-
-static void metrics_puts(metrics_sb_t *sb, const char *s) {
-        metrics_putn(sb, s, strlen(s));
-}
-
-/* Label values escape \\, \" and newline; HELP text only \\ and newline. */
-static void metrics_put_escaped(metrics_sb_t *sb, const char *s, int label) {
-        for (const char *p = s; *p; p++) {
-                if (*p == '\\')
-                        metrics_puts(sb, "\\\\");
-                else if (*p == '\n')
-                        metrics_puts(sb, "\\n");
-                else if (*p == '"' && label)
-                        metrics_puts(sb, "\\\"");
-                else
-                        metrics_putn(sb, p, 1);
-        }
-}
-
-/* Shortest spelling that reads back as the same double; Prometheus'
- * spellings of the special values. */
-static void metrics_fmt_double(char *buf, size_t size, double v) {
-        if (isnan(v)) {
-                snprintf(buf, size, "NaN");
-        } else if (isinf(v)) {
-                snprintf(buf, size, "%s", v > 0 ? "+Inf" : "-Inf");
-        } else {
-                snprintf(buf, size, "%.15g", v);
-                if (strtod(buf, NULL) != v)
-                        snprintf(buf, size, "%.17g", v);
-        }
-}
-
-static void metrics_put_double(metrics_sb_t *sb, double v) {
-        char num[40];
-        metrics_fmt_double(num, sizeof(num), v);
-        metrics_puts(sb, num);
-}
-
-static void metrics_put_u64(metrics_sb_t *sb, uint64_t v) {
-        char num[24];
-        snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-        metrics_puts(sb, num);
-}
-
-/* name{labels[,le="x"]} — the braces only when there is a label. */
-static void metrics_put_series(metrics_sb_t *sb, const metrics_child_t *c, const char *suffix,
-                               const char *le) {
-        const metrics_family_t *f = c->fam;
-        metrics_puts(sb, f->name);
-        metrics_puts(sb, suffix);
-        if (!f->nlabels && !le)
-                return;
-        metrics_puts(sb, "{");
-        for (size_t i = 0; i < f->nlabels; i++) {
-                if (i)
-                        metrics_puts(sb, ",");
-                metrics_puts(sb, f->labels[i]);
-                metrics_puts(sb, "=\"");
-                metrics_put_escaped(sb, c->values[i], 1);
-                metrics_puts(sb, "\"");
-        }
-        if (le) {
-                metrics_puts(sb, f->nlabels ? ",le=\"" : "le=\"");
-                metrics_puts(sb, le);
-                metrics_puts(sb, "\"");
-        }
-        metrics_puts(sb, "}");
-}
-
-static void metrics_render_child(metrics_sb_t *sb, metrics_child_t *c) {
-        const metrics_family_t *f = c->fam;
-        if (f->type != METRICS_HISTOGRAM) {
-                metrics_put_series(sb, c, "", NULL);
-                metrics_puts(sb, " ");
-                metrics_put_double(sb, metrics_value(c));
-                metrics_puts(sb, "\n");
-                return;
-        }
-        uint64_t cum = 0;
-        for (size_t i = 0; i <= f->nbounds; i++) {
-                char le[40];
-                cum += atomic_load_explicit(&c->buckets[i], memory_order_relaxed);
-                if (i < f->nbounds)
-                        metrics_fmt_double(le, sizeof(le), f->bounds[i]);
-                else
-                        snprintf(le, sizeof(le), "+Inf");
-                metrics_put_series(sb, c, "_bucket", le);
-                metrics_puts(sb, " ");
-                metrics_put_u64(sb, cum);
-                metrics_puts(sb, "\n");
-        }
-        metrics_put_series(sb, c, "_sum", NULL);
-        metrics_puts(sb, " ");
-        metrics_put_double(sb, metrics_d(atomic_load_explicit(&c->bits, memory_order_relaxed)));
-        metrics_puts(sb, "\n");
-        metrics_put_series(sb, c, "_count", NULL);
-        metrics_puts(sb, " ");
-        metrics_put_u64(sb, cum);
-        metrics_puts(sb, "\n");
-}
-
-static int metrics_cmp_family(const void *a, const void *b) {
-        return strcmp((*(metrics_family_t *const *)a)->name, (*(metrics_family_t *const *)b)->name);
-}
-
-static int metrics_cmp_child(const void *a, const void *b) {
-        const metrics_child_t *x = *(metrics_child_t *const *)a, *y = *(metrics_child_t *const *)b;
-        for (size_t i = 0; i < x->fam->nlabels; i++) {
-                int d = strcmp(x->values[i], y->values[i]);
-                if (d)
-                        return d;
-        }
-        return 0;
-}
-
-/* Families sorted by name, children by label values: the same registry
- * always renders the same text, which keeps diffs and tests simple. */
-char *metrics_render(size_t *len) {
-        metrics_sb_t sb = {0};
-        metrics_family_t **fams = NULL;
-        size_t n = 0;
-
-        pthread_mutex_lock(&metrics_lock);
-        for (metrics_family_t *f = metrics_head; f; f = f->next)
-                n++;
-        fams = n ? malloc(n * sizeof(*fams)) : NULL;
-        if (n && !fams)
-                sb.oom = 1;
-        n = 0;
-        for (metrics_family_t *f = metrics_head; fams && f; f = f->next)
-                fams[n++] = f;
-        if (n)
-                qsort(fams, n, sizeof(*fams), metrics_cmp_family);
-        for (size_t i = 0; i < n; i++) {
-                metrics_family_t *f = fams[i];
-                metrics_puts(&sb, "# HELP ");
-                metrics_puts(&sb, f->name);
-                metrics_puts(&sb, " ");
-                metrics_put_escaped(&sb, f->help, 0);
-                metrics_puts(&sb, "\n# TYPE ");
-                metrics_puts(&sb, f->name);
-                metrics_puts(&sb, " ");
-                metrics_puts(&sb, metrics_type_names[f->type]);
-                metrics_puts(&sb, "\n");
-                if (f->nchildren > 1)
-                        qsort(f->children, f->nchildren, sizeof(*f->children), metrics_cmp_child);
-                for (size_t j = 0; j < f->nchildren; j++)
-                        metrics_render_child(&sb, f->children[j]);
-        }
-        pthread_mutex_unlock(&metrics_lock);
-        free(fams);
-        if (sb.oom || buf_nul(&sb.b) == -1) {
-                buf_free(&sb.b);
-                if (len)
-                        *len = 0;
-                return NULL;
-        }
-        if (len)
-                *len = sb.b.len;
-        return sb.b.data;
 }

@@ -4,7 +4,10 @@
  * their label names; a child (one label-value set) is looked up once and
  * its pointer kept, so the hot path is a single atomic add with no lock and
  * no allocation.  metrics_render() writes the Prometheus text exposition
- * format 0.0.4 (what `promtool check metrics` accepts).
+ * format 0.0.4 (what `promtool check metrics` accepts);
+ * metrics_render_openmetrics() the same registry as OpenMetrics 1.0.0 text,
+ * with exemplars (the admin server's /metrics answers it to a scraper that
+ * asks for application/openmetrics-text, as Prometheus does).
  *
  * Names follow weir_<stage>_<what>_<unit>; counters end in _total. */
 #ifndef WEIR_METRICS_H
@@ -45,13 +48,23 @@ metrics_child_t *metrics_histogram(const char *name, const char *help, const dou
 void metrics_inc(metrics_child_t *c, double v);     /* counter/gauge += v (v >= 0 for counters) */
 void metrics_set(metrics_child_t *c, double v);     /* gauge = v (ignored for other types) */
 void metrics_observe(metrics_child_t *c, double v); /* histogram sample (NaN ignored) */
-double metrics_value(const metrics_child_t *c);     /* counter/gauge value, histogram sample
-                                                     * count (for tests, /readyz) */
+/* metrics_observe(), and the sample becomes its bucket's exemplar: the
+ * trace (32 hex digits) and span (16, or NULL) it was measured in, and the
+ * time now.  Rendered in OpenMetrics only.  The first one allocates the
+ * child's exemplars; when a scrape or another observer holds them, the
+ * sample is counted but not kept as an exemplar (never waits). */
+void metrics_observe_exemplar(metrics_child_t *c, double v, const char *trace_id,
+                              const char *span_id);
+double metrics_value(const metrics_child_t *c); /* counter/gauge value, histogram sample
+                                                 * count (for tests, /readyz) */
 
 /* Renders every family, sorted by name, children by label values.
  * Returns a malloc'd NUL-terminated string the caller frees (NULL when out
  * of memory); *len gets its length (len may be NULL). */
 char *metrics_render(size_t *len);
+/* The same as OpenMetrics 1.0.0 text (ends with "# EOF"), exemplars on the
+ * histogram buckets that have one. */
+char *metrics_render_openmetrics(size_t *len);
 
 /* Frees every family (tests, and clean exit under LeakSanitizer). */
 void metrics_reset(void);

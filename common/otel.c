@@ -44,6 +44,29 @@ typedef struct otel_s {
 
 static otel_t O;
 
+static void otel_observe_ctx(metrics_child_t *c, double v, const tp_ctx_t *ctx) {
+        char trace[33], span[17];
+        tp_hex(ctx->trace_id, 16, trace);
+        tp_hex(ctx->span_id, 8, span);
+        trace[32] = span[16] = '\0';
+        metrics_observe_exemplar(c, v, trace, span);
+}
+
+void otel_observe(metrics_child_t *c, double v, const otel_span_t *s) {
+        if (s)
+                otel_observe_ctx(c, v, &s->ctx);
+        else
+                metrics_observe(c, v);
+}
+
+void otel_observe_tp(metrics_child_t *c, double v, const void *tp, size_t len) {
+        tp_ctx_t ctx;
+        if (otel_on && tp && tp_parse((const char *)tp, len, &ctx) == 0 && (ctx.flags & TP_SAMPLED))
+                otel_observe_ctx(c, v, &ctx);
+        else
+                metrics_observe(c, v);
+}
+
 uint64_t otel_now_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -94,6 +94,15 @@ void otel_error(otel_span_t *s, const char *msg);                 /* status ERRO
  * valid afterwards. */
 void otel_end(otel_span_t *s, uint64_t end_ns);
 
+/* Histogram samples with their trace as the bucket's exemplar (OpenMetrics,
+ * common/metrics.h), so a dashboard goes from a slow point to its trace:
+ * otel_observe: measured in recorded span `s` (NULL, or tracing off: a plain
+ * metrics_observe); otel_observe_tp: in the context of a `traceparent`
+ * (exemplar only when tracing is on and it is sampled). */
+struct metrics_child_s;
+void otel_observe(struct metrics_child_s *c, double v, const otel_span_t *s);
+void otel_observe_tp(struct metrics_child_s *c, double v, const void *tp, size_t len);
+
 /* Wall-clock time in ns since the epoch. */
 uint64_t otel_now_ns(void);
 

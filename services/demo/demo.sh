@@ -25,6 +25,12 @@
 # (ingress, default 8080), DEMO_DASHBOARD_PORT (sink, default 8081),
 # DEMO_ADMIN_BASE (admin ports base..base+4, default 9401), WEIR_BUILD
 # (default build/rel), PIPELINE_SPEC (default the traffic example).
+# Traces: every OTEL_* variable (OTEL_EXPORTER_OTLP_ENDPOINT, ...) reaches the
+# four services unchanged (they inherit this environment); with an endpoint
+# set, a trace goes from the simulator's request to the WebSocket push (the
+# sink's publish spans need the dashboard open; its InfluxDB write spans,
+# INFLUX_URL).  A Jaeger for it: python3 tests/harness/jaeger.py run
+# (docs/observability.md, "Trying it").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -215,6 +221,11 @@ cat <<EOF
     ingress     http://127.0.0.1:$HTTP_PORT_/topics/traffic.readings  (Confluent REST Proxy v2)
     metrics     http://127.0.0.1:{$a_compute,$a_enrich,$a_sink,$a_ingress}/metrics
     logs        $LOGS
+$(if [ -n "${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-${OTEL_EXPORTER_OTLP_ENDPOINT:-}}" ]; then
+  echo "    traces      OTLP/HTTP to ${OTEL_EXPORTER_OTLP_TRACES_ENDPOINT:-$OTEL_EXPORTER_OTLP_ENDPOINT} (sampler ${OTEL_TRACES_SAMPLER:-parentbased_traceidratio}, ratio ${OTEL_TRACES_SAMPLER_ARG:-1.0})"
+else
+  echo "    traces      off (set OTEL_EXPORTER_OTLP_ENDPOINT: docs/observability.md)"
+fi)
   Simulated time: the simulator's clock runs ${SCALE}x (DEMO_TIME_SCALE), ${SCALE} simulated
   seconds each second, so 1-minute windows close every $(awk -v s="$SCALE" 'BEGIN { printf "%.3g", 60 / s }') s and the times of
   readings, windows and alerts (the dashboard's too) run ahead of the wall

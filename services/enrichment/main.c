@@ -15,10 +15,30 @@
 #include <string.h>
 
 #include "en_join.h"
+#include "en_otel.h"
 #include "en_source.h"
 #include "kc_txn.h"
 #include "log.h"
 #include "svc.h"
+
+/* en_join's hooks, plus the end of the enrichment spans at the end of the
+ * transaction (en_otel.h); tracing off: one branch each. */
+static kc_txn_res_t pre_commit(kc_txn_t *t, void *opaque) {
+        kc_txn_res_t r = en_join_pre_commit(t, opaque);
+        if (r == KC_TXN_OK)
+                en_otel_commit_begin();
+        return r;
+}
+
+static void committed(kc_txn_t *t, int64_t records, void *opaque) {
+        (void)t, (void)records, (void)opaque;
+        en_otel_txn(1);
+}
+
+static void aborted(kc_txn_t *t, void *opaque) {
+        en_join_aborted(t, opaque);
+        en_otel_txn(0);
+}
 
 int main(void) {
         char err[1024];
@@ -58,8 +78,9 @@ int main(void) {
         conf.admin = svc.admin;
         conf.stop = &svc.stop;
         conf.hooks = (kc_txn_hooks_t){.process = en_join_process,
-                                      .pre_commit = en_join_pre_commit,
-                                      .aborted = en_join_aborted,
+                                      .pre_commit = pre_commit,
+                                      .committed = committed,
+                                      .aborted = aborted,
                                       .tick = en_join_tick,
                                       .opaque = j};
         if (!(t = kc_txn_new(&conf, err, sizeof(err))))

@@ -163,7 +163,8 @@ static void ig_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         snprintf(st, sizeof(st), "%u", q->status);
         metrics_inc(metrics_child(s->m_requests, ig_route_names[q->route], q->status ? st : "none"),
                     1);
-        metrics_observe(s->m_duration[q->route], (double)(clk_mono_ns() - q->t0_ns) / 1e9);
+        /* A traced request is its bucket's exemplar (the span ends below). */
+        otel_observe(s->m_duration[q->route], (double)(clk_mono_ns() - q->t0_ns) / 1e9, q->ot.srv);
         ig_otel_end(&q->ot, q->status, ig_route_names[q->route]);
         ig_release(q);
         kc_dr_batch_destroy(q->drb);

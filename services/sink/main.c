@@ -234,7 +234,11 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
                 int64_t now = clk_wall_ms();
                 for (size_t i = 0; i < b->n; i++) {
                         per[b->lines[i].topic]++;
-                        metrics_observe(s->m.e2e, (double)(now - b->lines[i].time_ms) / 1000.0);
+                        /* A traced record is its bucket's exemplar. */
+                        otel_observe_tp(s->m.e2e, (double)(now - b->lines[i].time_ms) / 1000.0,
+                                        b->lines[i].tp_len ? b->keys.data + b->lines[i].tp_off
+                                                           : NULL,
+                                        b->lines[i].tp_len);
                 }
                 for (int t = 0; t < T_N; t++)
                         metrics_inc(s->m.written[t], (double)(per[t] - s->rejected[t]));

@@ -19,6 +19,17 @@ come from common/ (kc.c, kc_stats.c, kc_txn_setup.c) with <stage> in the name.
 Template variables: $datasource, $namespace (=~, "All" = .*), $pod (=~).
 Queries that count failures end in `or vector(0)` where no failure means no
 series, so the panel shows 0 rather than "No data".
+
+Traces: every latency panel (a histogram_quantile over weir_<stage>_*_seconds)
+has data links to the trace UI ($traces, a textbox variable; Jaeger's search
+URL: /search?service=weir-<stage>&start=..&end=.. in microseconds): the
+stage's traces in the dashboard's time range, and those at least as slow as
+the point clicked (minDuration); its queries ask for exemplars (the trace ids
+ingress and the sink attach to their latency buckets: Grafana links each to
+the trace through the Prometheus data source's exemplar settings).  The chart
+sets the variable's default from
+grafana.dashboards.tracesUrl (templates/dashboards.yaml replaces
+TRACES_DEFAULT); the check below fails a latency panel without them.
 """
 import glob
 import json
@@ -33,6 +44,26 @@ INFLUX = {"type": "influxdb", "uid": "${influx}"}
 SEL = 'namespace=~"$namespace"'
 PSEL = 'namespace=~"$namespace", pod=~"$pod"'
 RI = "$__rate_interval"
+# The trace UI's default address (Jaeger's query port, e.g. through
+# `kubectl port-forward`); the chart replaces it with
+# grafana.dashboards.tracesUrl when that is set.
+TRACES_DEFAULT = "http://localhost:16686"
+LATENCY = re.compile(r"histogram_quantile\([^,]+, sum by \([^)]*\) \(rate\(weir_([a-z]+)_[a-z0-9_]+_seconds_bucket")
+
+
+def trace_links(exprs):
+    """Data links from a latency panel to the trace UI, per stage whose
+    histogram it shows (none for other panels)."""
+    links = []
+    for stage in sorted({m for e in exprs for m in LATENCY.findall(e)}):
+        svc = f"weir-{stage}"
+        q = f"${{traces}}/search?service={svc}&lookback=custom&limit=20"
+        links.append({"title": f"Traces of {svc} in this time range",
+                      "url": q + "&start=${__from}000&end=${__to}000", "targetBlank": True})
+        links.append({"title": f"Traces of {svc} at least as slow as this point",
+                      "url": q + "&minDuration=${__value.raw}s&start=${__from}000&end=${__to}000",
+                      "targetBlank": True})
+    return links
 
 
 def rate(metric, sel=SEL, by=None, extra=""):
@@ -87,6 +118,13 @@ class Board:
              "datasource": ds, "gridPos": {"h": h, "w": w, "x": self.x, "y": self.y},
              "targets": tg,
              "fieldConfig": {"defaults": {"unit": unit}, "overrides": []}}
+        links = trace_links([t.get("expr", "") for t in tg]) if ds is PROM else []
+        if links:
+            p["fieldConfig"]["defaults"]["links"] = links
+            # The histograms' exemplars (trace ids) as points on the panel.
+            for t in tg:
+                if LATENCY.search(t["expr"]):
+                    t["exemplar"] = True
         if kind == "timeseries":
             p["fieldConfig"]["defaults"]["custom"] = {
                 "drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never",
@@ -107,7 +145,9 @@ class Board:
             "refresh": "30s", "time": {"from": "now-1h", "to": "now"}, "timezone": "browser",
             "annotations": {"list": []}, "links": [
                 {"title": "Weir", "type": "dashboards", "tags": ["weir"], "asDropdown": True}],
-            "templating": {"list": self.variables}, "panels": self.panels,
+            "templating": {"list": self.variables + ([V_TRACES] if any(
+                "links" in p.get("fieldConfig", {}).get("defaults", {}) for p in self.panels)
+                else [])}, "panels": self.panels,
         }
 
 
@@ -122,6 +162,12 @@ def v_query(name, label, query, multi=True):
             "includeAll": True, "multi": multi, "allValue": ".*", "refresh": 2, "sort": 1,
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0}
 
+
+V_TRACES = {"name": "traces", "label": "Trace UI", "type": "textbox", "query": TRACES_DEFAULT,
+            "current": {"selected": False, "text": TRACES_DEFAULT, "value": TRACES_DEFAULT},
+            "options": [{"selected": True, "text": TRACES_DEFAULT, "value": TRACES_DEFAULT}],
+            "hide": 0, "description": "Base URL of Jaeger's UI (or of a Jaeger-compatible "
+                                      "search page) the latency panels link to"}
 
 NS_VAR = v_query("namespace", "Namespace",
                  'label_values({__name__=~"weir_(ingress|compute|enrichment|sink)_kafka_.+"}, namespace)')
@@ -410,6 +456,13 @@ def check():
                 continue
             if not p.get("datasource") or not p.get("targets"):
                 errs.append(f"{b['uid']}: panel {p['title']!r} has no datasource or query")
+            lat = [t.get("expr", "") for t in p["targets"] if LATENCY.search(t.get("expr", ""))]
+            urls = [lk["url"] for lk in p.get("fieldConfig", {}).get("defaults", {}).get("links", [])]
+            for stage in {m for e in lat for m in LATENCY.findall(e)}:
+                if not any(f"service=weir-{stage}&" in u for u in urls):
+                    errs.append(f"{b['uid']}: latency panel {p['title']!r} has no link to weir-{stage}'s traces")
+            if any(LATENCY.search(t.get("expr", "")) and not t.get("exemplar") for t in p["targets"]):
+                errs.append(f"{b['uid']}: latency panel {p['title']!r} does not ask for exemplars")
             for t in p["targets"]:
                 for m in prom_metrics(t.get("expr", "")):
                     if m not in names and not any(r.match(m) for r in patterns):

@@ -14,7 +14,9 @@ The binary is built from tests/jaeger/go.mod (`go build` of the `tool`
 github.com/jaegertracing/jaeger/cmd/jaeger) into tests/.cache/ the first
 time (python3 tests/harness/jaeger.py build); Go's build cache makes a
 rebuild quick.  The config is Jaeger's all-in-one with memory storage, cut
-down to the OTLP HTTP receiver and the query extension.
+down to the OTLP HTTP receiver and the query extension; the query server's
+static files are Weir's trace view (tests/jaeger/ui/index.html: /trace/<id>
+draws a trace from the query API), since the Go module has no UI assets.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ REPO = Path(__file__).resolve().parents[2]
 MODDIR = REPO / "tests" / "jaeger"
 VERSION = "v1.75.0"
 BINARY = REPO / "tests" / ".cache" / f"jaeger-{VERSION}"
+# Weir's trace view (not Jaeger's UI, whose built assets the Go module does
+# not hold): Jaeger's query server serves it at / and /trace/<id>.
+UI_DIR = MODDIR / "ui"
 
 CONFIG = """
 service:
@@ -58,6 +63,8 @@ extensions:
       endpoint: 127.0.0.1:{query}
     grpc:
       endpoint: 127.0.0.1:{query_grpc}
+    ui:
+      assets_path: {ui}
   jaeger_storage:
     backends:
       mem:
@@ -117,7 +124,7 @@ class Jaeger:
         self.otlp, self.query, self.query_grpc = _free_port(), _free_port(), _free_port()
         self.cfg = self.dir / "config.yaml"
         self.cfg.write_text(CONFIG.format(otlp=self.otlp, query=self.query,
-                                          query_grpc=self.query_grpc))
+                                          query_grpc=self.query_grpc, ui=json.dumps(str(UI_DIR))))
         self.log = self.dir / "jaeger.log"
         self.proc: subprocess.Popen | None = None
 
@@ -203,9 +210,16 @@ if __name__ == "__main__":
         if not BINARY.exists():
             sys.exit(1)
         print(BINARY)
-    elif cmd == "run":  # a Jaeger for a person: prints its ports, runs until ^C
+    elif cmd == "run":  # a Jaeger for a person: prints its ports, runs until ^C or SIGTERM
+        def _interrupt(*_):
+            raise KeyboardInterrupt
+        # Also when started in the background (SIGINT ignored there): stop
+        # Jaeger and remove its temp dir on either signal.
+        signal.signal(signal.SIGINT, _interrupt)
+        signal.signal(signal.SIGTERM, _interrupt)
         with Jaeger() as j:
-            print(f"OTEL_EXPORTER_OTLP_ENDPOINT={j.otlp_endpoint}\nUI/query: {j.query_url}")
+            print(f"OTEL_EXPORTER_OTLP_ENDPOINT={j.otlp_endpoint}\n"
+                  f"query API and trace view: {j.query_url}  (/trace/<trace id>)", flush=True)
             try:
                 j.proc.wait()
             except KeyboardInterrupt:

@@ -7,6 +7,7 @@ loopback port with a temp config and TSDB dir.
     with Prometheus({"weir-compute": "127.0.0.1:9400"}) as p:   # job -> target
         p.wait_scraped()                  # every target up at least once
         p.value('sum(weir_compute_aggregates_out_total)')   # -> float or None
+    Prometheus(targets, features=("exemplar-storage",)).exemplars(expr, since)
     # stopped (SIGTERM, then SIGKILL) and its dir removed
 
 Runs under PR_SET_PDEATHSIG (SIGKILL), so a killed harness leaves no server.
@@ -36,7 +37,8 @@ def _free_port() -> int:
 
 
 class Prometheus:
-    def __init__(self, targets: dict[str, str], interval: str = "1s"):
+    def __init__(self, targets: dict[str, str], interval: str = "1s",
+                 features: tuple[str, ...] = ()):
         self.exe = shutil.which("prometheus")
         if not self.exe:
             raise RuntimeError("prometheus is not installed (make deps)")
@@ -49,13 +51,15 @@ class Prometheus:
             "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [t]}]}
                                for job, t in targets.items()]}))
         self.targets = targets
+        self.features = features  # --enable-feature=..., e.g. ("exemplar-storage",)
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> "Prometheus":
         self.proc = subprocess.Popen(
             [self.exe, f"--config.file={self.dir / 'prometheus.yml'}",
              f"--storage.tsdb.path={self.dir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
+             f"--web.listen-address=127.0.0.1:{self.port}"]
+            + ([f"--enable-feature={','.join(self.features)}"] if self.features else []),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.dir / "prometheus.log", "w"),
             preexec_fn=lambda: _libc.prctl(1, signal.SIGKILL))
@@ -80,6 +84,17 @@ class Prometheus:
         if body.get("status") != "success":
             raise RuntimeError(f"{expr}: {body}")
         return body["data"]["result"]
+
+    def exemplars(self, expr: str, since: float) -> list:
+        """/api/v1/query_exemplars for `expr` from `since` (epoch s) to now:
+        [{"seriesLabels": {...}, "exemplars": [{"labels", "value", "timestamp"}]}]."""
+        q = urllib.parse.urlencode({"query": expr, "start": f"{since:.3f}",
+                                    "end": f"{time.time() + 1:.3f}"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query_exemplars?{q}", timeout=10) as r:
+            body = json.loads(r.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{expr}: {body}")
+        return body["data"] or []
 
     def value(self, expr: str) -> float | None:
         """The single sample of an instant query (None when empty)."""

@@ -6,7 +6,14 @@ goes through ingress → compute → enrichment → sink (InfluxDB write and the
 WebSocket feed); Jaeger's query API (/api/traces/<id>) must hold spans of all
 four services with the right parent/child chain, the compute span's links to
 its input records (one of them in another trace), its transaction-commit
-event and the semantic-convention and Weir attributes.
+event, enrichment's output / commit-begin / commit events (its span ends
+at its transaction's commit) and the semantic-convention and Weir attributes.
+
+test_exemplars_lead_from_latency_to_the_trace: a real Prometheus (exemplar
+storage on) scrapes the four services, which answer its OpenMetrics Accept
+header (every target up: their whole answers parse), with exemplars; /api/v1/query_exemplars gives the traced
+request's trace id on the request-latency and end-to-end-latency buckets,
+and Jaeger holds that trace.
 
 test_jaeger_outage_does_not_slow_the_pipeline: Jaeger is killed mid-run; the
 same load then has the same throughput and request latency (within the noise
@@ -15,11 +22,15 @@ of a shared machine), and every service counts the spans it could not export.
 
 import asyncio
 import json
+import os
+import shutil
 import signal
 import statistics
+import subprocess
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 import websockets
@@ -27,6 +38,9 @@ import websockets
 from influx import Influx  # tests/harness (conftest puts it on sys.path)
 from jaeger import Jaeger
 from pipeline import Pipeline
+from prom import Prometheus
+
+REPO = Path(__file__).resolve().parents[2]
 
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
@@ -117,7 +131,7 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
                 tr = jaeger.trace(CALLER_TRACE)
                 if tr:
                     names = {s["operationName"] for s in tr["spans"]}
-                    if {"influxdb write", "websocket publish"} <= names:
+                    if {"enrichment join", "influxdb write", "websocket publish"} <= names:
                         break
                 time.sleep(0.5)
             assert tr, f"no trace {CALLER_TRACE} in Jaeger\n{p.logs()}"
@@ -176,6 +190,15 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     t = tags(en)
     assert t["weir.enrichment.sources"] == "intersections:hit" and t["weir.enrichment.hit"] is True
     assert t["weir.enrichment.result"] == "enriched" and t["messaging.source.name"] == p.topics["agg"]
+    # Where exactly-once costs time: the span lasts until enrichment's Kafka
+    # transaction commits, with the output, commit-begin and commit moments.
+    ev = [(lg["timestamp"], f["value"]) for lg in en.get("logs", []) for f in lg["fields"]
+          if f["key"] == "event"]
+    assert [n for _, n in ev] == ["weir.enrichment.output", "kafka.txn.commit.begin",
+                                  "kafka.txn.commit"], ev
+    end = en["startTime"] + en["duration"]
+    assert en["startTime"] <= ev[0][0] <= ev[1][0] <= ev[2][0]
+    assert abs(ev[2][0] - end) <= 1  # ends at the commit (Jaeger rounds ns to µs)
 
     (wr,) = by_name["influxdb write"]
     assert service(wr) == "weir-sink" and parent(wr) == en["spanID"]
@@ -185,6 +208,96 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     assert all(parent(s) == en["spanID"] and service(s) == "weir-sink" for s in pubs)
     assert tags(pubs[0])["weir.key"] == "x-1"
     assert all(s["spanID"] in spans for s in tr["spans"])
+    _trace_view(jaeger, tr, sorted(want))
+
+
+def _trace_view(jaeger, tr, services):
+    """The same trace in Weir's trace view (tests/jaeger/ui, served by
+    Jaeger's query server) in headless Chromium: every span drawn, the four
+    services, the commit event; the screenshot goes to $TRACE_SCREENSHOTS
+    (docs/img for `make screenshots`) or build/results."""
+    node, chromium = shutil.which("node"), shutil.which("chromium")
+    modules = REPO / "tests" / ".cache" / "browser" / "node_modules"
+    assert node and chromium and (modules / "playwright-core").is_dir(), \
+        "run tests/harness/deps.sh (deps.d/browser.sh installs chromium and playwright-core)"
+    out_dir = REPO / os.environ.get("TRACE_SCREENSHOTS", "build/results")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shot = out_dir / "jaeger-trace.png"
+    if shot.exists():
+        shot.unlink()
+    expect = {"trace": tr["traceID"], "spans": len(tr["spans"]), "services": services,
+              "ops": ["ingress request", "produce", "compute aggregate", "enrichment join",
+                      "influxdb write", "websocket publish"]}
+    env = dict(os.environ, NODE_PATH=str(modules), CHROMIUM=chromium, VIEWPORT="1400x520",
+               URL=f"{jaeger.query_url}/trace/{tr['traceID']}", SCREENSHOT=str(shot),
+               EXPECT=json.dumps(expect))
+    r = subprocess.run([node, str(REPO / "tests" / "browser" / "trace.cjs")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    print(r.stdout)
+    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stdout + r.stderr
+    assert shot.stat().st_size > 10_000
+
+
+def test_exemplars_lead_from_latency_to_the_trace(kafka, weir_build, tmp_path, jaeger):
+    trace = "5bf92f3577b34da6a3ce929d0e0e4799"
+    with Influx() as db:
+        p = Pipeline(weir_build, kafka, tmp_path, influx_url=db.url,
+                     extra_env=dict(OTEL, OTEL_EXPORTER_OTLP_ENDPOINT=jaeger.otlp_endpoint))
+        db.create_database(p.influx_db)
+        try:
+            p.start()
+            # Every service: each one's whole OpenMetrics answer must parse
+            # (a target that fails to is down).
+            targets = {n: f"127.0.0.1:{s.admin_port}" for n, s in p.svc.items()}
+            # What Prometheus gets when it asks: OpenMetrics, # EOF at the end.
+            req = urllib.request.Request(
+                f"http://{targets['ingress']}/metrics",
+                headers={"Accept": "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"})
+            with urllib.request.urlopen(req, timeout=10) as r:
+                assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+                assert r.read().decode().endswith("# EOF\n")
+            since = time.time() - 1
+            with Prometheus(targets, features=("exemplar-storage",)) as prom:
+                prom.wait_scraped()
+                st, _ = post(p, [{"key": "x-1", "partition": 0, "value": reading("x-1", T0)}],
+                             f"00-{trace}-{CALLER_SPAN}-01")
+                assert st == 200
+                want = {"weir_ingress_request_duration_seconds_bucket": None,
+                        "weir_sink_end_to_end_latency_seconds_bucket": None}
+
+                def wait(metrics):
+                    deadline = time.monotonic() + 60
+                    while time.monotonic() < deadline and not all(want[m] for m in metrics):
+                        for m in metrics:
+                            for series in prom.exemplars(m, since):
+                                for ex in series["exemplars"]:
+                                    if ex["labels"].get("trace_id") == trace:
+                                        want[m] = (series["seriesLabels"], ex)
+                        time.sleep(0.5)
+                    assert all(want[m] for m in metrics), (want, prom.log_tail(), p.logs())
+
+                # Scraped before the next traced request (in its own trace)
+                # can take the bucket's exemplar over.
+                wait(["weir_ingress_request_duration_seconds_bucket"])
+                post(p, [{"key": "zz-adv", "partition": 0,
+                          "value": reading("zz-adv", T0 + 180_000)}])  # closes the window
+                wait(list(want))
+            tr = jaeger.trace(trace)
+            assert tr, f"no trace {trace} in Jaeger"
+        finally:
+            p.stop()
+    labels, ex = want["weir_ingress_request_duration_seconds_bucket"]
+    srv = [s for s in tr["spans"] if s["operationName"] == "ingress request"]
+    # The exemplar names the request's server span, and its value is the
+    # request's latency, within the bucket it is attached to.
+    assert ex["labels"]["span_id"] == srv[0]["spanID"], (ex, srv)
+    assert labels["route"] == "topics"
+    v, le = float(ex["value"]), float(labels["le"])
+    assert 0 < v <= le and v <= srv[0]["duration"] / 1e6 + 0.05, (v, labels)
+    labels, ex = want["weir_sink_end_to_end_latency_seconds_bucket"]
+    assert 0 < float(ex["value"]) <= float(labels["le"])
+    print(f"\nexemplars: request {want['weir_ingress_request_duration_seconds_bucket']}; "
+          f"end to end {want['weir_sink_end_to_end_latency_seconds_bucket']}")
 
 
 def _latencies(p, n):

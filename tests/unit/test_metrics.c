@@ -1,12 +1,15 @@
 /* Unit tests for metrics: values, declaration rules, label escaping,
  * histogram buckets, the exact rendered text, `promtool check metrics` on
- * it, and exact totals under concurrent lock-free updates. */
+ * it, OpenMetrics with exemplars (the exact text; the 0.0.4 text of the
+ * same registry still passes promtool), and exact totals under concurrent
+ * lock-free updates. */
 #include "metrics.h"
 #include "th.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,6 +219,56 @@ static void test_promtool(void) {
         metrics_reset();
 }
 
+static void test_openmetrics_exemplars(void) {
+        double bounds[] = {0.1, 1, 10};
+        metrics_child_t *h =
+                metrics_histogram("weir_test_latency_seconds", "A \"latency\".", bounds, 3);
+        metrics_inc(metrics_counter("weir_test_done_total", "Done."), 2);
+        metrics_observe(h, 0.05);
+        metrics_observe_exemplar(h, 0.5, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+        metrics_observe_exemplar(h, 0.7, "0af7651916cd43dd8448eb211c80319c", NULL); /* replaces */
+        metrics_observe_exemplar(h, 50, "4bf92f3577b34da6a3ce929d0e0e4736", "b7ad6b7169203331");
+        metrics_observe_exemplar(h, 0.2, "not-a-trace-id", NULL); /* counted, no exemplar */
+        TH_CHECK(metrics_value(h) == 5);
+        char *txt = metrics_render_openmetrics(NULL);
+        /* The exemplars' timestamps (now, in seconds) masked before comparing. */
+        for (char *line = txt, *nl; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
+                char *ex = strstr(line, " # {"), *ts = nl;
+                if (!ex || ex > nl)
+                        continue;
+                while (ts > ex && ts[-1] != ' ')
+                        ts--;
+                double t = strtod(ts, NULL);
+                TH_CHECK(t > 1.7e9 && t < 1e10);
+                memset(ts, 'T', (size_t)(nl - ts));
+        }
+        TH_CHECK_STR(txt, "# HELP weir_test_done Done.\n"
+                          "# TYPE weir_test_done counter\n"
+                          "weir_test_done_total 2\n"
+                          "# HELP weir_test_latency_seconds A \\\"latency\\\".\n"
+                          "# TYPE weir_test_latency_seconds histogram\n"
+                          "weir_test_latency_seconds_bucket{le=\"0.1\"} 1\n"
+                          "weir_test_latency_seconds_bucket{le=\"1.0\"} 4 # "
+                          "{trace_id=\"0af7651916cd43dd8448eb211c80319c\"} 0.7 TTTTTTTTTTTTTT\n"
+                          "weir_test_latency_seconds_bucket{le=\"10.0\"} 4\n"
+                          "weir_test_latency_seconds_bucket{le=\"+Inf\"} 5 # "
+                          "{trace_id=\"4bf92f3577b34da6a3ce929d0e0e4736\","
+                          "span_id=\"b7ad6b7169203331\"} 50 TTTTTTTTTTTTTT\n"
+                          "weir_test_latency_seconds_sum 51.45\n"
+                          "weir_test_latency_seconds_count 5\n"
+                          "# EOF\n");
+        free(txt);
+        /* The 0.0.4 text has no exemplar and still passes promtool. */
+        txt = metrics_render(NULL);
+        TH_CHECK(strstr(txt, "trace_id") == NULL);
+        TH_CHECK_HAS(txt, "# TYPE weir_test_done_total counter\n");
+        char out[4096];
+        int rc = promtool_check(txt, out, sizeof(out));
+        TH_CHECK_INT(rc, 0);
+        free(txt);
+        metrics_reset();
+}
+
 static metrics_child_t *mt_counter, *mt_gauge, *mt_hist;
 
 static void *mt_worker(void *arg) {
@@ -252,4 +305,5 @@ static void test_threads(void) {
 }
 
 TH_MAIN("metrics", TH_T(test_counter_gauge), TH_T(test_declaration_rules), TH_T(test_histogram),
-        TH_T(test_render_and_escaping), TH_T(test_promtool), TH_T(test_threads))
+        TH_T(test_render_and_escaping), TH_T(test_promtool), TH_T(test_openmetrics_exemplars),
+        TH_T(test_threads))
