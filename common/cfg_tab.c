@@ -21,8 +21,7 @@ static const char *cfg_tab_def(const cfg_def_t *d, const char *const *defaults) 
 }
 
 static int cfg_tab_is_int(cfg_type_t t) {
-        return t == CFG_INT || t == CFG_BOOL || t == CFG_DURATION || t == CFG_SIZE ||
-               t == CFG_ENUM;
+        return t == CFG_INT || t == CFG_BOOL || t == CFG_DURATION || t == CFG_SIZE || t == CFG_ENUM;
 }
 
 /* `s` as the row's type would read it from the environment; NULL is 0. */
@@ -123,9 +122,8 @@ static int cfg_tab_one(const cfg_def_t *d, const char *def, void *obj, char *err
         int64_t defv, v = 0;
         int rc = 0;
         if (d->type == CFG_STR) {
-                rc = (d->flags & CFG_REQUIRED)
-                             ? cfg_str_required(d->name, &s, errstr, errstr_size)
-                             : cfg_str(d->name, def, &s, errstr, errstr_size);
+                rc = (d->flags & CFG_REQUIRED) ? cfg_str_required(d->name, &s, errstr, errstr_size)
+                                               : cfg_str(d->name, def, &s, errstr, errstr_size);
                 if (rc == 0)
                         cfg_tab_store_ptr(obj, d, s);
                 return rc;

@@ -66,7 +66,8 @@ typedef struct cfg_tab_s {
         size_t n;
 } cfg_tab_t;
 
-#define CFG_TAB(name, rows) {name, rows, sizeof(rows) / sizeof((rows)[0])}
+#define CFG_TAB(name, rows)                                                                        \
+        { name, rows, sizeof(rows) / sizeof((rows)[0]) }
 
 /* Fills every field of `obj` the table names from the environment (or the
  * default).  Stops at the first bad value: -1 with errstr as cfg.h's

@@ -21,34 +21,59 @@
 static const char *const kc_txn_guarantees[] = {"exactly_once", "at_least_once", NULL};
 
 static const cfg_def_t kc_txn_conf_rows[] = {
-        {.name = "PROCESSING_GUARANTEE", .type = CFG_ENUM, F(guarantee), .def = "exactly_once",
+        {.name = "PROCESSING_GUARANTEE",
+         .type = CFG_ENUM,
+         F(guarantee),
+         .def = "exactly_once",
          .choices = kc_txn_guarantees,
          .doc = "`exactly_once`: Kafka transactions; `at_least_once`: offsets committed after "
                 "the output is acknowledged (lower latency, duplicates after a crash)"},
-        {.name = "COMMIT_INTERVAL", .type = CFG_DURATION, F(batch_ms), .def = "100ms", .min = 1,
-         .max = 60000, .doc = "a transaction that holds output commits this long after its first output …"},
-        {.name = "COMMIT_STATE_INTERVAL", .type = CFG_DURATION, F(state_ms), .min = 1,
-         .max = 600000, .def_doc = "`2s` (at most half `transaction.timeout.ms`)",
+        {.name = "COMMIT_INTERVAL",
+         .type = CFG_DURATION,
+         F(batch_ms),
+         .def = "100ms",
+         .min = 1,
+         .max = 60000,
+         .doc = "a transaction that holds output commits this long after its first output …"},
+        {.name = "COMMIT_STATE_INTERVAL",
+         .type = CFG_DURATION,
+         F(state_ms),
+         .min = 1,
+         .max = 600000,
+         .def_doc = "`2s` (at most half `transaction.timeout.ms`)",
          .doc = "… one that holds none yet (only input offsets and the state it changed) this "
                 "long: such a commit keeps nobody waiting, but the thread waits while it runs and "
                 "output produced just after it waits for the broker to finish it "
                 "(CONCURRENT_TRANSACTIONS, retried after 20 ms), so fewer of them is less latency "
                 "for the windows that close; a crash re-reads at most this much input"},
-        {.name = "COMMIT_MAX_RECORDS", .type = CFG_INT, F(batch_records), .def = "1000", .min = 1,
+        {.name = "COMMIT_MAX_RECORDS",
+         .type = CFG_INT,
+         F(batch_records),
+         .def = "1000",
+         .min = 1,
          .max = 10000000,
          .doc = "… or, once it holds output, after this many input records, whichever comes "
                 "first (a transaction holding none is bounded by `COMMIT_STATE_INTERVAL` alone: "
                 "at a steady rate a record cap would commit at the same point of every window and "
                 "split its results over two commits)"},
-        {.name = "COMMIT_IDLE", .type = CFG_DURATION, F(idle_ms), .def = "0ms", .min = 0,
-         .max = 60000, .flags = CFG_OFF,
+        {.name = "COMMIT_IDLE",
+         .type = CFG_DURATION,
+         F(idle_ms),
+         .def = "0ms",
+         .min = 0,
+         .max = 60000,
+         .flags = CFG_OFF,
          .doc = "group commit: a transaction that holds output (aggregates, alerts, DLQ records) "
                 "also commits once no input came for this long — `0ms`: as soon as the consumer "
                 "has nothing queued. Under load the input never drains and transactions stay "
                 "interval-sized; when a window closes its results are committed within one "
                 "commit's latency instead of waiting out the interval. `off`: only "
                 "`COMMIT_INTERVAL` / `COMMIT_MAX_RECORDS`"},
-        {.name = "COMMIT_LINGER", .type = CFG_DURATION, F(linger_ms), .def = "0", .min = 0,
+        {.name = "COMMIT_LINGER",
+         .type = CFG_DURATION,
+         F(linger_ms),
+         .def = "0",
+         .min = 0,
          .max = 60000,
          .doc = "… but not sooner than this after its first output (`0`: no wait). A loop reads "
                 "several partitions, and a window closes on each when that partition's first "

@@ -56,31 +56,64 @@ static const char *const svc_levels[] = {"debug", "info", "warn", "warning", "er
 static const char *const svc_wires[] = {"single-object", "confluent", NULL};
 
 static const cfg_def_t svc_conf_rows[] = {
-        {.name = "LOG_LEVEL", .type = CFG_ENUM, F(log_level), .def = "info", .choices = svc_levels,
+        {.name = "LOG_LEVEL",
+         .type = CFG_ENUM,
+         F(log_level),
+         .def = "info",
+         .choices = svc_levels,
          .doc = "the least severe log lines written (JSON lines on stderr)"},
-        {.name = "PIPELINE_SPEC", .type = CFG_STR, F(spec_path), .flags = CFG_REQUIRED,
+        {.name = "PIPELINE_SPEC",
+         .type = CFG_STR,
+         F(spec_path),
+         .flags = CFG_REQUIRED,
          .form = "a path",
          .doc = "the pipeline spec (docs/pipeline-spec.md); the parts the service reads are "
                 "validated at start-up"},
-        {.name = "SCHEMA_DIR", .type = CFG_STR, F(schema_dir), .def = "schemas", .form = "a path",
+        {.name = "SCHEMA_DIR",
+         .type = CFG_STR,
+         F(schema_dir),
+         .def = "schemas",
+         .form = "a path",
          .doc = "folder of `*.avsc`: the spec's input schema and those the service writes "
                 "(`weir.Aggregate`, `weir.Alert`) must be in it"},
-        {.name = "WIRE_FORMAT", .type = CFG_ENUM, F(wire), .def = "single-object",
+        {.name = "WIRE_FORMAT",
+         .type = CFG_ENUM,
+         F(wire),
+         .def = "single-object",
          .choices = svc_wires,
          .doc = "framing of the records the service writes; `confluent` needs "
                 "`SCHEMA_REGISTRY_URL` (schemas are registered under `<topic>-value`). Input in "
                 "either framing is always read"},
-        {.name = "SCHEMA_REGISTRY_URL", .type = CFG_STR, F(sr_url), .form = "a URL",
+        {.name = "SCHEMA_REGISTRY_URL",
+         .type = CFG_STR,
+         F(sr_url),
+         .form = "a URL",
          .doc = "Confluent-compatible Schema Registry; required for `WIRE_FORMAT=confluent` and "
                 "to read Confluent-framed input"},
-        {.name = "SCHEMA_REGISTRY_CREDENTIALS", .type = CFG_SECRET, F(sr_cred),
+        {.name = "SCHEMA_REGISTRY_CREDENTIALS",
+         .type = CFG_SECRET,
+         F(sr_cred),
          .doc = "`user:password` for the registry's basic auth"},
-        {.name = "ADMIN_BIND", .type = CFG_STR, F(admin_bind), .def = "0.0.0.0",
-         .form = "an IPv4 address", .doc = "address of the admin server: `/metrics`, `/healthz`, `/readyz`"},
-        {.name = "ADMIN_PORT", .type = CFG_INT, F(admin_port), .def = "9400", .min = 0,
-         .max = 65535, .doc = "port of the admin server (0: any free one, logged)"},
-        {.name = "ADMIN_STALL", .type = CFG_DURATION, F(admin_stall_ms), .def = "30s", .min = 0,
-         .max = INT64_MAX, .doc = "`/healthz` fails when the main loop has not beaten for this long"},
+        {.name = "ADMIN_BIND",
+         .type = CFG_STR,
+         F(admin_bind),
+         .def = "0.0.0.0",
+         .form = "an IPv4 address",
+         .doc = "address of the admin server: `/metrics`, `/healthz`, `/readyz`"},
+        {.name = "ADMIN_PORT",
+         .type = CFG_INT,
+         F(admin_port),
+         .def = "9400",
+         .min = 0,
+         .max = 65535,
+         .doc = "port of the admin server (0: any free one, logged)"},
+        {.name = "ADMIN_STALL",
+         .type = CFG_DURATION,
+         F(admin_stall_ms),
+         .def = "30s",
+         .min = 0,
+         .max = INT64_MAX,
+         .doc = "`/healthz` fails when the main loop has not beaten for this long"},
 };
 #undef F
 
@@ -119,7 +152,8 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
 
         if (otel_init(svc->stage, errstr, errstr_size)) /* OTEL_*: off unless set */
                 return -1;
-        if (!(svc->admin = admin_start(c.admin_bind, (uint16_t)c.admin_port, c.admin_stall_ms, errstr, errstr_size)))
+        if (!(svc->admin = admin_start(c.admin_bind, (uint16_t)c.admin_port, c.admin_stall_ms,
+                                       errstr, errstr_size)))
                 return -1;
         svc->starting = admin_ready_condition(svc->admin, "starting");
         /* process_* and weir_build_info, refreshed at each /metrics. */

@@ -10,7 +10,11 @@
  * other's join makes its SyncGroup fail, and librdkafka 2.0.2 to 2.6 waits
  * out its 1 s join backoff before joining again). */
 static const cfg_def_t cp_conf_rows[] = {
-        {.name = "COMPUTE_THREADS", .type = CFG_INT, F(threads), .def = "1", .min = 1,
+        {.name = "COMPUTE_THREADS",
+         .type = CFG_INT,
+         F(threads),
+         .def = "1",
+         .min = 1,
          .max = CP_CONF_MAX_THREADS,
          .doc = "worker threads, each a member of the group (Kafka Streams' "
                 "`num.stream.threads` defaults to 1 too). One worker processed 410k–610k records "
@@ -19,8 +23,12 @@ static const cfg_def_t cp_conf_rows[] = {
                 "need 1–2 s to be assigned instead of tens of ms: the broker completes the first "
                 "one's round alone, the others' joins fail its SyncGroup, and librdkafka waits out "
                 "a 1 s join backoff before joining again"},
-        {.name = "CHANGELOG_STABLE_TIMEOUT", .type = CFG_DURATION, F(stable_ms), .def = "30s",
-         .min = 0, .max = 3600000,
+        {.name = "CHANGELOG_STABLE_TIMEOUT",
+         .type = CFG_DURATION,
+         F(stable_ms),
+         .def = "30s",
+         .min = 0,
+         .max = 3600000,
          .doc = "how long a restore waits for a transaction left open on a changelog partition "
                 "(below)"},
 };
