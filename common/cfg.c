@@ -287,7 +287,10 @@ int cfg_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int64_t ma
                 cfg_shown(shown, sizeof(shown), name, v);
                 cfg_fmt_duration(lo, sizeof(lo), min_ms);
                 cfg_fmt_duration(hi, sizeof(hi), max_ms);
-                cfg_fmt_range(range, sizeof(range), lo, hi, min_ms > 0, max_ms != INT64_MAX);
+                /* A bounded range is stated whole, "in 0ms..1m", so the
+                 * operator sees that 0 is allowed. */
+                cfg_fmt_range(range, sizeof(range), lo, hi, min_ms > 0 || max_ms != INT64_MAX,
+                              max_ms != INT64_MAX);
                 snprintf(errstr, errstr_size,
                          "%s: expected a duration%s, like \"250ms\", \"5s\", \"2m\" or \"1h\" "
                          "(a bare number is milliseconds)",
@@ -311,7 +314,8 @@ int cfg_size_bytes(const char *name, int64_t def, int64_t min, int64_t max, int6
                 cfg_shown(shown, sizeof(shown), name, v);
                 cfg_fmt_size(lo, sizeof(lo), min);
                 cfg_fmt_size(hi, sizeof(hi), max);
-                cfg_fmt_range(range, sizeof(range), lo, hi, min > 0, max != INT64_MAX);
+                cfg_fmt_range(range, sizeof(range), lo, hi, min > 0 || max != INT64_MAX,
+                              max != INT64_MAX);
                 snprintf(errstr, errstr_size,
                          "%s: expected a size%s, like \"512\", \"64KiB\", \"10MiB\" or \"1GiB\"",
                          shown, range);

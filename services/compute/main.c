@@ -90,7 +90,11 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
                          "from Weir into SCHEMA_DIR)");
                 goto out;
         }
-        if (cp_conf_load(&cc, errstr, errstr_size) == -1)
+        kc_txn_conf_t txn;
+        kc_txn_conf_init(&txn);
+        txn.env_defaults = cp_conf_commit_defaults;
+        if (cp_conf_load(&cc, errstr, errstr_size) == -1 ||
+            kc_txn_conf_env(&txn, errstr, errstr_size) == -1)
                 goto out;
         if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
@@ -99,12 +103,9 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh_ok = 1;
         if (output_conf(svc, &sh.out, errstr, errstr_size) == -1)
                 goto out;
-        kc_txn_conf_init(&sh.txn);
+        sh.txn = txn;
         sh.txn.stage = STAGE;
         sh.txn.group_id = group;
-        sh.txn.env_defaults = cp_conf_commit_defaults;
-        if (kc_txn_conf_env(&sh.txn, errstr, errstr_size) == -1)
-                goto out;
         sh.group_id = group;
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = cc.stable_ms;

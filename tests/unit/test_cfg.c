@@ -555,7 +555,7 @@ static void test_tab_refusals(void) {
                  "WEIR_T_WAIT=\"2h\": expected a duration in 1ms..1h, like \"250ms\", \"5s\", "
                  "\"2m\" or \"1h\" (a bare number is milliseconds)"},
                 {"WEIR_T_IDLE", "soon",
-                 "WEIR_T_IDLE=\"soon\": expected a duration of at most 1m, like \"250ms\", "
+                 "WEIR_T_IDLE=\"soon\": expected a duration in 0ms..1m, like \"250ms\", "
                  "\"5s\", \"2m\" or \"1h\" (a bare number is milliseconds), or off"},
                 {"WEIR_T_BYTES", "1KB",
                  "WEIR_T_BYTES=\"1KB\": expected a size in 1KiB..1GiB, like \"512\", \"64KiB\", "
