@@ -4,7 +4,8 @@
  * empty, validates, and on error fills errstr with a message that names the
  * variable, the value seen and the expected form, e.g.
  *   ADMIN_PORT="70000": expected an integer in 1..65535
- * so a service can print it and exit non-zero.
+ * so a service can print it and exit non-zero.  Services declare their
+ * settings as tables (cfg_tab.h) that load through these getters.
  *
  * Kafka: every variable KAFKA_<PROPERTY> is passed to librdkafka as the
  * property <property> (lower-cased, '_' → '.'), e.g. KAFKA_SASL_MECHANISMS →

@@ -259,7 +259,7 @@ static int otel_url(otel_conf_t *c, const otel_env_t *e, char *errstr, size_t er
         if (!u)
                 return 0;
         if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-                snprintf(errstr, errstr_size, "%s: \"%s\" is not an http:// or https:// URL",
+                snprintf(errstr, errstr_size, "%s=\"%s\": expected an http:// or https:// URL",
                          t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
                          u);
                 return -1;
