@@ -11,7 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
 #include "cfg_tab.h"
 #include "kc_txn_int.h"
 #include "log.h"

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "cfg.h"
+#include "cfg_tab.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
