@@ -102,7 +102,7 @@ FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
 C_FILES    := $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps test unit unit-san integration screenshots fuzz fuzz-replay format format-check lint clean demo \
+.PHONY: all deps test unit unit-san integration screenshots fuzz fuzz-replay format format-check lint docs-settings clean demo \
         bench bench-ingress bench-compute bench-scale bench-enrichment bench-e2e bench-sink images chaos chaos-short deploy-check kafka4 bench-otel
 
 all: $(LIBWEIR) $(SERVICE_BIN) $(UNIT_BIN) $(TOOL_BIN)
@@ -215,9 +215,18 @@ format:
 format-check:
 	clang-format --dry-run -Werror $(C_FILES)
 
-lint:
+# The settings tables in docs/ are generated from the services' cfg_tab
+# tables (common/cfg_tab.h) by tests/tools/cfg_doc: lint fails when they
+# disagree, docs-settings rewrites them.
+SETTINGS_DOCS := $(wildcard docs/*.md)
+
+lint: $(B)/tools/cfg_doc
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --std=c11 -Icommon common services tests/unit tests/tools
+	@$(B)/tools/cfg_doc check $(SETTINGS_DOCS)
+
+docs-settings: $(B)/tools/cfg_doc
+	@$(B)/tools/cfg_doc update $(SETTINGS_DOCS)
 
 clean:
 	rm -rf build

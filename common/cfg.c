@@ -156,7 +156,7 @@ int cfg_parse_size_bytes(const char *s, int64_t *out) {
 }
 
 /* Shortest exact spelling of a duration, for messages: "90s", "250ms". */
-static void cfg_fmt_duration(char *buf, size_t size, int64_t ms) {
+void cfg_fmt_duration(char *buf, size_t size, int64_t ms) {
         for (int i = 4; i >= 0; i--) {
                 int64_t m = cfg_duration_units[i].mult;
                 if (ms != 0 && ms % m == 0) {
@@ -168,7 +168,7 @@ static void cfg_fmt_duration(char *buf, size_t size, int64_t ms) {
         snprintf(buf, size, "%lldms", (long long)ms);
 }
 
-static void cfg_fmt_size(char *buf, size_t size, int64_t b) {
+void cfg_fmt_size(char *buf, size_t size, int64_t b) {
         static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
         for (int i = 0; i < 4; i++) {
                 int64_t m = 1LL << (40 - 10 * i);
@@ -244,24 +244,30 @@ int cfg_int(const char *name, int64_t def, int64_t min, int64_t max, int64_t *ou
         return 0;
 }
 
-int cfg_bool(const char *name, int def, int *out, char *errstr, size_t errstr_size) {
+int cfg_parse_bool(const char *s, int *out) {
         static const char *const yes[] = {"true", "1", "yes", "on", NULL};
         static const char *const no[] = {"false", "0", "no", "off", NULL};
+        for (int i = 0; s && yes[i]; i++) {
+                if (!strcasecmp(s, yes[i])) {
+                        *out = 1;
+                        return 0;
+                }
+                if (!strcasecmp(s, no[i])) {
+                        *out = 0;
+                        return 0;
+                }
+        }
+        return -1;
+}
+
+int cfg_bool(const char *name, int def, int *out, char *errstr, size_t errstr_size) {
         const char *v = cfg_get(name);
         if (!v) {
                 *out = def;
                 return 0;
         }
-        for (int i = 0; yes[i]; i++) {
-                if (!strcasecmp(v, yes[i])) {
-                        *out = 1;
-                        return 0;
-                }
-                if (!strcasecmp(v, no[i])) {
-                        *out = 0;
-                        return 0;
-                }
-        }
+        if (cfg_parse_bool(v, out) == 0)
+                return 0;
         char shown[300];
         cfg_shown(shown, sizeof(shown), name, v);
         snprintf(errstr, errstr_size, "%s: expected true/false, 1/0, yes/no or on/off", shown);
@@ -281,7 +287,10 @@ int cfg_duration_ms(const char *name, int64_t def_ms, int64_t min_ms, int64_t ma
                 cfg_shown(shown, sizeof(shown), name, v);
                 cfg_fmt_duration(lo, sizeof(lo), min_ms);
                 cfg_fmt_duration(hi, sizeof(hi), max_ms);
-                cfg_fmt_range(range, sizeof(range), lo, hi, min_ms > 0, max_ms != INT64_MAX);
+                /* A bounded range is stated whole, "in 0ms..1m", so the
+                 * operator sees that 0 is allowed. */
+                cfg_fmt_range(range, sizeof(range), lo, hi, min_ms > 0 || max_ms != INT64_MAX,
+                              max_ms != INT64_MAX);
                 snprintf(errstr, errstr_size,
                          "%s: expected a duration%s, like \"250ms\", \"5s\", \"2m\" or \"1h\" "
                          "(a bare number is milliseconds)",
@@ -305,7 +314,8 @@ int cfg_size_bytes(const char *name, int64_t def, int64_t min, int64_t max, int6
                 cfg_shown(shown, sizeof(shown), name, v);
                 cfg_fmt_size(lo, sizeof(lo), min);
                 cfg_fmt_size(hi, sizeof(hi), max);
-                cfg_fmt_range(range, sizeof(range), lo, hi, min > 0, max != INT64_MAX);
+                cfg_fmt_range(range, sizeof(range), lo, hi, min > 0 || max != INT64_MAX,
+                              max != INT64_MAX);
                 snprintf(errstr, errstr_size,
                          "%s: expected a size%s, like \"512\", \"64KiB\", \"10MiB\" or \"1GiB\"",
                          shown, range);

@@ -4,7 +4,8 @@
  * empty, validates, and on error fills errstr with a message that names the
  * variable, the value seen and the expected form, e.g.
  *   ADMIN_PORT="70000": expected an integer in 1..65535
- * so a service can print it and exit non-zero.
+ * so a service can print it and exit non-zero.  Services declare their
+ * settings as tables (cfg_tab.h) that load through these getters.
  *
  * Kafka: every variable KAFKA_<PROPERTY> is passed to librdkafka as the
  * property <property> (lower-cased, '_' → '.'), e.g. KAFKA_SASL_MECHANISMS →
@@ -89,5 +90,13 @@ const char *cfg_redact(const char *name, const char *value);
  * int64 range. */
 int cfg_parse_duration_ms(const char *s, int64_t *out);
 int cfg_parse_size_bytes(const char *s, int64_t *out);
+/* true/false, 1/0, yes/no, on/off (case-insensitive): 0 with *out 1 or 0,
+ * or -1. */
+int cfg_parse_bool(const char *s, int *out);
+
+/* The shortest exact spelling of a duration ("90s", "250ms") and of a size
+ * ("64KiB", "1000"), as messages and docs show them. */
+void cfg_fmt_duration(char *buf, size_t size, int64_t ms);
+void cfg_fmt_size(char *buf, size_t size, int64_t bytes);
 
 #endif

@@ -80,6 +80,7 @@
 
 #include <stdatomic.h>
 
+#include "cfg_tab.h"
 #include "kc.h"
 
 typedef enum {
@@ -165,17 +166,24 @@ typedef struct kc_txn_conf_s {
          * applied after props (NULL or NULL-terminated name, value pairs). */
         const char *const *producer_props;
         const char *const *consumer_props;
+        /* NULL, or name/value pairs replacing kc_txn_conf_tab's defaults for
+         * this service (kc_txn_conf_env; the docs show the same). */
+        const char *const *env_defaults;
         kc_txn_hooks_t hooks;
 } kc_txn_conf_t;
 
-/* Defaults (zero plus batch sizes). */
+/* PROCESSING_GUARANTEE and the COMMIT_* cadence, as a settings table
+ * (cfg_tab.h; the docs of the services using it are generated from it). */
+extern const cfg_tab_t kc_txn_conf_tab;
+
+/* Zero, plus kc_txn_conf_tab's defaults. */
 void kc_txn_conf_init(kc_txn_conf_t *conf);
 
-/* Reads PROCESSING_GUARANTEE (exactly_once|at_least_once),
- * COMMIT_INTERVAL (duration, e.g. 100ms), COMMIT_STATE_INTERVAL (duration),
- * COMMIT_MAX_RECORDS, COMMIT_IDLE (duration or "off") and COMMIT_LINGER
- * (duration) into `conf`.  Returns 0 or -1 with errstr
- * naming the variable. */
+/* Loads kc_txn_conf_tab from the environment into `conf`, with
+ * conf->env_defaults replacing the table's defaults (a variable unset takes
+ * its default, not the value conf held).  COMMIT_STATE_INTERVAL unset
+ * leaves state_ms 0 (automatic), COMMIT_IDLE=off sets idle_ms -1.  Returns
+ * 0 or -1 with errstr naming the variable. */
 int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
 
 /* A transactional.id unique per instance and stable across restarts of

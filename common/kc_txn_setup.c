@@ -11,56 +11,88 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "cfg_tab.h"
 #include "kc_txn_int.h"
 #include "log.h"
 
+#define F(m) CFG_FIELD(kc_txn_conf_t, m)
+/* In the order of kc_guarantee_t. */
+static const char *const kc_txn_guarantees[] = {"exactly_once", "at_least_once", NULL};
+
+static const cfg_def_t kc_txn_conf_rows[] = {
+        {.name = "PROCESSING_GUARANTEE",
+         .type = CFG_ENUM,
+         F(guarantee),
+         .def = "exactly_once",
+         .choices = kc_txn_guarantees,
+         .doc = "`exactly_once`: Kafka transactions; `at_least_once`: offsets committed after "
+                "the output is acknowledged (lower latency, duplicates after a crash)"},
+        {.name = "COMMIT_INTERVAL",
+         .type = CFG_DURATION,
+         F(batch_ms),
+         .def = "100ms",
+         .min = 1,
+         .max = 60000,
+         .doc = "a transaction that holds output commits this long after its first output …"},
+        {.name = "COMMIT_STATE_INTERVAL",
+         .type = CFG_DURATION,
+         F(state_ms),
+         .min = 1,
+         .max = 600000,
+         .def_doc = "`2s` (at most half `transaction.timeout.ms`)",
+         .doc = "… one that holds none yet (only input offsets and the state it changed) this "
+                "long: such a commit keeps nobody waiting, but the thread waits while it runs and "
+                "output produced just after it waits for the broker to finish it "
+                "(CONCURRENT_TRANSACTIONS, retried after 20 ms), so fewer of them is less latency "
+                "for the windows that close; a crash re-reads at most this much input"},
+        {.name = "COMMIT_MAX_RECORDS",
+         .type = CFG_INT,
+         F(batch_records),
+         .def = "1000",
+         .min = 1,
+         .max = 10000000,
+         .doc = "… or, once it holds output, after this many input records, whichever comes "
+                "first (a transaction holding none is bounded by `COMMIT_STATE_INTERVAL` alone: "
+                "at a steady rate a record cap would commit at the same point of every window and "
+                "split its results over two commits)"},
+        {.name = "COMMIT_IDLE",
+         .type = CFG_DURATION,
+         F(idle_ms),
+         .def = "0ms",
+         .min = 0,
+         .max = 60000,
+         .flags = CFG_OFF,
+         .doc = "group commit: a transaction that holds output (aggregates, alerts, DLQ records) "
+                "also commits once no input came for this long — `0ms`: as soon as the consumer "
+                "has nothing queued. Under load the input never drains and transactions stay "
+                "interval-sized; when a window closes its results are committed within one "
+                "commit's latency instead of waiting out the interval. `off`: only "
+                "`COMMIT_INTERVAL` / `COMMIT_MAX_RECORDS`"},
+        {.name = "COMMIT_LINGER",
+         .type = CFG_DURATION,
+         F(linger_ms),
+         .def = "0",
+         .min = 0,
+         .max = 60000,
+         .doc = "… but not sooner than this after its first output (`0`: no wait). A loop reads "
+                "several partitions, and a window closes on each when that partition's first "
+                "record past its end comes, often in the next fetch a few ms later: without the "
+                "wait the first partition's results commit alone, and the next partition's wait "
+                "for that commit before their own. The wait ends early once every partition of "
+                "the loop with data has reached the stream time at which the window closed, so a "
+                "loop with one partition never waits"},
+};
+#undef F
+
+const cfg_tab_t kc_txn_conf_tab = CFG_TAB("commit", kc_txn_conf_rows);
+
 void kc_txn_conf_init(kc_txn_conf_t *conf) {
         memset(conf, 0, sizeof(*conf));
-        conf->guarantee = KC_EXACTLY_ONCE;
-        conf->batch_records = 1000;
-        conf->batch_ms = 100;
+        cfg_tab_defaults(&kc_txn_conf_tab, NULL, conf);
 }
 
 int kc_txn_conf_env(kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
-        static const char *const guarantees[] = {"exactly_once", "at_least_once", NULL};
-        int g;
-        int64_t v;
-        if (cfg_enum("PROCESSING_GUARANTEE",
-                     conf->guarantee == KC_AT_LEAST_ONCE ? "at_least_once" : "exactly_once",
-                     guarantees, &g, errstr, errstr_size) == -1)
-                return -1;
-        conf->guarantee = g == 1 ? KC_AT_LEAST_ONCE : KC_EXACTLY_ONCE;
-        if (cfg_duration_ms("COMMIT_INTERVAL", conf->batch_ms > 0 ? conf->batch_ms : 100, 1, 60000,
-                            &v, errstr, errstr_size) == -1)
-                return -1;
-        conf->batch_ms = (int)v;
-        if (getenv("COMMIT_STATE_INTERVAL")) {
-                if (cfg_duration_ms("COMMIT_STATE_INTERVAL", 0, 1, 600000, &v, errstr,
-                                    errstr_size) == -1)
-                        return -1;
-                conf->state_ms = (int)v;
-        }
-        if (cfg_int("COMMIT_MAX_RECORDS", conf->batch_records > 0 ? conf->batch_records : 1000, 1,
-                    10000000, &v, errstr, errstr_size) == -1)
-                return -1;
-        conf->batch_records = (int)v;
-        /* "off" keeps the fixed cadence; a duration is how long a
-         * transaction holding output waits for more input. */
-        const char *idle = getenv("COMMIT_IDLE");
-        if (idle && !strcmp(idle, "off")) {
-                conf->idle_ms = -1;
-        } else {
-                if (cfg_duration_ms("COMMIT_IDLE", conf->idle_ms > 0 ? conf->idle_ms : 0, 0, 60000,
-                                    &v, errstr, errstr_size) == -1)
-                        return -1;
-                conf->idle_ms = (int)v;
-        }
-        if (cfg_duration_ms("COMMIT_LINGER", conf->linger_ms > 0 ? conf->linger_ms : 0, 0, 60000,
-                            &v, errstr, errstr_size) == -1)
-                return -1;
-        conf->linger_ms = (int)v;
-        return 0;
+        return cfg_tab_load(&kc_txn_conf_tab, conf->env_defaults, conf, errstr, errstr_size);
 }
 
 void kc_txn_default_id(const char *stage, const char *group_id, int instance, char *buf,

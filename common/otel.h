@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg_tab.h"
 #include "tp.h"
 
 typedef enum {
@@ -62,6 +63,10 @@ typedef struct otel_span_s otel_span_t;
 
 /* Non-zero when tracing is on (read it on the hot path; set by otel_init). */
 extern int otel_on;
+
+/* The variables above as a settings table (otel_conf.c; docs/observability.md's
+ * table is generated from it). */
+extern const cfg_tab_t otel_conf_tab;
 
 /* Reads the variables above for service `stage` ("ingress", ...), declares
  * weir_<stage>_spans_{dropped,exported}_total and, when an endpoint is set,

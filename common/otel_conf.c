@@ -7,34 +7,128 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cfg_tab.h"
 #include "log.h"
 #include "otel_int.h"
 
 #define OTEL_LOG     "otel"
 #define OTEL_MAX_RES 32 /* resource attributes */
 
-static const char *otel_env(const char *name) {
-        const char *v = getenv(name);
-        return v && *v ? v : NULL;
-}
+/* The OTEL_* variables, as otel_conf_tab reads them. */
+typedef struct otel_env_s {
+        int disabled;
+        const char *endpoint, *traces_endpoint;
+        const char *headers, *traces_headers;
+        int protocol, traces_protocol; /* the one choice: http/protobuf */
+        int64_t timeout_ms;
+        const char *service_name, *resource_attributes;
+        int sampler; /* index in otel_samplers */
+        double sampler_arg;
+        int64_t queue_max, batch_max, delay_ms;
+} otel_env_t;
 
-static int otel_env_long(const char *name, long def, long min, long *out, char *errstr,
-                         size_t errstr_size) {
-        const char *v = otel_env(name);
-        if (!v) {
-                *out = def;
-                return 0;
-        }
-        char *end;
-        errno = 0;
-        long x = strtol(v, &end, 10);
-        if (errno || *end || x < min) {
-                snprintf(errstr, errstr_size, "%s: \"%s\" is not an integer >= %ld", name, v, min);
-                return -1;
-        }
-        *out = x;
-        return 0;
-}
+#define F(m) CFG_FIELD(otel_env_t, m)
+static const char *const otel_protocols[] = {"http/protobuf", NULL};
+static const char *const otel_samplers[] = {"always_on",
+                                            "always_off",
+                                            "traceidratio",
+                                            "parentbased_always_on",
+                                            "parentbased_always_off",
+                                            "parentbased_traceidratio",
+                                            NULL};
+
+static const cfg_def_t otel_conf_rows[] = {
+        {.name = "OTEL_EXPORTER_OTLP_ENDPOINT",
+         .type = CFG_STR,
+         F(endpoint),
+         .def_doc = "unset: tracing off",
+         .form = "an `http://` or `https://` URL",
+         .doc = "base URL; `/v1/traces` is appended"},
+        {.name = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+         .type = CFG_STR,
+         F(traces_endpoint),
+         .form = "an `http://` or `https://` URL",
+         .doc = "full URL of the traces endpoint (wins over the above)"},
+        {.name = "OTEL_EXPORTER_OTLP_HEADERS",
+         .type = CFG_STR,
+         F(headers),
+         .form = "`key=value,...`",
+         .doc = "request headers (values URL-decoded), e.g. an auth token; never logged"},
+        {.name = "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+         .type = CFG_STR,
+         F(traces_headers),
+         .form = "`key=value,...`",
+         .doc = "more request headers, for traces only"},
+        {.name = "OTEL_EXPORTER_OTLP_PROTOCOL",
+         .type = CFG_ENUM,
+         F(protocol),
+         .def = "http/protobuf",
+         .choices = otel_protocols,
+         .doc = "the only protocol Weir exports (anything else is refused at start-up)"},
+        {.name = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+         .type = CFG_ENUM,
+         F(traces_protocol),
+         .def = "http/protobuf",
+         .choices = otel_protocols,
+         .doc = "the same, for traces only"},
+        {.name = "OTEL_EXPORTER_OTLP_TIMEOUT",
+         .type = CFG_INT,
+         F(timeout_ms),
+         .def = "10000",
+         .min = 1,
+         .max = 3600000,
+         .doc = "ms per export request"},
+        {.name = "OTEL_SERVICE_NAME",
+         .type = CFG_STR,
+         F(service_name),
+         .def_doc = "`weir-<service>` (`weir-ingress`, ...)",
+         .doc = "`service.name`"},
+        {.name = "OTEL_RESOURCE_ATTRIBUTES",
+         .type = CFG_STR,
+         F(resource_attributes),
+         .form = "`key=value,...`",
+         .doc = "more resource attributes"},
+        {.name = "OTEL_TRACES_SAMPLER",
+         .type = CFG_ENUM,
+         F(sampler),
+         .def = "parentbased_traceidratio",
+         .choices = otel_samplers,
+         .doc = "how a trace is chosen: parent-based samplers follow a sampled `traceparent`"},
+        {.name = "OTEL_TRACES_SAMPLER_ARG",
+         .type = CFG_RATIO,
+         F(sampler_arg),
+         .def = "1.0",
+         .doc = "the ratio of the `*traceidratio` samplers"},
+        {.name = "OTEL_BSP_MAX_QUEUE_SIZE",
+         .type = CFG_INT,
+         F(queue_max),
+         .def = "2048",
+         .min = 1,
+         .max = 1000000,
+         .doc = "spans held for export"},
+        {.name = "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+         .type = CFG_INT,
+         F(batch_max),
+         .def = "512",
+         .min = 1,
+         .max = 1000000,
+         .doc = "spans per export request (at most the queue size)"},
+        {.name = "OTEL_BSP_SCHEDULE_DELAY",
+         .type = CFG_INT,
+         F(delay_ms),
+         .def = "5000",
+         .min = 1,
+         .max = 3600000,
+         .doc = "ms between exports"},
+        {.name = "OTEL_SDK_DISABLED",
+         .type = CFG_BOOL,
+         F(disabled),
+         .def = "false",
+         .doc = "`true`: off, whatever else is set"},
+};
+#undef F
+
+const cfg_tab_t otel_conf_tab = CFG_TAB("otel", otel_conf_rows);
 
 /* Decodes %XX in place (OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES are
  * W3C Baggage-like lists whose values may be percent-encoded). */
@@ -84,9 +178,9 @@ static int otel_pairs(char *s, char **kv, int max) {
         return n;
 }
 
-static int otel_headers(otel_conf_t *c, const char *name, char *errstr, size_t errstr_size) {
-        const char *v = otel_env(name);
-        if (!v)
+static int otel_headers(otel_conf_t *c, const char *name, const char *v, char *errstr,
+                        size_t errstr_size) {
+        if (!v || !*v)
                 return 0;
         char *copy = strdup(v), *kv[64];
         int n = copy ? otel_pairs(copy, kv, 32) : -1;
@@ -109,58 +203,30 @@ static int otel_headers(otel_conf_t *c, const char *name, char *errstr, size_t e
         return 0;
 }
 
-static int otel_sampler(otel_conf_t *c, char *errstr, size_t errstr_size) {
-        const char *s = otel_env("OTEL_TRACES_SAMPLER");
-        if (!s)
-                s = "parentbased_traceidratio";
-        static const struct {
-                const char *name;
-                int pb;
-                otel_root_t root;
-        } tab[] = {{"always_on", 0, OTEL_S_ON},
-                   {"always_off", 0, OTEL_S_OFF},
-                   {"traceidratio", 0, OTEL_S_RATIO},
-                   {"parentbased_always_on", 1, OTEL_S_ON},
-                   {"parentbased_always_off", 1, OTEL_S_OFF},
-                   {"parentbased_traceidratio", 1, OTEL_S_RATIO}};
-        size_t i;
-        for (i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-                if (strcasecmp(s, tab[i].name) == 0)
-                        break;
-        if (i == sizeof(tab) / sizeof(tab[0])) {
-                snprintf(errstr, errstr_size,
-                         "OTEL_TRACES_SAMPLER: \"%s\" is not one of always_on, always_off, "
-                         "traceidratio, parentbased_always_on, parentbased_always_off, "
-                         "parentbased_traceidratio",
-                         s);
-                return -1;
-        }
-        c->parent_based = tab[i].pb;
-        c->root = tab[i].root;
-        double r = 1.0;
-        const char *a = otel_env("OTEL_TRACES_SAMPLER_ARG");
-        if (a && c->root == OTEL_S_RATIO) {
-                char *end;
-                r = strtod(a, &end);
-                if (*end || !(r >= 0.0 && r <= 1.0)) {
-                        snprintf(errstr, errstr_size,
-                                 "OTEL_TRACES_SAMPLER_ARG: \"%s\" is not a ratio in [0, 1]", a);
-                        return -1;
-                }
-        }
+/* The samplers, in the order of otel_samplers[]. */
+static const struct {
+        int pb;
+        otel_root_t root;
+} otel_sampler_kinds[] = {{0, OTEL_S_ON}, {0, OTEL_S_OFF}, {0, OTEL_S_RATIO},
+                          {1, OTEL_S_ON}, {1, OTEL_S_OFF}, {1, OTEL_S_RATIO}};
+
+static void otel_sampler(otel_conf_t *c, int sampler, double r) {
+        c->parent_based = otel_sampler_kinds[sampler].pb;
+        c->root = otel_sampler_kinds[sampler].root;
+        if (c->root != OTEL_S_RATIO)
+                r = 1.0;
         /* Compared with the trace-id's last 8 bytes, as the specification's
          * TraceIdRatioBased does, so every service takes the same decision. */
         c->ratio_bound = r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0);
-        return 0;
 }
 
-static int otel_resource(otel_conf_t *c, const char *stage) {
+static int otel_resource(otel_conf_t *c, const char *stage, const otel_env_t *e) {
         const char *kv[2 * (OTEL_MAX_RES + 3)];
         size_t n = 0;
         char defname[64];
         snprintf(defname, sizeof(defname), "weir-%s", stage);
-        const char *ra = otel_env("OTEL_RESOURCE_ATTRIBUTES");
-        c->res_store = ra ? strdup(ra) : NULL;
+        const char *ra = e->resource_attributes;
+        c->res_store = ra && *ra ? strdup(ra) : NULL;
         char *pairs[2 * OTEL_MAX_RES];
         int np = c->res_store ? otel_pairs(c->res_store, pairs, OTEL_MAX_RES) : 0;
         if (np < 0) {
@@ -168,7 +234,7 @@ static int otel_resource(otel_conf_t *c, const char *stage) {
                                    "the variable is ignored");
                 np = 0;
         }
-        const char *svc = otel_env("OTEL_SERVICE_NAME");
+        const char *svc = e->service_name && *e->service_name ? e->service_name : NULL;
         for (int i = 0; i < np && !svc; i++)
                 if (strcmp(pairs[2 * i], "service.name") == 0)
                         svc = pairs[2 * i + 1];
@@ -187,14 +253,13 @@ static int otel_resource(otel_conf_t *c, const char *stage) {
         return otel_pb_resource(&c->resource, kv, n / 2);
 }
 
-static int otel_url(otel_conf_t *c, char *errstr, size_t errstr_size) {
-        const char *t = otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-        const char *b = otel_env("OTEL_EXPORTER_OTLP_ENDPOINT");
+static int otel_url(otel_conf_t *c, const otel_env_t *e, char *errstr, size_t errstr_size) {
+        const char *t = e->traces_endpoint, *b = e->endpoint;
         const char *u = t ? t : b;
         if (!u)
                 return 0;
         if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
-                snprintf(errstr, errstr_size, "%s: \"%s\" is not an http:// or https:// URL",
+                snprintf(errstr, errstr_size, "%s=\"%s\": expected an http:// or https:// URL",
                          t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT",
                          u);
                 return -1;
@@ -211,40 +276,28 @@ static int otel_url(otel_conf_t *c, char *errstr, size_t errstr_size) {
 }
 
 int otel_conf_load(otel_conf_t *c, const char *stage, char *errstr, size_t errstr_size) {
+        otel_env_t e;
         memset(c, 0, sizeof(*c));
-        const char *dis = otel_env("OTEL_SDK_DISABLED");
-        if (dis && strcasecmp(dis, "true") == 0)
-                return 0;
-        const char *proto = otel_env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
-        if (!proto)
-                proto = otel_env("OTEL_EXPORTER_OTLP_PROTOCOL");
-        if (proto && strcmp(proto, "http/protobuf") != 0) {
-                snprintf(errstr, errstr_size,
-                         "OTEL_EXPORTER_OTLP_PROTOCOL: \"%s\" is not supported (Weir exports "
-                         "http/protobuf only)",
-                         proto);
+        memset(&e, 0, sizeof(e));
+        if (cfg_tab_load(&otel_conf_tab, NULL, &e, errstr, errstr_size) == -1)
                 return -1;
-        }
-        long qmax, bmax;
-        if (otel_sampler(c, errstr, errstr_size) ||
-            otel_env_long("OTEL_EXPORTER_OTLP_TIMEOUT", 10000, 1, &c->timeout_ms, errstr,
-                          errstr_size) ||
-            otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 1, &c->delay_ms, errstr, errstr_size) ||
-            otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, &qmax, errstr, errstr_size) ||
-            otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, &bmax, errstr, errstr_size) ||
-            otel_url(c, errstr, errstr_size))
+        if (e.disabled)
+                return 0;
+        otel_sampler(c, e.sampler, e.sampler_arg);
+        c->timeout_ms = (long)e.timeout_ms;
+        c->delay_ms = (long)e.delay_ms;
+        if (otel_url(c, &e, errstr, errstr_size))
                 goto fail;
         if (!c->url) /* no endpoint: off */
                 return 0;
-        if (qmax > 1000000)
-                qmax = 1000000;
-        c->queue_max = (size_t)qmax;
-        c->batch_max = (size_t)(bmax < qmax ? bmax : qmax);
-        if (otel_headers(c, "OTEL_EXPORTER_OTLP_HEADERS", errstr, errstr_size) ||
-            otel_headers(c, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", errstr, errstr_size))
+        c->queue_max = (size_t)e.queue_max;
+        c->batch_max = (size_t)(e.batch_max < e.queue_max ? e.batch_max : e.queue_max);
+        if (otel_headers(c, "OTEL_EXPORTER_OTLP_HEADERS", e.headers, errstr, errstr_size) ||
+            otel_headers(c, "OTEL_EXPORTER_OTLP_TRACES_HEADERS", e.traces_headers, errstr,
+                         errstr_size))
                 goto fail;
         static const char ct[] = "Content-Type: application/x-protobuf";
-        if (buf_append(&c->headers, ct, sizeof(ct)) != 0 || otel_resource(c, stage) != 0) {
+        if (buf_append(&c->headers, ct, sizeof(ct)) != 0 || otel_resource(c, stage, &e) != 0) {
                 snprintf(errstr, errstr_size, "otel: out of memory");
                 goto fail;
         }

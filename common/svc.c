@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
+#include "cfg_tab.h"
 #include "log.h"
 #include "otel.h"
 #include "procm.h"
@@ -40,41 +40,109 @@ static int svc_signals_install(char *errstr, size_t errstr_size) {
         return 0;
 }
 
+/* What svc_load() reads from the environment (svc_conf_tab). */
+typedef struct svc_conf_s {
+        int log_level;
+        const char *spec_path, *schema_dir;
+        int wire; /* av_wire_t */
+        const char *sr_url, *sr_cred;
+        const char *admin_bind;
+        int64_t admin_port, admin_stall_ms;
+} svc_conf_t;
+
+#define F(m) CFG_FIELD(svc_conf_t, m)
+static const char *const svc_levels[] = {"debug", "info", "warn", "warning", "error", NULL};
+/* In the order of av_wire_t. */
+static const char *const svc_wires[] = {"single-object", "confluent", NULL};
+
+static const cfg_def_t svc_conf_rows[] = {
+        {.name = "LOG_LEVEL",
+         .type = CFG_ENUM,
+         F(log_level),
+         .def = "info",
+         .choices = svc_levels,
+         .doc = "the least severe log lines written (JSON lines on stderr)"},
+        {.name = "PIPELINE_SPEC",
+         .type = CFG_STR,
+         F(spec_path),
+         .flags = CFG_REQUIRED,
+         .form = "a path",
+         .doc = "the pipeline spec (docs/pipeline-spec.md); the parts the service reads are "
+                "validated at start-up"},
+        {.name = "SCHEMA_DIR",
+         .type = CFG_STR,
+         F(schema_dir),
+         .def = "schemas",
+         .form = "a path",
+         .doc = "folder of `*.avsc`: the spec's input schema and those the service writes "
+                "(`weir.Aggregate`, `weir.Alert`) must be in it"},
+        {.name = "WIRE_FORMAT",
+         .type = CFG_ENUM,
+         F(wire),
+         .def = "single-object",
+         .choices = svc_wires,
+         .doc = "framing of the records the service writes; `confluent` needs "
+                "`SCHEMA_REGISTRY_URL` (schemas are registered under `<topic>-value`). Input in "
+                "either framing is always read"},
+        {.name = "SCHEMA_REGISTRY_URL",
+         .type = CFG_STR,
+         F(sr_url),
+         .form = "a URL",
+         .doc = "Confluent-compatible Schema Registry; required for `WIRE_FORMAT=confluent` and "
+                "to read Confluent-framed input"},
+        {.name = "SCHEMA_REGISTRY_CREDENTIALS",
+         .type = CFG_SECRET,
+         F(sr_cred),
+         .doc = "`user:password` for the registry's basic auth"},
+        {.name = "ADMIN_BIND",
+         .type = CFG_STR,
+         F(admin_bind),
+         .def = "0.0.0.0",
+         .form = "an IPv4 address",
+         .doc = "address of the admin server: `/metrics`, `/healthz`, `/readyz`"},
+        {.name = "ADMIN_PORT",
+         .type = CFG_INT,
+         F(admin_port),
+         .def = "9400",
+         .min = 0,
+         .max = 65535,
+         .doc = "port of the admin server (0: any free one, logged)"},
+        {.name = "ADMIN_STALL",
+         .type = CFG_DURATION,
+         F(admin_stall_ms),
+         .def = "30s",
+         .min = 0,
+         .max = INT64_MAX,
+         .doc = "`/healthz` fails when the main loop has not beaten for this long"},
+};
+#undef F
+
+const cfg_tab_t svc_conf_tab = CFG_TAB("common", svc_conf_rows);
+
 static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr_size) {
-        const char *path, *dir, *wire, *url, *cred, *bind;
-        int64_t port, stall;
+        svc_conf_t c;
 
         if (log_init(svc->stage, errstr, errstr_size))
                 return -1;
-        if (cfg_str_required("PIPELINE_SPEC", &path, errstr, errstr_size))
+        memset(&c, 0, sizeof(c));
+        if (cfg_tab_load(&svc_conf_tab, NULL, &c, errstr, errstr_size) == -1)
                 return -1;
-        if (!(svc->spec = spec_load(path, spec_parts, errstr, errstr_size)))
+        svc->wire = (av_wire_t)c.wire;
+        if (!(svc->spec = spec_load(c.spec_path, spec_parts, errstr, errstr_size)))
                 return -1;
 
-        if (cfg_str("SCHEMA_DIR", "schemas", &dir, errstr, errstr_size))
-                return -1;
         svc->schemas = av_registry_new();
-        if (av_registry_load_dir(svc->schemas, dir, errstr, errstr_size) < 0)
+        if (av_registry_load_dir(svc->schemas, c.schema_dir, errstr, errstr_size) < 0)
                 return -1;
         svc->input_schema = av_registry_by_name(svc->schemas, svc->spec->input.schema);
         if (!svc->input_schema) {
                 snprintf(errstr, errstr_size,
                          "%s: $.input.schema: schema \"%s\" is not in SCHEMA_DIR=\"%s\"",
-                         svc->spec->path, svc->spec->input.schema, dir);
+                         svc->spec->path, svc->spec->input.schema, c.schema_dir);
                 return -1;
         }
 
-        if (cfg_str("WIRE_FORMAT", "single-object", &wire, errstr, errstr_size))
-                return -1;
-        if (av_wire_parse(wire, &svc->wire)) {
-                snprintf(errstr, errstr_size,
-                         "WIRE_FORMAT=\"%s\": expected single-object or confluent", wire);
-                return -1;
-        }
-        if (cfg_str("SCHEMA_REGISTRY_URL", NULL, &url, errstr, errstr_size) ||
-            cfg_secret("SCHEMA_REGISTRY_CREDENTIALS", &cred, errstr, errstr_size))
-                return -1;
-        if (url && !(svc->sr = sr_new(url, cred, errstr, errstr_size)))
+        if (c.sr_url && !(svc->sr = sr_new(c.sr_url, c.sr_cred, errstr, errstr_size)))
                 return -1;
         if (svc->wire == AV_WIRE_CONFLUENT && !svc->sr) {
                 snprintf(errstr, errstr_size,
@@ -84,11 +152,8 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
 
         if (otel_init(svc->stage, errstr, errstr_size)) /* OTEL_*: off unless set */
                 return -1;
-        if (cfg_str("ADMIN_BIND", "0.0.0.0", &bind, errstr, errstr_size) ||
-            cfg_int("ADMIN_PORT", 9400, 0, 65535, &port, errstr, errstr_size) ||
-            cfg_duration_ms("ADMIN_STALL", 30000, 0, INT64_MAX, &stall, errstr, errstr_size))
-                return -1;
-        if (!(svc->admin = admin_start(bind, (uint16_t)port, stall, errstr, errstr_size)))
+        if (!(svc->admin = admin_start(c.admin_bind, (uint16_t)c.admin_port, c.admin_stall_ms,
+                                       errstr, errstr_size)))
                 return -1;
         svc->starting = admin_ready_condition(svc->admin, "starting");
         /* process_* and weir_build_info, refreshed at each /metrics. */
@@ -97,8 +162,8 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
                 return -1;
         }
         log_info("main", "admin server on %s:%u; pipeline \"%s\" from %s; %zu schemas from %s; %s",
-                 bind, (unsigned)admin_port(svc->admin), svc->spec->name, path,
-                 av_registry_count(svc->schemas), dir, av_wire_name(svc->wire));
+                 c.admin_bind, (unsigned)admin_port(svc->admin), svc->spec->name, c.spec_path,
+                 av_registry_count(svc->schemas), c.schema_dir, av_wire_name(svc->wire));
         return svc_signals_install(errstr, errstr_size);
 }
 

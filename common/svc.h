@@ -1,25 +1,11 @@
 /* svc — the start-up and shutdown every Weir service shares, so that the four
  * main()s hold only what is their own.
  *
- * svc_init() reads, in order, and stops at the first bad value with a
- * message naming it:
- *   LOG_LEVEL                    debug|info|warn|error (log_init)
- *   PIPELINE_SPEC                path of the pipeline spec (required); the
- *                                parts the service asked for are validated
- *   SCHEMA_DIR                   folder of *.avsc (default "schemas"); the
- *                                spec's input schema must be in it
- *   WIRE_FORMAT                  single-object (default) | confluent: the
- *                                framing the service writes
- *   SCHEMA_REGISTRY_URL          Confluent-compatible registry; required for
- *                                WIRE_FORMAT=confluent, optional otherwise
- *                                (reading Confluent-framed input needs it)
- *   SCHEMA_REGISTRY_CREDENTIALS  "user:password" for basic auth (a secret)
- *   ADMIN_BIND, ADMIN_PORT       admin server address (0.0.0.0, 9400;
- *                                port 0 picks a free one, logged)
- *   ADMIN_STALL                  /healthz fails when the main loop has not
- *                                beaten for this long (default 30s)
- *   OTEL_*                       OpenTelemetry trace export (common/otel.h;
- *                                off unless an endpoint is set)
+ * svc_init() reads svc_conf_tab (LOG_LEVEL, PIPELINE_SPEC, SCHEMA_DIR,
+ * WIRE_FORMAT, SCHEMA_REGISTRY_URL, SCHEMA_REGISTRY_CREDENTIALS, ADMIN_BIND,
+ * ADMIN_PORT, ADMIN_STALL: svc.c, and the "common" settings table of
+ * docs/deploy.md generated from it), then OTEL_* (common/otel.h), and
+ * stops at the first bad value with a message naming it;
  * and installs SIGTERM/SIGINT handlers that set svc->stop (a second signal
  * exits at once with status 130). */
 #ifndef WEIR_SVC_H
@@ -31,6 +17,7 @@
 
 #include "admin.h"
 #include "av_wire.h"
+#include "cfg_tab.h"
 #include "spec.h"
 #include "sr.h"
 
@@ -45,6 +32,9 @@ typedef struct svc_s {
         int starting;                    /* readiness condition until svc_started() */
         atomic_int stop;                 /* non-zero after SIGTERM/SIGINT */
 } svc_t;
+
+/* The settings every service reads (see above). */
+extern const cfg_tab_t svc_conf_tab;
 
 /* Fills *svc as above.  `spec_parts`: SPEC_PART_* the service reads.
  * Returns 0, or -1 with errstr set (and whatever was started stopped).

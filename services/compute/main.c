@@ -13,15 +13,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cfg.h"
 #include "cl.h"
 #include "cp.h"
+#include "cp_conf.h"
 #include "log.h"
 #include "svc.h"
 #include "wk.h"
 
 #define STAGE       "compute"
-#define MAX_THREADS 64
+#define MAX_THREADS CP_CONF_MAX_THREADS
 /* Each worker with the admin server takes two readiness conditions (kafka
  * assigned, kafka connected) of the 16 there are; the rest run without. */
 #define ADMIN_WORKERS 6
@@ -76,7 +76,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         memset(&sh, 0, sizeof(sh));
         int sh_ok = 0;
         wk_t *workers[MAX_THREADS] = {0};
-        int64_t threads = 0, stable_ms = 0;
+        cp_conf_t cc;
         char group[300];
         snprintf(group, sizeof(group), "weir-compute-%s", svc->spec->name);
 
@@ -90,16 +90,11 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
                          "from Weir into SCHEMA_DIR)");
                 goto out;
         }
-        /* One worker unless asked, as Kafka Streams' num.stream.threads: it
-         * processed 410k-610k records per CPU-second in bench-compute, and
-         * every worker is a group member of its own.  Members that join at once
-         * often miss each other's round: the broker completes it with the
-         * first, the other's join makes its SyncGroup fail, and librdkafka
-         * (2.0.2 to 2.6 at least) waits out its 1 s join backoff before it
-         * joins again — 1-2 s to ready instead of ~40 ms. */
-        if (cfg_int("COMPUTE_THREADS", 1, 1, MAX_THREADS, &threads, errstr, errstr_size) == -1 ||
-            cfg_duration_ms("CHANGELOG_STABLE_TIMEOUT", 30000, 0, 3600000, &stable_ms, errstr,
-                            errstr_size) == -1)
+        kc_txn_conf_t txn;
+        kc_txn_conf_init(&txn);
+        txn.env_defaults = cp_conf_commit_defaults;
+        if (cp_conf_load(&cc, errstr, errstr_size) == -1 ||
+            kc_txn_conf_env(&txn, errstr, errstr_size) == -1)
                 goto out;
         if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
@@ -108,35 +103,25 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh_ok = 1;
         if (output_conf(svc, &sh.out, errstr, errstr_size) == -1)
                 goto out;
-        kc_txn_conf_init(&sh.txn);
+        sh.txn = txn;
         sh.txn.stage = STAGE;
         sh.txn.group_id = group;
-        /* Kafka Streams under exactly-once commits every 100 ms; a larger
-         * record cap than kc_txn's keeps busy partitions from committing
-         * more often than that. */
-        sh.txn.batch_records = 20000;
-        /* A worker reading several partitions sees a window close on each
-         * within a few ms (their first records past its end come in
-         * different fetches): 5 ms lets them share one commit (kc_txn.h). */
-        sh.txn.linger_ms = 5;
-        if (kc_txn_conf_env(&sh.txn, errstr, errstr_size) == -1)
-                goto out;
         sh.group_id = group;
         sh.changelog_partitions = cl_partitions;
-        sh.restore_stable_ms = stable_ms;
+        sh.restore_stable_ms = cc.stable_ms;
         sh.admin_workers = ADMIN_WORKERS;
-        sh.nworkers = (int)threads;
+        sh.nworkers = (int)cc.threads;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "
                  "partition(s), %lld worker thread(s), %s",
                  svc->spec->name, svc->spec->input.topic, svc->spec->compute->output.aggregates,
                  svc->spec->compute->output.alerts, svc->spec->compute->output.dlq,
-                 svc->spec->compute->output.changelog, partitions, (long long)threads,
+                 svc->spec->compute->output.changelog, partitions, (long long)cc.threads,
                  sh.txn.guarantee == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
 
         rc = 0;
         int started = 0;
-        for (int i = 0; i < (int)threads; i++) {
+        for (int i = 0; i < (int)cc.threads; i++) {
                 if (!(workers[i] = wk_start(&sh, i, errstr, errstr_size))) {
                         atomic_store(&svc->stop, 1);
                         rc = -1;

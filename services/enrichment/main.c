@@ -56,8 +56,11 @@ int main(void) {
                 snprintf(err, sizeof(err), "out of memory");
                 goto out;
         }
-        /* No broker needed for this: said at once, before any connection. */
-        if (en_join_check_schemas(&svc, err, sizeof(err)) == -1)
+        /* No broker needed for these: said at once, before any connection. */
+        kc_txn_conf_t conf;
+        kc_txn_conf_init(&conf);
+        if (kc_txn_conf_env(&conf, err, sizeof(err)) == -1 ||
+            en_join_check_schemas(&svc, err, sizeof(err)) == -1)
                 goto out;
         for (; opened < spec->nsources; opened++)
                 if (en_source_open(&sources[opened], &svc, &spec->sources[opened], &svc.stop, err,
@@ -66,10 +69,6 @@ int main(void) {
         if (!(j = en_join_new(&svc, sources, spec->nsources, err, sizeof(err))))
                 goto out;
 
-        kc_txn_conf_t conf;
-        kc_txn_conf_init(&conf);
-        if (kc_txn_conf_env(&conf, err, sizeof(err)) == -1)
-                goto out;
         char group[300];
         snprintf(group, sizeof(group), "weir-enrichment-%s", svc.spec->name);
         conf.stage = "enrichment";

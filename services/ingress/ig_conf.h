@@ -1,10 +1,12 @@
-/* ig_conf — ingress's own settings, from the environment (cfg_; every bad
- * value names its variable).  docs/ingress.md lists them with defaults. */
+/* ig_conf — ingress's own settings: one cfg_tab table (ig_conf.c), which
+ * also generates the settings table of docs/ingress.md. */
 #ifndef WEIR_IG_CONF_H
 #define WEIR_IG_CONF_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cfg_tab.h"
 
 typedef struct ig_conf_s {
         const char *bind;           /* HTTP_BIND */
@@ -20,10 +22,13 @@ typedef struct ig_conf_s {
         int64_t request_timeout_ms; /* INGRESS_REQUEST_TIMEOUT */
         int64_t produce_timeout_ms; /* INGRESS_PRODUCE_TIMEOUT → message.timeout.ms */
         int64_t shutdown_grace_ms;  /* INGRESS_SHUTDOWN_GRACE */
-        int64_t retry_after_s;      /* INGRESS_RETRY_AFTER */
+        int64_t retry_after_ms;     /* INGRESS_RETRY_AFTER */
+        int64_t retry_after_s;      /* ... in whole seconds, rounded up */
         const char *tokens_file;    /* INGRESS_TOKENS_FILE, or NULL */
         const char *topics;         /* INGRESS_TOPICS, or NULL */
 } ig_conf_t;
+
+extern const cfg_tab_t ig_conf_tab;
 
 /* 0, or -1 with errstr naming the variable. */
 int ig_conf_load(ig_conf_t *c, char *errstr, size_t errstr_size);

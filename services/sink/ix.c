@@ -14,7 +14,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "cfg.h"
+#include "cfg_tab.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
@@ -89,39 +89,118 @@ static int ix_url_check(const char *url, char *errstr, size_t errstr_size) {
         return rc;
 }
 
+#define F(m) CFG_FIELD(ix_conf_t, m)
+static const char *const ix_versions[] = {"auto", "1", "2", NULL};
+
+static const cfg_def_t ix_conf_rows[] = {
+        {.name = "INFLUX_URL",
+         .type = CFG_STR,
+         F(url),
+         .form = "`http://host:8086` or `https://…`",
+         .doc = "base URL, optionally with a path prefix (`http://proxy/influx`). A URL with "
+                "`user:password@`, a query or a fragment is refused at start-up (use the "
+                "variables below; the password is not shown). **Unset: no database writes** (the "
+                "feed still runs and offsets are still committed; the demo runs like that)"},
+        {.name = "INFLUX_VERSION",
+         .type = CFG_ENUM,
+         F(version),
+         .def = "auto",
+         .choices = ix_versions,
+         .doc = "`1` (`/write`), `2` (`/api/v2/write`) or `auto`: 2 when `INFLUX_ORG` or "
+                "`INFLUX_BUCKET` is set, else 1"},
+        {.name = "INFLUX_DB",
+         .type = CFG_STR,
+         F(db),
+         .def_doc = "the pipeline `name`",
+         .doc = "1.x database (it must exist: the sink does not create it, and retries with "
+                "`not_found` until it does)"},
+        {.name = "INFLUX_RP",
+         .type = CFG_STR,
+         F(rp),
+         .def_doc = "the database's default",
+         .doc = "1.x retention policy"},
+        {.name = "INFLUX_USERNAME",
+         .type = CFG_STR,
+         F(username),
+         .doc = "1.x user, sent with `INFLUX_PASSWORD` as HTTP basic auth"},
+        {.name = "INFLUX_PASSWORD",
+         .type = CFG_SECRET,
+         F(password),
+         .doc = "1.x password (never in the URL, never logged); needs `INFLUX_USERNAME`"},
+        {.name = "INFLUX_ORG",
+         .type = CFG_STR,
+         F(org),
+         .doc = "2.x organisation (required for 2.x)"},
+        {.name = "INFLUX_BUCKET",
+         .type = CFG_STR,
+         F(bucket),
+         .def_doc = "the pipeline `name`",
+         .doc = "2.x bucket"},
+        {.name = "INFLUX_TOKEN",
+         .type = CFG_SECRET,
+         F(token),
+         .doc = "2.x API token, sent as `Authorization: Token …` (required for 2.x; never "
+                "logged)"},
+        {.name = "INFLUX_GZIP",
+         .type = CFG_BOOL,
+         F(gzip),
+         .def = "true",
+         .doc = "gzip request bodies (`Content-Encoding: gzip`)"},
+        {.name = "INFLUX_TIMEOUT",
+         .type = CFG_DURATION,
+         F(timeout_ms),
+         .def = "10s",
+         .min = 100,
+         .max = 600000,
+         .doc = "one write request, connection included"},
+        {.name = "INFLUX_CONNECT_TIMEOUT",
+         .type = CFG_DURATION,
+         F(connect_timeout_ms),
+         .def = "5s",
+         .min = 100,
+         .max = 600000,
+         .doc = "TCP (and TLS) connect"},
+        {.name = "SINK_RETRY_INITIAL",
+         .type = CFG_DURATION,
+         F(retry_initial_ms),
+         .def = "200ms",
+         .min = 1,
+         .max = 3600000,
+         .doc = "first retry delay"},
+        {.name = "SINK_RETRY_MAX",
+         .type = CFG_DURATION,
+         F(retry_max_ms),
+         .def = "30s",
+         .min = 1,
+         .max = 3600000,
+         .doc = "cap of the doubling retry delay (not below `SINK_RETRY_INITIAL`)"},
+        {.name = "SINK_RETRY_AFTER_MAX",
+         .type = CFG_DURATION,
+         F(retry_after_max_ms),
+         .def = "5m",
+         .min = 0,
+         .max = 86400000,
+         .doc = "a `Retry-After` longer than this is cut to it"},
+};
+#undef F
+
+const cfg_tab_t ix_conf_tab = CFG_TAB("influx", ix_conf_rows);
+
 int ix_conf_env(ix_conf_t *c, const char *default_db, spec_precision_t precision, char *errstr,
                 size_t errstr_size) {
-        static const char *const versions[] = {"auto", "1", "2", NULL};
-        int v = 0;
         memset(c, 0, sizeof(*c));
-        if (cfg_str("INFLUX_URL", NULL, &c->url, errstr, errstr_size) ||
-            cfg_enum("INFLUX_VERSION", "auto", versions, &v, errstr, errstr_size) ||
-            cfg_str("INFLUX_DB", default_db, &c->db, errstr, errstr_size) ||
-            cfg_str("INFLUX_RP", NULL, &c->rp, errstr, errstr_size) ||
-            cfg_str("INFLUX_ORG", NULL, &c->org, errstr, errstr_size) ||
-            cfg_str("INFLUX_BUCKET", NULL, &c->bucket, errstr, errstr_size) ||
-            cfg_secret("INFLUX_TOKEN", &c->token, errstr, errstr_size) ||
-            cfg_str("INFLUX_USERNAME", NULL, &c->username, errstr, errstr_size) ||
-            cfg_secret("INFLUX_PASSWORD", &c->password, errstr, errstr_size) ||
-            cfg_bool("INFLUX_GZIP", 1, &c->gzip, errstr, errstr_size) ||
-            cfg_duration_ms("INFLUX_TIMEOUT", 10000, 100, 600000, &c->timeout_ms, errstr,
-                            errstr_size) ||
-            cfg_duration_ms("INFLUX_CONNECT_TIMEOUT", 5000, 100, 600000, &c->connect_timeout_ms,
-                            errstr, errstr_size) ||
-            cfg_duration_ms("SINK_RETRY_INITIAL", 200, 1, 3600000, &c->retry_initial_ms, errstr,
-                            errstr_size) ||
-            cfg_duration_ms("SINK_RETRY_MAX", 30000, 1, 3600000, &c->retry_max_ms, errstr,
-                            errstr_size) ||
-            cfg_duration_ms("SINK_RETRY_AFTER_MAX", 300000, 0, 86400000, &c->retry_after_max_ms,
-                            errstr, errstr_size))
+        if (cfg_tab_load(&ix_conf_tab, NULL, c, errstr, errstr_size) == -1)
                 return -1;
+        if (!c->db)
+                c->db = default_db;
         if (c->retry_max_ms < c->retry_initial_ms) {
                 snprintf(errstr, errstr_size,
                          "SINK_RETRY_MAX (%lld ms) is shorter than SINK_RETRY_INITIAL (%lld ms)",
                          (long long)c->retry_max_ms, (long long)c->retry_initial_ms);
                 return -1;
         }
-        c->version = v == 0 ? (c->org || c->bucket ? 2 : 1) : v;
+        if (c->version == 0) /* auto */
+                c->version = c->org || c->bucket ? 2 : 1;
         if (c->url && ix_url_check(c->url, errstr, errstr_size))
                 return -1;
         if (c->version == 2) {

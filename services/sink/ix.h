@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "cfg_tab.h"
 #include "spec.h"
 
 typedef struct ix_conf_s {
@@ -42,15 +43,16 @@ typedef struct ix_conf_s {
         int64_t retry_after_max_ms;             /* a Retry-After longer than this is cut */
 } ix_conf_t;
 
-/* Reads the INFLUX_* and SINK_RETRY_* variables (docs/sink.md):
- * INFLUX_URL (unset: conf->url NULL), INFLUX_VERSION 1|2|auto (auto: 2 when
- * INFLUX_ORG or INFLUX_BUCKET is set, else 1), INFLUX_DB (default
- * `default_db`), INFLUX_RP, INFLUX_ORG, INFLUX_BUCKET (default `default_db`),
- * INFLUX_TOKEN (required for 2.x), INFLUX_USERNAME, INFLUX_PASSWORD,
- * INFLUX_GZIP (true), INFLUX_TIMEOUT (10s), INFLUX_CONNECT_TIMEOUT (5s),
- * SINK_RETRY_INITIAL (200ms), SINK_RETRY_MAX (30s), SINK_RETRY_AFTER_MAX
- * (5m).  Strings point into the environment.  Returns 0, or -1 with errstr
- * naming the variable. */
+/* The INFLUX_* and SINK_RETRY_* settings (docs/sink.md is generated from
+ * it); ix_conf_env() loads it. */
+extern const cfg_tab_t ix_conf_tab;
+
+/* Loads ix_conf_tab, then what depends on several values: INFLUX_DB
+ * defaults to `default_db`, INFLUX_VERSION auto is 2 when INFLUX_ORG or
+ * INFLUX_BUCKET is set (else 1), 2.x needs INFLUX_ORG and INFLUX_TOKEN and
+ * its bucket defaults to `default_db`, INFLUX_PASSWORD needs
+ * INFLUX_USERNAME.  Strings point into the environment.  Returns 0, or -1
+ * with errstr naming the variable. */
 int ix_conf_env(ix_conf_t *conf, const char *default_db, spec_precision_t precision, char *errstr,
                 size_t errstr_size);
 

@@ -1,16 +1,39 @@
 /* sk_conf — the sink loop's settings and metrics (see sk_conf.h). */
 #include "sk_conf.h"
 
-#include "cfg.h"
+#include "cfg_tab.h"
+
+#define F(m) CFG_FIELD(sk_conf_t, m)
+static const cfg_def_t sk_conf_rows[] = {
+        {.name = "SINK_BATCH_POINTS",
+         .type = CFG_INT,
+         F(batch_points),
+         .def = "5000",
+         .min = 1,
+         .max = 1000000,
+         .doc = "a batch is written when it holds this many points…"},
+        {.name = "SINK_BATCH_BYTES",
+         .type = CFG_SIZE,
+         F(batch_bytes),
+         .def = "1MiB",
+         .min = 1024,
+         .max = 256 << 20,
+         .doc = "…or this much line protocol (before gzip)…"},
+        {.name = "SINK_FLUSH_INTERVAL",
+         .type = CFG_DURATION,
+         F(flush_ms),
+         .def = "1s",
+         .min = 1,
+         .max = 600000,
+         .doc = "…or when its first record is this old (offsets are committed at the same "
+                "moments, also when nothing was written)"},
+};
+#undef F
+
+const cfg_tab_t sk_conf_tab = CFG_TAB("sink", sk_conf_rows);
 
 int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size) {
-        if (cfg_int("SINK_BATCH_POINTS", 5000, 1, 1000000, &c->batch_points, errstr, errstr_size))
-                return -1;
-        if (cfg_size_bytes("SINK_BATCH_BYTES", 1 << 20, 1024, 256 << 20, &c->batch_bytes, errstr,
-                           errstr_size))
-                return -1;
-        return cfg_duration_ms("SINK_FLUSH_INTERVAL", 1000, 1, 600000, &c->flush_ms, errstr,
-                               errstr_size);
+        return cfg_tab_load(&sk_conf_tab, NULL, c, errstr, errstr_size);
 }
 
 void sk_metrics_init(sk_metrics_t *m) {

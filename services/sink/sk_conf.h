@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg_tab.h"
 #include "metrics.h"
 
 enum { T_AGG, T_ALERT, T_N }; /* the two inputs: aggregates, alerts */
@@ -15,6 +16,9 @@ typedef struct sk_conf_s {
         int64_t batch_bytes;  /* SINK_BATCH_BYTES (1MiB) */
         int64_t flush_ms;     /* SINK_FLUSH_INTERVAL (1s) */
 } sk_conf_t;
+
+/* The variables above as a table (docs/sink.md is generated from it). */
+extern const cfg_tab_t sk_conf_tab;
 
 /* Reads the variables above.  0, or -1 with errstr naming the variable. */
 int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size);

@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg_tab.h"
+
 typedef struct ws_server_s ws_server_t;
 
 typedef struct {
@@ -61,17 +63,17 @@ typedef struct {
         size_t snapshot_max_keys;      /* snapshot entries (ws_snap.h) kept; 0 = no snapshot */
 } ws_conf_t;
 
-/* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",
- * max_clients 1000, queue 256 KiB, inbox 8 MiB, message 4 KiB, batch 5 ms,
- * ping 20 s, idle 60 s, slow 10 s, dashboard on, snapshot of 10000 entries. */
+/* The SINK_HTTP_* / SINK_WS_* / SINK_DASHBOARD / SINK_SNAPSHOT_MAX_KEYS
+ * settings with their defaults and ranges (ws_conf.c; docs/sink.md is
+ * generated from it). */
+extern const cfg_tab_t ws_conf_tab;
+
+/* Fills `conf` with the table's defaults, and path "/ws". */
 void ws_conf_defaults(ws_conf_t *conf);
 
-/* Overrides `conf` from the environment (cfg_): SINK_HTTP_BIND,
- * SINK_HTTP_PORT, SINK_WS_MAX_CLIENTS, SINK_WS_CLIENT_QUEUE (size),
- * SINK_WS_INBOX (size), SINK_WS_MAX_MESSAGE (size), SINK_WS_BATCH,
- * SINK_WS_PING_INTERVAL, SINK_WS_IDLE_TIMEOUT, SINK_WS_SLOW_TIMEOUT
- * (durations), SINK_DASHBOARD (bool), SINK_SNAPSHOT_MAX_KEYS (0..1000000).  conf->path is left
- * alone: it comes from the pipeline spec (sink.websocket.path).  Returns 0, or -1 with errstr
+/* Loads ws_conf_tab from the environment into `conf` (a variable unset
+ * takes the table's default).  conf->path is left alone: it comes from the
+ * pipeline spec (sink.websocket.path).  Returns 0, or -1 with errstr
  * naming the variable. */
 int ws_conf_env(ws_conf_t *conf, char *errstr, size_t errstr_size);
 

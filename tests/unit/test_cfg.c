@@ -1,7 +1,17 @@
 /* Unit tests for cfg: defaults, validation messages (variable, value,
- * expected form), duration and size grammar, KAFKA_* passthrough and
- * secret redaction. */
+ * expected form), duration and size grammar, KAFKA_* passthrough, secret
+ * redaction, and the settings tables (cfg_tab): every type, refusals,
+ * defaults, the generated markdown, and every service's table sound. */
+#include "../../services/compute/cp_conf.h"
+#include "../../services/ingress/ig_conf.h"
+#include "../../services/sink/ix.h"
+#include "../../services/sink/sk_conf.h"
+#include "../../services/sink/ws.h"
 #include "cfg.h"
+#include "cfg_tab.h"
+#include "kc_txn.h"
+#include "otel.h"
+#include "svc.h"
 #include "th.h"
 
 #include <stdio.h>
@@ -414,6 +424,287 @@ static void test_kafka_conf_file(void) {
         clear_kafka_env();
 }
 
+/* ------------------------------------------------------------ cfg_tab */
+
+typedef struct {
+        const char *s, *req, *secret;
+        uint16_t port;
+        int flag, mode;
+        int64_t wait_ms, idle_ms;
+        size_t bytes;
+        double ratio;
+} tt_t;
+
+#define TF(m) CFG_FIELD(tt_t, m)
+static const char *const tt_modes[] = {"fast", "safe", NULL};
+static const cfg_def_t tt_rows[] = {
+        {.name = "WEIR_T_S", .type = CFG_STR, TF(s), .def = "dflt", .doc = "a string"},
+        {.name = "WEIR_T_REQ", .type = CFG_STR, TF(req), .flags = CFG_REQUIRED, .doc = "needed"},
+        {.name = "WEIR_T_SECRET", .type = CFG_SECRET, TF(secret), .doc = "a secret"},
+        {.name = "WEIR_T_PORT",
+         .type = CFG_INT,
+         TF(port),
+         .def = "8080",
+         .min = 0,
+         .max = 65535,
+         .doc = "a port"},
+        {.name = "WEIR_T_FLAG", .type = CFG_BOOL, TF(flag), .def = "true", .doc = "a flag"},
+        {.name = "WEIR_T_MODE",
+         .type = CFG_ENUM,
+         TF(mode),
+         .def = "safe",
+         .choices = tt_modes,
+         .doc = "a mode"},
+        {.name = "WEIR_T_WAIT",
+         .type = CFG_DURATION,
+         TF(wait_ms),
+         .def = "5s",
+         .min = 1,
+         .max = 3600000,
+         .doc = "a wait"},
+        {.name = "WEIR_T_IDLE",
+         .type = CFG_DURATION,
+         TF(idle_ms),
+         .def = "0ms",
+         .min = 0,
+         .max = 60000,
+         .flags = CFG_OFF,
+         .doc = "an idle time"},
+        {.name = "WEIR_T_BYTES",
+         .type = CFG_SIZE,
+         TF(bytes),
+         .def = "1MiB",
+         .min = 1024,
+         .max = 1LL << 30,
+         .def_doc = "one MiB",
+         .doc = "a size"},
+        {.name = "WEIR_T_RATIO", .type = CFG_RATIO, TF(ratio), .def = "0.5", .doc = "a ratio"},
+};
+static const cfg_tab_t tt_tab = CFG_TAB("test", tt_rows);
+
+static void tt_clear(void) {
+        for (size_t i = 0; i < tt_tab.n; i++)
+                unsetenv(tt_rows[i].name);
+        unsetenv("WEIR_T_SECRET_FILE");
+        setenv("WEIR_T_REQ", "here", 1);
+}
+
+static void test_tab_defaults_and_types(void) {
+        tt_t t;
+        tt_clear();
+        memset(&t, 0xff, sizeof(t));
+        TH_CHECK_INT(cfg_tab_load(&tt_tab, NULL, &t, err, sizeof(err)), 0);
+        TH_CHECK_STR(t.s, "dflt");
+        TH_CHECK_STR(t.req, "here");
+        TH_CHECK(t.secret == NULL);
+        TH_CHECK_INT(t.port, 8080);
+        TH_CHECK_INT(t.flag, 1);
+        TH_CHECK_INT(t.mode, 1);
+        TH_CHECK_INT(t.wait_ms, 5000);
+        TH_CHECK_INT(t.idle_ms, 0);
+        TH_CHECK_INT(t.bytes, 1 << 20);
+        TH_CHECK(t.ratio == 0.5);
+
+        setenv("WEIR_T_S", "x", 1);
+        setenv("WEIR_T_PORT", "65535", 1); /* the top of a uint16_t, kept whole */
+        setenv("WEIR_T_FLAG", "off", 1);
+        setenv("WEIR_T_MODE", "FAST", 1);
+        setenv("WEIR_T_WAIT", "1h", 1);
+        setenv("WEIR_T_IDLE", "off", 1);
+        setenv("WEIR_T_BYTES", "64KiB", 1);
+        setenv("WEIR_T_RATIO", "0", 1);
+        setenv("WEIR_T_SECRET", "s3cr3t", 1);
+        TH_CHECK_INT(cfg_tab_load(&tt_tab, NULL, &t, err, sizeof(err)), 0);
+        TH_CHECK_STR(t.s, "x");
+        TH_CHECK_INT(t.port, 65535);
+        TH_CHECK_INT(t.flag, 0);
+        TH_CHECK_INT(t.mode, 0);
+        TH_CHECK_INT(t.wait_ms, 3600000);
+        TH_CHECK_INT(t.idle_ms, -1);
+        TH_CHECK_INT(t.bytes, 65536);
+        TH_CHECK(t.ratio == 0.0);
+        TH_CHECK_STR(t.secret, "s3cr3t");
+
+        /* A service's own defaults replace the rows'; the environment still wins. */
+        static const char *const mine[] = {"WEIR_T_WAIT", "250ms", "WEIR_T_S", "other", NULL};
+        unsetenv("WEIR_T_WAIT");
+        TH_CHECK_INT(cfg_tab_load(&tt_tab, mine, &t, err, sizeof(err)), 0);
+        TH_CHECK_INT(t.wait_ms, 250);
+        TH_CHECK_STR(t.s, "x");
+        /* Defaults alone, whatever the environment says. */
+        memset(&t, 0, sizeof(t));
+        cfg_tab_defaults(&tt_tab, mine, &t);
+        TH_CHECK_STR(t.s, "other");
+        TH_CHECK_INT(t.wait_ms, 250);
+        TH_CHECK_INT(t.port, 8080);
+        TH_CHECK_INT(t.bytes, 1 << 20);
+        TH_CHECK(t.ratio == 0.5);
+        tt_clear();
+}
+
+/* One bad value of each type: refused with the same shape of message,
+ * naming the variable, the value and what is allowed. */
+static void test_tab_refusals(void) {
+        static const char *const bad[][3] = {
+                {"WEIR_T_PORT", "70000", "WEIR_T_PORT=\"70000\": expected an integer in 0..65535"},
+                {"WEIR_T_PORT", "-1", "WEIR_T_PORT=\"-1\": expected an integer in 0..65535"},
+                {"WEIR_T_FLAG", "maybe",
+                 "WEIR_T_FLAG=\"maybe\": expected true/false, 1/0, yes/no or on/off"},
+                {"WEIR_T_MODE", "slow", "WEIR_T_MODE=\"slow\": expected one of fast, safe"},
+                {"WEIR_T_WAIT", "2h",
+                 "WEIR_T_WAIT=\"2h\": expected a duration in 1ms..1h, like \"250ms\", \"5s\", "
+                 "\"2m\" or \"1h\" (a bare number is milliseconds)"},
+                {"WEIR_T_IDLE", "soon",
+                 "WEIR_T_IDLE=\"soon\": expected a duration in 0ms..1m, like \"250ms\", "
+                 "\"5s\", \"2m\" or \"1h\" (a bare number is milliseconds), or off"},
+                {"WEIR_T_BYTES", "1KB",
+                 "WEIR_T_BYTES=\"1KB\": expected a size in 1KiB..1GiB, like \"512\", \"64KiB\", "
+                 "\"10MiB\" or \"1GiB\""},
+                {"WEIR_T_RATIO", "1.5", "WEIR_T_RATIO=\"1.5\": expected a ratio in 0..1"},
+                {"WEIR_T_REQ", "", "WEIR_T_REQ is not set: a value is required"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                tt_t t;
+                tt_clear();
+                setenv(bad[i][0], bad[i][1], 1);
+                err[0] = '\0';
+                TH_CHECK_INT(cfg_tab_load(&tt_tab, NULL, &t, err, sizeof(err)), -1);
+                TH_CHECK_STR(err, bad[i][2]);
+        }
+        /* A secret from a file; both forms at once is refused without the value. */
+        tt_t t;
+        char path[] = "/tmp/weir-tab-XXXXXX";
+        int fd = mkstemp(path);
+        TH_CHECK(fd >= 0 && write(fd, "fr0m-file\n", 10) == 10);
+        close(fd);
+        tt_clear();
+        setenv("WEIR_T_SECRET_FILE", path, 1);
+        TH_CHECK_INT(cfg_tab_load(&tt_tab, NULL, &t, err, sizeof(err)), 0);
+        TH_CHECK_STR(t.secret, "fr0m-file");
+        setenv("WEIR_T_SECRET", "in-env", 1);
+        TH_CHECK_INT(cfg_tab_load(&tt_tab, NULL, &t, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "WEIR_T_SECRET and WEIR_T_SECRET_FILE are both set");
+        TH_CHECK(!strstr(err, "in-env") && !strstr(err, "fr0m"));
+        unlink(path);
+        tt_clear();
+        unsetenv("WEIR_T_REQ");
+}
+
+static char *tt_markdown(const cfg_tab_t *t, const char *const *defaults) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        cfg_tab_markdown_header(f);
+        cfg_tab_markdown_rows(f, t, defaults);
+        fclose(f);
+        return buf;
+}
+
+static void test_tab_markdown(void) {
+        static const char *const mine[] = {"WEIR_T_WAIT", "250ms", NULL};
+        char *md = tt_markdown(&tt_tab, mine);
+        TH_CHECK_STR(md, "| variable | default | allowed | meaning |\n"
+                         "|---|---|---|---|\n"
+                         "| `WEIR_T_S` | `dflt` | text | a string |\n"
+                         "| `WEIR_T_REQ` | *required* | text | needed |\n"
+                         "| `WEIR_T_SECRET` | unset | text, a secret (or `WEIR_T_SECRET_FILE`: a "
+                         "file holding it) | a secret |\n"
+                         "| `WEIR_T_PORT` | `8080` | 0 … 65535 | a port |\n"
+                         "| `WEIR_T_FLAG` | `true` | `true`, `false` | a flag |\n"
+                         "| `WEIR_T_MODE` | `safe` | `fast`, `safe` | a mode |\n"
+                         "| `WEIR_T_WAIT` | `250ms` | `1ms` … `1h` | a wait |\n"
+                         "| `WEIR_T_IDLE` | `0ms` | `0ms` … `1m`, or `off` | an idle time |\n"
+                         "| `WEIR_T_BYTES` | one MiB | `1KiB` … `1GiB` | a size |\n"
+                         "| `WEIR_T_RATIO` | `0.5` | 0 … 1 | a ratio |\n");
+        free(md);
+}
+
+static void test_tab_check(void) {
+        TH_CHECK_INT(cfg_tab_check(&tt_tab, NULL, err, sizeof(err)), 0);
+        static const char *const unknown[] = {"WEIR_T_NOPE", "1", NULL};
+        TH_CHECK_INT(cfg_tab_check(&tt_tab, unknown, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "test: no row WEIR_T_NOPE for its default");
+        static const char *const out[] = {"WEIR_T_PORT", "70000", NULL};
+        TH_CHECK_INT(cfg_tab_check(&tt_tab, out, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_PORT: the default is out of range");
+        static const cfg_def_t wide[] = {{.name = "WEIR_T_PORT",
+                                          .type = CFG_INT,
+                                          TF(port),
+                                          .min = 0,
+                                          .max = 70000,
+                                          .doc = "too wide"}};
+        static const cfg_tab_t wide_tab = CFG_TAB("wide", wide);
+        TH_CHECK_INT(cfg_tab_check(&wide_tab, NULL, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_PORT: max does not fit the field");
+        static const cfg_def_t pipe[] = {
+                {.name = "WEIR_T_S", .type = CFG_STR, TF(s), .doc = "a | b"}};
+        static const cfg_tab_t pipe_tab = CFG_TAB("pipe", pipe);
+        TH_CHECK_INT(cfg_tab_check(&pipe_tab, NULL, err, sizeof(err)), -1);
+        TH_CHECK_HAS(err, "WEIR_T_S: a '|'");
+        static const cfg_def_t twice[] = {
+                {.name = "WEIR_T_S", .type = CFG_STR, TF(s), .doc = "a"},
+                {.name = "WEIR_T_S", .type = CFG_STR, TF(req), .doc = "b"}};
+        static const cfg_tab_t twice_tab = CFG_TAB("twice", twice);
+        TH_CHECK_INT(cfg_tab_check(&twice_tab, NULL, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "twice: WEIR_T_S is listed twice");
+        static const cfg_def_t baddef[] = {{.name = "WEIR_T_MODE",
+                                            .type = CFG_ENUM,
+                                            TF(mode),
+                                            .def = "slow",
+                                            .choices = tt_modes,
+                                            .doc = "m"}};
+        static const cfg_tab_t baddef_tab = CFG_TAB("baddef", baddef);
+        TH_CHECK_INT(cfg_tab_check(&baddef_tab, NULL, err, sizeof(err)), -1);
+        TH_CHECK_STR(err, "WEIR_T_MODE: the default does not parse");
+}
+
+/* Every table a service loads is sound, and its defaults load with an
+ * empty environment (no variable of theirs is set in the unit tests). */
+static void test_tab_services(void) {
+        static const struct {
+                const cfg_tab_t *t;
+                const char *const *defaults;
+        } all[] = {{&svc_conf_tab, NULL},    {&otel_conf_tab, NULL},
+                   {&ig_conf_tab, NULL},     {&cp_conf_tab, NULL},
+                   {&kc_txn_conf_tab, NULL}, {&kc_txn_conf_tab, cp_conf_commit_defaults},
+                   {&ix_conf_tab, NULL},     {&sk_conf_tab, NULL},
+                   {&ws_conf_tab, NULL}};
+        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+                err[0] = '\0';
+                TH_CHECK_INT(cfg_tab_check(all[i].t, all[i].defaults, err, sizeof(err)), 0);
+                TH_CHECK_STR(err, "");
+                TH_CHECK(all[i].t->n > 0);
+        }
+        /* Names are unique across all the tables. */
+        const cfg_tab_t *tabs[] = {&svc_conf_tab, &otel_conf_tab,   &ix_conf_tab, &sk_conf_tab,
+                                   &ws_conf_tab,  &kc_txn_conf_tab, &ig_conf_tab, &cp_conf_tab};
+        for (size_t a = 0; a < 8; a++)
+                for (size_t b = a + 1; b < 8; b++)
+                        for (size_t i = 0; i < tabs[a]->n; i++)
+                                for (size_t j = 0; j < tabs[b]->n; j++)
+                                        TH_CHECK(strcmp(tabs[a]->defs[i].name,
+                                                        tabs[b]->defs[j].name) != 0);
+        /* Defaults as the code used before the tables (compute's commit
+         * cadence, the shared loop's). */
+        kc_txn_conf_t c;
+        kc_txn_conf_init(&c);
+        TH_CHECK_INT(c.guarantee, KC_EXACTLY_ONCE);
+        TH_CHECK_INT(c.batch_ms, 100);
+        TH_CHECK_INT(c.batch_records, 1000);
+        TH_CHECK_INT(c.linger_ms, 0);
+        c.env_defaults = cp_conf_commit_defaults;
+        TH_CHECK_INT(kc_txn_conf_env(&c, err, sizeof(err)), 0);
+        TH_CHECK_INT(c.batch_records, 20000);
+        TH_CHECK_INT(c.linger_ms, 5);
+        TH_CHECK_INT(c.state_ms, 0);
+        cp_conf_t cp;
+        TH_CHECK_INT(cp_conf_load(&cp, err, sizeof(err)), 0);
+        TH_CHECK_INT(cp.threads, 1);
+        TH_CHECK_INT(cp.stable_ms, 30000);
+}
+
 TH_MAIN("cfg", TH_T(test_str), TH_T(test_int), TH_T(test_bool), TH_T(test_parse_duration),
         TH_T(test_duration_env), TH_T(test_size), TH_T(test_enum), TH_T(test_secret),
-        TH_T(test_kafka_conf), TH_T(test_secret_file), TH_T(test_kafka_conf_file))
+        TH_T(test_kafka_conf), TH_T(test_secret_file), TH_T(test_kafka_conf_file),
+        TH_T(test_tab_defaults_and_types), TH_T(test_tab_refusals), TH_T(test_tab_markdown),
+        TH_T(test_tab_check), TH_T(test_tab_services))

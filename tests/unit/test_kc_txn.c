@@ -618,7 +618,9 @@ static void test_conf_env(void) {
         TH_CHECK_HAS(err, "COMMIT_STATE_INTERVAL");
         unsetenv("COMMIT_STATE_INTERVAL");
         TH_CHECK_INT(conf.linger_ms, 0); /* no wait unless asked */
-        conf.linger_ms = 5;              /* a service's own default (compute) */
+        /* a service's own default (compute's) */
+        static const char *const linger5[] = {"COMMIT_LINGER", "5ms", NULL};
+        conf.env_defaults = linger5;
         TH_CHECK_INT(kc_txn_conf_env(&conf, err, sizeof(err)), 0);
         TH_CHECK_INT(conf.linger_ms, 5);
         setenv("COMMIT_LINGER", "0", 1);

@@ -89,7 +89,8 @@ static void test_bad_settings(void) {
         TH_CHECK_HAS(init_error(), "PIPELINE_SPEC");
         env_good();
         setenv("WIRE_FORMAT", "protobuf", 1);
-        TH_CHECK_STR(init_error(), "WIRE_FORMAT=\"protobuf\": expected single-object or confluent");
+        TH_CHECK_STR(init_error(),
+                     "WIRE_FORMAT=\"protobuf\": expected one of single-object, confluent");
         env_good();
         setenv("WIRE_FORMAT", "confluent", 1);
         TH_CHECK_HAS(init_error(), "SCHEMA_REGISTRY_URL");
