@@ -439,8 +439,10 @@ kc_txn_res_t en_join_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opa
         it->body_len = body_len;
         it->join_off = it->body_off + (size_t)((const uint8_t *)jv - body);
         it->join_len = jl;
+        /* librdkafka 2.0.2 parses an empty header list for every v2
+         * record: copied (and produced) only when it holds something. */
         rd_kafka_headers_t *hdrs = NULL;
-        if (!rd_kafka_message_headers(m, &hdrs))
+        if (!rd_kafka_message_headers(m, &hdrs) && rd_kafka_header_cnt(hdrs) > 0)
                 it->hdrs = rd_kafka_headers_copy(hdrs);
         it->ts = en_msg_ts(m);
         it->partition = m->partition;
