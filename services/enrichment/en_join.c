@@ -14,7 +14,11 @@
 #include "log.h"
 #include "metrics.h"
 
-#define EN_BATCH 512 /* records looked up together (one Redis round trip) */
+#define EN_BATCH   512 /* records looked up together (one Redis round trip) */
+#define EN_STR(x)  #x
+#define EN_XSTR(x) EN_STR(x)
+
+const char *const en_join_producer_props[] = {"batch.num.messages", EN_XSTR(EN_BATCH), NULL};
 
 enum { EN_AGG = 0, EN_ALERT = 1 };
 static const char *const en_kind_names[] = {"aggregates", "alerts"};
@@ -312,6 +316,10 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
                                 return KC_TXN_ABORT;
                         }
         }
+        /* The previous batch delivered first (kc_txn_produce_wait): while
+         * it is in flight, records queued behind it made librdkafka's
+         * broker thread spin; meanwhile this batch was read and looked up. */
+        kc_txn_produce_wait(t, 1000);
         kc_txn_res_t rc = KC_TXN_OK;
         for (size_t i = 0; i < n && rc == KC_TXN_OK; i++) {
                 en_item_t *it = &j->items[i];

@@ -57,18 +57,12 @@ int main(void) {
          * compute's cap; the input is normally sparse (aggregates), so this
          * only changes anything under a backlog. */
         conf.batch_records = 20000;
-        /* At most 1000 records queued or in flight in the producer (kc_produce
-         * then waits for delivery reports).  With more, librdkafka 2.0.2's
-         * broker thread spins in poll(0) while a ready batch waits for one
-         * of the idempotent producer's 5 in-flight slots (its wake-up time
-         * stays "now"): 55-70 % of the process's CPU on a backlog with
-         * 20,000-record transactions, 0.3 CPU-s per 200k records.  A
-         * backlog drains as fast either way (one partition's requests
-         * are acknowledged in about a millisecond on loopback).  KAFKA_
-         * QUEUE_BUFFERING_MAX_MESSAGES overrides it. */
-        static const char *const producer_props[] = {"queue.buffering.max.messages", "1000",
-                                                     NULL};
-        conf.producer_props = producer_props;
+        /* batch.num.messages = en_join's batch (512): en_join waits for
+         * each batch's delivery before producing the next
+         * (kc_txn_produce_wait), so a batch for one partition is sent as
+         * soon as it is complete instead of after linger.ms.
+         * KAFKA_BATCH_NUM_MESSAGES overrides it. */
+        conf.producer_props = en_join_producer_props;
         if (kc_txn_conf_env(&conf, err, sizeof(err)) == -1)
                 goto out;
         char group[300];
