@@ -600,6 +600,12 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
         return err;
 }
 
+void kc_txn_produce_wait(kc_txn_t *t, int timeout_ms) {
+        rd_kafka_t *p = kc_rk(t->producer);
+        if (rd_kafka_outq_len(p) > 0)
+                rd_kafka_flush(p, timeout_ms);
+}
+
 void kc_txn_output_pending(kc_txn_t *t) {
         if (t->open && t->produced++ == 0)
                 t->first_out_ms = clk_mono_ms();

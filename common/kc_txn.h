@@ -215,6 +215,18 @@ void kc_txn_stop(kc_txn_t *t);
  * the loop find out at commit. */
 rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec);
 
+/* From a hook: waits until every record produced so far is delivered or
+ * has failed (a failure aborts the transaction at its commit), at most
+ * timeout_ms, serving delivery reports meanwhile; what is queued is sent at
+ * once, without the producer's linger.  A service producing in batches
+ * calls it before each batch: librdkafka 2.0.2's idempotent producer sends
+ * a partition's next request only once fewer than 5 *records* (not
+ * requests) of it are in flight, and while a ready batch waits for that its
+ * broker thread spins (poll with a zero timeout) for the whole round trip.
+ * Waiting here instead costs no CPU and no throughput: that release sends
+ * one request per partition at a time anyway. */
+void kc_txn_produce_wait(kc_txn_t *t, int timeout_ms);
+
 /* From the process hook: it holds output it will produce by pre_commit
  * (a batch), so the open transaction counts as holding output and commits
  * once the input is drained (idle_ms), as if it had been produced. */

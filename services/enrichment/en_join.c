@@ -14,7 +14,12 @@
 #include "log.h"
 #include "metrics.h"
 
-#define EN_BATCH 512 /* records looked up together (one Redis round trip) */
+#define EN_BATCH   512 /* records looked up together (one Redis round trip) */
+#define EN_STR(x)  #x
+#define EN_XSTR(x) EN_STR(x)
+
+const char *const en_join_producer_props[] = {"batch.num.messages", EN_XSTR(EN_BATCH), NULL};
+const char *const en_join_commit_defaults[] = {"COMMIT_MAX_RECORDS", "20000", NULL};
 
 enum { EN_AGG = 0, EN_ALERT = 1 };
 static const char *const en_kind_names[] = {"aggregates", "alerts"};
@@ -312,6 +317,10 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
                                 return KC_TXN_ABORT;
                         }
         }
+        /* The previous batch delivered first (kc_txn_produce_wait): while
+         * it is in flight, records queued behind it made librdkafka's
+         * broker thread spin; meanwhile this batch was read and looked up. */
+        kc_txn_produce_wait(t, 1000);
         kc_txn_res_t rc = KC_TXN_OK;
         for (size_t i = 0; i < n && rc == KC_TXN_OK; i++) {
                 en_item_t *it = &j->items[i];
@@ -439,8 +448,10 @@ kc_txn_res_t en_join_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opa
         it->body_len = body_len;
         it->join_off = it->body_off + (size_t)((const uint8_t *)jv - body);
         it->join_len = jl;
+        /* librdkafka 2.0.2 parses an empty header list for every v2
+         * record: copied (and produced) only when it holds something. */
         rd_kafka_headers_t *hdrs = NULL;
-        if (!rd_kafka_message_headers(m, &hdrs))
+        if (!rd_kafka_message_headers(m, &hdrs) && rd_kafka_header_cnt(hdrs) > 0)
                 it->hdrs = rd_kafka_headers_copy(hdrs);
         it->ts = en_msg_ts(m);
         it->partition = m->partition;

@@ -59,6 +59,21 @@ int main(void) {
         /* No broker needed for these: said at once, before any connection. */
         kc_txn_conf_t conf;
         kc_txn_conf_init(&conf);
+        /* Transactions bounded by time (COMMIT_INTERVAL, 100 ms after the
+         * first output), not by kc_txn's 1000 records: each commit costs
+         * librdkafka 2.0.2's main thread ~2-3 ms of CPU spinning on its
+         * 1 ms and 20 ms AddPartitionsToTxn timers (it sleeps in whole ms
+         * and spins the remainder), which at 1000 records was 40 % of the
+         * process's CPU on a backlog (docs/bench/enrichment.md).  The input
+         * is normally sparse (aggregates), so this only matters under a
+         * backlog. */
+        conf.env_defaults = en_join_commit_defaults;
+        /* batch.num.messages = en_join's batch (512): en_join waits for
+         * each batch's delivery before producing the next
+         * (kc_txn_produce_wait), so a batch for one partition is sent as
+         * soon as it is complete instead of after linger.ms.
+         * KAFKA_BATCH_NUM_MESSAGES overrides it. */
+        conf.producer_props = en_join_producer_props;
         if (kc_txn_conf_env(&conf, err, sizeof(err)) == -1 ||
             en_join_check_schemas(&svc, err, sizeof(err)) == -1)
                 goto out;

@@ -154,6 +154,12 @@ if imgs:
 else:
     o.append("Not measured in this run: `docker/build-images.sh` failed (build/bench/images.log).")
 o.append("\n## Against the targets\n")
+m = re.search(r"ratio=([0-9.]+)", lines.get("bench-enrichment", ""))
+if m:
+    v = float(m.group(1))
+    o.append(f"- bench-enrichment ratio >= 0.5 (weir-enrichment's records per CPU-second over a "
+             f"kcat copy's, docs/bench/enrichment.md): {v:.2f} — "
+             + ("met" if v >= 0.5 else f"**missed** ({v:.2f} against 0.5)"))
 if e2e:
     top = e2e["rates"][max(e2e["rates"], key=int)]
     tot = sum(e2e["rss_kb"].values()) / 1024

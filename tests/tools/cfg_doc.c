@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "../../services/compute/cp_conf.h"
+#include "../../services/enrichment/en_join.h"
 #include "../../services/ingress/ig_conf.h"
 #include "../../services/sink/ix.h"
 #include "../../services/sink/sk_conf.h"
@@ -42,7 +43,7 @@ static const block_t blocks[] = {
         {"otel", {{&otel_conf_tab, NULL}}},
         {"ingress", {{&ig_conf_tab, NULL}}},
         {"compute", {{&cp_conf_tab, NULL}, {&kc_txn_conf_tab, cp_conf_commit_defaults}}},
-        {"enrichment", {{&kc_txn_conf_tab, NULL}}},
+        {"enrichment", {{&kc_txn_conf_tab, en_join_commit_defaults}}},
         {"sink", {{&ix_conf_tab, NULL}, {&sk_conf_tab, NULL}}},
         {"sink-ws", {{&ws_conf_tab, NULL}}},
 };

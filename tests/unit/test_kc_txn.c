@@ -149,13 +149,15 @@ static int64_t committed_sum(rd_kafka_mock_cluster_t *mc, const char *group) {
         return sum;
 }
 
-static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc_guarantee_t g,
-                    char *err, size_t errsize) {
+static int run_loop_with(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc_guarantee_t g,
+                         const char *stage,
+                         kc_txn_res_t (*process)(kc_txn_t *, const rd_kafka_message_t *, void *),
+                         char *err, size_t errsize) {
         const char *topics[] = {"in", NULL};
         const char *props[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), NULL};
         kc_txn_conf_t conf;
         kc_txn_conf_init(&conf);
-        conf.stage = "txntest";
+        conf.stage = stage;
         conf.group_id = group;
         conf.topics = topics;
         conf.guarantee = g;
@@ -163,7 +165,7 @@ static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc
         conf.batch_ms = 50;
         conf.props = props;
         conf.stop = &r->stop;
-        conf.hooks = (kc_txn_hooks_t){.process = on_process,
+        conf.hooks = (kc_txn_hooks_t){.process = process,
                                       .pre_commit = on_pre_commit,
                                       .committed = on_committed,
                                       .aborted = on_aborted,
@@ -182,6 +184,11 @@ static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc
         int rc = kc_txn_run(t, err, errsize);
         kc_txn_destroy(t);
         return rc;
+}
+
+static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc_guarantee_t g,
+                    char *err, size_t errsize) {
+        return run_loop_with(mc, r, group, g, "txntest", on_process, err, errsize);
 }
 
 static void check_exactly_once(const run_t *r) {
@@ -285,6 +292,50 @@ static void test_eos_fenced_gives_up(void) {
 
 /* At-least-once: no transactions, flush then commit; nothing is lost and,
  * with no failures, nothing is duplicated either. */
+/* kc_txn_produce_wait: once it returns, every record produced so far has
+ * its delivery report (the broker has it), although the producer lingers
+ * 5 ms before sending. */
+static metrics_child_t *wait_delivered;
+static int wait_produced, wait_behind;
+
+static kc_txn_res_t wait_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque) {
+        kc_txn_res_t r = on_process(t, m, opaque);
+        if (r != KC_TXN_OK)
+                return r;
+        wait_produced++;
+        kc_txn_produce_wait(t, 5000);
+        if (metrics_value(wait_delivered) < wait_produced)
+                wait_behind++;
+        return KC_TXN_OK;
+}
+
+static void test_eos_produce_wait(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        wait_delivered = metrics_child(
+                metrics_counter_family("weir_txnwait_kafka_delivery_reports_total",
+                                       "Delivery reports of produced messages, by result "
+                                       "(delivered, failed, or purged by an abort or shutdown).",
+                                       "result"),
+                "delivered");
+        TH_CHECK(wait_delivered != NULL);
+        if (!wait_delivered) {
+                kc_destroy(p);
+                return;
+        }
+        run_t r = {0};
+        char err[512];
+        TH_CHECK_INT(run_loop_with(mc, &r, "g-wait", KC_EXACTLY_ONCE, "txnwait", wait_process, err,
+                                   sizeof(err)),
+                     0);
+        check_exactly_once(&r);
+        TH_CHECK(wait_produced >= N_RECORDS);
+        TH_CHECK_INT(wait_behind, 0);
+        kc_destroy(p);
+}
+
 static void test_alo(void) {
         rd_kafka_mock_cluster_t *mc;
         kc_t *p = mock_setup(&mc);
@@ -658,6 +709,7 @@ static void test_cleanup(void) {
 }
 
 TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_conf_env), TH_T(test_eos_aborts),
-        TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_alo),
-        TH_T(test_ack_external_not_yet), TH_T(test_ack_external_revoke_while_waiting),
-        TH_T(test_ack_external_stop_while_waiting), TH_T(test_cleanup))
+        TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_eos_produce_wait),
+        TH_T(test_alo), TH_T(test_ack_external_not_yet),
+        TH_T(test_ack_external_revoke_while_waiting), TH_T(test_ack_external_stop_while_waiting),
+        TH_T(test_cleanup))
