@@ -22,9 +22,6 @@
 
 #define STAGE       "compute"
 #define MAX_THREADS 64
-/* Each worker with the admin server takes two readiness conditions (kafka
- * assigned, kafka connected) of the 16 there are; the rest run without. */
-#define ADMIN_WORKERS 6
 
 /* The changelog exists with enough partitions; *partitions = the input's. */
 static int ensure_changelog(svc_t *svc, int *partitions, int *cl_partitions, char *errstr,
@@ -124,7 +121,6 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh.group_id = group;
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = stable_ms;
-        sh.admin_workers = ADMIN_WORKERS;
         sh.nworkers = (int)threads;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "

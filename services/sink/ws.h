@@ -43,6 +43,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
+
 typedef struct ws_server_s ws_server_t;
 
 typedef struct {
@@ -59,6 +61,7 @@ typedef struct {
         int slow_timeout_ms;           /* close (1008) a client over its bound this long */
         int dashboard;                 /* serve the dashboard page at / and /dashboard */
         size_t snapshot_max_keys;      /* snapshot entries (ws_snap.h) kept; 0 = no snapshot */
+        admin_beat_t *beat;            /* NULL, or beaten by the service thread each turn */
 } ws_conf_t;
 
 /* Fills `conf` with the defaults: bind NULL, port 8080, path "/ws",

@@ -173,7 +173,7 @@ static int run_loop(rd_kafka_mock_cluster_t *mc, run_t *r, const char *group, kc
                                       .opaque = r};
         r->out = "out";
         r->deadline = time(NULL) + 20;
-        kc_txn_t *t = kc_txn_new(&conf, err, errsize);
+        kc_txn_t *t = kc_txn_new(&conf, NULL, err, errsize);
         TH_CHECK(t != NULL);
         if (!t)
                 return -2;
@@ -276,7 +276,7 @@ static void test_eos_fenced_gives_up(void) {
                 RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
         char err[512] = "";
         int rc = run_loop(mc, &r, "g-fatal", KC_EXACTLY_ONCE, err, sizeof(err));
-        TH_CHECK_INT(rc, -1);
+        TH_CHECK_INT(rc, ST_FATAL);
         TH_CHECK(strstr(err, "failed 5 times in a row") != NULL);
         fprintf(stderr, "  (expected) %s\n", err);
         TH_CHECK_INT(r.committed, 0);
@@ -430,12 +430,12 @@ static kc_txn_t *ack_new(ack_t *a) {
                                       .opaque = a,
                                       .acknowledge = ack_acknowledge};
         a->r.deadline = time(NULL) + 60;
-        return kc_txn_new(&conf, a->err, sizeof(a->err));
+        return kc_txn_new(&conf, NULL, a->err, sizeof(a->err));
 }
 
 static void *ack_thread(void *opaque) {
         ack_t *a = opaque;
-        a->rc = a->t ? kc_txn_run(a->t, a->err, sizeof(a->err)) : -2;
+        a->rc = a->t ? (int)kc_txn_run(a->t, a->err, sizeof(a->err)) : -2;
         return NULL;
 }
 
