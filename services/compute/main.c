@@ -45,9 +45,9 @@ static int output_conf(svc_t *svc, out_conf_t *oc, char *errstr, size_t errstr_s
             !(oc->alert_schema = svc_schema(svc, "weir.Alert", errstr, errstr_size)))
                 return -1;
         if (svc_schema_id(svc, svc->spec->compute->output.aggregates, oc->aggregate_schema,
-                          &oc->aggregate_schema_id, errstr, errstr_size) == -1 ||
+                          &oc->aggregate_schema_id, errstr, errstr_size) != ST_OK ||
             svc_schema_id(svc, svc->spec->compute->output.alerts, oc->alert_schema,
-                          &oc->alert_schema_id, errstr, errstr_size) == -1)
+                          &oc->alert_schema_id, errstr, errstr_size) != ST_OK)
                 return -1;
         return 0;
 }

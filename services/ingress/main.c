@@ -76,7 +76,7 @@ static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n,
         for (size_t i = 0; i < *n; i++) {
                 t[i].wire = svc->wire;
                 if (svc_schema_id(svc, t[i].name, t[i].schema, &t[i].schema_id, err, sizeof(err)) !=
-                    0) {
+                    ST_OK) {
                         snprintf(errstr, errstr_size, "topic %s: %s", t[i].name, err);
                         return -1;
                 }

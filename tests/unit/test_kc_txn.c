@@ -597,6 +597,19 @@ static void test_ack_external_stop_while_waiting(void) {
         kc_destroy(p);
 }
 
+/* Issue 17: kc_txn_new() says what kind of failure it was. */
+static void test_new_kinds(void) {
+        char err[256] = "";
+        kc_txn_conf_t conf;
+        kc_txn_conf_init(&conf);
+        conf.stage = "t";
+        st_t st = ST_OK;
+        TH_CHECK(kc_txn_new(&conf, &st, err, sizeof(err)) == NULL); /* no topics, no hook */
+        TH_CHECK_INT(st, ST_INVALID);
+        TH_CHECK_HAS(err, "topics and a process hook are required");
+        TH_CHECK(kc_txn_new(&conf, NULL, err, sizeof(err)) == NULL); /* st may be NULL */
+}
+
 static void test_conf_env(void) {
         char err[256];
         kc_txn_conf_t conf;
@@ -655,7 +668,8 @@ static void test_cleanup(void) {
         metrics_reset();
 }
 
-TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_conf_env), TH_T(test_eos_aborts),
-        TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_alo),
-        TH_T(test_ack_external_not_yet), TH_T(test_ack_external_revoke_while_waiting),
-        TH_T(test_ack_external_stop_while_waiting), TH_T(test_cleanup))
+TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_new_kinds), TH_T(test_conf_env),
+        TH_T(test_eos_aborts), TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up),
+        TH_T(test_alo), TH_T(test_ack_external_not_yet),
+        TH_T(test_ack_external_revoke_while_waiting), TH_T(test_ack_external_stop_while_waiting),
+        TH_T(test_cleanup))
