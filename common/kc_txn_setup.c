@@ -324,7 +324,7 @@ static void kc_txn_metrics(kc_txn_t *t) {
 }
 
 kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t errstr_size) {
-        st_t dummy;
+        st_t dummy = ST_OK; /* where *st goes when the caller passes NULL */
         st = st ? st : &dummy;
         *st = ST_INVALID;
         if (!conf->stage || !*conf->stage || !conf->topics || !conf->topics[0] ||

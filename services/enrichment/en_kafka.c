@@ -320,10 +320,10 @@ st_t en_kafka_load(en_kafka_t *k, atomic_int *stop, admin_beat_t *beat, char *er
                  "%.1f s",
                  k->src->name, topic, k->nparts, records, k->table.count,
                  (double)(clk_mono_ms() - t0) / 1000.0);
-        return 0;
+        return ST_OK;
 stopped:
         snprintf(errstr, errstr_size, "stopped while loading source \"%s\"", k->src->name);
-        return ST_FATAL;
+        return ST_STOPPED;
 }
 
 int en_kafka_follow(en_kafka_t *k, int max) {
