@@ -612,6 +612,10 @@ void kc_txn_linger_end(kc_txn_t *t) {
         t->linger_done = 1;
 }
 
+admin_beat_t *kc_txn_beat(const kc_txn_t *t) {
+        return t ? t->beat : NULL;
+}
+
 kc_t *kc_txn_consumer(kc_txn_t *t) {
         return t->consumer;
 }

@@ -246,6 +246,11 @@ int kc_txn_drained(const kc_txn_t *t);
  * yet"). */
 int kc_txn_paused(const kc_txn_t *t);
 
+/* The loop's heartbeat (NULL without an admin server), for a hook that
+ * works longer than ADMIN_STALL in the loop's thread (compute's state
+ * restore) to beat meanwhile with admin_beat(). */
+admin_beat_t *kc_txn_beat(const kc_txn_t *t);
+
 kc_t *kc_txn_consumer(kc_txn_t *t);
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);
 /* transactional.id in use ("" in at-least-once mode). */
