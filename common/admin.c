@@ -1,9 +1,9 @@
 /* admin — the admin HTTP server (libmicrohttpd, one internal polling
  * thread): /metrics, /healthz, /readyz.  See admin.h.
  *
- * The handlers only read atomics and render the metrics registry, so a
- * probe is answered even while the service's main loop is stuck — which is
- * exactly when /healthz has to say so. */
+ * The handlers read atomics, the lists under a lock that no loop holds for
+ * more than a copy, and the metrics registry, so a probe is answered even
+ * while a loop is stuck — which is exactly when /healthz has to say so. */
 #include "admin.h"
 #include "clk.h"
 
@@ -62,17 +62,17 @@ struct admin_s {
         atomic_int starting;
 };
 
-/* Makes room for one more element in *arr (n used of *cap).  0 or -1. */
-static int admin_grow(void *arr, size_t n, size_t *cap, size_t elem) {
+/* `arr` (n used of *cap elements) with room for one more: arr itself, or
+ * its reallocation (*cap updated), or NULL when out of memory (arr is
+ * untouched then). */
+static void *admin_grow(void *arr, size_t n, size_t *cap, size_t elem) {
         if (n < *cap)
-                return 0;
+                return arr;
         size_t ncap = *cap ? *cap * 2 : 16;
-        void *p = realloc(*(void **)arr, ncap * elem);
-        if (!p)
-                return -1;
-        *(void **)arr = p;
-        *cap = ncap;
-        return 0;
+        void *p = realloc(arr, ncap * elem);
+        if (p)
+                *cap = ncap;
+        return p;
 }
 
 /* libmicrohttpd logs plain text to stderr by default; route it to our
@@ -341,10 +341,15 @@ admin_beat_t *admin_beat_new(admin_t *a, const char *name) {
         for (size_t i = 0; i < a->nbeats && !b; i++)
                 if (!atomic_load(&a->beats[i]->active) && !strcmp(a->beats[i]->name, name))
                         b = a->beats[i];
-        if (!b && admin_grow(&a->beats, a->nbeats, &a->cap_beats, sizeof(*a->beats)) == 0 &&
-            (b = calloc(1, sizeof(*b)))) {
-                snprintf(b->name, sizeof(b->name), "%s", name);
-                a->beats[a->nbeats++] = b;
+        if (!b) {
+                admin_beat_t **beats =
+                        admin_grow(a->beats, a->nbeats, &a->cap_beats, sizeof(*a->beats));
+                if (beats)
+                        a->beats = beats;
+                if (beats && (b = calloc(1, sizeof(*b)))) {
+                        snprintf(b->name, sizeof(b->name), "%s", name);
+                        a->beats[a->nbeats++] = b;
+                }
         }
         if (b) {
                 atomic_store(&b->last_ms, clk_mono_ms());
@@ -375,10 +380,14 @@ int admin_ready_condition(admin_t *a, const char *name) {
         while (c < a->nconds && strcmp(a->conds[c].name, name) != 0)
                 c++;
         int h = -1;
-        if ((c < a->nconds ||
-             admin_grow(&a->conds, a->nconds, &a->cap_conds, sizeof(*a->conds)) == 0) &&
-            admin_grow(&a->members, a->nmembers, &a->cap_members, sizeof(*a->members)) == 0 &&
-            a->nmembers < INT_MAX) {
+        admin_cond_t *conds = admin_grow(a->conds, a->nconds, &a->cap_conds, sizeof(*a->conds));
+        if (conds)
+                a->conds = conds;
+        admin_member_t *members =
+                admin_grow(a->members, a->nmembers, &a->cap_members, sizeof(*a->members));
+        if (members)
+                a->members = members;
+        if (conds && members && a->nmembers < INT_MAX) {
                 if (c == a->nconds)
                         snprintf(a->conds[a->nconds++].name, ADMIN_NAME_MAX, "%s", name);
                 a->members[a->nmembers] = (admin_member_t){.cond = c, .ok = 0};
