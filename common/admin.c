@@ -1,12 +1,13 @@
 /* admin — the admin HTTP server (libmicrohttpd, one internal polling
  * thread): /metrics, /healthz, /readyz.  See admin.h.
  *
- * The handlers only read atomics and render the metrics registry, so a
- * probe is answered even while the service's main loop is stuck — which is
- * exactly when /healthz has to say so. */
+ * The handlers read atomics, the lists under a lock that no loop holds for
+ * more than a copy, and the metrics registry, so a probe is answered even
+ * while a loop is stuck — which is exactly when /healthz has to say so. */
 #include "admin.h"
 #include "clk.h"
 
+#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -23,26 +24,56 @@
 #include "procm.h"
 
 #define ADMIN_LOG            "admin"
-#define ADMIN_MAX_CONDITIONS 16
 #define ADMIN_MAX_CONNS      32 /* probes and a scraper or two; no more */
 #define ADMIN_CONN_TIMEOUT_S 10
+#define ADMIN_NAME_MAX       96
+
+/* Owned by the server (admin_stop() frees it): a thread keeps the pointer
+ * for its lifetime, so handles never move when the list grows. */
+struct admin_beat_s {
+        char name[ADMIN_NAME_MAX];
+        _Atomic int64_t last_ms;
+        atomic_int active; /* 0 after admin_beat_end() */
+};
 
 typedef struct {
-        char name[96];
-        atomic_int ok;
+        char name[ADMIN_NAME_MAX];
 } admin_cond_t;
+
+typedef struct {
+        size_t cond; /* index in conds */
+        int ok;
+} admin_member_t;
 
 struct admin_s {
         struct MHD_Daemon *d;
         uint16_t port;
         int64_t stall_ms;
-        _Atomic int64_t last_beat_ms;
-        pthread_mutex_t lock; /* serialises admin_ready_condition() */
-        atomic_int ncond;
-        admin_cond_t cond[ADMIN_MAX_CONDITIONS];
+        /* Guards every list below: registration, admin_ready_set() and the
+         * handlers' reads; never taken by admin_beat(). */
+        pthread_mutex_t lock;
+        admin_beat_t **beats; /* each malloc'd, owned */
+        size_t nbeats, cap_beats;
+        admin_cond_t *conds;
+        size_t nconds, cap_conds;
+        admin_member_t *members; /* a handle is an index here */
+        size_t nmembers, cap_members;
         char start_err[256]; /* libmicrohttpd's last message while starting */
         atomic_int starting;
 };
+
+/* `arr` (n used of *cap elements) with room for one more: arr itself, or
+ * its reallocation (*cap updated), or NULL when out of memory (arr is
+ * untouched then). */
+static void *admin_grow(void *arr, size_t n, size_t *cap, size_t elem) {
+        if (n < *cap)
+                return arr;
+        size_t ncap = *cap ? *cap * 2 : 16;
+        void *p = realloc(arr, ncap * elem);
+        if (p)
+                *cap = ncap;
+        return p;
+}
 
 /* libmicrohttpd logs plain text to stderr by default; route it to our
  * JSON lines, and keep the message that explains a failed start. */
@@ -84,46 +115,115 @@ static enum MHD_Result admin_text(struct MHD_Connection *conn, unsigned int stat
                            MHD_RESPMEM_MUST_COPY);
 }
 
-/* Milliseconds since the last heartbeat, or -1 while healthy. */
-static int64_t admin_stalled_for(admin_t *a) {
-        if (a->stall_ms <= 0)
+/* Milliseconds since b's last beat when it is stalled, else -1. */
+static int64_t admin_stalled_for(const admin_t *a, admin_beat_t *b, int64_t now) {
+        if (a->stall_ms <= 0 || !atomic_load(&b->active))
                 return -1;
-        int64_t since = clk_mono_ms() - atomic_load(&a->last_beat_ms);
+        int64_t since = now - atomic_load_explicit(&b->last_ms, memory_order_relaxed);
         return since > a->stall_ms ? since : -1;
 }
 
-static enum MHD_Result admin_healthz(admin_t *a, struct MHD_Connection *conn) {
-        int64_t since = admin_stalled_for(a);
-        if (since < 0)
-                return admin_text(conn, MHD_HTTP_OK, "ok\n");
-        char body[160];
-        snprintf(body, sizeof(body), "stalled: no heartbeat for %lld ms (limit %lld ms)\n",
-                 (long long)since, (long long)a->stall_ms);
-        return admin_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+/* Replies with what `f` (an open_memstream) holds: `status`, or 500 when
+ * the stream ran out of memory. */
+/* (open_memstream sets *buf and *len at fclose.) */
+static enum MHD_Result admin_stream_reply(struct MHD_Connection *conn, unsigned int status, FILE *f,
+                                          char **buf, size_t *len) {
+        int bad = ferror(f);
+        if (fclose(f) != 0 || bad || !*buf) {
+                free(*buf);
+                return admin_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        }
+        return admin_reply(conn, status, "text/plain; charset=utf-8", *buf, *len,
+                           MHD_RESPMEM_MUST_FREE);
 }
 
-static void admin_append(char *buf, size_t size, size_t *pos, const char *a, const char *b) {
-        if (*pos >= size)
-                return;
-        int n = snprintf(buf + *pos, size - *pos, "%s%s\n", a, b);
-        if (n > 0)
-                *pos = *pos + (size_t)n < size ? *pos + (size_t)n : size - 1;
+static enum MHD_Result admin_healthz(admin_t *a, struct MHD_Connection *conn) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return admin_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        int stalled = 0;
+        int64_t now = clk_mono_ms();
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < a->nbeats; i++) {
+                int64_t since = admin_stalled_for(a, a->beats[i], now);
+                if (since < 0)
+                        continue;
+                stalled++;
+                fprintf(f, "stalled: %s: no heartbeat for %lld ms (limit %lld ms)\n",
+                        a->beats[i]->name, (long long)since, (long long)a->stall_ms);
+        }
+        pthread_mutex_unlock(&a->lock);
+        if (!stalled)
+                fputs("ok\n", f);
+        return admin_stream_reply(conn, stalled ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, f,
+                                  &buf, &len);
+}
+
+/* Writes the conditions that are (met = 1) or are not (met = 0) met, with
+ * their counts; returns how many.  Called with the lock held. */
+static int admin_conds_print(const admin_t *a, FILE *f, int met) {
+        int n = 0;
+        for (size_t c = 0; c < a->nconds; c++) {
+                size_t have = 0, need = 0;
+                for (size_t m = 0; m < a->nmembers; m++)
+                        if (a->members[m].cond == c) {
+                                need++;
+                                have += a->members[m].ok != 0;
+                        }
+                if ((have == need) != met)
+                        continue;
+                n++;
+                fprintf(f, "%s%s %zu/%zu\n", met ? "ok: " : "unmet: ", a->conds[c].name, have,
+                        need);
+        }
+        return n;
 }
 
 static enum MHD_Result admin_readyz(admin_t *a, struct MHD_Connection *conn) {
-        char body[ADMIN_MAX_CONDITIONS * 112 + 64];
-        size_t pos = 0;
-        int n = atomic_load_explicit(&a->ncond, memory_order_acquire);
-        body[0] = '\0';
-        /* A stuck main loop cannot serve traffic either. */
-        if (admin_stalled_for(a) >= 0)
-                admin_append(body, sizeof(body), &pos, "unmet: ", "main loop stalled");
-        for (int i = 0; i < n; i++)
-                if (!atomic_load(&a->cond[i].ok))
-                        admin_append(body, sizeof(body), &pos, "unmet: ", a->cond[i].name);
-        if (pos == 0)
-                return admin_text(conn, MHD_HTTP_OK, "ready\n");
-        return admin_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body);
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        if (!f)
+                return admin_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+        int unmet = 0;
+        int64_t now = clk_mono_ms();
+        pthread_mutex_lock(&a->lock);
+        /* A stuck loop cannot serve traffic either. */
+        for (size_t i = 0; i < a->nbeats; i++)
+                if (admin_stalled_for(a, a->beats[i], now) >= 0) {
+                        unmet++;
+                        fprintf(f, "unmet: %s stalled\n", a->beats[i]->name);
+                }
+        unmet += admin_conds_print(a, f, 0);
+        if (!unmet)
+                fputs("ready\n", f);
+        admin_conds_print(a, f, 1);
+        pthread_mutex_unlock(&a->lock);
+        return admin_stream_reply(conn, unmet ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, f, &buf,
+                                  &len);
+}
+
+/* weir_heartbeat_age_seconds{thread}: looked up at each scrape, like
+ * procm's, so nothing is kept that metrics_reset() could free.  An ended
+ * thread reads 0: it is not expected to beat. */
+static void admin_beat_gauges(admin_t *a) {
+        metrics_family_t *fam = metrics_gauge_family(
+                "weir_heartbeat_age_seconds",
+                "Seconds since the thread last beat (0: ended); /healthz fails when one exceeds "
+                "ADMIN_STALL.",
+                "thread");
+        int64_t now = clk_mono_ms();
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; fam && i < a->nbeats; i++) {
+                admin_beat_t *b = a->beats[i];
+                double age = atomic_load(&b->active)
+                                     ? (double)(now - atomic_load(&b->last_ms)) / 1000.0
+                                     : 0;
+                metrics_set(metrics_child(fam, b->name), age < 0 ? 0 : age);
+        }
+        pthread_mutex_unlock(&a->lock);
 }
 
 static enum MHD_Result admin_handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -144,6 +244,7 @@ static enum MHD_Result admin_handle(void *cls, struct MHD_Connection *conn, cons
                  * as Prometheus does; the 0.0.4 text format otherwise. */
                 const char *acc =
                         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+                admin_beat_gauges(a);
                 int om = acc && strstr(acc, "application/openmetrics-text");
                 char *txt = om ? metrics_render_openmetrics(&len) : metrics_render(&len);
                 if (!txt)
@@ -184,8 +285,6 @@ admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, cha
         }
         pthread_mutex_init(&a->lock, NULL);
         a->stall_ms = stall_ms;
-        /* Start-up counts as a beat: the loop gets stall_ms to begin. */
-        atomic_store(&a->last_beat_ms, clk_mono_ms());
         atomic_store(&a->starting, 1);
 
         unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
@@ -232,36 +331,86 @@ void admin_stop(admin_t *a) {
                 return;
         MHD_stop_daemon(a->d);
         pthread_mutex_destroy(&a->lock);
+        for (size_t i = 0; i < a->nbeats; i++)
+                free(a->beats[i]);
+        free(a->beats);
+        free(a->conds);
+        free(a->members);
         free(a);
 }
 
-void admin_heartbeat(admin_t *a) {
-        if (a)
-                atomic_store_explicit(&a->last_beat_ms, clk_mono_ms(), memory_order_relaxed);
+admin_beat_t *admin_beat_new(admin_t *a, const char *name) {
+        if (!a)
+                return NULL;
+        name = name ? name : "";
+        admin_beat_t *b = NULL;
+        pthread_mutex_lock(&a->lock);
+        for (size_t i = 0; i < a->nbeats && !b; i++)
+                if (!atomic_load(&a->beats[i]->active) && !strcmp(a->beats[i]->name, name))
+                        b = a->beats[i];
+        if (!b) {
+                admin_beat_t **beats =
+                        admin_grow(a->beats, a->nbeats, &a->cap_beats, sizeof(*a->beats));
+                if (beats)
+                        a->beats = beats;
+                if (beats && (b = calloc(1, sizeof(*b)))) {
+                        snprintf(b->name, sizeof(b->name), "%s", name);
+                        a->beats[a->nbeats++] = b;
+                }
+        }
+        if (b) {
+                atomic_store(&b->last_ms, clk_mono_ms());
+                atomic_store(&b->active, 1);
+        }
+        pthread_mutex_unlock(&a->lock);
+        if (!b)
+                log_error(ADMIN_LOG, "heartbeat \"%s\" not added: out of memory", name);
+        return b;
 }
 
-/* Returns -1 (logged) when all ADMIN_MAX_CONDITIONS are taken;
- * admin_ready_set() ignores -1, so the caller needs no special case. */
+void admin_beat(admin_beat_t *b) {
+        if (b)
+                atomic_store_explicit(&b->last_ms, clk_mono_ms(), memory_order_relaxed);
+}
+
+void admin_beat_end(admin_beat_t *b) {
+        if (b)
+                atomic_store(&b->active, 0);
+}
+
 int admin_ready_condition(admin_t *a, const char *name) {
         if (!a)
                 return -1;
+        name = name ? name : "";
         pthread_mutex_lock(&a->lock);
-        int n = atomic_load(&a->ncond);
-        if (n == ADMIN_MAX_CONDITIONS) {
-                pthread_mutex_unlock(&a->lock);
-                log_error(ADMIN_LOG, "readiness condition \"%s\" not added: limit of %d reached",
-                          name, ADMIN_MAX_CONDITIONS);
-                return -1;
+        size_t c = 0;
+        while (c < a->nconds && strcmp(a->conds[c].name, name) != 0)
+                c++;
+        int h = -1;
+        admin_cond_t *conds = admin_grow(a->conds, a->nconds, &a->cap_conds, sizeof(*a->conds));
+        if (conds)
+                a->conds = conds;
+        admin_member_t *members =
+                admin_grow(a->members, a->nmembers, &a->cap_members, sizeof(*a->members));
+        if (members)
+                a->members = members;
+        if (conds && members && a->nmembers < INT_MAX) {
+                if (c == a->nconds)
+                        snprintf(a->conds[a->nconds++].name, ADMIN_NAME_MAX, "%s", name);
+                a->members[a->nmembers] = (admin_member_t){.cond = c, .ok = 0};
+                h = (int)a->nmembers++;
         }
-        snprintf(a->cond[n].name, sizeof(a->cond[n].name), "%s", name ? name : "");
-        atomic_store(&a->cond[n].ok, 0);
-        /* Publish the name before the count that makes handlers read it. */
-        atomic_store_explicit(&a->ncond, n + 1, memory_order_release);
         pthread_mutex_unlock(&a->lock);
-        return n;
+        if (h < 0)
+                log_error(ADMIN_LOG, "readiness condition \"%s\" not added: out of memory", name);
+        return h;
 }
 
 void admin_ready_set(admin_t *a, int cond, int ok) {
-        if (a && cond >= 0 && cond < atomic_load_explicit(&a->ncond, memory_order_acquire))
-                atomic_store(&a->cond[cond].ok, ok ? 1 : 0);
+        if (!a || cond < 0)
+                return;
+        pthread_mutex_lock(&a->lock);
+        if ((size_t)cond < a->nmembers)
+                a->members[cond].ok = ok ? 1 : 0;
+        pthread_mutex_unlock(&a->lock);
 }

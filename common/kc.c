@@ -377,7 +377,7 @@ kc_t *kc_consumer_new(const kc_opts_t *opts, char *errstr, size_t errstr_size) {
 
 kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_size) {
         /* The old client's readiness condition is handed over, not
-         * registered again (admin has room for 16). */
+         * registered again (a second member that could never be met). */
         kc_opts_t o = *opts;
         o.admin = NULL;
         kc_t *kc = kc_new_type(old->type, &o, errstr, errstr_size);
@@ -420,6 +420,7 @@ void kc_destroy(kc_t *kc) {
                 if (kc->poll_started) {
                         atomic_store(&kc->poll_run, 0);
                         pthread_join(kc->poll_thread, NULL);
+                        admin_beat_end(kc->poll_beat);
                         kc->poll_started = 0;
                 }
                 /* Fail what is left so every kc_dr_t is called back (and
@@ -514,6 +515,7 @@ int kc_ready_probe(kc_t *kc) {
 static void *kc_poll_main(void *arg) {
         kc_t *kc = arg;
         while (atomic_load(&kc->poll_run)) {
+                admin_beat(kc->poll_beat);
                 /* Short polls until the cluster is seen: readiness within ~10 ms. */
                 rd_kafka_poll(kc->rk, kc->probed || kc->ready_cond < 0 ? 100 : 10);
                 kc_ready_probe(kc);
@@ -529,6 +531,13 @@ int kc_poll_start(kc_t *kc, char *errstr, size_t errstr_size) {
                 return -1;
         }
         atomic_store(&kc->poll_run, 1);
+        if (kc->admin && !kc->poll_beat) {
+                /* One name per stage: a renewed client's thread takes the
+                 * ended handle of the one before the last. */
+                char name[64];
+                snprintf(name, sizeof(name), "%.32s kafka poll", kc->stage);
+                kc->poll_beat = admin_beat_new(kc->admin, name);
+        }
         int e = pthread_create(&kc->poll_thread, NULL, kc_poll_main, kc);
         if (e) {
                 snprintf(errstr, errstr_size, "kafka poll thread: %s", strerror(e));

@@ -162,8 +162,9 @@ int kc_consumer_error(kc_t *kc, const rd_kafka_message_t *m);
 int kc_ready_probe(kc_t *kc);
 
 /* Producer: serves delivery reports, statistics and errors from a
- * background thread (for ingress, whose HTTP threads never poll).  Stopped
- * by kc_destroy(). */
+ * background thread (for ingress, whose HTTP threads never poll).  With an
+ * admin server the thread beats the heartbeat "<stage> kafka poll".
+ * Stopped by kc_destroy(). */
 int kc_poll_start(kc_t *kc, char *errstr, size_t errstr_size);
 
 /* --------------------------------------------------------------- produce */

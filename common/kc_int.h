@@ -63,6 +63,7 @@ struct kc_s {
         pthread_t poll_thread;
         atomic_int poll_run;
         int poll_started;
+        admin_beat_t *poll_beat; /* "<stage> kafka poll", with an admin server */
 };
 
 /* Marks the client failed (first reason wins) and logs it. */

@@ -503,17 +503,16 @@ static int txn_recover(kc_txn_t *t) {
         return 0;
 }
 
-int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
+st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         if (t->ran) {
                 snprintf(errstr, errstr_size, "kc_txn_run: already ran");
-                return -1;
+                return ST_INVALID;
         }
         t->ran = 1;
         rd_kafka_t *c = kc_rk(t->consumer);
         char why[512];
         while (!t->failed && !txn_stop_requested(t)) {
-                if (t->admin)
-                        admin_heartbeat(t->admin);
+                admin_beat(t->beat);
                 if (t->producer_failed) {
                         if (txn_recover(t) == -1)
                                 break;
@@ -576,7 +575,11 @@ int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         kc_txn_uncommitted_retry(t, 0);
                 }
         }
-        return txn_close(t, errstr, errstr_size);
+        /* Closing may wait for the broker: still this loop's thread, still
+         * beating through kc_txn_refused_wait(); done only once it returns. */
+        int rc = txn_close(t, errstr, errstr_size);
+        admin_beat_end(t->beat);
+        return rc == 0 ? ST_OK : ST_FATAL;
 }
 
 void kc_txn_stop(kc_txn_t *t) {
@@ -613,6 +616,10 @@ void kc_txn_output_pending(kc_txn_t *t) {
 
 void kc_txn_linger_end(kc_txn_t *t) {
         t->linger_done = 1;
+}
+
+admin_beat_t *kc_txn_beat(const kc_txn_t *t) {
+        return t ? t->beat : NULL;
 }
 
 kc_t *kc_txn_consumer(kc_txn_t *t) {

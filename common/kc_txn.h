@@ -37,7 +37,7 @@
  *                       (init_transactions under the same transactional.id),
  *                       go on; after 5 such failures without a commit in
  *                       between, as below;
- *   fatal (or any other error) → kc_txn_run() returns -1 with the reason.
+ *   fatal (or any other error) → kc_txn_run() returns ST_FATAL with the reason.
  *
  * Rebalance: before partitions are revoked the open transaction is
  * committed (aborted when they were lost), then hooks.revoked() runs; on
@@ -82,6 +82,7 @@
 
 #include "cfg_tab.h"
 #include "kc.h"
+#include "st.h"
 
 typedef enum {
         KC_EXACTLY_ONCE = 0,
@@ -89,14 +90,15 @@ typedef enum {
         KC_ACK_EXTERNAL = 2, /* at least once, committed after hooks.acknowledge */
 } kc_guarantee_t;
 
-/* What a hook tells the loop. */
+/* What a hook tells the loop: the st_t kinds where they mean the same
+ * (st.h), plus the loop's own "abort". */
 typedef enum {
-        KC_TXN_OK = 0,    /* go on */
-        KC_TXN_ABORT = 1, /* abort the open transaction: its records are consumed again */
-        KC_TXN_FATAL = 2, /* stop the loop: kc_txn_run() returns -1 */
+        KC_TXN_OK = ST_OK, /* go on */
         /* not yet (process, acknowledge): ask again after the delay given
          * with kc_txn_retry_after(); consumption is paused meanwhile */
-        KC_TXN_RETRY = 3,
+        KC_TXN_RETRY = ST_RETRY,
+        KC_TXN_FATAL = ST_FATAL, /* stop the loop: kc_txn_run() returns ST_FATAL */
+        KC_TXN_ABORT = 16,       /* abort the open transaction: its records are consumed again */
 } kc_txn_res_t;
 
 typedef struct kc_txn_s kc_txn_t;
@@ -196,15 +198,21 @@ void kc_txn_default_id(const char *stage, const char *group_id, int instance, ch
 
 /* Creates both clients, subscribes and, for exactly-once,
  * init_transactions() (retrying while retriable, giving up on stop).
- * Returns NULL with errstr set.  The strings and lists `conf` points to
- * must stay valid until kc_txn_destroy(): a fenced producer is re-created
- * from them. */
-kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size);
+ * Returns NULL with errstr set and, when `st` is not NULL, *st the kind:
+ * ST_STOPPED (the stop flag was raised while waiting for the broker: a
+ * clean stop), ST_INVALID (conf lacks what it requires), ST_NOMEM or
+ * ST_FATAL (the broker or the settings: errstr says which).  On
+ * success *st = ST_OK.  With conf->admin, registers the heartbeat
+ * "<stage> loop <instance>" that kc_txn_run() beats (kc_txn_new() beats it
+ * too while it waits for the broker); it ends when kc_txn_run() returns.  The strings and lists
+ * `conf` points to must stay valid until kc_txn_destroy(): a fenced producer is re-created from
+ * them. */
+kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t errstr_size);
 
-/* Runs the loop until stopped (returns 0 after a clean close) or a fatal
- * error (returns -1, errstr says why; the clients are closed as well as
- * they can be).  Call once. */
-int kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size);
+/* Runs the loop until stopped (returns ST_OK after a clean close) or a
+ * fatal error (returns ST_FATAL, errstr says why; the clients are closed as
+ * well as they can be).  Call once (a second call: ST_INVALID). */
+st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size);
 
 /* Asks the loop to stop at its next turn (async-signal-safe). */
 void kc_txn_stop(kc_txn_t *t);
@@ -257,6 +265,11 @@ int kc_txn_drained(const kc_txn_t *t);
 /* 1 while consumption is paused (an acknowledgement or a record said "not
  * yet"). */
 int kc_txn_paused(const kc_txn_t *t);
+
+/* The loop's heartbeat (NULL without an admin server), for a hook that
+ * works longer than ADMIN_STALL in the loop's thread (compute's state
+ * restore) to beat meanwhile with admin_beat(). */
+admin_beat_t *kc_txn_beat(const kc_txn_t *t);
 
 kc_t *kc_txn_consumer(kc_txn_t *t);
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);

@@ -14,6 +14,7 @@ struct kc_txn_s {
         kc_guarantee_t guarantee;
         int batch_records, batch_ms, state_ms, idle_ms, linger_ms;
         admin_t *admin;
+        admin_beat_t *beat; /* "<stage> loop <instance>"; NULL without admin */
         atomic_int *stop_flag;
         kc_txn_hooks_t hooks;
         kc_txn_conf_t conf;          /* as given: the producer is re-created from it */

@@ -166,8 +166,7 @@ void kc_txn_refused_wait(kc_txn_t *t, int attempt) {
         if (ms > 30000)
                 ms = 30000;
         for (int64_t slept = 0; slept < ms && !kc_txn_stopping(t); slept += 100) {
-                if (t->admin)
-                        admin_heartbeat(t->admin);
+                admin_beat(t->beat);
                 if (t->producer)
                         kc_access_tick(t->producer);
                 kc_sleep_ms(100);
@@ -230,8 +229,7 @@ static int kc_txn_producer_init(kc_txn_t *t, kc_t *old, char *errstr, size_t err
         /* Also fences an earlier producer of this transactional.id and
          * aborts what it left open. */
         for (int refusals = 0;;) {
-                if (t->admin)
-                        admin_heartbeat(t->admin);
+                admin_beat(t->beat);
                 rd_kafka_error_t *error = rd_kafka_init_transactions(kc_rk(t->producer), 30000);
                 if (!error)
                         break;
@@ -357,7 +355,10 @@ static void kc_txn_metrics(kc_txn_t *t) {
         }
 }
 
-kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size) {
+kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t errstr_size) {
+        st_t dummy = ST_OK; /* where *st goes when the caller passes NULL */
+        st = st ? st : &dummy;
+        *st = ST_INVALID;
         if (!conf->stage || !*conf->stage || !conf->topics || !conf->topics[0] ||
             !conf->hooks.process ||
             (conf->guarantee == KC_ACK_EXTERNAL) != (conf->hooks.acknowledge != NULL)) {
@@ -369,6 +370,7 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         kc_txn_t *t = calloc(1, sizeof(*t));
         if (!t) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                *st = ST_NOMEM;
                 return NULL;
         }
         snprintf(t->stage, sizeof(t->stage), "%s", conf->stage);
@@ -381,6 +383,11 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         t->idle_ms = conf->idle_ms;
         t->linger_ms = conf->linger_ms > 0 ? conf->linger_ms : 0;
         t->admin = conf->admin;
+        if (t->admin) {
+                char name[64];
+                snprintf(name, sizeof(name), "%.32s loop %d", conf->stage, conf->instance);
+                t->beat = admin_beat_new(t->admin, name);
+        }
         t->stop_flag = conf->stop;
         t->hooks = conf->hooks;
         t->first = rd_kafka_topic_partition_list_new(8);
@@ -405,6 +412,7 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
         t->producer_props = kc_txn_props(kc_txn_defaults, conf->props, conf->producer_props);
         if (!t->producer_props) {
                 snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                *st = ST_NOMEM;
                 goto fail;
         }
         /* The producer fences before the consumer joins.  Joining first
@@ -418,6 +426,7 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                 const char **cprops = kc_txn_props(conf->props, conf->consumer_props, NULL);
                 if (!cprops) {
                         snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                        *st = ST_NOMEM;
                         goto fail;
                 }
                 t->consumer =
@@ -440,8 +449,13 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, char *errstr, size_t errstr_size
                  : t->guarantee == KC_ACK_EXTERNAL ? "at-least-once, acknowledged externally"
                                                    : "at-least-once",
                  t->batch_records, t->batch_ms, t->state_ms, idle);
+        *st = ST_OK;
         return t;
 fail:
+        /* Most failures here are the broker's or the settings'; giving up
+         * because the stop flag was raised is not a failure at all. */
+        if (*st != ST_NOMEM)
+                *st = kc_txn_stopping(t) ? ST_STOPPED : ST_FATAL;
         kc_txn_destroy(t);
         return NULL;
 }
@@ -453,6 +467,7 @@ void kc_txn_destroy(kc_txn_t *t) {
          * (leaving the group) and purges the producer. */
         kc_destroy(t->consumer);
         kc_destroy(t->producer);
+        admin_beat_end(t->beat);
         free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);
         if (t->uncommitted)

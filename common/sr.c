@@ -301,8 +301,22 @@ int sr_subject_for_topic(const char *topic, char *buf, size_t size) {
         return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+st_t sr_err_kind(int err) {
+        switch (err) {
+        case SR_OK:
+                return ST_OK;
+        case SR_ERR_TRANSPORT:
+                return ST_RETRY;
+        case SR_ERR_NOT_FOUND:
+        case SR_ERR_REJECTED:
+                return ST_INVALID;
+        default:
+                return ST_FATAL;
+        }
+}
+
 int sr_err_retriable(int err) {
-        return err == SR_ERR_TRANSPORT;
+        return sr_err_kind(err) == ST_RETRY;
 }
 
 /* ---------------------------------------------------------------- API */

@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "st.h"
+
 typedef struct sr_s sr_t;
 
 typedef enum {
@@ -113,7 +115,13 @@ int sr_get_latest(sr_t *sr, const char *subject, int32_t *idp, const char **sche
 int sr_lookup_cb(void *opaque, int32_t id, const char **schema_json, char *errstr,
                  size_t errstr_size);
 
-/* 1 if `err` may go away by retrying later (SR_ERR_TRANSPORT), else 0. */
+/* The kind of `err` (st.h): SR_OK → ST_OK, SR_ERR_TRANSPORT → ST_RETRY,
+ * SR_ERR_NOT_FOUND and SR_ERR_REJECTED → ST_INVALID (the id, subject,
+ * schema or credentials are wrong: asking again cannot help),
+ * SR_ERR_PROTOCOL → ST_FATAL (not a registry we can talk to). */
+st_t sr_err_kind(int err);
+
+/* 1 if `err` may go away by retrying later (sr_err_kind() is ST_RETRY). */
 int sr_err_retriable(int err);
 
 /* Counters since sr_new(), for metrics and tests. */

@@ -210,19 +210,18 @@ av_decoder_t *svc_decoder_new(svc_t *svc, const av_schema_t *reader) {
         return av_decoder_new(svc->schemas, reader, svc->sr ? sr_lookup_cb : NULL, svc->sr);
 }
 
-int svc_schema_id(svc_t *svc, const char *topic, const av_schema_t *schema, int32_t *id,
-                  char *errstr, size_t errstr_size) {
+st_t svc_schema_id(svc_t *svc, const char *topic, const av_schema_t *schema, int32_t *id,
+                   char *errstr, size_t errstr_size) {
         char subject[300];
         *id = -1;
         if (svc->wire != AV_WIRE_CONFLUENT)
-                return 0;
+                return ST_OK;
         if (sr_subject_for_topic(topic, subject, sizeof(subject))) {
                 snprintf(errstr, errstr_size, "topic name too long for a subject: %s", topic);
-                return -1;
+                return ST_INVALID;
         }
-        if (sr_register(svc->sr, subject, av_schema_text(schema), id, errstr, errstr_size))
-                return -1;
-        return 0;
+        return sr_err_kind(
+                sr_register(svc->sr, subject, av_schema_text(schema), id, errstr, errstr_size));
 }
 
 const av_schema_t *svc_schema(svc_t *svc, const char *fullname, char *errstr, size_t errstr_size) {

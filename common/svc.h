@@ -20,6 +20,7 @@
 #include "cfg_tab.h"
 #include "spec.h"
 #include "sr.h"
+#include "st.h"
 
 typedef struct svc_s {
         const char *stage;               /* "ingress", "compute", ... */
@@ -63,9 +64,11 @@ av_decoder_t *svc_decoder_new(svc_t *svc, const av_schema_t *reader);
 /* The schema id to write records of `schema` to `topic` with: -1 for
  * single-object framing; for Confluent framing the id the registry gives
  * under the topic's subject (<topic>-value), registering the schema.
- * Returns 0 with *id set, or -1 with errstr. */
-int svc_schema_id(svc_t *svc, const char *topic, const av_schema_t *schema, int32_t *id,
-                  char *errstr, size_t errstr_size);
+ * Returns ST_OK with *id set, or with errstr the kind: ST_RETRY (registry
+ * unreachable or busy), ST_INVALID (refused: incompatible schema, bad
+ * credentials, a topic name too long for a subject), ST_FATAL. */
+st_t svc_schema_id(svc_t *svc, const char *topic, const av_schema_t *schema, int32_t *id,
+                   char *errstr, size_t errstr_size);
 
 /* Returns the schema named `fullname` from svc->schemas, or NULL with errstr
  * naming SCHEMA_DIR. */

@@ -231,26 +231,27 @@ static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
         return NULL;
 }
 
-static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts, size_t n,
-                           cl_record_cb cb, void *opaque, int64_t *records, atomic_int *stop,
-                           char *errstr, size_t errstr_size);
+static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
+                            size_t n, cl_record_cb cb, void *opaque, int64_t *records,
+                            atomic_int *stop, admin_beat_t *beat, char *errstr, size_t errstr_size);
 
-int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
-               int64_t *records, atomic_int *stop, char *errstr, size_t errstr_size) {
+st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
+                int64_t *records, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                size_t errstr_size) {
         *records = 0;
         if (n == 0)
-                return 0;
+                return ST_OK;
         kc_t *kc = r->warm;
         if (!kc) {
                 kc_opts_t o;
                 cl_opts(r, &o);
                 if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
-                        return -1;
+                        return ST_FATAL;
         }
         fw_t *fw = fw_new(kc_rk(kc), NULL, errstr, errstr_size);
-        int rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, errstr,
-                                      errstr_size)
-                    : -1;
+        st_t rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, beat,
+                                       errstr, errstr_size)
+                     : ST_FATAL;
         fw_destroy(fw);
         if (kc == r->warm)
                 cl_reader_cool(r);
@@ -259,9 +260,10 @@ int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, 
         return rc;
 }
 
-static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts, size_t n,
-                           cl_record_cb cb, void *opaque, int64_t *records, atomic_int *stop,
-                           char *errstr, size_t errstr_size) {
+static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
+                            size_t n, cl_record_cb cb, void *opaque, int64_t *records,
+                            atomic_int *stop, admin_beat_t *beat, char *errstr,
+                            size_t errstr_size) {
         cl_part_state_t *st = calloc(n, sizeof(*st));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
         if (!st || !l) {
@@ -269,7 +271,7 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                 if (l)
                         rd_kafka_topic_partition_list_destroy(l);
                 snprintf(errstr, errstr_size, "out of memory");
-                return -1;
+                return ST_NOMEM;
         }
         for (size_t i = 0; i < n; i++) {
                 st[i].partition = parts[i];
@@ -292,7 +294,7 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                 free(st);
                 snprintf(errstr, errstr_size, "changelog %s: assign: %s", r->topic,
                          rd_kafka_err2str(err));
-                return -1;
+                return ST_FATAL;
         }
         int64_t start = clk_mono_ms();
         /* Past this, a partition whose LSO still trails its high watermark is
@@ -300,12 +302,13 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
         int64_t stable_deadline = start + r->stable_timeout_ms;
         int64_t hard_deadline = stable_deadline + 120000;
         size_t left = n;
-        int rc = 0;
+        st_t rc = ST_OK;
         while (left > 0) {
+                admin_beat(beat);
                 if (stop && atomic_load(stop)) {
                         snprintf(errstr, errstr_size, "changelog %s: restore interrupted",
                                  r->topic);
-                        rc = -1;
+                        rc = ST_STOPPED;
                         break;
                 }
                 int64_t now = clk_mono_ms();
@@ -313,7 +316,7 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                         snprintf(errstr, errstr_size,
                                  "changelog %s: restore did not reach the end in %lld s", r->topic,
                                  (long long)((now - start) / 1000));
-                        rc = -1;
+                        rc = ST_FATAL;
                         break;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
@@ -328,7 +331,7 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                                 if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
                                         snprintf(errstr, errstr_size, "changelog %s: %s", r->topic,
                                                  rd_kafka_message_errstr(m));
-                                        rc = -1;
+                                        rc = ST_FATAL;
                                 }
                         } else if (ps && !ps->done) {
                                 fw_check(fw, m);
@@ -339,7 +342,7 @@ static int cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32
                                         snprintf(errstr, errstr_size,
                                                  "changelog %s[%d]@%lld: state record rejected",
                                                  r->topic, (int)m->partition, (long long)m->offset);
-                                        rc = -1;
+                                        rc = ST_FATAL;
                                 }
                         }
                         rd_kafka_message_destroy(m);

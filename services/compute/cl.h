@@ -26,7 +26,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "kc.h"
+#include "st.h"
 
 /* Creates `topic` (cleanup.policy=compact, as many partitions as
  * `input_topic`, which must exist) when it does not exist, using `kc`'s
@@ -51,10 +53,13 @@ typedef int (*cl_record_cb)(void *opaque, int32_t partition, const void *key, si
                             const void *val, size_t val_len);
 
 /* Reads the `n` partitions from the beginning to their stable end, calling
- * cb for each record (in offset order per partition).  *records gets the
- * count.  `stop`: NULL or a flag that abandons the restore.  Returns 0, or
- * -1 with errstr set. */
-int cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
-               int64_t *records, atomic_int *stop, char *errstr, size_t errstr_size);
+ * cb for each record (in offset order per partition), beating `beat` (NULL
+ * or the calling loop's heartbeat: a restore can outlast ADMIN_STALL).
+ * *records gets the count.  `stop`: NULL or a flag that abandons the
+ * restore.  Returns ST_OK; ST_STOPPED when *stop was set; ST_FATAL or
+ * ST_NOMEM with errstr set. */
+st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
+                int64_t *records, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                size_t errstr_size);
 
 #endif

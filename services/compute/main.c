@@ -22,9 +22,6 @@
 
 #define STAGE       "compute"
 #define MAX_THREADS CP_CONF_MAX_THREADS
-/* Each worker with the admin server takes two readiness conditions (kafka
- * assigned, kafka connected) of the 16 there are; the rest run without. */
-#define ADMIN_WORKERS 6
 
 /* The changelog exists with enough partitions; *partitions = the input's. */
 static int ensure_changelog(svc_t *svc, int *partitions, int *cl_partitions, char *errstr,
@@ -48,9 +45,9 @@ static int output_conf(svc_t *svc, out_conf_t *oc, char *errstr, size_t errstr_s
             !(oc->alert_schema = svc_schema(svc, "weir.Alert", errstr, errstr_size)))
                 return -1;
         if (svc_schema_id(svc, svc->spec->compute->output.aggregates, oc->aggregate_schema,
-                          &oc->aggregate_schema_id, errstr, errstr_size) == -1 ||
+                          &oc->aggregate_schema_id, errstr, errstr_size) != ST_OK ||
             svc_schema_id(svc, svc->spec->compute->output.alerts, oc->alert_schema,
-                          &oc->alert_schema_id, errstr, errstr_size) == -1)
+                          &oc->alert_schema_id, errstr, errstr_size) != ST_OK)
                 return -1;
         return 0;
 }
@@ -109,7 +106,6 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh.group_id = group;
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = cc.stable_ms;
-        sh.admin_workers = ADMIN_WORKERS;
         sh.nworkers = (int)cc.threads;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "

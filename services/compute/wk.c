@@ -425,6 +425,7 @@ static void *wk_main(void *arg) {
         wk_t *w = arg;
         wk_shared_t *sh = w->sh;
         char err[512];
+        st_t st;
         kc_txn_conf_t conf = sh->txn;
         /* Outputs are partitioned by key like the Java client's default, so
          * any consumer can co-partition with them.
@@ -450,7 +451,7 @@ static void *wk_main(void *arg) {
         conf.instance = w->index;
         conf.producer_props = producer_props;
         conf.consumer_props = consumer_props;
-        conf.admin = w->index < sh->admin_workers ? sh->svc->admin : NULL;
+        conf.admin = sh->svc->admin; /* heartbeat "compute loop <index>", kafka assigned n/m */
         conf.stop = &sh->svc->stop;
         conf.hooks = (kc_txn_hooks_t){.process = wk_process,
                                       .pre_commit = wk_pre_commit,
@@ -464,8 +465,11 @@ static void *wk_main(void *arg) {
                               sh->restore_stable_ms, err, sizeof(err));
         if (!w->cl) {
                 wk_fail(w, "changelog reader: %s", err);
-        } else if (!(w->txn = kc_txn_new(&conf, err, sizeof(err)))) {
-                wk_fail(w, "%s", err);
+        } else if (!(w->txn = kc_txn_new(&conf, &st, err, sizeof(err)))) {
+                if (st == ST_STOPPED) /* SIGTERM while waiting for the broker */
+                        log_info(WK_LOG, "worker %d: %s", w->index, err);
+                else
+                        wk_fail(w, "%s", err);
         } else if (!(w->fw = fw_new(kc_rk(kc_txn_consumer(w->txn)), sh->m_wakeups, err,
                                     sizeof(err)))) {
                 wk_fail(w, "%s", err);
@@ -476,7 +480,7 @@ static void *wk_main(void *arg) {
                 pthread_mutex_unlock(&sh->lock);
                 log_info(WK_LOG, "worker %d running (transactional.id %s)", w->index,
                          kc_txn_id(w->txn));
-                if (kc_txn_run(w->txn, err, sizeof(err)) == -1)
+                if (kc_txn_run(w->txn, err, sizeof(err)) != ST_OK)
                         wk_fail(w, "%s", err);
                 log_info(WK_LOG, "worker %d: %ld fetch wake-up(s)", w->index, fw_wakeups(w->fw));
         }

@@ -35,7 +35,6 @@ typedef struct wk_shared_s {
         kc_txn_conf_t txn;         /* base loop configuration (env applied) */
         const char *group_id;      /* consumer group of every worker */
         int64_t restore_stable_ms; /* cl_reader_new() */
-        int admin_workers;         /* workers below this index report readiness */
         int changelog_partitions;  /* input partitions beyond it have nowhere to keep state */
 
         pthread_mutex_t lock;

@@ -88,13 +88,13 @@ int wk_restore_stale(wk_t *w) {
         wk_restoring(w->sh, 1);
         int64_t t0 = clk_mono_ns(), records = 0;
         char err[512];
-        int rc = cl_restore(w->cl, ids, n, wk_restore_record, w, &records, &w->sh->svc->stop, err,
-                            sizeof(err));
+        st_t rc = cl_restore(w->cl, ids, n, wk_restore_record, w, &records, &w->sh->svc->stop,
+                             kc_txn_beat(w->txn), err, sizeof(err));
         double took = (double)(clk_mono_ns() - t0) / 1e9;
         wk_restoring(w->sh, -1);
-        if (rc == -1) {
+        if (rc != ST_OK) {
                 free(ids);
-                if (atomic_load(&w->sh->svc->stop))
+                if (rc == ST_STOPPED)
                         return 0; /* stopping: the partitions stay stale */
                 wk_fail(w, "restoring state: %s", err);
                 return -1;

@@ -107,7 +107,7 @@ static int en_kind_init(en_join_t *j, int k, const char *in_topic, const char *o
         }
         if (j->svc->wire == AV_WIRE_CONFLUENT) {
                 int32_t id;
-                if (svc_schema_id(j->svc, out_topic, kd->out, &id, errstr, errstr_size) == -1)
+                if (svc_schema_id(j->svc, out_topic, kd->out, &id, errstr, errstr_size) != ST_OK)
                         return -1;
                 kd->out_hdr[0] = 0;
                 for (int i = 0; i < 4; i++)

@@ -268,14 +268,15 @@ static int en_kafka_partitions(en_kafka_t *k, char *errstr, size_t errstr_size) 
         return n;
 }
 
-int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_size) {
+st_t en_kafka_load(en_kafka_t *k, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                   size_t errstr_size) {
         const char *topic = k->src->kafka.topic;
         int64_t t0 = clk_mono_ms(), warned = 0;
         char why[256] = "";
         while ((k->nparts = en_kafka_partitions(k, why, sizeof(why))) <= 0) {
                 if (stop && atomic_load(stop))
                         goto stopped;
-                admin_heartbeat(k->svc->admin);
+                admin_beat(beat);
                 if (clk_mono_ms() - t0 >= warned) {
                         log_warn("enrichment", "source \"%s\": waiting for topic %s (%s)",
                                  k->src->name, topic, why);
@@ -290,7 +291,7 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
                 if (l)
                         rd_kafka_topic_partition_list_destroy(l);
                 snprintf(errstr, errstr_size, "out of memory");
-                return -1;
+                return ST_NOMEM;
         }
         for (int i = 0; i < k->nparts; i++)
                 rd_kafka_topic_partition_list_add(l, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
@@ -299,19 +300,19 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
         if (err) {
                 snprintf(errstr, errstr_size, "source \"%s\": assign %s: %s", k->src->name, topic,
                          rd_kafka_err2str(err));
-                return -1;
+                return ST_FATAL;
         }
         long records = 0;
         while (!k->all_at_end) {
                 if (stop && atomic_load(stop))
                         goto stopped;
-                admin_heartbeat(k->svc->admin);
+                admin_beat(beat);
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(k->kc), 100);
                 if (m)
                         records += en_kafka_message(k, m);
                 if (kc_fatal(k->kc, why, sizeof(why))) {
                         snprintf(errstr, errstr_size, "source \"%s\": %s", k->src->name, why);
-                        return -1;
+                        return ST_FATAL;
                 }
         }
         log_info("enrichment",
@@ -319,10 +320,10 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
                  "%.1f s",
                  k->src->name, topic, k->nparts, records, k->table.count,
                  (double)(clk_mono_ms() - t0) / 1000.0);
-        return 0;
+        return ST_OK;
 stopped:
         snprintf(errstr, errstr_size, "stopped while loading source \"%s\"", k->src->name);
-        return -1;
+        return ST_STOPPED;
 }
 
 int en_kafka_follow(en_kafka_t *k, int max) {

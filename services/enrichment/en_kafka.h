@@ -27,6 +27,7 @@
 
 #include "en_table.h"
 #include "spec.h"
+#include "st.h"
 #include "svc.h"
 
 typedef struct en_kafka_s en_kafka_t;
@@ -34,10 +35,11 @@ typedef struct en_kafka_s en_kafka_t;
 /* Creates the consumer (KAFKA_* applies).  NULL with errstr. */
 en_kafka_t *en_kafka_new(svc_t *svc, const spec_source_t *src, char *errstr, size_t errstr_size);
 
-/* Waits for the topic to exist, then reads it to its end.  Beats the admin
- * heartbeat while it waits; returns early (-1, "stopped") when *stop is
- * set.  0, or -1 with errstr. */
-int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_size);
+/* Waits for the topic to exist, then reads it to its end, beating `beat`
+ * (may be NULL) while it waits.  ST_OK; ST_STOPPED as soon as *stop is set;
+ * ST_NOMEM or ST_FATAL with errstr. */
+st_t en_kafka_load(en_kafka_t *k, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                   size_t errstr_size);
 
 /* Applies up to `max` records that have arrived; never blocks.  Returns how
  * many were applied. */

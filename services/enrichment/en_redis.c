@@ -471,32 +471,31 @@ static int en_redis_warm(en_redis_t *r, long *loaded) {
         return rc;
 }
 
-int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *beat_opaque,
-                   char *errstr, size_t errstr_size) {
+st_t en_redis_start(en_redis_t *r, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                    size_t errstr_size) {
         int64_t t0 = clk_mono_ms();
         for (;;) {
                 if (en_redis_connect(r)) {
                         if (!r->src->redis.warm_up)
-                                return 0;
+                                return ST_OK;
                         long loaded = 0;
                         if (en_redis_warm(r, &loaded) == 0) {
                                 log_info("enrichment",
                                          "source \"%s\": warm-up loaded %ld hashes in %.1f s",
                                          r->src->name, loaded,
                                          (double)(clk_mono_ms() - t0) / 1000.0);
-                                return 0;
+                                return ST_OK;
                         }
                         en_redis_drop(r, "warm-up failed");
                 } else if (!r->src->redis.warm_up) {
-                        return 0; /* look-ups will retry */
+                        return ST_OK; /* look-ups will retry */
                 }
                 if (stop && atomic_load(stop)) {
                         snprintf(errstr, errstr_size, "stopped while warming up source \"%s\"",
                                  r->src->name);
-                        return -1;
+                        return ST_STOPPED;
                 }
-                if (beat)
-                        beat(beat_opaque);
+                admin_beat(beat);
                 struct timespec ts = {0, 100 * 1000000L};
                 nanosleep(&ts, NULL);
         }

@@ -21,8 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "en_table.h"
 #include "spec.h"
+#include "st.h"
 
 typedef struct en_redis_s en_redis_t;
 
@@ -39,11 +41,12 @@ typedef enum {
 en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_size);
 
 /* Connects and, with warm_up, loads every matching hash (up to cache_size)
- * — retrying until it succeeds or *stop is set, since a warm-up that
- * silently did nothing would be no warm-up.  Without warm_up, an
- * unreachable Redis is only logged (look-ups retry).  0 or -1 with errstr. */
-int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *beat_opaque,
-                   char *errstr, size_t errstr_size);
+ * — retrying (beating `beat`, which may be NULL) until it succeeds or
+ * *stop is set, since a warm-up that silently did nothing would be no
+ * warm-up.  Without warm_up, an unreachable Redis is only logged (look-ups
+ * retry).  ST_OK, or ST_STOPPED with errstr. */
+st_t en_redis_start(en_redis_t *r, atomic_int *stop, admin_beat_t *beat, char *errstr,
+                    size_t errstr_size);
 
 /* Looks up n keys: out[i] is the entry (valid until the next call) for HIT
  * and STALE, NULL otherwise; res[i] the result.  *redis_s gets the time

@@ -9,14 +9,11 @@
 #include "en_file.h"
 #include "log.h"
 
-static void en_beat(void *opaque) {
-        admin_heartbeat(((svc_t *)opaque)->admin);
-}
-
 static const char *const en_type_names[] = {"kafka", "redis", "file"};
 
-int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic_int *stop,
-                   char *errstr, size_t errstr_size) {
+static st_t en_source_load(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic_int *stop,
+                           admin_beat_t *beat, char *errstr, size_t errstr_size) {
+        st_t st;
         memset(s, 0, sizeof(*s));
         s->spec = spec;
         static const char *const results[] = {"hit", "miss", "stale", "error"};
@@ -49,19 +46,20 @@ int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic
         case SPEC_SOURCE_FILE: {
                 if (en_table_init(&s->file) == -1) {
                         snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
+                        return ST_NOMEM;
                 }
                 long rows = en_file_load(spec, &s->file, errstr, errstr_size);
                 if (rows < 0)
-                        return -1;
+                        return ST_FATAL;
                 log_info("enrichment", "source \"%s\": %ld rows, %zu keys from %s", spec->name,
                          rows, s->file.count, spec->file.path);
                 break;
         }
         case SPEC_SOURCE_KAFKA:
-                if (!(s->kafka = en_kafka_new(svc, spec, errstr, errstr_size)) ||
-                    en_kafka_load(s->kafka, stop, errstr, errstr_size) == -1)
-                        return -1;
+                if (!(s->kafka = en_kafka_new(svc, spec, errstr, errstr_size)))
+                        return ST_FATAL;
+                if ((st = en_kafka_load(s->kafka, stop, beat, errstr, errstr_size)) != ST_OK)
+                        return st;
                 break;
         case SPEC_SOURCE_REDIS:
                 s->m_ratio = metrics_child(
@@ -70,14 +68,27 @@ int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic
                                              "in-process cache, since start.",
                                              "source"),
                         spec->name);
-                if (!(s->redis = en_redis_new(spec, errstr, errstr_size)) ||
-                    en_redis_start(s->redis, stop, en_beat, svc, errstr, errstr_size) == -1)
-                        return -1;
+                if (!(s->redis = en_redis_new(spec, errstr, errstr_size)))
+                        return ST_INVALID;
+                if ((st = en_redis_start(s->redis, stop, beat, errstr, errstr_size)) != ST_OK)
+                        return st;
                 break;
         }
         s->loaded_ms = clk_mono_ms();
         en_source_tick(s);
-        return 0;
+        return ST_OK;
+}
+
+st_t en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic_int *stop,
+                    char *errstr, size_t errstr_size) {
+        /* Loading may wait for a broker or Redis: the thread doing it beats
+         * under the source's name, and is not expected to beat afterwards. */
+        char name[160];
+        snprintf(name, sizeof(name), "enrichment source %s", spec->name);
+        admin_beat_t *beat = admin_beat_new(svc->admin, name);
+        st_t st = en_source_load(s, svc, spec, stop, beat, errstr, errstr_size);
+        admin_beat_end(beat);
+        return st;
 }
 
 static const en_table_t *en_source_table(en_source_t *s) {

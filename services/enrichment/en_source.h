@@ -20,6 +20,7 @@
 #include "en_redis.h"
 #include "en_table.h"
 #include "metrics.h"
+#include "st.h"
 #include "svc.h"
 
 typedef enum {
@@ -40,9 +41,11 @@ typedef struct en_source_s {
 } en_source_t;
 
 /* Loads the source (file read, topic read to its end, Redis warm-up),
- * waiting as long as it takes unless *stop is set.  0 or -1 with errstr. */
-int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic_int *stop,
-                   char *errstr, size_t errstr_size);
+ * waiting as long as it takes unless *stop is set, under the heartbeat
+ * "enrichment source <name>".  ST_OK; ST_STOPPED once *stop is set (a
+ * clean stop); ST_INVALID, ST_NOMEM or ST_FATAL with errstr. */
+st_t en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic_int *stop,
+                    char *errstr, size_t errstr_size);
 
 /* Looks up n keys: out[i] the entry (valid until the next look-up or tick
  * of this source) for EN_HIT and EN_STALE, else NULL; res[i] the result.

@@ -12,7 +12,6 @@
  * weir-enrichment-<pipeline name>). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "en_join.h"
 #include "en_otel.h"
@@ -47,6 +46,7 @@ int main(void) {
                 return svc_fail("enrichment", err);
         const spec_enrichment_t *spec = svc.spec->enrichment;
         int rc = 1;
+        st_t st = ST_FATAL;
         int ready = admin_ready_condition(svc.admin, "reference data loaded");
         en_source_t *sources = calloc(spec->nsources, sizeof(*sources));
         size_t opened = 0;
@@ -78,8 +78,8 @@ int main(void) {
             en_join_check_schemas(&svc, err, sizeof(err)) == -1)
                 goto out;
         for (; opened < spec->nsources; opened++)
-                if (en_source_open(&sources[opened], &svc, &spec->sources[opened], &svc.stop, err,
-                                   sizeof(err)) == -1)
+                if ((st = en_source_open(&sources[opened], &svc, &spec->sources[opened], &svc.stop,
+                                         err, sizeof(err))) != ST_OK)
                         goto out;
         if (!(j = en_join_new(&svc, sources, spec->nsources, err, sizeof(err))))
                 goto out;
@@ -97,7 +97,7 @@ int main(void) {
                                       .aborted = aborted,
                                       .tick = en_join_tick,
                                       .opaque = j};
-        if (!(t = kc_txn_new(&conf, err, sizeof(err))))
+        if (!(t = kc_txn_new(&conf, &st, err, sizeof(err))))
                 goto out;
         /* Only now: before kc_txn_new registered "kafka assigned", this
          * would have been the only condition and /readyz would have said
@@ -108,7 +108,8 @@ int main(void) {
                  spec->output.aggregates, spec->output.alerts,
                  kc_txn_guarantee(t) == KC_EXACTLY_ONCE ? "exactly-once" : "at-least-once");
         svc_started(&svc);
-        rc = kc_txn_run(t, err, sizeof(err)) == -1 ? 1 : 0;
+        st = kc_txn_run(t, err, sizeof(err));
+        rc = st != ST_OK;
 out:
         if (t)
                 kc_txn_destroy(t);
@@ -116,8 +117,8 @@ out:
         for (size_t i = 0; sources && i <= opened && i < spec->nsources; i++)
                 en_source_close(&sources[i]);
         free(sources);
-        if (rc != 0 && atomic_load(&svc.stop) && strstr(err, "stopped while"))
-                rc = 0; /* SIGTERM during loading is a clean stop */
+        if (rc != 0 && st == ST_STOPPED)
+                rc = 0; /* SIGTERM while loading or waiting for the broker: a clean stop */
         else if (rc != 0)
                 svc_fail("enrichment", err);
         if (rc == 0)

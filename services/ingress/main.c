@@ -76,7 +76,7 @@ static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n,
         for (size_t i = 0; i < *n; i++) {
                 t[i].wire = svc->wire;
                 if (svc_schema_id(svc, t[i].name, t[i].schema, &t[i].schema_id, err, sizeof(err)) !=
-                    0) {
+                    ST_OK) {
                         snprintf(errstr, errstr_size, "topic %s: %s", t[i].name, err);
                         return -1;
                 }
@@ -242,9 +242,10 @@ int main(void) {
         int64_t next_md = 0, last_md = 0, next_renew = 0;
         int renewals = 0;
         renew_ctx_t rn = {&ko, err, sizeof(err)};
+        admin_beat_t *beat = admin_beat_new(svc.admin, "ingress main");
         svc_started(&svc);
         while (!atomic_load(&svc.stop)) {
-                admin_heartbeat(svc.admin);
+                admin_beat(beat);
                 ig_server_gauges(srv);
                 if (kc_fatal(kc, err, sizeof(err))) {
                         /* Refused (a missing ACL): an operator fixes that
@@ -295,9 +296,10 @@ int main(void) {
         ig_server_quiesce(srv);
         int64_t deadline = clk_mono_ms() + conf.shutdown_grace_ms;
         while (ig_server_active(srv) > 0 && clk_mono_ms() < deadline) {
-                admin_heartbeat(svc.admin);
+                admin_beat(beat);
                 sleep_ms(50);
         }
+        admin_beat_end(beat); /* the flush below may take the rest of the grace */
         int64_t left = deadline - clk_mono_ms();
         rd_kafka_flush(kc_rk(kc), left > 0 ? (int)left : 0);
         if (ig_server_active(srv) > 0) {

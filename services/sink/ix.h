@@ -28,6 +28,7 @@
 #include "buf.h"
 #include "cfg_tab.h"
 #include "spec.h"
+#include "st.h"
 
 typedef struct ix_conf_s {
         const char *url;          /* base URL, e.g. http://127.0.0.1:8086; NULL: writing is off */
@@ -65,11 +66,12 @@ const ix_conf_t *ix_conf(const ix_t *ix);
 /* The write URL (no credentials in it), for logs. */
 const char *ix_write_url(const ix_t *ix);
 
+/* The st_t kinds (st.h) where they mean the same, plus "too large". */
 typedef enum {
-        IX_OK,        /* 2xx: every point written */
-        IX_RETRY,     /* try the same request again later */
-        IX_TOO_LARGE, /* 413 */
-        IX_REJECTED,  /* 400/422: (some) lines rejected; `message` says why */
+        IX_OK = ST_OK,            /* 2xx: every point written */
+        IX_RETRY = ST_RETRY,      /* try the same request again later */
+        IX_REJECTED = ST_INVALID, /* 400/422: (some) lines rejected; `message` says why */
+        IX_TOO_LARGE = 16,        /* 413: split the batch */
 } ix_class_t;
 
 typedef struct ix_result_s {
@@ -140,12 +142,12 @@ typedef struct ix_flush_s {
 void ix_flush_reset(ix_flush_t *f);
 
 /* Writes what is left of `b`: each line is written or handed to
- * `rejected`.  Returns 0 when that is done (InfluxDB acknowledged the
- * batch; f is reset), or 1 when InfluxDB cannot take it now: *retry_ms is
- * when to call again (capped exponential backoff with jitter, or
- * Retry-After when longer) and f->last says why.  Never waits itself. */
-int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
-                  void *opaque, int64_t *retry_ms);
+ * `rejected`.  Returns ST_OK when that is done (InfluxDB acknowledged the
+ * batch; f is reset), or ST_RETRY when InfluxDB cannot take it now:
+ * *retry_ms is when to call again (capped exponential backoff with jitter,
+ * or Retry-After when longer) and f->last says why.  Never waits itself. */
+st_t ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
+                   void *opaque, int64_t *retry_ms);
 
 typedef struct ix_flush_cbs_s {
         /* Waits `ms` before a retry.  `why` is the failed attempt.  Returns

@@ -112,8 +112,8 @@ static void ix_flush_push(ix_flush_t *f, size_t lo, size_t hi) {
         f->depth++;
 }
 
-int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
-                  void *opaque, int64_t *retry_ms) {
+st_t ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb rejected,
+                   void *opaque, int64_t *retry_ms) {
         metrics_family_t *ix_retries, *ix_splits;
         ix_flush_metrics(&ix_retries, &ix_splits);
         if (!f->active) {
@@ -161,7 +161,7 @@ int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb r
                                   r->cause, r->status, r->message, f->attempt + 1, (long long)d);
                         f->attempt++;
                         *retry_ms = d;
-                        return 1;
+                        return ST_RETRY;
                 }
                 case IX_TOO_LARGE:
                 case IX_REJECTED:
@@ -184,7 +184,7 @@ int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb r
                 }
         }
         ix_flush_reset(f);
-        return 0;
+        return ST_OK;
 }
 
 int ix_flush(ix_t *ix, const ix_batch_t *b, const ix_flush_cbs_t *cbs) {
@@ -193,7 +193,7 @@ int ix_flush(ix_t *ix, const ix_batch_t *b, const ix_flush_cbs_t *cbs) {
                 return -1;
         int64_t ms;
         int rc = 0;
-        while (ix_flush_step(ix, f, b, cbs->rejected, cbs->opaque, &ms)) {
+        while (ix_flush_step(ix, f, b, cbs->rejected, cbs->opaque, &ms) == ST_RETRY) {
                 if (cbs->wait(cbs->opaque, ms, &f->last)) {
                         rc = -1;
                         break;

@@ -222,7 +222,7 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
                 }
                 sink_ctx_t c = {s, loop};
                 int64_t ms;
-                if (ix_flush_step(s->ix, &s->flush, b, sink_rejected, &c, &ms)) {
+                if (ix_flush_step(s->ix, &s->flush, b, sink_rejected, &c, &ms) == ST_RETRY) {
                         kc_txn_retry_after(loop, ms, "InfluxDB is not accepting writes");
                         return KC_TXN_RETRY;
                 }
@@ -267,29 +267,29 @@ static kc_txn_res_t sink_tick(kc_txn_t *loop, void *opaque) {
 
 /* ------------------------------------------------------------ set-up */
 
-static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
+static st_t sink_open(sink_t *s, char *errstr, size_t errstr_size) {
         const spec_sink_t *sk = s->svc.spec->sink;
         ix_conf_t ixc;
         if (sk_conf_env(&s->conf, errstr, errstr_size) ||
             ix_conf_env(&ixc, s->svc.spec->name, sk->influx.precision, errstr, errstr_size))
-                return -1;
+                return ST_INVALID;
         sk_metrics_init(&s->m);
         s->topics[T_AGG] = sk->input.aggregates;
         s->topics[T_ALERT] = sk->input.alerts;
         const av_schema_t *sch[T_N];
         for (int t = 0; t < T_N; t++) {
                 if (!(sch[t] = svc_schema(&s->svc, SCHEMA[t], errstr, errstr_size)))
-                        return -1;
+                        return ST_FATAL;
                 if (!(s->dec[t] = svc_decoder_new(&s->svc, sch[t]))) {
                         snprintf(errstr, errstr_size, "out of memory");
-                        return -1;
+                        return ST_NOMEM;
                 }
         }
         if (!(s->lp = lp_mapper_new(s->svc.spec, sch[T_AGG], sch[T_ALERT], errstr, errstr_size)))
-                return -1;
+                return ST_FATAL;
         if (sk->influx.enabled && ixc.url) {
                 if (!(s->ix = ix_new(&ixc, errstr, errstr_size)))
-                        return -1;
+                        return ST_FATAL;
                 log_info(LOG_C, "writing to %s (InfluxDB %d.x API, gzip %s)", ix_write_url(s->ix),
                          ixc.version, ixc.gzip ? "on" : "off");
         } else {
@@ -301,14 +301,15 @@ static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
                 ws_conf_t wc;
                 ws_conf_defaults(&wc);
                 if (ws_conf_env(&wc, errstr, errstr_size))
-                        return -1;
+                        return ST_INVALID;
                 wc.path = sk->websocket.path;
+                wc.beat = admin_beat_new(s->svc.admin, "sink websocket");
                 if (!(s->ws = ws_server_new(&wc, errstr, errstr_size)))
-                        return -1;
+                        return ST_FATAL;
         }
         if (!(s->dlq = sk_dlq_new(sk->dlq))) {
                 snprintf(errstr, errstr_size, "out of memory");
-                return -1;
+                return ST_NOMEM;
         }
         static char group[256];
         snprintf(group, sizeof(group), "weir-sink-%s", s->svc.spec->name);
@@ -330,7 +331,9 @@ static int sink_open(sink_t *s, char *errstr, size_t errstr_size) {
                                       .aborted = sink_aborted,
                                       .tick = sink_tick,
                                       .opaque = s};
-        return (s->loop = kc_txn_new(&conf, errstr, errstr_size)) ? 0 : -1;
+        st_t st;
+        s->loop = kc_txn_new(&conf, &st, errstr, errstr_size);
+        return st;
 }
 
 static void sink_close(sink_t *s) {
@@ -351,14 +354,20 @@ int main(void) {
         char err[1024];
         if (svc_init(&s.svc, "sink", SPEC_PART_SINK, err, sizeof(err)))
                 return svc_fail("sink", err);
-        if (sink_open(&s, err, sizeof(err))) {
+        st_t st = sink_open(&s, err, sizeof(err));
+        if (st == ST_STOPPED) { /* SIGTERM while waiting for the broker */
+                log_info(LOG_C, "stopped");
+                sink_close(&s);
+                return 0;
+        }
+        if (st != ST_OK) {
                 sink_close(&s);
                 return svc_fail("sink", err);
         }
         log_info(LOG_C, "consuming %s and %s (group weir-sink-%s), DLQ %s", s.topics[T_AGG],
                  s.topics[T_ALERT], s.svc.spec->name, s.svc.spec->sink->dlq);
         svc_started(&s.svc);
-        int rc = kc_txn_run(s.loop, err, sizeof(err)) == -1 ? 1 : 0;
+        int rc = kc_txn_run(s.loop, err, sizeof(err)) != ST_OK;
         if (rc)
                 log_error(LOG_C, "%s", err);
         log_info(LOG_C, "stopped");

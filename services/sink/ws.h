@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "cfg_tab.h"
 
 typedef struct ws_server_s ws_server_t;
@@ -61,6 +62,7 @@ typedef struct {
         int slow_timeout_ms;           /* close (1008) a client over its bound this long */
         int dashboard;                 /* serve the dashboard page at / and /dashboard */
         size_t snapshot_max_keys;      /* snapshot entries (ws_snap.h) kept; 0 = no snapshot */
+        admin_beat_t *beat;            /* NULL, or beaten by the service thread each turn */
 } ws_conf_t;
 
 /* The SINK_HTTP_* / SINK_WS_* / SINK_DASHBOARD / SINK_SNAPSHOT_MAX_KEYS

@@ -454,10 +454,13 @@ static void lws_log(int level, const char *line) {
 
 static void *service_main(void *arg) {
         ws_server_t *ws = arg;
+        /* lws_service() returns at least every WS_HOUSEKEEPING_MS (tick). */
         while (!atomic_load(&ws->stop)) {
+                admin_beat(ws->conf.beat);
                 lws_service(ws->ctx, 0);
                 arm_flush(ws);
         }
+        admin_beat_end(ws->conf.beat);
         /* Say goodbye (1001) to every client, give the close frames a moment. */
         for (ws_client_t *c = ws->clients; c; c = c->next) {
                 client_close(ws, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", "shutdown");

@@ -472,7 +472,7 @@ static int cmd_txn_copy(opts_t *o) {
                 fflush(stdout);
                 conf.admin = admin;
         }
-        kc_txn_t *t = kc_txn_new(&conf, err, sizeof(err));
+        kc_txn_t *t = kc_txn_new(&conf, NULL, err, sizeof(err));
         if (!t) {
                 fprintf(stderr, "kc_tool: %s\n", err);
                 admin_stop(admin);

@@ -1,12 +1,15 @@
 /* Unit tests for admin: a real server on a loopback port picked by the
  * kernel, driven with libcurl — /metrics, /healthz (including a stalled
- * heartbeat), /readyz conditions, 404, 405, HEAD, and start-up errors. */
+ * heartbeat among many beating threads), /readyz conditions and their
+ * counts, 404, 405, HEAD, and start-up errors. */
 #include "admin.h"
 #include "metrics.h"
 #include "procm.h"
 #include "th.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -170,31 +173,68 @@ static void test_readyz(void) {
         TH_CHECK_INT(kafka, 0);
         TH_CHECK_INT(state, 1);
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
-        TH_CHECK_STR(rep.body, "unmet: kafka assigned\nunmet: state restored\n");
+        TH_CHECK_STR(rep.body, "unmet: kafka assigned 0/1\nunmet: state restored 0/1\n");
 
         admin_ready_set(a, kafka, 1);
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
-        TH_CHECK_STR(rep.body, "unmet: state restored\n");
+        TH_CHECK_STR(rep.body, "unmet: state restored 0/1\nok: kafka assigned 1/1\n");
         admin_ready_set(a, state, 1);
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ready\nok: kafka assigned 1/1\nok: state restored 1/1\n");
         admin_ready_set(a, kafka, 0); /* lost the assignment */
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
-        TH_CHECK_STR(rep.body, "unmet: kafka assigned\n");
+        TH_CHECK_HAS(rep.body, "unmet: kafka assigned 0/1\n");
 
-        /* Bad handles are ignored; the limit is 16 conditions. */
+        /* Bad handles are ignored. */
         admin_ready_set(a, -1, 1);
         admin_ready_set(a, 99, 1);
-        for (int i = 2; i < 16; i++)
-                TH_CHECK_INT(admin_ready_condition(a, "x"), i);
-        TH_CHECK_INT(admin_ready_condition(a, "one too many"), -1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
         admin_stop(a);
 
         /* NULL server: every call is a no-op. */
-        admin_heartbeat(NULL);
+        admin_beat(admin_beat_new(NULL, "x"));
+        admin_beat_end(NULL);
         admin_ready_set(NULL, 0, 1);
         TH_CHECK_INT(admin_ready_condition(NULL, "x"), -1);
         TH_CHECK_INT(admin_port(NULL), 0);
         admin_stop(NULL);
+}
+
+/* Issue 17: conditions count their members, with no fixed limit — 40
+ * consumers, one condition "kafka assigned 37/40" until the last three. */
+static void test_readyz_counted(void) {
+        char err[256] = "";
+        admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        uint16_t port = admin_port(a);
+        enum { N = 40 };
+        int h[N];
+        for (int i = 0; i < N; i++) {
+                h[i] = admin_ready_condition(a, "kafka assigned");
+                TH_CHECK_INT(h[i], i);
+        }
+        int access = admin_ready_condition(a, "kafka access");
+        TH_CHECK_INT(access, N);
+        admin_ready_set(a, access, 1);
+        for (int i = 0; i < N - 3; i++)
+                admin_ready_set(a, h[i], 1);
+        admin_ready_set(a, h[0], 1); /* twice: still one member */
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: kafka assigned 37/40\nok: kafka access 1/1\n");
+        admin_ready_set(a, h[N - 3], 1);
+        admin_ready_set(a, h[N - 2], 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_HAS(rep.body, "unmet: kafka assigned 39/40\n");
+        admin_ready_set(a, h[N - 1], 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ready\nok: kafka assigned 40/40\nok: kafka access 1/1\n");
+        /* One consumer loses its partitions: the whole service is unready. */
+        admin_ready_set(a, h[17], 0);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_HAS(rep.body, "unmet: kafka assigned 39/40\n");
+        admin_stop(a);
 }
 
 static void test_heartbeat_stall(void) {
@@ -204,18 +244,97 @@ static void test_heartbeat_stall(void) {
         if (!a)
                 return;
         uint16_t port = admin_port(a);
-        admin_heartbeat(a);
+        /* No thread registered: nothing can stall. */
         TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        admin_beat_t *b = admin_beat_new(a, "main");
+        TH_CHECK(b != NULL);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ok\n");
         sleep_ms(400); /* no heartbeat */
         TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 503);
-        TH_CHECK_HAS(rep.body, "stalled: no heartbeat for ");
+        TH_CHECK_HAS(rep.body, "stalled: main: no heartbeat for ");
         TH_CHECK_HAS(rep.body, "(limit 150 ms)\n");
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
-        TH_CHECK_STR(rep.body, "unmet: main loop stalled\n");
-        admin_heartbeat(a);
+        TH_CHECK_STR(rep.body, "unmet: main stalled\n");
+        TH_CHECK_INT(http(port, "GET", "/metrics", &rep), 200);
+        TH_CHECK(sample(rep.body, "weir_heartbeat_age_seconds{thread=\"main\"}") >= 0.4);
+        admin_beat(b);
         TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        /* A thread that ended on purpose is not stalled. */
+        admin_beat_end(b);
+        sleep_ms(300);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        /* The same name again takes the ended handle back. */
+        TH_CHECK(admin_beat_new(a, "main") == b);
         admin_stop(a);
+        metrics_reset();
+}
+
+/* Issue 17: one heartbeat per thread, more than the 16 slots there used to
+ * be; 23 threads beat, one stops beating: /healthz fails and names it, and
+ * the others' beats do not hide it. */
+enum { BEATERS = 24, STUCK = 17 };
+
+typedef struct {
+        admin_beat_t *b;
+        atomic_int *run;
+        int stuck;
+} beater_t;
+
+static void *beater(void *arg) {
+        beater_t *t = arg;
+        while (atomic_load(t->run)) {
+                if (!t->stuck || atomic_load(t->run) == 1)
+                        admin_beat(t->b);
+                sleep_ms(10);
+        }
+        return NULL;
+}
+
+static void test_heartbeat_threads(void) {
+        char err[256] = "";
+        admin_t *a = admin_start("127.0.0.1", 0, 200, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        uint16_t port = admin_port(a);
+        atomic_int run = 1; /* 1: all beat; 2: STUCK stops; 0: end */
+        beater_t t[BEATERS];
+        pthread_t th[BEATERS];
+        for (int i = 0; i < BEATERS; i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "compute loop %d", i);
+                t[i] = (beater_t){admin_beat_new(a, name), &run, i == STUCK};
+                TH_CHECK(t[i].b != NULL);
+                pthread_create(&th[i], NULL, beater, &t[i]);
+        }
+        sleep_ms(400);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        TH_CHECK_INT(http(port, "GET", "/metrics", &rep), 200);
+        for (int i = 0; i < BEATERS; i++) {
+                char m[96];
+                snprintf(m, sizeof(m), "weir_heartbeat_age_seconds{thread=\"compute loop %d\"}", i);
+                double age = sample(rep.body, m);
+                TH_CHECK(age >= 0 && age < 0.2);
+        }
+        atomic_store(&run, 2);
+        sleep_ms(500);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 503);
+        TH_CHECK_HAS(rep.body, "stalled: compute loop 17: no heartbeat for ");
+        /* Only that one. */
+        TH_CHECK(strstr(rep.body, "compute loop 16") == NULL);
+        TH_CHECK(strchr(rep.body, '\n') == rep.body + rep.len - 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: compute loop 17 stalled\n");
+        atomic_store(&run, 1);
+        sleep_ms(100);
+        TH_CHECK_INT(http(port, "GET", "/healthz", &rep), 200);
+        atomic_store(&run, 0);
+        for (int i = 0; i < BEATERS; i++)
+                pthread_join(th[i], NULL);
+        admin_stop(a);
+        metrics_reset();
 }
 
 static void test_start_errors(void) {
@@ -249,4 +368,5 @@ static void test_setup(void) {
 }
 
 TH_MAIN("admin", TH_T(test_setup), TH_T(test_endpoints), TH_T(test_process_metrics),
-        TH_T(test_readyz), TH_T(test_heartbeat_stall), TH_T(test_start_errors))
+        TH_T(test_readyz), TH_T(test_readyz_counted), TH_T(test_heartbeat_stall),
+        TH_T(test_heartbeat_threads), TH_T(test_start_errors))

@@ -175,7 +175,7 @@ static int run_loop_with(rd_kafka_mock_cluster_t *mc, run_t *r, const char *grou
                                       .opaque = r};
         r->out = "out";
         r->deadline = time(NULL) + 20;
-        kc_txn_t *t = kc_txn_new(&conf, err, errsize);
+        kc_txn_t *t = kc_txn_new(&conf, NULL, err, errsize);
         TH_CHECK(t != NULL);
         if (!t)
                 return -2;
@@ -283,7 +283,7 @@ static void test_eos_fenced_gives_up(void) {
                 RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
         char err[512] = "";
         int rc = run_loop(mc, &r, "g-fatal", KC_EXACTLY_ONCE, err, sizeof(err));
-        TH_CHECK_INT(rc, -1);
+        TH_CHECK_INT(rc, ST_FATAL);
         TH_CHECK(strstr(err, "failed 5 times in a row") != NULL);
         fprintf(stderr, "  (expected) %s\n", err);
         TH_CHECK_INT(r.committed, 0);
@@ -481,12 +481,12 @@ static kc_txn_t *ack_new(ack_t *a) {
                                       .opaque = a,
                                       .acknowledge = ack_acknowledge};
         a->r.deadline = time(NULL) + 60;
-        return kc_txn_new(&conf, a->err, sizeof(a->err));
+        return kc_txn_new(&conf, NULL, a->err, sizeof(a->err));
 }
 
 static void *ack_thread(void *opaque) {
         ack_t *a = opaque;
-        a->rc = a->t ? kc_txn_run(a->t, a->err, sizeof(a->err)) : -2;
+        a->rc = a->t ? (int)kc_txn_run(a->t, a->err, sizeof(a->err)) : -2;
         return NULL;
 }
 
@@ -648,6 +648,19 @@ static void test_ack_external_stop_while_waiting(void) {
         kc_destroy(p);
 }
 
+/* Issue 17: kc_txn_new() says what kind of failure it was. */
+static void test_new_kinds(void) {
+        char err[256] = "";
+        kc_txn_conf_t conf;
+        kc_txn_conf_init(&conf);
+        conf.stage = "t";
+        st_t st = ST_OK;
+        TH_CHECK(kc_txn_new(&conf, &st, err, sizeof(err)) == NULL); /* no topics, no hook */
+        TH_CHECK_INT(st, ST_INVALID);
+        TH_CHECK_HAS(err, "topics and a process hook are required");
+        TH_CHECK(kc_txn_new(&conf, NULL, err, sizeof(err)) == NULL); /* st may be NULL */
+}
+
 static void test_conf_env(void) {
         char err[256];
         kc_txn_conf_t conf;
@@ -708,8 +721,8 @@ static void test_cleanup(void) {
         metrics_reset();
 }
 
-TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_conf_env), TH_T(test_eos_aborts),
-        TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up), TH_T(test_eos_produce_wait),
-        TH_T(test_alo), TH_T(test_ack_external_not_yet),
+TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_new_kinds), TH_T(test_conf_env),
+        TH_T(test_eos_aborts), TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up),
+        TH_T(test_eos_produce_wait), TH_T(test_alo), TH_T(test_ack_external_not_yet),
         TH_T(test_ack_external_revoke_while_waiting), TH_T(test_ack_external_stop_while_waiting),
         TH_T(test_cleanup))

@@ -153,6 +153,16 @@ static void test_subject_naming(void) {
         TH_CHECK(sr_err_retriable(SR_ERR_TRANSPORT));
         TH_CHECK(!sr_err_retriable(SR_ERR_NOT_FOUND));
         TH_CHECK(!sr_err_retriable(SR_OK));
+        /* Issue 17: the registry's codes as shared error kinds. */
+        TH_CHECK_INT(sr_err_kind(SR_OK), ST_OK);
+        TH_CHECK_INT(sr_err_kind(SR_ERR_TRANSPORT), ST_RETRY);
+        TH_CHECK_INT(sr_err_kind(SR_ERR_NOT_FOUND), ST_INVALID);
+        TH_CHECK_INT(sr_err_kind(SR_ERR_REJECTED), ST_INVALID);
+        TH_CHECK_INT(sr_err_kind(SR_ERR_PROTOCOL), ST_FATAL);
+        TH_CHECK_STR(st_name(sr_err_kind(SR_ERR_TRANSPORT)), "retry");
+        TH_CHECK_STR(st_name(ST_STOPPED), "stopped");
+        TH_CHECK_STR(st_name(ST_NOMEM), "out of memory");
+        TH_CHECK_STR(st_name((st_t)99), "unknown");
 }
 
 static void test_bad_config(void) {
