@@ -317,7 +317,7 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
         log_info("enrichment",
                  "source \"%s\": table loaded from %s (%d partitions): %ld records read, %zu keys, "
                  "%.1f s",
-                 k->src->name, topic, k->nparts, records, k->table.count,
+                 k->src->name, topic, k->nparts, records, k->table.map.count,
                  (double)(clk_mono_ms() - t0) / 1000.0);
         return 0;
 stopped:

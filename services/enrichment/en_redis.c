@@ -205,23 +205,28 @@ static void en_lru_front(en_redis_t *r, en_entry_t *e) {
                 r->lru_tail = e;
 }
 
+/* `e` is out of the LRU list, whose link now chains the graveyard. */
 static void en_bury(en_redis_t *r, en_entry_t *e) {
-        e->next = r->graveyard;
+        e->lru_next = r->graveyard;
         r->graveyard = e;
 }
 
 static void en_cache_put(en_redis_t *r, en_entry_t *e) {
         e->fetched_ms = clk_mono_ms();
         en_entry_t *old = en_table_put(&r->cache, e);
+        if (old == e) { /* out of memory: not cached, alive until the next batch */
+                en_bury(r, e);
+                return;
+        }
         if (old) {
                 en_lru_unlink(r, old);
                 en_bury(r, old);
         }
         en_lru_front(r, e);
-        while (r->cache.count > (size_t)r->src->redis.cache_size && r->lru_tail) {
+        while (r->cache.map.count > (size_t)r->src->redis.cache_size && r->lru_tail) {
                 en_entry_t *victim = r->lru_tail;
                 en_lru_unlink(r, victim);
-                en_bury(r, en_table_remove(&r->cache, victim->key, victim->key_len));
+                en_bury(r, en_table_remove(&r->cache, victim->key.p, victim->key.len));
         }
 }
 
@@ -268,7 +273,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                      const en_entry_t **out, uint8_t *res, double *redis_s) {
         while (r->graveyard) {
                 en_entry_t *e = r->graveyard;
-                r->graveyard = e->next;
+                r->graveyard = e->lru_next;
                 free(e);
         }
         *redis_s = 0;
@@ -305,7 +310,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 }
                 /* The same key twice in a batch is fetched once. */
                 r->dup[i] = SIZE_MAX;
-                size_t h = (size_t)(en_hash(keys[i], lens[i]) % nslots);
+                size_t h = (size_t)(dict_hash_bytes(keys[i], lens[i]) % nslots);
                 while (r->slot[h] != SIZE_MAX && !(lens[r->slot[h]] == lens[i] &&
                                                    !memcmp(keys[r->slot[h]], keys[i], lens[i])))
                         h = (h + 1) % nslots;
@@ -454,7 +459,7 @@ static int en_redis_warm(en_redis_t *r, long *loaded) {
                         size_t kl = (size_t)k->len;
                         if (h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
                             kl >= r->prefix_len + r->suffix_len &&
-                            r->cache.count < (size_t)r->src->redis.cache_size) {
+                            r->cache.map.count < (size_t)r->src->redis.cache_size) {
                                 en_entry_t *e =
                                         en_reply_entry(r, k->str + r->prefix_len,
                                                        kl - r->prefix_len - r->suffix_len, h);
@@ -503,7 +508,7 @@ int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *
 }
 
 size_t en_redis_cache_entries(const en_redis_t *r) {
-        return r->cache.count;
+        return r->cache.map.count;
 }
 
 void en_redis_cache_counts(const en_redis_t *r, uint64_t *hits, uint64_t *misses) {
@@ -522,7 +527,7 @@ void en_redis_destroy(en_redis_t *r) {
                 redisFree(r->c);
         while (r->graveyard) {
                 en_entry_t *e = r->graveyard;
-                r->graveyard = e->next;
+                r->graveyard = e->lru_next;
                 free(e);
         }
         en_table_fini(&r->cache);

@@ -55,7 +55,7 @@ int en_source_open(en_source_t *s, svc_t *svc, const spec_source_t *spec, atomic
                 if (rows < 0)
                         return -1;
                 log_info("enrichment", "source \"%s\": %ld rows, %zu keys from %s", spec->name,
-                         rows, s->file.count, spec->file.path);
+                         rows, s->file.map.count, spec->file.path);
                 break;
         }
         case SPEC_SOURCE_KAFKA:
@@ -123,13 +123,13 @@ void en_source_tick(en_source_t *s) {
         s->last_tick_ms = now;
         switch (s->spec->type) {
         case SPEC_SOURCE_FILE:
-                metrics_set(s->m_entries, (double)s->file.count);
+                metrics_set(s->m_entries, (double)s->file.map.count);
                 metrics_set(s->m_stale,
                             now > s->loaded_ms ? (double)(now - s->loaded_ms) / 1000.0 : 0.0);
                 break;
         case SPEC_SOURCE_KAFKA:
                 en_kafka_follow(s->kafka, 10000);
-                metrics_set(s->m_entries, (double)en_kafka_table(s->kafka)->count);
+                metrics_set(s->m_entries, (double)en_kafka_table(s->kafka)->map.count);
                 metrics_set(s->m_stale, en_kafka_staleness_s(s->kafka));
                 break;
         case SPEC_SOURCE_REDIS: {
