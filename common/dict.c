@@ -148,7 +148,8 @@ void *dict_get(const dict_t *d, const void *key) {
 static long long dict_slot(dict_t *d, const void *key, uint32_t h, int *found) {
         if (d->slots) {
                 size_t i = dict_probe(d, key, h);
-                if ((*found = d->hashes[i] != 0) || d->count + 1 <= (d->mask + 1) - (d->mask + 1) / 4)
+                if ((*found = d->hashes[i] != 0) ||
+                    d->count + 1 <= (d->mask + 1) - (d->mask + 1) / 4)
                         return (long long)i;
         }
         *found = 0;

@@ -138,7 +138,7 @@ void kc_txn_refused_wait(kc_txn_t *t, int attempt) {
                         admin_heartbeat(t->admin);
                 if (t->producer)
                         kc_access_tick(t->producer);
-                kc_sleep_ms(100);
+                clk_sleep_ms(100);
         }
 }
 

@@ -65,7 +65,6 @@ __attribute__((format(printf, 3, 4))) void sr_err(char *errstr, size_t errstr_si
                                                   ...);
 __attribute__((format(printf, 3, 4))) void sr_err_append(char *errstr, size_t errstr_size,
                                                          const char *fmt, ...);
-void sr_sleep_ms(long ms);
 /* A request with retries of transport errors.  `path` starts with '/'.
  * The full URL (never with credentials) is left in *urlp for the caller's
  * own error messages; caller frees it.  *jsonp: the parsed 2xx answer, freed

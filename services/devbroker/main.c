@@ -23,6 +23,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "clk.h"
 #include "log.h"
 #include "spec.h"
 
@@ -185,10 +186,8 @@ int main(int argc, char **argv) {
         log_info("devbroker",
                  "mock cluster of %d broker(s) at %s with %d topic(s) of %d partition(s)", brokers,
                  rd_kafka_mock_cluster_bootstraps(mc), ntopics, partitions);
-        while (!stop_flag) {
-                struct timespec ts = {0, 200 * 1000000L};
-                nanosleep(&ts, NULL);
-        }
+        while (!stop_flag)
+                clk_sleep_ms(200);
         log_info("devbroker", "stopping");
 out:
         if (mc)

@@ -281,8 +281,7 @@ int en_kafka_load(en_kafka_t *k, atomic_int *stop, char *errstr, size_t errstr_s
                                  k->src->name, topic, why);
                         warned += 10000;
                 }
-                struct timespec ts = {0, 500 * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(500);
         }
         k->at_end = calloc((size_t)k->nparts, 1);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(k->nparts);

@@ -347,8 +347,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                              redisAppendCommandArgv(r->c, 2, argv, al) == REDIS_OK;
                         off += kl;
                 }
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
+                double t0 = clk_mono_s();
                 for (; ok && done < nneed; done++) {
                         size_t i = r->need[done];
                         void *vrep = NULL;
@@ -380,9 +379,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                         out[i] = neg ? NULL : e;
                         res[i] = neg ? EN_REDIS_MISS : EN_REDIS_HIT;
                 }
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                *redis_s =
-                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+                *redis_s = clk_mono_s() - t0;
                 if (ok)
                         r->last_ok_ms = clk_mono_ms();
                 else
@@ -502,8 +499,7 @@ int en_redis_start(en_redis_t *r, atomic_int *stop, void (*beat)(void *), void *
                 }
                 if (beat)
                         beat(beat_opaque);
-                struct timespec ts = {0, 100 * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(100);
         }
 }
 

@@ -115,9 +115,7 @@ void en_source_lookup(en_source_t *s, const char *const *keys, const size_t *len
 void en_source_tick(en_source_t *s) {
         /* Called every loop turn, i.e. per record: the coarse clock (a few
          * ms resolution) costs far less than the precise one here. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now = clk_mono_coarse_ms();
         if (now - s->last_tick_ms < 20)
                 return;
         s->last_tick_ms = now;

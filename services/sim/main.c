@@ -36,13 +36,6 @@ static void on_signal(int sig) {
         stop_flag = 1;
 }
 
-static void sleep_s(double s) {
-        if (s <= 0)
-                return;
-        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-        nanosleep(&ts, NULL);
-}
-
 static int fail(const char *msg) {
         log_error("sim", "%s", msg);
         fprintf(stderr, "weir-sim: %s\n", msg);
@@ -178,7 +171,7 @@ int main(int argc, char **argv) {
                                 else if (!http)
                                         fflush(stdout);
                                 double nap = ((double)i - due) / o.gen.rate + 0.001;
-                                sleep_s(nap > 0.1 ? 0.1 : nap);
+                                clk_sleep_ns((int64_t)((nap > 0.1 ? 0.1 : nap) * 1e9));
                                 continue;
                         }
                 }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clk.h"
 #include "log.h"
 #include "simenc.h"
 
@@ -162,8 +163,7 @@ void simhttp_classify(long status, const char *body, size_t body_len, size_t n, 
 static void sleep_ms(simhttp_t *h, long ms) {
         while (ms > 0 && !(h->stop && *h->stop)) {
                 long step = ms > 100 ? 100 : ms;
-                struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(step);
                 ms -= step;
         }
 }

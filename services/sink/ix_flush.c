@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
 #include "ix.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,11 +54,8 @@ int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t 
                 b->keys.len = l->key_off;
                 return -1;
         }
-        if (b->n == 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                b->first_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        }
+        if (b->n == 0)
+                b->first_ms = clk_mono_ms();
         b->n++;
         return 0;
 }
@@ -121,9 +119,8 @@ int ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb r
                 f->depth = 0;
                 f->attempt = 0;
                 if (!f->rnd) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        f->rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 7) ^ 0x9e3779b9u;
+                        int64_t ns = clk_wall_ns();
+                        f->rnd = (uint32_t)ns ^ (uint32_t)(ns >> 25) ^ 0x9e3779b9u;
                         if (!f->rnd)
                                 f->rnd = 1;
                 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
 #include "log.h"
 #include "metrics.h"
 #include "ws.h"
@@ -78,12 +79,6 @@ struct ws_server_s {
                 *m_closed_shutdown, *m_snap_entries, *m_snap_evicted;
 };
 
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------ clients */
 
 static void client_close(ws_server_t *ws, ws_client_t *c, enum lws_close_status code,
@@ -128,7 +123,7 @@ static int snapshot_frame(void *opaque, const char *body, size_t len, size_t nev
         ws_frame_t *f = ws_frame_new(c->q.next_seq++, body, len, NULL, nevents, LWS_PRE);
         if (!f)
                 return -1;
-        size_t dropped = ws_cq_push(&c->q, f, ws->conf.queue_bytes_per_client, now_ms());
+        size_t dropped = ws_cq_push(&c->q, f, ws->conf.queue_bytes_per_client, clk_wall_ms());
         if (dropped)
                 metrics_inc(ws->m_drop_slow, (double)dropped);
         return 0;
@@ -188,7 +183,7 @@ static int client_writeable(ws_server_t *ws, ws_client_t *c) {
         char *text = ws_frame_text(f, c->q.dropped_owed, &len);
         c->q.dropped_owed = 0;
         int n = lws_write(c->wsi, (unsigned char *)text, len, LWS_WRITE_TEXT);
-        int64_t now = now_ms();
+        int64_t now = clk_wall_ms();
         for (size_t i = 0; f->times && i < f->nevents; i++)
                 metrics_observe(ws->m_latency, (double)(now - f->times[i]) / 1000.0);
         metrics_inc(ws->m_pushed, (double)f->nevents);
@@ -344,7 +339,7 @@ static void tick(lws_sorted_usec_list_t *sul) {
                 ws->snap_evicted = ev_n;
                 metrics_set(ws->m_snap_entries, (double)ws_snap_count(ws->snap));
         }
-        int64_t now = now_ms();
+        int64_t now = clk_wall_ms();
         for (ws_client_t *c = ws->clients; c; c = c->next)
                 if (c->subscribed && !c->closing)
                         client_tick(ws, c, nevs, now);
@@ -463,8 +458,8 @@ static void *service_main(void *arg) {
                 client_close(ws, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", "shutdown");
                 lws_callback_on_writable(c->wsi);
         }
-        int64_t deadline = now_ms() + 300;
-        while (ws->clients && now_ms() < deadline)
+        int64_t deadline = clk_wall_ms() + 300;
+        while (ws->clients && clk_wall_ms() < deadline)
                 lws_service(ws->ctx, 0);
         return NULL;
 }
