@@ -187,7 +187,8 @@ static void test_byte_keys(void) {
         dict_t d;
         TH_CHECK_INT(dict_init(&d, &items, 4), 0);
         static const char a[] = {'x', 0, 'y'}, b[] = {'x', 0, 'z'};
-        item_t *ia = calloc(1, sizeof(*ia)), *ib = calloc(1, sizeof(*ib)), *ie = calloc(1, sizeof(*ie));
+        item_t *ia = calloc(1, sizeof(*ia)), *ib = calloc(1, sizeof(*ib)),
+               *ie = calloc(1, sizeof(*ie));
         if (!ia || !ib || !ie) {
                 TH_CHECK(!"out of memory");
                 return;
@@ -215,7 +216,7 @@ static void test_hash_spreads_low_bits(void) {
         unsigned char used[64] = {0};
         int distinct = 0;
         for (int i = 0; i < 64; i++) {
-                char k[16];
+                char k[32];
                 snprintf(k, sizeof(k), "sensor-%02d", i);
                 unsigned b = (unsigned)(dict_hash_bytes(k, strlen(k)) & 63);
                 distinct += !used[b];
