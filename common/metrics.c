@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "vec.h"
 
 #define METRICS_LOG        "metrics"
 #define METRICS_MAX_LABELS 16
@@ -137,6 +138,7 @@ static int metrics_parse_labels(const char *spec, int histogram, char ***out) {
                 return 0;
         char *copy = strdup(spec), *save = NULL;
         char **labels = NULL;
+        size_t cap = 0;
         int n = 0;
         if (!copy)
                 return -1;
@@ -150,16 +152,14 @@ static int metrics_parse_labels(const char *spec, int histogram, char ***out) {
                           (histogram && !strcmp(tok, "le"));
                 for (int i = 0; i < n && !bad; i++)
                         bad = !strcmp(labels[i], tok);
-                char **nl = bad ? NULL : realloc(labels, (size_t)(n + 1) * sizeof(*labels));
-                if (!nl || !(nl[n] = strdup(tok))) {
-                        labels = nl ? nl : labels;
+                if (bad || VEC_RESERVE(labels, cap, (size_t)n + 1) == -1 ||
+                    !(labels[n] = strdup(tok))) {
                         for (int i = 0; i < n; i++)
                                 free(labels[i]);
                         free(labels);
                         free(copy);
                         return -1;
                 }
-                labels = nl;
                 n++;
         }
         free(copy);
@@ -184,14 +184,8 @@ static metrics_child_t *metrics_child_new(metrics_family_t *f) {
 
 /* Appends c to f's children; lock held. */
 static int metrics_attach(metrics_family_t *f, metrics_child_t *c) {
-        if (f->nchildren == f->cap) {
-                size_t cap = f->cap ? f->cap * 2 : 4;
-                metrics_child_t **nc = realloc(f->children, cap * sizeof(*nc));
-                if (!nc)
-                        return -1;
-                f->children = nc;
-                f->cap = cap;
-        }
+        if (VEC_RESERVE(f->children, f->cap, f->nchildren + 1) == -1)
+                return -1;
         f->children[f->nchildren++] = c;
         return 0;
 }

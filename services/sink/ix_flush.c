@@ -17,6 +17,7 @@
 #include "ix.h"
 #include "log.h"
 #include "metrics.h"
+#include "vec.h"
 
 #define IX_LOG "influx"
 
@@ -32,15 +33,9 @@ int64_t ix_backoff_ms(const ix_conf_t *c, unsigned attempt, uint32_t rnd) {
 
 int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len,
                   const void *tp, size_t tp_len) {
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 1024;
-                ix_line_t *l = realloc(b->lines, cap * sizeof(*l));
-                if (!l) {
-                        b->body.len = line->off;
-                        return -1;
-                }
-                b->lines = l;
-                b->cap = cap;
+        if (VEC_RESERVE(b->lines, b->cap, b->n + 1) == -1) {
+                b->body.len = line->off;
+                return -1;
         }
         ix_line_t *l = &b->lines[b->n];
         *l = *line;

@@ -19,6 +19,7 @@
 #include "clk.h"
 #include "log.h"
 #include "metrics.h"
+#include "vec.h"
 #include "ws.h"
 #include "ws_filter.h"
 #include "ws_page.h"
@@ -68,7 +69,7 @@ struct ws_server_s {
         ws_inbox_t inbox;
         buf_t taken, frags, scratch;
         tick_ev_t *evs;
-        size_t evcap;
+        size_t evcap, timecap;
         int64_t *times;
         ws_snap_t *snap;       /* the latest per key/window and firing alerts; NULL: off */
         uint64_t snap_evicted; /* evictions already counted in the metric */
@@ -306,18 +307,10 @@ static void tick(lws_sorted_usec_list_t *sul) {
         ws_event_t ev;
         ws->frags.len = 0;
         while (ws_inbox_next(&ws->taken, &off, &ev)) {
-                if (nevs == ws->evcap) {
-                        size_t cap = ws->evcap ? ws->evcap * 2 : 256;
-                        tick_ev_t *e = realloc(ws->evs, cap * sizeof(*e));
-                        int64_t *t = e ? realloc(ws->times, cap * sizeof(*t)) : NULL;
-                        if (e)
-                                ws->evs = e;
-                        if (!e || !t) {
-                                metrics_inc(ws->m_drop_inbox, 1);
-                                continue;
-                        }
-                        ws->times = t;
-                        ws->evcap = cap;
+                if (VEC_RESERVE(ws->evs, ws->evcap, nevs + 1) == -1 ||
+                    VEC_RESERVE(ws->times, ws->timecap, nevs + 1) == -1) {
+                        metrics_inc(ws->m_drop_inbox, 1);
+                        continue;
                 }
                 size_t start = ws->frags.len;
                 if (render_event(ws, &ev)) {
