@@ -26,7 +26,7 @@ struct simhttp_s {
         size_t *todo;        /* records still to send, by index */
         unsigned char *outc; /* simhttp_outcome_t per record of a request */
         buf_t body, resp;
-        const volatile int *stop;
+        atomic_int *stop;
         simstats_t st;
         uint64_t errors_logged;
 };
@@ -36,7 +36,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *opaque) {
         return buf_append(b, p, size * n) ? 0 : size * n;
 }
 
-simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, const volatile int *stop,
+simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, atomic_int *stop,
                        char *errstr, size_t errstr_size) {
         if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) {
                 snprintf(errstr, errstr_size,
