@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
         if (n < 1 || lookups < 1)
                 return 2;
         en_table_t t;
-        char(*keys)[32] = malloc((size_t)n * sizeof(*keys));
+        char(*keys)[40] = malloc((size_t)n * sizeof(*keys));
         size_t *order = malloc((size_t)n * sizeof(*order));
         if (!keys || !order || en_table_init(&t) == -1)
                 return 1;
