@@ -29,8 +29,8 @@ struct en_redis_s {
         int64_t next_try_ms, backoff_ms, last_ok_ms;
         int down; /* the last attempt failed */
         en_table_t cache;
-        en_entry_t *lru_head, *lru_tail;
-        en_entry_t *graveyard; /* replaced/evicted during a batch: freed at the next */
+        dl_list_t lru;       /* cached entries, most recently used first */
+        dl_list_t graveyard; /* replaced/evicted during a batch: freed at the next */
         uint64_t hits, misses;
         buf_t keys;   /* the batch's Redis keys, back to back */
         size_t *need; /* indices of keys that go to Redis */
@@ -183,32 +183,17 @@ static int en_redis_connect(en_redis_t *r) {
 
 /* ------------------------------------------------------------ the cache */
 
-static void en_lru_unlink(en_redis_t *r, en_entry_t *e) {
-        if (e->lru_prev)
-                e->lru_prev->lru_next = e->lru_next;
-        else
-                r->lru_head = e->lru_next;
-        if (e->lru_next)
-                e->lru_next->lru_prev = e->lru_prev;
-        else
-                r->lru_tail = e->lru_prev;
-        e->lru_prev = e->lru_next = NULL;
-}
-
-static void en_lru_front(en_redis_t *r, en_entry_t *e) {
-        e->lru_next = r->lru_head;
-        e->lru_prev = NULL;
-        if (r->lru_head)
-                r->lru_head->lru_prev = e;
-        r->lru_head = e;
-        if (!r->lru_tail)
-                r->lru_tail = e;
-}
-
-/* `e` is out of the LRU list, whose link now chains the graveyard. */
+/* `e` is out of the LRU list: its node now links it into the graveyard. */
 static void en_bury(en_redis_t *r, en_entry_t *e) {
-        e->lru_next = r->graveyard;
-        r->graveyard = e;
+        dl_push_front(&r->graveyard, &e->lru);
+}
+
+static void en_graveyard_free(en_redis_t *r) {
+        dl_node_t *n;
+        while ((n = r->graveyard.head)) {
+                dl_unlink(&r->graveyard, n);
+                free(DL_ENTRY(n, en_entry_t, lru));
+        }
 }
 
 static void en_cache_put(en_redis_t *r, en_entry_t *e) {
@@ -219,13 +204,13 @@ static void en_cache_put(en_redis_t *r, en_entry_t *e) {
                 return;
         }
         if (old) {
-                en_lru_unlink(r, old);
+                dl_unlink(&r->lru, &old->lru);
                 en_bury(r, old);
         }
-        en_lru_front(r, e);
-        while (r->cache.map.count > (size_t)r->src->redis.cache_size && r->lru_tail) {
-                en_entry_t *victim = r->lru_tail;
-                en_lru_unlink(r, victim);
+        dl_push_front(&r->lru, &e->lru);
+        while (r->cache.map.count > (size_t)r->src->redis.cache_size && r->lru.tail) {
+                en_entry_t *victim = DL_ENTRY(r->lru.tail, en_entry_t, lru);
+                dl_unlink(&r->lru, &victim->lru);
                 en_bury(r, en_table_remove(&r->cache, victim->key.p, victim->key.len));
         }
 }
@@ -271,11 +256,7 @@ static int en_fresh(const en_redis_t *r, const en_entry_t *e, int64_t now) {
 
 void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens, size_t n,
                      const en_entry_t **out, uint8_t *res, double *redis_s) {
-        while (r->graveyard) {
-                en_entry_t *e = r->graveyard;
-                r->graveyard = e->lru_next;
-                free(e);
-        }
+        en_graveyard_free(r);
         *redis_s = 0;
         if (n > r->need_cap) {
                 free(r->need);
@@ -301,8 +282,8 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
                 out[i] = NULL;
                 if (e && en_fresh(r, e, now)) {
-                        en_lru_unlink(r, e);
-                        en_lru_front(r, e);
+                        dl_unlink(&r->lru, &e->lru);
+                        dl_push_front(&r->lru, &e->lru);
                         r->hits++;
                         out[i] = e->negative ? NULL : e;
                         res[i] = e->negative ? EN_REDIS_MISS : EN_REDIS_HIT;
@@ -521,11 +502,7 @@ void en_redis_destroy(en_redis_t *r) {
                 return;
         if (r->c)
                 redisFree(r->c);
-        while (r->graveyard) {
-                en_entry_t *e = r->graveyard;
-                r->graveyard = e->lru_next;
-                free(e);
-        }
+        en_graveyard_free(r);
         en_table_fini(&r->cache);
         buf_free(&r->keys);
         free(r->need);

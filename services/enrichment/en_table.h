@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dict.h"
+#include "dl.h"
 
 typedef struct en_attr_s {
         const char *name; /* NUL-terminated, inside the entry */
@@ -29,9 +30,9 @@ typedef struct en_attr_s {
 
 typedef struct en_entry_s en_entry_t;
 struct en_entry_s {
-        en_entry_t *lru_prev, *lru_next; /* Redis cache order (en_redis) */
-        int64_t fetched_ms;              /* when it was read (monotonic ms; Redis TTL) */
-        int negative;                    /* Redis: the key is known to be missing */
+        dl_node_t lru;      /* en_redis: in its LRU order, or its graveyard */
+        int64_t fetched_ms; /* when it was read (monotonic ms; Redis TTL) */
+        int negative;       /* Redis: the key is known to be missing */
         size_t nattrs;
         en_attr_t *attrs; /* inside the entry */
         size_t bytes;     /* allocation size, for memory accounting */

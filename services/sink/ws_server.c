@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "clk.h"
+#include "dl.h"
 #include "log.h"
 #include "metrics.h"
 #include "vec.h"
@@ -30,7 +31,7 @@
 #define PATH_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-~"
 
 typedef struct ws_client_s {
-        struct ws_client_s *prev, *next;
+        dl_node_t link; /* in ws->clients */
         struct lws *wsi;
         int is_ws, page_pending, subscribed, closing;
         const char *close_label; /* weir_sink_ws_closed_total reason */
@@ -65,7 +66,7 @@ struct ws_server_s {
         atomic_int nclients;
         int port;
         size_t frame_max;
-        ws_client_t *clients;
+        dl_list_t clients; /* ws_client_t.link; the session memory is lws's */
         ws_inbox_t inbox;
         buf_t taken, frags, scratch;
         tick_ev_t *evs;
@@ -96,12 +97,7 @@ static void client_close(ws_server_t *ws, ws_client_t *c, enum lws_close_status 
 }
 
 static void client_gone(ws_server_t *ws, ws_client_t *c) {
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                ws->clients = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        dl_unlink(&ws->clients, &c->link);
         const char *l = c->close_label ? c->close_label : "other";
         metrics_inc(strcmp(l, "slow_client") == 0   ? ws->m_closed_slow
                     : strcmp(l, "bad_message") == 0 ? ws->m_closed_bad
@@ -333,9 +329,11 @@ static void tick(lws_sorted_usec_list_t *sul) {
                 metrics_set(ws->m_snap_entries, (double)ws_snap_count(ws->snap));
         }
         int64_t now = clk_wall_ms();
-        for (ws_client_t *c = ws->clients; c; c = c->next)
+        for (dl_node_t *n = ws->clients.head; n; n = n->next) {
+                ws_client_t *c = DL_ENTRY(n, ws_client_t, link);
                 if (c->subscribed && !c->closing)
                         client_tick(ws, c, nevs, now);
+        }
         lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)WS_HOUSEKEEPING_MS * 1000);
 }
 
@@ -412,10 +410,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 c->wsi = wsi;
                 c->is_ws = 1;
                 c->q.next_seq = 1;
-                c->next = ws->clients;
-                if (ws->clients)
-                        ws->clients->prev = c;
-                ws->clients = c;
+                dl_push_front(&ws->clients, &c->link);
                 atomic_fetch_add(&ws->nclients, 1);
                 metrics_set(ws->m_clients, atomic_load(&ws->nclients));
                 break;
@@ -447,12 +442,13 @@ static void *service_main(void *arg) {
                 arm_flush(ws);
         }
         /* Say goodbye (1001) to every client, give the close frames a moment. */
-        for (ws_client_t *c = ws->clients; c; c = c->next) {
+        for (dl_node_t *n = ws->clients.head; n; n = n->next) {
+                ws_client_t *c = DL_ENTRY(n, ws_client_t, link);
                 client_close(ws, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", "shutdown");
                 lws_callback_on_writable(c->wsi);
         }
         int64_t deadline = clk_wall_ms() + 300;
-        while (ws->clients && clk_wall_ms() < deadline)
+        while (ws->clients.head && clk_wall_ms() < deadline)
                 lws_service(ws->ctx, 0);
         return NULL;
 }
