@@ -119,6 +119,17 @@ void dict_fini(dict_t *d) {
         memset(d, 0, sizeof(*d));
 }
 
+void dict_clear(dict_t *d) {
+        if (!d->count)
+                return;
+        if (d->type->key_free || d->type->val_free)
+                for (size_t i = 0; i <= d->mask; i++)
+                        if (d->hashes[i])
+                                dict_free_pair(d, d->slots[i]);
+        memset(d->hashes, 0, (d->mask + 1) * sizeof(*d->hashes));
+        d->count = 0;
+}
+
 /* The slot holding key (hash h), or the free slot ending its probe. */
 static size_t dict_probe(const dict_t *d, const void *key, uint32_t h) {
         size_t i = h & d->mask;

@@ -51,6 +51,11 @@ int dict_init(dict_t *d, const dict_type_t *type, size_t hint);
 /* Frees every key and value it owns, then its array; *d is zeroed. */
 void dict_fini(dict_t *d);
 
+/* Empties the table without freeing its array (for reuse, e.g. once per
+ * batch: no allocation once it has grown); keys and values are freed
+ * through the destructors. */
+void dict_clear(dict_t *d);
+
 /* The entry for `key`, or NULL.  The caller may change its val, or its key
  * to an equal one; the pointer is valid until the next insert or delete. */
 dict_entry_t *dict_find(const dict_t *d, const void *key);

@@ -24,7 +24,7 @@ typedef struct dl_list_s {
 } dl_list_t;
 
 /* The element holding node `n` as its member `member`. */
-#define DL_ENTRY(n, type, member) ((type *)(void *)((char *)(n) - offsetof(type, member)))
+#define DL_ENTRY(n, type, member) ((type *)(void *)((char *)(n)-offsetof(type, member)))
 
 void dl_push_front(dl_list_t *l, dl_node_t *n);
 

@@ -32,12 +32,16 @@ struct en_redis_s {
         dl_list_t lru;       /* cached entries, most recently used first */
         dl_list_t graveyard; /* replaced/evicted during a batch: freed at the next */
         uint64_t hits, misses;
-        buf_t keys;   /* the batch's Redis keys, back to back */
-        size_t *need; /* indices of keys that go to Redis */
-        size_t *dup;  /* per key: index of the earlier identical key, or SIZE_MAX */
-        size_t *slot; /* open-addressing set of needed keys (2 * cap slots) */
+        buf_t keys;     /* the batch's Redis keys, back to back */
+        size_t *need;   /* indices of keys that go to Redis */
+        size_t *dup;    /* per key: index of the earlier identical key, or SIZE_MAX */
+        dict_key_t *kq; /* the batch's keys, as dict keys */
+        dict_t needed;  /* key -> index + 1 of its first fetch in the batch */
         size_t need_cap;
 };
+
+/* The batch's set of keys to fetch: keys point into r->kq, owned by no one. */
+static const dict_type_t en_needed_type = {dict_key_hash, dict_key_eq, NULL, NULL};
 
 en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_size) {
         en_redis_t *r = calloc(1, sizeof(*r));
@@ -47,6 +51,7 @@ en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_s
                 return NULL;
         }
         r->src = src;
+        dict_init(&r->needed, &en_needed_type, 0);
         const char *url = src->redis.url;
         r->port = 6379;
         if (!strncmp(url, "unix://", 7)) {
@@ -261,21 +266,19 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
         if (n > r->need_cap) {
                 free(r->need);
                 free(r->dup);
-                free(r->slot);
+                free(r->kq);
                 r->need = malloc(n * sizeof(size_t));
                 r->dup = malloc(n * sizeof(size_t));
-                r->slot = malloc(2 * n * sizeof(size_t));
+                r->kq = malloc(n * sizeof(dict_key_t));
                 r->need_cap = n;
-                if (!r->need || !r->dup || !r->slot) {
+                if (!r->need || !r->dup || !r->kq) {
                         r->need_cap = 0;
                         for (size_t i = 0; i < n; i++)
                                 out[i] = NULL, res[i] = EN_REDIS_ERROR;
                         return;
                 }
         }
-        size_t nslots = 2 * n;
-        for (size_t i = 0; i < nslots; i++)
-                r->slot[i] = SIZE_MAX;
+        dict_clear(&r->needed);
         int64_t now = clk_mono_ms();
         size_t nneed = 0;
         for (size_t i = 0; i < n; i++) {
@@ -291,17 +294,16 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 }
                 /* The same key twice in a batch is fetched once. */
                 r->dup[i] = SIZE_MAX;
-                size_t h = (size_t)(dict_hash_bytes(keys[i], lens[i]) % nslots);
-                while (r->slot[h] != SIZE_MAX && !(lens[r->slot[h]] == lens[i] &&
-                                                   !memcmp(keys[r->slot[h]], keys[i], lens[i])))
-                        h = (h + 1) % nslots;
+                r->kq[i] = (dict_key_t){keys[i], lens[i]};
+                const dict_entry_t *first = dict_find(&r->needed, &r->kq[i]);
                 res[i] = EN_REDIS_ERROR;
-                if (r->slot[h] != SIZE_MAX) {
-                        r->dup[i] = r->slot[h];
+                if (first) {
+                        r->dup[i] = (size_t)(uintptr_t)first->val - 1;
                         r->hits++;
                         continue;
                 }
-                r->slot[h] = i;
+                /* Out of memory: not remembered, a repeat is fetched again. */
+                (void)dict_add(&r->needed, &r->kq[i], (void *)(uintptr_t)(i + 1));
                 r->misses++;
                 r->need[nneed++] = i;
         }
@@ -507,6 +509,7 @@ void en_redis_destroy(en_redis_t *r) {
         buf_free(&r->keys);
         free(r->need);
         free(r->dup);
-        free(r->slot);
+        free(r->kq);
+        dict_fini(&r->needed);
         free(r);
 }

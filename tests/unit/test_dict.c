@@ -210,6 +210,29 @@ static void test_byte_keys(void) {
         dict_fini(&d); /* val_free frees the items */
 }
 
+/* dict_clear empties the table for reuse: destructors run, the array
+ * stays (no allocation when refilled to the same size). */
+static void test_clear_reuses_array(void) {
+        dict_t d;
+        freed_keys = freed_vals = 0;
+        TH_CHECK_INT(dict_init(&d, &owned, 0), 0);
+        for (int i = 0; i < 100; i++)
+                dict_add(&d, num("k", i), num("v", i));
+        const dict_entry_t *slots = d.slots;
+        size_t mask = d.mask;
+        dict_clear(&d);
+        TH_CHECK_INT(d.count, 0);
+        TH_CHECK_INT(freed_keys, 100);
+        TH_CHECK_INT(freed_vals, 100);
+        TH_CHECK(dict_get(&d, "k5") == NULL);
+        for (int i = 0; i < 100; i++)
+                dict_add(&d, num("k", i), num("v", i));
+        TH_CHECK(d.slots == slots && d.mask == mask);
+        TH_CHECK_STR(dict_get(&d, "k5"), "v5");
+        dict_fini(&d);
+        dict_clear(&d); /* on a finished (zeroed) table: nothing */
+}
+
 static void test_hash_spreads_low_bits(void) {
         /* Keys that differ in one character land in many different low-bit
          * buckets (the table indexes by hash & mask). */
@@ -229,4 +252,4 @@ static void test_hash_spreads_low_bits(void) {
 
 TH_MAIN("dict", TH_T(test_add_get_replace_delete), TH_T(test_many_keys_growth),
         TH_T(test_collisions_wrap), TH_T(test_delete_while_iterating), TH_T(test_byte_keys),
-        TH_T(test_hash_spreads_low_bits))
+        TH_T(test_clear_reuses_array), TH_T(test_hash_spreads_low_bits))
