@@ -32,8 +32,11 @@ uint64_t dict_hash_bytes(const void *p, size_t n) {
                 h = dict_rotl((h ^ w) * 0xff51afd7ed558ccdULL, 29);
         }
         if (n) {
+                /* Byte by byte: a memcpy of a variable length is a libc
+                 * call, slower than these at most seven shifts. */
                 uint64_t w = 0;
-                memcpy(&w, b, n);
+                for (size_t i = 0; i < n; i++)
+                        w |= (uint64_t)b[i] << (8 * i);
                 h = dict_rotl((h ^ w) * 0xc4ceb9fe1a85ec53ULL, 29);
         }
         return dict_avalanche(h);
