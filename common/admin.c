@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "procm.h"
+#include "vec.h"
 
 #define ADMIN_LOG            "admin"
 #define ADMIN_MAX_CONNS      32 /* probes and a scraper or two; no more */
@@ -61,19 +62,6 @@ struct admin_s {
         char start_err[256]; /* libmicrohttpd's last message while starting */
         atomic_int starting;
 };
-
-/* `arr` (n used of *cap elements) with room for one more: arr itself, or
- * its reallocation (*cap updated), or NULL when out of memory (arr is
- * untouched then). */
-static void *admin_grow(void *arr, size_t n, size_t *cap, size_t elem) {
-        if (n < *cap)
-                return arr;
-        size_t ncap = *cap ? *cap * 2 : 16;
-        void *p = realloc(arr, ncap * elem);
-        if (p)
-                *cap = ncap;
-        return p;
-}
 
 /* libmicrohttpd logs plain text to stderr by default; route it to our
  * JSON lines, and keep the message that explains a failed start. */
@@ -349,11 +337,8 @@ admin_beat_t *admin_beat_new(admin_t *a, const char *name) {
                 if (!atomic_load(&a->beats[i]->active) && !strcmp(a->beats[i]->name, name))
                         b = a->beats[i];
         if (!b) {
-                admin_beat_t **beats =
-                        admin_grow(a->beats, a->nbeats, &a->cap_beats, sizeof(*a->beats));
-                if (beats)
-                        a->beats = beats;
-                if (beats && (b = calloc(1, sizeof(*b)))) {
+                if (VEC_RESERVE(a->beats, a->cap_beats, a->nbeats + 1) == 0 &&
+                    (b = calloc(1, sizeof(*b)))) {
                         snprintf(b->name, sizeof(b->name), "%s", name);
                         a->beats[a->nbeats++] = b;
                 }
@@ -387,14 +372,9 @@ int admin_ready_condition(admin_t *a, const char *name) {
         while (c < a->nconds && strcmp(a->conds[c].name, name) != 0)
                 c++;
         int h = -1;
-        admin_cond_t *conds = admin_grow(a->conds, a->nconds, &a->cap_conds, sizeof(*a->conds));
-        if (conds)
-                a->conds = conds;
-        admin_member_t *members =
-                admin_grow(a->members, a->nmembers, &a->cap_members, sizeof(*a->members));
-        if (members)
-                a->members = members;
-        if (conds && members && a->nmembers < INT_MAX) {
+        if (VEC_RESERVE(a->conds, a->cap_conds, a->nconds + 1) == 0 &&
+            VEC_RESERVE(a->members, a->cap_members, a->nmembers + 1) == 0 &&
+            a->nmembers < INT_MAX) {
                 if (c == a->nconds)
                         snprintf(a->conds[a->nconds++].name, ADMIN_NAME_MAX, "%s", name);
                 a->members[a->nmembers] = (admin_member_t){.cond = c, .ok = 0};

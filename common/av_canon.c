@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "av_int.h"
+#include "vec.h"
 
 #define AV_CRC64_EMPTY 0xc15d213aa4d7a795ULL
 
@@ -54,15 +55,9 @@ static int seen(cctx_t *c, const av_node_t *n) {
         for (size_t i = 0; i < c->n_done; i++)
                 if (c->done[i] == n)
                         return 1;
-        if (c->n_done == c->done_size) {
-                size_t size = c->done_size ? c->done_size * 2 : 8;
-                const av_node_t **p = realloc(c->done, size * sizeof(*p));
-                if (!p) {
-                        c->oom = 1;
-                        return 1;
-                }
-                c->done = p;
-                c->done_size = size;
+        if (VEC_RESERVE(c->done, c->done_size, c->n_done + 1) == -1) {
+                c->oom = 1;
+                return 1;
         }
         c->done[c->n_done++] = n;
         return 0;

@@ -12,6 +12,7 @@
 
 #include "av_int.h"
 #include "av_wire.h"
+#include "vec.h"
 
 typedef struct entry_s {
         av_wire_t wire;
@@ -201,16 +202,10 @@ static int add_entry(av_decoder_t *d, const av_header_t *h, char *errstr, size_t
         int rc = find_writer(d, h, &writer, &owned, errstr, errstr_size);
         if (rc != AV_OK)
                 return rc;
-        if (d->n == d->size) {
-                size_t size = d->size ? d->size * 2 : 4;
-                entry_t *v = realloc(d->entries, size * sizeof(*v));
-                if (!v) {
-                        av_schema_destroy(owned);
-                        snprintf(errstr, errstr_size, "out of memory");
-                        return AV_ERR_RETRY;
-                }
-                d->entries = v;
-                d->size = size;
+        if (VEC_RESERVE(d->entries, d->size, d->n + 1) == -1) {
+                av_schema_destroy(owned);
+                snprintf(errstr, errstr_size, "out of memory");
+                return AV_ERR_RETRY;
         }
         entry_t *e = &d->entries[d->n];
         memset(e, 0, sizeof(*e));

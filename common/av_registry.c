@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "av_int.h"
+#include "vec.h"
 
 /* A schema file larger than this is surely a mistake (a data file). */
 #define AV_MAX_SCHEMA_FILE (16u << 20)
@@ -68,16 +69,10 @@ static int add(av_registry_t *reg, av_schema_t *s, int writer_only, char *errstr
                         return 0;
                 }
         }
-        if (reg->n == reg->size) {
-                size_t size = reg->size ? reg->size * 2 : 8;
-                struct entry *p = realloc(reg->v, size * sizeof(*p));
-                if (!p) {
-                        snprintf(errstr, errstr_size, "out of memory");
-                        av_schema_destroy(s);
-                        return -1;
-                }
-                reg->v = p;
-                reg->size = size;
+        if (VEC_RESERVE(reg->v, reg->size, reg->n + 1) == -1) {
+                snprintf(errstr, errstr_size, "out of memory");
+                av_schema_destroy(s);
+                return -1;
         }
         reg->v[reg->n].s = s;
         reg->v[reg->n].writer_only = writer_only;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "av_int.h"
+#include "vec.h"
 
 typedef enum {
         P_NULL,
@@ -73,14 +74,8 @@ struct av_plans_s {
 
 static plan_t *new_plan(av_plans_t *ps, op_t op, const av_node_t *w, const av_node_t *r,
                         av_err_t *e) {
-        if (ps->n_all == ps->all_size) {
-                size_t size = ps->all_size ? ps->all_size * 2 : 16;
-                plan_t **v = realloc(ps->all, size * sizeof(*v));
-                if (!v)
-                        goto oom;
-                ps->all = v;
-                ps->all_size = size;
-        }
+        if (VEC_RESERVE(ps->all, ps->all_size, ps->n_all + 1) == -1)
+                goto oom;
         plan_t *p = calloc(1, sizeof(*p));
         if (!p)
                 goto oom;
@@ -97,14 +92,8 @@ oom:
 /* Remembered before a compound plan is filled in, so recursive schemas
  * compile to a cyclic plan instead of recursing forever. */
 static int memo_add(av_plans_t *ps, plan_t *p, av_err_t *e) {
-        if (ps->n_memo == ps->memo_size) {
-                size_t size = ps->memo_size ? ps->memo_size * 2 : 16;
-                struct memo *v = realloc(ps->memo, size * sizeof(*v));
-                if (!v)
-                        return av_err_set(e, "out of memory");
-                ps->memo = v;
-                ps->memo_size = size;
-        }
+        if (VEC_RESERVE(ps->memo, ps->memo_size, ps->n_memo + 1) == -1)
+                return av_err_set(e, "out of memory");
         ps->memo[ps->n_memo++] = (struct memo){p->w, p->r, p};
         return 0;
 }

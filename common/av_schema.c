@@ -8,6 +8,7 @@
 
 #include "av_int.h"
 #include "av_json.h"
+#include "vec.h"
 
 /* Fixed values live inline in avro-c's generic records; a huge declared size
  * would make every value that large. */
@@ -94,14 +95,8 @@ static char *qualify(const char *ns, const char *name) {
 
 static av_node_t *new_node(pctx_t *c, av_type_t type) {
         av_schema_t *s = c->s;
-        if (s->n_nodes == s->nodes_size) {
-                size_t size = s->nodes_size ? s->nodes_size * 2 : 16;
-                av_node_t **p = realloc(s->nodes, size * sizeof(*p));
-                if (!p)
-                        return NULL;
-                s->nodes = p;
-                s->nodes_size = size;
-        }
+        if (VEC_RESERVE(s->nodes, s->nodes_size, s->n_nodes + 1) == -1)
+                return NULL;
         av_node_t *n = calloc(1, sizeof(*n));
         if (!n) {
                 fail(c, "out of memory");
@@ -174,14 +169,8 @@ static int named_header(pctx_t *c, const cJSON *j, const char *ns, av_node_t *n,
                             type_names[n->type]);
         if (find_named(c, n->name))
                 return fail(c, "type \"%s\" is defined twice", n->name);
-        if (c->n_named == c->named_size) {
-                size_t size = c->named_size ? c->named_size * 2 : 8;
-                av_node_t **p = realloc(c->named, size * sizeof(*p));
-                if (!p)
-                        return fail(c, "out of memory");
-                c->named = p;
-                c->named_size = size;
-        }
+        if (VEC_RESERVE(c->named, c->named_size, c->n_named + 1) == -1)
+                return fail(c, "out of memory");
         c->named[c->n_named++] = n;
 
         /* The child namespace is the part of the full name before the last

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "vec.h"
 
 #define CFG_LOG "config"
 
@@ -377,18 +378,8 @@ int cfg_kafka_conf(rd_kafka_conf_t *conf, char *errstr, size_t errstr_size) {
                 const char *eq = strchr(*e, '=');
                 if (strncmp(*e, "KAFKA_", 6) != 0 || !eq)
                         continue;
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        char **nn = realloc(names, cap * sizeof(*names));
-                        if (!nn) {
-                                snprintf(errstr, errstr_size, "KAFKA_*: out of memory");
-                                rc = -1;
-                                goto done;
-                        }
-                        names = nn;
-                }
-                names[n] = strndup(*e, (size_t)(eq - *e));
-                if (!names[n]) {
+                if (VEC_RESERVE(names, cap, n + 1) == -1 ||
+                    !(names[n] = strndup(*e, (size_t)(eq - *e)))) {
                         snprintf(errstr, errstr_size, "KAFKA_*: out of memory");
                         rc = -1;
                         goto done;

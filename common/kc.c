@@ -567,7 +567,7 @@ rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, in
                 /* Room comes back as delivery reports are served: by the
                  * poll thread if there is one, else by us. */
                 if (kc->poll_started)
-                        kc_sleep_ms(left < 5 ? left : 5);
+                        clk_sleep_ms(left < 5 ? left : 5);
                 else
                         rd_kafka_poll(kc->rk, left < 50 ? (int)left : 50);
         }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clk.h"
 #include "kc_dr.h"
 
 enum { KC_DR_IDLE = 0, KC_DR_INFLIGHT, KC_DR_SETTLED };
@@ -115,16 +116,7 @@ void kc_dr_batch_fail(kc_dr_batch_t *b, size_t i, rd_kafka_resp_err_t err) {
 }
 
 size_t kc_dr_batch_wait(kc_dr_batch_t *b, int timeout_ms) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        if (timeout_ms > 0) {
-                until.tv_sec += timeout_ms / 1000;
-                until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-                if (until.tv_nsec >= 1000000000) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000;
-                }
-        }
+        struct timespec until = clk_deadline(CLOCK_MONOTONIC, timeout_ms);
         pthread_mutex_lock(&b->lock);
         while (b->settled < b->cnt) {
                 if (timeout_ms < 0)

@@ -105,10 +105,4 @@ void kc_access_carry(kc_t *to, const kc_t *from);
  * librdkafka's defaults, one field each, secrets redacted (kc_conf.c). */
 void kc_conf_log(rd_kafka_type_t type, const rd_kafka_conf_t *conf);
 
-static inline void kc_sleep_ms(int64_t ms) {
-        struct timespec ts = {.tv_sec = (time_t)(ms / 1000),
-                              .tv_nsec = (long)(ms % 1000) * 1000000};
-        nanosleep(&ts, NULL);
-}
-
 #endif

@@ -13,6 +13,7 @@
 
 #include "kc_stats.h"
 #include "metrics.h"
+#include "vec.h"
 
 typedef struct kc_stats_part_s {
         char *topic;
@@ -150,14 +151,8 @@ static kc_stats_broker_t *kc_stats_broker(kc_stats_t *st, int32_t id) {
         for (size_t i = 0; i < st->broker_cnt; i++)
                 if (st->brokers[i].id == id)
                         return &st->brokers[i];
-        if (st->broker_cnt == st->broker_size) {
-                size_t n = st->broker_size ? st->broker_size * 2 : 4;
-                kc_stats_broker_t *b = realloc(st->brokers, n * sizeof(*b));
-                if (!b)
-                        return NULL;
-                st->brokers = b;
-                st->broker_size = n;
-        }
+        if (VEC_RESERVE(st->brokers, st->broker_size, st->broker_cnt + 1) == -1)
+                return NULL;
         char bid[16];
         snprintf(bid, sizeof(bid), "%" PRId32, id);
         kc_stats_broker_t *b = &st->brokers[st->broker_cnt++];
@@ -171,14 +166,8 @@ static kc_stats_part_t *kc_stats_part(kc_stats_t *st, const char *topic, int32_t
         for (size_t i = 0; i < st->part_cnt; i++)
                 if (st->parts[i].partition == partition && !strcmp(st->parts[i].topic, topic))
                         return &st->parts[i];
-        if (st->part_cnt == st->part_size) {
-                size_t n = st->part_size ? st->part_size * 2 : 16;
-                kc_stats_part_t *p = realloc(st->parts, n * sizeof(*p));
-                if (!p)
-                        return NULL;
-                st->parts = p;
-                st->part_size = n;
-        }
+        if (VEC_RESERVE(st->parts, st->part_size, st->part_cnt + 1) == -1)
+                return NULL;
         char *t = strdup(topic);
         if (!t)
                 return NULL;

@@ -92,7 +92,7 @@ static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) 
         }
         rd_kafka_error_destroy(error);
         if (r == TXN_RETRY)
-                kc_sleep_ms(100);
+                clk_sleep_ms(100);
         return r;
 }
 
@@ -430,7 +430,7 @@ static void txn_backoff(kc_txn_t *t) {
         if (ms > 5000)
                 ms = 5000;
         for (int64_t slept = 0; slept < ms && !txn_stop_requested(t); slept += 100)
-                kc_sleep_ms(100);
+                clk_sleep_ms(100);
 }
 
 /* Commit what is open, leave the group, deliver what is queued. */

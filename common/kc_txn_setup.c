@@ -169,7 +169,7 @@ void kc_txn_refused_wait(kc_txn_t *t, int attempt) {
                 admin_beat(t->beat);
                 if (t->producer)
                         kc_access_tick(t->producer);
-                kc_sleep_ms(100);
+                clk_sleep_ms(100);
         }
 }
 

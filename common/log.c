@@ -1,6 +1,8 @@
 /* log — structured JSON lines on stderr.  See log.h. */
 #include "log.h"
 
+#include "clk.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -185,14 +187,14 @@ void log_write(log_level_t level, const char *component, const char *const *fiel
         char scrubbed[2048];
         const char *text = log_scrub(msg, scrubbed, sizeof(scrubbed));
 
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now_ms = clk_wall_ms();
+        time_t now_s = (time_t)(now_ms / 1000);
         struct tm tm;
-        gmtime_r(&ts.tv_sec, &tm);
+        gmtime_r(&now_s, &tm);
         char tsbuf[96];
         snprintf(tsbuf, sizeof(tsbuf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 (long)(ts.tv_nsec / 1000000) % 1000);
+                 (long)(now_ms % 1000));
 
         /* Reserve 2 bytes for the closing "}\n" so truncation keeps valid JSON. */
         char line[4096];

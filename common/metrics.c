@@ -28,7 +28,9 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clk.h"
 #include "log.h"
+#include "vec.h"
 
 #define METRICS_LOG        "metrics"
 #define METRICS_MAX_LABELS 16
@@ -114,6 +116,7 @@ static int metrics_parse_labels(const char *spec, int histogram, char ***out) {
                 return 0;
         char *copy = strdup(spec), *save = NULL;
         char **labels = NULL;
+        size_t cap = 0;
         int n = 0;
         if (!copy)
                 return -1;
@@ -127,16 +130,14 @@ static int metrics_parse_labels(const char *spec, int histogram, char ***out) {
                           (histogram && !strcmp(tok, "le"));
                 for (int i = 0; i < n && !bad; i++)
                         bad = !strcmp(labels[i], tok);
-                char **nl = bad ? NULL : realloc(labels, (size_t)(n + 1) * sizeof(*labels));
-                if (!nl || !(nl[n] = strdup(tok))) {
-                        labels = nl ? nl : labels;
+                if (bad || VEC_RESERVE(labels, cap, (size_t)n + 1) == -1 ||
+                    !(labels[n] = strdup(tok))) {
                         for (int i = 0; i < n; i++)
                                 free(labels[i]);
                         free(labels);
                         free(copy);
                         return -1;
                 }
-                labels = nl;
                 n++;
         }
         free(copy);
@@ -161,14 +162,8 @@ static metrics_child_t *metrics_child_new(metrics_family_t *f) {
 
 /* Appends c to f's children; lock held. */
 static int metrics_attach(metrics_family_t *f, metrics_child_t *c) {
-        if (f->nchildren == f->cap) {
-                size_t cap = f->cap ? f->cap * 2 : 4;
-                metrics_child_t **nc = realloc(f->children, cap * sizeof(*nc));
-                if (!nc)
-                        return -1;
-                f->children = nc;
-                f->cap = cap;
-        }
+        if (VEC_RESERVE(f->children, f->cap, f->nchildren + 1) == -1)
+                return -1;
         f->children[f->nchildren++] = c;
         return 0;
 }
@@ -387,8 +382,6 @@ void metrics_observe_exemplar(metrics_child_t *c, double v, const char *trace_id
         if (!c->ex)     /* once per histogram child, by its first traced observation */
                 c->ex = calloc(c->fam->nbounds + 1, sizeof(*c->ex));
         if (c->ex) {
-                struct timespec now;
-                clock_gettime(CLOCK_REALTIME, &now);
                 metrics_ex_t *e = &c->ex[i];
                 memcpy(e->trace_id, trace_id, 33);
                 if (span_id)
@@ -396,7 +389,7 @@ void metrics_observe_exemplar(metrics_child_t *c, double v, const char *trace_id
                 else
                         e->span_id[0] = '\0';
                 e->value = v;
-                e->ts = (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000.0;
+                e->ts = (double)clk_wall_ms() / 1000.0;
         }
         atomic_store_explicit(&c->ex_busy, 0, memory_order_release);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
 #include "log.h"
 #include "metrics.h"
 #include "otel_int.h"
@@ -68,9 +69,7 @@ void otel_observe_tp(metrics_child_t *c, double v, const void *tp, size_t len) {
 }
 
 uint64_t otel_now_ns(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        return (uint64_t)clk_wall_ns();
 }
 
 uint64_t otel_stat_dropped(void) {
@@ -331,14 +330,7 @@ static void *otel_thread(void *arg) {
         for (;;) {
                 pthread_mutex_lock(&O.mu);
                 if (!O.stopping && O.queued < O.c.batch_max) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        ts.tv_sec += O.c.delay_ms / 1000;
-                        ts.tv_nsec += (O.c.delay_ms % 1000) * 1000000;
-                        if (ts.tv_nsec >= 1000000000) {
-                                ts.tv_sec++;
-                                ts.tv_nsec -= 1000000000;
-                        }
+                        struct timespec ts = clk_deadline(CLOCK_REALTIME, O.c.delay_ms);
                         pthread_cond_timedwait(&O.cv, &O.mu, &ts);
                 }
                 int stop = O.stopping;
@@ -346,10 +338,9 @@ static void *otel_thread(void *arg) {
                 int failed = 0;
                 while (otel_export_once(why, sizeof(why), &failed) == O.c.batch_max && !failed)
                         ;
-                struct timespec now;
-                clock_gettime(CLOCK_MONOTONIC, &now);
+                int64_t now_s = clk_mono_ms() / 1000;
                 uint64_t d = O.dropped, f = O.dropped_full;
-                if (d != O.logged && (now.tv_sec - last_warn >= OTEL_WARN_EVERY_S || stop)) {
+                if (d != O.logged && (now_s - last_warn >= OTEL_WARN_EVERY_S || stop)) {
                         uint64_t nf = f - O.logged_full, ne = d - O.logged - nf;
                         log_warn(OTEL_LOG,
                                  "%" PRIu64 " spans dropped since the last warning: %" PRIu64
@@ -359,7 +350,7 @@ static void *otel_thread(void *arg) {
                                  d - O.logged, nf, ne, why[0] ? ": " : "", why);
                         O.logged = d;
                         O.logged_full = f;
-                        last_warn = now.tv_sec;
+                        last_warn = now_s;
                         why[0] = '\0';
                 }
                 if (stop)

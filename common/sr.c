@@ -2,8 +2,8 @@
  *
  * Layout: one CURL easy handle per client, guarded by http_mtx, so
  * keep-alive connections are reused and no handle is shared between threads
- * at the same time; the id→schema cache is an open-addressing hash table
- * under a read/write lock, so decoder threads hitting the cache never wait
+ * at the same time; the id→schema cache is a dict (dict.h) under a
+ * read/write lock, so decoder threads hitting the cache never wait
  * for each other or for the network; fetch_mtx makes concurrent misses
  * single-flight (the second thread finds the schema the first one fetched). */
 #include "sr_int.h"
@@ -55,72 +55,49 @@ static int sr_json_int32(const cJSON *obj, const char *name, int32_t *out) {
 
 /* ---------------------------------------------------------------- cache */
 
-static size_t sr_hash(int32_t id) {
-        uint32_t x = (uint32_t)id * 2654435761u; /* Knuth's multiplicative hash */
-        return (size_t)(x ^ (x >> 15));
+/* One allocation per cached schema: the dict's key points at `id` (the
+ * start, so the key destructor frees the whole), its value at `schema`,
+ * which never moves while the client lives (pointers handed out stay
+ * valid). */
+typedef struct sr_cached_s {
+        int32_t id;
+        char schema[];
+} sr_cached_t;
+
+static uint64_t sr_id_hash(const void *key) {
+        return dict_hash_bytes(key, sizeof(int32_t));
 }
 
-/* Caller holds cache_lock (read or write). */
-static const char *sr_cache_find(const sr_t *sr, int32_t id) {
-        if (sr->cap == 0)
-                return NULL;
-        size_t mask = sr->cap - 1;
-        for (size_t i = sr_hash(id) & mask;; i = (i + 1) & mask) {
-                if (!sr->slots[i].schema)
-                        return NULL;
-                if (sr->slots[i].id == id)
-                        return sr->slots[i].schema;
-        }
+static int sr_id_eq(const void *a, const void *b) {
+        return *(const int32_t *)a == *(const int32_t *)b;
 }
+
+static const dict_type_t sr_cache_type = {sr_id_hash, sr_id_eq, free, NULL};
 
 static const char *sr_cache_get(sr_t *sr, int32_t id) {
         pthread_rwlock_rdlock(&sr->cache_lock);
-        const char *s = sr_cache_find(sr, id);
+        const char *s = dict_get(&sr->cache, &id);
         pthread_rwlock_unlock(&sr->cache_lock);
         return s;
-}
-
-/* Caller holds cache_lock for writing; there is room. */
-static void sr_cache_insert(sr_slot_t *slots, size_t cap, int32_t id, char *schema) {
-        size_t mask = cap - 1;
-        size_t i = sr_hash(id) & mask;
-        while (slots[i].schema)
-                i = (i + 1) & mask;
-        slots[i].id = id;
-        slots[i].schema = schema;
 }
 
 /* Caches a copy of `schema` under `id` unless the id is cached already.
  * Returns the cached string (the earlier one if there was one: pointers
  * handed out never change), or NULL if out of memory. */
 static const char *sr_cache_put(sr_t *sr, int32_t id, const char *schema) {
+        size_t len = strlen(schema);
+        sr_cached_t *c = malloc(sizeof(*c) + len + 1);
+        if (!c)
+                return NULL;
+        c->id = id;
+        memcpy(c->schema, schema, len + 1);
         pthread_rwlock_wrlock(&sr->cache_lock);
-        const char *have = sr_cache_find(sr, id);
-        if (have) {
-                pthread_rwlock_unlock(&sr->cache_lock);
-                return have;
-        }
-        if ((sr->count + 1) * 2 > sr->cap) {
-                size_t ncap = sr->cap ? sr->cap * 2 : 16;
-                sr_slot_t *ns = calloc(ncap, sizeof(*ns));
-                if (!ns) {
-                        pthread_rwlock_unlock(&sr->cache_lock);
-                        return NULL;
-                }
-                for (size_t i = 0; i < sr->cap; i++)
-                        if (sr->slots[i].schema)
-                                sr_cache_insert(ns, ncap, sr->slots[i].id, sr->slots[i].schema);
-                free(sr->slots);
-                sr->slots = ns;
-                sr->cap = ncap;
-        }
-        char *copy = strdup(schema);
-        if (copy) {
-                sr_cache_insert(sr->slots, sr->cap, id, copy);
-                sr->count++;
-        }
+        const char *have = dict_get(&sr->cache, &id);
+        if (!have && dict_add(&sr->cache, &c->id, c->schema) == 0)
+                have = c->schema, c = NULL;
         pthread_rwlock_unlock(&sr->cache_lock);
-        return copy;
+        free(c); /* not cached: an earlier copy was, or out of memory */
+        return have;
 }
 
 /* ---------------------------------------------------------------- set-up */
@@ -218,6 +195,7 @@ sr_t *sr_new(const char *url, const char *basic_auth, char *errstr, size_t errst
         pthread_mutex_init(&sr->http_mtx, NULL);
         pthread_mutex_init(&sr->fetch_mtx, NULL);
         pthread_rwlock_init(&sr->cache_lock, NULL);
+        dict_init(&sr->cache, &sr_cache_type, 0);
 
         if (basic_auth && *basic_auth) {
                 const char *colon = strchr(basic_auth, ':');
@@ -266,9 +244,7 @@ void sr_destroy(sr_t *sr) {
         if (sr->curl)
                 curl_easy_cleanup(sr->curl);
         curl_slist_free_all(sr->headers);
-        for (size_t i = 0; i < sr->cap; i++)
-                free(sr->slots[i].schema);
-        free(sr->slots);
+        dict_fini(&sr->cache);
         if (sr->pass) {
                 explicit_bzero(sr->pass, strlen(sr->pass));
                 free(sr->pass);
@@ -535,6 +511,6 @@ void sr_stats(sr_t *sr, sr_stats_t *out) {
         out->cache_hits = atomic_load_explicit(&sr->cache_hits, memory_order_relaxed);
         out->cache_misses = atomic_load_explicit(&sr->cache_misses, memory_order_relaxed);
         pthread_rwlock_rdlock(&sr->cache_lock);
-        out->cached = sr->count;
+        out->cached = sr->cache.count;
         pthread_rwlock_unlock(&sr->cache_lock);
 }

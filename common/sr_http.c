@@ -4,6 +4,8 @@
  * retry loop with capped backoff.  See sr.c for the client and sr.h for the API. */
 #include "sr_int.h"
 
+#include "clk.h"
+
 /* ---------------------------------------------------------------- helpers */
 
 __attribute__((format(printf, 3, 4))) void sr_err(char *errstr, size_t errstr_size, const char *fmt,
@@ -28,12 +30,6 @@ __attribute__((format(printf, 3, 4))) void sr_err_append(char *errstr, size_t er
         va_start(ap, fmt);
         vsnprintf(errstr + len, errstr_size - len, fmt, ap);
         va_end(ap);
-}
-
-void sr_sleep_ms(long ms) {
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) == -1)
-                ;
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -187,7 +183,7 @@ int sr_request(sr_t *sr, const char *method, const char *path, const char *body,
                 if (rc != SR_ERR_TRANSPORT || attempt >= sr->retries)
                         break;
                 attempt++;
-                sr_sleep_ms(backoff);
+                clk_sleep_ms(backoff);
                 backoff = backoff * 2 > SR_BACKOFF_MAX_MS ? SR_BACKOFF_MAX_MS : backoff * 2;
         }
         if (rc == SR_ERR_TRANSPORT && attempt > 0)

@@ -7,6 +7,7 @@
 #include "sr.h"
 
 #include "buf.h"
+#include "dict.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -30,11 +31,6 @@
 /* How much of a non-JSON error body goes into errstr. */
 #define SR_BODY_SNIPPET 200
 
-typedef struct {
-        int32_t id;
-        char *schema; /* NULL: empty slot */
-} sr_slot_t;
-
 struct sr_s {
         char *url;  /* base URL, no credentials, no trailing '/' */
         char *user; /* NULL: no authentication */
@@ -50,9 +46,8 @@ struct sr_s {
         pthread_mutex_t fetch_mtx; /* one sr_get_schema() miss at a time */
 
         pthread_rwlock_t cache_lock;
-        sr_slot_t *slots; /* capacity a power of two, at most half full */
-        size_t cap;
-        size_t count;
+        dict_t cache; /* int32_t id -> schema text: keys and values inside one
+                       * sr_cached_t allocation each (sr.c), owned */
 
         _Atomic uint64_t http_requests;
         _Atomic uint64_t http_errors;
@@ -65,7 +60,6 @@ __attribute__((format(printf, 3, 4))) void sr_err(char *errstr, size_t errstr_si
                                                   ...);
 __attribute__((format(printf, 3, 4))) void sr_err_append(char *errstr, size_t errstr_size,
                                                          const char *fmt, ...);
-void sr_sleep_ms(long ms);
 /* A request with retries of transport errors.  `path` starts with '/'.
  * The full URL (never with credentials) is left in *urlp for the caller's
  * own error messages; caller frees it.  *jsonp: the parsed 2xx answer, freed

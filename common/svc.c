@@ -14,19 +14,21 @@
 #include "otel.h"
 #include "procm.h"
 
-/* The handlers need the flag; svc_init() is called once per process. */
-static svc_t *svc_current;
+/* The handlers need the flag; one per process. */
+static atomic_int *svc_stop_flag;
 static volatile sig_atomic_t svc_signals;
 
 static void svc_on_signal(int sig) {
         (void)sig;
         if (svc_signals++ > 0)
                 _exit(130);
-        if (svc_current)
-                atomic_store(&svc_current->stop, 1);
+        atomic_int *stop = svc_stop_flag;
+        if (stop)
+                atomic_store(stop, 1);
 }
 
-static int svc_signals_install(char *errstr, size_t errstr_size) {
+int svc_signals_install(atomic_int *stop, char *errstr, size_t errstr_size) {
+        svc_stop_flag = stop;
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = svc_on_signal;
@@ -164,7 +166,7 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
         log_info("main", "admin server on %s:%u; pipeline \"%s\" from %s; %zu schemas from %s; %s",
                  c.admin_bind, (unsigned)admin_port(svc->admin), svc->spec->name, c.spec_path,
                  av_registry_count(svc->schemas), c.schema_dir, av_wire_name(svc->wire));
-        return svc_signals_install(errstr, errstr_size);
+        return svc_signals_install(&svc->stop, errstr, errstr_size);
 }
 
 void svc_started(svc_t *svc) {
@@ -175,7 +177,6 @@ int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, s
         memset(svc, 0, sizeof(*svc));
         svc->stage = stage;
         atomic_init(&svc->stop, 0);
-        svc_current = svc;
         if (svc_load(svc, spec_parts, errstr, errstr_size)) {
                 svc_fini(svc);
                 return -1;
@@ -184,8 +185,8 @@ int svc_init(svc_t *svc, const char *stage, unsigned spec_parts, char *errstr, s
 }
 
 void svc_fini(svc_t *svc) {
-        if (svc_current == svc)
-                svc_current = NULL;
+        if (svc_stop_flag == &svc->stop)
+                svc_stop_flag = NULL;
         otel_fini();
         admin_stop(svc->admin);
         sr_destroy(svc->sr);

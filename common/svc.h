@@ -50,6 +50,13 @@ void svc_started(svc_t *svc);
 /* Stops the admin server and frees everything svc_init() made. */
 void svc_fini(svc_t *svc);
 
+/* Installs the SIGTERM/SIGINT handlers svc_init() uses, for a program
+ * without the rest of svc_t (the simulator, the dev broker): the first
+ * signal sets *stop, a second exits at once with status 130; SIGPIPE is
+ * ignored.  `stop` must outlive the process's signals.  Returns 0, or -1
+ * with errstr set. */
+int svc_signals_install(atomic_int *stop, char *errstr, size_t errstr_size);
+
 /* Logs `errstr` as an error and also prints "weir-<stage>: <errstr>" on
  * stderr as plain text (for people reading a crash-looping pod), then
  * returns 1: `return svc_fail(stage, errstr);` from main(). */

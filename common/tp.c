@@ -3,6 +3,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clk.h"
 #include "tp.h"
 
 static int tp_nib(char c) {
@@ -81,9 +82,7 @@ void tp_random(void *p, size_t n) {
                 got += (size_t)r;
         }
         if (got < n) { /* no entropy source: still unique enough for tracing */
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uintptr_t)p;
+                uint64_t x = (uint64_t)clk_wall_ns() ^ (uintptr_t)p;
                 for (size_t i = got; i < n; i++) {
                         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
                         b[i] = (unsigned char)(x >> 56);

@@ -41,10 +41,8 @@ static int cl_partitions(rd_kafka_t *rk, const char *topic, char *errstr, size_t
                 }
                 if (md)
                         rd_kafka_metadata_destroy(md);
-                if (n < 0) {
-                        struct timespec ts = {0, 250 * 1000000L};
-                        nanosleep(&ts, NULL);
-                }
+                if (n < 0)
+                        clk_sleep_ms(250);
         }
         rd_kafka_topic_destroy(rkt);
         return n;

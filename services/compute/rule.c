@@ -4,6 +4,8 @@
  * stack depth is computed at compile time. */
 #include "rule_int.h"
 
+#include "vec.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
@@ -15,15 +17,9 @@ static void emit(ps_t *ps, ins_op_t op, size_t arg, int sp_delta) {
         if (ps->failed)
                 return;
         rule_prog_t *p = ps->prog;
-        if (p->ncode == p->capcode) {
-                size_t cap = p->capcode ? p->capcode * 2 : 16;
-                ins_t *nc = realloc(p->code, cap * sizeof(*nc));
-                if (!nc) {
-                        rule_fail_at(ps, ps->tstart, "out of memory");
-                        return;
-                }
-                p->code = nc;
-                p->capcode = cap;
+        if (VEC_RESERVE(p->code, p->capcode, p->ncode + 1) == -1) {
+                rule_fail_at(ps, ps->tstart, "out of memory");
+                return;
         }
         p->code[p->ncode].op = op;
         p->code[p->ncode].arg = arg;
@@ -118,15 +114,9 @@ static void add_term(ps_t *ps, rule_term_kind_t kind, size_t field, spec_op_t op
                 snprintf(name, sizeof(name), "zscore(mean(%s))", f);
         else
                 snprintf(name, sizeof(name), "%s(%s)", spec_op_name(op), f);
-        if (p->nterms == p->capterms) {
-                size_t cap = p->capterms ? p->capterms * 2 : 4;
-                rule_term_t *nt = realloc(p->terms, cap * sizeof(*nt));
-                if (!nt) {
-                        rule_fail_at(ps, ps->tstart, "out of memory");
-                        return;
-                }
-                p->terms = nt;
-                p->capterms = cap;
+        if (VEC_RESERVE(p->terms, p->capterms, p->nterms + 1) == -1) {
+                rule_fail_at(ps, ps->tstart, "out of memory");
+                return;
         }
         rule_term_t *t = &p->terms[p->nterms];
         t->kind = kind;
@@ -223,15 +213,9 @@ static type_t parse_primary(ps_t *ps) {
                 return TY_NUM;
         if (ps->kind == T_NUM) {
                 rule_prog_t *p = ps->prog;
-                if (p->nconsts == p->capconsts) {
-                        size_t cap = p->capconsts ? p->capconsts * 2 : 4;
-                        double *nc = realloc(p->consts, cap * sizeof(*nc));
-                        if (!nc) {
-                                rule_fail_at(ps, ps->tstart, "out of memory");
-                                return TY_NUM;
-                        }
-                        p->consts = nc;
-                        p->capconsts = cap;
+                if (VEC_RESERVE(p->consts, p->capconsts, p->nconsts + 1) == -1) {
+                        rule_fail_at(ps, ps->tstart, "out of memory");
+                        return TY_NUM;
                 }
                 p->consts[p->nconsts++] = ps->num;
                 emit(ps, I_CONST, p->nconsts - 1, 1);

@@ -39,7 +39,7 @@ struct wk_s {
         wk_rec_buf_t rb;
         cp_emit_t emit;
         wk_part_t *parts; /* indexed by partition number */
-        size_t nparts;
+        size_t nparts, parts_cap;
 
         /* While a record is processed: its trace context for the outputs. */
         const void *trace;

@@ -7,6 +7,7 @@
 
 #include "clk.h"
 #include "log.h"
+#include "vec.h"
 #include "wk_int.h"
 
 wk_part_t *wk_part(wk_t *w, int32_t partition) {
@@ -19,13 +20,10 @@ wk_part_t *wk_part_grow(wk_t *w, int32_t partition) {
         if (partition < 0)
                 return NULL;
         if ((size_t)partition >= w->nparts) {
-                size_t n = (size_t)partition + 1;
-                wk_part_t *p = realloc(w->parts, n * sizeof(*p));
-                if (!p)
+                /* Slots past nparts are zero: VEC_RESERVE zeroes what it adds. */
+                if (VEC_RESERVE(w->parts, w->parts_cap, (size_t)partition + 1) == -1)
                         return NULL;
-                memset(p + w->nparts, 0, (n - w->nparts) * sizeof(*p));
-                w->parts = p;
-                w->nparts = n;
+                w->nparts = (size_t)partition + 1;
         }
         return &w->parts[partition];
 }

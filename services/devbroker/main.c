@@ -14,7 +14,6 @@
  * development tool only: librdkafka's mock never proves that anything
  * works with Kafka (tests use a real broker). */
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,22 +22,17 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "clk.h"
 #include "log.h"
 #include "spec.h"
+#include "svc.h"
 
 #define MAX_TOPICS 64
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig) {
-        (void)sig;
-        stop_flag = 1;
-}
+static atomic_int stop_flag;
 
 static int fail(const char *msg) {
-        log_error("devbroker", "%s", msg);
-        fprintf(stderr, "weir-devbroker: %s\n", msg);
-        return 1;
+        return svc_fail("devbroker", msg);
 }
 
 static void usage(FILE *f) {
@@ -177,18 +171,17 @@ int main(int argc, char **argv) {
                         goto out;
                 }
         }
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGPIPE, SIG_IGN);
+        if (svc_signals_install(&stop_flag, err, sizeof(err))) {
+                rc = fail(err);
+                goto out;
+        }
         printf("%s\n", rd_kafka_mock_cluster_bootstraps(mc));
         fflush(stdout);
         log_info("devbroker",
                  "mock cluster of %d broker(s) at %s with %d topic(s) of %d partition(s)", brokers,
                  rd_kafka_mock_cluster_bootstraps(mc), ntopics, partitions);
-        while (!stop_flag) {
-                struct timespec ts = {0, 200 * 1000000L};
-                nanosleep(&ts, NULL);
-        }
+        while (!stop_flag)
+                clk_sleep_ms(200);
         log_info("devbroker", "stopping");
 out:
         if (mc)

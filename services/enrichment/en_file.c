@@ -18,11 +18,15 @@ static int en_file_put(en_table_t *t, en_entry_t *e, const char *origin, long ro
         if (!e)
                 return -1;
         en_entry_t *old = en_table_put(t, e);
+        if (old == e) {
+                free(e);
+                return -1;
+        }
         if (old) {
                 log_warn("enrichment",
                          "%s: row %ld: key \"%.64s\" repeats an earlier row; the "
                          "later row wins",
-                         origin, row, e->key);
+                         origin, row, e->key.p);
                 free(old);
         }
         return 0;

@@ -282,8 +282,7 @@ st_t en_kafka_load(en_kafka_t *k, atomic_int *stop, admin_beat_t *beat, char *er
                                  k->src->name, topic, why);
                         warned += 10000;
                 }
-                struct timespec ts = {0, 500 * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(500);
         }
         k->at_end = calloc((size_t)k->nparts, 1);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(k->nparts);
@@ -318,7 +317,7 @@ st_t en_kafka_load(en_kafka_t *k, atomic_int *stop, admin_beat_t *beat, char *er
         log_info("enrichment",
                  "source \"%s\": table loaded from %s (%d partitions): %ld records read, %zu keys, "
                  "%.1f s",
-                 k->src->name, topic, k->nparts, records, k->table.count,
+                 k->src->name, topic, k->nparts, records, k->table.map.count,
                  (double)(clk_mono_ms() - t0) / 1000.0);
         return ST_OK;
 stopped:

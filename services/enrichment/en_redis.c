@@ -29,15 +29,19 @@ struct en_redis_s {
         int64_t next_try_ms, backoff_ms, last_ok_ms;
         int down; /* the last attempt failed */
         en_table_t cache;
-        en_entry_t *lru_head, *lru_tail;
-        en_entry_t *graveyard; /* replaced/evicted during a batch: freed at the next */
+        dl_list_t lru;       /* cached entries, most recently used first */
+        dl_list_t graveyard; /* replaced/evicted during a batch: freed at the next */
         uint64_t hits, misses;
-        buf_t keys;   /* the batch's Redis keys, back to back */
-        size_t *need; /* indices of keys that go to Redis */
-        size_t *dup;  /* per key: index of the earlier identical key, or SIZE_MAX */
-        size_t *slot; /* open-addressing set of needed keys (2 * cap slots) */
+        buf_t keys;     /* the batch's Redis keys, back to back */
+        size_t *need;   /* indices of keys that go to Redis */
+        size_t *dup;    /* per key: index of the earlier identical key, or SIZE_MAX */
+        dict_key_t *kq; /* the batch's keys, as dict keys */
+        dict_t needed;  /* key -> index + 1 of its first fetch in the batch */
         size_t need_cap;
 };
+
+/* The batch's set of keys to fetch: keys point into r->kq, owned by no one. */
+static const dict_type_t en_needed_type = {dict_key_hash, dict_key_eq, NULL, NULL};
 
 en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_size) {
         en_redis_t *r = calloc(1, sizeof(*r));
@@ -47,6 +51,7 @@ en_redis_t *en_redis_new(const spec_source_t *src, char *errstr, size_t errstr_s
                 return NULL;
         }
         r->src = src;
+        dict_init(&r->needed, &en_needed_type, 0);
         const char *url = src->redis.url;
         r->port = 6379;
         if (!strncmp(url, "unix://", 7)) {
@@ -183,45 +188,35 @@ static int en_redis_connect(en_redis_t *r) {
 
 /* ------------------------------------------------------------ the cache */
 
-static void en_lru_unlink(en_redis_t *r, en_entry_t *e) {
-        if (e->lru_prev)
-                e->lru_prev->lru_next = e->lru_next;
-        else
-                r->lru_head = e->lru_next;
-        if (e->lru_next)
-                e->lru_next->lru_prev = e->lru_prev;
-        else
-                r->lru_tail = e->lru_prev;
-        e->lru_prev = e->lru_next = NULL;
-}
-
-static void en_lru_front(en_redis_t *r, en_entry_t *e) {
-        e->lru_next = r->lru_head;
-        e->lru_prev = NULL;
-        if (r->lru_head)
-                r->lru_head->lru_prev = e;
-        r->lru_head = e;
-        if (!r->lru_tail)
-                r->lru_tail = e;
-}
-
+/* `e` is out of the LRU list: its node now links it into the graveyard. */
 static void en_bury(en_redis_t *r, en_entry_t *e) {
-        e->next = r->graveyard;
-        r->graveyard = e;
+        dl_push_front(&r->graveyard, &e->lru);
+}
+
+static void en_graveyard_free(en_redis_t *r) {
+        dl_node_t *n;
+        while ((n = r->graveyard.head)) {
+                dl_unlink(&r->graveyard, n);
+                free(DL_ENTRY(n, en_entry_t, lru));
+        }
 }
 
 static void en_cache_put(en_redis_t *r, en_entry_t *e) {
         e->fetched_ms = clk_mono_ms();
         en_entry_t *old = en_table_put(&r->cache, e);
+        if (old == e) { /* out of memory: not cached, alive until the next batch */
+                en_bury(r, e);
+                return;
+        }
         if (old) {
-                en_lru_unlink(r, old);
+                dl_unlink(&r->lru, &old->lru);
                 en_bury(r, old);
         }
-        en_lru_front(r, e);
-        while (r->cache.count > (size_t)r->src->redis.cache_size && r->lru_tail) {
-                en_entry_t *victim = r->lru_tail;
-                en_lru_unlink(r, victim);
-                en_bury(r, en_table_remove(&r->cache, victim->key, victim->key_len));
+        dl_push_front(&r->lru, &e->lru);
+        while (r->cache.map.count > (size_t)r->src->redis.cache_size && r->lru.tail) {
+                en_entry_t *victim = DL_ENTRY(r->lru.tail, en_entry_t, lru);
+                dl_unlink(&r->lru, &victim->lru);
+                en_bury(r, en_table_remove(&r->cache, victim->key.p, victim->key.len));
         }
 }
 
@@ -266,38 +261,32 @@ static int en_fresh(const en_redis_t *r, const en_entry_t *e, int64_t now) {
 
 void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens, size_t n,
                      const en_entry_t **out, uint8_t *res, double *redis_s) {
-        while (r->graveyard) {
-                en_entry_t *e = r->graveyard;
-                r->graveyard = e->next;
-                free(e);
-        }
+        en_graveyard_free(r);
         *redis_s = 0;
         if (n > r->need_cap) {
                 free(r->need);
                 free(r->dup);
-                free(r->slot);
+                free(r->kq);
                 r->need = malloc(n * sizeof(size_t));
                 r->dup = malloc(n * sizeof(size_t));
-                r->slot = malloc(2 * n * sizeof(size_t));
+                r->kq = malloc(n * sizeof(dict_key_t));
                 r->need_cap = n;
-                if (!r->need || !r->dup || !r->slot) {
+                if (!r->need || !r->dup || !r->kq) {
                         r->need_cap = 0;
                         for (size_t i = 0; i < n; i++)
                                 out[i] = NULL, res[i] = EN_REDIS_ERROR;
                         return;
                 }
         }
-        size_t nslots = 2 * n;
-        for (size_t i = 0; i < nslots; i++)
-                r->slot[i] = SIZE_MAX;
+        dict_clear(&r->needed);
         int64_t now = clk_mono_ms();
         size_t nneed = 0;
         for (size_t i = 0; i < n; i++) {
                 en_entry_t *e = en_table_get(&r->cache, keys[i], lens[i]);
                 out[i] = NULL;
                 if (e && en_fresh(r, e, now)) {
-                        en_lru_unlink(r, e);
-                        en_lru_front(r, e);
+                        dl_unlink(&r->lru, &e->lru);
+                        dl_push_front(&r->lru, &e->lru);
                         r->hits++;
                         out[i] = e->negative ? NULL : e;
                         res[i] = e->negative ? EN_REDIS_MISS : EN_REDIS_HIT;
@@ -305,17 +294,16 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                 }
                 /* The same key twice in a batch is fetched once. */
                 r->dup[i] = SIZE_MAX;
-                size_t h = (size_t)(en_hash(keys[i], lens[i]) % nslots);
-                while (r->slot[h] != SIZE_MAX && !(lens[r->slot[h]] == lens[i] &&
-                                                   !memcmp(keys[r->slot[h]], keys[i], lens[i])))
-                        h = (h + 1) % nslots;
+                r->kq[i] = (dict_key_t){keys[i], lens[i]};
+                const dict_entry_t *first = dict_find(&r->needed, &r->kq[i]);
                 res[i] = EN_REDIS_ERROR;
-                if (r->slot[h] != SIZE_MAX) {
-                        r->dup[i] = r->slot[h];
+                if (first) {
+                        r->dup[i] = (size_t)(uintptr_t)first->val - 1;
                         r->hits++;
                         continue;
                 }
-                r->slot[h] = i;
+                /* Out of memory: not remembered, a repeat is fetched again. */
+                (void)dict_add(&r->needed, &r->kq[i], (void *)(uintptr_t)(i + 1));
                 r->misses++;
                 r->need[nneed++] = i;
         }
@@ -342,8 +330,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                              redisAppendCommandArgv(r->c, 2, argv, al) == REDIS_OK;
                         off += kl;
                 }
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
+                double t0 = clk_mono_s();
                 for (; ok && done < nneed; done++) {
                         size_t i = r->need[done];
                         void *vrep = NULL;
@@ -375,9 +362,7 @@ void en_redis_lookup(en_redis_t *r, const char *const *keys, const size_t *lens,
                         out[i] = neg ? NULL : e;
                         res[i] = neg ? EN_REDIS_MISS : EN_REDIS_HIT;
                 }
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                *redis_s =
-                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+                *redis_s = clk_mono_s() - t0;
                 if (ok)
                         r->last_ok_ms = clk_mono_ms();
                 else
@@ -454,7 +439,7 @@ static int en_redis_warm(en_redis_t *r, long *loaded) {
                         size_t kl = (size_t)k->len;
                         if (h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
                             kl >= r->prefix_len + r->suffix_len &&
-                            r->cache.count < (size_t)r->src->redis.cache_size) {
+                            r->cache.map.count < (size_t)r->src->redis.cache_size) {
                                 en_entry_t *e =
                                         en_reply_entry(r, k->str + r->prefix_len,
                                                        kl - r->prefix_len - r->suffix_len, h);
@@ -496,13 +481,12 @@ st_t en_redis_start(en_redis_t *r, atomic_int *stop, admin_beat_t *beat, char *e
                         return ST_STOPPED;
                 }
                 admin_beat(beat);
-                struct timespec ts = {0, 100 * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(100);
         }
 }
 
 size_t en_redis_cache_entries(const en_redis_t *r) {
-        return r->cache.count;
+        return r->cache.map.count;
 }
 
 void en_redis_cache_counts(const en_redis_t *r, uint64_t *hits, uint64_t *misses) {
@@ -519,15 +503,12 @@ void en_redis_destroy(en_redis_t *r) {
                 return;
         if (r->c)
                 redisFree(r->c);
-        while (r->graveyard) {
-                en_entry_t *e = r->graveyard;
-                r->graveyard = e->next;
-                free(e);
-        }
+        en_graveyard_free(r);
         en_table_fini(&r->cache);
         buf_free(&r->keys);
         free(r->need);
         free(r->dup);
-        free(r->slot);
+        free(r->kq);
+        dict_fini(&r->needed);
         free(r);
 }

@@ -52,7 +52,7 @@ static st_t en_source_load(en_source_t *s, svc_t *svc, const spec_source_t *spec
                 if (rows < 0)
                         return ST_FATAL;
                 log_info("enrichment", "source \"%s\": %ld rows, %zu keys from %s", spec->name,
-                         rows, s->file.count, spec->file.path);
+                         rows, s->file.map.count, spec->file.path);
                 break;
         }
         case SPEC_SOURCE_KAFKA:
@@ -126,21 +126,19 @@ void en_source_lookup(en_source_t *s, const char *const *keys, const size_t *len
 void en_source_tick(en_source_t *s) {
         /* Called every loop turn, i.e. per record: the coarse clock (a few
          * ms resolution) costs far less than the precise one here. */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t now = clk_mono_coarse_ms();
         if (now - s->last_tick_ms < 20)
                 return;
         s->last_tick_ms = now;
         switch (s->spec->type) {
         case SPEC_SOURCE_FILE:
-                metrics_set(s->m_entries, (double)s->file.count);
+                metrics_set(s->m_entries, (double)s->file.map.count);
                 metrics_set(s->m_stale,
                             now > s->loaded_ms ? (double)(now - s->loaded_ms) / 1000.0 : 0.0);
                 break;
         case SPEC_SOURCE_KAFKA:
                 en_kafka_follow(s->kafka, 10000);
-                metrics_set(s->m_entries, (double)en_kafka_table(s->kafka)->count);
+                metrics_set(s->m_entries, (double)en_kafka_table(s->kafka)->map.count);
                 metrics_set(s->m_stale, en_kafka_staleness_s(s->kafka));
                 break;
         case SPEC_SOURCE_REDIS: {

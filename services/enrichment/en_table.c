@@ -6,16 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t en_hash(const void *p, size_t n) {
-        const uint8_t *b = p;
-        uint64_t h = 1469598103934665603ULL;
-        for (size_t i = 0; i < n; i++) {
-                h ^= b[i];
-                h *= 1099511628211ULL;
-        }
-        return h;
-}
-
 size_t en_avro_put_long(uint8_t *p, int64_t v) {
         uint64_t z = ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0); /* zig-zag */
         size_t n = 0;
@@ -83,20 +73,24 @@ en_entry_t *en_entry_new(const char *key, size_t key_len, const char *const *nam
                 strbytes += name_lens[i] + value_lens[i] + 2;
                 encbytes += name_lens[i] + value_lens[i] + 20;
         }
-        size_t size = sizeof(en_entry_t) + kept * sizeof(en_attr_t) + strbytes + encbytes;
+        /* The key's bytes come right after the struct, whose last member
+         * is `key`: a lookup that compares keys reads one cache line of the
+         * entry, not two (the attributes follow, aligned). */
+        size_t keybytes = (key_len + 1 + _Alignof(en_attr_t) - 1) & ~(_Alignof(en_attr_t) - 1);
+        strbytes -= key_len + 1;
+        size_t size =
+                sizeof(en_entry_t) + keybytes + kept * sizeof(en_attr_t) + strbytes + encbytes;
         en_entry_t *e = calloc(1, size);
         if (!e)
                 return NULL;
-        e->attrs = (en_attr_t *)(e + 1);
-        char *s = (char *)(e->attrs + kept);
+        char *s = (char *)(e + 1);
         memcpy(s, key, key_len);
         s[key_len] = '\0';
-        e->key = s;
-        e->key_len = key_len;
-        e->hash = en_hash(key, key_len);
+        e->key = (dict_key_t){s, key_len};
         e->bytes = size;
-        s += key_len + 1;
-        uint8_t *enc = (uint8_t *)s + (strbytes - key_len - 1);
+        e->attrs = (en_attr_t *)(s + keybytes);
+        s = (char *)(e->attrs + kept);
+        uint8_t *enc = (uint8_t *)s + strbytes;
         for (size_t i = 0; i < n; i++) {
                 if (!en_keep(names[i], name_lens[i], keep, nkeep) || en_dup(names, name_lens, i))
                         continue;
@@ -130,77 +124,44 @@ en_entry_t *en_entry_new_negative(const char *key, size_t key_len) {
         return e;
 }
 
+/* The table owns its entries; each entry's key lives inside it. */
+static const dict_type_t en_table_type = {dict_key_hash, dict_key_eq, NULL, free};
+
 int en_table_init(en_table_t *t) {
-        memset(t, 0, sizeof(*t));
-        t->nslots = 1024;
-        t->slots = calloc(t->nslots, sizeof(*t->slots));
-        return t->slots ? 0 : -1;
+        t->bytes = 0;
+        return dict_init(&t->map, &en_table_type, 1024);
 }
 
 void en_table_fini(en_table_t *t) {
-        for (size_t i = 0; t->slots && i < t->nslots; i++) {
-                en_entry_t *e = t->slots[i];
-                while (e) {
-                        en_entry_t *next = e->next;
-                        free(e);
-                        e = next;
-                }
-        }
-        free(t->slots);
-        memset(t, 0, sizeof(*t));
+        dict_fini(&t->map);
+        t->bytes = 0;
 }
 
 en_entry_t *en_table_get(const en_table_t *t, const char *key, size_t key_len) {
-        uint64_t h = en_hash(key, key_len);
-        for (en_entry_t *e = t->slots[h & (t->nslots - 1)]; e; e = e->next)
-                if (e->hash == h && e->key_len == key_len && !memcmp(e->key, key, key_len))
-                        return e;
-        return NULL;
-}
-
-static void en_table_grow(en_table_t *t) {
-        size_t n = t->nslots * 2;
-        en_entry_t **slots = calloc(n, sizeof(*slots));
-        if (!slots)
-                return; /* longer chains, still correct */
-        for (size_t i = 0; i < t->nslots; i++) {
-                en_entry_t *e = t->slots[i];
-                while (e) {
-                        en_entry_t *next = e->next;
-                        size_t j = e->hash & (n - 1);
-                        e->next = slots[j];
-                        slots[j] = e;
-                        e = next;
-                }
-        }
-        free(t->slots);
-        t->slots = slots;
-        t->nslots = n;
+        const dict_key_t k = {key, key_len};
+        return dict_get(&t->map, &k);
 }
 
 en_entry_t *en_table_remove(en_table_t *t, const char *key, size_t key_len) {
-        uint64_t h = en_hash(key, key_len);
-        for (en_entry_t **pp = &t->slots[h & (t->nslots - 1)]; *pp; pp = &(*pp)->next) {
-                en_entry_t *e = *pp;
-                if (e->hash == h && e->key_len == key_len && !memcmp(e->key, key, key_len)) {
-                        *pp = e->next;
-                        e->next = NULL;
-                        t->count--;
-                        t->bytes -= e->bytes;
-                        return e;
-                }
-        }
-        return NULL;
+        const dict_key_t k = {key, key_len};
+        void *e = NULL;
+        if (dict_unlink(&t->map, &k, NULL, &e))
+                t->bytes -= ((en_entry_t *)e)->bytes;
+        return e;
 }
 
 en_entry_t *en_table_put(en_table_t *t, en_entry_t *e) {
-        en_entry_t *old = en_table_remove(t, e->key, e->key_len);
-        if (t->count >= t->nslots)
-                en_table_grow(t);
-        size_t i = e->hash & (t->nslots - 1);
-        e->next = t->slots[i];
-        t->slots[i] = e;
-        t->count++;
+        dict_entry_t *d = dict_find(&t->map, &e->key);
+        if (d) {
+                /* Same key: the slot takes the new entry's key and entry. */
+                en_entry_t *old = d->val;
+                d->key = &e->key;
+                d->val = e;
+                t->bytes += e->bytes - old->bytes;
+                return old;
+        }
+        if (dict_add(&t->map, &e->key, e) != 0)
+                return e;
         t->bytes += e->bytes;
-        return old;
+        return NULL;
 }

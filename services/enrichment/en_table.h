@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dict.h"
+#include "dl.h"
+
 typedef struct en_attr_s {
         const char *name; /* NUL-terminated, inside the entry */
         size_t name_len;
@@ -27,16 +30,14 @@ typedef struct en_attr_s {
 
 typedef struct en_entry_s en_entry_t;
 struct en_entry_s {
-        en_entry_t *next;                /* hash chain */
-        en_entry_t *lru_prev, *lru_next; /* Redis cache order (en_redis) */
-        uint64_t hash;
+        dl_node_t lru;      /* en_redis: in its LRU order, or its graveyard */
         int64_t fetched_ms; /* when it was read (monotonic ms; Redis TTL) */
         int negative;       /* Redis: the key is known to be missing */
-        const char *key;    /* NUL-terminated, inside the entry */
-        size_t key_len;
         size_t nattrs;
         en_attr_t *attrs; /* inside the entry */
         size_t bytes;     /* allocation size, for memory accounting */
+        dict_key_t key;   /* the table's key: NUL-terminated bytes right
+                           * after the struct (same cache line) */
 };
 
 /* Builds an entry (one allocation) from `n` name/value pairs, keeping only
@@ -50,13 +51,10 @@ en_entry_t *en_entry_new(const char *key, size_t key_len, const char *const *nam
 /* A negative (missing-key) entry for the Redis cache. */
 en_entry_t *en_entry_new_negative(const char *key, size_t key_len);
 
-/* FNV-1a; what the table hashes keys with. */
-uint64_t en_hash(const void *p, size_t n);
-
+/* The entries by key: a dict (common/dict.h) owning them, keyed by each
+ * entry's own `key`, plus their total size. */
 typedef struct en_table_s {
-        en_entry_t **slots;
-        size_t nslots; /* power of two */
-        size_t count;
+        dict_t map;
         size_t bytes; /* sum of entry sizes */
 } en_table_t;
 
@@ -68,8 +66,9 @@ en_entry_t *en_table_get(const en_table_t *t, const char *key, size_t key_len);
 
 /* Inserts `e`, taking it.  An entry with the same key is unlinked and
  * returned (the caller frees it, or keeps it alive while something still
- * points at it); NULL when there was none.  Never fails: the table grows
- * when it can and otherwise just gets longer chains. */
+ * points at it); NULL when there was none.  When the table cannot grow
+ * (out of memory) `e` itself is returned, not inserted, for the caller to
+ * free like a replaced entry: the table keeps what it had. */
 en_entry_t *en_table_put(en_table_t *t, en_entry_t *e);
 
 /* Unlinks and returns the entry for key (the caller frees it), or NULL. */

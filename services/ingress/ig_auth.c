@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "ig_auth.h"
+#include "vec.h"
 
 struct ig_auth_s {
         size_t n;
@@ -55,14 +56,9 @@ ig_auth_t *ig_auth_parse(const char *text, size_t len, const char *origin, char 
                                 goto fail;
                         }
                 }
-                if (a->n == cap) {
-                        cap = cap ? cap * 2 : 4;
-                        void *nt = realloc(a->tok, cap * sizeof(*a->tok));
-                        if (!nt) {
-                                snprintf(errstr, errstr_size, "%s: out of memory", origin);
-                                goto fail;
-                        }
-                        a->tok = nt;
+                if (VEC_RESERVE(a->tok, cap, a->n + 1) == -1) {
+                        snprintf(errstr, errstr_size, "%s: out of memory", origin);
+                        goto fail;
                 }
                 memset(a->tok[a->n].b, 0, IG_AUTH_TOKEN_MAX);
                 memcpy(a->tok[a->n].b, s, tl);
@@ -89,16 +85,11 @@ ig_auth_t *ig_auth_load(const char *path, char *errstr, size_t errstr_size) {
         char *text = NULL;
         size_t len = 0, cap = 0;
         for (;;) {
-                if (cap - len < 4096) {
-                        cap = cap ? cap * 2 : 8192;
-                        char *nt = realloc(text, cap);
-                        if (!nt) {
-                                free(text);
-                                fclose(f);
-                                snprintf(errstr, errstr_size, "%s: out of memory", path);
-                                return NULL;
-                        }
-                        text = nt;
+                if (VEC_RESERVE(text, cap, len + 4096) == -1) {
+                        free(text);
+                        fclose(f);
+                        snprintf(errstr, errstr_size, "%s: out of memory", path);
+                        return NULL;
                 }
                 size_t r = fread(text + len, 1, cap - len, f);
                 len += r;

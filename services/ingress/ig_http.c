@@ -3,6 +3,8 @@
  * producer's delivery reports.  See ig_http.h. */
 #include "ig_http_int.h"
 
+#include "clk.h"
+
 static const char *const ig_route_names[] = {"topics", "events", "other"};
 
 /* ------------------------------------------------------------- callbacks */
@@ -344,7 +346,7 @@ kc_t *ig_server_swap_kc(ig_server_t *s, kc_t *(*renew)(kc_t *old, void *opaque),
                                        RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                         purge_at = clk_mono_ms() + 2000;
                 }
-                usleep(10 * 1000);
+                clk_sleep_ms(10);
         }
         kc_t *kc = renew(old, opaque);
         if (kc)

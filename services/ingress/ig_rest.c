@@ -16,6 +16,7 @@
 #include "ig_arena.h"
 #include "ig_fast.h"
 #include "ig_rest.h"
+#include "vec.h"
 
 #define IG_STR_(x) #x
 #define IG_STR(x)  IG_STR_(x)
@@ -84,14 +85,8 @@ static int ig_fail(ig_batch_t *b, unsigned status, int code, const char *fmt, ..
 }
 
 ig_rec_t *ig_rec_add(ig_batch_t *b) {
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 64;
-                ig_rec_t *r = realloc(b->recs, cap * sizeof(*r));
-                if (!r)
-                        return NULL;
-                b->recs = r;
-                b->cap = cap;
-        }
+        if (VEC_RESERVE(b->recs, b->cap, b->n + 1) == -1)
+                return NULL;
         ig_rec_t *r = &b->recs[b->n++];
         memset(r, 0, sizeof(*r));
         r->partition = -1;

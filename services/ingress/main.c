@@ -24,11 +24,6 @@
 #define MAIN_LOG   "main"
 #define MAX_TOPICS 32
 
-static void sleep_ms(long ms) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
 /* The topics ingress writes: the spec's input topic with its schema and key
  * field, then INGRESS_TOPICS="topic=Full.Name[:key_field],...". */
 static int load_topics(svc_t *svc, const ig_conf_t *c, ig_topic_t *t, size_t *n, char **names,
@@ -286,7 +281,7 @@ int main(void) {
                         have_md = have_md || got;
                         next_md = clk_mono_ms() + (have_md ? 30000 : 1000);
                 }
-                sleep_ms(200);
+                clk_sleep_ms(200);
         }
 
         /* SIGTERM: no new connections; open requests finish (their records
@@ -297,7 +292,7 @@ int main(void) {
         int64_t deadline = clk_mono_ms() + conf.shutdown_grace_ms;
         while (ig_server_active(srv) > 0 && clk_mono_ms() < deadline) {
                 admin_beat(beat);
-                sleep_ms(50);
+                clk_sleep_ms(50);
         }
         admin_beat_end(beat); /* the flush below may take the rest of the grace */
         int64_t left = deadline - clk_mono_ms();
@@ -310,7 +305,7 @@ int main(void) {
                 rd_kafka_purge(kc_rk(kc), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 int64_t until = clk_mono_ms() + 5000;
                 while (ig_server_active(srv) > 0 && clk_mono_ms() < until)
-                        sleep_ms(20);
+                        clk_sleep_ms(20);
         }
         rc = 0;
 out:

@@ -11,7 +11,6 @@
  *       first_ts=MS last_ts=MS elapsed_s=S rate=R
  * Exit status: 0, 1 for a bad setting, 2 when records failed. */
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,26 +26,13 @@
 #include "simkafka.h"
 #include "simopt.h"
 #include "sr.h"
+#include "svc.h"
 #include "tgen.h"
 
-static volatile int stop_flag;
-
-static void on_signal(int sig) {
-        (void)sig;
-        stop_flag = 1;
-}
-
-static void sleep_s(double s) {
-        if (s <= 0)
-                return;
-        struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-        nanosleep(&ts, NULL);
-}
+static atomic_int stop_flag;
 
 static int fail(const char *msg) {
-        log_error("sim", "%s", msg);
-        fprintf(stderr, "weir-sim: %s\n", msg);
-        return 1;
+        return svc_fail("sim", msg);
 }
 
 typedef struct counts_s {
@@ -135,9 +121,8 @@ int main(int argc, char **argv) {
                         goto out;
         }
 
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGPIPE, SIG_IGN);
+        if (svc_signals_install(&stop_flag, err, sizeof(err)))
+                goto out;
         log_info("sim",
                  "sending to %s%s%s: rate %.6g/s%s, keys %d, seed %" PRIu64 ", clock from %" PRId64
                  " x%.6g",
@@ -178,7 +163,7 @@ int main(int argc, char **argv) {
                                 else if (!http)
                                         fflush(stdout);
                                 double nap = ((double)i - due) / o.gen.rate + 0.001;
-                                sleep_s(nap > 0.1 ? 0.1 : nap);
+                                clk_sleep_ns((int64_t)((nap > 0.1 ? 0.1 : nap) * 1e9));
                                 continue;
                         }
                 }

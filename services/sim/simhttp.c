@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clk.h"
 #include "log.h"
 #include "simenc.h"
 
@@ -25,7 +26,7 @@ struct simhttp_s {
         size_t *todo;        /* records still to send, by index */
         unsigned char *outc; /* simhttp_outcome_t per record of a request */
         buf_t body, resp;
-        const volatile int *stop;
+        atomic_int *stop;
         simstats_t st;
         uint64_t errors_logged;
 };
@@ -35,7 +36,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *opaque) {
         return buf_append(b, p, size * n) ? 0 : size * n;
 }
 
-simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, const volatile int *stop,
+simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, atomic_int *stop,
                        char *errstr, size_t errstr_size) {
         if (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0) {
                 snprintf(errstr, errstr_size,
@@ -162,8 +163,7 @@ void simhttp_classify(long status, const char *body, size_t body_len, size_t n, 
 static void sleep_ms(simhttp_t *h, long ms) {
         while (ms > 0 && !(h->stop && *h->stop)) {
                 long step = ms > 100 ? 100 : ms;
-                struct timespec ts = {step / 1000, (step % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
+                clk_sleep_ms(step);
                 ms -= step;
         }
 }

@@ -23,6 +23,7 @@
 #ifndef WEIR_SIM_SIMHTTP_H
 #define WEIR_SIM_SIMHTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "simout.h"
@@ -33,7 +34,7 @@ typedef struct simhttp_s simhttp_t;
 /* `base_url` like http://127.0.0.1:8080 (a trailing '/' is fine).  `stop`
  * (may be NULL) cuts retry waits short when it becomes non-zero.  NULL with
  * errstr. */
-simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, const volatile int *stop,
+simhttp_t *simhttp_new(const char *base_url, const char *topic, int batch, atomic_int *stop,
                        char *errstr, size_t errstr_size);
 void simhttp_destroy(simhttp_t *h);
 

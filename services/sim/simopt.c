@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "clk.h"
 
 typedef enum { O_INT, O_U64, O_NUM, O_DUR, O_STR, O_FLAG, O_TIME } otype_t;
 
@@ -83,9 +84,7 @@ void simopt_usage(FILE *f) {
 
 int simopt_parse_time(const char *s, int64_t *out_ms) {
         if (!strcmp(s, "now")) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                *out_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                *out_ms = clk_wall_ms();
                 return 0;
         }
         char *end = NULL;

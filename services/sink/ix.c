@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "cfg_tab.h"
+#include "clk.h"
 #include "log.h"
 #include "lp.h"
 #include "metrics.h"
@@ -486,13 +487,10 @@ ix_class_t ix_send(ix_t *ix, const char *body, size_t len, ix_result_t *r) {
         CURLcode rc = curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDS, data);
         if (rc == CURLE_OK)
                 rc = curl_easy_setopt(ix->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)dlen);
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = clk_mono_s();
         if (rc == CURLE_OK)
                 rc = curl_easy_perform(ix->curl);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        metrics_observe(ix->duration,
-                        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+        metrics_observe(ix->duration, clk_mono_s() - t0);
         if (rc != CURLE_OK || buf_nul(&ix->resp)) {
                 r->cls = IX_RETRY;
                 r->cause = "network";

@@ -13,9 +13,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
 #include "ix.h"
 #include "log.h"
 #include "metrics.h"
+#include "vec.h"
 
 #define IX_LOG "influx"
 
@@ -31,15 +33,9 @@ int64_t ix_backoff_ms(const ix_conf_t *c, unsigned attempt, uint32_t rnd) {
 
 int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t key_len,
                   const void *tp, size_t tp_len) {
-        if (b->n == b->cap) {
-                size_t cap = b->cap ? b->cap * 2 : 1024;
-                ix_line_t *l = realloc(b->lines, cap * sizeof(*l));
-                if (!l) {
-                        b->body.len = line->off;
-                        return -1;
-                }
-                b->lines = l;
-                b->cap = cap;
+        if (VEC_RESERVE(b->lines, b->cap, b->n + 1) == -1) {
+                b->body.len = line->off;
+                return -1;
         }
         ix_line_t *l = &b->lines[b->n];
         *l = *line;
@@ -53,11 +49,8 @@ int ix_batch_push(ix_batch_t *b, const ix_line_t *line, const char *key, size_t 
                 b->keys.len = l->key_off;
                 return -1;
         }
-        if (b->n == 0) {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                b->first_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-        }
+        if (b->n == 0)
+                b->first_ms = clk_mono_ms();
         b->n++;
         return 0;
 }
@@ -121,9 +114,8 @@ st_t ix_flush_step(ix_t *ix, ix_flush_t *f, const ix_batch_t *b, ix_rejected_cb 
                 f->depth = 0;
                 f->attempt = 0;
                 if (!f->rnd) {
-                        struct timespec ts;
-                        clock_gettime(CLOCK_REALTIME, &ts);
-                        f->rnd = (uint32_t)ts.tv_nsec ^ ((uint32_t)ts.tv_sec << 7) ^ 0x9e3779b9u;
+                        int64_t ns = clk_wall_ns();
+                        f->rnd = (uint32_t)ns ^ (uint32_t)(ns >> 25) ^ 0x9e3779b9u;
                         if (!f->rnd)
                                 f->rnd = 1;
                 }

@@ -16,8 +16,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clk.h"
+#include "dl.h"
 #include "log.h"
 #include "metrics.h"
+#include "vec.h"
 #include "ws.h"
 #include "ws_filter.h"
 #include "ws_page.h"
@@ -28,7 +31,7 @@
 #define PATH_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_.-~"
 
 typedef struct ws_client_s {
-        struct ws_client_s *prev, *next;
+        dl_node_t link; /* in ws->clients */
         struct lws *wsi;
         int is_ws, page_pending, subscribed, closing;
         const char *close_label; /* weir_sink_ws_closed_total reason */
@@ -63,11 +66,11 @@ struct ws_server_s {
         atomic_int nclients;
         int port;
         size_t frame_max;
-        ws_client_t *clients;
+        dl_list_t clients; /* ws_client_t.link; the session memory is lws's */
         ws_inbox_t inbox;
         buf_t taken, frags, scratch;
         tick_ev_t *evs;
-        size_t evcap;
+        size_t evcap, timecap;
         int64_t *times;
         ws_snap_t *snap;       /* the latest per key/window and firing alerts; NULL: off */
         uint64_t snap_evicted; /* evictions already counted in the metric */
@@ -77,12 +80,6 @@ struct ws_server_s {
                 *m_latency, *m_closed_slow, *m_closed_bad, *m_closed_refused, *m_closed_other,
                 *m_closed_shutdown, *m_snap_entries, *m_snap_evicted;
 };
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------ clients */
 
@@ -100,12 +97,7 @@ static void client_close(ws_server_t *ws, ws_client_t *c, enum lws_close_status 
 }
 
 static void client_gone(ws_server_t *ws, ws_client_t *c) {
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                ws->clients = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        dl_unlink(&ws->clients, &c->link);
         const char *l = c->close_label ? c->close_label : "other";
         metrics_inc(strcmp(l, "slow_client") == 0   ? ws->m_closed_slow
                     : strcmp(l, "bad_message") == 0 ? ws->m_closed_bad
@@ -128,7 +120,7 @@ static int snapshot_frame(void *opaque, const char *body, size_t len, size_t nev
         ws_frame_t *f = ws_frame_new(c->q.next_seq++, body, len, NULL, nevents, LWS_PRE);
         if (!f)
                 return -1;
-        size_t dropped = ws_cq_push(&c->q, f, ws->conf.queue_bytes_per_client, now_ms());
+        size_t dropped = ws_cq_push(&c->q, f, ws->conf.queue_bytes_per_client, clk_wall_ms());
         if (dropped)
                 metrics_inc(ws->m_drop_slow, (double)dropped);
         return 0;
@@ -188,7 +180,7 @@ static int client_writeable(ws_server_t *ws, ws_client_t *c) {
         char *text = ws_frame_text(f, c->q.dropped_owed, &len);
         c->q.dropped_owed = 0;
         int n = lws_write(c->wsi, (unsigned char *)text, len, LWS_WRITE_TEXT);
-        int64_t now = now_ms();
+        int64_t now = clk_wall_ms();
         for (size_t i = 0; f->times && i < f->nevents; i++)
                 metrics_observe(ws->m_latency, (double)(now - f->times[i]) / 1000.0);
         metrics_inc(ws->m_pushed, (double)f->nevents);
@@ -311,18 +303,10 @@ static void tick(lws_sorted_usec_list_t *sul) {
         ws_event_t ev;
         ws->frags.len = 0;
         while (ws_inbox_next(&ws->taken, &off, &ev)) {
-                if (nevs == ws->evcap) {
-                        size_t cap = ws->evcap ? ws->evcap * 2 : 256;
-                        tick_ev_t *e = realloc(ws->evs, cap * sizeof(*e));
-                        int64_t *t = e ? realloc(ws->times, cap * sizeof(*t)) : NULL;
-                        if (e)
-                                ws->evs = e;
-                        if (!e || !t) {
-                                metrics_inc(ws->m_drop_inbox, 1);
-                                continue;
-                        }
-                        ws->times = t;
-                        ws->evcap = cap;
+                if (VEC_RESERVE(ws->evs, ws->evcap, nevs + 1) == -1 ||
+                    VEC_RESERVE(ws->times, ws->timecap, nevs + 1) == -1) {
+                        metrics_inc(ws->m_drop_inbox, 1);
+                        continue;
                 }
                 size_t start = ws->frags.len;
                 if (render_event(ws, &ev)) {
@@ -344,10 +328,12 @@ static void tick(lws_sorted_usec_list_t *sul) {
                 ws->snap_evicted = ev_n;
                 metrics_set(ws->m_snap_entries, (double)ws_snap_count(ws->snap));
         }
-        int64_t now = now_ms();
-        for (ws_client_t *c = ws->clients; c; c = c->next)
+        int64_t now = clk_wall_ms();
+        for (dl_node_t *n = ws->clients.head; n; n = n->next) {
+                ws_client_t *c = DL_ENTRY(n, ws_client_t, link);
                 if (c->subscribed && !c->closing)
                         client_tick(ws, c, nevs, now);
+        }
         lws_sul_schedule(ws->ctx, 0, &ws->sul, tick, (lws_usec_t)WS_HOUSEKEEPING_MS * 1000);
 }
 
@@ -424,10 +410,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 c->wsi = wsi;
                 c->is_ws = 1;
                 c->q.next_seq = 1;
-                c->next = ws->clients;
-                if (ws->clients)
-                        ws->clients->prev = c;
-                ws->clients = c;
+                dl_push_front(&ws->clients, &c->link);
                 atomic_fetch_add(&ws->nclients, 1);
                 metrics_set(ws->m_clients, atomic_load(&ws->nclients));
                 break;
@@ -462,12 +445,13 @@ static void *service_main(void *arg) {
         }
         admin_beat_end(ws->conf.beat);
         /* Say goodbye (1001) to every client, give the close frames a moment. */
-        for (ws_client_t *c = ws->clients; c; c = c->next) {
+        for (dl_node_t *n = ws->clients.head; n; n = n->next) {
+                ws_client_t *c = DL_ENTRY(n, ws_client_t, link);
                 client_close(ws, c, LWS_CLOSE_STATUS_GOINGAWAY, "server shutting down", "shutdown");
                 lws_callback_on_writable(c->wsi);
         }
-        int64_t deadline = now_ms() + 300;
-        while (ws->clients && now_ms() < deadline)
+        int64_t deadline = clk_wall_ms() + 300;
+        while (ws->clients.head && clk_wall_ms() < deadline)
                 lws_service(ws->ctx, 0);
         return NULL;
 }

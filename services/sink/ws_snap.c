@@ -2,7 +2,9 @@
  *
  * Slots live in one array that grows by doubling up to max_entries; a slot
  * is found by a chained hash of its identity (buckets of slot indices, a
- * power of two >= max_entries, allocated once) and ordered by last update
+ * power of two >= max_entries, allocated once; not a dict.h table, whose
+ * keys would have to stay put while this array moves as it grows; the hash
+ * function is dict's) and ordered by last update
  * in a doubly linked list (head = least recent = next evicted).  Freed
  * slots go on a free list with their buffers kept: the store owns every
  * buffer and frees them in ws_snap_destroy(). */
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dict.h"
 
 #define NIL UINT32_MAX
 
@@ -159,15 +162,6 @@ int ws_json_top_str(const char *j, size_t n, const char *name, const char **val,
 
 /* ------------------------------------------------------------ slots */
 
-static uint64_t hash(const char *p, size_t n) {
-        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-        for (size_t i = 0; i < n; i++) {
-                h ^= (unsigned char)p[i];
-                h *= 1099511628211ULL;
-        }
-        return h;
-}
-
 /* Appends one part as <u32 length><bytes>NUL, so that no two different
  * identities have the same bytes whatever their text holds. */
 static int part(ws_snap_t *s, int k, const char *p, size_t n) {
@@ -272,7 +266,7 @@ int ws_snap_put(ws_snap_t *s, const ws_event_t *ev, const char *render, size_t r
             part(s, P_RULE, rule, rule_len))
                 return WS_SNAP_NOMEM;
         size_t id_len = s->scratch.len;
-        uint64_t h = hash(s->scratch.data, id_len);
+        uint64_t h = dict_hash_bytes(s->scratch.data, id_len);
         uint32_t i = find(s, h);
         if (is_alert && state && state_len == 8 && memcmp(state, "RESOLVED", 8) == 0) {
                 if (i != NIL)

@@ -41,7 +41,7 @@ static void test_json_values_become_strings(void) {
                           "{\"id\":5,\"name\":\"numeric key\"},"
                           "{\"id\":\"a\",\"name\":\"again\"}]";
         TH_CHECK_INT(parse(&s, doc, &t, err, sizeof(err)), 3);
-        TH_CHECK_INT(t.count, 2);
+        TH_CHECK_INT(t.map.count, 2);
         /* The later row with the same key wins. */
         TH_CHECK_STR(attr(&t, "a", "name"), "again");
         TH_CHECK_STR(attr(&t, "5", "name"), "numeric key");
@@ -97,7 +97,7 @@ static void test_csv_rfc4180(void) {
                           "Empty,c,\n"
                           "NoNewline,d,x";
         TH_CHECK_INT(parse(&s, doc, &t, err, sizeof(err)), 5); /* blank line counted, skipped */
-        TH_CHECK_INT(t.count, 4);
+        TH_CHECK_INT(t.map.count, 4);
         TH_CHECK_STR(attr(&t, "a", "name"), "Main St, North");
         TH_CHECK_STR(attr(&t, "a", "note"), "say \"hi\"");
         TH_CHECK_STR(attr(&t, "b", "note"), "two\nlines");
