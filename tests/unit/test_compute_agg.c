@@ -344,6 +344,233 @@ static void test_agg_bytes(void) {
         buf_free(&b);
 }
 
+/* ---------------------------------------------------------------- compact storage */
+
+/* The plain dense sketch's answer, from first principles: each value's
+ * bucket (sign, ceil(log_gamma |x|)), the buckets in value order, the one
+ * holding rank floor(q (n - 1)), its representative.  The compact sketch
+ * must give exactly this (no collapse below max_bins buckets). */
+typedef struct {
+        int sign;
+        int32_t idx;
+} bk_t;
+
+static int cmp_bk(const void *a, const void *b) {
+        const bk_t *x = a, *y = b;
+        if (x->sign != y->sign)
+                return x->sign < y->sign ? -1 : 1;
+        int32_t u = x->sign < 0 ? -x->idx : x->idx, v = y->sign < 0 ? -y->idx : y->idx;
+        return u < v ? -1 : u > v;
+}
+
+static double dense_quantile(const double *x, size_t n, const qs_params_t *p, double q) {
+        bk_t *b = malloc(n * sizeof(*b));
+        for (size_t i = 0; i < n; i++) {
+                double m = fabs(x[i]);
+                b[i].sign = m < DBL_MIN ? 0 : x[i] > 0 ? 1 : -1;
+                b[i].idx = b[i].sign ? (int32_t)ceil(log(m) * p->inv_ln_gamma) : 0;
+        }
+        qsort(b, n, sizeof(*b), cmp_bk);
+        bk_t k = b[(size_t)floor(q * (double)(n - 1))];
+        free(b);
+        return k.sign == 0 ? 0 : k.sign * 2.0 * pow(p->gamma, (double)k.idx) / (p->gamma + 1.0);
+}
+
+static int same_as_dense(const qs_t *s, const double *x, size_t n, const qs_params_t *p,
+                         const char *what) {
+        for (size_t i = 0; i < sizeof(QS) / sizeof(QS[0]); i++) {
+                double got = qs_quantile(s, p, QS[i]), want = dense_quantile(x, n, p, QS[i]);
+                if (got != want) {
+                        printf("  %s q=%g: %.17g, dense %.17g\n", what, QS[i], got, want);
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+/* Counts past 255 and 65535 widen the counters; spans past 16 bytes move
+ * them to the heap; zeros and negatives go to their own part; merges and
+ * the bytes round trip — every answer that of the dense sketch. */
+static void test_sketch_compact_vs_dense(void) {
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        size_t cap = 200000;
+        double *x = malloc(cap * sizeof(double));
+        TH_CHECK(sizeof(qs_t) <= 48);
+        /* a window of one key: 10 speeds around 70 km/h, inline */
+        qs_t s;
+        memset(&s, 0, sizeof(s));
+        for (size_t i = 0; i < 10; i++) {
+                x[i] = 70 + 5 * nrand();
+                TH_CHECK(qs_add(&s, &p, x[i]) == 0);
+        }
+        TH_CHECK(same_as_dense(&s, x, 10, &p, "10 values"));
+        TH_CHECK_INT((long long)qs_bytes(&s), 0);
+        /* 1000 then 70000 of two values: 2-, then 4-byte counters, still inline */
+        size_t n = 10;
+        for (size_t i = 0; i < 1000; i++)
+                x[n++] = 71;
+        for (size_t i = 0; i < 1000; i++)
+                TH_CHECK(qs_add(&s, &p, 71) == 0);
+        TH_CHECK(same_as_dense(&s, x, n, &p, "2-byte counters"));
+        TH_CHECK(s.pos.w == 2);
+        for (size_t i = 0; i < 70000; i++) {
+                x[n++] = 69.5;
+                TH_CHECK(qs_add(&s, &p, 69.5) == 0);
+        }
+        TH_CHECK(same_as_dense(&s, x, n, &p, "4-byte counters"));
+        TH_CHECK(s.pos.w == 4);
+        /* a wide span: heap, at most 1.5 x 4 bytes a bucket */
+        for (size_t i = 0; i < 5000; i++) {
+                x[n] = exp(3 * nrand());
+                TH_CHECK(qs_add(&s, &p, x[n++]) == 0);
+        }
+        TH_CHECK(same_as_dense(&s, x, n, &p, "heap"));
+        TH_CHECK(s.pos.heap && qs_bytes(&s) <= (size_t)s.pos.len * 4 * 3 / 2 + 8);
+        /* zeros and negatives */
+        for (size_t i = 0; i < 3000; i++) {
+                x[n] = i % 3 == 0 ? 0 : -exp(2 * nrand());
+                TH_CHECK(qs_add(&s, &p, x[n++]) == 0);
+        }
+        TH_CHECK(same_as_dense(&s, x, n, &p, "signs"));
+        /* the bytes round trip */
+        buf_t b = BUF_INIT;
+        TH_CHECK(qs_write(&s, &b) == 0);
+        qs_t t;
+        memset(&t, 0, sizeof(t));
+        cp_rd_t r;
+        cp_rd_init(&r, b.data, b.len);
+        TH_CHECK(qs_read(&t, &r, &p) == 0 && r.p == r.end && t.n == n);
+        TH_CHECK(same_as_dense(&t, x, n, &p, "read back"));
+        /* merges: small inline sketches far apart, into an empty one and into t */
+        qs_t m;
+        memset(&m, 0, sizeof(m));
+        size_t n0 = n;
+        for (int k = 0; k < 6; k++) {
+                qs_t part;
+                memset(&part, 0, sizeof(part));
+                for (int i = 0; i < 40; i++) {
+                        x[n] = (k % 2 ? -1 : 1) * (1 + (double)i / 100) * pow(10, k - 3);
+                        TH_CHECK(qs_add(&part, &p, x[n++]) == 0);
+                }
+                TH_CHECK(qs_merge(&m, &part, &p) == 0);
+                TH_CHECK(qs_merge(&t, &part, &p) == 0);
+                qs_free(&part);
+        }
+        TH_CHECK(same_as_dense(&m, x + n0, n - n0, &p, "merged parts"));
+        TH_CHECK(same_as_dense(&t, x, n, &p, "merged into a big one"));
+        /* reset keeps working storage; re-filled it answers afresh */
+        qs_reset(&t);
+        TH_CHECK(isnan(qs_quantile(&t, &p, 0.5)));
+        for (size_t i = 0; i < 10; i++)
+                TH_CHECK(qs_add(&t, &p, x[i]) == 0);
+        TH_CHECK(same_as_dense(&t, x, 10, &p, "after reset"));
+        qs_free(&s);
+        qs_free(&t);
+        qs_free(&m);
+        buf_free(&b);
+        free(x);
+}
+
+/* A layout shaped by the ops answers those ops exactly as the full one,
+ * takes only what they need, and reads full-layout and format-1 bytes. */
+static void test_agg_layouts(void) {
+        static const unsigned sets[] = {
+                SPEC_OP_BIT(SPEC_OP_COUNT),
+                SPEC_OP_BIT(SPEC_OP_MEAN),
+                SPEC_OP_BIT(SPEC_OP_SUM),
+                SPEC_OP_BIT(SPEC_OP_MIN),
+                SPEC_OP_BIT(SPEC_OP_MAX) | SPEC_OP_BIT(SPEC_OP_LAST),
+                SPEC_OP_BIT(SPEC_OP_FIRST),
+                SPEC_OP_BIT(SPEC_OP_VARIANCE),
+                SPEC_OP_BIT(SPEC_OP_P50) | SPEC_OP_BIT(SPEC_OP_SUM),
+                SPEC_OP_BIT(SPEC_OP_COUNT) | SPEC_OP_BIT(SPEC_OP_MEAN) |
+                        SPEC_OP_BIT(SPEC_OP_STDDEV) | SPEC_OP_BIT(SPEC_OP_P99),
+                (1u << SPEC_OP__COUNT) - 1,
+        };
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        for (size_t si = 0; si < sizeof(sets) / sizeof(sets[0]); si++) {
+                unsigned ops = sets[si];
+                agg_lay_t L;
+                agg_lay_init(&L, agg_groups(ops));
+                TH_CHECK(L.size <= full()->size && L.size % 8 == 0);
+                agg_t a, f, back, v1b;
+                memset(&a, 0, sizeof(a));
+                memset(&f, 0, sizeof(f));
+                memset(&back, 0, sizeof(back));
+                memset(&v1b, 0, sizeof(v1b));
+                for (int i = 0; i < 500; i++) {
+                        double x = g_mixed((size_t)i);
+                        int64_t ts = (int64_t)(urand() * 100);
+                        agg_add(&a, &L, x, ts, &p);
+                        agg_add(&f, full(), x, ts, &p);
+                }
+                cp_field_stats_t x, y;
+                memset(&x, 0, sizeof(x));
+                memset(&y, 0, sizeof(y));
+                agg_stats(&a, &L, ops, &p, &x);
+                agg_stats(&f, full(), ops, &p, &y);
+                TH_CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+                /* its own bytes; the full layout's bytes (groups dropped) */
+                buf_t b = BUF_INIT, bf = BUF_INIT, b1 = BUF_INIT;
+                TH_CHECK(agg_write(&a, &L, &b) == 0 && agg_write(&f, full(), &bf) == 0);
+                TH_CHECK(b.len <= bf.len);
+                const char *why = NULL;
+                cp_rd_t r;
+                cp_rd_init(&r, b.data, b.len);
+                TH_CHECK(agg_read(&back, &L, &p, L.groups, 0, &r, &why) == 0 && r.p == r.end);
+                agg_stats(&back, &L, ops, &p, &y);
+                TH_CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+                agg_free(&back, &L);
+                cp_rd_init(&r, bf.data, bf.len);
+                TH_CHECK(agg_read(&back, &L, &p, AGG_G_ALL, 0, &r, &why) == 0 && r.p == r.end);
+                agg_stats(&back, &L, ops, &p, &y);
+                TH_CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+                /* format 1: n, sum, sum_c, min, max, shift, mean, m2, first, last,
+                 * first_ts, last_ts, sketch — from the full layout's format 2
+                 * (n, shift, mean, m2, sum, sum_c, min, max, first, last, ...) */
+                cp_rd_init(&r, bf.data, bf.len);
+                uint64_t n = cp_r_uvar(&r);
+                double d[9];
+                for (int i = 0; i < 9; i++)
+                        d[i] = cp_r_f64(&r);
+                cp_w_uvar(&b1, n);
+                const int order[] = {3, 4, 5, 6, 0, 1, 2, 7, 8};
+                for (int i = 0; i < 9; i++)
+                        cp_w_f64(&b1, d[order[i]]);
+                buf_append(&b1, r.p, (size_t)(r.end - r.p));
+                cp_rd_init(&r, b1.data, b1.len);
+                TH_CHECK(agg_read(&v1b, &L, &p, AGG_G_ALL, 1, &r, &why) == 0 && r.p == r.end);
+                agg_stats(&v1b, &L, ops, &p, &y);
+                TH_CHECK(memcmp(&x, &y, sizeof(x)) == 0);
+                /* bytes without a group the layout needs: refused */
+                if (L.groups) {
+                        agg_lay_t none;
+                        agg_lay_init(&none, 0);
+                        buf_t bn = BUF_INIT;
+                        TH_CHECK(agg_write(&a, &none, &bn) == 0);
+                        cp_rd_init(&r, bn.data, bn.len);
+                        why = NULL;
+                        TH_CHECK(agg_read(&back, &L, &p, 0, 0, &r, &why) < 0 && why);
+                        buf_free(&bn);
+                }
+                agg_free(&a, &L);
+                agg_free(&f, full());
+                agg_free(&back, &L);
+                agg_free(&v1b, &L);
+                buf_free(&b);
+                buf_free(&bf);
+                buf_free(&b1);
+        }
+        /* the bench-compute set: count + mean + M2 + the sketch header */
+        agg_lay_t L;
+        agg_lay_init(&L, agg_groups(SPEC_OP_BIT(SPEC_OP_COUNT) | SPEC_OP_BIT(SPEC_OP_MEAN) |
+                                    SPEC_OP_BIT(SPEC_OP_STDDEV) | SPEC_OP_BIT(SPEC_OP_P99)));
+        TH_CHECK_INT(L.size, 80);
+}
+
 TH_MAIN("compute_agg", TH_T(test_agg_vs_two_pass), TH_T(test_agg_merge),
         TH_T(test_agg_empty_and_single), TH_T(test_sketch_bound), TH_T(test_sketch_merge),
-        TH_T(test_sketch_collapse), TH_T(test_sketch_bytes), TH_T(test_agg_bytes))
+        TH_T(test_sketch_collapse), TH_T(test_sketch_bytes), TH_T(test_agg_bytes),
+        TH_T(test_sketch_compact_vs_dense), TH_T(test_agg_layouts))
