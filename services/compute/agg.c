@@ -84,7 +84,7 @@ size_t agg_bytes(const void *a, const agg_lay_t *L) {
 
 void agg_reset(void *a, const agg_lay_t *L) {
         qs_t *s = agg_qs(a, L);
-        qs_t keep;
+        qs_t keep = {0};
         if (s) {
                 keep = *s;
                 qs_reset(&keep);
@@ -164,7 +164,7 @@ int agg_merge(void *a, const void *b, const agg_lay_t *L, const qs_params_t *skp
         if (cb->n == 0)
                 return 0;
         if (ca->n == 0) {
-                qs_t keep;
+                qs_t keep = {0};
                 if (g & AGG_G_QS)
                         keep = *G(a, L, qs, qs_t);
                 memcpy(a, b, L->size);
