@@ -26,7 +26,19 @@ void qs_params_init(qs_params_t *p, double alpha) {
                                            : (uint32_t)bins;
 }
 
+/* A sparse store's entries, by bucket index. */
+typedef struct {
+        int32_t i;
+        uint32_t c;
+} qs_pair_t;
+
+static void store_free(qs_store_t *st);
+
+/* Empty, keeping dense storage for reuse (a sparse array is freed: the
+ * next values may well be dense). */
 static void store_empty(qs_store_t *st) {
+        if (st->sp)
+                store_free(st);
         st->len = 0;
         st->w = 0;
 }
@@ -205,7 +217,7 @@ static int store_reshape(qs_store_t *st, int32_t lo, int32_t hi, uint32_t w) {
         return 0;
 }
 
-/* Makes st cover [lo, hi], collapsing the lowest buckets beyond maxb. */
+/* Makes st (dense) cover [lo, hi], collapsing the lowest buckets beyond maxb. */
 static int store_cover(qs_store_t *st, int32_t lo, int32_t hi, uint32_t maxb) {
         if (st->len) {
                 int32_t top = st->off + (int32_t)st->len - 1;
@@ -221,7 +233,7 @@ static int store_cover(qs_store_t *st, int32_t lo, int32_t hi, uint32_t maxb) {
         return store_reshape(st, lo, hi, st_w(st));
 }
 
-static int store_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
+static int dense_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
         if (st->len == 0 || i < st->off || i >= st->off + (int32_t)st->len)
                 if (store_cover(st, i, i, maxb) < 0)
                         return -1;
@@ -236,6 +248,148 @@ static int store_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
         }
         put_at(st_c(st), w, k, v);
         return 0;
+}
+
+/* ---------------------------------------------------------------- sparse
+ * A few values spread over many buckets (latencies over three decades: 10
+ * values, ~350 buckets at alpha = 0.01) cost more as a dense span, even at
+ * a byte a bucket, than as (index, count) pairs at 8 bytes each.  A store
+ * whose dense span outgrows the inline bytes becomes sparse when the pairs
+ * take at most half the span's bytes, and dense again once they would take
+ * more than the span (or the span needs collapsing).  Same buckets and
+ * counts either way: only the bytes differ. */
+
+static const qs_pair_t *sp_e(const qs_store_t *st) {
+        return (const qs_pair_t *)(const void *)st->c.p;
+}
+
+/* Entry k's bucket index and count, dense or sparse. */
+static int32_t st_idx(const qs_store_t *st, uint32_t k) {
+        return st->sp ? sp_e(st)[k].i : st->off + (int32_t)k;
+}
+
+static uint32_t st_cnt(const qs_store_t *st, uint32_t k) {
+        return st->sp ? sp_e(st)[k].c : get(st, k);
+}
+
+static uint32_t dense_nonzero(const qs_store_t *st) {
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < st->len; k++)
+                n += get(st, k) != 0;
+        return n;
+}
+
+/* Dense -> sparse; 0 or -1 (out of memory, st unchanged). */
+static int to_sparse(qs_store_t *st, uint32_t room) {
+        uint32_t n = dense_nonzero(st);
+        size_t capb = (size_t)(n + room) * sizeof(qs_pair_t);
+        qs_pair_t *e = malloc(capb);
+        if (!e)
+                return -1;
+        uint32_t j = 0;
+        for (uint32_t k = 0; k < st->len; k++) {
+                uint32_t c = get(st, k);
+                if (c)
+                        e[j++] = (qs_pair_t){st->off + (int32_t)k, c};
+        }
+        if (st->heap)
+                free(st->c.p);
+        st->c.p = (unsigned char *)e;
+        st->capb = (uint32_t)capb;
+        st->heap = 1;
+        st->sp = 1;
+        st->w = 0;
+        st->len = n;
+        st->off = n ? e[0].i : 0;
+        return 0;
+}
+
+/* Sparse -> dense (collapsing beyond maxb as the dense store does); 0 or -1. */
+static int to_dense(qs_store_t *st, uint32_t maxb) {
+        qs_store_t d;
+        memset(&d, 0, sizeof(d));
+        const qs_pair_t *e = sp_e(st);
+        if (st->len && store_cover(&d, e[0].i, e[st->len - 1].i, maxb) < 0)
+                return -1;
+        for (uint32_t k = 0; k < st->len; k++)
+                if (dense_add(&d, e[k].i, e[k].c, maxb) < 0) {
+                        store_free(&d);
+                        return -1;
+                }
+        free(st->c.p);
+        *st = d;
+        return 0;
+}
+
+/* Would bucket i make the dense store outgrow its storage, with pairs at
+ * most half the new span's bytes?  Asked only when the storage must grow
+ * anyway (so the count of non-empty buckets is paid for by the copy). */
+static int better_sparse(const qs_store_t *st, int32_t i) {
+        if (st->sp || st->len == 0)
+                return 0;
+        int32_t top = st->off + (int32_t)st->len - 1;
+        int64_t lo = i < st->off ? i : st->off, hi = i > top ? i : top;
+        uint64_t span = (uint64_t)(hi - lo + 1) * st_w(st);
+        if (span <= st_capb(st))
+                return 0;
+        return (uint64_t)(dense_nonzero(st) + 1) * sizeof(qs_pair_t) * 2 <= span;
+}
+
+static int sparse_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
+        qs_pair_t *e = (qs_pair_t *)(void *)st->c.p;
+        uint32_t lo = 0, hi = st->len;
+        while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (e[mid].i < i)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo < st->len && e[lo].i == i) {
+                e[lo].c = sat((uint64_t)e[lo].c + c);
+                return 0;
+        }
+        if (st->len) {
+                int64_t b = i < e[0].i ? i : e[0].i,
+                        t = i > e[st->len - 1].i ? i : e[st->len - 1].i;
+                uint64_t span = (uint64_t)(t - b + 1);
+                /* dense again once the pairs would outweigh the span at one
+                 * byte a bucket, or the span needs collapsing */
+                if (span > maxb || (uint64_t)(st->len + 1) * sizeof(qs_pair_t) > span) {
+                        if (to_dense(st, maxb) < 0)
+                                return -1;
+                        return dense_add(st, i, c, maxb);
+                }
+        }
+        if ((size_t)(st->len + 1) * sizeof(qs_pair_t) > st->capb) {
+                size_t n = st->capb / sizeof(qs_pair_t);
+                n += n / 2;
+                if (n < (size_t)st->len + 1)
+                        n = (size_t)st->len + 1;
+                size_t capb = n * sizeof(qs_pair_t);
+                qs_pair_t *ne = realloc(e, capb);
+                if (!ne)
+                        return -1;
+                e = ne;
+                st->c.p = (unsigned char *)ne;
+                st->capb = (uint32_t)capb;
+        }
+        memmove(e + lo + 1, e + lo, (size_t)(st->len - lo) * sizeof(*e));
+        e[lo] = (qs_pair_t){i, sat(c)};
+        st->len++;
+        st->off = e[0].i;
+        return 0;
+}
+
+static int store_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {
+        if (st->sp)
+                return sparse_add(st, i, c, maxb);
+        if ((i < st->off || i >= st->off + (int32_t)st->len) && better_sparse(st, i)) {
+                if (to_sparse(st, 2) < 0)
+                        return -1;
+                return sparse_add(st, i, c, maxb);
+        }
+        return dense_add(st, i, c, maxb);
 }
 
 static qs_ext_t *ext_get(qs_t *s) {
@@ -265,12 +419,14 @@ int qs_add(qs_t *s, const qs_params_t *p, double x) {
 static int store_merge(qs_store_t *d, const qs_store_t *src, uint32_t maxb) {
         if (src->len == 0)
                 return 0;
-        int32_t top = src->off + (int32_t)src->len - 1;
-        if (store_cover(d, src->off, top, maxb) < 0)
-                return -1;
+        if (!d->sp && !src->sp && (d->heap || d->len == 0)) { /* dense into dense: one reshape */
+                int32_t top = src->off + (int32_t)src->len - 1;
+                if (store_cover(d, src->off, top, maxb) < 0)
+                        return -1;
+        }
         for (uint32_t k = 0; k < src->len; k++) {
-                uint32_t c = get(src, k);
-                if (c && store_add(d, src->off + (int32_t)k, c, maxb) < 0)
+                uint32_t c = st_cnt(src, k);
+                if (c && store_add(d, st_idx(src, k), c, maxb) < 0)
                         return -1;
         }
         return 0;
@@ -307,24 +463,24 @@ double qs_quantile(const qs_t *s, const qs_params_t *p, double q) {
         double rank = floor(q * (double)(s->n - 1));
         double cum = 0;
         for (uint32_t k = neg->len; k-- > 0;) {
-                cum += get(neg, k);
+                cum += st_cnt(neg, k);
                 if (cum > rank)
-                        return -qs_value(p, neg->off + (int32_t)k);
+                        return -qs_value(p, st_idx(neg, k));
         }
         cum += (double)zero;
         if (cum > rank)
                 return 0;
         for (uint32_t k = 0; k < pos->len; k++) {
-                cum += get(pos, k);
+                cum += st_cnt(pos, k);
                 if (cum > rank)
-                        return qs_value(p, pos->off + (int32_t)k);
+                        return qs_value(p, st_idx(pos, k));
         }
         /* only after saturation: the largest bucket */
         if (pos->len)
-                return qs_value(p, pos->off + (int32_t)pos->len - 1);
+                return qs_value(p, st_idx(pos, pos->len - 1));
         if (zero)
                 return 0;
-        return neg->len ? -qs_value(p, neg->off) : NAN;
+        return neg->len ? -qs_value(p, st_idx(neg, 0)) : NAN;
 }
 
 size_t qs_bytes(const qs_t *s) {
@@ -337,21 +493,27 @@ size_t qs_bytes(const qs_t *s) {
 /* ---------------------------------------------------------------- bytes */
 
 static int store_write(const qs_store_t *st, buf_t *b) {
-        /* trim empty buckets at both ends so the bytes are canonical */
+        /* the dense span, trimmed of empty buckets at both ends so the bytes
+         * are canonical whichever form the store is in */
         uint32_t lo = 0, hi = st->len;
-        while (lo < hi && get(st, lo) == 0)
+        while (lo < hi && st_cnt(st, lo) == 0)
                 lo++;
-        while (hi > lo && get(st, hi - 1) == 0)
+        while (hi > lo && st_cnt(st, hi - 1) == 0)
                 hi--;
-        if (cp_w_uvar(b, hi - lo) < 0)
-                return -1;
         if (hi == lo)
-                return 0;
-        if (cp_w_svar(b, st->off + (int32_t)lo) < 0)
+                return cp_w_uvar(b, 0);
+        int32_t first = st_idx(st, lo), last = st_idx(st, hi - 1);
+        if (cp_w_uvar(b, (uint64_t)((int64_t)last - first + 1)) < 0 || cp_w_svar(b, first) < 0)
                 return -1;
-        for (uint32_t k = lo; k < hi; k++)
-                if (cp_w_uvar(b, get(st, k)) < 0)
+        int32_t i = first;
+        for (uint32_t k = lo; k < hi; k++) {
+                for (; i < st_idx(st, k); i++) /* a sparse store's gaps */
+                        if (cp_w_uvar(b, 0) < 0)
+                                return -1;
+                if (cp_w_uvar(b, st_cnt(st, k)) < 0)
                         return -1;
+                i++;
+        }
         return 0;
 }
 
@@ -386,6 +548,13 @@ static int store_read(qs_store_t *st, cp_rd_t *r, uint64_t *n, uint32_t maxb) {
                         return -1;
                 }
                 *n += c;
+        }
+        /* read as a dense span: sparse when that is smaller, as when added */
+        if (st->heap && !st->sp &&
+            (uint64_t)dense_nonzero(st) * sizeof(qs_pair_t) * 2 <= (uint64_t)st->len * st_w(st) &&
+            to_sparse(st, 0) < 0) {
+                r->err = 1;
+                return -1;
         }
         return 0;
 }

@@ -27,7 +27,10 @@
  * below 256, widened to 2 and then 4 bytes only when a count needs it; the
  * first QS_INL bytes of counters live inside the qs_t itself, so a sketch of
  * a few dozen values close together (a window of one key: ~10-20 buckets at
- * alpha = 0.01) allocates nothing.  Negative values and zeros, rare for most
+ * alpha = 0.01) allocates nothing.  A few values spread over many buckets
+ * are kept as (index, count) pairs instead, when those take at most half
+ * the dense span's bytes (10 values over three decades: 80 bytes instead of
+ * ~350).  Negative values and zeros, rare for most
  * fields, live in a separately allocated part created by the first one.
  * The counts, buckets and collapsing are those of the plain dense sketch, so
  * the bound above is unchanged; only the bytes differ. */
@@ -55,6 +58,7 @@ typedef struct {
         uint32_t capb; /* heap bytes allocated at c.p (0: inline) */
         uint8_t w;     /* bytes a counter: 1, 2 or 4 (0: empty, as 1) */
         uint8_t heap;  /* counters at c.p, else in c.in */
+        uint8_t sp;    /* sparse: c.p holds len (index, count) pairs by index (qs.c) */
         union {
                 unsigned char in[QS_INL];
                 unsigned char *p;

@@ -472,6 +472,71 @@ static void test_sketch_compact_vs_dense(void) {
         free(x);
 }
 
+/* A few values over three decades: (index, count) pairs, not a dense span;
+ * dense again as the span fills; merges and bytes either way — every
+ * answer that of the dense sketch. */
+static void test_sketch_sparse(void) {
+        qs_params_t p;
+        qs_params_init(&p, 0.01);
+        double x[20000];
+        qs_t s, t, u;
+        memset(&s, 0, sizeof(s));
+        memset(&t, 0, sizeof(t));
+        memset(&u, 0, sizeof(u));
+        for (size_t i = 0; i < 10; i++) {
+                x[i] = pow(10, 3 * urand());
+                TH_CHECK(qs_add(&s, &p, x[i]) == 0);
+        }
+        TH_CHECK(same_as_dense(&s, x, 10, &p, "sparse"));
+        TH_CHECK(s.pos.sp);
+        TH_CHECK(qs_bytes(&s) <= 10 * 8 * 3 / 2 + 16);
+        /* the bytes: a dense span on the wire, sparse again when read */
+        buf_t b = BUF_INIT;
+        TH_CHECK(qs_write(&s, &b) == 0);
+        cp_rd_t r;
+        cp_rd_init(&r, b.data, b.len);
+        TH_CHECK(qs_read(&t, &r, &p) == 0 && r.p == r.end && t.pos.sp);
+        TH_CHECK(same_as_dense(&t, x, 10, &p, "sparse read back"));
+        /* a sparse sketch merged into an empty, a dense and a sparse one */
+        TH_CHECK(qs_merge(&u, &s, &p) == 0 && u.pos.sp);
+        TH_CHECK(same_as_dense(&u, x, 10, &p, "sparse into empty"));
+        for (size_t i = 10; i < 20; i++) {
+                x[i] = 50 + urand();
+                TH_CHECK(qs_add(&t, &p, x[i]) == 0);
+        }
+        TH_CHECK(qs_merge(&t, &s, &p) == 0);
+        double y[30];
+        memcpy(y, x, 20 * sizeof(double));
+        memcpy(y + 20, x, 10 * sizeof(double));
+        TH_CHECK(same_as_dense(&t, y, 30, &p, "sparse into sparse"));
+        qs_t d;
+        memset(&d, 0, sizeof(d));
+        for (size_t i = 0; i < 2000; i++) {
+                x[i + 10] = pow(10, 3 * urand());
+                TH_CHECK(qs_add(&d, &p, x[i + 10]) == 0);
+        }
+        TH_CHECK(!d.pos.sp && d.pos.heap);
+        TH_CHECK(qs_merge(&d, &s, &p) == 0);
+        TH_CHECK(same_as_dense(&d, x, 2010, &p, "sparse into dense"));
+        /* filling the span makes s dense again; the answers stay the dense ones */
+        for (size_t i = 10; i < 20000; i++) {
+                x[i] = pow(10, 3 * urand());
+                TH_CHECK(qs_add(&s, &p, x[i]) == 0);
+                if (i == 40 || i == 400)
+                        TH_CHECK(same_as_dense(&s, x, i + 1, &p, "filling"));
+        }
+        TH_CHECK(!s.pos.sp);
+        TH_CHECK(same_as_dense(&s, x, 20000, &p, "dense again"));
+        /* reset drops the sparse array */
+        qs_reset(&u);
+        TH_CHECK(!u.pos.sp && qs_bytes(&u) == 0 && isnan(qs_quantile(&u, &p, 0.5)));
+        qs_free(&s);
+        qs_free(&t);
+        qs_free(&u);
+        qs_free(&d);
+        buf_free(&b);
+}
+
 /* A layout shaped by the ops answers those ops exactly as the full one,
  * takes only what they need, and reads full-layout and format-1 bytes. */
 static void test_agg_layouts(void) {
@@ -573,4 +638,4 @@ static void test_agg_layouts(void) {
 TH_MAIN("compute_agg", TH_T(test_agg_vs_two_pass), TH_T(test_agg_merge),
         TH_T(test_agg_empty_and_single), TH_T(test_sketch_bound), TH_T(test_sketch_merge),
         TH_T(test_sketch_collapse), TH_T(test_sketch_bytes), TH_T(test_agg_bytes),
-        TH_T(test_sketch_compact_vs_dense), TH_T(test_agg_layouts))
+        TH_T(test_sketch_compact_vs_dense), TH_T(test_sketch_sparse), TH_T(test_agg_layouts))
