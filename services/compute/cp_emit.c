@@ -240,8 +240,8 @@ int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k) {
  * transaction of the record that moved stream time). */
 void cp_key_evict(cp_part_t *p, cp_key_t *k) {
         const cp_engine_t *e = p->e;
-        memset(cp_kew(p, k), 0, e->ndefs * e->nf * sizeof(*cp_kew(p, k)));
-        memset(cp_krs(p, k), 0, e->nrules * sizeof(*cp_krs(p, k)));
+        memset(cp_kew(p, k), 0, e->ndefs * e->nf * sizeof(ewma_t));
+        memset(cp_krs(p, k), 0, e->nrules * sizeof(cp_rstate_t));
         k->last_ts = INT64_MIN;
         p->evicted++;
         cp_key_dirty(p, k);
