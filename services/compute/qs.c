@@ -282,7 +282,7 @@ static uint32_t dense_nonzero(const qs_store_t *st) {
 /* Dense -> sparse; 0 or -1 (out of memory, st unchanged). */
 static int to_sparse(qs_store_t *st, uint32_t room) {
         uint32_t n = dense_nonzero(st);
-        size_t capb = (size_t)(n + room) * sizeof(qs_pair_t);
+        size_t capb = (size_t)(n + room + (n + room == 0)) * sizeof(qs_pair_t);
         qs_pair_t *e = malloc(capb);
         if (!e)
                 return -1;
@@ -329,10 +329,12 @@ static int better_sparse(const qs_store_t *st, int32_t i) {
                 return 0;
         int32_t top = st->off + (int32_t)st->len - 1;
         int64_t lo = i < st->off ? i : st->off, hi = i > top ? i : top;
-        uint64_t span = (uint64_t)(hi - lo + 1) * st_w(st);
+        uint64_t n = (uint64_t)(hi - lo + 1), span = n * st_w(st);
         if (span <= st_capb(st))
                 return 0;
-        return (uint64_t)(dense_nonzero(st) + 1) * sizeof(qs_pair_t) * 2 <= span;
+        /* and not dense again at once (sparse_add's rule) */
+        uint64_t pairs = (uint64_t)(dense_nonzero(st) + 1) * sizeof(qs_pair_t);
+        return pairs * 2 <= span && pairs <= n;
 }
 
 static int sparse_add(qs_store_t *st, int32_t i, uint64_t c, uint32_t maxb) {

@@ -527,6 +527,17 @@ static void test_sketch_sparse(void) {
         }
         TH_CHECK(!s.pos.sp);
         TH_CHECK(same_as_dense(&s, x, 20000, &p, "dense again"));
+        /* a span of empty buckets (not what qs_write writes, but readable) */
+        unsigned char empty[44] = {0, 0, 40, 0}; /* zeros, no negatives, 40 buckets from 0 */
+        qs_t e;
+        memset(&e, 0, sizeof(e));
+        cp_rd_init(&r, empty, sizeof(empty));
+        TH_CHECK(qs_read(&e, &r, &p) == 0 && r.p == r.end && e.n == 0);
+        TH_CHECK(isnan(qs_quantile(&e, &p, 0.5)));
+        double three = 3;
+        TH_CHECK(qs_add(&e, &p, 3) == 0 &&
+                 qs_quantile(&e, &p, 0.5) == dense_quantile(&three, 1, &p, 0.5));
+        qs_free(&e);
         /* reset drops the sparse array */
         qs_reset(&u);
         TH_CHECK(!u.pos.sp && qs_bytes(&u) == 0 && isnan(qs_quantile(&u, &p, 0.5)));
