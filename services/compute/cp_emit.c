@@ -12,14 +12,14 @@ void cp_fill_stats(cp_part_t *p, const cp_win_t *w) {
         const cp_engine_t *e = p->e;
         for (size_t f = 0; f < e->nf; f++) {
                 cp_field_stats_t *o = &p->fs[f];
-                const agg_t *a = &w->f[f];
+                const void *a = cp_wagg(e, w, f);
                 o->has_zscore = 0;
                 o->zscore = 0;
-                if (a->n > 0)
+                if (agg_n(a) > 0)
                         o->has_zscore = (unsigned char)ewma_zscore(
-                                &w->k->ew[w->def * e->nf + f], agg_mean(a),
+                                &cp_kew(p, w->k)[w->def * e->nf + f], agg_mean(a),
                                 e->c->anomaly.min_windows, &o->zscore);
-                agg_stats(a, e->ops[f], e->has_sk[f] ? &e->skp : NULL, o);
+                agg_stats(a, &e->lay[f], e->ops[f], e->has_sk[f] ? &e->skp : NULL, o);
         }
 }
 
@@ -28,8 +28,8 @@ void cp_emit_aggregate(cp_part_t *p, const cp_win_t *w, int final, int64_t now_m
         if (!emit || !emit->aggregate)
                 return;
         const spec_window_t *sw = p->e->defs[w->def].w;
-        cp_aggregate_t a = {w->k->key, w->k->key_len, sw->name, w->def,   w->start, w->end,
-                            w->count,  final,         now_ms,   p->e->nf, p->fs};
+        cp_aggregate_t a = {cp_kkey(w->k), w->k->key_len, sw->name, w->def,   w->start, w->end,
+                            w->count,      final,         now_ms,   p->e->nf, p->fs};
         emit->aggregate(emit->opaque, &a);
 }
 
@@ -76,7 +76,7 @@ static void eval_rules(cp_part_t *p, const cp_win_t *w, int64_t now_ms, const cp
         const cp_def_t *df = &e->defs[w->def];
         for (size_t i = 0; i < df->nrules; i++) {
                 const cp_rule_t *cr = &e->rules[df->rules[i]];
-                cp_rstate_t *rs = &w->k->rs[df->rules[i]];
+                cp_rstate_t *rs = &cp_krs(p, w->k)[df->rules[i]];
                 size_t nt = rule_nterms(cr->prog);
                 for (size_t t = 0; t < nt; t++)
                         p->tv[t] = term_value(p, w, rule_term(cr->prog, t));
@@ -106,7 +106,7 @@ static void eval_rules(cp_part_t *p, const cp_win_t *w, int64_t now_ms, const cp
                                 nv++;
                         }
                 cp_alert_t a = {cr->r->name,
-                                w->k->key,
+                                cp_kkey(w->k),
                                 w->k->key_len,
                                 df->w->name,
                                 w->start,
@@ -126,15 +126,15 @@ static void eval_rules(cp_part_t *p, const cp_win_t *w, int64_t now_ms, const cp
 /* Closes the head window of (k, d): final aggregate, rules, baseline. */
 void cp_close_head(cp_part_t *p, cp_key_t *k, size_t d, int64_t now_ms, const cp_emit_t *emit) {
         const cp_engine_t *e = p->e;
-        cp_win_t *w = k->d[d].head;
+        cp_win_t *w = cp_kd(p, k)[d].head;
         cp_fill_stats(p, w);
         cp_emit_aggregate(p, w, 1, now_ms, emit);
         eval_rules(p, w, now_ms, emit);
         for (size_t f = 0; f < e->nf; f++)
-                if (w->f[f].n > 0)
-                        ewma_update(&k->ew[d * e->nf + f], agg_mean(&w->f[f]), e->c->anomaly.alpha);
-        k->d[d].head = w->next;
-        k->d[d].nwin--;
+                if (agg_n(cp_wagg(e, w, f)) > 0)
+                        ewma_update(&cp_kew(p, k)[d * e->nf + f], agg_mean(cp_wagg(e, w, f)),
+                                    e->c->anomaly.alpha);
+        cp_kd(p, k)[d].head = w->next;
         cp_win_free(p, w);
 }
 
@@ -163,7 +163,7 @@ int64_t cp_absent_due(const cp_part_t *p, const cp_key_t *k) {
                 return t;
         for (size_t i = 0; i < e->nabsent; i++) {
                 size_t ri = e->absent[i];
-                if (!k->rs[ri].firing && k->last_ts + e->rules[ri].absent_ms < t)
+                if (!cp_krs(p, k)[ri].firing && k->last_ts + e->rules[ri].absent_ms < t)
                         t = k->last_ts + e->rules[ri].absent_ms;
         }
         return t;
@@ -176,9 +176,9 @@ static void absent_alert(cp_part_t *p, cp_key_t *k, size_t ri, cp_alert_state_t 
                 return;
         p->terms[0].name = "absent_ms";
         p->terms[0].value = (double)(end - start);
-        cp_alert_t a = {cr->r->name,   k->key, k->key_len, p->e->defs[cr->def].w->name,
-                        start,         end,    state,      cr->r->severity,
-                        cr->r->expr,   1,      p->terms,   cr->r->nlabels,
+        cp_alert_t a = {cr->r->name,   cp_kkey(k), k->key_len, p->e->defs[cr->def].w->name,
+                        start,         end,        state,      cr->r->severity,
+                        cr->r->expr,   1,          p->terms,   cr->r->nlabels,
                         cr->r->labels, now_ms};
         emit->alert(emit->opaque, &a);
 }
@@ -190,9 +190,9 @@ void cp_absent_fire(cp_part_t *p, cp_key_t *k, int64_t t, int64_t now_ms, const 
         for (size_t i = 0; i < e->nabsent; i++) {
                 size_t ri = e->absent[i];
                 int64_t due = k->last_ts + e->rules[ri].absent_ms;
-                if (k->rs[ri].firing || due > t)
+                if (cp_krs(p, k)[ri].firing || due > t)
                         continue;
-                k->rs[ri].firing = 1;
+                cp_krs(p, k)[ri].firing = 1;
                 cp_key_dirty(p, k);
                 /* [last record, the moment the silence reached D) */
                 absent_alert(p, k, ri, CP_ALERT_FIRING, k->last_ts, due, now_ms, emit);
@@ -206,9 +206,10 @@ void cp_absent_seen(cp_part_t *p, cp_key_t *k, int64_t prev, int64_t ts, int64_t
                 size_t ri = e->absent[i];
                 /* a record itself older than the silence (late) does not end
                  * it: it would fire again at once */
-                if (!k->rs[ri].firing || k->last_ts + e->rules[ri].absent_ms <= p->stream_time)
+                if (!cp_krs(p, k)[ri].firing ||
+                    k->last_ts + e->rules[ri].absent_ms <= p->stream_time)
                         continue;
-                k->rs[ri].firing = 0;
+                cp_krs(p, k)[ri].firing = 0;
                 cp_key_dirty(p, k);
                 /* [last record before the silence, the record that ended it] */
                 absent_alert(p, k, ri, CP_ALERT_RESOLVED, prev, ts > prev ? ts : prev, now_ms,
@@ -226,10 +227,10 @@ int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k) {
         if (ttl <= 0 || k->last_ts == INT64_MIN)
                 return INT64_MAX;
         for (size_t d = 0; d < e->ndefs; d++)
-                if (k->d[d].head || k->d[d].sbn)
+                if (cp_kd(p, k)[d].head || cp_kd(p, k)[d].sbn)
                         return INT64_MAX;
         for (size_t i = 0; i < e->nrules; i++)
-                if (k->rs[i].firing)
+                if (cp_krs(p, k)[i].firing)
                         return INT64_MAX;
         return k->last_ts > INT64_MAX - ttl ? INT64_MAX : k->last_ts + ttl;
 }
@@ -239,8 +240,8 @@ int64_t cp_key_ttl_due(const cp_part_t *p, const cp_key_t *k) {
  * transaction of the record that moved stream time). */
 void cp_key_evict(cp_part_t *p, cp_key_t *k) {
         const cp_engine_t *e = p->e;
-        memset(k->ew, 0, e->ndefs * e->nf * sizeof(*k->ew));
-        memset(k->rs, 0, e->nrules * sizeof(*k->rs));
+        memset(cp_kew(p, k), 0, e->ndefs * e->nf * sizeof(ewma_t));
+        memset(cp_krs(p, k), 0, e->nrules * sizeof(cp_rstate_t));
         k->last_ts = INT64_MIN;
         p->evicted++;
         cp_key_dirty(p, k);

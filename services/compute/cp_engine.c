@@ -144,7 +144,10 @@ cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *e
         e->fields = calloc(e->nf ? e->nf : 1, sizeof(*e->fields));
         e->ops = calloc(e->nf ? e->nf : 1, sizeof(*e->ops));
         e->has_sk = calloc(e->nf ? e->nf : 1, 1);
-        if (!e->defs || !e->rules || !e->fields || !e->ops || !e->has_sk || !e->absent)
+        e->lay = calloc(e->nf ? e->nf : 1, sizeof(*e->lay));
+        e->foff = calloc(e->nf ? e->nf : 1, sizeof(*e->foff));
+        if (!e->defs || !e->rules || !e->fields || !e->ops || !e->has_sk || !e->absent || !e->lay ||
+            !e->foff)
                 goto oom;
         if (e->ndefs == 0 || e->ndefs > UINT16_MAX) {
                 snprintf(errstr, errstr_size, "%s: $.compute.windows: expected 1 to 32 windows",
@@ -230,12 +233,17 @@ cp_engine_t *cp_engine_new(const spec_t *spec, const av_schema_t *input, char *e
                 cp_def_t *df = &e->defs[e->rules[i].def];
                 df->rules[df->nrules++] = i;
         }
-        e->win_size = align8(sizeof(cp_win_t) + e->nf * sizeof(agg_t));
+        /* window node: the header, then each field's aggregate shaped by its ops */
+        e->win_size = align8(sizeof(cp_win_t));
+        for (size_t i = 0; i < e->nf; i++) {
+                agg_lay_init(&e->lay[i], agg_groups(e->ops[i]));
+                e->foff[i] = e->win_size;
+                e->win_size += e->lay[i].size;
+        }
         e->sent_size = align8(sizeof(int64_t) + e->nf * (sizeof(double) + 1));
-        e->off_d = align8(sizeof(cp_key_t));
-        e->off_ew = align8(e->off_d + e->ndefs * sizeof(cp_dstate_t));
+        e->off_ew = align8(e->ndefs * sizeof(cp_dstate_t));
         e->off_rs = align8(e->off_ew + e->ndefs * e->nf * sizeof(ewma_t));
-        e->off_key = e->off_rs + e->nrules * sizeof(cp_rstate_t);
+        e->tail_size = e->off_rs + e->nrules * sizeof(cp_rstate_t);
         return e;
 oom:
         snprintf(errstr, errstr_size, "out of memory");
@@ -257,6 +265,8 @@ void cp_engine_destroy(cp_engine_t *e) {
         free(e->fields);
         free(e->ops);
         free(e->has_sk);
+        free(e->lay);
+        free(e->foff);
         free(e);
 }
 

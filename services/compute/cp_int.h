@@ -51,34 +51,37 @@ struct cp_engine_s {
         const char **fields;
         unsigned *ops;
         unsigned char *has_sk; /* field has a quantile op */
+        agg_lay_t *lay;        /* [nf] each field's aggregate layout (agg.h) */
+        size_t *foff;          /* [nf] offset of each field's aggregate in a window node */
         qs_params_t skp;
         size_t max_terms;
-        size_t win_size;  /* sizeof(cp_win_t) + nf agg_t */
+        size_t win_size;  /* the window node: cp_win_t + every field's aggregate */
         size_t sent_size; /* one sliding-buffer entry: ts, nf doubles, nf presence bytes */
-        /* key block layout: cp_key_t, defs, ewma, rule states, key bytes */
-        size_t off_d, off_ew, off_rs, off_key;
+        /* key block layout after the key bytes (cp_key_s): defs, ewma, rule
+         * states; tail_size bytes in all */
+        size_t off_ew, off_rs, tail_size;
 };
 
 typedef struct cp_key_s cp_key_t;
 
+/* A window node: this header, then each field's aggregate at
+ * cp_engine_t.foff[f] (cp_wagg()), laid out for the field's ops only. */
 typedef struct cp_win_s {
         struct cp_win_s *next; /* in its key's list for its definition, by start */
         cp_key_t *k;
-        int64_t start, end, close;
+        int64_t start, end; /* closes at end + its definition's close_extra (cp_win_close) */
         int64_t count;
         int64_t last_emit; /* wall clock of the last 'changes' update; INT64_MIN: none */
         int32_t pend_idx;  /* index in cp_part_t.pend, -1 when not pending */
         uint16_t def;
         uint8_t changed; /* updated since the last 'changes' update */
-        agg_t f[];
 } cp_win_t;
 
 typedef struct {
-        cp_win_t *head;
-        size_t nwin;
+        cp_win_t *head; /* open windows, by start */
         /* sliding windows: the key's recent records, sorted by time */
         unsigned char *sb;
-        size_t sbn, sbcap;
+        uint32_t sbn, sbcap;
 } cp_dstate_t;
 
 typedef struct {
@@ -86,19 +89,19 @@ typedef struct {
         uint8_t firing;
 } cp_rstate_t;
 
+/* A key block: this header, the key bytes (NUL-terminated), then from the
+ * next multiple of 8 (cp_ktail) cp_dstate_t [ndefs], ewma_t [ndefs * nf]
+ * and cp_rstate_t [nrules] at the engine's offsets (accessors below).  No
+ * pointers to its own parts, which saves 32 bytes a key. */
 struct cp_key_s {
         cp_key_t *hnext;
-        uint64_t hash;
         int64_t next_close; /* INT64_MAX: nothing scheduled */
         int64_t last_ts;    /* largest event time of the key's records (absence rules,
                                key_ttl) */
+        uint32_t hash;      /* of the key bytes; the hash table's bucket is hash & (htcap - 1) */
         int32_t heap_idx;   /* -1: not in the heap */
+        uint32_t key_len;
         uint8_t dirty;
-        size_t key_len;
-        cp_dstate_t *d;  /* [ndefs] */
-        ewma_t *ew;      /* [ndefs * nf] */
-        cp_rstate_t *rs; /* [nrules] */
-        char *key;
 };
 
 struct cp_part_s {
@@ -123,12 +126,39 @@ struct cp_part_s {
         int64_t pool_bytes; /* window nodes kept in free_wins for reuse */
         /* scratch, reused for every emission */
         cp_field_stats_t *fs;
+        unsigned char *rgrp; /* [nf] a restored key's stored groups (cp_state.c) */
         double *tv;
         cp_term_t *terms;
         cp_win_t **due;
         size_t capdue;
         buf_t ser, ckey;
 };
+
+static inline char *cp_kkey(const cp_key_t *k) {
+        return (char *)(uintptr_t)(k + 1);
+}
+/* Offset of the parts after the key bytes; the block's size is that plus
+ * the engine's tail_size. */
+static inline size_t cp_ktail(size_t key_len) {
+        return (sizeof(cp_key_t) + key_len + 1 + 7) & ~(size_t)7;
+}
+static inline cp_dstate_t *cp_kd(const cp_part_t *p, const cp_key_t *k) {
+        (void)p;
+        return (cp_dstate_t *)(void *)((char *)(uintptr_t)k + cp_ktail(k->key_len));
+}
+static inline ewma_t *cp_kew(const cp_part_t *p, const cp_key_t *k) {
+        return (ewma_t *)(void *)((char *)(uintptr_t)k + cp_ktail(k->key_len) + p->e->off_ew);
+}
+static inline cp_rstate_t *cp_krs(const cp_part_t *p, const cp_key_t *k) {
+        return (cp_rstate_t *)(void *)((char *)(uintptr_t)k + cp_ktail(k->key_len) + p->e->off_rs);
+}
+/* Field f's aggregate in window w. */
+static inline void *cp_wagg(const cp_engine_t *e, const cp_win_t *w, size_t f) {
+        return (char *)(uintptr_t)w + e->foff[f];
+}
+static inline int64_t cp_win_close(const cp_engine_t *e, const cp_win_t *w) {
+        return w->end + e->defs[w->def].close_extra;
+}
 
 /* cp_part.c */
 cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create);
@@ -185,6 +215,10 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                       char *errstr, size_t errstr_size);
 int cp_state_read_meta(cp_part_t *p, const void *val, size_t len, char *errstr, size_t errstr_size);
 
-#define CP_STATE_VERSION 1
+/* Changelog format: 2 stores only the statistics the ops need (cp_state.c);
+ * 1 is still read. */
+#define CP_STATE_VERSION 2
+/* The partition metadata's format ('M'), unchanged since 1. */
+#define CP_META_VERSION 1
 
 #endif

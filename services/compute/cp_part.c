@@ -66,8 +66,9 @@ cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition) {
         p->ht = calloc(p->htcap, sizeof(*p->ht));
         p->fs = calloc(e->nf ? e->nf : 1, sizeof(*p->fs));
         p->tv = calloc(e->max_terms ? e->max_terms : 1, sizeof(*p->tv));
+        p->rgrp = calloc(e->nf ? e->nf : 1, 1);
         p->terms = calloc(e->max_terms ? e->max_terms : 1, sizeof(*p->terms));
-        if (!p->ht || !p->fs || !p->tv || !p->terms) {
+        if (!p->ht || !p->fs || !p->tv || !p->terms || !p->rgrp) {
                 cp_part_destroy(p);
                 return NULL;
         }
@@ -78,16 +79,16 @@ cp_part_t *cp_part_new(const cp_engine_t *e, int32_t partition) {
 
 static void key_free(cp_part_t *p, cp_key_t *k) {
         for (size_t d = 0; d < p->e->ndefs; d++) {
-                cp_win_t *w = k->d[d].head;
+                cp_win_t *w = cp_kd(p, k)[d].head;
                 while (w) {
                         cp_win_t *n = w->next;
                         cp_win_free(p, w);
                         w = n;
                 }
-                free(k->d[d].sb);
-                p->bytes -= (int64_t)(k->d[d].sbcap * p->e->sent_size);
+                free(cp_kd(p, k)[d].sb);
+                p->bytes -= (int64_t)(cp_kd(p, k)[d].sbcap * p->e->sent_size);
         }
-        size_t n = p->e->off_key + k->key_len + 1;
+        size_t n = cp_ktail(k->key_len) + p->e->tail_size;
         p->bytes -= (int64_t)ks_size(n);
         ks_free(&p->ks, k, n);
 }
@@ -116,6 +117,7 @@ void cp_part_destroy(cp_part_t *p) {
         free(p->pend);
         free(p->fs);
         free(p->tv);
+        free(p->rgrp);
         free(p->terms);
         free(p->due);
         buf_free(&p->ser);
@@ -134,7 +136,7 @@ static int ht_grow(cp_part_t *p) {
                 cp_key_t *k = p->ht[i];
                 while (k) {
                         cp_key_t *n = k->hnext;
-                        size_t b = k->hash & (nc - 1);
+                        size_t b = (size_t)k->hash & (nc - 1);
                         k->hnext = nt[b];
                         nt[b] = k;
                         k = n;
@@ -147,26 +149,24 @@ static int ht_grow(cp_part_t *p) {
 }
 
 cp_key_t *cp_key_get(cp_part_t *p, const char *key, size_t len, int create) {
-        uint64_t h = hash_bytes(key, len);
+        if (len > UINT32_MAX - 64)
+                return NULL;
+        uint32_t h = (uint32_t)hash_bytes(key, len);
         for (cp_key_t *k = p->ht[h & (p->htcap - 1)]; k; k = k->hnext)
-                if (k->hash == h && k->key_len == len && memcmp(k->key, key, len) == 0)
+                if (k->hash == h && k->key_len == len && memcmp(cp_kkey(k), key, len) == 0)
                         return k;
         if (!create)
                 return NULL;
         if (p->nkeys >= p->htcap && ht_grow(p) < 0)
                 return NULL;
         const cp_engine_t *e = p->e;
-        cp_key_t *k = ks_alloc(&p->ks, e->off_key + len + 1);
+        size_t n = cp_ktail(len) + e->tail_size;
+        cp_key_t *k = ks_alloc(&p->ks, n);
         if (!k)
                 return NULL;
-        p->bytes += (int64_t)ks_size(e->off_key + len + 1);
-        char *base = (char *)k;
-        k->d = (cp_dstate_t *)(void *)(base + e->off_d);
-        k->ew = (ewma_t *)(void *)(base + e->off_ew);
-        k->rs = (cp_rstate_t *)(void *)(base + e->off_rs);
-        k->key = base + e->off_key;
-        memcpy(k->key, key, len);
-        k->key_len = len;
+        p->bytes += (int64_t)ks_size(n);
+        memcpy(cp_kkey(k), key, len);
+        k->key_len = (uint32_t)len;
         k->hash = h;
         k->heap_idx = -1;
         k->next_close = INT64_MAX;
@@ -184,7 +184,7 @@ static int key_before(const cp_key_t *a, const cp_key_t *b) {
         if (a->next_close != b->next_close)
                 return a->next_close < b->next_close;
         size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-        int c = memcmp(a->key, b->key, n);
+        int c = memcmp(cp_kkey(a), cp_kkey(b), n);
         return c ? c < 0 : a->key_len < b->key_len;
 }
 
@@ -244,8 +244,8 @@ static void heap_del(cp_part_t *p, cp_key_t *k) {
 void cp_key_schedule(cp_part_t *p, cp_key_t *k) {
         int64_t t = cp_key_ttl_due(p, k);
         for (size_t d = 0; d < p->e->ndefs; d++) {
-                if (k->d[d].head && k->d[d].head->close < t)
-                        t = k->d[d].head->close;
+                if (cp_kd(p, k)[d].head && cp_win_close(p->e, cp_kd(p, k)[d].head) < t)
+                        t = cp_win_close(p->e, cp_kd(p, k)[d].head);
                 int64_t pt = win_prune_time(p, k, d);
                 if (pt < t)
                         t = pt;
@@ -286,7 +286,7 @@ void cp_key_dirty(cp_part_t *p, cp_key_t *k) {
 /* Unlinks k from the hash table and heap and frees it (not from dirty: the
  * caller handles that). */
 void cp_key_remove(cp_part_t *p, cp_key_t *k) {
-        cp_key_t **pp = &p->ht[k->hash & (p->htcap - 1)];
+        cp_key_t **pp = &p->ht[(size_t)k->hash & (p->htcap - 1)];
         while (*pp && *pp != k)
                 pp = &(*pp)->hnext;
         if (*pp)
@@ -314,7 +314,6 @@ cp_win_t *cp_win_alloc(cp_part_t *p, cp_key_t *k, size_t def, int64_t start, int
         w->k = k;
         w->start = start;
         w->end = end;
-        w->close = end + p->e->defs[def].close_extra;
         w->count = 0;
         w->last_emit = INT64_MIN;
         w->pend_idx = -1;
@@ -350,9 +349,9 @@ void cp_pend_add(cp_part_t *p, cp_win_t *w) {
 void cp_win_free(cp_part_t *p, cp_win_t *w) {
         cp_pend_del(p, w);
         for (size_t f = 0; f < p->e->nf; f++) {
-                p->bytes -= (int64_t)qs_bytes(&w->f[f].qs);
-                agg_free(&w->f[f]);
-                agg_reset(&w->f[f]);
+                void *a = cp_wagg(p->e, w, f);
+                p->bytes -= (int64_t)agg_bytes(a, &p->e->lay[f]);
+                agg_free(a, &p->e->lay[f]);
         }
         p->bytes -= (int64_t)p->e->win_size;
         p->open_windows--;
@@ -373,7 +372,7 @@ static void advance(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
                 cp_key_t *k = p->heap[0];
                 int64_t t = k->next_close;
                 for (size_t d = 0; d < p->e->ndefs; d++) {
-                        while (k->d[d].head && k->d[d].head->close <= t)
+                        while (cp_kd(p, k)[d].head && cp_win_close(p->e, cp_kd(p, k)[d].head) <= t)
                                 cp_close_head(p, k, d, now_ms, emit);
                         win_prune(p, k, d);
                 }
@@ -439,9 +438,9 @@ int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
         for (size_t i = 0; i < p->htcap; i++)
                 for (const cp_key_t *k = p->ht[i]; k; k = k->hnext)
                         for (size_t d = 0; d < p->e->ndefs; d++)
-                                for (const cp_win_t *w = k->d[d].head; w; w = w->next)
-                                        if (w->close > to)
-                                                to = w->close;
+                                for (const cp_win_t *w = cp_kd(p, k)[d].head; w; w = w->next)
+                                        if (cp_win_close(p->e, w) > to)
+                                                to = cp_win_close(p->e, w);
         if (to != INT64_MIN)
                 cp_part_advance_to(p, to, now_ms, emit);
         return before - p->open_windows;
@@ -450,7 +449,7 @@ int64_t cp_part_close_all(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
 static int due_cmp(const void *a, const void *b) {
         const cp_win_t *x = *(cp_win_t *const *)a, *y = *(cp_win_t *const *)b;
         size_t n = x->k->key_len < y->k->key_len ? x->k->key_len : y->k->key_len;
-        int c = memcmp(x->k->key, y->k->key, n);
+        int c = memcmp(cp_kkey(x->k), cp_kkey(y->k), n);
         if (c)
                 return c;
         if (x->k->key_len != y->k->key_len)
@@ -489,13 +488,13 @@ void cp_part_tick(cp_part_t *p, int64_t now_ms, const cp_emit_t *emit) {
 static int key_empty(const cp_part_t *p, const cp_key_t *k) {
         const cp_engine_t *e = p->e;
         for (size_t d = 0; d < e->ndefs; d++)
-                if (k->d[d].head || k->d[d].sbn)
+                if (cp_kd(p, k)[d].head || cp_kd(p, k)[d].sbn)
                         return 0;
         for (size_t i = 0; i < e->ndefs * e->nf; i++)
-                if (k->ew[i].n)
+                if (cp_kew(p, k)[i].n)
                         return 0;
         for (size_t i = 0; i < e->nrules; i++)
-                if (k->rs[i].consec || k->rs[i].firing)
+                if (cp_krs(p, k)[i].consec || cp_krs(p, k)[i].firing)
                         return 0;
         return !(e->nabsent && k->last_ts != INT64_MIN); /* a known key, for absence rules */
 }
@@ -507,7 +506,7 @@ void cp_part_flush_dirty(cp_part_t *p, cp_dirty_cb cb, void *opaque) {
                 p->ckey.len = 0;
                 p->ser.len = 0;
                 if (buf_append(&p->ckey, "K", 1) < 0 ||
-                    buf_append(&p->ckey, k->key, k->key_len) < 0)
+                    buf_append(&p->ckey, cp_kkey(k), k->key_len) < 0)
                         continue;
                 if (key_empty(p, k)) {
                         cb(opaque, p->ckey.data, p->ckey.len, NULL, 0);
@@ -577,13 +576,14 @@ int64_t cp_part_bytes_walk(const cp_part_t *p) {
         int64_t bytes = table_bytes(p);
         for (size_t i = 0; i < p->htcap; i++)
                 for (const cp_key_t *k = p->ht[i]; k; k = k->hnext) {
-                        bytes += (int64_t)ks_size(e->off_key + k->key_len + 1);
+                        bytes += (int64_t)ks_size(cp_ktail(k->key_len) + e->tail_size);
                         for (size_t d = 0; d < e->ndefs; d++) {
-                                bytes += (int64_t)(k->d[d].sbcap * e->sent_size);
-                                for (const cp_win_t *w = k->d[d].head; w; w = w->next) {
+                                bytes += (int64_t)(cp_kd(p, k)[d].sbcap * e->sent_size);
+                                for (const cp_win_t *w = cp_kd(p, k)[d].head; w; w = w->next) {
                                         bytes += (int64_t)e->win_size;
                                         for (size_t f = 0; f < e->nf; f++)
-                                                bytes += (int64_t)qs_bytes(&w->f[f].qs);
+                                                bytes += (int64_t)agg_bytes(cp_wagg(e, w, f),
+                                                                            &e->lay[f]);
                                 }
                         }
                 }

@@ -1,19 +1,27 @@
 /* cp_state — a key's state and the partition's metadata as changelog bytes.
  *
- * Key state, version 1 (varints LEB128, signed ones zigzag, doubles 8 bytes
+ * Key state (key "K<key bytes>"), version 2 (varints LEB128, signed ones zigzag, doubles 8 bytes
  * little-endian):
  *   u8 version, uvar ndefs, uvar nfields, uvar nrules   (must match the engine)
+ *   per field: uvar groups (agg.h AGG_G_*: the statistics its aggregates hold)
  *   per window definition:
  *     uvar nwin, per window (by start):
  *       svar start, uvar end - start, uvar count, u8 flags (1 changed,
  *       2 pending 'changes' update, 4 has last_emit) [svar last_emit],
- *       per field: agg (agg_write, with sketch when the field has quantiles)
+ *       per field: agg (agg_write: uvar n, and when n > 0 f64 shift, f64
+ *       mean, then the groups in the order m2, sum, min/max, first/last,
+ *       sketch)
  *     sliding only: uvar nrec, per record: svar ts, per field u8 present [f64]
  *   per definition and field: uvar n [f64 mean, f64 var]     (EWMA)
  *   per rule: uvar consecutive, u8 firing
  *   with absence rules or compute.key_ttl: u8 has_last [svar last event time
  *   of the key] (optional for a reader without absence rules: key_ttl may
  *   have been turned on or off since it was written)
+ * Version 1 (written until Dec 2026) is the same without the groups: every
+ * aggregate held every statistic (agg_read: 9 doubles and 2 times) and a
+ * sketch when the field has quantile ops.  Both are read; a group the spec's
+ * ops now need and the bytes lack (an op added since) refuses the key's
+ * state, like any other change of the spec's shape.
  * Metadata: u8 version, u8 has_stream_time [svar stream_time], uvar late,
  * uvar late_windows.
  * The reader checks every count against the bytes left and every invariant
@@ -38,9 +46,14 @@ int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b) {
         W(cp_w_uvar(b, e->ndefs));
         W(cp_w_uvar(b, e->nf));
         W(cp_w_uvar(b, e->nrules));
+        for (size_t f = 0; f < e->nf; f++)
+                W(cp_w_uvar(b, e->lay[f].groups));
         for (size_t d = 0; d < e->ndefs; d++) {
-                const cp_dstate_t *ds = &k->d[d];
-                W(cp_w_uvar(b, ds->nwin));
+                const cp_dstate_t *ds = &cp_kd(p, k)[d];
+                size_t nwin = 0;
+                for (const cp_win_t *w = ds->head; w; w = w->next)
+                        nwin++;
+                W(cp_w_uvar(b, nwin));
                 for (const cp_win_t *w = ds->head; w; w = w->next) {
                         W(cp_w_svar(b, w->start));
                         W(cp_w_uvar(b, (uint64_t)(w->end - w->start)));
@@ -51,7 +64,7 @@ int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b) {
                         if (fl & 4)
                                 W(cp_w_svar(b, w->last_emit));
                         for (size_t f = 0; f < e->nf; f++)
-                                W(agg_write(&w->f[f], e->has_sk[f], b));
+                                W(agg_write(cp_wagg(e, w, f), &e->lay[f], b));
                 }
                 if (e->defs[d].w->type == SPEC_WINDOW_SLIDING) {
                         W(cp_w_uvar(b, ds->sbn));
@@ -76,15 +89,15 @@ int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b) {
                 }
         }
         for (size_t i = 0; i < e->ndefs * e->nf; i++) {
-                W(cp_w_uvar(b, (uint64_t)k->ew[i].n));
-                if (k->ew[i].n) {
-                        W(cp_w_f64(b, k->ew[i].mean));
-                        W(cp_w_f64(b, k->ew[i].var));
+                W(cp_w_uvar(b, (uint64_t)cp_kew(p, k)[i].n));
+                if (cp_kew(p, k)[i].n) {
+                        W(cp_w_f64(b, cp_kew(p, k)[i].mean));
+                        W(cp_w_f64(b, cp_kew(p, k)[i].var));
                 }
         }
         for (size_t i = 0; i < e->nrules; i++) {
-                W(cp_w_uvar(b, (uint64_t)k->rs[i].consec));
-                W(cp_w_u8(b, k->rs[i].firing));
+                W(cp_w_uvar(b, (uint64_t)cp_krs(p, k)[i].consec));
+                W(cp_w_u8(b, cp_krs(p, k)[i].firing));
         }
         if (e->nabsent || e->c->key_ttl_ms > 0) {
                 W(cp_w_u8(b, k->last_ts != INT64_MIN));
@@ -95,7 +108,7 @@ int cp_state_write_key(const cp_part_t *p, const cp_key_t *k, buf_t *b) {
 }
 
 int cp_state_write_meta(const cp_part_t *p, buf_t *b) {
-        W(cp_w_u8(b, CP_STATE_VERSION));
+        W(cp_w_u8(b, CP_META_VERSION));
         W(cp_w_u8(b, p->stream_time != INT64_MIN));
         if (p->stream_time != INT64_MIN)
                 W(cp_w_svar(b, p->stream_time));
@@ -109,7 +122,7 @@ static int ts_ok(int64_t t) {
 }
 
 /* Reads one window of definition d into k (appended in order); 0 or -1. */
-static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **tail,
+static int read_win(cp_part_t *p, cp_key_t *k, size_t d, unsigned ver, cp_rd_t *r, cp_win_t **tail,
                     const char **why) {
         const cp_engine_t *e = p->e;
         const spec_window_t *sw = e->defs[d].w;
@@ -162,21 +175,21 @@ static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **
         if (*tail)
                 (*tail)->next = w;
         else
-                k->d[d].head = w;
+                cp_kd(p, k)[d].head = w;
         *tail = w;
-        k->d[d].nwin++;
         w->count = (int64_t)count;
         w->changed = (uint8_t)(fl & 1);
         w->last_emit = last_emit;
         if (fl & 2)
                 cp_pend_add(p, w);
         for (size_t f = 0; f < e->nf; f++) {
-                size_t before = qs_bytes(&w->f[f].qs);
-                int rc = agg_read(&w->f[f], e->has_sk[f] ? &e->skp : NULL, r);
-                p->bytes += (int64_t)qs_bytes(&w->f[f].qs) - (int64_t)before;
+                void *a = cp_wagg(e, w, f);
+                size_t before = agg_bytes(a, &e->lay[f]);
+                int rc = agg_read(a, &e->lay[f], &e->skp, p->rgrp[f], ver == 1, r, why);
+                p->bytes += (int64_t)agg_bytes(a, &e->lay[f]) - (int64_t)before;
                 if (rc < 0)
                         return -1;
-                if ((uint64_t)w->f[f].n > count) {
+                if ((uint64_t)agg_n(a) > count) {
                         *why = "field count above window count";
                         return -1;
                 }
@@ -186,8 +199,9 @@ static int read_win(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, cp_win_t **
 
 static int read_sbuf(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, const char **why) {
         const cp_engine_t *e = p->e;
-        cp_dstate_t *ds = &k->d[d];
-        size_t n = cp_r_count(r, SIZE_MAX / e->sent_size, 1 + e->nf);
+        cp_dstate_t *ds = &cp_kd(p, k)[d];
+        size_t lim = SIZE_MAX / e->sent_size;
+        size_t n = cp_r_count(r, lim < UINT32_MAX ? lim : UINT32_MAX, 1 + e->nf);
         if (r->err)
                 return -1;
         if (n) {
@@ -196,7 +210,7 @@ static int read_sbuf(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, const char
                         *why = "out of memory";
                         return -1;
                 }
-                ds->sbcap = n;
+                ds->sbcap = (uint32_t)n;
                 p->bytes += (int64_t)(n * e->sent_size);
         }
         int64_t prev = INT64_MIN;
@@ -221,7 +235,7 @@ static int read_sbuf(cp_part_t *p, cp_key_t *k, size_t d, cp_rd_t *r, const char
                         memcpy(en + sizeof(int64_t) + f * sizeof(double), &v, sizeof(v));
                         en[sizeof(int64_t) + e->nf * sizeof(double) + f] = pr;
                 }
-                ds->sbn = i + 1;
+                ds->sbn = (uint32_t)(i + 1);
         }
         return r->err ? -1 : 0;
 }
@@ -233,7 +247,7 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
         cp_rd_t r;
         cp_rd_init(&r, val, len);
         uint8_t ver = cp_r_u8(&r);
-        if (!r.err && ver != CP_STATE_VERSION) {
+        if (!r.err && ver != CP_STATE_VERSION && ver != 1) {
                 snprintf(errstr, errstr_size, "key state: unknown format version %u", ver);
                 return -1;
         }
@@ -247,6 +261,13 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                          (unsigned long long)nd, (unsigned long long)nf, (unsigned long long)nr,
                          e->ndefs, e->nf, e->nrules);
                 return -1;
+        }
+        for (size_t f = 0; f < e->nf; f++) {
+                uint64_t g = ver == 1 ? (AGG_G_ALL & ~AGG_G_QS) | (e->has_sk[f] ? AGG_G_QS : 0)
+                                      : cp_r_uvar(&r);
+                if (r.err || g > AGG_G_ALL)
+                        goto bad;
+                p->rgrp[f] = (unsigned char)g;
         }
         cp_key_t *old = cp_key_get(p, key, key_len, 0);
         if (old && !old->dirty)
@@ -264,7 +285,7 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                 size_t nwin = cp_r_count(&r, SIZE_MAX, 4);
                 cp_win_t *tail = NULL;
                 for (size_t i = 0; i < nwin && !r.err; i++)
-                        if (read_win(p, k, d, &r, &tail, &why) < 0)
+                        if (read_win(p, k, d, ver, &r, &tail, &why) < 0)
                                 goto bad_key;
                 if (r.err)
                         goto bad_key;
@@ -277,10 +298,10 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                         why = "EWMA count out of range";
                         goto bad_key;
                 }
-                k->ew[i].n = (int64_t)n;
+                cp_kew(p, k)[i].n = (int64_t)n;
                 if (n) {
-                        k->ew[i].mean = cp_r_f64(&r);
-                        k->ew[i].var = cp_r_f64(&r);
+                        cp_kew(p, k)[i].mean = cp_r_f64(&r);
+                        cp_kew(p, k)[i].var = cp_r_f64(&r);
                 }
         }
         for (size_t i = 0; i < e->nrules; i++) {
@@ -290,8 +311,8 @@ int cp_state_read_key(cp_part_t *p, const char *key, size_t key_len, const void 
                         why = "rule state out of range";
                         goto bad_key;
                 }
-                k->rs[i].consec = (int32_t)c;
-                k->rs[i].firing = f;
+                cp_krs(p, k)[i].consec = (int32_t)c;
+                cp_krs(p, k)[i].firing = f;
         }
         /* required with absence rules; otherwise optional (written under
          * key_ttl, which may have been turned on or off since) */
@@ -324,7 +345,7 @@ int cp_state_read_meta(cp_part_t *p, const void *val, size_t len, char *errstr,
         cp_rd_t r;
         cp_rd_init(&r, val, len);
         uint8_t ver = cp_r_u8(&r);
-        if (!r.err && ver != CP_STATE_VERSION) {
+        if (!r.err && ver != CP_META_VERSION) {
                 snprintf(errstr, errstr_size, "partition metadata: unknown format version %u", ver);
                 return -1;
         }

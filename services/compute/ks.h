@@ -9,7 +9,8 @@
  * With the key blocks in their own 1 MiB mmap'd slabs the malloc heap
  * holds only windows, sketches and tables, which malloc_trim() returns.
  *
- * Blocks are rounded up to 16 bytes; a freed block goes to its size
+ * Blocks are rounded up to 8 bytes (their strictest member: int64, double,
+ * pointer); a freed block goes to its size
  * class's free list and is reused by the next key of that class (slabs are
  * unmapped only by ks_fini: their memory is bounded by the peak number of
  * keys, which compute.key_ttl bounds).  Blocks above KS_MAX bytes (keys of
@@ -21,7 +22,7 @@
 
 #include <stddef.h>
 
-#define KS_ALIGN 16u
+#define KS_ALIGN 8u
 #define KS_MAX   4096u
 
 typedef struct ks_slab_s ks_slab_t;
@@ -37,7 +38,7 @@ typedef struct {
 
 /* A zeroed ks_t is an empty allocator. */
 void ks_fini(ks_t *s);
-/* n zeroed bytes, 16-aligned; NULL on out of memory.  ks_size(n) bytes are
+/* n zeroed bytes, 8-aligned; NULL on out of memory.  ks_size(n) bytes are
  * taken. */
 void *ks_alloc(ks_t *s, size_t n);
 /* Gives back a block of n bytes (the n it was allocated with). */

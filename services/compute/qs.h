@@ -11,7 +11,7 @@
  * with |v - x_k| <= alpha * |x_k|, k = floor(q * (n - 1)) — as long as x_k is
  * in one of the max_bins highest buckets of its sign's store.  Beyond that
  * many buckets the lowest ones are collapsed into one (memory stays
- * bounded: 4 bytes a bucket), which only affects values whose magnitude is
+ * bounded: at most 4 bytes a bucket), which only affects values whose magnitude is
  * below gamma^-max_bins times the largest of that sign.  max_bins is
  * ceil(ln(10^12) / ln(gamma)) clamped to [2048, 65536]: alpha = 0.01 keeps
  * 2048 buckets, covering 17 orders of magnitude; alpha = 0.001 keeps 13816,
@@ -19,8 +19,21 @@
  * Merging two sketches with the same alpha gives exactly the sketch of the
  * union, so the bound holds for merged sketches too.
  *
- * Bucket counts are 32-bit and saturate (4e9 records in one bucket of one
- * window). */
+ * Bucket counts saturate at 2^32 - 1 (4e9 records in one bucket of one
+ * window).
+ *
+ * Storage is compact: a store's counters cover the contiguous span of
+ * buckets between its lowest and highest, 1 byte each while every count is
+ * below 256, widened to 2 and then 4 bytes only when a count needs it; the
+ * first QS_INL bytes of counters live inside the qs_t itself, so a sketch of
+ * a few dozen values close together (a window of one key: ~10-20 buckets at
+ * alpha = 0.01) allocates nothing.  A few values spread over many buckets
+ * are kept as (index, count) pairs instead, when those take at most half
+ * the dense span's bytes (10 values over three decades: 80 bytes instead of
+ * ~350).  Negative values and zeros, rare for most
+ * fields, live in a separately allocated part created by the first one.
+ * The counts, buckets and collapsing are those of the plain dense sketch, so
+ * the bound above is unchanged; only the bytes differ. */
 #ifndef WEIR_QS_H
 #define WEIR_QS_H
 
@@ -32,6 +45,7 @@
 
 #define QS_MIN_BINS 2048u
 #define QS_MAX_BINS 65536u
+#define QS_INL      16u /* counter bytes held inline */
 
 typedef struct {
         double gamma, inv_ln_gamma, alpha;
@@ -39,16 +53,24 @@ typedef struct {
 } qs_params_t;
 
 typedef struct {
-        int32_t off;  /* bucket index of bins[0] */
-        uint32_t len; /* buckets in use */
-        uint32_t cap; /* allocated */
-        uint32_t *bins;
+        int32_t off;   /* bucket index of counter 0 */
+        uint32_t len;  /* counters in use */
+        uint32_t capb; /* heap bytes allocated at c.p (0: inline) */
+        uint8_t w;     /* bytes a counter: 1, 2 or 4 (0: empty, as 1) */
+        uint8_t heap;  /* counters at c.p, else in c.in */
+        uint8_t sp;    /* sparse: c.p holds len (index, count) pairs by index (qs.c) */
+        union {
+                unsigned char in[QS_INL];
+                unsigned char *p;
+        } c;
 } qs_store_t;
 
+typedef struct qs_ext_s qs_ext_t; /* zeros and the negative store */
+
 typedef struct {
-        qs_store_t pos, neg;
-        uint64_t zero;
         uint64_t n;
+        qs_ext_t *ext; /* NULL until a zero or negative value is added */
+        qs_store_t pos;
 } qs_t;
 
 void qs_params_init(qs_params_t *p, double alpha);
@@ -64,7 +86,7 @@ int qs_add(qs_t *s, const qs_params_t *p, double x);
 int qs_merge(qs_t *dst, const qs_t *src, const qs_params_t *p);
 /* The q-quantile (0 <= q <= 1) within the bound above; NaN when empty. */
 double qs_quantile(const qs_t *s, const qs_params_t *p, double q);
-/* Heap bytes held. */
+/* Heap bytes held (the qs_t itself not included). */
 size_t qs_bytes(const qs_t *s);
 
 int qs_write(const qs_t *s, buf_t *b);

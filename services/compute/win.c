@@ -22,13 +22,14 @@ void win_add(cp_part_t *p, cp_win_t *w, int64_t ts, const double *v, const unsig
         for (size_t f = 0; f < e->nf; f++) {
                 if (!present[f] || !isfinite(v[f]))
                         continue;
+                void *a = cp_wagg(e, w, f);
                 if (!e->has_sk[f]) {
-                        agg_add(&w->f[f], v[f], ts, NULL);
+                        agg_add(a, &e->lay[f], v[f], ts, NULL);
                         continue;
                 }
-                size_t before = qs_bytes(&w->f[f].qs);
-                agg_add(&w->f[f], v[f], ts, &e->skp);
-                p->bytes += (int64_t)qs_bytes(&w->f[f].qs) - (int64_t)before;
+                size_t before = agg_bytes(a, &e->lay[f]);
+                agg_add(a, &e->lay[f], v[f], ts, &e->skp);
+                p->bytes += (int64_t)agg_bytes(a, &e->lay[f]) - (int64_t)before;
         }
 }
 
@@ -40,7 +41,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
 /* The window of (k, d) starting at s, inserted in start order if new;
  * NULL on out of memory. */
 static cp_win_t *find_or_add(cp_part_t *p, cp_key_t *k, size_t d, int64_t s, int64_t end) {
-        cp_win_t **pp = &k->d[d].head;
+        cp_win_t **pp = &cp_kd(p, k)[d].head;
         while (*pp && (*pp)->start < s)
                 pp = &(*pp)->next;
         cp_win_t *cur = *pp;
@@ -51,7 +52,6 @@ static cp_win_t *find_or_add(cp_part_t *p, cp_key_t *k, size_t d, int64_t s, int
                 return NULL;
         w->next = *pp;
         *pp = w;
-        k->d[d].nwin++;
         return w;
 }
 
@@ -83,14 +83,15 @@ static int assign_session(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                           const cp_emit_t *emit) {
         const cp_def_t *df = &p->e->defs[d];
         int64_t gap = df->w->gap_ms, t = r->ts_ms;
-        cp_win_t **pp = &k->d[d].head;
+        cp_win_t **pp = &cp_kd(p, k)[d].head;
         while (*pp && (*pp)->end - 1 + gap < t)
                 pp = &(*pp)->next;
         /* *pp..: sessions ending within gap before t or later; matched while start - gap <= t */
         cp_win_t *m = *pp;
         size_t nm = 0;
         for (cp_win_t *w = m; w && w->start - gap <= t; w = w->next) {
-                if (w->close <= p->stream_time) { /* closed, not yet emitted: cannot grow */
+                if (cp_win_close(p->e, w) <=
+                    p->stream_time) { /* closed, not yet emitted: cannot grow */
                         p->late_windows++;
                         return 0;
                 }
@@ -106,15 +107,17 @@ static int assign_session(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                         return 0;
                 w->next = *pp;
                 *pp = w;
-                k->d[d].nwin++;
                 m = w;
         } else {
                 for (size_t i = 1; i < nm; i++) {
                         cp_win_t *o = m->next;
                         for (size_t f = 0; f < p->e->nf; f++) {
-                                size_t before = qs_bytes(&m->f[f].qs);
-                                agg_merge(&m->f[f], &o->f[f], p->e->has_sk[f] ? &p->e->skp : NULL);
-                                p->bytes += (int64_t)qs_bytes(&m->f[f].qs) - (int64_t)before;
+                                const agg_lay_t *L = &p->e->lay[f];
+                                void *a = cp_wagg(p->e, m, f);
+                                size_t before = agg_bytes(a, L);
+                                agg_merge(a, cp_wagg(p->e, o, f), L,
+                                          p->e->has_sk[f] ? &p->e->skp : NULL);
+                                p->bytes += (int64_t)agg_bytes(a, L) - (int64_t)before;
                         }
                         m->count += o->count;
                         if (o->end > m->end)
@@ -122,14 +125,12 @@ static int assign_session(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                         if (o->last_emit > m->last_emit)
                                 m->last_emit = o->last_emit;
                         m->next = o->next;
-                        k->d[d].nwin--;
                         cp_win_free(p, o);
                 }
                 if (t < m->start)
                         m->start = t;
                 if (t + 1 > m->end)
                         m->end = t + 1;
-                m->close = m->end + df->close_extra;
         }
         win_add(p, m, t, r->values, r->present);
         cp_win_touched(p, m, now_ms, emit);
@@ -190,14 +191,14 @@ static cp_win_t *slide_create(cp_part_t *p, cp_key_t *k, size_t d, int64_t s) {
         cp_win_t *w = find_or_add(p, k, d, s, end);
         if (!w)
                 return NULL;
-        cp_dstate_t *ds = &k->d[d];
+        cp_dstate_t *ds = &cp_kd(p, k)[d];
         for (size_t i = sb_lower(p, ds, s); i < ds->sbn && sent_ts(p, ds, i) < end; i++)
                 sent_add_to(p, w, sent(p, ds, i));
         return w;
 }
 
-static int has_start(const cp_key_t *k, size_t d, int64_t s) {
-        for (const cp_win_t *w = k->d[d].head; w && w->start <= s; w = w->next)
+static int has_start(const cp_part_t *p, const cp_key_t *k, size_t d, int64_t s) {
+        for (const cp_win_t *w = cp_kd(p, k)[d].head; w && w->start <= s; w = w->next)
                 if (w->start == s)
                         return 1;
         return 0;
@@ -205,7 +206,7 @@ static int has_start(const cp_key_t *k, size_t d, int64_t s) {
 
 int64_t win_prune_time(const cp_part_t *p, const cp_key_t *k, size_t d) {
         const cp_def_t *df = &p->e->defs[d];
-        const cp_dstate_t *ds = &k->d[d];
+        const cp_dstate_t *ds = &cp_kd(p, k)[d];
         if (df->w->type != SPEC_WINDOW_SLIDING || ds->sbn == 0)
                 return INT64_MAX;
         return sent_ts(p, ds, 0) + df->w->grace_ms + df->w->size_ms + 2;
@@ -213,7 +214,7 @@ int64_t win_prune_time(const cp_part_t *p, const cp_key_t *k, size_t d) {
 
 int win_prune(cp_part_t *p, cp_key_t *k, size_t d) {
         const cp_def_t *df = &p->e->defs[d];
-        cp_dstate_t *ds = &k->d[d];
+        cp_dstate_t *ds = &cp_kd(p, k)[d];
         if (df->w->type != SPEC_WINDOW_SLIDING || ds->sbn == 0 || p->stream_time == INT64_MIN)
                 return 0;
         /* keep ts >= S - grace - size - 1: the oldest a future window can hold */
@@ -221,7 +222,7 @@ int win_prune(cp_part_t *p, cp_key_t *k, size_t d) {
         if (n == 0)
                 return 0;
         memmove(ds->sb, sent(p, ds, n), (ds->sbn - n) * p->e->sent_size);
-        ds->sbn -= n;
+        ds->sbn -= (uint32_t)n;
         cp_key_dirty(p, k);
         return 1;
 }
@@ -230,7 +231,7 @@ static int assign_sliding(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
                           const cp_emit_t *emit) {
         const cp_engine_t *e = p->e;
         const cp_def_t *df = &e->defs[d];
-        cp_dstate_t *ds = &k->d[d];
+        cp_dstate_t *ds = &cp_kd(p, k)[d];
         int64_t size = df->w->size_ms, t = r->ts_ms, S = p->stream_time;
         if (t + size + 1 + df->close_extra <= S) { /* every window holding t has closed */
                 p->late_windows++;
@@ -239,13 +240,15 @@ static int assign_sliding(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
         win_prune(p, k, d);
         /* buffer it, after records with the same time */
         if (ds->sbn == ds->sbcap) {
-                size_t cap = ds->sbcap ? ds->sbcap * 2 : 4;
+                size_t cap = ds->sbcap ? (size_t)ds->sbcap * 2 : 4;
+                if (cap > UINT32_MAX)
+                        return 0;
                 unsigned char *nb = realloc(ds->sb, cap * e->sent_size);
                 if (!nb)
                         return 0;
                 ds->sb = nb;
                 p->bytes += (int64_t)((cap - ds->sbcap) * e->sent_size);
-                ds->sbcap = cap;
+                ds->sbcap = (uint32_t)cap;
         }
         size_t at = sb_upper(p, ds, t);
         memmove(sent(p, ds, at + 1), sent(p, ds, at), (ds->sbn - at) * e->sent_size);
@@ -260,7 +263,7 @@ static int assign_sliding(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
         int counted = 0;
         /* existing open windows holding t */
         for (cp_win_t *w = ds->head; w && w->start <= t; w = w->next) {
-                if (t < w->end && w->close > S) {
+                if (t < w->end && cp_win_close(e, w) > S) {
                         win_add(p, w, t, r->values, r->present);
                         cp_win_touched(p, w, now_ms, emit);
                         counted = 1;
@@ -268,19 +271,19 @@ static int assign_sliding(cp_part_t *p, cp_key_t *k, size_t d, const cp_record_t
         }
         cp_win_t *w;
         /* the record's left window [t - size, t] */
-        if (!has_start(k, d, t - size) && (w = slide_create(p, k, d, t - size)) != NULL) {
+        if (!has_start(p, k, d, t - size) && (w = slide_create(p, k, d, t - size)) != NULL) {
                 cp_win_touched(p, w, now_ms, emit);
                 counted = 1;
         }
         /* its right window [t + 1, t + 1 + size], when a later record falls in it */
-        if (at + 1 < ds->sbn && sent_ts(p, ds, at + 1) <= t + 1 + size && !has_start(k, d, t + 1) &&
-            (w = slide_create(p, k, d, t + 1)) != NULL)
+        if (at + 1 < ds->sbn && sent_ts(p, ds, at + 1) <= t + 1 + size &&
+            !has_start(p, k, d, t + 1) && (w = slide_create(p, k, d, t + 1)) != NULL)
                 cp_win_touched(p, w, now_ms, emit);
         /* the right window of the previous distinct time x, which t now falls in */
         size_t lo = sb_lower(p, ds, t);
         if (lo > 0) {
                 int64_t x = sent_ts(p, ds, lo - 1);
-                if (t <= x + 1 + size && !has_start(k, d, x + 1) &&
+                if (t <= x + 1 + size && !has_start(p, k, d, x + 1) &&
                     (w = slide_create(p, k, d, x + 1)) != NULL) {
                         cp_win_touched(p, w, now_ms, emit);
                         counted = 1;

@@ -354,5 +354,179 @@ static void test_bounded_memory(void) {
         tc_close(&t);
 }
 
+/* ---------------------------------------------------------------- format 1 */
+
+#define V1_SPEC(vops)                                                                              \
+        "'windows':[{'name':'t','type':'tumbling','size':'10s','grace':'3s'},"                     \
+        "{'name':'h','type':'hopping','size':'20s','advance':'5s','emit':{'mode':'changes','min_"  \
+        "interval':'2s'}}],"                                                                       \
+        "'aggregates':[{'field':'v','ops':[" vops "]},{'field':'u','ops':['mean','p50']}],"        \
+        "'anomaly':{'alpha':0.3,'min_windows':2},"                                                 \
+        "'rules':[{'name':'r1','window':'t','expr':'mean(v) > 50 and count() >= 2','for':2}]"
+#define V1_ALL                                                                                     \
+        V1_SPEC("'count','sum','min','max','mean','variance','stddev','first','last','p50','p90'," \
+                "'p95','p99'")
+#define V1_SMALL V1_SPEC("'count','mean','p99'")
+
+static void copy_sketch(cp_rd_t *r, buf_t *o) {
+        cp_w_uvar(o, cp_r_uvar(r)); /* zeros */
+        for (int st = 0; st < 2; st++) {
+                uint64_t len = cp_r_uvar(r);
+                cp_w_uvar(o, len);
+                if (len) {
+                        cp_w_svar(o, cp_r_svar(r));
+                        for (uint64_t i = 0; i < len; i++)
+                                cp_w_uvar(o, cp_r_uvar(r));
+                }
+        }
+}
+
+/* A key state of format 2 rewritten as format 1 wrote it (no groups;
+ * every aggregate with all nine doubles and both times, the sketch when the
+ * field has one), for specs without sliding windows.  Statistics format 2
+ * did not keep are written as 0: a reader under the same ops drops them. */
+static void to_v1(const unsigned char *in, size_t len, buf_t *o) {
+        cp_rd_t r;
+        cp_rd_init(&r, in, len);
+        TH_CHECK(cp_r_u8(&r) == 2);
+        cp_w_u8(o, 1);
+        uint64_t nd = cp_r_uvar(&r), nf = cp_r_uvar(&r), nr = cp_r_uvar(&r);
+        cp_w_uvar(o, nd);
+        cp_w_uvar(o, nf);
+        cp_w_uvar(o, nr);
+        unsigned g[8];
+        for (uint64_t f = 0; f < nf && f < 8; f++)
+                g[f] = (unsigned)cp_r_uvar(&r);
+        for (uint64_t d = 0; d < nd; d++) {
+                uint64_t nwin = cp_r_uvar(&r);
+                cp_w_uvar(o, nwin);
+                for (uint64_t i = 0; i < nwin; i++) {
+                        cp_w_svar(o, cp_r_svar(&r));
+                        cp_w_uvar(o, cp_r_uvar(&r));
+                        cp_w_uvar(o, cp_r_uvar(&r));
+                        uint8_t fl = cp_r_u8(&r);
+                        cp_w_u8(o, fl);
+                        if (fl & 4)
+                                cp_w_svar(o, cp_r_svar(&r));
+                        for (uint64_t f = 0; f < nf; f++) {
+                                uint64_t n = cp_r_uvar(&r);
+                                cp_w_uvar(o, n);
+                                if (!n)
+                                        continue;
+                                double shift = cp_r_f64(&r), mean = cp_r_f64(&r), m2 = 0, sum = 0,
+                                       sum_c = 0, mn = 0, mx = 0, first = 0, last = 0;
+                                int64_t fts = 0, lts = 0;
+                                if (g[f] & AGG_G_M2)
+                                        m2 = cp_r_f64(&r);
+                                if (g[f] & AGG_G_SUM) {
+                                        sum = cp_r_f64(&r);
+                                        sum_c = cp_r_f64(&r);
+                                }
+                                if (g[f] & AGG_G_MINMAX) {
+                                        mn = cp_r_f64(&r);
+                                        mx = cp_r_f64(&r);
+                                }
+                                if (g[f] & AGG_G_FL) {
+                                        first = cp_r_f64(&r);
+                                        last = cp_r_f64(&r);
+                                        fts = cp_r_svar(&r);
+                                        lts = cp_r_svar(&r);
+                                }
+                                const double dd[] = {sum,  sum_c, mn,    mx,  shift,
+                                                     mean, m2,    first, last};
+                                for (int k = 0; k < 9; k++)
+                                        cp_w_f64(o, dd[k]);
+                                cp_w_svar(o, fts);
+                                cp_w_svar(o, lts);
+                                if (g[f] & AGG_G_QS)
+                                        copy_sketch(&r, o);
+                        }
+                }
+        }
+        buf_append(o, r.p, (size_t)(r.end - r.p)); /* baselines, rules: unchanged */
+        TH_CHECK(!r.err);
+}
+
+static void clog_to_v1(clog_t *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                if (c->k[i][0] != 'K')
+                        continue;
+                buf_t o = BUF_INIT;
+                to_v1(c->v[i], c->vlen[i], &o);
+                free(c->v[i]);
+                c->v[i] = malloc(o.len);
+                memcpy(c->v[i], o.data, o.len);
+                c->vlen[i] = o.len;
+                buf_free(&o);
+        }
+}
+
+static int same_log(tc_t *a, tc_t *b) {
+        if (a->len == b->len && memcmp(tc_log(a), tc_log(b), a->len) == 0)
+                return 1;
+        size_t i = 0;
+        while (i < a->len && i < b->len && a->log[i] == b->log[i])
+                i++;
+        size_t s = i > 200 ? i - 200 : 0;
+        printf("  first difference at %zu:\n  a: %.400s\n  b: %.400s\n", i, tc_log(a) + s,
+               tc_log(b) + s);
+        return 0;
+}
+
+/* State written in format 1 (before the aggregates were shaped by their
+ * ops) restores to the same emissions as format 2, under the same ops and
+ * under fewer; format 2 written under fewer ops than the spec now has is
+ * refused with a clear error. */
+static void test_format1(void) {
+        size_t n = make_events(11), cut = 2500;
+        tc_t a, b, as, bs;
+        if (tc_open(&a, V1_ALL) < 0 || tc_open(&b, V1_ALL) < 0 || tc_open(&as, V1_SMALL) < 0 ||
+            tc_open(&bs, V1_SMALL) < 0) {
+                printf("  spec: %s %s %s\n", a.err, b.err, as.err);
+                TH_CHECK(0);
+                return;
+        }
+        feed(&a, 0, n);
+        feed(&as, 0, n);
+        TH_CHECK(a.naggs > 1000 && a.nalerts > 5);
+        feed(&b, 0, cut);
+        clog_t c;
+        memset(&c, 0, sizeof(c));
+        cp_part_flush_dirty(b.p, clog_put, &c);
+        clog_to_v1(&c);
+        TH_CHECK(restore_all(&b, &c) == 0);
+        feed(&b, cut, n);
+        /* the emissions before the cut are in b's log already, restored ones after */
+        TH_CHECK(same_log(&a, &b));
+        /* format 1 of every statistic, restored under count/mean/p99 */
+        feed(&bs, 0, cut);
+        TH_CHECK(restore_all(&bs, &c) == 0);
+        feed(&bs, cut, n);
+        TH_CHECK(same_log(&as, &bs));
+        /* format 2 under count/mean/p99, restored under every op: refused */
+        clog_t cs;
+        memset(&cs, 0, sizeof(cs));
+        cp_part_flush_dirty(bs.p, clog_put, &cs);
+        tc_t big;
+        TH_CHECK(tc_open(&big, V1_ALL) == 0);
+        char e[256] = "";
+        int refused = 0;
+        for (size_t i = 0; i < cs.n; i++)
+                if (cp_part_restore(big.p, cs.k[i], cs.klen[i], cs.v[i], cs.vlen[i], e, sizeof(e)) <
+                    0) {
+                        refused++;
+                        TH_CHECK_STR(e, "key state: aggregate written without statistics the "
+                                        "spec's ops now need");
+                }
+        TH_CHECK(refused > 0);
+        clog_free(&c);
+        clog_free(&cs);
+        tc_close(&a);
+        tc_close(&b);
+        tc_close(&as);
+        tc_close(&bs);
+        tc_close(&big);
+}
+
 TH_MAIN("compute_state", TH_T(test_round_trip), TH_T(test_tombstones), TH_T(test_corrupt),
-        TH_T(test_bounded_memory))
+        TH_T(test_bounded_memory), TH_T(test_format1))

@@ -24,6 +24,17 @@ exactly-once, one worker thread, 4 partitions):
   5. SIGTERM and restart: time to /readyz 200 and restore records/s
      (weir_compute_restored_records_total / restore duration);
   6. SIGKILL and restart at once: time to /readyz 200.
+Kafka Streams (the bench-compute application, tests/bench/kstreams/, RocksDB
+store, exactly_once_v2, one stream thread, static membership) runs at 100k
+keys (--kstreams-keys) in the same run, on its own copy of the same readings:
+CPU-s per million, peak RSS, RSS with every window open (its group
+committed every record), the state directory per key after a clean stop
+(RocksDB flushes its memtables then; while running, the windows are in
+memory), changelog bytes per key (the latest record per key and window of
+every changelog topic of the application: Kafka Streams keeps a closed
+window's aggregate until its retention passes, where weir-compute's
+changelog then holds only the baseline), and ready time (state RUNNING,
+after its restore) after SIGTERM and SIGKILL.
 The last line is
     bench-scale bytes_per_key=<n> drain_ratio=<n> kill9_ready_s=<n> restore_krec_s=<n>
 with bytes_per_key the peak state per key with windows open at the largest
@@ -34,11 +45,13 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +67,9 @@ import bench_compute as bc  # noqa: E402
 import kafka as kafka_harness  # noqa: E402
 
 WINDOW_MS, GRACE_MS, PARTS = 10_000, 1_000, 4
+START_MS = 1795420800000
+KS_JAR = Path(os.environ.get("KSTREAMS_JAR", REPO / "tests" / ".cache" / "bench-kstreams" /
+                             "kstreams-bench.jar"))
 
 
 def say(*a):
@@ -171,6 +187,25 @@ def idle_rss(broker, exe, base_env, work):
         c.stop()
 
 
+def sim_cmds(sim, t, keys):
+    """The readings (10 per key, all in one window), and what closes it: one
+    reading a window later and one per partition past its close."""
+    n = keys * 10
+    rate = n * 1000.0 / WINDOW_MS
+    cmd = [sim, "--topic", t, "--count", str(n), "--keys", str(keys), "--rate", f"{rate:.6f}",
+           "--unpaced", "--seed", "1", "--start-time", str(START_MS), "--progress", "0"]
+    close_cmd = [sim, "--topic", t, "--count", "1", "--keys", str(keys), "--seed", "2",
+                 "--unpaced", "--start-time", str(START_MS + 2 * WINDOW_MS), "--advance",
+                 f"{WINDOW_MS + GRACE_MS + 1000}ms", "--progress", "0"]
+    return cmd, close_cmd
+
+
+def sim_run(c, env):
+    r = subprocess.run([str(x) for x in c], env=env, capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise RuntimeError(f"weir-sim failed: {r.stderr[-2000:]}")
+
+
 def run_size(broker, keys, exe, sim, base_env, work, idle_mb):
     n = keys * 10
     t = f"bench.scale.{keys}.{int(time.time())}"
@@ -178,24 +213,9 @@ def run_size(broker, keys, exe, sim, base_env, work, idle_mb):
     for k in ("aggregates", "alerts", "dlq"):
         broker.create_topic(f"{t}.{k}", partitions=PARTS)
     broker.create_topic(f"{t}.changelog", partitions=PARTS, config={"cleanup.policy": "compact"})
-    start_ms = 1795420800000
-    rate = n * 1000.0 / WINDOW_MS
-    cmd = [sim, "--topic", t, "--count", str(n), "--keys", str(keys), "--rate", f"{rate:.6f}",
-           "--unpaced", "--seed", "1", "--start-time", str(start_ms), "--progress", "0"]
-    # then, once the state with every window open is measured: one reading
-    # a window later and one per partition past its close
-    close_cmd = [sim, "--topic", t, "--count", "1", "--keys", str(keys), "--seed", "2",
-                 "--unpaced", "--start-time", str(start_ms + 2 * WINDOW_MS), "--advance",
-                 f"{WINDOW_MS + GRACE_MS + 1000}ms", "--progress", "0"]
-
-    def sim_run(c):
-        r = subprocess.run([str(x) for x in c], env=base_env, capture_output=True, text=True,
-                           cwd=REPO)
-        if r.returncode != 0:
-            raise RuntimeError(f"weir-sim failed: {r.stderr[-2000:]}")
-
+    cmd, close_cmd = sim_cmds(sim, t, keys)
     say(f"{keys} keys: writing {n} readings")
-    sim_run(cmd)
+    sim_run(cmd, base_env)
     spec = json.load(open(work / "pipeline.json"))
     spec["input"]["topic"] = t
     spec["compute"]["output"] = {k: f"{t}.{k}" for k in ("aggregates", "alerts", "dlq",
@@ -219,7 +239,7 @@ def run_size(broker, keys, exe, sim, base_env, work, idle_mb):
         open_keys = c.metric("weir_compute_state_keys") or 1
         res["peak_state_per_key"] = (c.metric("weir_compute_state_bytes") or 0) / open_keys
         res["open_windows_at_peak"] = c.metric("weir_compute_open_windows") or 0
-        sim_run(close_cmd)
+        sim_run(close_cmd, base_env)
         while w.poll(0.5) < keys:
             if time.monotonic() - c.t0 > 1800:
                 raise RuntimeError(f"{keys} keys: aggregates incomplete after 1800 s")
@@ -273,9 +293,139 @@ def run_size(broker, keys, exe, sim, base_env, work, idle_mb):
     return res
 
 
+class KStreams:
+    """The Kafka Streams bench application; ready = its "ready" line (state
+    RUNNING)."""
+
+    def __init__(self, cmd, logpath):
+        self.cmd, self.logpath = cmd, logpath
+
+    def start(self):
+        self.log = open(self.logpath, "a")
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen([str(c) for c in self.cmd], stdout=subprocess.PIPE,
+                                     stderr=self.log, stdin=subprocess.DEVNULL, cwd=REPO,
+                                     text=True)
+        self.t0 = time.monotonic()
+
+        def read():
+            for line in self.proc.stdout:
+                if line.strip() == "ready" and not self.ready.is_set():
+                    self.ready_s = time.monotonic() - self.t0
+                    self.ready.set()
+        threading.Thread(target=read, daemon=True).start()
+        return self
+
+    def wait_ready(self, timeout=600):
+        while not self.ready.wait(0.05):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Kafka Streams exited {self.proc.returncode} ({self.logpath})")
+            if time.monotonic() - self.t0 > timeout:
+                raise RuntimeError(f"Kafka Streams not ready in {timeout} s ({self.logpath})")
+        return self.ready_s
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def dir_bytes(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def committed(bootstrap, group, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        offs = c.committed([TopicPartition(topic, p) for p in range(PARTS)], timeout=10)
+        return sum(max(o.offset, 0) for o in offs)
+    except Exception:  # the group's coordinator not there yet
+        return 0
+    finally:
+        c.close()
+
+
+def run_kstreams(broker, keys, sim, base_env, work, java_opts):
+    """The same readings through Kafka Streams (see the module docstring)."""
+    n = keys * 10
+    t = f"bench.scale.ks.{keys}.{int(time.time())}"
+    broker.create_topic(t, partitions=PARTS, config={"retention.ms": "-1"})
+    broker.create_topic(f"{t}.out", partitions=PARTS)
+    cmd, close_cmd = sim_cmds(sim, t, keys)
+    say(f"Kafka Streams, {keys} keys: writing {n} readings")
+    sim_run(cmd, base_env)
+    app = f"bench-scale-ks-{keys}-{int(time.time())}"
+    state = work / f"ks-state-{keys}"
+    java = shutil.which("java") or "java"
+    kcmd = [java, *java_opts.split(), "-jar", KS_JAR, f"bootstrap={broker.bootstrap}",
+            f"input={t}", f"output={t}.out", f"window_ms={WINDOW_MS}", f"grace_ms={GRACE_MS}",
+            "accuracy=0.01", f"app_id={app}", f"state_dir={state}", "window_name=w",
+            "pipeline=bench", "commit_ms=100", "threads=1", f"instance_id={app}-0"]
+    res = {"keys": keys, "records": n}
+    w = bc.OutputWatcher(broker.bootstrap, f"{t}.out")
+    logp = work / f"kstreams-{keys}.log"
+    k = KStreams(kcmd, logp).start()
+    try:
+        k.wait_ready()
+        while committed(broker.bootstrap, app, t) < n:
+            if time.monotonic() - k.t0 > 1800 or k.proc.poll() is not None:
+                raise RuntimeError(f"Kafka Streams: records not consumed ({logp})")
+            time.sleep(1)
+        time.sleep(2.5)
+        res["rss_open_mb"] = rss_mb(k.proc.pid)
+        sim_run(close_cmd, base_env)
+        while w.poll(0.5) < keys:
+            if time.monotonic() - k.t0 > 1800 or k.proc.poll() is not None:
+                raise RuntimeError(f"Kafka Streams: aggregates incomplete ({logp})")
+        res["cpu_s"] = bc.tree_cpu_seconds(k.proc.pid)
+        res["peak_rss_mb"] = bc.peak_rss_mb(k.proc.pid)
+        time.sleep(3)
+        k.stop(signal.SIGTERM)
+        res["disk_per_key"] = dir_bytes(state) / keys
+        k = KStreams(kcmd, logp).start()
+        res["sigterm_ready_s"] = k.wait_ready()
+        time.sleep(3)
+        k.proc.kill()
+        k.proc.wait()
+        k.log.close()
+        k = KStreams(kcmd, logp).start()
+        res["kill9_ready_s"] = k.wait_ready()
+    finally:
+        k.stop()
+        w.close()
+    cl = [x for x in broker.admin().list_topics(timeout=10).topics
+          if x.startswith(app) and x.endswith("-changelog")]
+    clb = clk = 0
+    for x in cl:
+        b, nk = changelog_bytes(broker.bootstrap, x)
+        clb += b
+        clk = max(clk, nk)
+    res["changelog_bytes_per_key"] = clb / keys
+    res["cpu_s_per_m"] = res["cpu_s"] / (n / 1e6)
+    say("kstreams " + json.dumps(res))
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--keys", default=os.environ.get("BENCH_SCALE_KEYS", "10000,100000,1000000"))
+    ap.add_argument("--kstreams-keys", type=int,
+                    default=int(os.environ.get("BENCH_SCALE_KSTREAMS_KEYS", 100000)),
+                    help="keys for the Kafka Streams run (0: none)")
+    ap.add_argument("--java-opts", default=os.environ.get("BENCH_JAVA_OPTS", "-Xmx512m"))
     args = ap.parse_args()
     sizes = [int(x) for x in args.keys.split(",") if x]
     build = REPO / os.environ.get("WEIR_BUILD", "build/rel")
@@ -288,6 +438,7 @@ def main():
     (work / "pipeline.json").write_text(json.dumps(spec))
     broker = kafka_harness.Broker(heap="1g")
     results = []
+    ks = None
     try:
         broker.start()
         say(f"broker {broker.version_string} at {broker.bootstrap}; logs in {work}")
@@ -298,6 +449,16 @@ def main():
         say(f"idle RSS {idle_mb:.1f} MiB")
         for k in sizes:
             results.append(run_size(broker, k, exe, sim, base_env, work, idle_mb))
+        if args.kstreams_keys:
+            if KS_JAR.exists():
+                try:
+                    ks = run_kstreams(broker, args.kstreams_keys, sim, base_env, work,
+                                      args.java_opts)
+                except RuntimeError as e:
+                    say(f"Kafka Streams FAILED: {e}")
+            else:
+                say(f"{KS_JAR} missing (tests/bench/bench-compute.sh builds it): no Kafka "
+                    f"Streams run")
     finally:
         broker.close()
     print()
@@ -318,8 +479,24 @@ def main():
               f"{r['changelog_bytes_per_key']:.0f} | {r['restore_krec_s']:.1f} | "
               f"{r['restored_bytes_per_key']:.0f} | {r['sigterm_ready_s']:.2f} | "
               f"{r['kill9_ready_s']:.2f} |")
+    if ks:
+        print()
+        print(f"Kafka Streams 3.9.1 ({args.java_opts}), the same readings, RocksDB store, "
+              f"exactly_once_v2, 1 stream thread, static membership:")
+        print()
+        print("| keys | records | CPU-s per M | peak RSS MiB | RSS, windows open MiB | "
+              "state dir B/key after a clean stop | changelog B/key | SIGTERM ready s | "
+              "kill -9 ready s |")
+        print("| ---: " * 9 + "|")
+        print(f"| {ks['keys']} | {ks['records']} | {ks['cpu_s_per_m']:.2f} | "
+              f"{ks['peak_rss_mb']:.1f} | {ks['rss_open_mb']:.1f} | {ks['disk_per_key']:.0f} | "
+              f"{ks['changelog_bytes_per_key']:.0f} | {ks['sigterm_ready_s']:.2f} | "
+              f"{ks['kill9_ready_s']:.2f} |")
+        print()
     big = results[-1]
     near = min(results, key=lambda r: abs(r["keys"] - 100_000))
+    if near["keys"] != 100_000:
+        say(f"kill9_ready_s below is at {near['keys']} keys (100000 not run)")
     print(f"bench-scale bytes_per_key={big['peak_state_per_key']:.0f} "
           f"drain_ratio={max(r['drain_ratio'] for r in results):.2f} "
           f"kill9_ready_s={near['kill9_ready_s']:.2f} "

@@ -17,7 +17,8 @@
  *           the same record shape weir-compute writes
  *   delivery  processing.guarantee=exactly_once_v2 (GUARANTEE to change it)
  *
- * Configuration: key=value arguments (see main()).  Prints "ready" when the
+ * Configuration: key=value arguments (see main()); instance_id=<id> turns
+ * on static membership.  Prints "ready" when the
  * application reaches RUNNING and counts on stderr at exit.
  */
 package io.weir.bench;
@@ -153,6 +154,11 @@ public final class KStreamsBench {
         p.put(StreamsConfig.STATE_DIR_CONFIG, a.getOrDefault("state_dir", "/tmp/kstreams-bench"));
         if (a.containsKey("commit_ms"))
             p.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, Long.parseLong(a.get("commit_ms")));
+        // Static membership (KIP-345), as weir-compute's GROUP_INSTANCE_ID:
+        // a restarted instance takes its tasks back without waiting out the
+        // dead member's session timeout (make bench-scale's kill -9 restart).
+        if (a.containsKey("instance_id"))
+            p.put(StreamsConfig.mainConsumerPrefix("group.instance.id"), a.get("instance_id"));
         p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, 1);
         p.put(StreamsConfig.consumerPrefix("auto.offset.reset"), "earliest");
 
