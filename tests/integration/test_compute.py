@@ -220,7 +220,11 @@ def flush_records(partitions, end_ms):
 def produce(bootstrap, topic, per_partition, pace_s=0.0):
     """Produces each partition's events in order; with pace_s > 0 spreads
     them over about that many seconds."""
+    # Idempotent: a retried request on a loaded machine must not write a
+    # record twice, or an exactly-once check would count the input's own
+    # duplicate (one window one record over, seen once) against compute.
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "compression.type": "lz4",
+                  "enable.idempotence": True,
                   "queue.buffering.max.messages": 2_000_000, "batch.num.messages": 10000})
     total = sum(len(x) for x in per_partition)
     chunks = 50 if pace_s > 0 else 1

@@ -53,7 +53,7 @@ def test_committed_and_aborted_transactions(kafka, topic):
 def test_txn_loop_copies_exactly_once_through_aborts(kafka, topic):
     src, dst = topic("src", partitions=3), topic("dst")
     n = 10_000
-    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 20})
+    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 20, "enable.idempotence": True})
     for i in range(n):
         p.produce(src, key=str(i % 97), value=f"v-{i}")
     assert p.flush(60) == 0
@@ -153,7 +153,7 @@ def _visibility_delays(kafka, topic, env, interval_ms, n=4, gap=0.5):
                 pass
             time.sleep(0.2)
         c.subscribe([dst])
-        p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
+        p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0, "enable.idempotence": True})
         sent, seen = {}, {}
         for i in range(n):
             p.produce(src, value=f"r-{i}")
@@ -225,7 +225,7 @@ def test_fenced_producer_is_recreated(kafka, topic):
                              "-X", "session.timeout.ms=30000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env=dict(os.environ, COMMIT_IDLE="off"))
-    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0})
+    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 0, "enable.idempotence": True})
     try:
         for i in range(n):
             p.produce(src, value=f"v-{i}")
