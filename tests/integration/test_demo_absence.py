@@ -29,6 +29,8 @@ async def silent_alerts(url, timeout):
                 frame = json.loads(await asyncio.wait_for(ws.recv(), 1))
             except asyncio.TimeoutError:
                 continue
+            except websockets.ConnectionClosed:
+                return got  # the demo ended first: the assertion shows its log
             for ev in frame.get("events", []):
                 d = ev.get("data", {})
                 if d.get("rule") == "sensor_silent":
@@ -40,7 +42,7 @@ async def silent_alerts(url, timeout):
 
 def test_demo_silent_intersection_fires_and_resolves(weir_build, tmp_path):
     http, dash, admin = td.free_ports(3)
-    env = dict(os.environ, WEIR_BUILD=str(weir_build), DEMO_DURATION="60",
+    env = dict(os.environ, WEIR_BUILD=str(weir_build), DEMO_DURATION="120",
                DEMO_HTTP_PORT=str(http), DEMO_DASHBOARD_PORT=str(dash),
                DEMO_ADMIN_BASE=str(admin), DEMO_SEED="7", DEMO_RATE="200")
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
@@ -49,7 +51,9 @@ def test_demo_silent_intersection_fires_and_resolves(weir_build, tmp_path):
                          stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         td.wait_http(f"http://127.0.0.1:{dash}/", 60)
-        got = asyncio.run(silent_alerts(f"ws://127.0.0.1:{dash}/ws", 50))
+        # Returns as soon as x-3 fired and resolved (~35 s on an idle machine);
+        # the bound only matters on a loaded one.
+        got = asyncio.run(silent_alerts(f"ws://127.0.0.1:{dash}/ws", 110))
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGTERM)
