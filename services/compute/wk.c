@@ -132,7 +132,13 @@ static void wk_dirty(void *opaque, const void *key, size_t key_len, const void *
  * written) while nobody waits, instead of between a window's close and its
  * commit; pre_commit then only adds records to a registered partition.
  * The changelog is compacted and the transaction atomic: an entry written
- * twice in it costs a record, and restores read the last. */
+ * twice in it costs a record, and restores read the last.
+ * Not in the first WK_CL_EARLY_MS after a commit: the broker is still
+ * writing its markers then, the registration would get
+ * CONCURRENT_TRANSACTIONS, and partitions of a window closing meanwhile
+ * would wait for its retry timer (retry.backoff.ms, kc_txn's 20 ms). */
+#define WK_CL_EARLY_MS 20
+
 static void wk_changelog_early(wk_t *w, wk_part_t *p) {
         w->flushing = (int32_t)(p - w->parts);
         w->dirty_sent = 0;
@@ -178,7 +184,7 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->emitted = 0;
         cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
-        if (!p->cl_sent)
+        if (!p->cl_sent && t0 / 1000000 - w->ended_ms >= WK_CL_EARLY_MS)
                 wk_changelog_early(w, p);
         cp_part_stats_t s;
         cp_part_stats(p->cp, &s);
@@ -243,6 +249,7 @@ static kc_txn_res_t wk_pre_commit(kc_txn_t *t, void *opaque) {
 
 /* The transaction ended: the next registers its changelog partitions anew. */
 static void wk_changelog_reset(wk_t *w) {
+        w->ended_ms = clk_mono_ms();
         for (size_t i = 0; i < w->nparts; i++)
                 w->parts[i].cl_sent = 0;
 }
@@ -344,8 +351,6 @@ static void wk_idle_touch(wk_t *w, wk_part_t *p, int64_t now_ms) {
         }
         p->idle_closed = 0;
         p->last_in_ms = now_ms;
-        if (!p->cl_sent)
-                wk_changelog_early(w, p);
         cp_part_stats_t s;
         cp_part_stats(p->cp, &s);
         p->base_st = s.stream_time_ms;

@@ -48,6 +48,7 @@ struct wk_s {
         wk_otel_t ot;     /* spans (wk_otel.h) */
         int32_t flushing; /* partition whose dirty state pre_commit writes */
         int dirty_sent;   /* wk_dirty produced a record (wk_changelog_early) */
+        int64_t ended_ms; /* monotonic ms the last transaction ended (wk_changelog_reset) */
         int emit_failed;  /* a produce failed: the transaction must abort */
         int emitted;      /* the record being processed produced output */
         /* Stream time of the partition that last closed windows in the open
