@@ -586,7 +586,7 @@ void kc_txn_stop(kc_txn_t *t) {
         atomic_store(&t->stopping, 1);
 }
 
-rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
+static rd_kafka_resp_err_t txn_produce(kc_txn_t *t, const kc_record_t *rec) {
         if (txn_begin(t) == -1)
                 return RD_KAFKA_RESP_ERR__STATE;
         rd_kafka_resp_err_t err = kc_produce(t->producer, rec, NULL, -1);
@@ -597,10 +597,19 @@ rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
                 t->abort_requested = 1;
                 return err;
         }
-        if (t->produced++ == 0)
-                t->first_out_ms = clk_mono_ms();
         metrics_inc(t->m_out, 1);
         return err;
+}
+
+rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
+        rd_kafka_resp_err_t err = txn_produce(t, rec);
+        if (!err && t->produced++ == 0)
+                t->first_out_ms = clk_mono_ms();
+        return err;
+}
+
+rd_kafka_resp_err_t kc_txn_produce_state(kc_txn_t *t, const kc_record_t *rec) {
+        return txn_produce(t, rec);
 }
 
 void kc_txn_produce_wait(kc_txn_t *t, int timeout_ms) {

@@ -223,6 +223,14 @@ void kc_txn_stop(kc_txn_t *t);
  * the loop find out at commit. */
 rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec);
 
+/* As kc_txn_produce(), for a record nobody downstream waits for (compute's
+ * changelog): the transaction does not count as holding output for it, so
+ * neither COMMIT_INTERVAL's clock nor COMMIT_IDLE's group commit starts.
+ * Producing one early in a transaction registers its partition with the
+ * coordinator (AddPartitionsToTxn, and the CONCURRENT_TRANSACTIONS retries
+ * right after a commit) while nobody waits, instead of in the commit. */
+rd_kafka_resp_err_t kc_txn_produce_state(kc_txn_t *t, const kc_record_t *rec);
+
 /* From a hook: waits until every record produced so far is delivered or
  * has failed (a failure aborts the transaction at its commit), at most
  * timeout_ms, serving delivery reports meanwhile; what is queued is sent at

@@ -1,6 +1,6 @@
 /* cl — the changelog topic: creation at start-up and restore (see cl.h).
- * Producing dirty state is the worker's pre_commit (wk.c), through
- * kc_txn_produce like every other record of the transaction. */
+ * Producing dirty state is the worker's (wk.c: early in a transaction and
+ * in pre_commit), through kc_txn_produce_state. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,10 @@
  *
  * Partition p of the changelog holds the state of input partition p, one
  * record per engine key (cp_part_flush_dirty), a tombstone when a key's state
- * is gone.  The worker writes the dirty keys in pre_commit, inside the same
- * transaction as the outputs and the consumer offsets, so what a
+ * is gone.  The worker writes a partition's dirty keys once early in each
+ * transaction (its first change: the partition registers with the
+ * coordinator then, not in the commit) and the rest in pre_commit, inside
+ * the same transaction as the outputs and the consumer offsets, so what a
  * read_committed reader of the changelog sees is always the state after the
  * last committed input offset.
  *

@@ -121,6 +121,31 @@ static void wk_linger_check(wk_t *w) {
         w->close_st = INT64_MIN;
 }
 
+static void wk_dirty(void *opaque, const void *key, size_t key_len, const void *val,
+                     size_t val_len);
+
+/* The partition's state changed for the first time in the open
+ * transaction: its changelog record goes out now rather than in
+ * pre_commit.  That registers the changelog partition with the coordinator
+ * (AddPartitionsToTxn: a 1 ms timer and a round trip, 20 ms more per
+ * CONCURRENT_TRANSACTIONS answer while the previous commit's markers are
+ * written) while nobody waits, instead of between a window's close and its
+ * commit; pre_commit then only adds records to a registered partition.
+ * The changelog is compacted and the transaction atomic: an entry written
+ * twice in it costs a record, and restores read the last.
+ * Not in the first WK_CL_EARLY_MS after a commit: the broker is still
+ * writing its markers then, the registration would get
+ * CONCURRENT_TRANSACTIONS, and partitions of a window closing meanwhile
+ * would wait for its retry timer (retry.backoff.ms, kc_txn's 20 ms). */
+#define WK_CL_EARLY_MS 20
+
+static void wk_changelog_early(wk_t *w, wk_part_t *p) {
+        w->flushing = (int32_t)(p - w->parts);
+        w->dirty_sent = 0;
+        cp_part_flush_dirty(p->cp, wk_dirty, w);
+        p->cl_sent = w->dirty_sent; /* nothing changed (a late record): the next */
+}
+
 static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque) {
         (void)t;
         wk_t *w = opaque;
@@ -159,6 +184,8 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         w->emitted = 0;
         cp_res_t res = cp_part_process(p->cp, &r, clk_wall_ms(), &w->emit);
         w->trace = NULL;
+        if (!p->cl_sent && t0 / 1000000 - w->ended_ms >= WK_CL_EARLY_MS)
+                wk_changelog_early(w, p);
         cp_part_stats_t s;
         cp_part_stats(p->cp, &s);
         p->base_st = s.stream_time_ms;
@@ -198,10 +225,11 @@ static void wk_dirty(void *opaque, const void *key, size_t key_len, const void *
         rec.key_len = key_len;
         rec.value = val;
         rec.value_len = val ? val_len : 0;
-        if (kc_txn_produce(w->txn, &rec) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        if (kc_txn_produce_state(w->txn, &rec) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 w->emit_failed = 1;
         else
                 metrics_inc(w->sh->m_changelog, 1);
+        w->dirty_sent = 1;
 }
 
 static kc_txn_res_t wk_pre_commit(kc_txn_t *t, void *opaque) {
@@ -219,6 +247,13 @@ static kc_txn_res_t wk_pre_commit(kc_txn_t *t, void *opaque) {
         return w->emit_failed ? KC_TXN_ABORT : KC_TXN_OK;
 }
 
+/* The transaction ended: the next registers its changelog partitions anew. */
+static void wk_changelog_reset(wk_t *w) {
+        w->ended_ms = clk_mono_ms();
+        for (size_t i = 0; i < w->nparts; i++)
+                w->parts[i].cl_sent = 0;
+}
+
 static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
         (void)t;
         (void)records;
@@ -226,6 +261,7 @@ static void wk_committed(kc_txn_t *t, int64_t records, void *opaque) {
         wk_otel_txn(&w->ot, 1);
         w->emit_failed = 0;
         w->close_st = INT64_MIN;
+        wk_changelog_reset(w);
 }
 
 static void wk_aborted(kc_txn_t *t, void *opaque) {
@@ -234,6 +270,7 @@ static void wk_aborted(kc_txn_t *t, void *opaque) {
         wk_otel_txn(&w->ot, 0);
         w->emit_failed = 0;
         w->close_st = INT64_MIN;
+        wk_changelog_reset(w);
         /* The state holds changes of the aborted transaction, and the
          * consumer was rewound to the last commit: start again from the
          * committed state.  Partitions being revoked are dropped by the
@@ -277,6 +314,7 @@ static void wk_assigned(kc_txn_t *t, const rd_kafka_topic_partition_list_t *part
                 p->cp = NULL;
                 p->owned = 1;
                 p->stale = 1;
+                p->cl_sent = 0;
         }
         /* Before the hook returns: fetching starts after it. */
         wk_restore_stale(w);

@@ -25,6 +25,7 @@ typedef struct wk_part_s {
         int64_t last_in_ms, base_st;
         int idle, idle_closed;
         int64_t evicted_seen; /* cp_part_stats_t.evicted_keys already counted */
+        int cl_sent;          /* its changelog partition is in the open transaction */
 } wk_part_t;
 
 struct wk_s {
@@ -46,6 +47,8 @@ struct wk_s {
         size_t trace_len;
         wk_otel_t ot;     /* spans (wk_otel.h) */
         int32_t flushing; /* partition whose dirty state pre_commit writes */
+        int dirty_sent;   /* wk_dirty produced a record (wk_changelog_early) */
+        int64_t ended_ms; /* monotonic ms the last transaction ended (wk_changelog_reset) */
         int emit_failed;  /* a produce failed: the transaction must abort */
         int emitted;      /* the record being processed produced output */
         /* Stream time of the partition that last closed windows in the open

@@ -8,7 +8,9 @@ Set-up: a real Kafka broker (tests/harness/kafka.py), influxd
 default commit interval; a pipeline of BENCH_WINDOW_MS (100 ms) tumbling
 windows, grace 0, over BENCH_KEYS intersections; weir-sim posting readings
 stamped with the wall clock (--start-time now, --time-scale 1, paced) to
-ingress.
+ingress on one connection, batches of up to max(100, rate/40) readings, a
+partial batch sent after BENCH_SIM_LINGER (1 ms: why at SIM_LINGER below;
+BENCH_SIM_BATCH overrides the batch).
 
 - Latency: a WebSocket client subscribed to the sink's feed takes, for each
   aggregate, (arrival time - window_end).  With grace 0 a window closes on
@@ -44,7 +46,8 @@ Each row runs BENCH_WARMUP seconds before the measured BENCH_SECONDS.
 
 Knobs: WEIR_BUILD (build/rel), BENCH_RATES ("5000 20000"), BENCH_SECONDS
 (20 per row), BENCH_WARMUP (3), BENCH_KEYS (100), BENCH_WINDOW_MS (100),
-BENCH_ROUNDS (3), KSTREAMS_COMMIT_MS ("100 10"), BENCH_JAVA_OPTS (-Xmx256m).
+BENCH_ROUNDS (3), KSTREAMS_COMMIT_MS ("100 10"), BENCH_JAVA_OPTS (-Xmx256m),
+BENCH_SIM_LINGER (1ms), BENCH_SIM_BATCH (max(100, rate/40)).
 Writes build/bench/e2e.json and prints one line per row and a last line:
     bench-e2e p50_ms=<n> p99_ms=<n> floor_ratio=<n> kstreams_ratio=<n> alo_floor_ratio=<n> total_rss_mb=<n> ready_ms_max=<n>
 """
@@ -136,6 +139,28 @@ class Feed:
                         self.lat.append(now - e["time"])
 
 
+# weir-sim posts on one blocking connection: a reading generated while a
+# request is in flight waits for it, then for --linger (counted from when
+# the backlog's first reading is added, i.e. after that request returned),
+# then for its own request.  1 ms, as a producer tuned for latency would
+# linger (ingress's own producer lingers 1 ms): the closing reading of a
+# window is then posted at most ~1 ms after the request before it returns,
+# instead of 5 ms (emit - window_end p50 16-17 ms instead of 20-23 in
+# stages.py at 20k/s), and the batch still grows with the request's own
+# duration, so ingress keeps up.  The batch cap itself is rarely reached:
+# the linger sends first.  A smaller cap does not keep up on one
+# connection: 100 readings (5 ms at 20k/s) gave 17,712 readings/s and 2 s
+# of backlog, each request taking longer than 5 ms on this machine.
+SIM_LINGER = os.environ.get("BENCH_SIM_LINGER", "1ms")
+
+
+def sim_batch(rate):
+    """Readings per HTTP request of weir-sim (BENCH_SIM_BATCH overrides)."""
+    if os.environ.get("BENCH_SIM_BATCH"):
+        return int(os.environ["BENCH_SIM_BATCH"])
+    return max(100, rate // 40)
+
+
 def load(p, feed, rate, rss):
     """weir-sim at `rate` for SECONDS through ingress; the latency row."""
     t0 = time.time() * 1000
@@ -147,7 +172,7 @@ def load(p, feed, rate, rss):
         [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
          "--topic", p.topics["readings"], "--rate", str(rate),
          "--duration", f"{WARMUP + SECONDS:g}s", "--keys", str(KEYS),
-         "--batch", str(max(100, rate // 40)), "--linger", "5ms", "--start-time", "now",
+         "--batch", str(sim_batch(rate)), "--linger", SIM_LINGER, "--start-time", "now",
          "--progress", "0", "--seed", str(rate)],
         env=p.svc["ingress"].env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     while sim.poll() is None:
