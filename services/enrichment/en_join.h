@@ -57,7 +57,6 @@ kc_txn_res_t en_join_pre_commit(kc_txn_t *t, void *opaque);
 void en_join_aborted(kc_txn_t *t, void *opaque);
 kc_txn_res_t en_join_tick(kc_txn_t *t, void *opaque);
 
-/* The topics to subscribe to: NULL-terminated, owned by the join. */
 /* Producer properties the batching needs (NULL-terminated name, value
  * pairs): a batch of records goes out as one request per partition. */
 extern const char *const en_join_producer_props[];
@@ -65,6 +64,7 @@ extern const char *const en_join_producer_props[];
  * transactions bounded by COMMIT_INTERVAL, not by 1000 records (main.c). */
 extern const char *const en_join_commit_defaults[];
 
+/* The topics to subscribe to: NULL-terminated, owned by the join. */
 const char *const *en_join_topics(const en_join_t *j);
 
 void en_join_destroy(en_join_t *j);
