@@ -21,16 +21,21 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "harness"))
+
+import admin  # noqa: E402  (path set above)
+from admin import parse_metrics  # noqa: E402,F401  (bench.py imports it from here)
+
 SCHEMAS = REPO / "schemas"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -44,25 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-_METRIC = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text: str) -> list[tuple[str, dict, float]]:
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _METRIC.match(line)
-        if m:
-            labels = dict(_LABEL.findall(m.group(3) or ""))
-            try:
-                out.append((m.group(1), labels, float(m.group(4))))
-            except ValueError:
-                pass
-    return out
 
 
 class Service:
@@ -100,19 +86,12 @@ class Service:
         except OSError:
             return ""
 
-    def _get(self, path: str, timeout: float = 3.0) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}",
-                                        timeout=timeout) as r:
-                return r.status, r.read().decode(errors="replace")
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode(errors="replace")
+    def get(self, path: str, timeout: float = 3.0) -> tuple[int | None, str]:
+        """(status, body) of the admin server's `path`; (None, "") when down."""
+        return admin.get(self.admin_port, path, timeout)
 
     def ready(self) -> bool:
-        try:
-            return self._get("/readyz", 1.0)[0] == 200
-        except OSError:
-            return False
+        return self.get("/readyz", 1.0)[0] == 200
 
     def wait_ready(self, timeout: float = 60.0, poll: float = 0.05) -> float:
         """Seconds from start() to the first 200 on /readyz."""
@@ -127,7 +106,10 @@ class Service:
             time.sleep(poll)
 
     def metrics(self) -> list[tuple[str, dict, float]]:
-        return parse_metrics(self._get("/metrics", 5.0)[1])
+        status, body = self.get("/metrics", 5.0)
+        if status is None:
+            raise OSError(f"weir-{self.name}: the admin server does not answer")
+        return parse_metrics(body)
 
     def metric(self, name: str, **labels) -> float:
         """Sum of every series of `name` whose labels include `labels`."""

@@ -25,13 +25,12 @@ import socket
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+import admin
 import compute_ref as ref
 from conftest import REPO
 
@@ -118,25 +117,12 @@ class Compute:
         return self
 
     def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError:
-            return None, ""
+        return admin.get(self.port, path)
 
-    def metric(self, name):
-        """Sum of every sample of metric `name` (with any labels), or None."""
+    def metric(self, name, **labels):
+        """Sum of the samples of `name` with these labels, or None."""
         status, text = self.get("/metrics")
-        if status != 200:
-            return None
-        total, seen = 0.0, False
-        for line in text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                total += float(line.rsplit(" ", 1)[1])
-                seen = True
-        return total if seen else None
+        return admin.metric(text, name, **labels) if status == 200 else None
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout

@@ -16,12 +16,11 @@ import socket
 import struct
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import fastavro
 from confluent_kafka import Consumer, Producer
 
+import admin
 from conftest import REPO
 
 SCHEMAS = REPO / "schemas"
@@ -168,13 +167,7 @@ class Enrichment:
         return self
 
     def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError:
-            return None, ""
+        return admin.get(self.port, path)
 
     def wait_ready(self, timeout=60):
         deadline = time.time() + timeout

@@ -279,7 +279,7 @@ def test_transactional_id_acl_missing_then_added(sec, weir_build, tmp_path):
         assert len(lines(text, "re-creating the producer")) == 0  # no give-up path
         assert not [ln for ln in text.splitlines() if '"level":"error"' in ln
                     and "Kafka denies" not in ln], text[-3000:]
-        code, body = svc._get("/readyz")
+        code, body = svc.get("/readyz")
         assert code == 503, body
         t0 = time.monotonic()
         sec.add_acls(txn)
@@ -314,7 +314,7 @@ def test_consumer_group_acl_missing_then_added(sec, weir_build, tmp_path):
         assert svc.alive(), text[-3000:]
         denies = lines(text, "Kafka denies")
         assert len(denies) - len(lines(text, "still refused")) == 1, "\n".join(denies)
-        code, body = svc._get("/readyz")
+        code, body = svc.get("/readyz")
         assert code == 503 and "unmet: kafka access" in body, body
         t0 = time.monotonic()
         sec.add_acls(group)

@@ -10,7 +10,6 @@ counts them in weir_sink_ws_snapshot_evictions_total.
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -20,6 +19,7 @@ import uuid
 import websockets
 from confluent_kafka import Producer
 
+import admin
 from conftest import REPO
 from test_sink_ws_kafka import AGG, ALERT, SCHEMAS, encode, free_port
 
@@ -85,14 +85,8 @@ class Sink:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
 
     def metric(self, name):
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics",
-                                          timeout=5).read().decode()
-        except OSError:
-            return 0.0
-        # the sum over the family's label sets
-        return sum(float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$",
-                                                 text, re.M))
+        """The sum over the family's label sets (0 when absent or down)."""
+        return admin.metric(admin.get(self.admin, "/metrics")[1], name) or 0.0
 
     def produce(self, aggs=(), alerts=()):
         for r in aggs:

@@ -53,8 +53,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -63,6 +61,7 @@ sys.path.insert(0, str(REPO / "tests" / "bench" / "compute"))
 
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
+import admin  # noqa: E402
 import bench_compute as bc  # noqa: E402
 import kafka as kafka_harness  # noqa: E402
 
@@ -106,24 +105,11 @@ class Compute:
         return self
 
     def get(self, path):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, ""
-        except OSError:
-            return None, ""
+        return admin.get(self.port, path)
 
     def metric(self, name):
         st, text = self.get("/metrics")
-        if st != 200:
-            return None
-        tot, seen = 0.0, False
-        for line in text.splitlines():
-            if line.startswith(name) and line[len(name)] in " {":
-                tot += float(line.rsplit(" ", 1)[1])
-                seen = True
-        return tot if seen else None
+        return admin.metric(text, name) if st == 200 else None
 
     def wait_ready(self, timeout=600):
         while time.monotonic() - self.t0 < timeout:
