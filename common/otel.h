@@ -30,9 +30,11 @@
  * export.
  * When the pool is empty (collector slow or absent) the span is dropped, the
  * context still propagates, and weir_<stage>_spans_dropped_total counts it;
- * a failed export drops its batch the same way.  A warning is logged at most
- * once per 10 s with the count since the last one.  The pipeline never waits
- * for the collector.
+ * a failed export drops its batch the same way, and the next export waits
+ * a backoff (200 ms doubling to 5 s per failure in a row, jittered, reset by
+ * a success; otel_fini does not wait it out) while new spans fill the queue
+ * and the rest are dropped.  A warning is logged at most once per 10 s with
+ * the count since the last one.  The pipeline never waits for the collector.
  *
  * Attribute keys, event names and span names must be string literals (or
  * otherwise outlive the export): only the pointer is kept.  String values are
@@ -111,7 +113,8 @@ void otel_observe_tp(struct metrics_child_s *c, double v, const void *tp, size_t
 /* Wall-clock time in ns since the epoch. */
 uint64_t otel_now_ns(void);
 
-/* Spans recorded and handed to the exporter, dropped (tests). */
+/* Spans dropped so far; ended and waiting for an export (tests). */
 uint64_t otel_stat_dropped(void);
+size_t otel_stat_queued(void);
 
 #endif
