@@ -241,6 +241,42 @@ void otel_end(otel_span_t *s, uint64_t end_ns) {
                 pthread_cond_signal(&O.cv);
 }
 
+/* ---------------------------------------------------------------- transactions */
+
+otel_span_t *otel_txn_add(otel_txn_t *t, otel_span_t *s) {
+        if (!s)
+                return NULL;
+        if (t->n < OTEL_TXN_OPEN) {
+                t->open[t->n++] = s;
+                return s;
+        }
+        otel_event(s, "not awaiting the commit (too many spans in the transaction)", 0);
+        otel_end(s, 0);
+        return NULL;
+}
+
+void otel_txn_commit_begin(otel_txn_t *t) {
+        if (t->n)
+                t->begin_ns = otel_now_ns();
+}
+
+void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg) {
+        if (!t->n)
+                return;
+        uint64_t now = otel_now_ns();
+        for (size_t i = 0; i < t->n; i++) {
+                otel_span_t *s = t->open[i];
+                if (t->begin_ns)
+                        otel_event(s, "kafka.txn.commit.begin", t->begin_ns);
+                otel_event(s, ok ? "kafka.txn.commit" : "kafka.txn.abort", now);
+                if (!ok)
+                        otel_error(s, abort_msg);
+                otel_end(s, now);
+        }
+        t->n = 0;
+        t->begin_ns = 0;
+}
+
 /* ---------------------------------------------------------------- export */
 
 static size_t otel_discard(char *p, size_t sz, size_t n, void *ud) {

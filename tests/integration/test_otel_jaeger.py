@@ -5,9 +5,9 @@ test_trace_from_request_to_websocket: a request with a known `traceparent`
 goes through ingress → compute → enrichment → sink (InfluxDB write and the
 WebSocket feed); Jaeger's query API (/api/traces/<id>) must hold spans of all
 four services with the right parent/child chain, the compute span's links to
-its input records (one of them in another trace), its transaction-commit
-event, enrichment's output / commit-begin / commit events (its span ends
-at its transaction's commit) and the semantic-convention and Weir attributes.
+its input records (one of them in another trace), its commit-begin and
+commit events (the span ends at its transaction's commit), enrichment's
+output / commit-begin / commit events (the same) and the semantic-convention and Weir attributes.
 
 test_exemplars_lead_from_latency_to_the_trace: a real Prometheus (exemplar
 storage on) scrapes the four services, which answer its OpenMetrics Accept
@@ -187,8 +187,13 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     # The window's other input records, and the record that closed it.
     assert (CALLER_TRACE, prod2["spanID"]) in links and len(links) == 2, links
     assert any(tid == ADV_TRACE for tid, _ in links), links
-    events = [f["value"] for lg in agg.get("logs", []) for f in lg["fields"] if f["key"] == "event"]
-    assert "kafka.txn.commit" in events
+    # Compute's transaction, as enrichment's: commit begin (pre_commit done,
+    # the offsets and commit being sent), then the commit, where the span ends.
+    ev = [(lg["timestamp"], f["value"]) for lg in agg.get("logs", []) for f in lg["fields"]
+          if f["key"] == "event"]
+    assert [n for _, n in ev] == ["kafka.txn.commit.begin", "kafka.txn.commit"], ev
+    assert agg["startTime"] <= ev[0][0] <= ev[1][0]
+    assert abs(ev[1][0] - (agg["startTime"] + agg["duration"])) <= 1
 
     (en,) = by_name["enrichment join"]
     assert service(en) == "weir-enrichment" and parent(en) == agg["spanID"]

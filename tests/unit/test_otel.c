@@ -1,5 +1,5 @@
 /* Unit tests for common/tp (traceparent) and common/otel (sampler, span
- * pool, OTLP/HTTP export to a loopback listener,
+ * pool, transaction events, OTLP/HTTP export to a loopback listener,
  * dropping when the collector is absent, backoff when it fails).  The encoding itself is checked
  * end to end against a real Jaeger (tests/integration/test_otel_jaeger.py). */
 #include <arpa/inet.h>
@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "otel.h"
+#include "otel_int.h" /* the span slot: events of ended, not yet exported spans */
 #include "th.h"
 #include "tp.h"
 
@@ -160,6 +161,56 @@ static void test_absent_collector_drops(void) {
         TH_CHECK(ms < 50);
         TH_CHECK(otel_stat_dropped() >= 92);
         otel_fini(); /* the queued 8 fail to export (connection refused): dropped too */
+        clear_env();
+}
+
+/* Compute's and enrichment's transaction spans (otel_txn_t): kept until
+ * the transaction ends, then commit.begin (when sent) and commit/abort
+ * events at the right times; past OTEL_TXN_OPEN, ended at once. */
+static void test_txn_events(void) {
+        char err[256] = "";
+        clear_env();
+        setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1", 1);
+        setenv("OTEL_BSP_MAX_QUEUE_SIZE", "1000", 1);
+        setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1); /* nothing exported before fini */
+        TH_CHECK_INT(otel_init("unit", err, sizeof(err)), 0);
+        static otel_txn_t t;       /* zero-initialised */
+        otel_txn_commit_begin(&t); /* nothing waiting: no moment kept */
+        TH_CHECK(t.begin_ns == 0);
+        otel_span_t *a = otel_txn_add(&t, otel_start("a", OTEL_INTERNAL, NULL, NULL, 0));
+        otel_span_t *b = otel_txn_add(&t, otel_start("b", OTEL_INTERNAL, NULL, NULL, 0));
+        TH_CHECK(a && b && t.n == 2);
+        TH_CHECK(otel_txn_add(&t, NULL) == NULL);
+        otel_txn_commit_begin(&t);
+        uint64_t begin = t.begin_ns;
+        TH_CHECK(begin > 0);
+        otel_txn_end(&t, 1, "unused");
+        TH_CHECK(t.n == 0 && t.begin_ns == 0);
+        /* Ended and queued, not yet exported (60 s delay): still readable. */
+        TH_CHECK_INT(a->nevents, 2);
+        TH_CHECK_STR(a->events[0].name, "kafka.txn.commit.begin");
+        TH_CHECK(a->events[0].t_ns == begin);
+        TH_CHECK_STR(a->events[1].name, "kafka.txn.commit");
+        TH_CHECK(a->events[1].t_ns == a->end_ns && a->end_ns >= begin);
+        TH_CHECK_INT(b->nevents, 2);
+        TH_CHECK_INT(a->status, 0);
+        /* Aborted before the commit was sent: abort only, status error. */
+        otel_span_t *c = otel_txn_add(&t, otel_start("c", OTEL_INTERNAL, NULL, NULL, 0));
+        otel_txn_end(&t, 0, "transaction aborted");
+        TH_CHECK_INT(c->nevents, 1);
+        TH_CHECK_STR(c->events[0].name, "kafka.txn.abort");
+        TH_CHECK_INT(c->status, 2);
+        TH_CHECK_STR(c->status_msg, "transaction aborted");
+        /* Full: the next span ends at once, saying so. */
+        for (int i = 0; i < OTEL_TXN_OPEN; i++)
+                TH_CHECK(otel_txn_add(&t, otel_start("d", OTEL_INTERNAL, NULL, NULL, 0)) != NULL);
+        otel_span_t *e = otel_start("e", OTEL_INTERNAL, NULL, NULL, 0);
+        TH_CHECK(otel_txn_add(&t, e) == NULL);
+        TH_CHECK_INT(e->nevents, 1);
+        TH_CHECK_HAS(e->events[0].name, "too many spans");
+        otel_txn_end(&t, 1, NULL);
+        TH_CHECK(t.n == 0);
+        otel_fini();
         clear_env();
 }
 
@@ -380,4 +431,4 @@ static void test_failing_collector_backs_off(void) {
 
 TH_MAIN("otel", TH_T(test_tp_parse_format), TH_T(test_off_by_default), TH_T(test_bad_config),
         TH_T(test_sampler), TH_T(test_absent_collector_drops), TH_T(test_export),
-        TH_T(test_failing_collector_backs_off))
+        TH_T(test_txn_events), TH_T(test_failing_collector_backs_off))
