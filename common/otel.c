@@ -15,6 +15,11 @@
 
 #define OTEL_LOG          "otel"
 #define OTEL_WARN_EVERY_S 10
+/* After a failed export the next waits 200 ms, doubling per failure in a row
+ * up to 5 s, each wait drawn from [b/2, b] (jitter: instances that lost the
+ * collector together do not retry together); a success resets it. */
+#define OTEL_BACKOFF_MIN_MS 200
+#define OTEL_BACKOFF_MAX_MS 5000
 
 int otel_on;
 
@@ -74,6 +79,15 @@ uint64_t otel_now_ns(void) {
 
 uint64_t otel_stat_dropped(void) {
         return O.dropped;
+}
+
+size_t otel_stat_queued(void) {
+        if (!O.thr_started)
+                return 0;
+        pthread_mutex_lock(&O.mu);
+        size_t n = O.queued;
+        pthread_mutex_unlock(&O.mu);
+        return n;
 }
 
 static void otel_drop(size_t n, int full) {
@@ -227,6 +241,42 @@ void otel_end(otel_span_t *s, uint64_t end_ns) {
                 pthread_cond_signal(&O.cv);
 }
 
+/* ---------------------------------------------------------------- transactions */
+
+otel_span_t *otel_txn_add(otel_txn_t *t, otel_span_t *s) {
+        if (!s)
+                return NULL;
+        if (t->n < OTEL_TXN_OPEN) {
+                t->open[t->n++] = s;
+                return s;
+        }
+        otel_event(s, "not awaiting the commit (too many spans in the transaction)", 0);
+        otel_end(s, 0);
+        return NULL;
+}
+
+void otel_txn_commit_begin(otel_txn_t *t) {
+        if (t->n)
+                t->begin_ns = otel_now_ns();
+}
+
+void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg) {
+        if (!t->n)
+                return;
+        uint64_t now = otel_now_ns();
+        for (size_t i = 0; i < t->n; i++) {
+                otel_span_t *s = t->open[i];
+                if (t->begin_ns)
+                        otel_event(s, "kafka.txn.commit.begin", t->begin_ns);
+                otel_event(s, ok ? "kafka.txn.commit" : "kafka.txn.abort", now);
+                if (!ok)
+                        otel_error(s, abort_msg);
+                otel_end(s, now);
+        }
+        t->n = 0;
+        t->begin_ns = 0;
+}
+
 /* ---------------------------------------------------------------- export */
 
 static size_t otel_discard(char *p, size_t sz, size_t n, void *ud) {
@@ -323,31 +373,74 @@ static size_t otel_export_once(char *why, size_t why_size, int *failed) {
         return n;
 }
 
+/* The backoff's next wait: a random point in [b/2, b]. */
+static int64_t otel_jitter(int64_t b) {
+        uint32_t r;
+        tp_random(&r, sizeof(r));
+        return b / 2 + (int64_t)(r % (uint32_t)(b / 2 + 1));
+}
+
+/* Waits (O.mu held) for the schedule delay or a full batch, then for the
+ * rest of the backoff (not_before, monotonic ms) whatever is queued: spans
+ * ended meanwhile queue up to OTEL_BSP_MAX_QUEUE_SIZE and the rest are
+ * dropped and counted by otel_start, which never waits.  otel_fini's signal
+ * ends either wait at once. */
+static void otel_wait(int64_t not_before) {
+        if (!O.stopping && O.queued < O.c.batch_max) {
+                struct timespec ts = clk_deadline(CLOCK_MONOTONIC, O.c.delay_ms);
+                pthread_cond_timedwait(&O.cv, &O.mu, &ts);
+        }
+        int64_t left;
+        while (!O.stopping && (left = not_before - clk_mono_ms()) > 0) {
+                struct timespec ts = clk_deadline(CLOCK_MONOTONIC, left);
+                pthread_cond_timedwait(&O.cv, &O.mu, &ts); /* woken by a full batch: wait on */
+        }
+}
+
 static void *otel_thread(void *arg) {
         (void)arg;
         char why[256] = "";
-        int64_t last_warn = 0;
+        int64_t last_warn = 0, backoff = 0, not_before = 0;
         for (;;) {
                 pthread_mutex_lock(&O.mu);
-                if (!O.stopping && O.queued < O.c.batch_max) {
-                        struct timespec ts = clk_deadline(CLOCK_REALTIME, O.c.delay_ms);
-                        pthread_cond_timedwait(&O.cv, &O.mu, &ts);
-                }
+                otel_wait(not_before);
                 int stop = O.stopping;
                 pthread_mutex_unlock(&O.mu);
                 int failed = 0;
-                while (otel_export_once(why, sizeof(why), &failed) == O.c.batch_max && !failed)
-                        ;
+                size_t n, taken = 0;
+                while ((n = otel_export_once(why, sizeof(why), &failed)) != 0) {
+                        taken += n;
+                        if (n < O.c.batch_max || failed)
+                                break;
+                }
+                if (failed) {
+                        backoff = backoff ? backoff * 2 : OTEL_BACKOFF_MIN_MS;
+                        if (backoff > OTEL_BACKOFF_MAX_MS)
+                                backoff = OTEL_BACKOFF_MAX_MS;
+                        not_before = clk_mono_ms() + otel_jitter(backoff);
+                } else if (taken) { /* every batch taken was exported */
+                        backoff = 0;
+                }
+                if (stop && failed) { /* what is still queued will not be sent */
+                        pthread_mutex_lock(&O.mu);
+                        size_t left = O.queued;
+                        pthread_mutex_unlock(&O.mu);
+                        otel_drop(left, 0);
+                }
                 int64_t now_s = clk_mono_ms() / 1000;
                 uint64_t d = O.dropped, f = O.dropped_full;
                 if (d != O.logged && (now_s - last_warn >= OTEL_WARN_EVERY_S || stop)) {
                         uint64_t nf = f - O.logged_full, ne = d - O.logged - nf;
+                        char next[64] = "";
+                        if (backoff && !stop)
+                                snprintf(next, sizeof(next), "; next export in %" PRId64 " ms",
+                                         not_before - clk_mono_ms());
                         log_warn(OTEL_LOG,
                                  "%" PRIu64 " spans dropped since the last warning: %" PRIu64
                                  " with the export queue full (OTEL_BSP_MAX_QUEUE_SIZE), %" PRIu64
-                                 " in failed exports%s%s; the pipeline is not slowed "
+                                 " in failed exports%s%s%s; the pipeline is not slowed "
                                  "(weir_*_spans_dropped_total)",
-                                 d - O.logged, nf, ne, why[0] ? ": " : "", why);
+                                 d - O.logged, nf, ne, why[0] ? ": " : "", why, next);
                         O.logged = d;
                         O.logged_full = f;
                         last_warn = now_s;
@@ -383,13 +476,19 @@ int otel_init(const char *stage, char *errstr, size_t errstr_size) {
         O.free_head = -1;
         O.q_head = O.q_tail = -1;
         pthread_mutex_init(&O.mu, NULL);
-        pthread_cond_init(&O.cv, NULL);
+        pthread_condattr_t ca; /* waits on the monotonic clock: a backoff survives clock steps */
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&O.cv, &ca);
+        pthread_condattr_destroy(&ca);
         if (pthread_create(&O.thr, NULL, otel_thread, NULL) != 0) {
                 snprintf(errstr, errstr_size, "otel: cannot start the exporter thread");
                 pthread_mutex_destroy(&O.mu);
                 pthread_cond_destroy(&O.cv);
                 goto fail;
         }
+        /* Named, so `top -H` and /proc/<pid>/task/<tid>/comm show it. */
+        pthread_setname_np(O.thr, "otel-export");
         O.thr_started = 1;
         otel_on = 1;
         log_info(OTEL_LOG, "exporting spans to %s (OTLP/HTTP protobuf)", O.c.url);

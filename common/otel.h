@@ -30,9 +30,11 @@
  * export.
  * When the pool is empty (collector slow or absent) the span is dropped, the
  * context still propagates, and weir_<stage>_spans_dropped_total counts it;
- * a failed export drops its batch the same way.  A warning is logged at most
- * once per 10 s with the count since the last one.  The pipeline never waits
- * for the collector.
+ * a failed export drops its batch the same way, and the next export waits
+ * a backoff (200 ms doubling to 5 s per failure in a row, jittered, reset by
+ * a success; otel_fini does not wait it out) while new spans fill the queue
+ * and the rest are dropped.  A warning is logged at most once per 10 s with
+ * the count since the last one.  The pipeline never waits for the collector.
  *
  * Attribute keys, event names and span names must be string literals (or
  * otherwise outlive the export): only the pointer is kept.  String values are
@@ -99,6 +101,33 @@ void otel_error(otel_span_t *s, const char *msg);                 /* status ERRO
  * valid afterwards. */
 void otel_end(otel_span_t *s, uint64_t end_ns);
 
+/* Spans that end with the Kafka transaction carrying their output
+ * (compute's aggregates and alerts, enrichment's records), so a trace shows
+ * where exactly-once costs time.  They wait in an otel_txn_t until the
+ * transaction ends and get the events
+ *   kafka.txn.commit.begin   the transaction's last records are in, its
+ *                            offsets and commit are being sent (when
+ *                            otel_txn_commit_begin was called)
+ *   kafka.txn.commit | kafka.txn.abort (status error, `abort_msg`)
+ * and end at that moment.  An otel_txn_t belongs to one thread (the kc_txn
+ * loop's that runs the transaction's hooks): no lock.  Zero-initialise it. */
+#define OTEL_TXN_OPEN 256 /* spans awaiting one commit; more end at once, saying so */
+
+typedef struct otel_txn_s {
+        otel_span_t *open[OTEL_TXN_OPEN]; /* ended (so given back) by otel_txn_end */
+        size_t n;
+        uint64_t begin_ns; /* the commit being sent since; 0: not yet */
+} otel_txn_t;
+
+/* Keeps s until the transaction ends and returns it (still to fill); with
+ * OTEL_TXN_OPEN spans already waiting, ends it at once with an event saying
+ * so and returns NULL.  s NULL: NULL. */
+otel_span_t *otel_txn_add(otel_txn_t *t, otel_span_t *s);
+/* After the pre_commit hook succeeded: the commit is being sent. */
+void otel_txn_commit_begin(otel_txn_t *t);
+/* The transaction committed (ok 1) or aborted (0): ends the waiting spans. */
+void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg);
+
 /* Histogram samples with their trace as the bucket's exemplar (OpenMetrics,
  * common/metrics.h), so a dashboard goes from a slow point to its trace:
  * otel_observe: measured in recorded span `s` (NULL, or tracing off: a plain
@@ -111,7 +140,8 @@ void otel_observe_tp(struct metrics_child_s *c, double v, const void *tp, size_t
 /* Wall-clock time in ns since the epoch. */
 uint64_t otel_now_ns(void);
 
-/* Spans recorded and handed to the exporter, dropped (tests). */
+/* Spans dropped so far; ended and waiting for an export (tests). */
 uint64_t otel_stat_dropped(void);
+size_t otel_stat_queued(void);
 
 #endif

@@ -244,7 +244,10 @@ static kc_txn_res_t wk_pre_commit(kc_txn_t *t, void *opaque) {
                 w->flushing = (int32_t)i;
                 cp_part_flush_dirty(p->cp, wk_dirty, w);
         }
-        return w->emit_failed ? KC_TXN_ABORT : KC_TXN_OK;
+        if (w->emit_failed)
+                return KC_TXN_ABORT;
+        wk_otel_commit_begin(&w->ot); /* the offsets and the commit are sent next */
+        return KC_TXN_OK;
 }
 
 /* The transaction ended: the next registers its changelog partitions anew. */

@@ -49,14 +49,7 @@ static otel_span_t *wk_otel_start(wk_otel_t *o, const char *name, const char *to
                 otel_attr_int(s, "messaging.destination.partition.id", o->partition);
                 otel_attr_int(s, "messaging.kafka.offset", o->offset);
         }
-        if (o->nopen < WK_OTEL_OPEN) {
-                o->open[o->nopen++] = s;
-        } else {
-                otel_event(s, "not awaiting the commit (too many spans in the transaction)", 0);
-                otel_end(s, 0);
-                return NULL;
-        }
-        return s;
+        return otel_txn_add(&o->txn, s);
 }
 
 void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic, const char *group,
@@ -84,15 +77,10 @@ void wk_otel_alert(wk_otel_t *o, const cp_alert_t *al, const char *topic, const 
         otel_attr_int(s, "weir.window.end", al->end_ms);
 }
 
+void wk_otel_commit_begin(wk_otel_t *o) {
+        otel_txn_commit_begin(&o->txn);
+}
+
 void wk_otel_txn(wk_otel_t *o, int ok) {
-        if (!o->nopen)
-                return;
-        uint64_t now = otel_now_ns();
-        for (size_t i = 0; i < o->nopen; i++) {
-                otel_event(o->open[i], ok ? "kafka.txn.commit" : "kafka.txn.abort", now);
-                if (!ok)
-                        otel_error(o->open[i], "transaction aborted: the output is redone");
-                otel_end(o->open[i], now);
-        }
-        o->nopen = 0;
+        otel_txn_end(&o->txn, ok, "transaction aborted: the output is redone");
 }

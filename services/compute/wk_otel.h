@@ -1,10 +1,12 @@
 /* wk_otel — compute's spans (common/otel.h).
  *
  * One INTERNAL span per emitted aggregate or alert, from the window's close
- * (the emission) to the end of the Kafka transaction that carries it: its
- * last event is kafka.txn.commit or kafka.txn.abort (status error), so a
- * trace shows what exactly-once costs.  The span's context is the output
- * record's `traceparent`.
+ * (the emission) to the end of the Kafka transaction that carries it, with
+ * the events kafka.txn.commit.begin (pre_commit done: the changelog is
+ * flushed, the offsets and the commit are being sent) and kafka.txn.commit
+ * or kafka.txn.abort (status error) of common/otel.h's otel_txn_t, as
+ * enrichment's, so a trace shows what exactly-once costs.  The span's context
+ * is the output record's `traceparent`.
  *
  * Links: the sampled input records the worker consumed since its previous
  * emission (at most OTEL_MAX_LINKS; more are counted as dropped links) —
@@ -24,8 +26,6 @@
 #include "cp.h"
 #include "otel.h"
 
-#define WK_OTEL_OPEN 64 /* spans awaiting the commit; beyond, ended at once */
-
 typedef struct wk_otel_s {
         tp_ctx_t in[OTEL_MAX_LINKS]; /* sampled inputs since the last emission */
         size_t nin, seen;            /* kept, and seen (seen - nin: dropped links) */
@@ -34,8 +34,7 @@ typedef struct wk_otel_s {
         int has_trigger;
         int32_t partition;
         int64_t offset;
-        otel_span_t *open[WK_OTEL_OPEN];
-        size_t nopen;
+        otel_txn_t txn;      /* spans awaiting the transaction's end */
         char tp[TP_LEN + 1]; /* the output's traceparent while emitting */
 } wk_otel_t;
 
@@ -49,6 +48,8 @@ void wk_otel_aggregate(wk_otel_t *o, const cp_aggregate_t *a, const char *topic,
 void wk_otel_alert(wk_otel_t *o, const cp_alert_t *al, const char *topic, const char *group,
                    const void **trace, size_t *trace_len);
 
+/* pre_commit succeeded: the commit is being sent. */
+void wk_otel_commit_begin(wk_otel_t *o);
 /* The transaction committed (ok 1) or aborted (0): ends the open spans. */
 void wk_otel_txn(wk_otel_t *o, int ok);
 

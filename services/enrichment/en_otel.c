@@ -7,9 +7,7 @@
 
 /* Spans awaiting the end of the open transaction.  Only the kc_txn loop's
  * thread touches them (en_join's hooks and main.c's), so no lock. */
-static otel_span_t *en_otel_open[EN_OTEL_OPEN];
-static size_t en_otel_nopen;
-static uint64_t en_otel_begin_ns; /* commit being sent since; 0: not yet */
+static otel_txn_t en_otel_spans;
 
 void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_t *r,
                     const en_source_t *sources, size_t nsources, const uint8_t *res,
@@ -57,32 +55,13 @@ void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_
         otel_attr_bool(s, "weir.enrichment.hit", hit);
         otel_attr_cstr(s, "weir.enrichment.result", r->result);
         otel_event(s, "weir.enrichment.output", 0);
-        if (en_otel_nopen < EN_OTEL_OPEN) {
-                en_otel_open[en_otel_nopen++] = s;
-                return;
-        }
-        otel_event(s, "not awaiting the commit (too many spans in the transaction)", 0);
-        otel_end(s, 0);
+        otel_txn_add(&en_otel_spans, s);
 }
 
 void en_otel_commit_begin(void) {
-        if (en_otel_nopen)
-                en_otel_begin_ns = otel_now_ns();
+        otel_txn_commit_begin(&en_otel_spans);
 }
 
 void en_otel_txn(int ok) {
-        if (!en_otel_nopen)
-                return;
-        uint64_t now = otel_now_ns();
-        for (size_t i = 0; i < en_otel_nopen; i++) {
-                otel_span_t *s = en_otel_open[i];
-                if (en_otel_begin_ns)
-                        otel_event(s, "kafka.txn.commit.begin", en_otel_begin_ns);
-                otel_event(s, ok ? "kafka.txn.commit" : "kafka.txn.abort", now);
-                if (!ok)
-                        otel_error(s, "transaction aborted: the record is enriched again");
-                otel_end(s, now);
-        }
-        en_otel_nopen = 0;
-        en_otel_begin_ns = 0;
+        otel_txn_end(&en_otel_spans, ok, "transaction aborted: the record is enriched again");
 }

@@ -17,8 +17,9 @@
  *   kafka.txn.commit | kafka.txn.abort (status error: the record is
  *                            consumed and enriched again, in a new span)
  * (in at-least-once mode "commit" is the producer flush and offset commit).
- * At most EN_OTEL_OPEN spans wait for one commit; more end at once with an
- * event saying so.  With tracing off: one branch per call. */
+ * The commit events are common/otel.h's otel_txn_t, as compute's: at most
+ * OTEL_TXN_OPEN spans wait for one commit; more end at once with an event
+ * saying so.  With tracing off: one branch per call. */
 #ifndef WEIR_EN_OTEL_H
 #define WEIR_EN_OTEL_H
 
@@ -42,8 +43,6 @@ typedef struct en_otel_rec_s {
  * start (otel_now_ns()). */
 void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_t *r,
                     const en_source_t *sources, size_t nsources, const uint8_t *res, size_t stride);
-
-#define EN_OTEL_OPEN 256 /* spans awaiting the commit (one loop thread) */
 
 /* kc_txn hooks' companions (services/enrichment/main.c): the commit is
  * being sent (after pre_commit); the transaction committed (ok 1) or

@@ -5,9 +5,9 @@ test_trace_from_request_to_websocket: a request with a known `traceparent`
 goes through ingress → compute → enrichment → sink (InfluxDB write and the
 WebSocket feed); Jaeger's query API (/api/traces/<id>) must hold spans of all
 four services with the right parent/child chain, the compute span's links to
-its input records (one of them in another trace), its transaction-commit
-event, enrichment's output / commit-begin / commit events (its span ends
-at its transaction's commit) and the semantic-convention and Weir attributes.
+its input records (one of them in another trace), its commit-begin and
+commit events (the span ends at its transaction's commit), enrichment's
+output / commit-begin / commit events (the same) and the semantic-convention and Weir attributes.
 
 test_exemplars_lead_from_latency_to_the_trace: a real Prometheus (exemplar
 storage on) scrapes the four services, which answer its OpenMetrics Accept
@@ -15,14 +15,19 @@ header (every target up: their whole answers parse), with exemplars; /api/v1/que
 request's trace id on the request-latency and end-to-end-latency buckets,
 and Jaeger holds that trace.
 
-test_jaeger_outage_does_not_slow_the_pipeline: Jaeger is killed mid-run; the
-same load then has the same throughput and request latency (within the noise
-of a shared machine), and every service counts the spans it could not export.
+test_jaeger_outage_does_not_slow_the_pipeline: Jaeger is hung (SIGSTOP),
+then killed, mid-run; the same load then has the same throughput and request
+latency (ingress's CPU per reading, and request p50, within bounds) and
+ingress's exporter thread stays all but idle (it backs off between failed
+exports); nothing is exported meanwhile, ingress's queue overflows and
+counts what it drops, and the span of a window compute closes during the
+outage is counted as dropped.
 """
 
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -182,8 +187,13 @@ def test_trace_from_request_to_websocket(kafka, weir_build, tmp_path, jaeger):
     # The window's other input records, and the record that closed it.
     assert (CALLER_TRACE, prod2["spanID"]) in links and len(links) == 2, links
     assert any(tid == ADV_TRACE for tid, _ in links), links
-    events = [f["value"] for lg in agg.get("logs", []) for f in lg["fields"] if f["key"] == "event"]
-    assert "kafka.txn.commit" in events
+    # Compute's transaction, as enrichment's: commit begin (pre_commit done,
+    # the offsets and commit being sent), then the commit, where the span ends.
+    ev = [(lg["timestamp"], f["value"]) for lg in agg.get("logs", []) for f in lg["fields"]
+          if f["key"] == "event"]
+    assert [n for _, n in ev] == ["kafka.txn.commit.begin", "kafka.txn.commit"], ev
+    assert agg["startTime"] <= ev[0][0] <= ev[1][0]
+    assert abs(ev[1][0] - (agg["startTime"] + agg["duration"])) <= 1
 
     (en,) = by_name["enrichment join"]
     assert service(en) == "weir-enrichment" and parent(en) == agg["spanID"]
@@ -309,54 +319,117 @@ def _latencies(p, n):
     return out
 
 
+def _thread_cpu_s(pid, comm=None):
+    """CPU seconds of the threads of process `pid` named `comm` (None: all of
+    them), from /proc/<pid>/task/*/schedstat (ns; /proc's stat has 10 ms
+    ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            if comm is not None and (task / "comm").read_text().strip() != comm:
+                continue
+            total += int((task / "schedstat").read_text().split()[0])
+        except OSError:
+            continue
+    return total / 1e9
+
+
 def test_jaeger_outage_does_not_slow_the_pipeline(kafka, weir_build, tmp_path):
+    # A small queue and batch, so that the outage fills ingress's queue (the
+    # case where an exporter without a backoff would spin through batch
+    # after failed batch).
+    env = dict(OTEL, OTEL_BSP_MAX_QUEUE_SIZE="512", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="64")
     with Jaeger() as j:
         p = Pipeline(weir_build, kafka, tmp_path,
-                     extra_env=dict(OTEL, OTEL_EXPORTER_OTLP_ENDPOINT=j.otlp_endpoint))
+                     extra_env=dict(env, OTEL_EXPORTER_OTLP_ENDPOINT=j.otlp_endpoint))
         try:
             p.start()
-            # 20,000 readings a phase (~1 s unpaced): a run of 3,000 lasted
+            # 20,000 readings a run (~1 s unpaced): a run of 3,000 lasted
             # ~0.15 s, and one scheduling hiccup of a shared runner halved
-            # its rate.
+            # its rate.  3 runs a phase, the best counts: with tracing off
+            # the same three runs in a row differed by up to 2x on a 2-core
+            # machine shared with other builds (0.95-2.14 of the first).
             sim = ["--seed", "7", "--start-time", "2026-11-23T08:00:00Z", "--rate", "20",
                    "--count", "20000", "--unpaced", "--keys", "10"]
             _latencies(p, 20)  # warm up
-            up = p.sim(*sim)
-            lat_up = _latencies(p, 200)
-            exported = p.svc["ingress"].metric("weir_ingress_spans_exported_total")
-            assert exported > 0, p.logs()
-            assert p.svc["ingress"].metric("weir_ingress_spans_dropped_total") == 0
+            ing = p.svc["ingress"].pid
+            cpu, rates, cost = {}, {}, {}
+
+            def phase(name):
+                c0, t0 = _thread_cpu_s(ing, "otel-export"), time.monotonic()
+                runs, per_k = [], []
+                for _ in range(3):
+                    i0 = _thread_cpu_s(ing)
+                    runs.append(p.sim(*sim))
+                    per_k.append(round((_thread_cpu_s(ing) - i0) / 20 * 1e3, 2))  # ms/1000
+                lat = _latencies(p, 200)
+                cpu[name] = (_thread_cpu_s(ing, "otel-export") - c0) / (time.monotonic() - t0)
+                assert all(r["acked"] == 20000 for r in runs), runs
+                rates[name] = [r["rate"] for r in runs]
+                cost[name] = per_k
+                return max(rates[name]), lat
+
+            def counts(name):
+                return {n: s.metric(f"weir_{n}_spans_{name}_total") for n, s in p.svc.items()}
+
+            up, lat_up = phase("up")
+            assert counts("exported")["ingress"] > 0, p.logs()
+            assert counts("dropped")["ingress"] == 0
             # Hung first (SIGSTOP: connections accepted by the kernel, never
             # answered: each export waits out OTEL_EXPORTER_OTLP_TIMEOUT),
             # then gone (connection refused).
             j.proc.send_signal(signal.SIGSTOP)
-            hung = p.sim(*sim)
-            lat_hung = _latencies(p, 200)
+            hung, lat_hung = phase("hung")
             time.sleep(2.5)  # an export has timed out (2 s) by now
-            j.proc.send_signal(signal.SIGCONT)
+            j.proc.send_signal(signal.SIGCONT)  # it may answer what waits in its backlog
             j.kill()
-            down = p.sim(*sim)
-            lat_down = _latencies(p, 200)
-            time.sleep(1.0)  # an export attempt (every 200 ms) has failed by now
-            dropped = {n: s.metric(f"weir_{n}_spans_dropped_total") for n, s in p.svc.items()}
-            assert dropped["ingress"] > 0 and dropped["compute"] > 0, (dropped, p.logs())
-            assert "spans dropped" in (tmp_path / "ingress.log").read_text()
+            time.sleep(0.3)  # an export Jaeger answered has been counted
+            exported = counts("exported")
+            down, lat_down = phase("down")
+            # The sim replays the same hour, so compute emits in the outage
+            # only what idle closes and timing give: close a window of a key
+            # of its own for certain (its aggregate's span has nowhere to go).
+            before = counts("dropped")["compute"]
+            p.post([{"key": "x-out", "value": reading("x-out", T0 + 2_000_000)}])
+            p.advance(T0 + 2_200_000)
+            # Counted at the next export attempt: after the schedule delay
+            # and at most the backoff's 5 s cap (plus a 2 s timeout).
+            deadline = time.monotonic() + 15
+            while counts("dropped")["compute"] <= before and time.monotonic() < deadline:
+                time.sleep(0.2)
+            dropped = counts("dropped")
+            # Every span since Jaeger died is dropped and counted or still
+            # queued: none is exported, ingress's and compute's are counted.
+            assert counts("exported") == exported, (exported, p.logs())
+            assert dropped["ingress"] > 0 and dropped["compute"] > before, (dropped, p.logs())
             assert all(s.alive() for s in p.svc.values())
         finally:
             p.stop()
+    # Logged (at most every 10 s, and at the stop), and ingress's queue (512)
+    # overflowed while its exporter waited: those spans were dropped by the
+    # producer side and counted.
+    log = (tmp_path / "ingress.log").read_text()
+    full = [int(n) for n in re.findall(r"(\d+) with the export queue full", log)]
+    assert full and sum(full) > 0, log[-3000:]
     # Same load, same machine: the collector's absence must not cost the
-    # pipeline (bounds loose enough for a shared 2-core CI runner).
+    # pipeline.
     p50 = {k: statistics.median(v) for k, v in
            (("up", lat_up), ("hung", lat_hung), ("down", lat_down))}
-    print(f"\njaeger outage: sim rate up={up['rate']:.0f}/s hung={hung['rate']:.0f}/s "
-          f"down={down['rate']:.0f}/s; request p50 up={p50['up'] * 1e3:.2f} ms "
-          f"hung={p50['hung'] * 1e3:.2f} ms down={p50['down'] * 1e3:.2f} ms; dropped {dropped}")
-    assert down["acked"] == hung["acked"] == up["acked"] == 20000
-    # 0.6: with the collector gone (connection refused at once) the
-    # exporter encodes and drops batch after batch while the queue is full,
-    # and on a 2-core runner that costs ingress 10-30 % (measured in every
-    # run; a retry backoff is the fix, not yet made).
-    for phase in (hung, down):
-        assert phase["rate"] >= 0.6 * up["rate"], (up, phase)
-    for phase in ("hung", "down"):
-        assert p50[phase] <= 1.5 * p50["up"] + 0.005, p50
+    print(f"\njaeger outage: sim rates (best of 3) up={up:.0f}/s hung={hung:.0f}/s "
+          f"down={down:.0f}/s (all: {rates}); request p50 up={p50['up'] * 1e3:.2f} ms "
+          f"hung={p50['hung'] * 1e3:.2f} ms down={p50['down'] * 1e3:.2f} ms; dropped {dropped}; "
+          f"ingress exporter thread CPU (s/s) {cpu}; ingress CPU-ms per 1000 readings {cost}")
+    # The exporter backs off after a failed export instead of going through
+    # batch after batch: its thread is all but idle while the collector is away.
+    assert cpu["down"] < 0.05 and cpu["hung"] < 0.05, cpu
+    # Throughput as capacity: ingress's CPU per reading (all its threads,
+    # the exporter's included, so an exporter busy with a dead collector
+    # shows here), best of 3 runs, within 1/0.75 of the collector-up cost:
+    # 0.75 or more of the readings per CPU-second.  Not the wall-clock rate:
+    # on a 2-core machine shared with other jobs (load average 14-24) the
+    # best of 3 runs moved 0.48-1.8x between phases with the exporter thread
+    # idle and ingress's CPU per reading within 0.9-1.4x (printed above).
+    for ph in ("hung", "down"):
+        assert min(cost[ph]) * 0.75 <= min(cost["up"]), cost
+    for ph in ("hung", "down"):
+        assert p50[ph] <= 1.5 * p50["up"] + 0.005, p50
