@@ -95,8 +95,17 @@ fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errs
 void fw_check(fw_t *f, const rd_kafka_message_t *m) {
         if (!f || ++f->calls % FW_EVERY)
                 return;
+        /* The fetcher stops when it finds `low` records queued, even for a
+         * moment: a fetch ending at 1000-1006 records (most of them under
+         * load) was gone below `low` by the next look, 16 records later,
+         * and the fetcher slept its full second (docs/BENCHMARKS.md, the
+         * stage breakdown).  Between two looks the loop takes at most
+         * FW_EVERY records, so a queue that reached `low` is seen at
+         * `low - FW_EVERY` or more; arming there catches every stop, at the
+         * cost of a wake-up now and then that was not needed (one
+         * ListOffsets request). */
         size_t len = rd_kafka_queue_length(f->q);
-        if (len >= f->low) {
+        if (len + FW_EVERY >= f->low) {
                 f->armed = 1;
                 return;
         }
