@@ -211,14 +211,12 @@ def main():
             m = p.svc["compute"].metrics()
             wk = sum(v for k, lb, v in m if k == "weir_compute_fetch_wakeups_total")
             print(f"compute: {wk:.0f} fetch wake-ups (fw.h)")
-            m = p.svc["ingress"].metrics()
-            for h in ("weir_ingress_request_duration_seconds", "weir_ingress_produce_duration_seconds"):
-                print(f"ingress: {h} p50 {1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
-                      f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
-            m = p.svc["sink"].metrics()
-            for h in ("weir_sink_influx_write_duration_seconds", "weir_sink_ws_push_latency_seconds"):
-                print(f"sink: {h} p50 {1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
-                      f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
+            for n, hs in (("ingress", ("request_duration", "produce_duration")),
+                          ("sink", ("influx_write_duration", "ws_push_latency"))):
+                m = p.svc[n].metrics()
+                for h in (f"weir_{n}_{x}_seconds" for x in hs):
+                    print(f"{n}: {h} p50 {1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
+                          f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
             per = defaultdict(lambda: ([], []))
             for w, e, a in agg:
                 per[w][0].append(a - w)
