@@ -10,15 +10,17 @@
  * queue holding a whole second of input: ~40 MB of librdkafka message
  * structures at 110k records/s (measured: docs/bench/compute.md).
  *
- * fw watches the queue length every few records; when it falls below
- * queued.min.messages after having reached it (the state in which the
- * fetcher sleeps), it asks the leader of the partition just consumed for its
- * watermarks.  That request is an operation for the very broker thread that
- * fetches, so the thread wakes up, sees the queue below the threshold and
- * fetches at once.  The query blocks for a round trip (longer when the broker
- * is slow), so it runs in fw's own thread, never in the worker's.  When
- * records arrive slower than they are processed the queue never reaches the
- * threshold and fw does nothing.
+ * fw watches the queue length every few (FW_EVERY) records; when it falls
+ * below queued.min.messages - FW_EVERY after having reached that level (so
+ * that no moment at queued.min.messages, the state in which the fetcher
+ * sleeps, goes unseen between two looks), it asks the leader of the
+ * partition just consumed for its watermarks.  That request is an
+ * operation for the very broker thread that fetches, so the thread wakes
+ * up, sees the queue below the threshold and fetches at once.  The query
+ * blocks for a round trip (longer when the broker is slow), so it runs in
+ * fw's own thread, never in the worker's.  When records arrive slower than
+ * they are processed the queue never reaches the threshold and fw does
+ * nothing.
  *
  * With it, queued.min.messages can be small: the queue holds that many
  * records plus one fetch. */

@@ -508,6 +508,53 @@ def test_backlog_with_small_prefetch_wakes_the_fetcher(kafka, topic, weir_build,
           f"{written:.0f} changelog records written, {restored:.0f} restored")
 
 
+def test_fetch_just_past_the_prefetch_threshold_is_followed_at_once(kafka, topic, weir_build,
+                                                                    tmp_path):
+    """Live input in record batches of 1005 records, one every 250 ms: each
+    fetch leaves compute's queue at 1005 records, just past
+    queued.min.messages (1000), where librdkafka 2.0.2's fetcher stops; 16
+    records later the queue is below the threshold again.  fw must see every
+    such stop and wake the fetcher (it looked for the threshold itself and
+    missed most: the fetcher then slept a second, and the next batches
+    waited for it).  Each batch is consumed well within the 250 ms before
+    the next one."""
+    src = topic("in", partitions=1)
+    out = outputs(topic, "t")
+    spec = write_spec(tmp_path / "spec.json", f"t-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1).start()
+    batch, batches = 1005, 24
+    p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5000,
+                  "batch.num.messages": batch, "enable.idempotence": True})
+    t0 = (int(time.time() * 1000) - 3_600_000) // 10_000 * 10_000
+    delays = []
+    try:
+        c.wait_ready(120)
+        seen = 0
+        for b in range(batches):
+            for i in range(batch):  # one window: no output, nothing to commit but offsets
+                key = f"k{i % 50:03d}"
+                p.produce(src, key=key.encode(), value=encode(reading(key, t0 + b, 50.0, 1)))
+            assert p.flush(30) == 0  # one record batch, appended now
+            sent, want = time.time(), (b + 1) * batch
+            while seen < want and time.time() < sent + 5:
+                seen = c.metric("weir_compute_records_in_total") or 0
+                time.sleep(0.005)
+            delays.append(time.time() - sent)
+            time.sleep(max(0.0, sent + 0.25 - time.time()))
+        wakeups = c.metric("weir_compute_fetch_wakeups_total")
+    finally:
+        del p  # closed now, not after the broker has gone
+        assert c.stop() == 0, c.tail()
+    delays.sort()
+    slow = [round(d, 2) for d in delays if d > 0.6]
+    print(f"\n{batches} batches of {batch}: consumed after p50 {delays[len(delays) // 2]:.3f} s, "
+          f"max {delays[-1]:.3f} s; {wakeups:.0f} fetch wake-ups")
+    # The first batch may meet a fetcher still starting; of the others, a
+    # stalled one waits up to 1 s (most of them did before the fix).
+    assert len(slow) <= 2, f"batches consumed late (s): {slow}\n{c.tail()}"
+    assert wakeups and wakeups >= batches // 2
+
+
 def test_eight_workers_each_report_liveness_and_readiness(kafka, topic, weir_build, tmp_path):
     """Issue 17: with COMPUTE_THREADS=8 every worker has its own heartbeat
     ("compute loop 0".."compute loop 7", each in /metrics) and counts in

@@ -118,6 +118,7 @@ class Feed:
     def __init__(self, url):
         self.lat, self.stop, self.ok = [], False, threading.Event()
         self.window = (0, float("inf"))  # window_end range that counts
+        self.keep, self.rows = False, []  # (window_end, arrival) when keep
         threading.Thread(target=lambda: asyncio.run(self.run(url)), daemon=True).start()
         assert self.ok.wait(30), "no WebSocket subscription"
 
@@ -137,6 +138,8 @@ class Feed:
                 for e in m.get("events", []):
                     if lo <= e["time"] <= hi:
                         self.lat.append(now - e["time"])
+                        if self.keep:  # stages.py: per window end
+                            self.rows.append((e["time"], now))
 
 
 # weir-sim posts on one blocking connection: a reading generated while a

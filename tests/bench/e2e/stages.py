@@ -16,9 +16,23 @@ output topics, and prints for the aggregates of the measured windows:
                              a read_committed fetch
   eagg visible - window_end  the same after enrichment's transaction
   ws arrival - window_end    what bench-e2e reports (the sink's WebSocket feed)
+  ws last - eagg last        per window, its last aggregate on the WebSocket
+                             minus its last one visible to the eagg reader:
+                             the sink's hop (its InfluxDB write blocks it)
+
+With READINGS=1 a third reader (read_uncommitted, fetch.wait.max.ms 5) on
+the input topic splits the first stage at the reading that closes each
+window on each partition (the first whose event time reaches the window's
+end): its Kafka timestamp (CreateTime: ingress's produce() call) minus the
+window end is weir-sim's batching and request plus ingress up to produce;
+its arrival at the reader minus CreateTime is ingress's producer (linger,
+acks=all) and the broker; compute's emitted_at minus that arrival (the
+latest partition's) is compute's fetch and processing.
 
 then each service's commit-duration histogram (p50/p99) and transaction
-count, and per window the spread of its aggregates.  A diagnostic, not part
+count, compute's fetch wake-ups (services/compute/fw.h), ingress's request
+and produce durations, the sink's InfluxDB write and WebSocket push
+latencies, and per window the spread of its aggregates.  A diagnostic, not part
 of `make bench`: the extra readers add load of their own.  SVC_ENV (JSON
 {service: {VAR: value}}) sets service variables, e.g. to try a setting.
 """
@@ -77,6 +91,50 @@ class Reader:
         self.c.close()
 
 
+def varint(b, i):
+    """Avro zigzag long at b[i:]: (value, next index)."""
+    shift = v = 0
+    while True:
+        x = b[i]
+        i += 1
+        v |= (x & 0x7F) << shift
+        shift += 7
+        if not x & 0x80:
+            return (v >> 1) ^ -(v & 1), i
+
+
+class ClosingReader:
+    """Input-topic reader: for each (partition, window end) the reading that
+    closed it (first event time >= the end): (event ts, CreateTime, arrival).
+    Decodes only the two leading strings and ts (traffic_reading.avsc)."""
+
+    def __init__(self, bootstrap, topic, window_ms):
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "stages-" + topic,
+                           "auto.offset.reset": "latest", "fetch.wait.max.ms": 5,
+                           "enable.auto.commit": False})
+        self.c.subscribe([topic])
+        self.w, self.st, self.rows, self.stop = window_ms, {}, {}, False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        while not self.stop:
+            for m in self.c.consume(2000, 0.002):
+                if m.error():
+                    continue
+                now = time.time() * 1000
+                b = m.value()
+                n, i = varint(b, 10)
+                n, i = varint(b, i + n)
+                ts, _ = varint(b, i + n)
+                p = m.partition()
+                st = self.st.get(p, ts)
+                if ts > st and ts // self.w > st // self.w:
+                    self.rows[(p, ts // self.w * self.w)] = (ts, m.timestamp()[1], now)
+                self.st[p] = max(st, ts)
+        self.c.close()
+
+
 def row(name, xs):
     print(f"{name:28s} n={len(xs)} p50={pct(xs, .5):.1f} p90={pct(xs, .9):.1f} "
           f"p99={pct(xs, .99):.1f} max={max(xs or [0]):.1f}")
@@ -90,8 +148,11 @@ def main():
         try:
             p.start()
             feed = Feed(p.ws_url)
+            feed.keep = True
             ra = Reader(b.bootstrap, p.topics["agg"], schema("aggregate"))
             re_ = Reader(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+            rr = (ClosingReader(b.bootstrap, p.topics["readings"], bench.WINDOW_MS)
+                  if os.environ.get("READINGS") == "1" else None)
             fl = Floor(b, keys=bench.KEYS, offset_ms=500).start() if FLOOR else None
             time.sleep(2)
             if fl:
@@ -111,6 +172,31 @@ def main():
             row("agg visible - window_end", [a - w for w, e, a in agg])
             row("eagg visible - window_end", [a - w for w, e, a in eagg])
             row("ws arrival - window_end", feed.lat[-r["samples"]:] if r["samples"] else [])
+            # The sink's hop, window by window: its last aggregate on the
+            # WebSocket minus its last one visible to the eagg reader.
+            last_e, last_ws = defaultdict(float), defaultdict(float)
+            for w, e, a in eagg:
+                last_e[w] = max(last_e[w], a)
+            for w, a in feed.rows:
+                if lo <= w <= hi:
+                    last_ws[w] = max(last_ws[w], a)
+            row("ws last - eagg last", [last_ws[w] - last_e[w] for w in last_ws if w in last_e])
+            if rr:
+                rr.stop = True
+                rr.t.join(5)
+                close = defaultdict(list)  # window end -> closing readings
+                for (part, w), v in rr.rows.items():
+                    if lo <= w <= hi:
+                        close[w].append(v)
+                emit = defaultdict(float)  # window end -> last emitted_at
+                for w, e, a in agg:
+                    emit[w] = max(emit[w], e)
+                row("closing: CreateTime - end", [c - w for w, v in close.items() for t, c, a in v])
+                row("closing: reader - CreateTime",
+                    [a - c for w, v in close.items() for t, c, a in v])
+                row("closing: reader - end", [a - w for w, v in close.items() for t, c, a in v])
+                row("emit - last closing reader",
+                    [emit[w] - max(a for t, c, a in v) for w, v in close.items() if w in emit])
             if fl:
                 both = fl.stop()
                 row("floor: hop 1 (source txn)", fl.lat1)
@@ -122,6 +208,15 @@ def main():
                 print(f"{n}: {tx:.0f} transactions, commit p50 "
                       f"{1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
                       f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
+            m = p.svc["compute"].metrics()
+            wk = sum(v for k, lb, v in m if k == "weir_compute_fetch_wakeups_total")
+            print(f"compute: {wk:.0f} fetch wake-ups (fw.h)")
+            for n, hs in (("ingress", ("request_duration", "produce_duration")),
+                          ("sink", ("influx_write_duration", "ws_push_latency"))):
+                m = p.svc[n].metrics()
+                for h in (f"weir_{n}_{x}_seconds" for x in hs):
+                    print(f"{n}: {h} p50 {1000 * bench.hist_quantile(m, h, .5):.1f} ms, p99 "
+                          f"{1000 * bench.hist_quantile(m, h, .99):.1f} ms (whole run)")
             per = defaultdict(lambda: ([], []))
             for w, e, a in agg:
                 per[w][0].append(a - w)
