@@ -107,6 +107,8 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = cc.stable_ms;
         sh.nworkers = (int)cc.threads;
+        if (wk_group_start(&sh, errstr, errstr_size) == -1)
+                goto out;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "
                  "partition(s), %lld worker thread(s), %s",
