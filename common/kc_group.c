@@ -72,8 +72,8 @@ static int grp_count(kc_group_t *g, int state) {
 
 /* Forwards (dst = a loop's queue) or un-forwards (NULL) a partition. */
 static void grp_forward(kc_group_t *g, const rd_kafka_topic_partition_t *p, rd_kafka_queue_t *dst) {
-        rd_kafka_queue_t *pq = rd_kafka_queue_get_partition(kc_rk(g->consumer), p->topic,
-                                                            p->partition);
+        rd_kafka_queue_t *pq =
+                rd_kafka_queue_get_partition(kc_rk(g->consumer), p->topic, p->partition);
         if (!pq) {
                 kc_set_fatal(g->consumer, "no queue for %s[%d]", p->topic, (int)p->partition);
                 return;
@@ -139,8 +139,7 @@ static void grp_dispatch(kc_group_t *g, rd_kafka_topic_partition_list_t **lists,
                 int waiting = 0;
                 for (int i = 0; i < g->n; i++) {
                         kc_group_slot_t *s = &g->slots[i];
-                        if (s->state == SLOT_ATTACHED && atomic_load(&s->pending) &&
-                            !s->ev_late)
+                        if (s->state == SLOT_ATTACHED && atomic_load(&s->pending) && !s->ev_late)
                                 waiting++;
                 }
                 if (!waiting)
@@ -158,8 +157,8 @@ static void grp_dispatch(kc_group_t *g, rd_kafka_topic_partition_list_t **lists,
                 }
                 if (now - said >= 10000) {
                         said = now;
-                        log_warn(KC_GROUP_LOG, "%s: waiting %lld ms for %d loop(s) to %s",
-                                 g->stage, (long long)(now - t0), waiting,
+                        log_warn(KC_GROUP_LOG, "%s: waiting %lld ms for %d loop(s) to %s", g->stage,
+                                 (long long)(now - t0), waiting,
                                  assign ? "take their partitions" : "end their transactions");
                 }
                 pthread_mutex_unlock(&g->lock);

@@ -448,9 +448,8 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t e
                         goto fail;
                 }
         } else if (t->producer) {
-                kc_rebalance_hooks_t hooks = {.assigned = kc_txn_on_assigned,
-                                              .revoked = kc_txn_on_revoked,
-                                              .opaque = t};
+                kc_rebalance_hooks_t hooks = {
+                        .assigned = kc_txn_on_assigned, .revoked = kc_txn_on_revoked, .opaque = t};
                 t->consumer = kc_txn_consumer_new(conf, &hooks, errstr, errstr_size);
         }
         if (!t->producer || !t->consumer)

@@ -488,7 +488,7 @@ static void *wk_main(void *arg) {
         conf.instance = w->index;
         conf.producer_props = producer_props;
         conf.consumer_props = wk_consumer_props;
-        conf.group = sh->group; /* NULL: this loop is a group member itself */
+        conf.group = sh->group;      /* NULL: this loop is a group member itself */
         conf.admin = sh->svc->admin; /* heartbeat "compute loop <index>", kafka assigned */
         conf.stop = &sh->svc->stop;
         conf.hooks = (kc_txn_hooks_t){.process = wk_process,

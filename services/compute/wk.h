@@ -1,8 +1,9 @@
-/* wk — compute's worker threads.  Each worker is one kc_txn loop (its own
- * consumer in the service's group, its own transactional producer), so the
- * input partitions spread over the threads through the group protocol and
- * each partition's engine state (cp_part_t) is owned by exactly one thread:
- * no lock on the per-record path.
+/* wk — compute's worker threads.  Each worker is one kc_txn loop with its
+ * own transactional producer; one worker is also its own consumer in the
+ * service's group, several share the process's one group member
+ * (kc_group.h), which forwards each assigned partition to one of them.
+ * Each partition's engine state (cp_part_t) is owned by exactly one
+ * thread: no lock on the per-record path.
  *
  * Per record (process hook): decode (one av_decoder_t per worker) → extract
  * key, event time, fields (wk_rec) → cp_part_process, whose callbacks encode
@@ -40,7 +41,7 @@ typedef struct wk_shared_s {
          * partitions the workers share (kc_group.h; wk_group_start); NULL
          * with one worker, whose loop is a member itself. */
         kc_group_t *group;
-        const char *topics[2]; /* the input topic: the group's subscription */
+        const char *topics[2];       /* the input topic: the group's subscription */
         const char *group_props[16]; /* the group's consumer properties */
         char group_fetch_max[24];
 
