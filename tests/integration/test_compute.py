@@ -501,9 +501,9 @@ def test_threaded_instances_join_leave_and_one_member_each(kafka, topic, weir_bu
     seen = {}
 
     def action(src, spec, out):
+        t0 = time.time()
         a = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="a", threads=4).start()
         action.a = a
-        t0 = time.time()
         a.wait_ready(60)
         seen["ready_s"] = time.time() - t0
         status, body = a.get("/readyz")
