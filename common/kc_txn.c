@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kc_group.h"
 #include "kc_txn_int.h"
 #include "log.h"
 
@@ -34,8 +35,11 @@ static int txn_fatal(kc_txn_t *t, const char *fmt, ...) {
         return -1;
 }
 
+/* Group mode: the shared stop flag closes the group, whose revocation
+ * commits this loop's transaction; the loop ends once it has closed. */
 static int txn_stop_requested(kc_txn_t *t) {
-        return atomic_load(&t->stopping) || (t->stop_flag && atomic_load(t->stop_flag));
+        return atomic_load(&t->stopping) ||
+               (!t->group && t->stop_flag && atomic_load(t->stop_flag));
 }
 
 enum { TXN_RETRY, TXN_NEEDS_ABORT, TXN_FAILED };
@@ -96,7 +100,7 @@ static int txn_classify(kc_txn_t *t, const char *call, rd_kafka_error_t *error) 
         return r;
 }
 
-static int txn_begin(kc_txn_t *t) {
+int kc_txn_begin(kc_txn_t *t) {
         if (t->open)
                 return 0;
         if (t->failed || t->producer_failed)
@@ -135,7 +139,9 @@ static int txn_rewind(kc_txn_t *t) {
          * was being re-created), are left alone: their next owner starts
          * from the committed offsets anyway. */
         rd_kafka_topic_partition_list_t *assigned = NULL;
-        if (rd_kafka_assignment(kc_rk(t->consumer), &assigned))
+        if (t->group)
+                assigned = rd_kafka_topic_partition_list_copy(t->owned);
+        else if (rd_kafka_assignment(kc_rk(t->consumer), &assigned))
                 assigned = NULL;
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->first->cnt);
         for (int i = 0; i < t->first->cnt; i++) {
@@ -343,6 +349,9 @@ static int txn_commit(kc_txn_t *t) {
 void kc_txn_on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
         (void)kc;
         kc_txn_t *t = opaque;
+        for (int i = 0; t->group && i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_add(t->owned, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
         if (t->waiting)
                 t->repause = 1; /* paused too once assigned (after this poll) */
         if (t->hooks.assigned)
@@ -357,8 +366,11 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
         kc_txn_t *t = opaque;
         if (t->open && !t->failed && !t->producer_failed) {
                 t->revoking = parts;
+                /* Lost: fenced, the offsets cannot be committed.  In
+                 * group mode also a revocation the group stopped waiting
+                 * for; other partitions of this loop are rewound. */
                 if (lost)
-                        txn_abort(t, 0); /* fenced: the offsets cannot be committed */
+                        txn_abort(t, t->group != NULL);
                 else
                         txn_commit(t);
                 t->revoking = NULL;
@@ -368,6 +380,9 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
         kc_txn_uncommitted_drop(t, parts);      /* their next owner redoes the rest */
         if (t->hooks.revoked)
                 t->hooks.revoked(t, parts, lost, t->hooks.opaque);
+        for (int i = 0; t->group && i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_del(t->owned, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
 }
 
 /* ----------------------------------------------------------- the loop */
@@ -386,7 +401,12 @@ static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
                 return;
         }
         const char *topic = rd_kafka_topic_name(m->rkt);
-        if (txn_begin(t) == -1) {
+        /* Group mode: fetched before its partition was revoked from this
+         * loop (the queue is un-forwarded first, but what it held stays):
+         * its next owner consumes it from the committed offset. */
+        if (t->group && !rd_kafka_topic_partition_list_find(t->owned, topic, m->partition))
+                return;
+        if (kc_txn_begin(t) == -1) {
                 /* Consumed but not processed: txn_recover() rewinds to it. */
                 if (t->producer_failed &&
                     !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
@@ -445,7 +465,8 @@ static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         txn_abort(t, 0);
         }
         kc_txn_uncommitted_retry(t, 1);
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc_rk(t->consumer));
+        rd_kafka_resp_err_t err =
+                t->group ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_consumer_close(kc_rk(t->consumer));
         if (err)
                 log_warn(KC_TXN_LOG, "consumer close: %s", rd_kafka_err2str(err));
         rd_kafka_flush(kc_rk(t->producer), 10000);
@@ -503,6 +524,19 @@ static int txn_recover(kc_txn_t *t) {
         return 0;
 }
 
+/* Group mode, every turn: serves a rebalance the group posted; 1 once the
+ * group has closed (the loop ends; fatal if it closed on an error). */
+static int txn_group_turn(kc_txn_t *t, const kc_rebalance_hooks_t *gh) {
+        kc_group_serve(t->group, t->conf.instance, gh);
+        const char *why;
+        if (!kc_group_closed(t->group, &why))
+                return 0;
+        kc_group_serve(t->group, t->conf.instance, gh); /* the close's revocation */
+        if (why[0])
+                txn_fatal(t, "consumer group: %s", why);
+        return 1;
+}
+
 st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         if (t->ran) {
                 snprintf(errstr, errstr_size, "kc_txn_run: already ran");
@@ -511,8 +545,12 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         t->ran = 1;
         rd_kafka_t *c = kc_rk(t->consumer);
         char why[512];
+        kc_rebalance_hooks_t gh = {
+                .assigned = kc_txn_on_assigned, .revoked = kc_txn_on_revoked, .opaque = t};
         while (!t->failed && !txn_stop_requested(t)) {
                 admin_beat(t->beat);
+                if (t->group && txn_group_turn(t, &gh))
+                        break;
                 if (t->producer_failed) {
                         if (txn_recover(t) == -1)
                                 break;
@@ -539,9 +577,14 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         timeout = 0;
                         t->poll_now = 0;
                 }
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout);
+                rd_kafka_message_t *m = t->queue ? rd_kafka_consume_queue(t->queue, timeout)
+                                                 : rd_kafka_consumer_poll(c, timeout);
                 int drained = !m;
                 t->drained = drained;
+                /* A rebalance of this loop's partitions posted meanwhile
+                 * comes before the message (it may revoke its partition). */
+                if (t->group)
+                        kc_group_serve(t->group, t->conf.instance, &gh);
                 if (m) {
                         if (t->failed)
                                 ;
@@ -578,6 +621,8 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         /* Closing may wait for the broker: still this loop's thread, still
          * beating through kc_txn_refused_wait(); done only once it returns. */
         int rc = txn_close(t, errstr, errstr_size);
+        if (t->group)
+                kc_group_detach(t->group, t->conf.instance);
         admin_beat_end(t->beat);
         return rc == 0 ? ST_OK : ST_FATAL;
 }
@@ -586,62 +631,6 @@ void kc_txn_stop(kc_txn_t *t) {
         atomic_store(&t->stopping, 1);
 }
 
-static rd_kafka_resp_err_t txn_produce(kc_txn_t *t, const kc_record_t *rec) {
-        if (txn_begin(t) == -1)
-                return RD_KAFKA_RESP_ERR__STATE;
-        rd_kafka_resp_err_t err = kc_produce(t->producer, rec, NULL, -1);
-        if (err) {
-                if (!t->abort_requested)
-                        log_warn(KC_TXN_LOG, "produce to %s: %s (the transaction will abort)",
-                                 rec->topic, rd_kafka_err2str(err));
-                t->abort_requested = 1;
-                return err;
-        }
-        metrics_inc(t->m_out, 1);
-        return err;
-}
-
-rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
-        rd_kafka_resp_err_t err = txn_produce(t, rec);
-        if (!err && t->produced++ == 0)
-                t->first_out_ms = clk_mono_ms();
-        return err;
-}
-
-rd_kafka_resp_err_t kc_txn_produce_state(kc_txn_t *t, const kc_record_t *rec) {
-        return txn_produce(t, rec);
-}
-
-void kc_txn_produce_wait(kc_txn_t *t, int timeout_ms) {
-        rd_kafka_t *p = kc_rk(t->producer);
-        if (rd_kafka_outq_len(p) > 0)
-                rd_kafka_flush(p, timeout_ms);
-}
-
-void kc_txn_output_pending(kc_txn_t *t) {
-        if (t->open && t->produced++ == 0)
-                t->first_out_ms = clk_mono_ms();
-}
-
-void kc_txn_linger_end(kc_txn_t *t) {
-        t->linger_done = 1;
-}
-
-admin_beat_t *kc_txn_beat(const kc_txn_t *t) {
-        return t ? t->beat : NULL;
-}
-
-kc_t *kc_txn_consumer(kc_txn_t *t) {
-        return t->consumer;
-}
-
-kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t) {
-        return t->guarantee;
-}
-
-const char *kc_txn_id(const kc_txn_t *t) {
-        return t->tid;
-}
-
 /* kc_txn_conf_init, kc_txn_conf_env, kc_txn_default_id, kc_txn_new and
- * kc_txn_destroy are in kc_txn_setup.c. */
+ * kc_txn_destroy are in kc_txn_setup.c; producing and the hooks' small
+ * calls in kc_txn_wait.c. */

@@ -42,7 +42,9 @@
  * Rebalance: before partitions are revoked the open transaction is
  * committed (aborted when they were lost), then hooks.revoked() runs; on
  * assignment hooks.assigned() runs before fetching starts (compute restores
- * state there).
+ * state there).  With conf.group, several loops share one group member
+ * (kc_group.h): the same hooks run in each loop's thread for its own
+ * partitions, and the loop consumes its own queue.
  *
  * At-least-once (PROCESSING_GUARANTEE=at_least_once): no transactions; the
  * commit is flush the producer, check every delivery succeeded, commit the
@@ -102,6 +104,7 @@ typedef enum {
 } kc_txn_res_t;
 
 typedef struct kc_txn_s kc_txn_t;
+typedef struct kc_group_s kc_group_t; /* kc_group.h */
 
 /* Every hook runs in kc_txn_run()'s thread.  Only process is required. */
 typedef struct kc_txn_hooks_s {
@@ -172,6 +175,13 @@ typedef struct kc_txn_conf_s {
          * this service (kc_txn_conf_env; the docs show the same). */
         const char *const *env_defaults;
         kc_txn_hooks_t hooks;
+        /* NULL: the loop has its own consumer (a group member).  Else one
+         * of several loops sharing kc_group's consumer (one member per
+         * process): the loop consumes the partitions the group forwards to
+         * its slot `instance`, the rebalance hooks run in its thread when
+         * the group hands partitions over or takes them back, and it ends
+         * once the group has closed (kc_group.h). */
+        kc_group_t *group;
 } kc_txn_conf_t;
 
 /* PROCESSING_GUARANTEE and the COMMIT_* cadence, as a settings table
@@ -280,6 +290,8 @@ int kc_txn_paused(const kc_txn_t *t);
 admin_beat_t *kc_txn_beat(const kc_txn_t *t);
 
 kc_t *kc_txn_consumer(kc_txn_t *t);
+/* Group mode: the queue the loop consumes (the group's); NULL otherwise. */
+rd_kafka_queue_t *kc_txn_queue(const kc_txn_t *t);
 kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t);
 /* transactional.id in use ("" in at-least-once mode). */
 const char *kc_txn_id(const kc_txn_t *t);

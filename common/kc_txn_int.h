@@ -19,8 +19,13 @@ struct kc_txn_s {
         kc_txn_hooks_t hooks;
         kc_txn_conf_t conf;          /* as given: the producer is re-created from it */
         const char **producer_props; /* malloc'd list (strings are conf's) */
-        kc_t *consumer, *producer;
+        kc_t *consumer, *producer;   /* consumer: the group's in group mode (not owned) */
         atomic_int stopping;
+        /* Group mode (kc_group.h): the group, the queue its partitions come
+         * through, and the partitions it handed this loop. */
+        kc_group_t *group;
+        rd_kafka_queue_t *queue;
+        rd_kafka_topic_partition_list_t *owned;
 
         /* The open transaction (or batch). */
         int open;
@@ -104,6 +109,9 @@ kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *off
 void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts);
 void kc_txn_uncommitted_retry(kc_txn_t *t, int force);
 
+/* Opens a transaction (batch) unless one is open: 0, or -1 (fatal, or the
+ * producer failed). */
+int kc_txn_begin(kc_txn_t *t);
 /* kc_txn.c's abort (returns 1, or -1) and fatal error (returns -1), for
  * kc_txn_wait.c. */
 int kc_txn_abort(kc_txn_t *t, int rewind);
@@ -120,6 +128,12 @@ void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m);
  * whether it must commit now (`drained`: the last poll returned nothing). */
 int64_t kc_txn_due_ms(const kc_txn_t *t);
 int kc_txn_due(kc_txn_t *t, int drained);
+
+/* The loop's consumer (group.id, read_committed for exactly-once, no auto
+ * commit, static membership "<base>-<instance>"), with `hooks`; for
+ * kc_txn_new() and kc_group_new(). */
+kc_t *kc_txn_consumer_new(const kc_txn_conf_t *conf, const kc_rebalance_hooks_t *hooks,
+                          char *errstr, size_t errstr_size);
 
 /* The consumer's rebalance hooks (kc_rebalance_hooks_t), opaque = the
  * kc_txn_t. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cfg_tab.h"
+#include "kc_group.h"
 #include "kc_txn_int.h"
 #include "log.h"
 
@@ -154,8 +155,8 @@ static const char **kc_txn_props(const char *const *a, const char *const *b, con
         return l;
 }
 
-static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
-                           const char *const *props, char *errstr, size_t errstr_size);
+static kc_t *kc_txn_client(kc_txn_t *t, const kc_txn_conf_t *conf, const char *const *props,
+                           char *errstr, size_t errstr_size);
 
 static int kc_txn_stopping(kc_txn_t *t) {
         return (t->stop_flag && atomic_load(t->stop_flag)) || atomic_load(&t->stopping);
@@ -176,8 +177,7 @@ void kc_txn_refused_wait(kc_txn_t *t, int attempt) {
 /* A new producer in t->producer; `old` (NULL, or the failed one) hands its
  * refusal over and is destroyed. */
 static int kc_txn_producer_new(kc_txn_t *t, kc_t *old, char *errstr, size_t errstr_size) {
-        t->producer = kc_txn_client(t, RD_KAFKA_PRODUCER, &t->conf, t->producer_props, errstr,
-                                    errstr_size);
+        t->producer = kc_txn_client(t, &t->conf, t->producer_props, errstr, errstr_size);
         if (t->producer)
                 kc_access_bind(t->producer, t->admin);
         if (old) {
@@ -294,40 +294,53 @@ static int kc_txn_static_member(rd_kafka_conf_t *c, int instance, char *errstr,
         return 0;
 }
 
-static kc_t *kc_txn_client(kc_txn_t *t, rd_kafka_type_t type, const kc_txn_conf_t *conf,
-                           const char *const *props, char *errstr, size_t errstr_size) {
+/* The loop's producer (kc_txn_consumer_new() makes consumers). */
+static kc_t *kc_txn_client(kc_txn_t *t, const kc_txn_conf_t *conf, const char *const *props,
+                           char *errstr, size_t errstr_size) {
         kc_opts_t o = {0};
         o.stage = conf->stage;
         o.group_id = conf->group_id;
         o.props = props;
-        if (type == RD_KAFKA_PRODUCER) {
-                o.transactional_id = t->tid[0] ? t->tid : NULL;
-        } else {
-                o.admin = conf->admin;
-                o.hooks.assigned = kc_txn_on_assigned;
-                o.hooks.revoked = kc_txn_on_revoked;
-                o.hooks.opaque = t;
+        o.transactional_id = t->tid[0] ? t->tid : NULL;
+        rd_kafka_conf_t *c = kc_conf_new(RD_KAFKA_PRODUCER, &o, errstr, errstr_size);
+        return c ? kc_new(RD_KAFKA_PRODUCER, c, &o, errstr, errstr_size) : NULL;
+}
+
+kc_t *kc_txn_consumer_new(const kc_txn_conf_t *conf, const kc_rebalance_hooks_t *hooks,
+                          char *errstr, size_t errstr_size) {
+        const char **props = kc_txn_props(conf->props, conf->consumer_props, NULL);
+        if (!props) {
+                snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
+                return NULL;
         }
-        rd_kafka_conf_t *c = kc_conf_new(type, &o, errstr, errstr_size);
+        kc_opts_t o = {0};
+        o.stage = conf->stage;
+        o.group_id = conf->group_id;
+        o.props = props;
+        o.admin = conf->admin;
+        o.hooks = *hooks;
+        kc_t *kc = NULL;
+        rd_kafka_conf_t *c = kc_conf_new(RD_KAFKA_CONSUMER, &o, errstr, errstr_size);
         if (!c)
-                return NULL;
-        if (type == RD_KAFKA_CONSUMER &&
-            kc_txn_static_member(c, conf->instance, errstr, errstr_size) == -1) {
+                goto out;
+        if (kc_txn_static_member(c, conf->instance, errstr, errstr_size) == -1) {
                 rd_kafka_conf_destroy(c);
-                return NULL;
+                goto out;
         }
         /* Not negotiable, whatever KAFKA_* says: the loop commits offsets
          * itself, and exactly-once must not read aborted input. */
         char err[256];
-        if (type == RD_KAFKA_CONSUMER &&
-            (rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
-             (t->guarantee == KC_EXACTLY_ONCE &&
-              rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err))))) {
+        if (rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
+            (conf->guarantee == KC_EXACTLY_ONCE &&
+             rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err)))) {
                 snprintf(errstr, errstr_size, "kafka consumer: %s", err);
                 rd_kafka_conf_destroy(c);
-                return NULL;
+                goto out;
         }
-        return kc_new(type, c, &o, errstr, errstr_size);
+        kc = kc_new(RD_KAFKA_CONSUMER, c, &o, errstr, errstr_size);
+out:
+        free(props);
+        return kc;
 }
 
 static void kc_txn_metrics(kc_txn_t *t) {
@@ -422,20 +435,28 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t e
          * commit (20,000 records aborted and redone in a CI run). */
         if (kc_txn_producer_start(t, errstr, errstr_size) == -1)
                 goto fail;
-        if (t->producer) {
-                const char **cprops = kc_txn_props(conf->props, conf->consumer_props, NULL);
-                if (!cprops) {
-                        snprintf(errstr, errstr_size, "kafka transactional loop: out of memory");
-                        *st = ST_NOMEM;
+        if (t->producer && conf->group) {
+                /* The group's consumer; its coordinator subscribes once
+                 * every loop attached (kc_group.h). */
+                t->group = conf->group;
+                t->consumer = kc_group_consumer(t->group);
+                t->queue = kc_group_queue(t->group, conf->instance);
+                t->owned = rd_kafka_topic_partition_list_new(8);
+                if (!t->queue || !t->owned) {
+                        snprintf(errstr, errstr_size, "kafka transactional loop: no group slot %d",
+                                 conf->instance);
                         goto fail;
                 }
-                t->consumer =
-                        kc_txn_client(t, RD_KAFKA_CONSUMER, conf, cprops, errstr, errstr_size);
-                free(cprops);
+        } else if (t->producer) {
+                kc_rebalance_hooks_t hooks = {
+                        .assigned = kc_txn_on_assigned, .revoked = kc_txn_on_revoked, .opaque = t};
+                t->consumer = kc_txn_consumer_new(conf, &hooks, errstr, errstr_size);
         }
         if (!t->producer || !t->consumer)
                 goto fail;
-        if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)
+        if (t->group)
+                kc_group_attach(t->group, conf->instance);
+        else if (kc_subscribe(t->consumer, conf->topics, errstr, errstr_size) == -1)
                 goto fail;
         char idle[96] = "";
         if (t->idle_ms >= 0)
@@ -456,6 +477,8 @@ fail:
          * because the stop flag was raised is not a failure at all. */
         if (*st != ST_NOMEM)
                 *st = kc_txn_stopping(t) ? ST_STOPPED : ST_FATAL;
+        if (conf->group) /* never to attach: not waited for */
+                kc_group_detach(conf->group, conf->instance);
         kc_txn_destroy(t);
         return NULL;
 }
@@ -465,8 +488,13 @@ void kc_txn_destroy(kc_txn_t *t) {
                 return;
         /* Not run (or failed in creation): kc_destroy() closes the consumer
          * (leaving the group) and purges the producer. */
-        kc_destroy(t->consumer);
+        if (t->group) /* the group's consumer: kc_group_destroy() */
+                kc_group_detach(t->group, t->conf.instance);
+        else
+                kc_destroy(t->consumer);
         kc_destroy(t->producer);
+        if (t->owned)
+                rd_kafka_topic_partition_list_destroy(t->owned);
         admin_beat_end(t->beat);
         free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);

@@ -7,7 +7,10 @@
  * again from the position when it is resumed, so nothing is lost by
  * pausing.  A partition assigned during the pause is paused once it is
  * assigned (kc_txn_wait_repause, after the poll that assigned it); a record
- * that still arrives from it is put back (kc_txn_put_back). */
+ * that still arrives from it is put back (kc_txn_put_back).
+ *
+ * Also the calls hooks make that are no part of the state machine:
+ * producing (kc_txn_produce*), accessors. */
 #include <stdio.h>
 
 #include "kc_txn_int.h"
@@ -16,7 +19,10 @@
 static void txn_pause_assignment(kc_txn_t *t, int pause) {
         rd_kafka_t *rk = kc_rk(t->consumer);
         rd_kafka_topic_partition_list_t *parts = NULL;
-        if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
+        /* Group mode: this loop's partitions only (kc_group.h). */
+        if (t->group)
+                parts = rd_kafka_topic_partition_list_copy(t->owned);
+        else if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
                 return;
         if (parts->cnt > 0) {
                 rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rk, parts)
@@ -183,4 +189,67 @@ int kc_txn_drained(const kc_txn_t *t) {
 
 int kc_txn_paused(const kc_txn_t *t) {
         return t->waiting != 0;
+}
+
+void kc_txn_linger_end(kc_txn_t *t) {
+        t->linger_done = 1;
+}
+
+admin_beat_t *kc_txn_beat(const kc_txn_t *t) {
+        return t ? t->beat : NULL;
+}
+
+kc_t *kc_txn_consumer(kc_txn_t *t) {
+        return t->consumer;
+}
+
+kc_guarantee_t kc_txn_guarantee(const kc_txn_t *t) {
+        return t->guarantee;
+}
+
+const char *kc_txn_id(const kc_txn_t *t) {
+        return t->tid;
+}
+
+rd_kafka_queue_t *kc_txn_queue(const kc_txn_t *t) {
+        return t->queue;
+}
+
+/* ------------------------------------------------ producing, small calls */
+
+static rd_kafka_resp_err_t txn_produce(kc_txn_t *t, const kc_record_t *rec) {
+        if (kc_txn_begin(t) == -1)
+                return RD_KAFKA_RESP_ERR__STATE;
+        rd_kafka_resp_err_t err = kc_produce(t->producer, rec, NULL, -1);
+        if (err) {
+                if (!t->abort_requested)
+                        log_warn(KC_TXN_LOG, "produce to %s: %s (the transaction will abort)",
+                                 rec->topic, rd_kafka_err2str(err));
+                t->abort_requested = 1;
+                return err;
+        }
+        metrics_inc(t->m_out, 1);
+        return err;
+}
+
+rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
+        rd_kafka_resp_err_t err = txn_produce(t, rec);
+        if (!err && t->produced++ == 0)
+                t->first_out_ms = clk_mono_ms();
+        return err;
+}
+
+rd_kafka_resp_err_t kc_txn_produce_state(kc_txn_t *t, const kc_record_t *rec) {
+        return txn_produce(t, rec);
+}
+
+void kc_txn_produce_wait(kc_txn_t *t, int timeout_ms) {
+        rd_kafka_t *p = kc_rk(t->producer);
+        if (rd_kafka_outq_len(p) > 0)
+                rd_kafka_flush(p, timeout_ms);
+}
+
+void kc_txn_output_pending(kc_txn_t *t) {
+        if (t->open && t->produced++ == 0)
+                t->first_out_ms = clk_mono_ms();
 }

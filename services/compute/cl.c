@@ -246,7 +246,7 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
                 if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
                         return ST_FATAL;
         }
-        fw_t *fw = fw_new(kc_rk(kc), NULL, errstr, errstr_size);
+        fw_t *fw = fw_new(kc_rk(kc), NULL, NULL, errstr, errstr_size);
         st_t rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, beat,
                                        errstr, errstr_size)
                      : ST_FATAL;

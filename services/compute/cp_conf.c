@@ -4,11 +4,11 @@
 #include <string.h>
 
 #define F(m) CFG_FIELD(cp_conf_t, m)
-/* One worker unless asked, as Kafka Streams' num.stream.threads: every
- * worker is a group member of its own, and members that join at once often
- * miss each other's round (the broker completes it with the first, the
- * other's join makes its SyncGroup fail, and librdkafka 2.0.2 to 2.6 waits
- * out its 1 s join backoff before joining again). */
+/* One worker unless asked, as Kafka Streams' num.stream.threads.  With
+ * more, the process is still one group member (kc_group.h): members
+ * joining at once used to miss each other's round (the broker completes
+ * it with the first, the other's join makes its SyncGroup fail, and
+ * librdkafka 2.0.2 to 2.6 waits out its 1 s join backoff). */
 static const cfg_def_t cp_conf_rows[] = {
         {.name = "COMPUTE_THREADS",
          .type = CFG_INT,
@@ -16,13 +16,11 @@ static const cfg_def_t cp_conf_rows[] = {
          .def = "1",
          .min = 1,
          .max = CP_CONF_MAX_THREADS,
-         .doc = "worker threads, each a member of the group (Kafka Streams' "
-                "`num.stream.threads` defaults to 1 too). One worker processed 410k–610k records "
-                "per CPU-second in bench-compute (docs/bench/compute.md, `make bench`); scale out "
-                "with more instances, or more threads. Several members starting at once often "
-                "need 1–2 s to be assigned instead of tens of ms: the broker completes the first "
-                "one's round alone, the others' joins fail its SyncGroup, and librdkafka waits out "
-                "a 1 s join backoff before joining again"},
+         .doc = "worker threads (Kafka Streams' `num.stream.threads` defaults to 1 too). The "
+                "process is one member of the group whatever the count: its consumer's partitions "
+                "are shared out among the workers (**Scaling** below). One worker processed "
+                "410k–610k records per CPU-second in bench-compute (docs/bench/compute.md, `make "
+                "bench`); scale out with more instances, or more threads"},
         {.name = "CHANGELOG_STABLE_TIMEOUT",
          .type = CFG_DURATION,
          F(stable_ms),

@@ -15,7 +15,8 @@
 
 struct fw_s {
         rd_kafka_t *rk;
-        rd_kafka_queue_t *q; /* the consumer queue every partition feeds */
+        rd_kafka_queue_t *q; /* the queue the partitions feed */
+        int own_q;           /* q is the consumer queue's reference (destroyed here) */
         size_t low;          /* queued.min.messages */
         size_t arm;          /* low - FW_EVERY (at least 1): see fw_check() */
         int armed;           /* the queue reached `arm` since the last wake-up */
@@ -58,7 +59,8 @@ static void *fw_main(void *arg) {
         return NULL;
 }
 
-fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errstr_size) {
+fw_t *fw_new(rd_kafka_t *rk, rd_kafka_queue_t *q, metrics_child_t *wakeups, char *errstr,
+             size_t errstr_size) {
         char val[32];
         size_t sz = sizeof(val);
         if (rd_kafka_conf_get(rd_kafka_conf(rk), "queued.min.messages", val, &sz) !=
@@ -75,7 +77,9 @@ fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errs
         f->m_wakeups = wakeups;
         f->low = (size_t)strtoul(val, NULL, 10);
         f->arm = f->low > FW_EVERY ? f->low - FW_EVERY : 1;
-        if (!(f->q = rd_kafka_queue_get_consumer(rk))) {
+        f->q = q;
+        f->own_q = !q;
+        if (f->own_q && !(f->q = rd_kafka_queue_get_consumer(rk))) {
                 snprintf(errstr, errstr_size, "fetch wake-up: not a group consumer");
                 free(f);
                 return NULL;
@@ -87,7 +91,8 @@ fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errs
                 snprintf(errstr, errstr_size, "fetch wake-up thread: %s", strerror(e));
                 pthread_cond_destroy(&f->cond);
                 pthread_mutex_destroy(&f->lock);
-                rd_kafka_queue_destroy(f->q);
+                if (f->own_q)
+                        rd_kafka_queue_destroy(f->q);
                 free(f);
                 return NULL;
         }
@@ -143,6 +148,7 @@ void fw_destroy(fw_t *f) {
         pthread_join(f->thread, NULL);
         pthread_cond_destroy(&f->cond);
         pthread_mutex_destroy(&f->lock);
-        rd_kafka_queue_destroy(f->q);
+        if (f->own_q)
+                rd_kafka_queue_destroy(f->q);
         free(f);
 }

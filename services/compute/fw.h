@@ -42,9 +42,12 @@
 typedef struct fw_s fw_t;
 
 /* For consumer `rk` (which must outlive fw_destroy()): reads its
- * queued.min.messages and starts the thread.  `wakeups` (NULL: none) is
+ * queued.min.messages and starts the thread.  `q`: the queue the records
+ * come through (kc_txn_queue(): a loop of several sharing the consumer,
+ * kept by its owner until fw_destroy()), or NULL for the consumer's own.  `wakeups` (NULL: none) is
  * incremented at every wake-up.  NULL with errstr. */
-fw_t *fw_new(rd_kafka_t *rk, metrics_child_t *wakeups, char *errstr, size_t errstr_size);
+fw_t *fw_new(rd_kafka_t *rk, rd_kafka_queue_t *q, metrics_child_t *wakeups, char *errstr,
+             size_t errstr_size);
 
 /* In the consuming thread, for every consumed message (cheap: looks at the
  * queue every 16th call). */

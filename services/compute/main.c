@@ -6,7 +6,8 @@
  * a bad rule stops start-up naming its column), the changelog topic
  * (created when missing: compacted, as many partitions as the input), then
  * COMPUTE_THREADS workers (wk.h), each a transactional consume-process-
- * produce loop in its own thread.  It ends on SIGTERM (each loop commits,
+ * produce loop in its own thread; with more than one they share one group
+ * member (kc_group.h, wk_group_start).  It ends on SIGTERM (each loop commits,
  * leaves the group, exits 0) or on a fatal error in any worker (exit 1). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +108,8 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         sh.changelog_partitions = cl_partitions;
         sh.restore_stable_ms = cc.stable_ms;
         sh.nworkers = (int)cc.threads;
+        if (wk_group_start(&sh, errstr, errstr_size) == -1)
+                goto out;
         log_info(STAGE,
                  "pipeline %s: %s → %s, %s (alerts), %s (DLQ); changelog %s; %d input "
                  "partition(s), %lld worker thread(s), %s",

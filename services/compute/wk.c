@@ -486,13 +486,13 @@ static void *wk_main(void *arg) {
          * peaked at ~23-25 MiB instead of 72-77, and finished sooner (docs/
          * bench/compute.md).  KAFKA_* overrides all of these. */
         static const char *const producer_props[] = {"partitioner", "murmur2_random", NULL};
-        static const char *const consumer_props[] = {FW_PREFETCH_PROPS, NULL};
         const char *topics[] = {sh->svc->spec->input.topic, NULL};
         conf.topics = topics;
         conf.instance = w->index;
         conf.producer_props = producer_props;
-        conf.consumer_props = consumer_props;
-        conf.admin = sh->svc->admin; /* heartbeat "compute loop <index>", kafka assigned n/m */
+        conf.consumer_props = wk_consumer_props;
+        conf.group = sh->group;      /* NULL: this loop is a group member itself */
+        conf.admin = sh->svc->admin; /* heartbeat "compute loop <index>", kafka assigned */
         conf.stop = &sh->svc->stop;
         conf.hooks = (kc_txn_hooks_t){.process = wk_process,
                                       .pre_commit = wk_pre_commit,
@@ -511,8 +511,8 @@ static void *wk_main(void *arg) {
                         log_info(WK_LOG, "worker %d: %s", w->index, err);
                 else
                         wk_fail(w, "%s", err);
-        } else if (!(w->fw = fw_new(kc_rk(kc_txn_consumer(w->txn)), sh->m_wakeups, err,
-                                    sizeof(err)))) {
+        } else if (!(w->fw = fw_new(kc_rk(kc_txn_consumer(w->txn)), kc_txn_queue(w->txn),
+                                    sh->m_wakeups, err, sizeof(err)))) {
                 wk_fail(w, "%s", err);
         } else {
                 pthread_mutex_lock(&sh->lock);

@@ -1,8 +1,9 @@
-/* wk — compute's worker threads.  Each worker is one kc_txn loop (its own
- * consumer in the service's group, its own transactional producer), so the
- * input partitions spread over the threads through the group protocol and
- * each partition's engine state (cp_part_t) is owned by exactly one thread:
- * no lock on the per-record path.
+/* wk — compute's worker threads.  Each worker is one kc_txn loop with its
+ * own transactional producer; one worker is also its own consumer in the
+ * service's group, several share the process's one group member
+ * (kc_group.h), which forwards each assigned partition to one of them.
+ * Each partition's engine state (cp_part_t) is owned by exactly one
+ * thread: no lock on the per-record path.
  *
  * Per record (process hook): decode (one av_decoder_t per worker) → extract
  * key, event time, fields (wk_rec) → cp_part_process, whose callbacks encode
@@ -36,6 +37,13 @@ typedef struct wk_shared_s {
         const char *group_id;      /* consumer group of every worker */
         int64_t restore_stable_ms; /* cl_reader_new() */
         int changelog_partitions;  /* input partitions beyond it have nowhere to keep state */
+        /* COMPUTE_THREADS > 1: the process's one group member, whose
+         * partitions the workers share (kc_group.h; wk_group_start); NULL
+         * with one worker, whose loop is a member itself. */
+        kc_group_t *group;
+        const char *topics[2];       /* the input topic: the group's subscription */
+        const char *group_props[16]; /* the group's consumer properties */
+        char group_fetch_max[24];
 
         pthread_mutex_t lock;
         int restoring;       /* restores in progress, all workers */
@@ -52,7 +60,12 @@ typedef struct wk_shared_s {
  * errstr. */
 int wk_shared_init(wk_shared_t *sh, svc_t *svc, const cp_engine_t *engine, char *errstr,
                    size_t errstr_size);
+/* Destroys the group (after every worker ended) and what init made. */
 void wk_shared_fini(wk_shared_t *sh);
+
+/* With more than one worker (sh->nworkers, sh->txn set): the group member
+ * they share.  0, or -1 with errstr. */
+int wk_group_start(wk_shared_t *sh, char *errstr, size_t errstr_size);
 
 typedef struct wk_s wk_t;
 

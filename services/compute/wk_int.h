@@ -64,6 +64,10 @@ struct wk_s {
         char errstr[512];
 };
 
+/* The consumer properties of compute's input consumers (fw.h, wk.c says
+ * why). */
+extern const char *const wk_consumer_props[];
+
 void wk_fail(wk_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The partition's entry, or NULL when out of range. */

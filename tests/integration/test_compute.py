@@ -29,6 +29,7 @@ import time
 import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 import admin
 import compute_ref as ref
@@ -376,12 +377,12 @@ def test_million_events_exactly_once_and_equal(kafka, topic, weir_build, tmp_pat
     assert read_topic(kafka.bootstrap, out["dlq"], idle=1.0) == []
 
 
-def _crash_or_scale_run(kafka, topic, weir_build, tmp_path, n, action):
-    parts = 4
+def _crash_or_scale_run(kafka, topic, weir_build, tmp_path, n, action, parts=4):
     src = topic("in", partitions=parts)
     out = outputs(topic, "r")
     out["changelog"] = topic("cl", partitions=parts, config={"cleanup.policy": "compact"})
     spec = write_spec(tmp_path / "spec.json", f"r-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    action.group = "weir-compute-" + f"r-{src}"[:60]  # main.c: weir-compute-<pipeline name>
     per, end = generate(n, 300, parts, 120_000, seed=2)
     want = expected(per)
     # Events arrive while compute runs (over ~20 s), so the crashes and the
@@ -464,6 +465,106 @@ def test_second_instance_joins_and_leaves(kafka, topic, weir_build, tmp_path):
         assert a.stop() == 0, a.tail()
     print(f"\ninstance b processed {seen['b_in']:.0f} records "
           f"(restored {seen['b_restored']:.0f} state records) and exited 0")
+
+
+def group_members(bootstrap, group):
+    """The consumer group's members as the broker describes them (Kafka's
+    DescribeGroups through confluent-kafka's AdminClient): [(client_id,
+    host, [partitions])]."""
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    d = a.describe_consumer_groups([group])[group].result(15)
+    return [(m.client_id, m.host, sorted(tp.partition for tp in m.assignment.topic_partitions))
+            for m in d.members]
+
+
+def test_threaded_instances_join_leave_and_one_member_each(kafka, topic, weir_build, tmp_path):
+    """COMPUTE_THREADS=4 on 8 partitions: one group member per process, its
+    partitions forwarded to the four workers (kc_group.h).  200,000 events
+    over ~20 s; a second 4-thread instance joins mid-stream (partitions move
+    between the processes, state restored from the changelog) and leaves
+    again (SIGTERM: exit 0); every expected aggregate exactly once and
+    equal.  The broker sees exactly one member per running process."""
+    seen = {}
+
+    def action(src, spec, out):
+        t0 = time.time()
+        a = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="a", threads=4).start()
+        action.a = a
+        a.wait_ready(60)
+        seen["ready_s"] = time.time() - t0
+        status, body = a.get("/readyz")
+        assert "ok: kafka assigned 1/1\n" in body, body
+        m = group_members(kafka.bootstrap, action.group)
+        assert len(m) == 1 and m[0][2] == list(range(8)), m
+        wait_for(lambda: (a.metric("weir_compute_records_in_total") or 0) > 0, 60, "a working")
+        time.sleep(2)
+        b = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="b", threads=4).start()
+        try:
+            wait_for(lambda: (b.metric("weir_compute_records_in_total") or 0) > 1000, 60,
+                     "b taking partitions and processing")
+            m = wait_for(lambda: (lambda m: m if len(m) == 2 and all(x[2] for x in m) else None)(
+                group_members(kafka.bootstrap, action.group)), 30, "two members, both assigned")
+            seen["two"] = m
+            assert sorted(p for x in m for p in x[2]) == list(range(8)), m
+            time.sleep(3)
+            seen["b_in"] = b.metric("weir_compute_records_in_total")
+            seen["b_restored"] = b.metric("weir_compute_restored_records_total")
+        finally:
+            seen["b_rc"] = b.stop(signal.SIGTERM, timeout=60)
+        assert seen["b_rc"] == 0, b.tail()
+        m = wait_for(lambda: (lambda m: m if len(m) == 1 and m[0][2] == list(range(8)) else None)(
+            group_members(kafka.bootstrap, action.group)), 30, "a alone again, all 8 partitions")
+
+    out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
+                                               action, parts=8)
+    a = action.a
+    try:
+        produce(kafka.bootstrap, src, flush_records(8, end))
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+        assert a.get("/readyz")[0] == 200
+    finally:
+        assert a.stop() == 0, a.tail()
+    print(f"\n4 threads ready in {seen['ready_s']:.2f} s; members with b: {seen['two']}; "
+          f"b processed {seen['b_in']:.0f} records (restored {seen['b_restored']:.0f} state "
+          f"records) and exited 0")
+
+
+def test_threaded_sigkill_and_restart_exactly_once(kafka, topic, weir_build, tmp_path):
+    """COMPUTE_THREADS=4 on 8 partitions, SIGKILLed twice mid-stream and
+    restarted at once: state restored, every aggregate exactly once, and
+    once the dead member's session has timed out the group holds one
+    member again, with all 8 partitions."""
+    rnd = random.Random(5)
+    kills = []
+
+    def action(src, spec, out):
+        c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="k4", threads=4)
+        c.start()
+        for _ in range(2):
+            c.wait_ready(90)
+            wait_for(lambda: (c.metric("weir_compute_records_in_total") or 0) > 0, 60,
+                     "records flowing")
+            time.sleep(rnd.uniform(0.5, 3.0))
+            kills.append(c.metric("weir_compute_records_in_total"))
+            c.proc.kill()
+            c.proc.wait()
+            c.start()
+        action.c = c
+
+    out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
+                                               action, parts=8)
+    c = action.c
+    try:
+        produce(kafka.bootstrap, src, flush_records(8, end))
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+        assert c.metric("weir_compute_restored_records_total") > 0, c.tail()
+        m = wait_for(lambda: (lambda m: m if len(m) == 1 and m[0][2] == list(range(8)) else None)(
+            group_members(kafka.bootstrap, action.group)), 30, "one member with 8 partitions")
+    finally:
+        assert c.stop() == 0, c.tail()
+    print(f"\nkilled after {kills} records; {len(want)} aggregates equal; members {m}")
 
 
 def test_backlog_with_small_prefetch_wakes_the_fetcher(kafka, topic, weir_build, tmp_path):
@@ -557,10 +658,11 @@ def test_fetch_just_past_the_prefetch_threshold_is_followed_at_once(kafka, topic
 
 def test_eight_workers_each_report_liveness_and_readiness(kafka, topic, weir_build, tmp_path):
     """Issue 17: with COMPUTE_THREADS=8 every worker has its own heartbeat
-    ("compute loop 0".."compute loop 7", each in /metrics) and counts in
-    the readiness condition: /readyz reaches "ok: kafka assigned 8/8" (the
-    admin server used to hold 16 conditions, so only the first six workers
-    reported).  With ADMIN_STALL=2s, idle workers keep /healthz at 200."""
+    ("compute loop 0".."compute loop 7", each in /metrics, and "compute
+    group" for the one group member's thread).  The process is one group
+    member, so /readyz reaches "ok: kafka assigned 1/1", set once every
+    worker has taken its partitions (issue 20).  With ADMIN_STALL=2s, idle
+    workers keep /healthz at 200."""
     parts = 8
     src = topic("in", partitions=parts)
     out = outputs(topic, "w8")
@@ -581,15 +683,12 @@ def test_eight_workers_each_report_liveness_and_readiness(kafka, topic, weir_bui
             time.sleep(0.05)
         status, body = seen[-1]
         assert status == 200, f"not ready: {body}\n{c.tail()}"
-        assert "ok: kafka assigned 8/8\n" in body, body
+        assert "ok: kafka assigned 1/1\n" in body, body
         assert "ok: state restored 1/1\n" in body, body
-        # Workers register as they start ("unmet: starting" meanwhile); once
-        # all have, the condition counts the eight consumers.
+        # One consumer for the eight workers: the condition counts one.
         counts = sorted({ln for _, b in seen for ln in b.splitlines() if "kafka assigned" in ln})
         for _, b in seen:
-            if "unmet: starting" not in b:
-                assert all(ln.endswith("/8") for ln in b.splitlines()
-                           if "kafka assigned" in ln), b
+            assert all(ln.endswith("/1") for ln in b.splitlines() if "kafka assigned" in ln), b
         _, text = c.get("/metrics")
         ages = {}
         for line in text.splitlines():
@@ -597,6 +696,7 @@ def test_eight_workers_each_report_liveness_and_readiness(kafka, topic, weir_bui
                 name = line.split('"')[1]
                 ages[name] = float(line.rsplit(" ", 1)[1])
         assert sorted(ages) == [f"compute loop {i}" for i in range(8)], ages
+        assert 'weir_heartbeat_age_seconds{thread="compute group"}' in text
         assert all(0 <= a < 2 for a in ages.values()), ages
         # No input at all: the loops still turn (and beat) well inside 2 s.
         for _ in range(10):

@@ -17,6 +17,7 @@
 
 #include "clk.h"
 #include "kc.h"
+#include "kc_group.h"
 #include "kc_txn.h"
 #include "log.h"
 #include "metrics.h"
@@ -35,6 +36,9 @@ typedef struct run_s {
         int committed, aborted, assigned, revoked;
         time_t deadline;
         atomic_int stop;
+        /* Group mode: records committed by every loop, and the group's
+         * stop flag raised once they are all in. */
+        atomic_int *total, *stop_all;
 } run_t;
 
 static kc_txn_res_t on_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opaque) {
@@ -67,8 +71,12 @@ static void on_committed(kc_txn_t *t, int64_t records, void *opaque) {
                 r->done[i] += r->pending[i];
                 r->pending[i] = 0;
         }
-        if (r->committed_records >= N_RECORDS)
+        if (r->total) {
+                if (atomic_fetch_add(r->total, (int)records) + (int)records >= N_RECORDS)
+                        atomic_store(r->stop_all, 1);
+        } else if (r->committed_records >= N_RECORDS) {
                 atomic_store(&r->stop, 1);
+        }
 }
 
 static void on_aborted(kc_txn_t *t, void *opaque) {
@@ -93,8 +101,8 @@ static void on_revoked(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts
 static kc_txn_res_t on_tick(kc_txn_t *t, void *opaque) {
         (void)t;
         run_t *r = opaque;
-        if (time(NULL) > r->deadline)
-                atomic_store(&r->stop, 1); /* watchdog: the checks will fail */
+        if (time(NULL) > r->deadline) /* watchdog: the checks will fail */
+                atomic_store(r->stop_all ? r->stop_all : &r->stop, 1);
         return KC_TXN_OK;
 }
 
@@ -717,6 +725,104 @@ static void test_conf_env(void) {
         unsetenv("POD_NAME");
 }
 
+/* Group mode (kc_group.h): two loops share one consumer, each with its
+ * own transactional producer; the first aborts every 3rd transaction
+ * (rewinding only its own partitions).  Every record is committed by
+ * exactly one loop exactly once, the 3 partitions are split between them
+ * and all revoked at close. */
+typedef struct group_loop_s {
+        run_t r;
+        kc_txn_t *t;
+        pthread_t th;
+        int rc;
+        char err[512];
+} group_loop_t;
+
+static void *group_loop_main(void *arg) {
+        group_loop_t *l = arg;
+        l->rc = (int)kc_txn_run(l->t, l->err, sizeof(l->err));
+        return NULL;
+}
+
+static void test_group_two_loops(void) {
+        rd_kafka_mock_cluster_t *mc;
+        kc_t *p = mock_setup(&mc);
+        if (!p)
+                return;
+        static group_loop_t loops[2];
+        static atomic_int total, stop;
+        memset(loops, 0, sizeof(loops));
+        atomic_store(&total, 0);
+        atomic_store(&stop, 0);
+        const char *topics[] = {"in", NULL};
+        const char *props[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mc), NULL};
+        kc_txn_conf_t conf;
+        kc_txn_conf_init(&conf);
+        conf.stage = "grouptest";
+        conf.group_id = "g-group";
+        conf.topics = topics;
+        conf.batch_records = 40;
+        conf.batch_ms = 50;
+        conf.props = props;
+        conf.stop = &stop;
+        char err[512] = "";
+        kc_group_t *g = kc_group_new(&conf, 2, err, sizeof(err));
+        TH_CHECK(g != NULL);
+        if (!g) {
+                fprintf(stderr, "  %s\n", err);
+                kc_destroy(p);
+                return;
+        }
+        conf.group = g;
+        for (int i = 0; i < 2; i++) {
+                group_loop_t *l = &loops[i];
+                l->r.out = "out";
+                l->r.deadline = time(NULL) + 30;
+                l->r.total = &total;
+                l->r.stop_all = &stop;
+                l->r.abort_every = i == 0 ? 3 : 0;
+                conf.instance = i;
+                conf.hooks = (kc_txn_hooks_t){.process = on_process,
+                                              .pre_commit = on_pre_commit,
+                                              .committed = on_committed,
+                                              .aborted = on_aborted,
+                                              .assigned = on_assigned,
+                                              .revoked = on_revoked,
+                                              .tick = on_tick,
+                                              .opaque = &l->r};
+                l->t = kc_txn_new(&conf, NULL, l->err, sizeof(l->err));
+                TH_CHECK(l->t != NULL);
+        }
+        for (int i = 0; i < 2; i++)
+                if (loops[i].t)
+                        pthread_create(&loops[i].th, NULL, group_loop_main, &loops[i]);
+        for (int i = 0; i < 2; i++)
+                if (loops[i].t)
+                        pthread_join(loops[i].th, NULL);
+        TH_CHECK(loops[0].t && loops[1].t && strcmp(kc_txn_id(loops[0].t), kc_txn_id(loops[1].t)));
+        for (int i = 0; i < 2; i++) {
+                TH_CHECK_INT(loops[i].rc, 0);
+                if (loops[i].rc)
+                        fprintf(stderr, "  loop %d: %s\n", i, loops[i].err);
+                /* 3 partitions over 2 loops: 2 and 1. */
+                TH_CHECK(loops[i].r.assigned >= 1);
+                TH_CHECK_INT(loops[i].r.revoked, loops[i].r.assigned);
+                kc_txn_destroy(loops[i].t);
+        }
+        TH_CHECK_INT(loops[0].r.assigned + loops[1].r.assigned, 3);
+        TH_CHECK(loops[0].r.aborted >= 1);
+        int missing = 0, dup = 0;
+        for (int i = 0; i < N_RECORDS; i++) {
+                int n = loops[0].r.done[i] + loops[1].r.done[i];
+                missing += n == 0;
+                dup += n > 1;
+        }
+        TH_CHECK_INT(missing, 0);
+        TH_CHECK_INT(dup, 0);
+        kc_group_destroy(g);
+        kc_destroy(p);
+}
+
 static void test_cleanup(void) {
         metrics_reset();
 }
@@ -725,4 +831,4 @@ TH_MAIN("kc_txn", TH_T(test_setup), TH_T(test_new_kinds), TH_T(test_conf_env),
         TH_T(test_eos_aborts), TH_T(test_eos_fenced_recovers), TH_T(test_eos_fenced_gives_up),
         TH_T(test_eos_produce_wait), TH_T(test_alo), TH_T(test_ack_external_not_yet),
         TH_T(test_ack_external_revoke_while_waiting), TH_T(test_ack_external_stop_while_waiting),
-        TH_T(test_cleanup))
+        TH_T(test_group_two_loops), TH_T(test_cleanup))
