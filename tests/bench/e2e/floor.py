@@ -26,6 +26,7 @@ requests of compute's, less the changelog.  Run it alongside the load
 window and key and three small clients to the broker's work.  offset_ms
 keeps its bursts off Weir's own, which come at the window end.
 """
+import os
 import subprocess
 import threading
 import time
@@ -35,6 +36,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 POLL_S = 0.001  # consume() waits this long for a full batch: keep it short
+NO_WINDOW = (float("inf"), float("-inf"))  # lo > hi: nothing counts
 
 
 class Floor:
@@ -45,7 +47,9 @@ class Floor:
         self.t_in, self.t_a, self.t_b = (f"floor-{tag}.{n}" for n in ("in", "a", "b"))
         for t in (self.t_in, self.t_a, self.t_b):
             broker.create_topic(t, partitions=partitions)
-        self.lat, self.lat1, self.window = [], [], (0, float("inf"))
+        # Window ends that count: none until the caller sets the window (the
+        # clients' start-up, first transactions included, is not measured).
+        self.lat, self.lat1, self.window = [], [], NO_WINDOW
         self.errors = []
         # Set at the reader's first arrival: the three clients have joined
         # and a record went all the way (the caller measures only after).
@@ -176,10 +180,20 @@ class FloorC(Floor):
                 (self.lat1 if hop == "A" else self.lat).append(at - end)
 
     def start(self):
+        # FLOOR_DEBUG (librdkafka debug contexts, e.g. "topic,metadata,eos"):
+        # the clients' log goes to build/bench/floor-c-<mode>.log instead of
+        # being reported as errors.
+        self.debug_log = None
+        err = subprocess.PIPE
+        if os.environ.get("FLOOR_DEBUG"):
+            self.debug_log = self.exe.parent / f"floor-c-{self.mode}.log"
+            err = open(self.debug_log, "w")
         self.proc = subprocess.Popen(
             [str(self.exe), self.b.bootstrap, self.t_in, self.t_a, self.t_b, str(self.keys),
              str(self.parts), str(self.offset_ms), str(self.period_ms), self.mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        if self.debug_log:
+            err.close()  # the child holds its own copy
         t = threading.Thread(target=self._read, daemon=True)
         t.start()
         self._threads.append(t)
@@ -194,7 +208,7 @@ class FloorC(Floor):
             self.proc.wait()
         for t in self._threads:
             t.join(5)
-        err = self.proc.stderr.read().strip()
+        err = self.proc.stderr.read().strip() if self.proc.stderr else ""
         if self.proc.returncode not in (0, -15) or err:
             self.errors.append(f"floor-c exit {self.proc.returncode}: {err[-300:]}")
         return self.lat
