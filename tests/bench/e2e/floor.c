@@ -67,7 +67,8 @@ static void die_err(const char *what, rd_kafka_error_t *e) {
 }
 
 /* A client configuration with bootstrap.servers and the given pairs
- * (NULL-terminated); the caller passes it to rd_kafka_new, which owns it. */
+ * (ended by END); the caller passes it to rd_kafka_new, which owns it. */
+#define END ((const char *)NULL) /* a bare NULL may be an int in varargs */
 static rd_kafka_conf_t *conf_new(const char *k, ...) {
         char errstr[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -115,7 +116,7 @@ static rd_kafka_t *consumer_new(const char *group, const char *topic, const char
                                              "read_committed", "auto.offset.reset", "earliest",
                                              "partition.assignment.strategy", "cooperative-sticky",
                                              "heartbeat.interval.ms", "1000", "session.timeout.ms",
-                                             "10000", "queued.max.messages.kbytes", "8192", NULL));
+                                             "10000", "queued.max.messages.kbytes", "8192", END));
         rd_kafka_poll_set_consumer(rk);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
@@ -136,11 +137,11 @@ static rd_kafka_t *txn_producer_new(const char *tid, const char *id) {
         if (alo)
                 return client_new(RD_KAFKA_PRODUCER,
                                   conf_new("client.id", id, "linger.ms", "1", "enable.idempotence",
-                                           "true", "acks", "all", NULL));
+                                           "true", "acks", "all", END));
         rd_kafka_t *rk =
                 client_new(RD_KAFKA_PRODUCER, conf_new("client.id", id, "transactional.id", tid,
                                                        "linger.ms", "1", "retry.backoff.ms", "20",
-                                                       "transaction.timeout.ms", "10000", NULL));
+                                                       "transaction.timeout.ms", "10000", END));
         rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
         if (e)
                 die_err("init_transactions", e);
@@ -210,7 +211,7 @@ static void *source(void *arg) {
         /* Only the group's metadata is used: the source reads nothing. */
         rd_kafka_t *c =
                 client_new(RD_KAFKA_CONSUMER, conf_new("client.id", "floor-source", "group.id",
-                                                       group, "enable.auto.commit", "false", NULL));
+                                                       group, "enable.auto.commit", "false", END));
         rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(parts);
         for (int i = 0; i < parts; i++)
                 rd_kafka_topic_partition_list_add(offs, t_in, i);
