@@ -214,7 +214,7 @@ def lat_stats(lat):
 def floor_stats(f):
     both = f.stop()
     return dict(lat_stats(both), hop1_p50_ms=round(pct(f.lat1, 0.5), 1),
-                hop1_p99_ms=round(pct(f.lat1, 0.99), 1), errors=f.errors)
+                hop1_p99_ms=round(pct(f.lat1, 0.99), 1), worst=f.worst(), errors=f.errors)
 
 
 def load_with_floor(p, b, feed, rate, rss, mode="eos"):
@@ -286,6 +286,7 @@ ALO = {"compute": {"PROCESSING_GUARANTEE": "at_least_once"},
 def show_floor(label, f):
     print(f"bench-e2e {label} samples={f['samples']} p50_ms={f['p50_ms']} p99_ms={f['p99_ms']} "
           f"max_ms={f['max_ms']} hop1_p50_ms={f['hop1_p50_ms']} hop1_p99_ms={f['hop1_p99_ms']} "
+          f"worst(s,hop1,both)={f.get('worst')} load={open('/proc/loadavg').read().split()[0]} "
           f"errors={f['errors'] or 'none'}", flush=True)
 
 

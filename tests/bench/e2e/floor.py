@@ -50,6 +50,8 @@ class Floor:
         # Window ends that count: none until the caller sets the window (the
         # clients' start-up, first transactions included, is not measured).
         self.lat, self.lat1, self.window = [], [], NO_WINDOW
+        # The window end of each latency, to find the worst windows (worst()).
+        self.ends, self.ends1 = [], []
         self.errors = []
         # Set at the reader's first arrival: the three clients have joined
         # and a record went all the way (the caller measures only after).
@@ -108,6 +110,7 @@ class Floor:
                 end = int(m.value())
                 if self.window[0] <= end <= self.window[1]:
                     self.lat1.append(now - end)
+                    self.ends1.append(end)
                 if not open_:
                     p.begin_transaction()
                     open_ = True
@@ -134,6 +137,7 @@ class Floor:
                 lo, hi = self.window
                 if lo <= end <= hi:
                     self.lat.append(now - end)
+                    self.ends.append(end)
         c.close()
 
     def start(self):
@@ -142,6 +146,20 @@ class Floor:
             t.start()
             self._threads.append(t)
         return self
+
+    def worst(self, n=5):
+        """The n window ends with the slowest record through both hops:
+        [(s after the measured window's start, hop-1 max ms, both max ms)].
+        A stall of the clients shows as consecutive windows ~period_ms
+        apart whose latencies fall by ~period_ms each (a backlog)."""
+        w1, w = {}, {}
+        for e, x in zip(self.ends1, self.lat1):
+            w1[e] = max(w1.get(e, 0), x)
+        for e, x in zip(self.ends, self.lat):
+            w[e] = max(w.get(e, 0), x)
+        top = sorted(w, key=w.get, reverse=True)[:n]
+        return [(round((e - self.window[0]) / 1000, 1),
+                 round(w1[e]) if e in w1 else None, round(w[e])) for e in sorted(top)]
 
     def stop(self):
         self._stop.set()
@@ -178,6 +196,7 @@ class FloorC(Floor):
             lo, hi = self.window
             if lo <= end <= hi:
                 (self.lat1 if hop == "A" else self.lat).append(at - end)
+                (self.ends1 if hop == "A" else self.ends).append(end)
 
     def start(self):
         # FLOOR_DEBUG (librdkafka debug contexts, e.g. "topic,metadata,eos"):
