@@ -143,6 +143,8 @@ class Feed:
                     m = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
                 except asyncio.TimeoutError:
                     continue
+                except websockets.ConnectionClosed:
+                    return  # the pipeline stopped (its sink closed the feed)
                 now = time.time() * 1000
                 lo, hi = self.window
                 for e in m.get("events", []):
