@@ -84,7 +84,8 @@ WARMUP_NOTE = (
     "every arrival until the row set their window, so that second, once per hop, gave floor.c a hop-1 p99 of "
     "830-906 ms; `floor.c` now also looks its output topics up when it starts (`rd_kafka_topic_new`, "
     "`rd_kafka_metadata`), as a user of 2.0.2 avoiding the delay would. Weir's producers meet the same delay "
-    "on their first record to each topic after a start (outside the rows: the pipeline has run for minutes by then).\n")
+    "on their first record to each topic after a start (with `KAFKA_DEBUG=topic,metadata`: compute's first aggregate "
+    "waited 0.98 s for the scan, enrichment's 0.64 s), outside the rows: the pipeline has run for minutes by then.\n")
 o.append("## End to end (`make bench-e2e`)\n")
 if e2e:
     sm = e2e.get("summary", {})
