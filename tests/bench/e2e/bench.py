@@ -43,8 +43,8 @@ BENCH_SIM_BATCH overrides the batch).
   topics, exec to the first 200 on /readyz (polled every 5 ms); the median.
   compute's includes restoring its state from the changelog, which by then
   holds the whole run's closed windows (~0.85 records per key and 100 ms
-  window of load: 136k after this bench's rows on 6 Dec 2026, read in
-  0.2-0.5 s on the 2 shared cores) until the broker compacts it; each
+  window of load: 136k-234k after this bench's rows on 6 Dec 2026, read
+  in 0.2-0.5 s on the 2 shared cores) until the broker compacts it; each
   run's restored records and restore time are printed beside it.
 - What is not measured: each yardstick's and Weir's own start-up.  Weir's
   services, the floors' clients and the Kafka Streams applications are
