@@ -22,6 +22,12 @@
  * flushes its records, the relay flushes what it produced and then commits
  * its offsets (as Weir's at-least-once loop does).
  *
+ * Client settings: what a user tuning these clients for latency sets, the
+ * generic ones Weir sets too (common/kc_conf.c, common/kc_txn_setup.c), and
+ * nothing of Weir's own logic.  Each producer looks its output topic up
+ * before its first transaction (see out_topic()).  FLOOR_DEBUG, if set, is
+ * passed to every client as librdkafka's `debug` (its log goes to stderr).
+ *
  * Usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS OFFSET_MS
  *              PERIOD_MS eos|alo
  */
@@ -61,12 +67,16 @@ static void die_err(const char *what, rd_kafka_error_t *e) {
 }
 
 /* A client configuration with bootstrap.servers and the given pairs
- * (NULL-terminated); the caller passes it to rd_kafka_new, which owns it. */
+ * (ended by END); the caller passes it to rd_kafka_new, which owns it. */
+#define END ((const char *)NULL) /* a bare NULL may be an int in varargs */
 static rd_kafka_conf_t *conf_new(const char *k, ...) {
         char errstr[512];
         rd_kafka_conf_t *c = rd_kafka_conf_new();
         if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)))
                 die("bootstrap.servers", errstr);
+        const char *dbg = getenv("FLOOR_DEBUG");
+        if (dbg && *dbg && rd_kafka_conf_set(c, "debug", dbg, errstr, sizeof(errstr)))
+                die("debug", errstr);
         va_list ap;
         va_start(ap, k);
         for (; k; k = va_arg(ap, const char *)) {
@@ -97,11 +107,16 @@ static void emit(char hop, const rd_kafka_message_t *m, int64_t at) {
         pthread_mutex_unlock(&out_lock);
 }
 
-static rd_kafka_t *consumer_new(const char *group, const char *topic) {
-        rd_kafka_t *rk =
-                client_new(RD_KAFKA_CONSUMER, conf_new("group.id", group, "enable.auto.commit",
-                                                       "false", "isolation.level", "read_committed",
-                                                       "auto.offset.reset", "earliest", NULL));
+/* Weir's consumers' generic tuning (common/kc_conf.c): cooperative
+ * rebalances, a 1 s heartbeat, 8 MiB of prefetch. */
+static rd_kafka_t *consumer_new(const char *group, const char *topic, const char *id) {
+        rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER,
+                                    conf_new("client.id", id, "group.id", group,
+                                             "enable.auto.commit", "false", "isolation.level",
+                                             "read_committed", "auto.offset.reset", "earliest",
+                                             "partition.assignment.strategy", "cooperative-sticky",
+                                             "heartbeat.interval.ms", "1000", "session.timeout.ms",
+                                             "10000", "queued.max.messages.kbytes", "8192", END));
         rd_kafka_poll_set_consumer(rk);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(l, topic, RD_KAFKA_PARTITION_UA);
@@ -116,19 +131,45 @@ static rd_kafka_t *consumer_new(const char *group, const char *topic) {
  * retry.backoff.ms 20 as Weir's transactional producers: a transaction
  * begun right after a commit gets CONCURRENT_TRANSACTIONS until the
  * broker has written the markers, and librdkafka's default 100 ms backoff
- * then stalls the next commit (a user tuning for latency sets it too). */
-static rd_kafka_t *txn_producer_new(const char *tid) {
+ * then stalls the next commit (a user tuning for latency sets it too);
+ * transaction.timeout.ms 10000 as Weir's. */
+static rd_kafka_t *txn_producer_new(const char *tid, const char *id) {
         if (alo)
                 return client_new(RD_KAFKA_PRODUCER,
-                                  conf_new("linger.ms", "1", "enable.idempotence", "true", "acks",
-                                           "all", NULL));
+                                  conf_new("client.id", id, "linger.ms", "1", "enable.idempotence",
+                                           "true", "acks", "all", END));
         rd_kafka_t *rk =
-                client_new(RD_KAFKA_PRODUCER, conf_new("transactional.id", tid, "linger.ms", "1",
-                                                       "retry.backoff.ms", "20", NULL));
+                client_new(RD_KAFKA_PRODUCER, conf_new("client.id", id, "transactional.id", tid,
+                                                       "linger.ms", "1", "retry.backoff.ms", "20",
+                                                       "transaction.timeout.ms", "10000", END));
         rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
         if (e)
                 die_err("init_transactions", e);
         return rk;
+}
+
+/* A handle on producer p's output topic, its partitions looked up now.
+ * librdkafka 2.0.2 looks a topic up on its own only when the application
+ * creates its handle (rd_kafka_topic_new); rd_kafka_producev() with
+ * RD_KAFKA_V_TOPIC(name) creates it internally without a lookup, so the
+ * first record to a topic waited for the main thread's 1 s topic scan
+ * ("Topic ... metadata information unknown", then the MetadataRequest,
+ * 0.8-1 s after "New local topic" in a FLOOR_DEBUG=topic,metadata log):
+ * the first transaction of each hop took ~1 s.  The caller destroys the
+ * handle before the producer. */
+static rd_kafka_topic_t *out_topic(rd_kafka_t *p, const char *topic) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(p, topic, NULL);
+        if (!rkt)
+                die("topic", rd_kafka_err2str(rd_kafka_last_error()));
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err = rd_kafka_metadata(p, 0, rkt, &md, 30000);
+        if (err)
+                die("metadata", rd_kafka_err2str(err));
+        int n = md->topic_cnt == 1 && !md->topics[0].err ? md->topics[0].partition_cnt : 0;
+        rd_kafka_metadata_destroy(md);
+        if (n < parts)
+                die(topic, "fewer partitions than PARTITIONS");
+        return rkt;
 }
 
 static void begin(rd_kafka_t *p) {
@@ -165,11 +206,12 @@ static void *source(void *arg) {
         char tid[256], group[256], key[32], val[32];
         snprintf(tid, sizeof(tid), "%s.src-c", t_a);
         snprintf(group, sizeof(group), "%s.src-c", t_in);
-        rd_kafka_t *p = txn_producer_new(tid);
+        rd_kafka_t *p = txn_producer_new(tid, "floor-source");
+        rd_kafka_topic_t *out = out_topic(p, t_a);
         /* Only the group's metadata is used: the source reads nothing. */
         rd_kafka_t *c =
-                client_new(RD_KAFKA_CONSUMER,
-                           conf_new("group.id", group, "enable.auto.commit", "false", NULL));
+                client_new(RD_KAFKA_CONSUMER, conf_new("client.id", "floor-source", "group.id",
+                                                       group, "enable.auto.commit", "false", END));
         rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(parts);
         for (int i = 0; i < parts; i++)
                 rd_kafka_topic_partition_list_add(offs, t_in, i);
@@ -184,7 +226,7 @@ static void *source(void *arg) {
                 for (int k = 0; k < keys; k++) {
                         snprintf(key, sizeof(key), "x-%d", k);
                         rd_kafka_resp_err_t err = rd_kafka_producev(
-                                p, RD_KAFKA_V_TOPIC(t_a), RD_KAFKA_V_PARTITION(k % parts),
+                                p, RD_KAFKA_V_RKT(out), RD_KAFKA_V_PARTITION(k % parts),
                                 RD_KAFKA_V_KEY(key, strlen(key)),
                                 RD_KAFKA_V_VALUE(val, strlen(val)),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -197,6 +239,7 @@ static void *source(void *arg) {
         }
         rd_kafka_topic_partition_list_destroy(offs);
         rd_kafka_destroy(c);
+        rd_kafka_topic_destroy(out);
         rd_kafka_destroy(p);
         return NULL;
 }
@@ -206,8 +249,9 @@ static void *relay(void *arg) {
         char tid[256], group[256];
         snprintf(tid, sizeof(tid), "%s.relay-c", t_b);
         snprintf(group, sizeof(group), "%s.relay-c", t_a);
-        rd_kafka_t *c = consumer_new(group, t_a);
-        rd_kafka_t *p = txn_producer_new(tid);
+        rd_kafka_t *c = consumer_new(group, t_a, "floor-relay");
+        rd_kafka_t *p = txn_producer_new(tid, "floor-relay");
+        rd_kafka_topic_t *out = out_topic(p, t_b);
         int open = 0;
         while (!stop) {
                 /* Drain what is fetched, then commit on the first empty poll. */
@@ -231,7 +275,7 @@ static void *relay(void *arg) {
                                 open = 1;
                         }
                         rd_kafka_resp_err_t err = rd_kafka_producev(
-                                p, RD_KAFKA_V_TOPIC(t_b), RD_KAFKA_V_PARTITION(m->partition),
+                                p, RD_KAFKA_V_RKT(out), RD_KAFKA_V_PARTITION(m->partition),
                                 RD_KAFKA_V_KEY(m->key, m->key_len),
                                 RD_KAFKA_V_VALUE(m->payload, m->len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
@@ -242,6 +286,7 @@ static void *relay(void *arg) {
         }
         rd_kafka_consumer_close(c);
         rd_kafka_destroy(c);
+        rd_kafka_topic_destroy(out);
         rd_kafka_destroy(p);
         return NULL;
 }
@@ -250,7 +295,7 @@ static void *reader(void *arg) {
         (void)arg;
         char group[256];
         snprintf(group, sizeof(group), "%s.reader-c", t_b);
-        rd_kafka_t *c = consumer_new(group, t_b);
+        rd_kafka_t *c = consumer_new(group, t_b, "floor-reader");
         while (!stop) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1);
                 if (!m)

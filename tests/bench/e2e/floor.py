@@ -26,6 +26,7 @@ requests of compute's, less the changelog.  Run it alongside the load
 window and key and three small clients to the broker's work.  offset_ms
 keeps its bursts off Weir's own, which come at the window end.
 """
+import os
 import subprocess
 import threading
 import time
@@ -35,6 +36,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 POLL_S = 0.001  # consume() waits this long for a full batch: keep it short
+NO_WINDOW = (float("inf"), float("-inf"))  # lo > hi: nothing counts
 
 
 class Floor:
@@ -45,7 +47,11 @@ class Floor:
         self.t_in, self.t_a, self.t_b = (f"floor-{tag}.{n}" for n in ("in", "a", "b"))
         for t in (self.t_in, self.t_a, self.t_b):
             broker.create_topic(t, partitions=partitions)
-        self.lat, self.lat1, self.window = [], [], (0, float("inf"))
+        # Window ends that count: none until the caller sets the window (the
+        # clients' start-up, first transactions included, is not measured).
+        self.lat, self.lat1, self.window = [], [], NO_WINDOW
+        # The window end of each latency, to find the worst windows (worst()).
+        self.ends, self.ends1 = [], []
         self.errors = []
         # Set at the reader's first arrival: the three clients have joined
         # and a record went all the way (the caller measures only after).
@@ -104,6 +110,7 @@ class Floor:
                 end = int(m.value())
                 if self.window[0] <= end <= self.window[1]:
                     self.lat1.append(now - end)
+                    self.ends1.append(end)
                 if not open_:
                     p.begin_transaction()
                     open_ = True
@@ -130,6 +137,7 @@ class Floor:
                 lo, hi = self.window
                 if lo <= end <= hi:
                     self.lat.append(now - end)
+                    self.ends.append(end)
         c.close()
 
     def start(self):
@@ -138,6 +146,20 @@ class Floor:
             t.start()
             self._threads.append(t)
         return self
+
+    def worst(self, n=5):
+        """The n window ends with the slowest record through both hops:
+        [(s after the measured window's start, hop-1 max ms, both max ms)].
+        A stall of the clients shows as consecutive windows ~period_ms
+        apart whose latencies fall by ~period_ms each (a backlog)."""
+        w1, w = {}, {}
+        for e, x in zip(self.ends1, self.lat1):
+            w1[e] = max(w1.get(e, 0), x)
+        for e, x in zip(self.ends, self.lat):
+            w[e] = max(w.get(e, 0), x)
+        top = sorted(w, key=w.get, reverse=True)[:n]
+        return [(round((e - self.window[0]) / 1000, 1),
+                 round(w1[e]) if e in w1 else None, round(w[e])) for e in sorted(top)]
 
     def stop(self):
         self._stop.set()
@@ -174,12 +196,23 @@ class FloorC(Floor):
             lo, hi = self.window
             if lo <= end <= hi:
                 (self.lat1 if hop == "A" else self.lat).append(at - end)
+                (self.ends1 if hop == "A" else self.ends).append(end)
 
     def start(self):
+        # FLOOR_DEBUG (librdkafka debug contexts, e.g. "topic,metadata,eos"):
+        # the clients' log goes to build/bench/floor-c-<mode>.log instead of
+        # being reported as errors.
+        self.debug_log = None
+        err = subprocess.PIPE
+        if os.environ.get("FLOOR_DEBUG"):
+            self.debug_log = self.exe.parent / f"floor-c-{self.mode}.log"
+            err = open(self.debug_log, "w")
         self.proc = subprocess.Popen(
             [str(self.exe), self.b.bootstrap, self.t_in, self.t_a, self.t_b, str(self.keys),
              str(self.parts), str(self.offset_ms), str(self.period_ms), self.mode],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
+        if self.debug_log:
+            err.close()  # the child holds its own copy
         t = threading.Thread(target=self._read, daemon=True)
         t.start()
         self._threads.append(t)
@@ -194,7 +227,7 @@ class FloorC(Floor):
             self.proc.wait()
         for t in self._threads:
             t.join(5)
-        err = self.proc.stderr.read().strip()
+        err = self.proc.stderr.read().strip() if self.proc.stderr else ""
         if self.proc.returncode not in (0, -15) or err:
             self.errors.append(f"floor-c exit {self.proc.returncode}: {err[-300:]}")
         return self.lat

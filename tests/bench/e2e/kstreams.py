@@ -64,7 +64,8 @@ class KStreamsPeer:
                     f"aggregates={self.t_agg}", f"reference={self.t_ref}", f"output={self.t_out}",
                     f"commit_ms={commit_ms}", f"app_id=ks-{tag}", f"state_dir={self.state}/s",
                     f"window_ms={window_ms}", "grace_ms=0"]
-        self.lat, self.window, self.errors = [], (0, float("inf")), []
+        # No window end counts until the caller sets the window (lo > hi).
+        self.lat, self.window, self.errors = [], (float("inf"), float("-inf")), []
         self._stop = threading.Event()
         self.proc = None
         self.log = REPO / "build" / "bench" / f"kstreams-e2e-{commit_ms}ms.log"
