@@ -272,6 +272,7 @@ kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts,
         kc->ready_cond = -1;
         kc->hooks = opts->hooks;
         pthread_mutex_init(&kc->lock, NULL);
+        pthread_mutex_init(&kc->topics_lock, NULL);
 
         char name[160];
         snprintf(name, sizeof(name), "weir_%s_kafka_delivery_reports_total", kc->stage);
@@ -356,6 +357,7 @@ fail:
                 rd_kafka_destroy(kc->rk);
         kc_stats_destroy(kc->stats);
         kc_access_fini(kc);
+        pthread_mutex_destroy(&kc->topics_lock);
         pthread_mutex_destroy(&kc->lock);
         free(kc);
         return NULL;
@@ -390,6 +392,7 @@ kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_siz
                 admin_ready_set(kc->admin, kc->ready_cond, 0);
         kc_access_bind(kc, kc->admin);
         kc_access_carry(kc, old);
+        kc_topics_carry(kc, old);
         if (old->poll_started && kc_poll_start(kc, errstr, errstr_size) == -1) {
                 old->ready_cond = kc->ready_cond;
                 kc->ready_cond = -1;
@@ -427,6 +430,10 @@ void kc_destroy(kc_t *kc) {
                  * kc_dr_batch references released) before the handle goes. */
                 rd_kafka_purge(kc->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 rd_kafka_flush(kc->rk, 5000);
+                /* Our references go before the handle (nothing produces now). */
+                int n = atomic_exchange(&kc->ntopics, 0);
+                for (int i = 0; i < n; i++)
+                        rd_kafka_topic_destroy(kc->topics[i]);
         }
         if (kc->ready_cond >= 0)
                 admin_ready_set(kc->admin, kc->ready_cond, 0);
@@ -450,6 +457,7 @@ void kc_destroy(kc_t *kc) {
         rd_kafka_destroy(kc->rk);
         kc_access_fini(kc);
         kc_stats_destroy(kc->stats);
+        pthread_mutex_destroy(&kc->topics_lock);
         pthread_mutex_destroy(&kc->lock);
         free(kc);
 }
@@ -549,16 +557,71 @@ int kc_poll_start(kc_t *kc, char *errstr, size_t errstr_size) {
 
 /* ------------------------------------------------------------ produce */
 
+/* librdkafka 2.0.2 (Debian 12) creates the topic of a record named by
+ * RD_KAFKA_V_TOPIC() without asking for its metadata: the first record to
+ * each topic waits for the next 1 s topic scan (fixed upstream in 2.10.1,
+ * "Fix up to a 1s delay in first produce to new topic", #5032).
+ * rd_kafka_topic_new() asks at once, so the producer keeps one handle per
+ * topic for its life and produces with RD_KAFKA_V_RKT().  Once librdkafka
+ * >= 2.10.1 is the floor, this table can go.
+ * Lookups read the published entries without a lock (ingress produces from
+ * many threads); a miss takes topics_lock.  NULL: table full or a name
+ * librdkafka refuses — the caller names the topic instead. */
+static rd_kafka_topic_t *kc_topic(kc_t *kc, const char *name) {
+        int n = atomic_load_explicit(&kc->ntopics, memory_order_acquire);
+        for (int i = 0; i < n; i++)
+                if (!strcmp(rd_kafka_topic_name(kc->topics[i]), name))
+                        return kc->topics[i];
+        rd_kafka_topic_t *rkt = NULL;
+        pthread_mutex_lock(&kc->topics_lock);
+        n = atomic_load_explicit(&kc->ntopics, memory_order_relaxed);
+        for (int i = 0; i < n && !rkt; i++)
+                if (!strcmp(rd_kafka_topic_name(kc->topics[i]), name))
+                        rkt = kc->topics[i];
+        if (!rkt && n < KC_TOPICS_MAX && (rkt = rd_kafka_topic_new(kc->rk, name, NULL))) {
+                kc->topics[n] = rkt;
+                atomic_store_explicit(&kc->ntopics, n + 1, memory_order_release);
+        }
+        pthread_mutex_unlock(&kc->topics_lock);
+        return rkt;
+}
+
+int kc_topics_warm(kc_t *kc, const char *const *topics, char *errstr, size_t errstr_size) {
+        int r = 0;
+        for (; kc->type == RD_KAFKA_PRODUCER && topics && *topics; topics++)
+                if (!kc_topic(kc, *topics) && r == 0) {
+                        snprintf(errstr, errstr_size, "kafka topic %s: %s", *topics,
+                                 rd_kafka_err2str(rd_kafka_last_error()));
+                        r = -1;
+                }
+        return r;
+}
+
+void kc_topics_carry(kc_t *to, const kc_t *from) {
+        if (to->type != RD_KAFKA_PRODUCER || from->type != RD_KAFKA_PRODUCER)
+                return;
+        int n = atomic_load_explicit(&from->ntopics, memory_order_acquire);
+        for (int i = 0; i < n; i++)
+                kc_topic(to, rd_kafka_topic_name(from->topics[i]));
+}
+
+/* The arguments every produce call shares. */
+#define KC_PRODUCE_ARGS(rec, dr)                                                                   \
+        RD_KAFKA_V_PARTITION((rec)->partition), RD_KAFKA_V_KEY((rec)->key, (rec)->key_len),        \
+                RD_KAFKA_V_VALUE((void *)(rec)->value, (rec)->value_len),                          \
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),                                          \
+                RD_KAFKA_V_TIMESTAMP((rec)->timestamp_ms), RD_KAFKA_V_HEADERS((rec)->headers),     \
+                RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END
+
 rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, int block_ms) {
         int64_t deadline = block_ms < 0 ? INT64_MAX : clk_mono_ms() + block_ms;
+        rd_kafka_topic_t *rkt = kc_topic(kc, rec->topic);
         for (;;) {
-                rd_kafka_resp_err_t err = rd_kafka_producev(
-                        kc->rk, RD_KAFKA_V_TOPIC(rec->topic), RD_KAFKA_V_PARTITION(rec->partition),
-                        RD_KAFKA_V_KEY(rec->key, rec->key_len),
-                        RD_KAFKA_V_VALUE((void *)rec->value, rec->value_len),
-                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                        RD_KAFKA_V_TIMESTAMP(rec->timestamp_ms), RD_KAFKA_V_HEADERS(rec->headers),
-                        RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
+                rd_kafka_resp_err_t err =
+                        rkt ? rd_kafka_producev(kc->rk, RD_KAFKA_V_RKT(rkt),
+                                                KC_PRODUCE_ARGS(rec, dr))
+                            : rd_kafka_producev(kc->rk, RD_KAFKA_V_TOPIC(rec->topic),
+                                                KC_PRODUCE_ARGS(rec, dr));
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         return err;
                 int64_t left = deadline - clk_mono_ms();

@@ -197,6 +197,17 @@ typedef struct kc_record_s {
  * Returns the error (RD_KAFKA_RESP_ERR_NO_ERROR on success). */
 rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, int block_ms);
 
+/* Producer: looks up the metadata of the NULL-terminated `topics` now, so
+ * the first record to each is sent at once.  kc_produce() does the same by
+ * itself for a topic on its first record (one metadata round trip then);
+ * this saves that round trip for the topics a service knows at start.
+ * (librdkafka before 2.10.1 otherwise leaves a topic first named by a
+ * produce call to its 1 s topic scan: the first record waited up to 1 s.)
+ * Never blocks.  Returns 0, or -1 with errstr set (a name librdkafka
+ * refuses, or more than 64 topics: those are produced without a kept
+ * handle, as before). */
+int kc_topics_warm(kc_t *kc, const char *const *topics, char *errstr, size_t errstr_size);
+
 /* ------------------------------------------------------------ consumer */
 
 /* Consumer: a copy of the current assignment with each partition's offset

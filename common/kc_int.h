@@ -60,6 +60,15 @@ struct kc_s {
         int64_t cred_next_ms;
         int access_bound; /* counted by kc_access_bind() */
 
+        /* Producer: the topic handles kc_produce() produces with (kc.c,
+         * kc_topic()).  Entries [0, ntopics) never change once published:
+         * read without a lock; added under topics_lock on a miss.  Owned:
+         * destroyed by kc_destroy() before the rd_kafka_t. */
+#define KC_TOPICS_MAX 64
+        rd_kafka_topic_t *topics[KC_TOPICS_MAX];
+        atomic_int ntopics;
+        pthread_mutex_t topics_lock;
+
         pthread_t poll_thread;
         atomic_int poll_run;
         int poll_started;
@@ -100,6 +109,10 @@ void kc_access_ok_cluster(kc_t *kc);
 /* The refusal of `from` carried over to `to` (a re-created producer), so
  * readiness and the log schedule do not start afresh. */
 void kc_access_carry(kc_t *to, const kc_t *from);
+
+/* Producer: warms `to` with the topics `from` produced to (a re-created
+ * producer: kc_renew(), kc_txn), so its first records do not wait. */
+void kc_topics_carry(kc_t *to, const kc_t *from);
 
 /* Logs the main properties of `conf` and those that differ from
  * librdkafka's defaults, one field each, secrets redacted (kc_conf.c). */

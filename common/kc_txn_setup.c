@@ -181,8 +181,10 @@ static int kc_txn_producer_new(kc_txn_t *t, kc_t *old, char *errstr, size_t errs
         if (t->producer)
                 kc_access_bind(t->producer, t->admin);
         if (old) {
-                if (t->producer)
+                if (t->producer) {
                         kc_access_carry(t->producer, old);
+                        kc_topics_carry(t->producer, old);
+                }
                 kc_destroy(old);
         }
         return t->producer ? 0 : -1;

@@ -166,6 +166,12 @@ int main(void) {
         kc = kc_producer_new(&ko, err, sizeof(err));
         if (!kc)
                 goto out;
+        /* Their metadata now, not on the first request (kc_topics_warm). */
+        for (size_t i = 0; i < ntopics; i++) {
+                const char *one[] = {topics[i].name, NULL};
+                if (kc_topics_warm(kc, one, err, sizeof(err)) != 0)
+                        goto out;
+        }
         char qmax[32];
         size_t qsz = sizeof(qmax);
         if (rd_kafka_conf_get(rd_kafka_conf(kc_rk(kc)), "queue.buffering.max.messages", qmax,
