@@ -1,4 +1,4 @@
-/* kc_int — the inside of kc_t, shared by kc.c, kc_conf.c, kc_dr.c and
+/* kc_int — the inside of kc_t, shared by kc.c, kc_conf.c, kc_dr.c, kc_produce.c and
  * kc_txn.c only.  Services use kc.h. */
 #ifndef WEIR_KC_INT_H
 #define WEIR_KC_INT_H
@@ -60,7 +60,7 @@ struct kc_s {
         int64_t cred_next_ms;
         int access_bound; /* counted by kc_access_bind() */
 
-        /* Producer: the topic handles kc_produce() produces with (kc.c,
+        /* Producer: the topic handles kc_produce() produces with (kc_produce.c,
          * kc_topic()).  Entries [0, ntopics) never change once published:
          * read without a lock; added under topics_lock on a miss.  Owned:
          * destroyed by kc_destroy() before the rd_kafka_t. */
