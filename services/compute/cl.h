@@ -32,13 +32,31 @@
 #include "kc.h"
 #include "st.h"
 
-/* Creates `topic` (cleanup.policy=compact, as many partitions as
- * `input_topic`, which must exist) when it does not exist, using `kc`'s
- * connection (any client); checks an existing one has at least as many.
- * *input_partitions and *changelog_partitions get the two counts.  Returns
- * 0, or -1 with errstr set. */
-int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, int *input_partitions,
-                    int *changelog_partitions, char *errstr, size_t errstr_size);
+#define CL_TOPIC_CONFIG_MAX 32
+
+/* The topic configs a created changelog gets: cl's defaults (cl.c says
+ * why each) with CHANGELOG_TOPIC_CONFIG's "k=v,k=v" over them.  Everything
+ * lives in the struct: nothing to free. */
+typedef struct cl_topic_conf_s {
+        char buf[2048];                              /* the overrides, split in place */
+        const char *kv[2 * CL_TOPIC_CONFIG_MAX + 2]; /* name, value, ..., NULL */
+        int n;                                       /* pairs */
+} cl_topic_conf_t;
+
+/* tc = the defaults with `overrides` (NULL or "k=v,k=v", blanks around
+ * names and values ignored) over them.  Returns 0, or -1 with errstr
+ * naming the bad entry (no broker needed: checked at start-up). */
+int cl_topic_conf_init(cl_topic_conf_t *tc, const char *overrides, char *errstr,
+                       size_t errstr_size);
+
+/* Creates `topic` (tc's configs, as many partitions as `input_topic`,
+ * which must exist) when it does not exist, using `kc`'s connection (any
+ * client); checks an existing one has at least as many, and leaves its
+ * configs alone.  *input_partitions and *changelog_partitions get the two
+ * counts.  Returns 0, or -1 with errstr set. */
+int cl_ensure_topic(kc_t *kc, const char *input_topic, const char *topic, const cl_topic_conf_t *tc,
+                    int *input_partitions, int *changelog_partitions, char *errstr,
+                    size_t errstr_size);
 
 typedef struct cl_reader_s cl_reader_t;
 

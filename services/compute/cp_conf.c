@@ -29,6 +29,16 @@ static const cfg_def_t cp_conf_rows[] = {
          .max = 3600000,
          .doc = "how long a restore waits for a transaction left open on a changelog partition "
                 "(below)"},
+        {.name = "CHANGELOG_TOPIC_CONFIG",
+         .type = CFG_STR,
+         F(topic_config),
+         .def_doc = "unset: the defaults below",
+         .form = "`key=value,...`",
+         .doc = "topic configs for the changelog compute creates, over its defaults "
+                "(`cleanup.policy=compact`, `segment.ms=10000`, `min.cleanable.dirty.ratio=0.1`, "
+                "`delete.retention.ms=3600000`, `min.compaction.lag.ms=0`: **Changelog topic "
+                "settings** below), as Kafka Streams' `topic.` prefix; an existing changelog "
+                "keeps its own"},
 };
 #undef F
 

@@ -13,6 +13,9 @@
 typedef struct cp_conf_s {
         int64_t threads;   /* COMPUTE_THREADS: worker threads */
         int64_t stable_ms; /* CHANGELOG_STABLE_TIMEOUT */
+        /* CHANGELOG_TOPIC_CONFIG, or NULL; cfg_tab's (static or the
+         * environment's): nobody frees it */
+        const char *topic_config;
 } cp_conf_t;
 
 extern const cfg_tab_t cp_conf_tab;

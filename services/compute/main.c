@@ -25,15 +25,15 @@
 #define MAX_THREADS CP_CONF_MAX_THREADS
 
 /* The changelog exists with enough partitions; *partitions = the input's. */
-static int ensure_changelog(svc_t *svc, int *partitions, int *cl_partitions, char *errstr,
-                            size_t errstr_size) {
+static int ensure_changelog(svc_t *svc, const cl_topic_conf_t *tc, int *partitions,
+                            int *cl_partitions, char *errstr, size_t errstr_size) {
         kc_opts_t o = {0};
         o.stage = STAGE;
         kc_t *kc = kc_producer_new(&o, errstr, errstr_size);
         if (!kc)
                 return -1;
         int rc = cl_ensure_topic(kc, svc->spec->input.topic, svc->spec->compute->output.changelog,
-                                 partitions, cl_partitions, errstr, errstr_size);
+                                 tc, partitions, cl_partitions, errstr, errstr_size);
         kc_destroy(kc);
         return rc;
 }
@@ -75,6 +75,7 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         int sh_ok = 0;
         wk_t *workers[MAX_THREADS] = {0};
         cp_conf_t cc;
+        cl_topic_conf_t tc;
         char group[300];
         snprintf(group, sizeof(group), "weir-compute-%s", svc->spec->name);
 
@@ -92,9 +93,10 @@ static int run(svc_t *svc, char *errstr, size_t errstr_size) {
         kc_txn_conf_init(&txn);
         txn.env_defaults = cp_conf_commit_defaults;
         if (cp_conf_load(&cc, errstr, errstr_size) == -1 ||
-            kc_txn_conf_env(&txn, errstr, errstr_size) == -1)
+            kc_txn_conf_env(&txn, errstr, errstr_size) == -1 ||
+            cl_topic_conf_init(&tc, cc.topic_config, errstr, errstr_size) == -1)
                 goto out;
-        if (ensure_changelog(svc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
+        if (ensure_changelog(svc, &tc, &partitions, &cl_partitions, errstr, errstr_size) == -1)
                 goto out;
         if (wk_shared_init(&sh, svc, engine, errstr, errstr_size) == -1)
                 goto out;

@@ -29,7 +29,7 @@ import time
 import fastavro
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 import admin
 import compute_ref as ref
@@ -607,6 +607,77 @@ def test_backlog_with_small_prefetch_wakes_the_fetcher(kafka, topic, weir_build,
         assert c2.stop() == 0, c2.tail()
     print(f"\n{n} records, {len(want)} aggregates equal; {wakeups:.0f} fetch wake-ups; "
           f"{written:.0f} changelog records written, {restored:.0f} restored")
+
+
+def changelog_configs(bootstrap, name):
+    """The topic's configs as the broker describes them (DescribeConfigs
+    through confluent-kafka's AdminClient): {name: value}."""
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    res = ConfigResource(ConfigResource.Type.TOPIC, name)
+    return {k: e.value for k, e in a.describe_configs([res])[res].result(15).items()}
+
+
+def test_changelog_is_compacted_while_running_and_restore_stays_small(kafka, topic, weir_build,
+                                                                       tmp_path):
+    """Compute creates its changelog with configs that let the broker
+    compact it as it runs (cl.c; here segment.ms=1000 through
+    CHANGELOG_TOPIC_CONFIG, the rest compute's defaults, checked with
+    DescribeConfigs).  120,000 events of 200 keys over 20 minutes of event
+    time are fed for about 30 s: ~240 windows close, each writing its keys'
+    state.  A restart then restores a few records per key, far fewer than
+    were written, and its segment files stay few; the second half of the
+    data, fed after the restart, closes windows begun before it, and every
+    aggregate (z-scores over the EWMA baselines included) is exactly once
+    and equal: the state that must survive does."""
+    parts, keys = 2, 200
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "cl")
+    out["changelog"] = f"{src}.changelog"
+    spec = write_spec(tmp_path / "spec.json", f"cl-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    per, end = generate(120_000, keys, parts, 1_200_000, seed=11)
+    want = expected(per)
+    first = [evs[:len(evs) * 3 // 5] for evs in per]
+    rest = [evs[len(evs) * 3 // 5:] for evs in per]
+    del per
+    env = {"CHANGELOG_TOPIC_CONFIG": "segment.ms=1000"}
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1, env=env).start()
+    try:
+        c.wait_ready(60)
+        got = changelog_configs(kafka.bootstrap, out["changelog"])
+        for k, v in {"cleanup.policy": "compact", "segment.ms": "1000",
+                     "min.cleanable.dirty.ratio": "0.1", "delete.retention.ms": "3600000",
+                     "min.compaction.lag.ms": "0"}.items():
+            assert got.get(k) == v, (k, got.get(k))
+        n = produce(kafka.bootstrap, src, first, pace_s=30)
+        wait_for(lambda: c.metric("weir_compute_records_in_total") == n, 60, "every record in")
+        written = c.metric("weir_compute_changelog_records_total")
+        time.sleep(5)  # the harness broker's cleaner looks every second
+    finally:
+        assert c.stop() == 0, c.tail()
+    segs = sorted(f.name for f in (kafka.dir / "data").glob(f"{out['changelog']}-*/*.log"))
+    c2 = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="c2", threads=1,
+                 env=env).start()
+    try:
+        t0 = time.time()
+        c2.wait_ready(60)
+        ready_s = time.time() - t0
+        restored = c2.metric("weir_compute_restored_records_total")
+        # What a restore must read: each key's record and each partition's
+        # M record, plus what the cleaner has not reached yet (the active
+        # 1 s segment, a clean every second at most a tenth dirty).
+        assert 0 < restored <= 5 * (keys + parts), (restored, written, c2.tail())
+        assert written > 10 * restored, (written, restored)
+        n += produce(kafka.bootstrap, src, rest) + produce(kafka.bootstrap, src,
+                                                            flush_records(parts, end))
+        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
+        check_aggregates(recs, want)
+        assert c2.metric("weir_compute_changelog_rejected_records_total") == 0
+    finally:
+        assert c2.stop() == 0, c2.tail()
+    assert 0 < len(segs) <= 8 * parts, segs
+    print(f"\n{written:.0f} changelog records written in ~30 s of load, {restored:.0f} restored "
+          f"(ready {ready_s:.2f} s after start); {len(segs)} segment files; {len(want)} "
+          f"aggregates exactly once and equal")
 
 
 def test_fetch_just_past_the_prefetch_threshold_is_followed_at_once(kafka, topic, weir_build,
