@@ -255,6 +255,18 @@ static int txn_commit_eos(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
 }
 
+/* The result of an asynchronous at-least-once offset commit, served from
+ * t->commit_q by the loop. */
+static void txn_commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+        (void)rk;
+        (void)offsets;
+        const kc_txn_t *t = opaque;
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+                log_warn(KC_TXN_LOG, "%s: offset commit: %s (records will be redelivered)",
+                         t->stage, rd_kafka_err2str(err));
+}
+
 static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
         rd_kafka_t *p = kc_rk(t->producer);
         rd_kafka_flush(p, 30000);
@@ -267,6 +279,23 @@ static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
         if (offsets->cnt == 0)
                 return 0;
+        /* At least once, between batches: the offsets go out asynchronously
+         * (the outputs are already acknowledged, which is all the guarantee
+         * needs), so the loop consumes on instead of waiting a coordinator
+         * round trip with the next records queued behind it; a failure is
+         * logged by txn_commit_done() and only means duplicates after a
+         * crash.  Revoking or closing, the commit must land before the
+         * partitions go: synchronous. */
+        if (t->guarantee == KC_AT_LEAST_ONCE && !t->revoking && !t->closing) {
+                rd_kafka_t *c = kc_rk(t->consumer);
+                if (!t->commit_q)
+                        t->commit_q = rd_kafka_queue_new(c);
+                rd_kafka_resp_err_t err =
+                        rd_kafka_commit_queue(c, offsets, t->commit_q, txn_commit_done, t);
+                if (err)
+                        txn_commit_done(c, err, NULL, t);
+                return 0;
+        }
         /* Acknowledged externally: also the offsets an earlier commit could
          * not store, kept until one does. */
         rd_kafka_topic_partition_list_t *l =
@@ -557,6 +586,8 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         continue;
                 }
                 rd_kafka_poll(kc_rk(t->producer), 0); /* delivery reports, statistics, errors */
+                if (t->commit_q)
+                        rd_kafka_queue_poll_callback(t->commit_q, 0); /* txn_commit_done */
                 if (kc_fatal(t->consumer, why, sizeof(why))) {
                         txn_fatal(t, "%s", why);
                         break;
@@ -621,6 +652,11 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
         /* Closing may wait for the broker: still this loop's thread, still
          * beating through kc_txn_refused_wait(); done only once it returns. */
         int rc = txn_close(t, errstr, errstr_size);
+        if (t->commit_q) { /* before the group's consumer can go */
+                rd_kafka_queue_poll_callback(t->commit_q, 0);
+                rd_kafka_queue_destroy(t->commit_q);
+                t->commit_q = NULL;
+        }
         if (t->group)
                 kc_group_detach(t->group, t->conf.instance);
         admin_beat_end(t->beat);

@@ -47,9 +47,11 @@
  * partitions, and the loop consumes its own queue.
  *
  * At-least-once (PROCESSING_GUARANTEE=at_least_once): no transactions; the
- * commit is flush the producer, check every delivery succeeded, commit the
- * consumer's offsets synchronously.  A failed batch is rewound and
- * reprocessed (duplicates, never loss).
+ * commit is flush the producer, check every delivery succeeded, then commit
+ * the consumer's offsets: asynchronously between batches (the loop consumes
+ * on meanwhile; a failed commit is logged and means duplicates after a
+ * crash), synchronously when partitions are revoked and at close.  A failed
+ * batch is rewound and reprocessed (duplicates, never loss).
  *
  * Acknowledged by an external system (KC_ACK_EXTERNAL, the sink): as
  * at-least-once, and before the commit hooks.acknowledge() delivers the

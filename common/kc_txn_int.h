@@ -60,6 +60,9 @@ struct kc_txn_s {
          * batch_ms and with the next batch.  kc_txn_wait.c. */
         rd_kafka_topic_partition_list_t *uncommitted;
         int64_t uncommitted_at;
+        /* KC_AT_LEAST_ONCE: where the results of the asynchronous offset
+         * commits land (kc_txn.c, txn_commit_alo); NULL until the first. */
+        rd_kafka_queue_t *commit_q;
 
         int consecutive_aborts;
         /* The producer hit a fatal error (fenced, e.g. its transaction timed
