@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
         size_t cond; /* index in conds */
         int ok;
+        int64_t ok_at; /* > 0: met from this monotonic ms on (admin_ready_set_after) */
 } admin_member_t;
 
 struct admin_s {
@@ -158,7 +159,9 @@ static int admin_conds_print(const admin_t *a, FILE *f, int met) {
                 for (size_t m = 0; m < a->nmembers; m++)
                         if (a->members[m].cond == c) {
                                 need++;
-                                have += a->members[m].ok != 0;
+                                have += a->members[m].ok != 0 ||
+                                        (a->members[m].ok_at > 0 &&
+                                         clk_mono_ms() >= a->members[m].ok_at);
                         }
                 if ((have == need) != met)
                         continue;
@@ -390,7 +393,20 @@ void admin_ready_set(admin_t *a, int cond, int ok) {
         if (!a || cond < 0)
                 return;
         pthread_mutex_lock(&a->lock);
-        if ((size_t)cond < a->nmembers)
+        if ((size_t)cond < a->nmembers) {
                 a->members[cond].ok = ok ? 1 : 0;
+                a->members[cond].ok_at = 0;
+        }
+        pthread_mutex_unlock(&a->lock);
+}
+
+void admin_ready_set_after(admin_t *a, int cond, int64_t delay_ms) {
+        if (!a || cond < 0)
+                return;
+        pthread_mutex_lock(&a->lock);
+        if ((size_t)cond < a->nmembers) {
+                a->members[cond].ok = 0;
+                a->members[cond].ok_at = clk_mono_ms() + (delay_ms > 0 ? delay_ms : 0) + 1;
+        }
         pthread_mutex_unlock(&a->lock);
 }

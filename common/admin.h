@@ -60,5 +60,8 @@ void admin_beat_end(admin_beat_t *b);
  * (logged); admin_ready_set() ignores -1 and NULL `a`. */
 int admin_ready_condition(admin_t *a, const char *name);
 void admin_ready_set(admin_t *a, int cond, int ok);
+/* Unmet now, met `delay_ms` from now unless admin_ready_set() comes first:
+ * for a state that is only final once nothing changed it for a while. */
+void admin_ready_set_after(admin_t *a, int cond, int64_t delay_ms);
 
 #endif

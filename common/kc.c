@@ -12,6 +12,11 @@
 #include "kc_int.h"
 #include "log.h"
 
+/* An empty cooperative assignment counts as "kafka assigned" only once no
+ * partition came for this long: the follow-up rebalance that hands a new
+ * member its share comes within ~1 s (librdkafka 2.0.2, Kafka 3.9). */
+#define KC_EMPTY_ASSIGNMENT_READY_MS 5000
+
 /* ------------------------------------------------------------ helpers */
 
 void kc_set_fatal(kc_t *kc, const char *fmt, ...) {
@@ -212,8 +217,23 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         rerr = rd_kafka_assign(rk, parts);
-                if (kc->ready_cond >= 0)
-                        admin_ready_set(kc->admin, kc->ready_cond, 1);
+                if (kc->ready_cond >= 0) {
+                        /* Cooperative: a member that joins while others
+                         * still own the partitions gets nothing first and
+                         * its share one rebalance later (~1 s); ready only
+                         * then, or once nothing came for a while (more
+                         * members than partitions). */
+                        rd_kafka_topic_partition_list_t *a = NULL;
+                        int none = cooperative && parts->cnt == 0 && !rd_kafka_assignment(rk, &a) &&
+                                   a->cnt == 0;
+                        if (a)
+                                rd_kafka_topic_partition_list_destroy(a);
+                        if (none)
+                                admin_ready_set_after(kc->admin, kc->ready_cond,
+                                                      KC_EMPTY_ASSIGNMENT_READY_MS);
+                        else
+                                admin_ready_set(kc->admin, kc->ready_cond, 1);
+                }
                 break;
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS: {

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -976,3 +977,33 @@ def test_first_aggregate_after_start_not_delayed(kafka, topic, weir_build, tmp_p
     print(f"\nfirst aggregate after each start (ms): {[round(x * 1000) for x in lat]}, "
           f"mean of the restarts {mean * 1000:.0f}")
     assert mean < 0.25, f"first aggregate after each start: {[round(x, 3) for x in lat]} s"
+
+
+def test_joining_instance_is_ready_only_with_its_partitions(kafka, topic, weir_build, tmp_path):
+    """A second instance joins a running one (cooperative-sticky): its first
+    assignment is empty while the first instance still owns every partition,
+    and its share comes one rebalance later.  A user scaling out reads
+    /readyz 200 as "serving": it must not come before that share does."""
+    parts = 2
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "j")
+    out["changelog"] = f"{src}.changelog"
+    spec = write_spec(tmp_path / "spec.json", f"j-{src}"[:60], src, out, WINDOWS, AGGREGATES)
+    a = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="a", threads=1).start()
+    b = None
+    try:
+        a.wait_ready(60)
+        b = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="b", threads=1).start()
+        deadline = time.time() + 60
+        while b.get("/readyz")[0] != 200:
+            assert time.time() < deadline, f"b not ready: {b.get('/readyz')}\n{b.tail()}"
+            assert b.proc.poll() is None, b.tail()
+            time.sleep(0.01)
+        log = b.log.read_text(errors="replace")
+        got = [int(m) for m in re.findall(r"(\d+) partition\(s\) assigned", log)]
+        assert sum(got) > 0, f"ready with no partition: {got}\n{b.tail()}"
+        print(f"\nb's assignments until ready: {got}")
+    finally:
+        if b:
+            assert b.stop() == 0, b.tail()
+        assert a.stop() == 0, a.tail()

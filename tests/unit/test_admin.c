@@ -185,6 +185,19 @@ static void test_readyz(void) {
         TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
         TH_CHECK_HAS(rep.body, "unmet: kafka assigned 0/1\n");
 
+        /* Met later (an empty cooperative assignment): unmet until the
+         * delay is over, unless set before; set_after then set wins. */
+        admin_ready_set_after(a, kafka, 300);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_HAS(rep.body, "unmet: kafka assigned 0/1\n");
+        sleep_ms(400);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        admin_ready_set_after(a, kafka, 60000);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        admin_ready_set(a, kafka, 1); /* the partitions came */
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        admin_ready_set(a, kafka, 0);
+
         /* Bad handles are ignored. */
         admin_ready_set(a, -1, 1);
         admin_ready_set(a, 99, 1);
@@ -195,6 +208,7 @@ static void test_readyz(void) {
         admin_beat(admin_beat_new(NULL, "x"));
         admin_beat_end(NULL);
         admin_ready_set(NULL, 0, 1);
+        admin_ready_set_after(NULL, 0, 1);
         TH_CHECK_INT(admin_ready_condition(NULL, "x"), -1);
         TH_CHECK_INT(admin_port(NULL), 0);
         admin_stop(NULL);
