@@ -70,6 +70,12 @@ rd_kafka_resp_err_t kc_produce(kc_t *kc, const kc_record_t *rec, kc_dr_t *dr, in
                                                 KC_PRODUCE_ARGS(rec, dr))
                             : rd_kafka_producev(kc->rk, RD_KAFKA_V_TOPIC(rec->topic),
                                                 KC_PRODUCE_ARGS(rec, dr));
+                /* A topic whose metadata was refused (the handle looks it
+                 * up at once) fails here, not in a delivery report: said as
+                 * the delivery report would say it. */
+                if (err && kc_refusal_kind(err) != KC_REFUSED_NONE)
+                        kc_access_refused(kc, err, "WRITE", "topic", rec->topic,
+                                          rd_kafka_err2str(err));
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                         return err;
                 int64_t left = deadline - clk_mono_ms();

@@ -90,8 +90,8 @@ int wk_restore_stale(wk_t *w) {
         st_t rc = cl_restore(w->cl, ids, n, wk_restore_record, w, &records, &w->sh->svc->stop,
                              kc_txn_beat(w->txn), err, sizeof(err));
         double took = (double)(clk_mono_ns() - t0) / 1e9;
-        wk_restoring(w->sh, -1);
         if (rc != ST_OK) {
+                wk_restoring(w->sh, -1);
                 free(ids);
                 if (rc == ST_STOPPED)
                         return 0; /* stopping: the partitions stay stale */
@@ -104,6 +104,8 @@ int wk_restore_stale(wk_t *w) {
         }
         metrics_observe(w->sh->m_restore_s, took);
         metrics_inc(w->sh->m_restored, (double)records);
+        /* Ready only now: whoever sees /readyz 200 sees the restore counted. */
+        wk_restoring(w->sh, -1);
         char list[256];
         size_t len = 0;
         list[0] = '\0';
