@@ -397,22 +397,26 @@ def _crash_or_scale_run(kafka, topic, weir_build, tmp_path, n, action, parts=4):
     return out, want, end, src
 
 
-def test_sigkill_three_times_still_exactly_once(kafka, topic, weir_build, tmp_path):
-    """200,000 events (fewer than the first test, to keep the suite's time
-    budget) produced over ~20 s; compute is SIGKILLed three times at random
-    moments and restarted at once."""
-    rnd = random.Random(3)
+def _sigkill_run(kafka, topic, weir_build, tmp_path, threads, kills_n, seed, pause_max,
+                 check, parts=4):
+    """200,000 events produced over ~20 s while compute (`threads` workers)
+    is SIGKILLed `kills_n` times, each at a random moment once it is
+    processing, and restarted at once; then every aggregate exactly once
+    and equal, some state restored, and check(action) (the restart still
+    running; action.group is its group).  Returns the records each run had
+    consumed when killed and check's result."""
+    rnd = random.Random(seed)
     kills = []
 
     def action(src, spec, out):
-        c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="crash", threads=2)
+        c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name=f"k{threads}",
+                    threads=threads)
         c.start()
-        for i in range(3):
+        for _ in range(kills_n):
             c.wait_ready(90)
-            # a random moment once it is processing
             wait_for(lambda: (c.metric("weir_compute_records_in_total") or 0) > 0, 60,
                      "records flowing")
-            time.sleep(rnd.uniform(0.5, 4.0))
+            time.sleep(rnd.uniform(0.5, pause_max))
             kills.append(c.metric("weir_compute_records_in_total"))
             c.proc.kill()
             c.proc.wait()
@@ -420,16 +424,26 @@ def test_sigkill_three_times_still_exactly_once(kafka, topic, weir_build, tmp_pa
         action.c = c
 
     out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
-                                               action)
+                                               action, parts=parts)
     c = action.c
     try:
-        produce(kafka.bootstrap, src, flush_records(4, end))
+        produce(kafka.bootstrap, src, flush_records(parts, end))
         recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
         check_aggregates(recs, want)
         assert c.metric("weir_compute_restored_records_total") > 0, c.tail()
+        got = check(action)
     finally:
         assert c.stop() == 0, c.tail()
     print(f"\nkilled after {kills} records of each run; {len(want)} aggregates equal")
+    return kills, got
+
+
+def test_sigkill_three_times_still_exactly_once(kafka, topic, weir_build, tmp_path):
+    """200,000 events (fewer than the first test, to keep the suite's time
+    budget) produced over ~20 s; compute is SIGKILLed three times at random
+    moments and restarted at once."""
+    _sigkill_run(kafka, topic, weir_build, tmp_path, threads=2, kills_n=3, seed=3,
+                 pause_max=4.0, check=lambda action: None)
 
 
 def test_second_instance_joins_and_leaves(kafka, topic, weir_build, tmp_path):
@@ -536,36 +550,14 @@ def test_threaded_sigkill_and_restart_exactly_once(kafka, topic, weir_build, tmp
     restarted at once: state restored, every aggregate exactly once, and
     once the dead member's session has timed out the group holds one
     member again, with all 8 partitions."""
-    rnd = random.Random(5)
-    kills = []
+    def one_member(action):
+        return wait_for(lambda: (lambda m: m if len(m) == 1 and m[0][2] == list(range(8))
+                                 else None)(group_members(kafka.bootstrap, action.group)),
+                        30, "one member with 8 partitions")
 
-    def action(src, spec, out):
-        c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, name="k4", threads=4)
-        c.start()
-        for _ in range(2):
-            c.wait_ready(90)
-            wait_for(lambda: (c.metric("weir_compute_records_in_total") or 0) > 0, 60,
-                     "records flowing")
-            time.sleep(rnd.uniform(0.5, 3.0))
-            kills.append(c.metric("weir_compute_records_in_total"))
-            c.proc.kill()
-            c.proc.wait()
-            c.start()
-        action.c = c
-
-    out, want, end, src = _crash_or_scale_run(kafka, topic, weir_build, tmp_path, 200_000,
-                                               action, parts=8)
-    c = action.c
-    try:
-        produce(kafka.bootstrap, src, flush_records(8, end))
-        recs = read_topic(kafka.bootstrap, out["aggregates"], want=len(want), timeout=180)
-        check_aggregates(recs, want)
-        assert c.metric("weir_compute_restored_records_total") > 0, c.tail()
-        m = wait_for(lambda: (lambda m: m if len(m) == 1 and m[0][2] == list(range(8)) else None)(
-            group_members(kafka.bootstrap, action.group)), 30, "one member with 8 partitions")
-    finally:
-        assert c.stop() == 0, c.tail()
-    print(f"\nkilled after {kills} records; {len(want)} aggregates equal; members {m}")
+    _, m = _sigkill_run(kafka, topic, weir_build, tmp_path, threads=4, kills_n=2, seed=5,
+                        pause_max=3.0, check=one_member, parts=8)
+    print(f"members {m}")
 
 
 def test_backlog_with_small_prefetch_wakes_the_fetcher(kafka, topic, weir_build, tmp_path):
