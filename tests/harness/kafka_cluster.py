@@ -46,7 +46,6 @@ import secrets
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -542,8 +541,26 @@ class Cluster:
         nt = NewTopic(name, num_partitions=partitions,
                       replication_factor=replication or min(3, self.n),
                       config={str(k): str(v) for k, v in (config or {}).items()})
-        self.admin().create_topics([nt], operation_timeout=timeout,
-                                   request_timeout=timeout)[name].result(timeout=timeout + 5)
+        from confluent_kafka import KafkaError, KafkaException
+        # A fresh client's first request can go to a bootstrap connection
+        # that librdkafka (2.10+) retires once it learns the brokers'
+        # ids: _DESTROY_BROKER, the request may or may not have reached
+        # the controller.  Ask again; "already exists" then means done.
+        transient = {KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT,
+                     KafkaError._TIMED_OUT}
+        for attempt in range(5):
+            try:
+                self.admin().create_topics([nt], operation_timeout=timeout,
+                                           request_timeout=timeout)[name].result(
+                                               timeout=timeout + 5)
+                break
+            except KafkaException as e:
+                code = e.args[0].code()
+                if attempt and code == KafkaError.TOPIC_ALREADY_EXISTS:
+                    break
+                if code not in transient or attempt == 4:
+                    raise
+                time.sleep(0.2)
         # Until every running broker knows it: each learns of a new topic
         # from the metadata log on its own, and a client asking one that
         # does not yet would take the topic for missing.
