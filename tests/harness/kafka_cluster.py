@@ -396,6 +396,12 @@ class Cluster:
             conf.update({"reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500,
                          "log_level": 0, "error_cb": lambda err: None})
             self._admin = AdminClient(conf)
+            # Learn the brokers first: librdkafka retires its bootstrap
+            # connections once it has, failing what was sent on them.
+            try:
+                self._admin.list_topics(timeout=30)
+            except Exception:  # noqa: BLE001 - no broker up yet: callers see it themselves
+                pass
         return self._admin
 
     # ------------------------------------------------------------ life cycle
