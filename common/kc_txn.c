@@ -7,7 +7,10 @@
  * (batch full or old enough), from the revoke hook (before partitions go)
  * or at close.  `first` holds, per partition consumed in it, the offset of
  * its first message: the partitions whose offsets the commit sends, and
- * where an abort rewinds them to.
+ * where an abort rewinds them to.  KC_ACK_EXTERNAL also has at most one batch
+ * handed over and not yet acknowledged (t->pend, kc_txn_ack.c): the loop
+ * asks about it every turn, holds the open batch while it is pending, and
+ * waits for it in the revoke hook and at close.
  *
  * A fatal error anywhere (including in the rebalance hooks, which run
  * inside rd_kafka_consumer_poll()) sets `failed`; the loop sees it after the
@@ -255,7 +258,7 @@ static int txn_commit_eos(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
 }
 
-/* For kc_txn_wait.c (kc_txn_int.h). */
+/* For kc_txn_wait.c and kc_txn_ack.c (kc_txn_int.h). */
 int kc_txn_abort(kc_txn_t *t, int rewind) {
         return txn_abort(t, rewind);
 }
@@ -366,59 +369,6 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
 
 /* ----------------------------------------------------------- the loop */
 
-static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
-        if (m->err) {
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || kc_consumer_error(t->consumer, m))
-                        return;
-                char why[512];
-                if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why)))
-                        txn_fatal(t, "consumer: %s", why);
-                else
-                        log_warn(KC_TXN_LOG, "consumer: %s%s%s",
-                                 m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
-                                 rd_kafka_message_errstr(m));
-                return;
-        }
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        /* Group mode: fetched before its partition was revoked from this
-         * loop (the queue is un-forwarded first, but what it held stays):
-         * its next owner consumes it from the committed offset. */
-        if (t->group && !rd_kafka_topic_partition_list_find(t->owned, topic, m->partition))
-                return;
-        if (kc_txn_begin(t) == -1) {
-                /* Consumed but not processed: txn_recover() rewinds to it. */
-                if (t->producer_failed &&
-                    !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
-                        rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
-                                m->offset;
-                return;
-        }
-        if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
-                rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
-                        m->offset;
-        t->records++;
-        t->last_msg_ms = clk_mono_ms();
-        t->behind = 0;
-        metrics_inc(t->m_in, 1);
-        t->retry_ms = -1;
-        t->retry_why = NULL;
-        kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
-        if (r == KC_TXN_RETRY) {
-                /* Not taken: consumed again after the wait.  Its offset may
-                 * not be committed meanwhile: the position moves back to it. */
-                t->records--;
-                char err[512];
-                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
-                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
-                        txn_fatal(t, "put back %s[%d]@%lld: %s", topic, (int)m->partition,
-                                  (long long)m->offset, err);
-        } else if (r == KC_TXN_ABORT)
-                t->abort_requested = 1;
-        else if (r == KC_TXN_FATAL)
-                txn_fatal(t, "process hook failed at %s[%d]@%lld", topic, (int)m->partition,
-                          (long long)m->offset);
-}
-
 /* Consecutive aborts mean something keeps failing: back off (100 ms
  * doubling to 5 s) rather than spin, while still honouring stop. */
 static void txn_backoff(kc_txn_t *t) {
@@ -486,7 +436,8 @@ static int txn_recover(kc_txn_t *t) {
         log_write(refused ? LOG_DEBUG : LOG_WARN, KC_TXN_LOG, NULL,
                   "%s: re-creating the producer; the open transaction (%lld record(s)) "
                   "is lost and its input consumed again",
-                  t->tid, (long long)((t->open ? t->records : 0) + (t->pend.on ? t->pend.records : 0)));
+                  t->tid,
+                  (long long)((t->open ? t->records : 0) + (t->pend.on ? t->pend.records : 0)));
         kc_txn_pending_fold(t); /* lost with the open one */
         if (t->first->cnt > 0 && txn_rewind(t) == -1)
                 return -1;
@@ -585,7 +536,7 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         else if (t->waiting && !m->err)
                                 kc_txn_put_back_late(t, m);
                         else
-                                txn_message(t, m);
+                                kc_txn_message(t, m);
                         rd_kafka_message_destroy(m);
                 }
                 kc_txn_wait_repause(t);
@@ -641,5 +592,7 @@ void kc_txn_stop(kc_txn_t *t) {
 }
 
 /* kc_txn_conf_init, kc_txn_conf_env, kc_txn_default_id, kc_txn_new and
- * kc_txn_destroy are in kc_txn_setup.c; producing and the hooks' small
- * calls in kc_txn_wait.c. */
+ * kc_txn_destroy are in kc_txn_setup.c; a message into the batch, producing
+ * and the hooks' small calls in kc_txn_wait.c; the at-least-once and
+ * acknowledged-externally commits, with the batch in flight, in
+ * kc_txn_ack.c. */

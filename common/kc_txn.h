@@ -319,7 +319,6 @@ int kc_txn_paused(const kc_txn_t *t);
  * hooks.aborted: only the open batch was dropped (0: the pending one too). */
 int kc_txn_pending(const kc_txn_t *t);
 
-
 /* The loop's heartbeat (NULL without an admin server), for a hook that
  * works longer than ADMIN_STALL in the loop's thread (compute's state
  * restore) to beat meanwhile with admin_beat(). */

@@ -277,8 +277,8 @@ static int txn_pending_commit(kc_txn_t *t) {
         metrics_inc(t->m_committed, 1);
         int64_t now = clk_mono_ms();
         metrics_observe(t->m_commit_s, (double)(now - t0) / 1000.0);
-        log_debug(KC_TXN_LOG, "%s: committed %lld record(s) %lld ms after the hand-over",
-                  t->stage, (long long)records, (long long)(now - handed));
+        log_debug(KC_TXN_LOG, "%s: committed %lld record(s) %lld ms after the hand-over", t->stage,
+                  (long long)records, (long long)(now - handed));
         if (t->hooks.committed)
                 t->hooks.committed(t, records, t->hooks.opaque);
         return 0;
@@ -306,8 +306,10 @@ int kc_txn_pending_poll(kc_txn_t *t) {
                 /* Paused before the reason was known: say it now. */
                 if (t->waiting == KC_TXN_WAIT_PENDING && !t->pend.said && t->pend.why) {
                         t->pend.said = 1;
-                        log_warn(KC_TXN_LOG, "%s: %s: consumption paused until the batch in "
-                                 "flight is acknowledged", t->stage, t->pend.why);
+                        log_warn(KC_TXN_LOG,
+                                 "%s: %s: consumption paused until the batch in "
+                                 "flight is acknowledged",
+                                 t->stage, t->pend.why);
                 }
                 return 2;
         default: /* KC_TXN_PENDING */

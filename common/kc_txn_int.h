@@ -169,6 +169,8 @@ int kc_txn_pending_abort(kc_txn_t *t, int rewind);
 void kc_txn_pending_fold(kc_txn_t *t);
 /* How long the revoke hook and the close wait for a pending batch. */
 #define KC_TXN_PENDING_WAIT_MS 5000
+/* A consumed message, or consumer error: the process hook (kc_txn_wait.c). */
+void kc_txn_message(kc_txn_t *t, const rd_kafka_message_t *m);
 /* A record that arrived while paused: put back (fatal if that fails). */
 void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m);
 

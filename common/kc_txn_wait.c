@@ -9,8 +9,9 @@
  * assigned (kc_txn_wait_repause, after the poll that assigned it); a record
  * that still arrives from it is put back (kc_txn_put_back).
  *
- * Also the calls hooks make that are no part of the state machine:
- * producing (kc_txn_produce*), accessors. */
+ * Also a consumed message into the batch (kc_txn_message: the process
+ * hook, whose "not yet" starts such a pause), and the calls hooks make that
+ * are no part of the state machine: producing (kc_txn_produce*), accessors. */
 #include <stdio.h>
 
 #include "kc_txn_int.h"
@@ -44,8 +45,7 @@ void kc_txn_wait_begin(kc_txn_t *t, int kind) {
                         log_write(t->pend.said ? LOG_WARN : LOG_INFO, KC_TXN_LOG, NULL,
                                   "%s: %s: consumption paused until the batch in flight is "
                                   "acknowledged",
-                                  t->stage,
-                                  t->pend.why ? t->pend.why : "the next batch is full");
+                                  t->stage, t->pend.why ? t->pend.why : "the next batch is full");
                 }
                 t->waiting = kind;
                 t->repause = 0;
@@ -90,6 +90,68 @@ int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_
         int r = kc_seek(t->consumer, l, 10000, errstr, errstr_size);
         rd_kafka_topic_partition_list_destroy(l);
         return r;
+}
+
+/* A consumed message (or a consumer error) into the open batch: the
+ * process hook; a record it cannot take yet is put back and consumption
+ * paused (KC_TXN_WAIT_RECORD).  Called by the loop in kc_txn.c. */
+void kc_txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
+        if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || kc_consumer_error(t->consumer, m))
+                        return;
+                char why[512];
+                char msg[600];
+                if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "consumer: %s", why);
+                        kc_txn_fail(t, msg);
+                } else
+                        log_warn(KC_TXN_LOG, "consumer: %s%s%s",
+                                 m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
+                                 rd_kafka_message_errstr(m));
+                return;
+        }
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        /* Group mode: fetched before its partition was revoked from this
+         * loop (the queue is un-forwarded first, but what it held stays):
+         * its next owner consumes it from the committed offset. */
+        if (t->group && !rd_kafka_topic_partition_list_find(t->owned, topic, m->partition))
+                return;
+        if (kc_txn_begin(t) == -1) {
+                /* Consumed but not processed: txn_recover() rewinds to it. */
+                if (t->producer_failed &&
+                    !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                        rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                                m->offset;
+                return;
+        }
+        if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                        m->offset;
+        t->records++;
+        t->last_msg_ms = clk_mono_ms();
+        t->behind = 0;
+        metrics_inc(t->m_in, 1);
+        t->retry_ms = -1;
+        t->retry_why = NULL;
+        kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
+        char err[512], msg[800];
+        if (r == KC_TXN_RETRY) {
+                /* Not taken: consumed again after the wait.  Its offset may
+                 * not be committed meanwhile: the position moves back to it. */
+                t->records--;
+                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
+                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1) {
+                        snprintf(msg, sizeof(msg), "put back %s[%d]@%lld: %s", topic,
+                                 (int)m->partition, (long long)m->offset, err);
+                        kc_txn_fail(t, msg);
+                }
+        } else if (r == KC_TXN_ABORT) {
+                t->abort_requested = 1;
+        } else if (r == KC_TXN_FATAL) {
+                snprintf(msg, sizeof(msg), "process hook failed at %s[%d]@%lld", topic,
+                         (int)m->partition, (long long)m->offset);
+                kc_txn_fail(t, msg);
+        }
 }
 
 /* A record that arrived while consumption is paused (from a partition

@@ -7,16 +7,22 @@
  *                line in the batch (lp_) and the record as JSON to the
  *                WebSocket feed (ws_); undecodable or unmappable → DLQ;
  *                a schema that cannot be fetched now → "retry later"
- *   acknowledge  write the batch to InfluxDB (ix_flush_step): OK once
- *                InfluxDB took every line (rejected lines go to the DLQ),
- *                "retry later" while it fails
- *   aborted      drop the batch (its records are consumed again)
+ *   acknowledge  hand the batch to the writer thread (sk_writer: it runs
+ *                ix_flush_step, retries and backoff included) and answer
+ *                PENDING; asked again every loop turn while it is written:
+ *                PENDING, RETRY (InfluxDB refuses), or once written its
+ *                rejected lines go to the DLQ (produced here, in the loop's
+ *                thread) and OK
+ *   aborted      drop the open batch, and the one in flight unless it is
+ *                still pending (its records are consumed again)
  *   tick         send what was published to the feed once a fetch is drained
- * The loop commits the offsets of a batch only after it was acknowledged and
- * its DLQ records delivered (at-least-once into an idempotent target: a
- * point is identified by measurement, tags and the window end, so a replay
- * overwrites); while InfluxDB says "not yet" it pauses the partitions and
- * keeps polling; rebalances and shutdown are its business (kc_txn.h).
+ * So the loop keeps consuming and pushing to the WebSocket feed while a
+ * batch is written.  It commits the offsets of a batch only after it was
+ * acknowledged and its DLQ records delivered (at-least-once into an
+ * idempotent target: a point is identified by measurement, tags and the
+ * window end, so a replay overwrites); while one batch is written the next
+ * fills, and once that one is full (SINK_BATCH_*) it pauses the partitions
+ * and keeps polling; rebalances and shutdown are its business (kc_txn.h).
  * The WebSocket server has its own thread (ws.h); ws_publish never blocks. */
 #include <limits.h>
 #include <stdio.h>
@@ -72,8 +78,7 @@ static int topic_index(const sink_t *s, const kc_msg_t *m) {
 
 /* Line i of the batch written was rejected by InfluxDB (`why`): to the
  * DLQ, as the line.  0, or -1 (not produced: the batch is written again). */
-static int sink_rejected(sink_t *s, kc_txn_t *t, const ix_batch_t *b, size_t i,
-                         const char *why) {
+static int sink_rejected(sink_t *s, kc_txn_t *t, const ix_batch_t *b, size_t i, const char *why) {
         const ix_line_t *l = &b->lines[i];
         kc_dlq_rec_t d = {
                 .key = l->key_len ? b->keys.data + l->key_off : NULL,
@@ -166,8 +171,8 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
         if (kc_msg_header(m, "traceparent", &tp, &tp_len) || tp_len > 256)
                 tp = NULL; /* none, or not a trace context */
         size_t off = b ? b->body.len : 0;
-        rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, b ? &b->body : NULL, &info,
-                                                    err, sizeof(err));
+        rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, b ? &b->body : NULL, &info, err,
+                                                    sizeof(err));
         if (rc == LP_ERR)
                 return sink_dlq_record(s, loop, m, "mapping", err);
         if (rc == LP_SKIP) {

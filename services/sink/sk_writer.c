@@ -25,7 +25,7 @@ struct sk_writer_s {
         pthread_t th;
         pthread_mutex_t mu;
         pthread_cond_t cv;
-        int go, cancel, stop; /* under mu */
+        int go, cancel, stop;  /* under mu */
         ix_flush_t flush;      /* the writer's */
         sk_wr_rejected_t *rej; /* the writer's until DONE; messages owned here */
         size_t nrej, caprej;
