@@ -252,8 +252,11 @@ static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
                 case SK_WR_FAILING:
                         kc_txn_retry_after(loop, 0, "InfluxDB is not accepting writes");
                         return KC_TXN_RETRY;
-                default:
+                case SK_WR_BUSY:
                         return KC_TXN_PENDING;
+                default: /* IDLE: not the writer's any more; written again */
+                        log_error(LOG_C, "the batch in flight was lost by the writer");
+                        return KC_TXN_ABORT;
                 }
         }
         ix_batch_t *b = s->wr ? sk_writer_fill(s->wr) : NULL;
