@@ -547,8 +547,8 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         else if (r == KC_TXN_FATAL)
                                 txn_fatal(t, "tick hook failed");
                 }
-                if (t->pend.on && !t->failed)
-                        kc_txn_pending_poll(t);
+                if (t->pend.on && !t->failed && kc_txn_pending_poll(t) == 1)
+                        txn_backoff(t); /* the batch in flight failed */
                 if (t->failed)
                         break;
                 if (t->waiting == KC_TXN_WAIT_PENDING) {
