@@ -7,7 +7,10 @@
  * (batch full or old enough), from the revoke hook (before partitions go)
  * or at close.  `first` holds, per partition consumed in it, the offset of
  * its first message: the partitions whose offsets the commit sends, and
- * where an abort rewinds them to.
+ * where an abort rewinds them to.  KC_ACK_EXTERNAL also has at most one batch
+ * handed over and not yet acknowledged (t->pend, kc_txn_ack.c): the loop
+ * asks about it every turn, holds the open batch while it is pending, and
+ * waits for it in the revoke hook and at close.
  *
  * A fatal error anywhere (including in the rebalance hooks, which run
  * inside rd_kafka_consumer_poll()) sets `failed`; the loop sees it after the
@@ -213,7 +216,7 @@ static int txn_abort(kc_txn_t *t, int rewind) {
 
 /* The partitions consumed in the transaction at their positions (last
  * message returned + 1): the offsets it commits. */
-static rd_kafka_topic_partition_list_t *txn_offsets(kc_txn_t *t) {
+rd_kafka_topic_partition_list_t *kc_txn_offsets(kc_txn_t *t) {
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(t->first);
         rd_kafka_resp_err_t err = rd_kafka_position(kc_rk(t->consumer), l);
         if (err) {
@@ -255,68 +258,7 @@ static int txn_commit_eos(kc_txn_t *t, const rd_kafka_topic_partition_list_t *of
         }
 }
 
-/* The result of an asynchronous at-least-once offset commit, served from
- * t->commit_q by the loop. */
-static void txn_commit_done(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *offsets, void *opaque) {
-        (void)rk;
-        (void)offsets;
-        const kc_txn_t *t = opaque;
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-                log_warn(KC_TXN_LOG, "%s: offset commit: %s (records will be redelivered)",
-                         t->stage, rd_kafka_err2str(err));
-}
-
-static int txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
-        rd_kafka_t *p = kc_rk(t->producer);
-        rd_kafka_flush(p, 30000);
-        int left = rd_kafka_outq_len(p);
-        long long failed = atomic_load(&t->producer->dr_failed) - t->dr_failed_at_open;
-        if (left > 0 || failed > 0) {
-                log_warn(KC_TXN_LOG, "%s: %d record(s) undelivered, %lld failed: reprocessing",
-                         t->stage, left, failed);
-                return txn_abort(t, 1);
-        }
-        if (offsets->cnt == 0)
-                return 0;
-        /* At least once, between batches: the offsets go out asynchronously
-         * (the outputs are already acknowledged, which is all the guarantee
-         * needs), so the loop consumes on instead of waiting a coordinator
-         * round trip with the next records queued behind it; a failure is
-         * logged by txn_commit_done() and only means duplicates after a
-         * crash.  Revoking or closing, the commit must land before the
-         * partitions go: synchronous. */
-        if (t->guarantee == KC_AT_LEAST_ONCE && !t->revoking && !t->closing) {
-                rd_kafka_t *c = kc_rk(t->consumer);
-                if (!t->commit_q)
-                        t->commit_q = rd_kafka_queue_new(c);
-                rd_kafka_resp_err_t err =
-                        rd_kafka_commit_queue(c, offsets, t->commit_q, txn_commit_done, t);
-                if (err)
-                        txn_commit_done(c, err, NULL, t);
-                return 0;
-        }
-        /* Acknowledged externally: also the offsets an earlier commit could
-         * not store, kept until one does. */
-        rd_kafka_topic_partition_list_t *l =
-                t->uncommitted ? kc_txn_uncommitted_merge(t, offsets) : NULL;
-        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), l ? l : offsets, 0);
-        /* Outputs are delivered; a lost commit only means duplicates later. */
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-                log_warn(KC_TXN_LOG, "%s: offset commit: %s (%s)", t->stage, rd_kafka_err2str(err),
-                         t->guarantee == KC_ACK_EXTERNAL ? "tried again"
-                                                         : "records will be redelivered");
-                if (t->guarantee == KC_ACK_EXTERNAL)
-                        kc_txn_uncommitted_keep(t, l ? l : offsets);
-        } else {
-                kc_txn_uncommitted_drop(t, NULL);
-        }
-        if (l)
-                rd_kafka_topic_partition_list_destroy(l);
-        return 0;
-}
-
-/* For kc_txn_wait.c (kc_txn_int.h). */
+/* For kc_txn_wait.c and kc_txn_ack.c (kc_txn_int.h). */
 int kc_txn_abort(kc_txn_t *t, int rewind) {
         return txn_abort(t, rewind);
 }
@@ -341,6 +283,8 @@ static int txn_commit(kc_txn_t *t) {
                 return -1;
         if (!t->abort_requested && t->guarantee == KC_ACK_EXTERNAL) {
                 int r = kc_txn_acknowledge(t);
+                if (r == 3)
+                        return 0; /* handed over: pending (kc_txn_ack.c) */
                 if (r != 0)
                         return r;
         }
@@ -348,11 +292,11 @@ static int txn_commit(kc_txn_t *t) {
                 return txn_abort(t, 1);
 
         int64_t t0 = clk_mono_ms();
-        rd_kafka_topic_partition_list_t *offsets = txn_offsets(t);
+        rd_kafka_topic_partition_list_t *offsets = kc_txn_offsets(t);
         if (!offsets)
                 return -1;
         int r = t->guarantee == KC_EXACTLY_ONCE ? txn_commit_eos(t, offsets)
-                                                : txn_commit_alo(t, offsets);
+                                                : kc_txn_commit_alo(t, offsets);
         rd_kafka_topic_partition_list_destroy(offsets);
         if (r != 0)
                 return r;
@@ -393,15 +337,24 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
                        void *opaque) {
         (void)kc;
         kc_txn_t *t = opaque;
-        if (t->open && !t->failed && !t->producer_failed) {
+        if ((t->open || t->pend.on) && !t->failed && !t->producer_failed) {
                 t->revoking = parts;
                 /* Lost: fenced, the offsets cannot be committed.  In
                  * group mode also a revocation the group stopped waiting
-                 * for; other partitions of this loop are rewound. */
-                if (lost)
-                        txn_abort(t, t->group != NULL);
-                else
+                 * for; other partitions of this loop are rewound.  Else
+                 * the batch in flight (KC_ACK_EXTERNAL), then the open
+                 * one, acknowledged within KC_TXN_PENDING_WAIT_MS. */
+                if (lost) {
+                        if (t->pend.on)
+                                kc_txn_pending_abort(t, t->group != NULL);
+                        else
+                                txn_abort(t, t->group != NULL);
+                } else {
+                        int64_t until = clk_mono_ms() + KC_TXN_PENDING_WAIT_MS;
+                        kc_txn_pending_wait(t, until);
                         txn_commit(t);
+                        kc_txn_pending_wait(t, until);
+                }
                 t->revoking = NULL;
         }
         if (!lost)
@@ -415,59 +368,6 @@ void kc_txn_on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, i
 }
 
 /* ----------------------------------------------------------- the loop */
-
-static void txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
-        if (m->err) {
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || kc_consumer_error(t->consumer, m))
-                        return;
-                char why[512];
-                if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why)))
-                        txn_fatal(t, "consumer: %s", why);
-                else
-                        log_warn(KC_TXN_LOG, "consumer: %s%s%s",
-                                 m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
-                                 rd_kafka_message_errstr(m));
-                return;
-        }
-        const char *topic = rd_kafka_topic_name(m->rkt);
-        /* Group mode: fetched before its partition was revoked from this
-         * loop (the queue is un-forwarded first, but what it held stays):
-         * its next owner consumes it from the committed offset. */
-        if (t->group && !rd_kafka_topic_partition_list_find(t->owned, topic, m->partition))
-                return;
-        if (kc_txn_begin(t) == -1) {
-                /* Consumed but not processed: txn_recover() rewinds to it. */
-                if (t->producer_failed &&
-                    !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
-                        rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
-                                m->offset;
-                return;
-        }
-        if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
-                rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
-                        m->offset;
-        t->records++;
-        t->last_msg_ms = clk_mono_ms();
-        t->behind = 0;
-        metrics_inc(t->m_in, 1);
-        t->retry_ms = -1;
-        t->retry_why = NULL;
-        kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
-        if (r == KC_TXN_RETRY) {
-                /* Not taken: consumed again after the wait.  Its offset may
-                 * not be committed meanwhile: the position moves back to it. */
-                t->records--;
-                char err[512];
-                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
-                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1)
-                        txn_fatal(t, "put back %s[%d]@%lld: %s", topic, (int)m->partition,
-                                  (long long)m->offset, err);
-        } else if (r == KC_TXN_ABORT)
-                t->abort_requested = 1;
-        else if (r == KC_TXN_FATAL)
-                txn_fatal(t, "process hook failed at %s[%d]@%lld", topic, (int)m->partition,
-                          (long long)m->offset);
-}
 
 /* Consecutive aborts mean something keeps failing: back off (100 ms
  * doubling to 5 s) rather than spin, while still honouring stop. */
@@ -486,13 +386,19 @@ static void txn_backoff(kc_txn_t *t) {
 static int txn_close(kc_txn_t *t, char *errstr, size_t errstr_size) {
         char why[512];
         t->closing = 1;
-        if (t->open && !t->producer_failed) {
-                if (!t->failed)
+        if ((t->open || t->pend.on) && !t->producer_failed) {
+                if (!t->failed) {
+                        int64_t until = clk_mono_ms() + KC_TXN_PENDING_WAIT_MS;
+                        kc_txn_pending_wait(t, until);
                         txn_commit(t);
-                else if (t->guarantee == KC_EXACTLY_ONCE &&
-                         !kc_fatal(t->producer, why, sizeof(why)))
+                        kc_txn_pending_wait(t, until);
+                } else if (t->guarantee == KC_EXACTLY_ONCE &&
+                           !kc_fatal(t->producer, why, sizeof(why))) {
                         txn_abort(t, 0);
+                }
         }
+        if (t->pend.on) /* failed: nothing more is committed */
+                kc_txn_pending_abort(t, 0);
         kc_txn_uncommitted_retry(t, 1);
         rd_kafka_resp_err_t err =
                 t->group ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_consumer_close(kc_rk(t->consumer));
@@ -530,7 +436,9 @@ static int txn_recover(kc_txn_t *t) {
         log_write(refused ? LOG_DEBUG : LOG_WARN, KC_TXN_LOG, NULL,
                   "%s: re-creating the producer; the open transaction (%lld record(s)) "
                   "is lost and its input consumed again",
-                  t->tid, (long long)(t->open ? t->records : 0));
+                  t->tid,
+                  (long long)((t->open ? t->records : 0) + (t->pend.on ? t->pend.records : 0)));
+        kc_txn_pending_fold(t); /* lost with the open one */
         if (t->first->cnt > 0 && txn_rewind(t) == -1)
                 return -1;
         if (t->open) {
@@ -596,11 +504,17 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         txn_producer_failed(t, "producer", why);
                         continue;
                 }
+                /* A batch in flight: asked about every 10 ms (100 ms while
+                 * refused); the open batch's deadline only matters after.
+                 * (Not rd_kafka_queue_yield() from the service's thread: a
+                 * yield left pending breaks rd_kafka_consumer_close().) */
                 int timeout = 100;
-                if (t->waiting) {
+                if (t->pend.on) {
+                        timeout = t->pend.refused ? 100 : 10;
+                } else if (t->waiting) {
                         int64_t left = t->retry_at_ms - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
-                } else if (t->open) {
+                } else if (t->open && !t->pend.on) {
                         int64_t left = kc_txn_due_ms(t) - clk_mono_ms();
                         timeout = left <= 0 ? 0 : left < 100 ? (int)left : 100;
                 }
@@ -622,7 +536,7 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         else if (t->waiting && !m->err)
                                 kc_txn_put_back_late(t, m);
                         else
-                                txn_message(t, m);
+                                kc_txn_message(t, m);
                         rd_kafka_message_destroy(m);
                 }
                 kc_txn_wait_repause(t);
@@ -633,9 +547,13 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         else if (r == KC_TXN_FATAL)
                                 txn_fatal(t, "tick hook failed");
                 }
+                if (t->pend.on && !t->failed && kc_txn_pending_poll(t) == 1)
+                        txn_backoff(t); /* the batch in flight failed */
                 if (t->failed)
                         break;
-                if (t->waiting) {
+                if (t->waiting == KC_TXN_WAIT_PENDING) {
+                        continue; /* until the batch in flight settles */
+                } else if (t->waiting) {
                         if (clk_mono_ms() < t->retry_at_ms)
                                 continue;
                         if (t->waiting == KC_TXN_WAIT_RECORD)
@@ -643,9 +561,15 @@ st_t kc_txn_run(kc_txn_t *t, char *errstr, size_t errstr_size) {
                         else if (txn_commit(t) == 1) /* asks for the acknowledgement again */
                                 txn_backoff(t);
                 } else if (t->open && kc_txn_due(t, drained)) {
-                        if (txn_commit(t) == 1)
+                        /* One batch in flight at a time: a due one grows
+                         * on, a full one pauses consumption. */
+                        if (t->pend.on && !t->abort_requested) {
+                                if (t->commit_now || t->records >= t->batch_records)
+                                        kc_txn_wait_begin(t, KC_TXN_WAIT_PENDING);
+                        } else if (txn_commit(t) == 1) {
                                 txn_backoff(t);
-                } else if (t->uncommitted && !t->open) {
+                        }
+                } else if (t->uncommitted && !t->open && !t->pend.on) {
                         kc_txn_uncommitted_retry(t, 0);
                 }
         }
@@ -668,5 +592,7 @@ void kc_txn_stop(kc_txn_t *t) {
 }
 
 /* kc_txn_conf_init, kc_txn_conf_env, kc_txn_default_id, kc_txn_new and
- * kc_txn_destroy are in kc_txn_setup.c; producing and the hooks' small
- * calls in kc_txn_wait.c. */
+ * kc_txn_destroy are in kc_txn_setup.c; a message into the batch, producing
+ * and the hooks' small calls in kc_txn_wait.c; the at-least-once and
+ * acknowledged-externally commits, with the batch in flight, in
+ * kc_txn_ack.c. */

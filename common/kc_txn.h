@@ -72,6 +72,24 @@
  * last commit.  Lost: aborted at once.  At close: asked once more, then
  * aborted without a commit.
  *
+ * One batch in flight (KC_ACK_EXTERNAL): the hook may answer KC_TXN_PENDING
+ * ("handed over": the service delivers it in a thread of its own).  The
+ * loop keeps that batch's first offsets (for a rewind) and its positions
+ * (for the commit), opens the next batch and consumes on; every turn it
+ * asks the hook about the pending batch (kc_txn_pending() is 1 then; a
+ * turn lasts 10 ms at most meanwhile, 100 ms once the hook said
+ * KC_TXN_RETRY) until it answers: OK → its records
+ * produced meanwhile (DLQ) are delivered and its offsets committed
+ * (asynchronously; in order: the next batch is handed over only after);
+ * ABORT → the pending and the open batch are both dropped (hooks.aborted
+ * once, kc_txn_pending() 0) and the consumer rewound to the pending batch's
+ * first offsets.  The open batch, once due, grows on while one is pending;
+ * once full (batch_records, kc_txn_commit_now()) consumption pauses until
+ * the pending one settles.  Revoked or closing: the pending batch, then
+ * the open one (handed over), are waited for up to KC_TXN_PENDING_WAIT_MS
+ * (5 s) in all, less if the hook answers KC_TXN_RETRY (refused): then
+ * aborted as above.  Lost: both aborted at once.
+ *
  * Stop: kc_txn_stop() (async-signal-safe, for SIGTERM) or *conf.stop.  The
  * loop commits the open transaction (aborts it if that fails), closes the
  * consumer (leaving the group), flushes the producer and returns 0.
@@ -103,6 +121,9 @@ typedef enum {
         KC_TXN_RETRY = ST_RETRY,
         KC_TXN_FATAL = ST_FATAL, /* stop the loop: kc_txn_run() returns ST_FATAL */
         KC_TXN_ABORT = 16,       /* abort the open transaction: its records are consumed again */
+        /* acknowledge (KC_ACK_EXTERNAL) only: handed over, the answer comes
+         * later (the loop asks again every turn) */
+        KC_TXN_PENDING = 17,
 } kc_txn_res_t;
 
 typedef struct kc_txn_s kc_txn_t;
@@ -133,7 +154,14 @@ typedef struct kc_txn_hooks_s {
         /* KC_ACK_EXTERNAL only (required there): deliver the batch to the
          * external system; KC_TXN_OK once it is acknowledged, KC_TXN_RETRY
          * (with kc_txn_retry_after()) while it is not, KC_TXN_ABORT to
-         * consume the batch again, KC_TXN_FATAL. */
+         * consume the batch again, KC_TXN_FATAL; or KC_TXN_PENDING: handed
+         * over to another thread, the next batch opens.  While a batch is
+         * pending (kc_txn_pending() is 1) the loop calls it every turn
+         * about that batch instead: KC_TXN_PENDING (still going),
+         * KC_TXN_RETRY (being retried, the external system refuses it),
+         * KC_TXN_OK (acknowledged: records produced in this call, e.g. its
+         * DLQ records, belong to it and must be delivered before its
+         * commit), KC_TXN_ABORT, KC_TXN_FATAL. */
         kc_txn_res_t (*acknowledge)(kc_txn_t *t, void *opaque);
 } kc_txn_hooks_t;
 
@@ -283,8 +311,13 @@ void kc_txn_poll_now(kc_txn_t *t);
 int kc_txn_drained(const kc_txn_t *t);
 
 /* 1 while consumption is paused (an acknowledgement or a record said "not
- * yet"). */
+ * yet", or the next batch is full while one is pending). */
 int kc_txn_paused(const kc_txn_t *t);
+
+/* KC_ACK_EXTERNAL: 1 while a batch handed over (KC_TXN_PENDING) is not
+ * settled.  In hooks.acknowledge: the call is about that batch; in
+ * hooks.aborted: only the open batch was dropped (0: the pending one too). */
+int kc_txn_pending(const kc_txn_t *t);
 
 /* The loop's heartbeat (NULL without an admin server), for a hook that
  * works longer than ADMIN_STALL in the loop's thread (compute's state

@@ -1,5 +1,7 @@
-/* kc_txn_int — the inside of kc_txn_t, shared by kc_txn.c (the loop) and
- * kc_txn_setup.c (configuration, creation, destruction) only. */
+/* kc_txn_int — the inside of kc_txn_t, shared by the kc_txn*.c files only:
+ * kc_txn.c (the loop), kc_txn_setup.c (configuration, creation,
+ * destruction), kc_txn_wait.c (pausing), kc_txn_due.c (when a batch is due),
+ * kc_txn_ack.c (the at-least-once and acknowledged-externally commits). */
 #ifndef WEIR_KC_TXN_INT_H
 #define WEIR_KC_TXN_INT_H
 
@@ -60,7 +62,21 @@ struct kc_txn_s {
          * batch_ms and with the next batch.  kc_txn_wait.c. */
         rd_kafka_topic_partition_list_t *uncommitted;
         int64_t uncommitted_at;
-        /* KC_AT_LEAST_ONCE: where the results of the asynchronous offset
+        /* KC_ACK_EXTERNAL: the batch handed over (hooks.acknowledge answered
+         * KC_TXN_PENDING) and not acknowledged yet; at most one.  Its lists
+         * are owned here (kc_txn_ack.c). */
+        struct {
+                int on;
+                int polling; /* hooks.acknowledge runs for it: produce belongs to it */
+                int refused; /* its last poll answered KC_TXN_RETRY */
+                int said;    /* the pause's reason was logged */
+                const char *why;
+                rd_kafka_topic_partition_list_t *first;   /* rewind: first offsets */
+                rd_kafka_topic_partition_list_t *offsets; /* commit: positions at close */
+                int64_t records, handed_ms;
+                long long dr_failed_at_open;
+        } pend;
+        /* KC_AT_LEAST_ONCE, KC_ACK_EXTERNAL: where the results of the asynchronous offset
          * commits land (kc_txn.c, txn_commit_alo); NULL until the first. */
         rd_kafka_queue_t *commit_q;
 
@@ -89,7 +105,9 @@ int kc_txn_producer_restart(kc_txn_t *t, char *errstr, size_t errstr_size);
  * doubling to 30 s), beating the heartbeat, until stopped. */
 void kc_txn_refused_wait(kc_txn_t *t, int attempt);
 
-enum { KC_TXN_WAIT_ACK = 1, KC_TXN_WAIT_RECORD = 2 };
+/* Waiting for: the acknowledgement's retry, a record's retry, the batch in
+ * flight (KC_ACK_EXTERNAL: the open one is full; no deadline). */
+enum { KC_TXN_WAIT_ACK = 1, KC_TXN_WAIT_RECORD = 2, KC_TXN_WAIT_PENDING = 3 };
 
 /* Pauses the whole assignment (kind: KC_TXN_WAIT_*) until the hook's
  * kc_txn_retry_after() delay (1 s if none was given) has passed. */
@@ -120,10 +138,39 @@ int kc_txn_begin(kc_txn_t *t);
 int kc_txn_abort(kc_txn_t *t, int rewind);
 int kc_txn_fail(kc_txn_t *t, const char *why);
 
-/* kc_txn_wait.c: hooks.acknowledge (KC_ACK_EXTERNAL): 0 go on with the
- * commit (or the abort it asked for), 2 waiting (paused), 1 aborted
- * (revoke, close: it cannot wait), -1 fatal. */
+/* The partitions consumed in the open batch at their positions: the
+ * offsets it commits (a new list), or NULL (fatal, recorded). */
+rd_kafka_topic_partition_list_t *kc_txn_offsets(kc_txn_t *t);
+
+/* kc_txn_ack.c.  hooks.acknowledge (KC_ACK_EXTERNAL) for the open batch:
+ * 0 go on with the commit (or the abort it asked for), 2 waiting (paused),
+ * 1 aborted (revoke, close: it cannot wait), 3 handed over (now pending;
+ * the open batch is closed), -1 fatal. */
 int kc_txn_acknowledge(kc_txn_t *t);
+/* At-least-once and KC_ACK_EXTERNAL commit of the open batch's `offsets`:
+ * every produced record delivered, then the offsets (asynchronously
+ * between batches, synchronously when revoking or closing).  0, 1
+ * (aborted: a record was not delivered), -1. */
+int kc_txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
+/* Asks hooks.acknowledge about the pending batch and settles it when it
+ * answers: 0 committed, 1 aborted (with the open batch), 2 still pending,
+ * -1 fatal. */
+int kc_txn_pending_poll(kc_txn_t *t);
+/* Revoking or closing: polls the pending batch until it settles, it is
+ * refused (KC_TXN_RETRY) or `until` (monotonic ms) passes; then it is
+ * aborted (with the open batch).  Nothing when none is pending. */
+void kc_txn_pending_wait(kc_txn_t *t, int64_t until);
+/* Drops the pending batch and the open one as one (counted once), the
+ * consumer rewound (rewind=1) to the pending batch's first offsets (the open
+ * batch's for partitions only it consumed); hooks.aborted.  1, or -1. */
+int kc_txn_pending_abort(kc_txn_t *t, int rewind);
+/* Folds the pending batch into the open one's rewind list (t->first) and
+ * forgets it: it is lost with the open one (txn_recover). */
+void kc_txn_pending_fold(kc_txn_t *t);
+/* How long the revoke hook and the close wait for a pending batch. */
+#define KC_TXN_PENDING_WAIT_MS 5000
+/* A consumed message, or consumer error: the process hook (kc_txn_wait.c). */
+void kc_txn_message(kc_txn_t *t, const rd_kafka_message_t *m);
 /* A record that arrived while paused: put back (fatal if that fails). */
 void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m);
 

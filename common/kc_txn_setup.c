@@ -500,6 +500,10 @@ void kc_txn_destroy(kc_txn_t *t) {
         admin_beat_end(t->beat);
         free(t->producer_props);
         rd_kafka_topic_partition_list_destroy(t->first);
+        if (t->pend.first)
+                rd_kafka_topic_partition_list_destroy(t->pend.first);
+        if (t->pend.offsets)
+                rd_kafka_topic_partition_list_destroy(t->pend.offsets);
         if (t->uncommitted)
                 rd_kafka_topic_partition_list_destroy(t->uncommitted);
         free(t);

@@ -9,8 +9,9 @@
  * assigned (kc_txn_wait_repause, after the poll that assigned it); a record
  * that still arrives from it is put back (kc_txn_put_back).
  *
- * Also the calls hooks make that are no part of the state machine:
- * producing (kc_txn_produce*), accessors. */
+ * Also a consumed message into the batch (kc_txn_message: the process
+ * hook, whose "not yet" starts such a pause), and the calls hooks make that
+ * are no part of the state machine: producing (kc_txn_produce*), accessors. */
 #include <stdio.h>
 
 #include "kc_txn_int.h"
@@ -35,6 +36,21 @@ static void txn_pause_assignment(kc_txn_t *t, int pause) {
 }
 
 void kc_txn_wait_begin(kc_txn_t *t, int kind) {
+        if (kind == KC_TXN_WAIT_PENDING) {
+                /* No deadline: the batch in flight settles it (kc_txn_ack.c). */
+                if (!t->waiting) {
+                        txn_pause_assignment(t, 1);
+                        metrics_set(t->m_paused, 1);
+                        t->pend.said = t->pend.why != NULL;
+                        log_write(t->pend.said ? LOG_WARN : LOG_INFO, KC_TXN_LOG, NULL,
+                                  "%s: %s: consumption paused until the batch in flight is "
+                                  "acknowledged",
+                                  t->stage, t->pend.why ? t->pend.why : "the next batch is full");
+                }
+                t->waiting = kind;
+                t->repause = 0;
+                return;
+        }
         int64_t ms = t->retry_ms >= 0 ? t->retry_ms : 1000;
         t->retry_at_ms = clk_mono_ms() + ms;
         if (!t->waiting) {
@@ -76,32 +92,66 @@ int kc_txn_put_back(kc_txn_t *t, const kc_msg_t *m, char *errstr, size_t errstr_
         return r;
 }
 
-/* KC_ACK_EXTERNAL: hooks.acknowledge.  Returns 0 to go on with the commit
- * (or the abort it asked for), 2 when the loop waits for it (consumption
- * paused), 1 when it was aborted instead because it cannot wait (revoke,
- * close), -1 fatal. */
-int kc_txn_acknowledge(kc_txn_t *t) {
+/* A consumed message (or a consumer error) into the open batch: the
+ * process hook; a record it cannot take yet is put back and consumption
+ * paused (KC_TXN_WAIT_RECORD).  Called by the loop in kc_txn.c. */
+void kc_txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
+        if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF || kc_consumer_error(t->consumer, m))
+                        return;
+                char why[512];
+                char msg[600];
+                if (m->err == RD_KAFKA_RESP_ERR__FATAL && kc_fatal(t->consumer, why, sizeof(why))) {
+                        snprintf(msg, sizeof(msg), "consumer: %s", why);
+                        kc_txn_fail(t, msg);
+                } else
+                        log_warn(KC_TXN_LOG, "consumer: %s%s%s",
+                                 m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->rkt ? ": " : "",
+                                 rd_kafka_message_errstr(m));
+                return;
+        }
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        /* Group mode: fetched before its partition was revoked from this
+         * loop (the queue is un-forwarded first, but what it held stays):
+         * its next owner consumes it from the committed offset. */
+        if (t->group && !rd_kafka_topic_partition_list_find(t->owned, topic, m->partition))
+                return;
+        if (kc_txn_begin(t) == -1) {
+                /* Consumed but not processed: txn_recover() rewinds to it. */
+                if (t->producer_failed &&
+                    !rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                        rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                                m->offset;
+                return;
+        }
+        if (!rd_kafka_topic_partition_list_find(t->first, topic, m->partition))
+                rd_kafka_topic_partition_list_add(t->first, topic, m->partition)->offset =
+                        m->offset;
+        t->records++;
+        t->last_msg_ms = clk_mono_ms();
+        t->behind = 0;
+        metrics_inc(t->m_in, 1);
         t->retry_ms = -1;
         t->retry_why = NULL;
-        kc_txn_res_t r = t->hooks.acknowledge(t, t->hooks.opaque);
-        if (r == KC_TXN_FATAL)
-                return kc_txn_fail(t, "acknowledge hook failed");
-        if (r == KC_TXN_ABORT)
+        kc_txn_res_t r = t->hooks.process(t, m, t->hooks.opaque);
+        char err[512], msg[800];
+        if (r == KC_TXN_RETRY) {
+                /* Not taken: consumed again after the wait.  Its offset may
+                 * not be committed meanwhile: the position moves back to it. */
+                t->records--;
+                kc_txn_wait_begin(t, KC_TXN_WAIT_RECORD);
+                if (kc_txn_put_back(t, m, err, sizeof(err)) == -1) {
+                        snprintf(msg, sizeof(msg), "put back %s[%d]@%lld: %s", topic,
+                                 (int)m->partition, (long long)m->offset, err);
+                        kc_txn_fail(t, msg);
+                }
+        } else if (r == KC_TXN_ABORT) {
                 t->abort_requested = 1;
-        if (r != KC_TXN_RETRY)
-                return 0;
-        if (t->revoking || t->closing) {
-                /* Nothing of it may be committed: the partitions that stay
-                 * are consumed again, the revoked ones by their next owner. */
-                log_warn(KC_TXN_LOG,
-                         "%s: %s with an unacknowledged batch of %lld record(s): "
-                         "its offsets are not committed",
-                         t->stage, t->closing ? "stopping" : "partitions revoked",
-                         (long long)t->records);
-                return kc_txn_abort(t, !t->closing);
+        } else if (r == KC_TXN_FATAL) {
+                snprintf(msg, sizeof(msg), "process hook failed at %s[%d]@%lld", topic,
+                         (int)m->partition, (long long)m->offset);
+                kc_txn_fail(t, msg);
         }
-        kc_txn_wait_begin(t, KC_TXN_WAIT_ACK);
-        return 2;
 }
 
 /* A record that arrived while consumption is paused (from a partition
@@ -113,60 +163,6 @@ void kc_txn_put_back_late(kc_txn_t *t, const kc_msg_t *m) {
                          (int)m->partition, (long long)m->offset, err);
                 kc_txn_fail(t, why);
         }
-}
-
-void kc_txn_uncommitted_keep(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
-        if (!t->uncommitted && !(t->uncommitted = rd_kafka_topic_partition_list_new(offsets->cnt)))
-                return; /* out of memory: duplicates later, as without the retry */
-        for (int i = 0; i < offsets->cnt; i++) {
-                const rd_kafka_topic_partition_t *p = &offsets->elems[i];
-                rd_kafka_topic_partition_t *q =
-                        rd_kafka_topic_partition_list_find(t->uncommitted, p->topic, p->partition);
-                if (!q)
-                        q = rd_kafka_topic_partition_list_add(t->uncommitted, p->topic,
-                                                              p->partition);
-                q->offset = p->offset;
-        }
-        t->uncommitted_at = clk_mono_ms();
-}
-
-rd_kafka_topic_partition_list_t *
-kc_txn_uncommitted_merge(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(offsets);
-        for (int i = 0; t->uncommitted && i < t->uncommitted->cnt; i++) {
-                const rd_kafka_topic_partition_t *p = &t->uncommitted->elems[i];
-                if (!rd_kafka_topic_partition_list_find(l, p->topic, p->partition))
-                        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
-                                p->offset;
-        }
-        return l;
-}
-
-void kc_txn_uncommitted_drop(kc_txn_t *t, const rd_kafka_topic_partition_list_t *parts) {
-        if (!t->uncommitted)
-                return;
-        for (int i = 0; parts && i < parts->cnt; i++)
-                rd_kafka_topic_partition_list_del(t->uncommitted, parts->elems[i].topic,
-                                                  parts->elems[i].partition);
-        if (!parts || t->uncommitted->cnt == 0) {
-                rd_kafka_topic_partition_list_destroy(t->uncommitted);
-                t->uncommitted = NULL;
-        }
-}
-
-void kc_txn_uncommitted_retry(kc_txn_t *t, int force) {
-        if (!t->uncommitted || (!force && clk_mono_ms() < t->uncommitted_at + t->batch_ms))
-                return;
-        rd_kafka_resp_err_t err = rd_kafka_commit(kc_rk(t->consumer), t->uncommitted, 0 /* sync */);
-        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-                log_debug(KC_TXN_LOG, "%s: offset commit again: %s", t->stage,
-                          rd_kafka_err2str(err));
-                t->uncommitted_at = clk_mono_ms();
-                return;
-        }
-        log_info(KC_TXN_LOG, "%s: offsets of %d partition(s) committed on a later try", t->stage,
-                 t->uncommitted->cnt);
-        kc_txn_uncommitted_drop(t, NULL);
 }
 
 void kc_txn_retry_after(kc_txn_t *t, int64_t ms, const char *why) {
@@ -218,10 +214,15 @@ rd_kafka_queue_t *kc_txn_queue(const kc_txn_t *t) {
 /* ------------------------------------------------ producing, small calls */
 
 static rd_kafka_resp_err_t txn_produce(kc_txn_t *t, const kc_record_t *rec) {
-        if (kc_txn_begin(t) == -1)
+        /* From hooks.acknowledge about the batch in flight (its DLQ
+         * records): that batch's, whose commit waits for their delivery. */
+        if (!t->pend.polling && kc_txn_begin(t) == -1)
                 return RD_KAFKA_RESP_ERR__STATE;
         rd_kafka_resp_err_t err = kc_produce(t->producer, rec, NULL, -1);
         if (err) {
+                /* The batch in flight's: its hook answers KC_TXN_ABORT. */
+                if (t->pend.polling)
+                        return err;
                 if (!t->abort_requested)
                         log_warn(KC_TXN_LOG, "produce to %s: %s (the transaction will abort)",
                                  rec->topic, rd_kafka_err2str(err));
@@ -234,7 +235,7 @@ static rd_kafka_resp_err_t txn_produce(kc_txn_t *t, const kc_record_t *rec) {
 
 rd_kafka_resp_err_t kc_txn_produce(kc_txn_t *t, const kc_record_t *rec) {
         rd_kafka_resp_err_t err = txn_produce(t, rec);
-        if (!err && t->produced++ == 0)
+        if (!err && !t->pend.polling && t->produced++ == 0)
                 t->first_out_ms = clk_mono_ms();
         return err;
 }

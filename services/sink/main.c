@@ -7,16 +7,22 @@
  *                line in the batch (lp_) and the record as JSON to the
  *                WebSocket feed (ws_); undecodable or unmappable → DLQ;
  *                a schema that cannot be fetched now → "retry later"
- *   acknowledge  write the batch to InfluxDB (ix_flush_step): OK once
- *                InfluxDB took every line (rejected lines go to the DLQ),
- *                "retry later" while it fails
- *   aborted      drop the batch (its records are consumed again)
+ *   acknowledge  hand the batch to the writer thread (sk_writer: it runs
+ *                ix_flush_step, retries and backoff included) and answer
+ *                PENDING; asked again every loop turn while it is written:
+ *                PENDING, RETRY (InfluxDB refuses), or once written its
+ *                rejected lines go to the DLQ (produced here, in the loop's
+ *                thread) and OK
+ *   aborted      drop the open batch, and the one in flight unless it is
+ *                still pending (its records are consumed again)
  *   tick         send what was published to the feed once a fetch is drained
- * The loop commits the offsets of a batch only after it was acknowledged and
- * its DLQ records delivered (at-least-once into an idempotent target: a
- * point is identified by measurement, tags and the window end, so a replay
- * overwrites); while InfluxDB says "not yet" it pauses the partitions and
- * keeps polling; rebalances and shutdown are its business (kc_txn.h).
+ * So the loop keeps consuming and pushing to the WebSocket feed while a
+ * batch is written.  It commits the offsets of a batch only after it was
+ * acknowledged and its DLQ records delivered (at-least-once into an
+ * idempotent target: a point is identified by measurement, tags and the
+ * window end, so a replay overwrites); while one batch is written the next
+ * fills, and once that one is full (SINK_BATCH_*) it pauses the partitions
+ * and keeps polling; rebalances and shutdown are its business (kc_txn.h).
  * The WebSocket server has its own thread (ws.h); ws_publish never blocks. */
 #include <limits.h>
 #include <stdio.h>
@@ -34,6 +40,7 @@
 #include "sk_conf.h"
 #include "sk_dlq.h"
 #include "sk_otel.h"
+#include "sk_writer.h"
 #include "svc.h"
 #include "ws.h"
 
@@ -47,18 +54,15 @@ typedef struct {
         kc_txn_t *loop;
         sk_dlq_t *dlq;
         lp_mapper_t *lp;
-        ix_t *ix; /* NULL: no database writes */
+        ix_t *ix;        /* NULL: no database writes; else the writer's (its URL) */
+        sk_writer_t *wr; /* NULL: no database writes; owns ix and both batches */
         ws_server_t *ws;
         const char *topics[T_N + 1]; /* NULL-terminated */
         av_decoder_t *dec[T_N];
-        ix_batch_t batch;
-        ix_flush_t flush; /* the batch's delivery, between two acknowledge calls */
-        uint64_t ot0;     /* when that delivery began (tracing on), for its span */
-        int dlq_failed;   /* a rejected line could not be produced to the DLQ */
+        uint64_t ot0;     /* when the write in flight began (tracing on), for its span */
         int ws_unflushed; /* published to the feed since its last ws_server_flush() */
         buf_t json;
         sk_conf_t conf;
-        size_t rejected[T_N];
         sk_metrics_t m;
 } sink_t;
 
@@ -72,15 +76,9 @@ static int topic_index(const sink_t *s, const kc_msg_t *m) {
 
 /* ------------------------------------------------------------ DLQ */
 
-typedef struct {
-        sink_t *s;
-        kc_txn_t *t;
-} sink_ctx_t;
-
-/* ix_flush_step's: line i was rejected by InfluxDB. */
-static void sink_rejected(void *opaque, const ix_batch_t *b, size_t i, const ix_result_t *r) {
-        sink_ctx_t *c = opaque;
-        sink_t *s = c->s;
+/* Line i of the batch written was rejected by InfluxDB (`why`): to the
+ * DLQ, as the line.  0, or -1 (not produced: the batch is written again). */
+static int sink_rejected(sink_t *s, kc_txn_t *t, const ix_batch_t *b, size_t i, const char *why) {
         const ix_line_t *l = &b->lines[i];
         kc_dlq_rec_t d = {
                 .key = l->key_len ? b->keys.data + l->key_off : NULL,
@@ -93,12 +91,9 @@ static void sink_rejected(void *opaque, const ix_batch_t *b, size_t i, const ix_
                 .src_partition = l->partition,
                 .src_offset = l->offset,
                 .error_class = "rejected",
-                .reason = r->message,
+                .reason = why,
         };
-        if (sk_dlq_send(s->dlq, c->t, &d))
-                s->dlq_failed = 1;
-        s->rejected[l->topic]++;
-        metrics_inc(s->m.rejected[l->topic], 1);
+        return sk_dlq_send(s->dlq, t, &d);
 }
 
 /* A record that cannot be written: to the DLQ with its key, value and
@@ -170,20 +165,20 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
         if (rc != AV_OK)
                 return sink_dlq_record(s, loop, m, av_status_name(rc), err);
         lp_info_t info = {0};
-        ix_batch_t *b = &s->batch;
+        ix_batch_t *b = s->wr ? sk_writer_fill(s->wr) : NULL; /* the loop's half */
         const void *tp = NULL;
         size_t tp_len = 0;
         if (kc_msg_header(m, "traceparent", &tp, &tp_len) || tp_len > 256)
                 tp = NULL; /* none, or not a trace context */
-        size_t off = b->body.len;
-        rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, s->ix ? &b->body : NULL, &info,
-                                                    err, sizeof(err));
+        size_t off = b ? b->body.len : 0;
+        rc = (t == T_AGG ? lp_aggregate : lp_alert)(s->lp, d.value, b ? &b->body : NULL, &info, err,
+                                                    sizeof(err));
         if (rc == LP_ERR)
                 return sink_dlq_record(s, loop, m, "mapping", err);
         if (rc == LP_SKIP) {
                 metrics_inc(metrics_child(s->m.skipped, t == T_AGG ? "no_fields" : "alerts_off"),
                             1);
-        } else if (s->ix) {
+        } else if (b) {
                 ix_line_t l = {.off = off,
                                .len = b->body.len - off,
                                .time_ms = info.time_ms,
@@ -210,50 +205,82 @@ static kc_txn_res_t sink_process(kc_txn_t *loop, const kc_msg_t *m, void *opaque
         return KC_TXN_OK;
 }
 
-/* The batch to InfluxDB, resumed where the last call left it. */
-static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
-        sink_t *s = opaque;
-        ix_batch_t *b = &s->batch;
-        if (s->ix && b->n) {
-                if (!s->flush.active) {
-                        memset(s->rejected, 0, sizeof(s->rejected));
-                        s->dlq_failed = 0;
-                        s->ot0 = otel_on ? otel_now_ns() : 0; /* spans: sk_otel.h */
-                }
-                sink_ctx_t c = {s, loop};
-                int64_t ms;
-                if (ix_flush_step(s->ix, &s->flush, b, sink_rejected, &c, &ms) == ST_RETRY) {
-                        kc_txn_retry_after(loop, ms, "InfluxDB is not accepting writes");
-                        return KC_TXN_RETRY;
-                }
-                sk_otel_write(b, s->ot0, 0, ix_write_url(s->ix));
-                if (s->dlq_failed)
-                        return KC_TXN_ABORT; /* written again, rejected lines again to the DLQ */
-                metrics_inc(s->m.batches, 1);
-                size_t per[T_N] = {0, 0};
-                int64_t now = clk_wall_ms();
-                for (size_t i = 0; i < b->n; i++) {
-                        per[b->lines[i].topic]++;
-                        /* A traced record is its bucket's exemplar. */
-                        otel_observe_tp(s->m.e2e, (double)(now - b->lines[i].time_ms) / 1000.0,
-                                        b->lines[i].tp_len ? b->keys.data + b->lines[i].tp_off
-                                                           : NULL,
-                                        b->lines[i].tp_len);
-                }
-                for (int t = 0; t < T_N; t++)
-                        metrics_inc(s->m.written[t], (double)(per[t] - s->rejected[t]));
+/* The batch in flight is written: its rejected lines to the DLQ, then its
+ * span and metrics.  OK, or ABORT (a DLQ record could not be produced: the
+ * batch is written again, its rejected lines again to the DLQ). */
+static kc_txn_res_t sink_written(sink_t *s, kc_txn_t *loop) {
+        const ix_batch_t *b = sk_writer_batch(s->wr);
+        const sk_wr_rejected_t *rej;
+        size_t nrej, rejected[T_N] = {0, 0};
+        int failed = sk_writer_rejected(s->wr, &rej, &nrej) == -1;
+        for (size_t i = 0; i < nrej && !failed; i++) {
+                failed = sink_rejected(s, loop, b, rej[i].line, rej[i].message) == -1;
+                int t = b->lines[rej[i].line].topic;
+                rejected[t]++;
+                metrics_inc(s->m.rejected[t], 1);
         }
-        ix_batch_clear(b);
+        sk_otel_write(b, s->ot0, 0, ix_write_url(s->ix));
+        if (failed) {
+                sk_writer_release(s->wr);
+                return KC_TXN_ABORT;
+        }
+        metrics_inc(s->m.batches, 1);
+        size_t per[T_N] = {0, 0};
+        int64_t at = sk_writer_done_ms(s->wr);
+        for (size_t i = 0; i < b->n; i++) {
+                per[b->lines[i].topic]++;
+                /* A traced record is its bucket's exemplar. */
+                otel_observe_tp(s->m.e2e, (double)(at - b->lines[i].time_ms) / 1000.0,
+                                b->lines[i].tp_len ? b->keys.data + b->lines[i].tp_off : NULL,
+                                b->lines[i].tp_len);
+        }
+        for (int t = 0; t < T_N; t++)
+                metrics_inc(s->m.written[t], (double)(per[t] - rejected[t]));
+        sk_writer_release(s->wr);
         return KC_TXN_OK;
 }
 
-static void sink_aborted(kc_txn_t *loop, void *opaque) {
-        (void)loop;
+/* The open batch: handed to the writer thread (PENDING), which writes it
+ * while the loop consumes on.  Asked again while it is pending: how the
+ * write stands. */
+static kc_txn_res_t sink_acknowledge(kc_txn_t *loop, void *opaque) {
         sink_t *s = opaque;
-        if (s->flush.active)
-                sk_otel_write(&s->batch, s->ot0, -1, s->ix ? ix_write_url(s->ix) : "");
-        ix_batch_clear(&s->batch);
-        ix_flush_reset(&s->flush);
+        if (kc_txn_pending(loop)) {
+                switch (sk_writer_state(s->wr)) {
+                case SK_WR_DONE:
+                        return sink_written(s, loop);
+                case SK_WR_FAILING:
+                        kc_txn_retry_after(loop, 0, "InfluxDB is not accepting writes");
+                        return KC_TXN_RETRY;
+                case SK_WR_BUSY:
+                        return KC_TXN_PENDING;
+                default: /* IDLE: not the writer's any more; written again */
+                        log_error(LOG_C, "the batch in flight was lost by the writer");
+                        return KC_TXN_ABORT;
+                }
+        }
+        ix_batch_t *b = s->wr ? sk_writer_fill(s->wr) : NULL;
+        if (!b || !b->n)
+                return KC_TXN_OK; /* nothing to write: commit */
+        if (sk_writer_state(s->wr) != SK_WR_IDLE) {
+                /* The write of a batch given up (rebalance) is still under way. */
+                kc_txn_retry_after(loop, 20, "a cancelled InfluxDB write is still running");
+                return KC_TXN_RETRY;
+        }
+        s->ot0 = otel_on ? otel_now_ns() : 0; /* spans: sk_otel.h */
+        sk_writer_submit(s->wr);
+        return KC_TXN_PENDING;
+}
+
+/* Nothing of the dropped batches is kept: the open one (still filling),
+ * and unless one is still pending, the one in flight too. */
+static void sink_aborted(kc_txn_t *loop, void *opaque) {
+        sink_t *s = opaque;
+        if (!s->wr)
+                return;
+        if (!kc_txn_pending(loop) && sk_writer_cancel(s->wr))
+                sk_otel_write(sk_writer_batch(s->wr), s->ot0, -1, ix_write_url(s->ix));
+        ix_batch_clear(sk_writer_fill(s->wr));
 }
 
 static kc_txn_res_t sink_tick(kc_txn_t *loop, void *opaque) {
@@ -290,6 +317,10 @@ static st_t sink_open(sink_t *s, char *errstr, size_t errstr_size) {
         if (sk->influx.enabled && ixc.url) {
                 if (!(s->ix = ix_new(&ixc, errstr, errstr_size)))
                         return ST_FATAL;
+                if (!(s->wr = sk_writer_new(s->ix, errstr, errstr_size))) {
+                        s->ix = NULL; /* destroyed by sk_writer_new */
+                        return ST_FATAL;
+                }
                 log_info(LOG_C, "writing to %s (InfluxDB %d.x API, gzip %s)", ix_write_url(s->ix),
                          ixc.version, ixc.gzip ? "on" : "off");
         } else {
@@ -337,14 +368,13 @@ static st_t sink_open(sink_t *s, char *errstr, size_t errstr_size) {
 }
 
 static void sink_close(sink_t *s) {
+        sk_writer_destroy(s->wr); /* and s->ix */
         kc_txn_destroy(s->loop);
         sk_dlq_destroy(s->dlq);
         ws_server_destroy(s->ws);
-        ix_destroy(s->ix);
         lp_mapper_destroy(s->lp);
         for (int t = 0; t < T_N; t++)
                 av_decoder_destroy(s->dec[t]);
-        ix_batch_free(&s->batch);
         buf_free(&s->json);
         svc_fini(&s->svc);
 }

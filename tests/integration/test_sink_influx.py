@@ -311,7 +311,9 @@ def test_outage_holds_offsets_and_loses_nothing(kafka, pipeline):
         db.create_database(p["name"])
         first = [aggregate(i) for i in range(60)]
         produce(kafka.bootstrap, p["aggregates"], AGG, first)
-        sink = p["make"](db)
+        # Batches of 20: while the one in flight is retried the next one
+        # fills up, then consumption pauses.
+        sink = p["make"](db, SINK_BATCH_POINTS="20")
         wait_for(lambda: len(points(db, p["name"])) >= 60 or sink.alive(), 60, "first points")
         wait_for(lambda: sum(committed(kafka.bootstrap, p["group"], p["aggregates"], 2)) == 60,
                  30, "first commit")
@@ -477,7 +479,8 @@ def test_sigterm_while_influxdb_is_down_commits_nothing(kafka, pipeline):
     dead = influx_harness.Influx()  # configured, never started: connection refused
     try:
         produce(kafka.bootstrap, p["aggregates"], AGG, [aggregate(i) for i in range(10)])
-        sink = p["make"](dead)
+        # One batch of 5 in flight (retried), the next one full: paused.
+        sink = p["make"](dead, SINK_BATCH_POINTS="5")
         wait_for(lambda: sink.metric("weir_sink_influx_retries_total", cause="network") >= 2
                  or sink.alive(), 30, "retries")
         assert sink.metric("weir_sink_consumption_paused") == 1
