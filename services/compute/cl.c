@@ -360,9 +360,46 @@ static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
         return NULL;
 }
 
+/* Where a restore's time goes, in ms from its start (-1: not reached).  A
+ * restore is a handful of round trips; what makes one take seconds is a
+ * librdkafka 2.0.2 timer between them, and which gap holds the time says
+ * which: before `leaders` the client's connection or metadata, between
+ * `leaders` and `first` the offset lookup (its 500 ms retry while the
+ * partition has no broker thread yet), between `first` and `end` the
+ * fetcher (its 1 s sleep at queued.min.messages, the fetch backoff after
+ * an error: 500 ms), after `end` closing the consumer. */
+typedef struct {
+        int64_t leaders, first, end, closed;
+        long wakeups; /* fw's fetch wake-ups */
+} cl_phases_t;
+
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
-                            atomic_int *stop, admin_beat_t *beat, char *errstr, size_t errstr_size);
+                            atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
+                            char *errstr, size_t errstr_size);
+
+/* A restore longer than this is logged as a warning with its phases. */
+#define CL_SLOW_MS 500
+
+static void cl_log_phases(const cl_reader_t *r, const int32_t *parts, size_t n, int64_t records,
+                          const cl_phases_t *ph) {
+        char list[128];
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < n && len < sizeof(list) - 16; i++)
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
+                                        (int)parts[i]);
+        int slow = ph->closed >= CL_SLOW_MS;
+        log_write(slow ? LOG_WARN : LOG_DEBUG, CL_LOG, NULL,
+                  "changelog %s[%s] restore: %lld record(s) in %lld ms (leaders known at %lld "
+                  "ms, first record or end at %lld, every partition at its end at %lld, "
+                  "consumer closed at %lld; %ld fetch wake-up(s))%s",
+                  r->topic, list, (long long)records, (long long)ph->closed, (long long)ph->leaders,
+                  (long long)ph->first, (long long)ph->end, (long long)ph->closed, ph->wakeups,
+                  slow ? ": the time between two of these steps is a librdkafka timer "
+                         "(docs/compute.md, restores)"
+                       : "");
+}
 
 st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
                 int64_t *records, atomic_int *stop, admin_beat_t *beat, char *errstr,
@@ -377,22 +414,29 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
                 if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
                         return ST_FATAL;
         }
+        int64_t t0 = clk_mono_ms();
+        cl_phases_t ph = {-1, -1, -1, -1, 0};
         fw_t *fw = fw_new(kc_rk(kc), NULL, NULL, errstr, errstr_size);
         st_t rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, beat,
-                                       errstr, errstr_size)
+                                       t0, &ph, errstr, errstr_size)
                      : ST_FATAL;
+        if (fw)
+                ph.wakeups = fw_wakeups(fw);
         fw_destroy(fw);
         if (kc == r->warm)
                 cl_reader_cool(r);
         else
                 kc_destroy(kc);
+        ph.closed = clk_mono_ms() - t0;
+        if (rc == ST_OK)
+                cl_log_phases(r, parts, n, *records, &ph);
         return rc;
 }
 
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
-                            atomic_int *stop, admin_beat_t *beat, char *errstr,
-                            size_t errstr_size) {
+                            atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
+                            char *errstr, size_t errstr_size) {
         cl_part_state_t *st = calloc(n, sizeof(*st));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
         if (!st || !l) {
@@ -417,6 +461,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                 rd_kafka_metadata_destroy(md);
         if (rkt)
                 rd_kafka_topic_destroy(rkt);
+        ph->leaders = clk_mono_ms() - t0;
         rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
         rd_kafka_topic_partition_list_destroy(l);
         if (err) {
@@ -449,6 +494,8 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         break;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                if (m && ph->first < 0)
+                        ph->first = clk_mono_ms() - t0;
                 if (m) {
                         cl_part_state_t *ps = cl_find(st, n, m->partition);
                         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -500,6 +547,8 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         }
                 }
         }
+        if (left == 0)
+                ph->end = clk_mono_ms() - t0;
         rd_kafka_assign(rk, NULL);
         free(st);
         return rc;
