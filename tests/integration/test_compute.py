@@ -9,6 +9,8 @@ test computes itself (compute_ref.py, plain Python, exact two-pass).
   - a second instance joining and later leaving (SIGTERM, exit 0) mid-run;
   - a rule's FIRING and RESOLVED alerts, late and malformed records in the
     DLQ with their headers, metrics, the changelog topic created compacted.
+  - three restarts on a compacted changelog, each restore well under a
+    second (no librdkafka timer waited out).
 
 Event times are near the wall clock (so topic retention never deletes the
 test's records), per partition in order up to a jitter well inside the
@@ -671,6 +673,65 @@ def test_changelog_is_compacted_while_running_and_restore_stays_small(kafka, top
     print(f"\n{written:.0f} changelog records written in ~30 s of load, {restored:.0f} restored "
           f"(ready {ready_s:.2f} s after start); {len(segs)} segment files; {len(want)} "
           f"aggregates exactly once and equal")
+
+
+def test_restarts_restore_a_compacted_changelog_without_waiting_whole_seconds(kafka, topic,
+                                                                             weir_build,
+                                                                             tmp_path):
+    """The end-to-end benchmark's restarts, small: 100 keys, 100 ms windows
+    (a state record per key and window), readings at the wall clock for
+    ~25 s with 5 s changelog segments, so the changelog is several
+    segments, the older ones compacted, the last one not.  Compute is
+    then restarted three times on it, as bench-e2e does, and each restore
+    (weir_compute_restore_duration_seconds) must be well under a second:
+    the restore is a few round trips, and bench-e2e once saw 1.04-2.04 s
+    for 9,879 records, ~40 ms of work plus whole seconds of librdkafka
+    timers (cl.c logs where a restore's time went when it is slow)."""
+    parts, keys = 2, 100
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "rs")
+    out["changelog"] = f"{src}.changelog"
+    spec = write_spec(tmp_path / "spec.json", f"rs-{src}"[:60], src, out,
+                      [{"name": "100ms", "type": "tumbling", "size": "100ms", "grace": "0s"}],
+                      [{"field": "speed_kmh", "ops": ["count", "mean", "max"]}])
+    env = {"CHANGELOG_TOPIC_CONFIG": "segment.ms=5000"}
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1, env=env).start()
+    try:
+        c.wait_ready(60)
+        p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
+        t0, n = time.time(), 0
+        while time.time() - t0 < 25:
+            now = int(time.time() * 1000)
+            for i in range(keys):
+                key = f"k{i:03d}"
+                p.produce(src, key=key.encode(), partition=i % parts,
+                          value=encode(reading(key, now, 30.0 + i % 7, 1)))
+                n += 1
+            p.poll(0)
+            time.sleep(0.02)
+        assert p.flush(30) == 0
+        wait_for(lambda: c.metric("weir_compute_records_in_total") == n, 60, "every record in")
+        written = c.metric("weir_compute_changelog_records_total")
+    finally:
+        assert c.stop() == 0, c.tail()
+    # The same instance (transactional id, group member) started again, at
+    # once, three times; the restore's own log line says where its time went.
+    c.extra["LOG_LEVEL"] = "debug"
+    runs = []
+    for run in range(3):
+        c.start()
+        try:
+            c.wait_ready(60)
+            runs.append((c.metric("weir_compute_restored_records_total"),
+                         c.metric("weir_compute_restore_duration_seconds_sum")))
+            phases = [ln for ln in c.tail(10**7).splitlines() if " restore: " in ln]
+        finally:
+            assert c.stop() == 0, c.tail()
+        print(f"\nrestart {run + 1}: {phases[-1][-330:] if phases else c.tail(2000)}")
+    print(f"{written:.0f} changelog records written; restores (records, s): {runs}")
+    for records, took in runs:
+        assert records > keys, runs
+        assert took < 0.5, (runs, "a restore waited on a librdkafka timer: see the log lines above")
 
 
 def test_fetch_just_past_the_prefetch_threshold_is_followed_at_once(kafka, topic, weir_build,
