@@ -370,7 +370,8 @@ static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
  * an error: 500 ms), after `end` closing the consumer. */
 typedef struct {
         int64_t leaders, first, end, closed;
-        long wakeups; /* fw's fetch wake-ups */
+        int64_t gap, gap_at; /* longest wait for a message after the first, and when it ended */
+        long wakeups;        /* fw's fetch wake-ups */
 } cl_phases_t;
 
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
@@ -393,9 +394,11 @@ static void cl_log_phases(const cl_reader_t *r, const int32_t *parts, size_t n, 
         log_write(slow ? LOG_WARN : LOG_DEBUG, CL_LOG, NULL,
                   "changelog %s[%s] restore: %lld record(s) in %lld ms (leaders known at %lld "
                   "ms, first record or end at %lld, every partition at its end at %lld, "
-                  "consumer closed at %lld; %ld fetch wake-up(s))%s",
+                  "consumer closed at %lld; longest wait between two messages %lld ms, ending "
+                  "at %lld; %ld fetch wake-up(s))%s",
                   r->topic, list, (long long)records, (long long)ph->closed, (long long)ph->leaders,
-                  (long long)ph->first, (long long)ph->end, (long long)ph->closed, ph->wakeups,
+                  (long long)ph->first, (long long)ph->end, (long long)ph->closed,
+                  (long long)ph->gap, (long long)ph->gap_at, ph->wakeups,
                   slow ? ": the time between two of these steps is a librdkafka timer "
                          "(docs/compute.md, restores)"
                        : "");
@@ -407,6 +410,7 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
         *records = 0;
         if (n == 0)
                 return ST_OK;
+        int64_t t0 = clk_mono_ms(); /* as wk_state's restore time: a new client included */
         kc_t *kc = r->warm;
         if (!kc) {
                 kc_opts_t o;
@@ -414,8 +418,7 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
                 if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
                         return ST_FATAL;
         }
-        int64_t t0 = clk_mono_ms();
-        cl_phases_t ph = {-1, -1, -1, -1, 0};
+        cl_phases_t ph = {-1, -1, -1, -1, 0, -1, 0};
         fw_t *fw = fw_new(kc_rk(kc), NULL, NULL, errstr, errstr_size);
         st_t rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, beat,
                                        t0, &ph, errstr, errstr_size)
@@ -476,6 +479,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
         int64_t stable_deadline = start + r->stable_timeout_ms;
         int64_t hard_deadline = stable_deadline + 120000;
         size_t left = n;
+        int64_t last_at = 0; /* when the last message came (ms from t0) */
         st_t rc = ST_OK;
         while (left > 0) {
                 admin_beat(beat);
@@ -494,9 +498,15 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         break;
                 }
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                if (m && ph->first < 0)
-                        ph->first = clk_mono_ms() - t0;
                 if (m) {
+                        int64_t at = clk_mono_ms() - t0;
+                        if (ph->first < 0)
+                                ph->first = at;
+                        else if (at - last_at > ph->gap) {
+                                ph->gap = at - last_at;
+                                ph->gap_at = at;
+                        }
+                        last_at = at;
                         cl_part_state_t *ps = cl_find(st, n, m->partition);
                         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 if (ps)
