@@ -350,6 +350,7 @@ void cl_reader_destroy(cl_reader_t *r) {
 typedef struct {
         int32_t partition;
         int64_t eof_at; /* offset of the last EOF event since the last record, or -1 */
+        int64_t pos;    /* position at the last empty poll */
         int done;
 } cl_part_state_t;
 
@@ -378,6 +379,10 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
                             atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
                             char *errstr, size_t errstr_size);
+
+/* How long a restore's poll waits for a message: what bounds the time
+ * the loop takes to see that markers went by (cl_wake_after_markers). */
+#define CL_POLL_MS 10
 
 /* A restore longer than this is logged as a warning with its phases. */
 #define CL_SLOW_MS 500
@@ -436,6 +441,35 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
         return rc;
 }
 
+/* After a poll that returned nothing: a partition whose position moved
+ * since the last such poll had transaction markers consumed, and the
+ * fetcher may be asleep behind them.  A compacted changelog is mostly
+ * markers (a commit leaves one per partition, kept delete.retention.ms
+ * after the records it closed are compacted away: 2,407 markers and 51
+ * records at the head of each partition after 4 minutes of commits).
+ * librdkafka 2.0.2 queues each marker it fetches, counts it against
+ * queued.min.messages and drops it inside rd_kafka_consumer_poll(): a
+ * fetch of 1000 or more stopped the fetcher for its hard-coded second,
+ * the poll drained them without returning, and fw_check() never saw a
+ * record while the queue was high (restores of 204 records took
+ * 1,014-2,018 ms, bench-e2e's 9,879 1.04-2.04 s).  So the position, which
+ * markers move, says they went by, and fw wakes the fetcher; a restore
+ * waiting for a transaction to close (position still) asks nothing. */
+static void cl_wake_after_markers(const cl_reader_t *r, rd_kafka_t *rk, fw_t *fw,
+                                  cl_part_state_t *st, size_t n,
+                                  rd_kafka_topic_partition_list_t *pl) {
+        if (rd_kafka_position(rk, pl) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return;
+        for (int i = 0; i < pl->cnt; i++) {
+                cl_part_state_t *ps = cl_find(st, n, pl->elems[i].partition);
+                int64_t pos = pl->elems[i].offset;
+                if (!ps || ps->done || pos < 0 || pos == ps->pos)
+                        continue;
+                ps->pos = pos;
+                fw_wake(fw, r->topic, ps->partition);
+        }
+}
+
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
                             atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
@@ -452,6 +486,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
         for (size_t i = 0; i < n; i++) {
                 st[i].partition = parts[i];
                 st[i].eof_at = -1;
+                st[i].pos = -1;
                 rd_kafka_topic_partition_list_add(l, r->topic, parts[i])->offset =
                         RD_KAFKA_OFFSET_BEGINNING;
         }
@@ -466,8 +501,9 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                 rd_kafka_topic_destroy(rkt);
         ph->leaders = clk_mono_ms() - t0;
         rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_topic_partition_list_t *pl = l; /* cl_wake_after_markers' positions */
         if (err) {
+                rd_kafka_topic_partition_list_destroy(pl);
                 free(st);
                 snprintf(errstr, errstr_size, "changelog %s: assign: %s", r->topic,
                          rd_kafka_err2str(err));
@@ -497,7 +533,9 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         rc = ST_FATAL;
                         break;
                 }
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CL_POLL_MS);
+                if (!m)
+                        cl_wake_after_markers(r, rk, fw, st, n, pl);
                 if (m) {
                         int64_t at = clk_mono_ms() - t0;
                         if (ph->first < 0)
@@ -560,6 +598,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
         if (left == 0)
                 ph->end = clk_mono_ms() - t0;
         rd_kafka_assign(rk, NULL);
+        rd_kafka_topic_partition_list_destroy(pl);
         free(st);
         return rc;
 }

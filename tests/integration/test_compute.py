@@ -9,8 +9,9 @@ test computes itself (compute_ref.py, plain Python, exact two-pass).
   - a second instance joining and later leaving (SIGTERM, exit 0) mid-run;
   - a rule's FIRING and RESOLVED alerts, late and malformed records in the
     DLQ with their headers, metrics, the changelog topic created compacted.
-  - three restarts on a compacted changelog, each restore well under a
-    second (no librdkafka timer waited out).
+  - three restarts on a changelog that begins with 3,000 transaction
+    markers, each restore well under a second (no librdkafka timer waited
+    out).
 
 Event times are near the wall clock (so topic retention never deletes the
 test's records), per partition in order up to a jitter well inside the
@@ -675,32 +676,44 @@ def test_changelog_is_compacted_while_running_and_restore_stays_small(kafka, top
           f"aggregates exactly once and equal")
 
 
-def test_restarts_restore_a_compacted_changelog_without_waiting_whole_seconds(kafka, topic,
-                                                                             weir_build,
-                                                                             tmp_path):
-    """The end-to-end benchmark's restarts, small: 100 keys, 100 ms windows
-    (a state record per key and window), readings at the wall clock for
-    ~25 s with 5 s changelog segments, so the changelog is several
-    segments, the older ones compacted, the last one not.  Compute is
-    then restarted three times on it, as bench-e2e does, and each restore
-    (weir_compute_restore_duration_seconds) must be well under a second:
-    the restore is a few round trips, and bench-e2e once saw 1.04-2.04 s
-    for 9,879 records, ~40 ms of work plus whole seconds of librdkafka
-    timers (cl.c logs where a restore's time went when it is slow)."""
+def test_restarts_restore_a_marker_heavy_changelog_without_waiting_whole_seconds(kafka, topic,
+                                                                               weir_build,
+                                                                               tmp_path):
+    """A long-running compute's changelog, once compacted, begins with a
+    transaction marker per commit and partition and few records (after 4
+    minutes of commits: 2,407 markers and 51 records at the head of each
+    partition).  librdkafka 2.0.2 queues each marker a read_committed
+    consumer fetches, counts it against queued.min.messages and drops it
+    in the poll: a fetch of more than 1000 stopped the restore's fetcher
+    for its hard-coded second, with no record passing to wake it (bench-e2e:
+    9,879 records in 1.04-2.04 s).  Here the head is 3,000 aborted
+    transactions on both partitions (a marker each, their records never
+    read), then compute's own state; compute is started, fed ~10 s of 100
+    keys, stopped and restarted three times, as bench-e2e does, and each
+    restore (weir_compute_restore_duration_seconds) must stay under 0.5 s."""
     parts, keys = 2, 100
     src = topic("in", partitions=parts)
     out = outputs(topic, "rs")
-    out["changelog"] = f"{src}.changelog"
+    out["changelog"] = kafka.create_topic(f"{src}.changelog", partitions=parts,
+                                          config={"cleanup.policy": "compact"})
+    tp = Producer({"bootstrap.servers": kafka.bootstrap, "transactional.id": f"{src}-markers",
+                   "linger.ms": 0})
+    tp.init_transactions(30)
+    for _ in range(3000):
+        tp.begin_transaction()
+        for part in range(parts):
+            tp.produce(out["changelog"], key=b"x", value=b"never read", partition=part)
+        assert tp.flush(30) == 0  # an abort purges what was not sent yet
+        tp.abort_transaction(30)
     spec = write_spec(tmp_path / "spec.json", f"rs-{src}"[:60], src, out,
                       [{"name": "100ms", "type": "tumbling", "size": "100ms", "grace": "0s"}],
                       [{"field": "speed_kmh", "ops": ["count", "mean", "max"]}])
-    env = {"CHANGELOG_TOPIC_CONFIG": "segment.ms=5000"}
-    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1, env=env).start()
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1).start()
     try:
         c.wait_ready(60)
         p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
         t0, n = time.time(), 0
-        while time.time() - t0 < 25:
+        while time.time() - t0 < 10:
             now = int(time.time() * 1000)
             for i in range(keys):
                 key = f"k{i:03d}"
@@ -730,7 +743,7 @@ def test_restarts_restore_a_compacted_changelog_without_waiting_whole_seconds(ka
         print(f"\nrestart {run + 1}: {phases[-1][-330:] if phases else c.tail(2000)}")
     print(f"{written:.0f} changelog records written; restores (records, s): {runs}")
     for records, took in runs:
-        assert records > keys, runs
+        assert records >= keys, runs
         assert took < 0.5, (runs, "a restore waited on a librdkafka timer: see the log lines above")
 
 
