@@ -350,6 +350,7 @@ void cl_reader_destroy(cl_reader_t *r) {
 typedef struct {
         int32_t partition;
         int64_t eof_at; /* offset of the last EOF event since the last record, or -1 */
+        int64_t pos;    /* position at the last empty poll */
         int done;
 } cl_part_state_t;
 
@@ -360,9 +361,53 @@ static cl_part_state_t *cl_find(cl_part_state_t *st, size_t n, int32_t p) {
         return NULL;
 }
 
+/* Where a restore's time goes, in ms from its start (-1: not reached).  A
+ * restore is a handful of round trips; what makes one take seconds is a
+ * librdkafka 2.0.2 timer between them, and which gap holds the time says
+ * which: before `leaders` the client's connection or metadata, between
+ * `leaders` and `first` the offset lookup (its 500 ms retry while the
+ * partition has no broker thread yet), between `first` and `end` the
+ * fetcher (its 1 s sleep at queued.min.messages, the fetch backoff after
+ * an error: 500 ms), after `end` closing the consumer. */
+typedef struct {
+        int64_t leaders, first, end, closed;
+        int64_t gap, gap_at; /* longest wait for a message after the first, and when it ended */
+        long wakeups;        /* fw's fetch wake-ups */
+} cl_phases_t;
+
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
-                            atomic_int *stop, admin_beat_t *beat, char *errstr, size_t errstr_size);
+                            atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
+                            char *errstr, size_t errstr_size);
+
+/* How long a restore's poll waits for a message: what bounds the time
+ * the loop takes to see that markers went by (cl_wake_after_markers). */
+#define CL_POLL_MS 10
+
+/* A restore longer than this is logged as a warning with its phases. */
+#define CL_SLOW_MS 500
+
+static void cl_log_phases(const cl_reader_t *r, const int32_t *parts, size_t n, int64_t records,
+                          const cl_phases_t *ph) {
+        char list[128];
+        size_t len = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < n && len < sizeof(list) - 16; i++)
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
+                                        (int)parts[i]);
+        int slow = ph->closed >= CL_SLOW_MS;
+        log_write(slow ? LOG_WARN : LOG_DEBUG, CL_LOG, NULL,
+                  "changelog %s[%s] restore: %lld record(s) in %lld ms (leaders known at %lld "
+                  "ms, first record or end at %lld, every partition at its end at %lld, "
+                  "consumer closed at %lld; longest wait between two messages %lld ms, ending "
+                  "at %lld; %ld fetch wake-up(s))%s",
+                  r->topic, list, (long long)records, (long long)ph->closed, (long long)ph->leaders,
+                  (long long)ph->first, (long long)ph->end, (long long)ph->closed,
+                  (long long)ph->gap, (long long)ph->gap_at, ph->wakeups,
+                  slow ? ": the time between two of these steps is a librdkafka timer "
+                         "(docs/compute.md, restores)"
+                       : "");
+}
 
 st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb, void *opaque,
                 int64_t *records, atomic_int *stop, admin_beat_t *beat, char *errstr,
@@ -370,6 +415,7 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
         *records = 0;
         if (n == 0)
                 return ST_OK;
+        int64_t t0 = clk_mono_ms(); /* as wk_state's restore time: a new client included */
         kc_t *kc = r->warm;
         if (!kc) {
                 kc_opts_t o;
@@ -377,22 +423,57 @@ st_t cl_restore(cl_reader_t *r, const int32_t *parts, size_t n, cl_record_cb cb,
                 if (!(kc = kc_consumer_new(&o, errstr, errstr_size)))
                         return ST_FATAL;
         }
+        cl_phases_t ph = {-1, -1, -1, -1, 0, -1, 0};
         fw_t *fw = fw_new(kc_rk(kc), NULL, NULL, errstr, errstr_size);
         st_t rc = fw ? cl_restore_with(r, kc_rk(kc), fw, parts, n, cb, opaque, records, stop, beat,
-                                       errstr, errstr_size)
+                                       t0, &ph, errstr, errstr_size)
                      : ST_FATAL;
+        if (fw)
+                ph.wakeups = fw_wakeups(fw);
         fw_destroy(fw);
         if (kc == r->warm)
                 cl_reader_cool(r);
         else
                 kc_destroy(kc);
+        ph.closed = clk_mono_ms() - t0;
+        if (rc == ST_OK)
+                cl_log_phases(r, parts, n, *records, &ph);
         return rc;
+}
+
+/* After a poll that returned nothing: a partition whose position moved
+ * since the last such poll had transaction markers consumed, and the
+ * fetcher may be asleep behind them.  A compacted changelog is mostly
+ * markers (a commit leaves one per partition, kept delete.retention.ms
+ * after the records it closed are compacted away: 2,407 markers and 51
+ * records at the head of each partition after 4 minutes of commits).
+ * librdkafka 2.0.2 queues each marker it fetches, counts it against
+ * queued.min.messages and drops it inside rd_kafka_consumer_poll(): a
+ * fetch of 1000 or more stopped the fetcher for its hard-coded second,
+ * the poll drained them without returning, and fw_check() never saw a
+ * record while the queue was high (restores of 204 records took
+ * 1,014-2,018 ms, bench-e2e's 9,879 1.04-2.04 s).  So the position, which
+ * markers move, says they went by, and fw wakes the fetcher; a restore
+ * waiting for a transaction to close (position still) asks nothing. */
+static void cl_wake_after_markers(const cl_reader_t *r, rd_kafka_t *rk, fw_t *fw,
+                                  cl_part_state_t *st, size_t n,
+                                  rd_kafka_topic_partition_list_t *pl) {
+        if (rd_kafka_position(rk, pl) != RD_KAFKA_RESP_ERR_NO_ERROR)
+                return;
+        for (int i = 0; i < pl->cnt; i++) {
+                cl_part_state_t *ps = cl_find(st, n, pl->elems[i].partition);
+                int64_t pos = pl->elems[i].offset;
+                if (!ps || ps->done || pos < 0 || pos == ps->pos)
+                        continue;
+                ps->pos = pos;
+                fw_wake(fw, r->topic, ps->partition);
+        }
 }
 
 static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int32_t *parts,
                             size_t n, cl_record_cb cb, void *opaque, int64_t *records,
-                            atomic_int *stop, admin_beat_t *beat, char *errstr,
-                            size_t errstr_size) {
+                            atomic_int *stop, admin_beat_t *beat, int64_t t0, cl_phases_t *ph,
+                            char *errstr, size_t errstr_size) {
         cl_part_state_t *st = calloc(n, sizeof(*st));
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
         if (!st || !l) {
@@ -405,6 +486,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
         for (size_t i = 0; i < n; i++) {
                 st[i].partition = parts[i];
                 st[i].eof_at = -1;
+                st[i].pos = -1;
                 rd_kafka_topic_partition_list_add(l, r->topic, parts[i])->offset =
                         RD_KAFKA_OFFSET_BEGINNING;
         }
@@ -417,9 +499,11 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                 rd_kafka_metadata_destroy(md);
         if (rkt)
                 rd_kafka_topic_destroy(rkt);
+        ph->leaders = clk_mono_ms() - t0;
         rd_kafka_resp_err_t err = rd_kafka_assign(rk, l);
-        rd_kafka_topic_partition_list_destroy(l);
+        rd_kafka_topic_partition_list_t *pl = l; /* cl_wake_after_markers' positions */
         if (err) {
+                rd_kafka_topic_partition_list_destroy(pl);
                 free(st);
                 snprintf(errstr, errstr_size, "changelog %s: assign: %s", r->topic,
                          rd_kafka_err2str(err));
@@ -431,6 +515,7 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
         int64_t stable_deadline = start + r->stable_timeout_ms;
         int64_t hard_deadline = stable_deadline + 120000;
         size_t left = n;
+        int64_t last_at = 0; /* when the last message came (ms from t0) */
         st_t rc = ST_OK;
         while (left > 0) {
                 admin_beat(beat);
@@ -448,8 +533,18 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         rc = ST_FATAL;
                         break;
                 }
-                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, CL_POLL_MS);
+                if (!m)
+                        cl_wake_after_markers(r, rk, fw, st, n, pl);
                 if (m) {
+                        int64_t at = clk_mono_ms() - t0;
+                        if (ph->first < 0)
+                                ph->first = at;
+                        else if (at - last_at > ph->gap) {
+                                ph->gap = at - last_at;
+                                ph->gap_at = at;
+                        }
+                        last_at = at;
                         cl_part_state_t *ps = cl_find(st, n, m->partition);
                         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                                 if (ps)
@@ -500,7 +595,10 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
                         }
                 }
         }
+        if (left == 0)
+                ph->end = clk_mono_ms() - t0;
         rd_kafka_assign(rk, NULL);
+        rd_kafka_topic_partition_list_destroy(pl);
         free(st);
         return rc;
 }

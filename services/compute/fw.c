@@ -99,6 +99,29 @@ fw_t *fw_new(rd_kafka_t *rk, rd_kafka_queue_t *q, metrics_child_t *wakeups, char
         return f;
 }
 
+/* Looks at the queue length: arms at `arm`, and below it, armed, asks
+ * fw's thread to wake the broker thread leading topic[partition]. */
+static void fw_look_at(fw_t *f, const char *topic, int32_t partition) {
+        size_t len = rd_kafka_queue_length(f->q);
+        if (len >= f->arm) {
+                f->armed = 1;
+                return;
+        }
+        if (!f->armed || !topic)
+                return;
+        f->armed = 0;
+        pthread_mutex_lock(&f->lock);
+        if (!f->pending) {
+                snprintf(f->topic, sizeof(f->topic), "%s", topic);
+                f->partition = partition;
+                f->pending = 1;
+                f->wakeups++;
+                metrics_inc(f->m_wakeups, 1);
+                pthread_cond_signal(&f->cond);
+        }
+        pthread_mutex_unlock(&f->lock);
+}
+
 void fw_check(fw_t *f, const rd_kafka_message_t *m) {
         if (!f || ++f->calls % FW_EVERY)
                 return;
@@ -111,24 +134,14 @@ void fw_check(fw_t *f, const rd_kafka_message_t *m) {
          * `low - FW_EVERY` or more; arming there (`arm`) catches every
          * stop, at the cost of a wake-up now and then that was not needed
          * (one ListOffsets request). */
-        size_t len = rd_kafka_queue_length(f->q);
-        if (len >= f->arm) {
-                f->armed = 1;
+        fw_look_at(f, m->rkt ? rd_kafka_topic_name(m->rkt) : NULL, m->partition);
+}
+
+void fw_wake(fw_t *f, const char *topic, int32_t partition) {
+        if (!f)
                 return;
-        }
-        if (!f->armed || !m->rkt)
-                return;
-        f->armed = 0;
-        pthread_mutex_lock(&f->lock);
-        if (!f->pending) {
-                snprintf(f->topic, sizeof(f->topic), "%s", rd_kafka_topic_name(m->rkt));
-                f->partition = m->partition;
-                f->pending = 1;
-                f->wakeups++;
-                metrics_inc(f->m_wakeups, 1);
-                pthread_cond_signal(&f->cond);
-        }
-        pthread_mutex_unlock(&f->lock);
+        f->armed = 1;
+        fw_look_at(f, topic, partition);
 }
 
 long fw_wakeups(fw_t *f) {

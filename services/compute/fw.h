@@ -53,6 +53,18 @@ fw_t *fw_new(rd_kafka_t *rk, rd_kafka_queue_t *q, metrics_child_t *wakeups, char
  * queue every 16th call). */
 void fw_check(fw_t *f, const rd_kafka_message_t *m);
 
+/* Wakes the broker thread leading topic[partition] now (unless the queue
+ * is at the arming level: the fetcher is then stopped rightly), for a
+ * consumer whose queue holds what the application never sees.  With
+ * read_committed, librdkafka 2.0.2 queues every transaction marker
+ * (control record) it fetches as an op, counts it against
+ * queued.min.messages, and drops it inside the poll: a fetch of 1000
+ * markers or more stops the fetcher, the poll drains them without
+ * returning, and no record passes fw_check() while the queue is high.
+ * The caller knows markers went by when its position moved with no
+ * record (cl.c). */
+void fw_wake(fw_t *f, const char *topic, int32_t partition);
+
 /* Wake-ups asked for so far (tests, logs). */
 long fw_wakeups(fw_t *f);
 

@@ -9,6 +9,9 @@ test computes itself (compute_ref.py, plain Python, exact two-pass).
   - a second instance joining and later leaving (SIGTERM, exit 0) mid-run;
   - a rule's FIRING and RESOLVED alerts, late and malformed records in the
     DLQ with their headers, metrics, the changelog topic created compacted.
+  - three restarts on a changelog that begins with 3,000 transaction
+    markers, each restore well under a second (no librdkafka timer waited
+    out).
 
 Event times are near the wall clock (so topic retention never deletes the
 test's records), per partition in order up to a jitter well inside the
@@ -671,6 +674,77 @@ def test_changelog_is_compacted_while_running_and_restore_stays_small(kafka, top
     print(f"\n{written:.0f} changelog records written in ~30 s of load, {restored:.0f} restored "
           f"(ready {ready_s:.2f} s after start); {len(segs)} segment files; {len(want)} "
           f"aggregates exactly once and equal")
+
+
+def test_restarts_restore_a_marker_heavy_changelog_without_waiting_whole_seconds(kafka, topic,
+                                                                               weir_build,
+                                                                               tmp_path):
+    """A long-running compute's changelog, once compacted, begins with a
+    transaction marker per commit and partition and few records (after 4
+    minutes of commits: 2,407 markers and 51 records at the head of each
+    partition).  librdkafka 2.0.2 queues each marker a read_committed
+    consumer fetches, counts it against queued.min.messages and drops it
+    in the poll: a fetch of more than 1000 stopped the restore's fetcher
+    for its hard-coded second, with no record passing to wake it (bench-e2e:
+    9,879 records in 1.04-2.04 s).  Here the head is 3,000 aborted
+    transactions on both partitions (a marker each, their records never
+    read), then compute's own state; compute is started, fed ~10 s of 100
+    keys, stopped and restarted three times, as bench-e2e does, and each
+    restore (weir_compute_restore_duration_seconds) must stay under 0.5 s."""
+    parts, keys = 2, 100
+    src = topic("in", partitions=parts)
+    out = outputs(topic, "rs")
+    out["changelog"] = kafka.create_topic(f"{src}.changelog", partitions=parts,
+                                          config={"cleanup.policy": "compact"})
+    tp = Producer({"bootstrap.servers": kafka.bootstrap, "transactional.id": f"{src}-markers",
+                   "linger.ms": 0})
+    tp.init_transactions(30)
+    for _ in range(3000):
+        tp.begin_transaction()
+        for part in range(parts):
+            tp.produce(out["changelog"], key=b"x", value=b"never read", partition=part)
+        assert tp.flush(30) == 0  # an abort purges what was not sent yet
+        tp.abort_transaction(30)
+    spec = write_spec(tmp_path / "spec.json", f"rs-{src}"[:60], src, out,
+                      [{"name": "100ms", "type": "tumbling", "size": "100ms", "grace": "0s"}],
+                      [{"field": "speed_kmh", "ops": ["count", "mean", "max"]}])
+    c = Compute(weir_build, spec, kafka.bootstrap, tmp_path, threads=1).start()
+    try:
+        c.wait_ready(60)
+        p = Producer({"bootstrap.servers": kafka.bootstrap, "linger.ms": 5})
+        t0, n = time.time(), 0
+        while time.time() - t0 < 10:
+            now = int(time.time() * 1000)
+            for i in range(keys):
+                key = f"k{i:03d}"
+                p.produce(src, key=key.encode(), partition=i % parts,
+                          value=encode(reading(key, now, 30.0 + i % 7, 1)))
+                n += 1
+            p.poll(0)
+            time.sleep(0.02)
+        assert p.flush(30) == 0
+        wait_for(lambda: c.metric("weir_compute_records_in_total") == n, 60, "every record in")
+        written = c.metric("weir_compute_changelog_records_total")
+    finally:
+        assert c.stop() == 0, c.tail()
+    # The same instance (transactional id, group member) started again, at
+    # once, three times; the restore's own log line says where its time went.
+    c.extra["LOG_LEVEL"] = "debug"
+    runs = []
+    for run in range(3):
+        c.start()
+        try:
+            c.wait_ready(60)
+            runs.append((c.metric("weir_compute_restored_records_total"),
+                         c.metric("weir_compute_restore_duration_seconds_sum")))
+            phases = [ln for ln in c.tail(10**7).splitlines() if " restore: " in ln]
+        finally:
+            assert c.stop() == 0, c.tail()
+        print(f"\nrestart {run + 1}: {phases[-1][-330:] if phases else c.tail(2000)}")
+    print(f"{written:.0f} changelog records written; restores (records, s): {runs}")
+    for records, took in runs:
+        assert records >= keys, runs
+        assert took < 0.5, (runs, "a restore waited on a librdkafka timer: see the log lines above")
 
 
 def test_fetch_just_past_the_prefetch_threshold_is_followed_at_once(kafka, topic, weir_build,
