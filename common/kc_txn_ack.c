@@ -179,10 +179,8 @@ static void txn_commit_offsets(kc_txn_t *t, const rd_kafka_topic_partition_list_
 /* Every record produced since `dr_failed_at_open` delivered?  Waits for
  * what is queued. */
 static int txn_delivered(kc_txn_t *t, long long dr_failed_at_open) {
-        rd_kafka_t *p = kc_rk(t->producer);
-        if (rd_kafka_outq_len(p) > 0)
-                rd_kafka_flush(p, 30000);
-        int left = rd_kafka_outq_len(p);
+        kc_txn_produce_wait(t, 30000);
+        int left = rd_kafka_outq_len(kc_rk(t->producer));
         long long failed = atomic_load(&t->producer->dr_failed) - dr_failed_at_open;
         if (left > 0 || failed > 0) {
                 log_warn(KC_TXN_LOG, "%s: %d record(s) undelivered, %lld failed: reprocessing",

@@ -387,14 +387,18 @@ static st_t cl_restore_with(cl_reader_t *r, rd_kafka_t *rk, fw_t *fw, const int3
 /* A restore longer than this is logged as a warning with its phases. */
 #define CL_SLOW_MS 500
 
+const char *cl_parts_str(char *buf, size_t size, const int32_t *parts, size_t n) {
+        size_t len = 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < n && len + 16 < size; i++)
+                len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", (int)parts[i]);
+        return buf;
+}
+
 static void cl_log_phases(const cl_reader_t *r, const int32_t *parts, size_t n, int64_t records,
                           const cl_phases_t *ph) {
         char list[128];
-        size_t len = 0;
-        list[0] = '\0';
-        for (size_t i = 0; i < n && len < sizeof(list) - 16; i++)
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
-                                        (int)parts[i]);
+        cl_parts_str(list, sizeof(list), parts, n);
         int slow = ph->closed >= CL_SLOW_MS;
         log_write(slow ? LOG_WARN : LOG_DEBUG, CL_LOG, NULL,
                   "changelog %s[%s] restore: %lld record(s) in %lld ms (leaders known at %lld "

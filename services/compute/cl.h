@@ -72,6 +72,9 @@ void cl_reader_destroy(cl_reader_t *r);
 typedef int (*cl_record_cb)(void *opaque, int32_t partition, const void *key, size_t key_len,
                             const void *val, size_t val_len);
 
+/* "0,2,5": partition numbers for a log line, cut short to fit `size`. */
+const char *cl_parts_str(char *buf, size_t size, const int32_t *parts, size_t n);
+
 /* Reads the `n` partitions from the beginning to their stable end, calling
  * cb for each record (in offset order per partition), beating `beat` (NULL
  * or the calling loop's heartbeat: a restore can outlast ADMIN_STALL).

@@ -107,13 +107,8 @@ int wk_restore_stale(wk_t *w) {
         /* Ready only now: whoever sees /readyz 200 sees the restore counted. */
         wk_restoring(w->sh, -1);
         char list[256];
-        size_t len = 0;
-        list[0] = '\0';
-        for (size_t i = 0; i < n && len < sizeof(list) - 16; i++)
-                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
-                                        (int)ids[i]);
         log_info(WK_LOG, "worker %d: restored partition(s) %s: %lld state record(s) in %.3f s",
-                 w->index, list, (long long)records, took);
+                 w->index, cl_parts_str(list, sizeof(list), ids, n), (long long)records, took);
         free(ids);
         wk_stats(w, 1);
         return 0;
