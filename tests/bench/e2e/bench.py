@@ -129,7 +129,7 @@ class Feed:
     def __init__(self, url):
         self.lat, self.stop, self.ok = [], False, threading.Event()
         self.window = (0, float("inf"))  # window_end range that counts
-        self.keep, self.rows = False, []  # (window_end, arrival) when keep
+        self.keep, self.rows, self.keyed = False, [], []  # (window_end, arrival) when keep
         threading.Thread(target=lambda: asyncio.run(self.run(url)), daemon=True).start()
         assert self.ok.wait(30), "no WebSocket subscription"
 
@@ -151,8 +151,9 @@ class Feed:
                 for e in m.get("events", []):
                     if lo <= e["time"] <= hi:
                         self.lat.append(now - e["time"])
-                        if self.keep:  # stages.py: per window end
+                        if self.keep:  # stages.py: per window end (and key)
                             self.rows.append((e["time"], now))
+                            self.keyed.append((e["time"], e.get("key"), now))
 
 
 # weir-sim posts on one blocking connection: a reading generated while a

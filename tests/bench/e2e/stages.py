@@ -56,7 +56,11 @@ from floor import Floor  # noqa: E402
 
 RATE = int(os.environ.get("BENCH_RATE", "20000"))
 SVC_ENV = json.loads(os.environ.get("SVC_ENV", "{}"))
-FLOOR = os.environ.get("FLOOR", "1") == "1"  # also run floor.py's bare-client hops
+FLOOR = os.environ.get("FLOOR", "1") == "1"
+# LOGAPPEND=1: compute's and enrichment's outputs stamped at the broker's
+# append, read back after the run; LIVE=0: without the live readers.
+LOGAPPEND = os.environ.get("LOGAPPEND") == "1"
+LIVE = os.environ.get("LIVE", "1") == "1"  # also run floor.py's bare-client hops
 
 
 def schema(name):
@@ -89,6 +93,12 @@ class Reader:
                 v = fastavro.schemaless_reader(io.BytesIO(m.value()[10:]), self.sch)
                 self.rows.append((ms(v["window_end"]), ms(v["emitted_at"]), now))
         self.c.close()
+
+
+class NoReader:
+    rows, stop = [], False
+    t = threading.Thread(target=lambda: None)
+    t.start()
 
 
 def varint(b, i):
@@ -135,7 +145,28 @@ class ClosingReader:
         self.c.close()
 
 
+def appended(bootstrap, topic, sch):
+    """{(window_end, key): (broker append time, emitted_at)} of a whole topic
+    created with LogAppendTime (LOGAPPEND=1)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "stages-after-" + topic,
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    out, idle = {}, 0
+    while idle < 3:
+        ms_ = c.consume(5000, 1.0)
+        idle = idle + 1 if not ms_ else 0
+        for m in ms_:
+            if m.error():
+                continue
+            v = fastavro.schemaless_reader(io.BytesIO(m.value()[10:]), sch)
+            out[(ms(v["window_end"]), v["key"])] = (m.timestamp()[1], ms(v["emitted_at"]))
+    c.close()
+    return out
+
+
 def row(name, xs):
+    if not xs:
+        return
     print(f"{name:28s} n={len(xs)} p50={pct(xs, .5):.1f} p90={pct(xs, .9):.1f} "
           f"p99={pct(xs, .99):.1f} max={max(xs or [0]):.1f}")
 
@@ -145,12 +176,25 @@ def main():
         p = Pipeline(BUILD, b, tempfile.mkdtemp(prefix="bench-stages-"), influx_url=db.url,
                      compute=COMPUTE, extra_env={"LOG_LEVEL": "warn"}, service_env=SVC_ENV)
         db.create_database(p.influx_db)
+        if LOGAPPEND:
+            # The broker stamps each record of compute's and enrichment's
+            # outputs when it appends it: splits each hop at the append.
+            make, la = b.create_topic, {p.topics["agg"], p.topics["eagg"]}
+
+            def create_topic(name, partitions=1, config=None, **kw):
+                if name in la:
+                    config = dict(config or {}, **{"message.timestamp.type": "LogAppendTime"})
+                return make(name, partitions=partitions, config=config, **kw)
+            b.create_topic = create_topic
         try:
             p.start()
             feed = Feed(p.ws_url)
             feed.keep = True
-            ra = Reader(b.bootstrap, p.topics["agg"], schema("aggregate"))
-            re_ = Reader(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+            if LIVE:
+                ra = Reader(b.bootstrap, p.topics["agg"], schema("aggregate"))
+                re_ = Reader(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+            else:  # LIVE=0: only the feed reads while the load runs
+                ra, re_ = NoReader(), NoReader()
             rr = (ClosingReader(b.bootstrap, p.topics["readings"], bench.WINDOW_MS)
                   if os.environ.get("READINGS") == "1" else None)
             fl = Floor(b, keys=bench.KEYS, offset_ms=500).start() if FLOOR else None
@@ -181,6 +225,32 @@ def main():
                 if lo <= w <= hi:
                     last_ws[w] = max(last_ws[w], a)
             row("ws last - eagg last", [last_ws[w] - last_e[w] for w in last_ws if w in last_e])
+            if LOGAPPEND:
+                # Read back after the run (no reader competes with the
+                # feed's thread meanwhile): append times per (window, key).
+                agg_t, eagg_t = appended(b.bootstrap, p.topics["agg"], schema("aggregate")), \
+                    appended(b.bootstrap, p.topics["eagg"], schema("aggregate_enriched"))
+                row("emit - window_end (read back)", [e - w for (w, k), (t, e) in agg_t.items()
+                                                      if lo <= w <= hi])
+                row("agg append - emitted_at", [t - e for (w, k), (t, e) in agg_t.items()
+                                                if lo <= w <= hi])
+                row("eagg append - agg append", [t - agg_t[x][0] for x, (t, e) in eagg_t.items()
+                                                 if x in agg_t and lo <= x[0] <= hi])
+                row("ws arrival - eagg append", [a - eagg_t[(w, k)][0] for w, k, a in feed.keyed
+                                                 if (w, k) in eagg_t and lo <= w <= hi])
+                # The windows that make the p99: each stage's worst in them.
+                worst = defaultdict(lambda: [0.0] * 5)
+                for w, k, a in feed.keyed:
+                    if (w, k) in eagg_t and (w, k) in agg_t and lo <= w <= hi:
+                        (ta, e), te = agg_t[(w, k)], eagg_t[(w, k)][0]
+                        x = worst[w]
+                        for i, v in enumerate((a - w, e - w, ta - e, te - ta, a - te)):
+                            x[i] = max(x[i], v)
+                for w in sorted(worst, key=lambda w: -worst[w][0])[:6]:
+                    x = worst[w]
+                    print(f"worst window ...{int(w) % 100000:05d}: ws {x[0]:.1f} = emit {x[1]:.0f}"
+                          f", +agg append {x[2]:.0f}, +eagg append {x[3]:.0f}, +ws {x[4]:.1f} "
+                          f"(each stage's max over the window's keys)")
             if rr:
                 rr.stop = True
                 rr.t.join(5)
