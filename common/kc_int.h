@@ -82,6 +82,11 @@ void kc_set_fatal(kc_t *kc, const char *fmt, ...) __attribute__((format(printf, 
  * empty) into buf. */
 void kc_parts_str(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t size);
 
+/* ---- kc_cb.c: librdkafka's callbacks */
+/* Makes kc the opaque of `conf` and sets its callbacks (log, error,
+ * statistics, and delivery reports or rebalances by kc->type). */
+void kc_cb_set(rd_kafka_conf_t *conf, kc_t *kc);
+
 /* ---- kc_access.c: Kafka refusing a client (see kc_access.c) */
 typedef enum { KC_REFUSED_NONE = 0, KC_REFUSED_AUTH, KC_REFUSED_ACL } kc_refusal_t;
 /* Authentication (SASL, TLS) or authorization (ACL) error, or NONE. */
