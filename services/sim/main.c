@@ -158,11 +158,17 @@ int main(int argc, char **argv) {
                                 if (kafka)
                                         simkafka_poll(kafka);
                                 else if (http && simhttp_pending(http) > 0 &&
-                                         t - batch_started >= (double)o.linger_ms / 1000.0)
+                                         t - batch_started >= (double)o.linger_ms / 1000.0) {
                                         simhttp_flush(http);
-                                else if (!http)
+                                        continue; /* it blocked: readings fell due meanwhile */
+                                } else if (!http)
                                         fflush(stdout);
                                 double nap = ((double)i - due) / o.gen.rate + 0.001;
+                                /* A partial HTTP batch goes out when its
+                                 * linger ends, not up to a nap later. */
+                                double left = batch_started + (double)o.linger_ms / 1000.0 - t;
+                                if (http && simhttp_pending(http) > 0 && left < nap)
+                                        nap = left > 0 ? left : 0;
                                 clk_sleep_ns((int64_t)((nap > 0.1 ? 0.1 : nap) * 1e9));
                                 continue;
                         }

@@ -204,7 +204,7 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
         if problems:
             st["problems"] += problems
             return self.reply(415, {"error_code": 415, "message": "; ".join(problems)})
-        if st["requests"] == 2:
+        if st["requests"] == 2 and st.get("throttle", True):
             self.send_response(429)
             self.send_header("Retry-After", "1")
             self.send_header("Content-Length", "0")
@@ -213,6 +213,10 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
             return
         records = json.loads(body)["records"]
         st.setdefault("sizes", []).append(len(records))
+        # How long the batch's first reading waited in weir-sim (its ts is
+        # the time it was due: --start-time now, no disorder).
+        st.setdefault("ages", []).append(
+            time.time() * 1000 - min(r["value"]["ts"] for r in records))
         errors = []
         for rec in records:
             try:
@@ -291,6 +295,26 @@ def test_http_low_rate_sends_partial_batches(weir_build):
     s = summary(r)
     assert s["sent"] == 80 and s["acked"] == 80
     assert len(srv.state["sizes"]) >= 5 and max(srv.state["sizes"]) < 80
+
+
+def test_http_partial_batch_waits_at_most_linger(weir_build):
+    """--linger bounds a partial batch's wait: at 10 readings/s a batch waits
+    150 ms, not until the next reading's wake-up after that (~200 ms)."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
+    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
+                 "bad": 0, "problems": [], "connections": set(), "throttle": False}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "10",
+                "--count", "30", "--batch", "100", "--linger", "150ms", "--start-time", "now",
+                "--out-of-order", "0", "--late", "0", "--malformed", "0")
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    ages = srv.state["ages"][:-1]  # the last batch goes out at the end of the run
+    assert len(ages) >= 5, srv.state
+    assert max(ages) < 150 + 25, sorted(ages)
+    assert min(ages) >= 150 - 5, sorted(ages)
 
 
 def free_port():

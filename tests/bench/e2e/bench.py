@@ -186,7 +186,7 @@ def load(p, feed, rate, rss):
     feed.window = (t0 + WARMUP * 1000, t0 + (WARMUP + SECONDS) * 1000 - WINDOW_MS)
     n0 = len(feed.lat)
     sim = subprocess.Popen(
-        [str(BUILD / "bin" / "weir-sim"), "--ingress", p.ingress_url,
+        [str(p.build / "bin" / "weir-sim"), "--ingress", p.ingress_url,
          "--topic", p.topics["readings"], "--rate", str(rate),
          "--duration", f"{WARMUP + SECONDS:g}s", "--keys", str(KEYS),
          "--batch", str(sim_batch(rate)), "--linger", SIM_LINGER, "--start-time", "now",
