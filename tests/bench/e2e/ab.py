@@ -60,7 +60,9 @@ def main():
                           f"load={open('/proc/loadavg').read().split()[0]}", flush=True)
             for n, xs in ratios.items():
                 xs = sorted(xs)
-                print(f"ab {n} ratios={[round(x, 2) for x in xs]} median={xs[len(xs) // 2]:.2f}")
+                k = len(xs) // 2  # an even count: the mean of the middle two
+                med = xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
+                print(f"ab {n} ratios={[round(x, 2) for x in xs]} median={med:.2f}")
         finally:
             for q, feed in pipes.values():
                 feed.stop = True
