@@ -288,11 +288,6 @@ static int txn_commit(kc_txn_t *t) {
                 if (r != 0)
                         return r;
         }
-        if (!t->abort_requested && t->guarantee == KC_AT_LEAST_ONCE) {
-                int r = kc_txn_alo_handover(t);
-                if (r != 0)
-                        return r == 3 ? 0 : r; /* 3: handed over, pending */
-        }
         if (t->abort_requested)
                 return txn_abort(t, 1);
 

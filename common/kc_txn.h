@@ -46,18 +46,12 @@
  * (kc_group.h): the same hooks run in each loop's thread for its own
  * partitions, and the loop consumes its own queue.
  *
- * At-least-once (PROCESSING_GUARANTEE=at_least_once): no transactions; a
- * batch's offsets are committed once every record produced until its end
- * is delivered: the commit flushes the producer, then commits the offsets
- * asynchronously (a failed commit is logged and means duplicates after a
- * crash; synchronously when partitions are revoked and at close).  With
- * conf.alo_pipelined the loop does not wait for the deliveries: a batch
- * whose records are still on their way is handed over as the batch in
- * flight (below) and settles once the producer holds nothing more, while
- * the next batch is consumed (a record arriving just after a commit is
- * processed at once, not after a flush); a full next batch waits for it.
- * A failed delivery rewinds and reprocesses the batch (pipelined: both
- * batches) — duplicates, never loss.
+ * At-least-once (PROCESSING_GUARANTEE=at_least_once): no transactions; the
+ * commit is flush the producer, check every delivery succeeded, then commit
+ * the consumer's offsets: asynchronously between batches (the loop consumes
+ * on meanwhile; a failed commit is logged and means duplicates after a
+ * crash), synchronously when partitions are revoked and at close.  A failed
+ * batch is rewound and reprocessed (duplicates, never loss).
  *
  * Acknowledged by an external system (KC_ACK_EXTERNAL, the sink): as
  * at-least-once, and before the commit hooks.acknowledge() delivers the
@@ -200,15 +194,6 @@ typedef struct kc_txn_conf_s {
          * commit, then for the broker to finish it (CONCURRENT_TRANSACTIONS,
          * retried after 20 ms), before their own. */
         int linger_ms;
-        /* At least once: 1 hands a batch whose outputs are still on their
-         * way over as the batch in flight, and the loop consumes on while
-         * they are delivered (see "At-least-once" above); 0, the default,
-         * waits for them at each commit.  Only for a loop without state:
-         * an abort of the open batch rewinds its own records only, while
-         * the batch in flight still commits once delivered; a loop whose
-         * abort restores state from what it produced (compute's changelog)
-         * could restore it without the batch in flight's updates. */
-        int alo_pipelined;
         const char *const *props; /* extra properties for both clients (kc_opts_t) */
         admin_t *admin;           /* NULL or the admin server: heartbeat, readiness */
         atomic_int *stop;         /* NULL or a flag that stops the loop when non-zero */

@@ -231,13 +231,6 @@ static int txn_pending_begin(kc_txn_t *t) {
         return 0;
 }
 
-int kc_txn_alo_handover(kc_txn_t *t) {
-        if (!t->alo_pipelined || t->pend.on || t->revoking || t->closing ||
-            rd_kafka_outq_len(kc_rk(t->producer)) == 0)
-                return 0;
-        return txn_pending_begin(t) == -1 ? -1 : 3;
-}
-
 void kc_txn_pending_fold(kc_txn_t *t) {
         if (!t->pend.on)
                 return;
@@ -292,17 +285,6 @@ static int txn_pending_commit(kc_txn_t *t) {
 int kc_txn_pending_poll(kc_txn_t *t) {
         if (!t->pend.on)
                 return 0;
-        if (t->guarantee == KC_AT_LEAST_ONCE) {
-                /* Settled once the producer holds nothing more: every record
-                 * produced until now, the batch's among them, is delivered
-                 * (or failed: txn_pending_commit aborts both batches). */
-                rd_kafka_t *p = kc_rk(t->producer);
-                rd_kafka_poll(p, 0);
-                if (rd_kafka_outq_len(p) > 0 &&
-                    atomic_load(&t->producer->dr_failed) == t->pend.dr_failed_at_open)
-                        return 2;
-                return txn_pending_commit(t);
-        }
         t->retry_ms = -1;
         t->retry_why = NULL;
         t->pend.polling = 1;

@@ -15,7 +15,6 @@ struct kc_txn_s {
         char tid[256]; /* transactional.id, "" in at-least-once mode */
         kc_guarantee_t guarantee;
         int batch_records, batch_ms, state_ms, idle_ms, linger_ms;
-        int alo_pipelined; /* kc_txn_conf_t.alo_pipelined */
         admin_t *admin;
         admin_beat_t *beat; /* "<stage> loop <instance>"; NULL without admin */
         atomic_int *stop_flag;
@@ -64,9 +63,7 @@ struct kc_txn_s {
         rd_kafka_topic_partition_list_t *uncommitted;
         int64_t uncommitted_at;
         /* KC_ACK_EXTERNAL: the batch handed over (hooks.acknowledge answered
-         * KC_TXN_PENDING) and not acknowledged yet; KC_AT_LEAST_ONCE with
-         * alo_pipelined: the batch whose records were not all delivered at
-         * its commit; at most one.  Its lists
+         * KC_TXN_PENDING) and not acknowledged yet; at most one.  Its lists
          * are owned here (kc_txn_ack.c). */
         struct {
                 int on;
@@ -150,20 +147,14 @@ rd_kafka_topic_partition_list_t *kc_txn_offsets(kc_txn_t *t);
  * 1 aborted (revoke, close: it cannot wait), 3 handed over (now pending;
  * the open batch is closed), -1 fatal. */
 int kc_txn_acknowledge(kc_txn_t *t);
-/* At-least-once with alo_pipelined: records of the open batch still on
- * their way to the broker are not waited for in the loop: the batch is
- * handed over (3, now pending; kc_txn_pending_poll settles it once the
- * producer holds nothing more), or 0 to commit it at once (not pipelined,
- * nothing on its way, one already pending, revoking, closing); -1 fatal. */
-int kc_txn_alo_handover(kc_txn_t *t);
 /* At-least-once and KC_ACK_EXTERNAL commit of the open batch's `offsets`:
  * every produced record delivered, then the offsets (asynchronously
  * between batches, synchronously when revoking or closing).  0, 1
  * (aborted: a record was not delivered), -1. */
 int kc_txn_commit_alo(kc_txn_t *t, const rd_kafka_topic_partition_list_t *offsets);
-/* Asks hooks.acknowledge about the pending batch (at least once: whether
- * the producer still holds records) and settles it when it answers: 0 committed, 1 aborted (with
- * the open batch), 2 still pending, -1 fatal. */
+/* Asks hooks.acknowledge about the pending batch and settles it when it
+ * answers: 0 committed, 1 aborted (with the open batch), 2 still pending,
+ * -1 fatal. */
 int kc_txn_pending_poll(kc_txn_t *t);
 /* Revoking or closing: polls the pending batch until it settles, it is
  * refused (KC_TXN_RETRY) or `until` (monotonic ms) passes; then it is

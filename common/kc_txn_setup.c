@@ -397,7 +397,6 @@ kc_txn_t *kc_txn_new(const kc_txn_conf_t *conf, st_t *st, char *errstr, size_t e
                 t->state_ms = t->batch_ms;
         t->idle_ms = conf->idle_ms;
         t->linger_ms = conf->linger_ms > 0 ? conf->linger_ms : 0;
-        t->alo_pipelined = conf->guarantee == KC_AT_LEAST_ONCE && conf->alo_pipelined;
         t->admin = conf->admin;
         if (t->admin) {
                 char name[64];

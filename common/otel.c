@@ -256,43 +256,24 @@ otel_span_t *otel_txn_add(otel_txn_t *t, otel_span_t *s) {
 }
 
 void otel_txn_commit_begin(otel_txn_t *t) {
-        if (t->n) {
+        if (t->n)
                 t->begin_ns = otel_now_ns();
-                t->nbegun = t->n;
-        }
 }
 
-/* Ends open[from..to), the commit.begin event for those before nbegun. */
-static void otel_txn_end_range(otel_txn_t *t, size_t from, size_t to, int ok,
-                               const char *abort_msg) {
+void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg) {
+        if (!t->n)
+                return;
         uint64_t now = otel_now_ns();
-        for (size_t i = from; i < to; i++) {
+        for (size_t i = 0; i < t->n; i++) {
                 otel_span_t *s = t->open[i];
-                if (t->begin_ns && i < t->nbegun)
+                if (t->begin_ns)
                         otel_event(s, "kafka.txn.commit.begin", t->begin_ns);
                 otel_event(s, ok ? "kafka.txn.commit" : "kafka.txn.abort", now);
                 if (!ok)
                         otel_error(s, abort_msg);
                 otel_end(s, now);
         }
-}
-
-void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg) {
-        otel_txn_end_range(t, 0, t->n, ok, abort_msg);
-        t->n = t->nbegun = 0;
-        t->begin_ns = 0;
-}
-
-void otel_txn_end_some(otel_txn_t *t, int begun, int ok, const char *abort_msg) {
-        if (!begun) {
-                otel_txn_end_range(t, t->nbegun, t->n, ok, abort_msg);
-                t->n = t->nbegun;
-                return;
-        }
-        otel_txn_end_range(t, 0, t->nbegun, ok, abort_msg);
-        memmove(t->open, t->open + t->nbegun, (t->n - t->nbegun) * sizeof(t->open[0]));
-        t->n -= t->nbegun;
-        t->nbegun = 0;
+        t->n = 0;
         t->begin_ns = 0;
 }
 

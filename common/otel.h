@@ -116,7 +116,6 @@ void otel_end(otel_span_t *s, uint64_t end_ns);
 typedef struct otel_txn_s {
         otel_span_t *open[OTEL_TXN_OPEN]; /* ended (so given back) by otel_txn_end */
         size_t n;
-        size_t nbegun;     /* open[0..nbegun) were there at otel_txn_commit_begin */
         uint64_t begin_ns; /* the commit being sent since; 0: not yet */
 } otel_txn_t;
 
@@ -128,12 +127,6 @@ otel_span_t *otel_txn_add(otel_txn_t *t, otel_span_t *s);
 void otel_txn_commit_begin(otel_txn_t *t);
 /* The transaction committed (ok 1) or aborted (0): ends the waiting spans. */
 void otel_txn_end(otel_txn_t *t, int ok, const char *abort_msg);
-/* At least once with a batch in flight (kc_txn_conf_t.alo_pipelined), two
- * batches' spans wait here: those there at otel_txn_commit_begin (the batch
- * in flight) and those added since (the next batch).  Ends one group:
- * `begun` 1 the first (its batch committed), 0 the second (the next batch
- * aborted while the one in flight is still pending); the other waits on. */
-void otel_txn_end_some(otel_txn_t *t, int begun, int ok, const char *abort_msg);
 
 /* Histogram samples with their trace as the bucket's exemplar (OpenMetrics,
  * common/metrics.h), so a dashboard goes from a slow point to its trace:

@@ -81,7 +81,6 @@ struct en_join_s {
         metrics_child_t **m_dropped; /* per source */
         metrics_family_t *f_dlq;
         int64_t last_error_log_ms;
-        int prev_full; /* the last flush was a whole batch: a backlog (en_flush) */
 };
 
 static int en_kind_init(en_join_t *j, int k, const char *in_topic, const char *out_topic,
@@ -318,16 +317,10 @@ static kc_txn_res_t en_flush(en_join_t *j, kc_txn_t *t) {
                                 return KC_TXN_ABORT;
                         }
         }
-        /* Behind a whole batch (a backlog), that batch delivered first
-         * (kc_txn_produce_wait): while it is in flight, records queued
-         * behind it made librdkafka's broker thread spin; meanwhile this
-         * batch was read and looked up.  Behind a partial one (sparse
-         * input: each window's aggregates, one fetch per partition) not:
-         * the next partition's aggregates would wait a round trip for the
-         * previous partition's. */
-        if (j->prev_full)
-                kc_txn_produce_wait(t, 1000);
-        j->prev_full = n == EN_BATCH;
+        /* The previous batch delivered first (kc_txn_produce_wait): while
+         * it is in flight, records queued behind it made librdkafka's
+         * broker thread spin; meanwhile this batch was read and looked up. */
+        kc_txn_produce_wait(t, 1000);
         kc_txn_res_t rc = KC_TXN_OK;
         for (size_t i = 0; i < n && rc == KC_TXN_OK; i++) {
                 en_item_t *it = &j->items[i];
@@ -465,7 +458,6 @@ kc_txn_res_t en_join_process(kc_txn_t *t, const rd_kafka_message_t *m, void *opa
         it->offset = m->offset;
         j->nitems++;
         kc_txn_output_pending(t); /* commit once the input drains, not after the interval */
-        kc_txn_poll_now(t);       /* so en_join_tick sees the drain at once */
         return j->nitems == EN_BATCH ? en_flush(j, t) : KC_TXN_OK;
 }
 
@@ -479,13 +471,11 @@ void en_join_aborted(kc_txn_t *t, void *opaque) {
 }
 
 kc_txn_res_t en_join_tick(kc_txn_t *t, void *opaque) {
+        (void)t;
         en_join_t *j = opaque;
         for (size_t s = 0; s < j->nsources; s++)
                 en_source_tick(&j->sources[s]);
-        /* What the consumer fetched is drained: out with it now, not at
-         * the commit, which at least once may wait for the batch in flight
-         * (kc_txn_conf_t.alo_pipelined). */
-        return j->nitems && kc_txn_drained(t) ? en_flush(j, t) : KC_TXN_OK;
+        return KC_TXN_OK;
 }
 
 void en_join_destroy(en_join_t *j) {

@@ -62,14 +62,6 @@ void en_otel_commit_begin(void) {
         otel_txn_commit_begin(&en_otel_spans);
 }
 
-void en_otel_committed(void) {
-        otel_txn_end_some(&en_otel_spans, 1, 1, NULL);
-}
-
-void en_otel_aborted(int in_flight) {
-        static const char msg[] = "transaction aborted: the record is enriched again";
-        if (in_flight)
-                otel_txn_end_some(&en_otel_spans, 0, 0, msg);
-        else
-                otel_txn_end(&en_otel_spans, 0, msg);
+void en_otel_txn(int ok) {
+        otel_txn_end(&en_otel_spans, ok, "transaction aborted: the record is enriched again");
 }

@@ -16,9 +16,7 @@
  *                            offsets and the commit are being sent
  *   kafka.txn.commit | kafka.txn.abort (status error: the record is
  *                            consumed and enriched again, in a new span)
- * (at least once, "commit" is the outputs delivered and the offsets
- * committed; the spans of the batch in flight and of the next one wait side
- * by side, and each batch's end ends its own: otel_txn_end_some).
+ * (in at-least-once mode "commit" is the producer flush and offset commit).
  * The commit events are common/otel.h's otel_txn_t, as compute's: at most
  * OTEL_TXN_OPEN spans wait for one commit; more end at once with an event
  * saying so.  With tracing off: one branch per call. */
@@ -47,11 +45,9 @@ void en_otel_record(rd_kafka_headers_t *hdrs, uint64_t t0_ns, const en_otel_rec_
                     const en_source_t *sources, size_t nsources, const uint8_t *res, size_t stride);
 
 /* kc_txn hooks' companions (services/enrichment/main.c): the commit is
- * being sent (after pre_commit); the batch whose commit began committed;
- * the open batch aborted (`in_flight` 1: a batch in flight still pending,
- * whose spans wait on; 0: every waiting span ends aborted). */
+ * being sent (after pre_commit); the transaction committed (ok 1) or
+ * aborted (0): ends the spans awaiting it. */
 void en_otel_commit_begin(void);
-void en_otel_committed(void);
-void en_otel_aborted(int in_flight);
+void en_otel_txn(int ok);
 
 #endif

@@ -31,14 +31,12 @@ static kc_txn_res_t pre_commit(kc_txn_t *t, void *opaque) {
 
 static void committed(kc_txn_t *t, int64_t records, void *opaque) {
         (void)t, (void)records, (void)opaque;
-        en_otel_committed();
+        en_otel_txn(1);
 }
 
-/* At least once, the open batch may abort while the one before it is still
- * in flight (kc_txn_conf_t.alo_pipelined): that one commits later. */
 static void aborted(kc_txn_t *t, void *opaque) {
         en_join_aborted(t, opaque);
-        en_otel_aborted(kc_txn_pending(t));
+        en_otel_txn(0);
 }
 
 int main(void) {
@@ -70,16 +68,12 @@ int main(void) {
          * is normally sparse (aggregates), so this only matters under a
          * backlog. */
         conf.env_defaults = en_join_commit_defaults;
-        /* batch.num.messages = en_join's batch (512): under a backlog
-         * en_join waits for each batch's delivery before producing the next
+        /* batch.num.messages = en_join's batch (512): en_join waits for
+         * each batch's delivery before producing the next
          * (kc_txn_produce_wait), so a batch for one partition is sent as
          * soon as it is complete instead of after linger.ms.
          * KAFKA_BATCH_NUM_MESSAGES overrides it. */
         conf.producer_props = en_join_producer_props;
-        /* At least once, a batch's outputs are delivered while the next is
-         * consumed: each record is joined on its own (no state), so an
-         * abort needs to redo only its own batch. */
-        conf.alo_pipelined = 1;
         if (kc_txn_conf_env(&conf, err, sizeof(err)) == -1 ||
             en_join_check_schemas(&svc, err, sizeof(err)) == -1)
                 goto out;

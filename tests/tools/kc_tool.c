@@ -447,7 +447,6 @@ static int cmd_txn_copy(opts_t *o) {
         conf.topics = topics;
         if (o->at_least_once)
                 conf.guarantee = KC_AT_LEAST_ONCE;
-        conf.alo_pipelined = 1; /* a copy holds no state (as enrichment) */
         conf.transactional_id = o->tid;
         if (o->batch > 0)
                 conf.batch_records = (int)o->batch;

@@ -5,8 +5,7 @@
  * order, each record once), drops both batches and rewinds when the pending
  * one fails, and at close waits for a slow acknowledgement but not for a
  * refused one.  The "external system" is simulated in the hooks: a batch is
- * acknowledged ack_ms after it was handed over.  At least once, the batch
- * in flight is the one whose outputs are still on their way. */
+ * acknowledged ack_ms after it was handed over. */
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
 #include <pthread.h>
@@ -292,96 +291,10 @@ static void test_pending_stop_waits_for_slow_ack(void) {
         kc_destroy(p);
 }
 
-/* ------------------------------------------------ at least once */
-
-static kc_txn_res_t a_process(kc_txn_t *t, const kc_msg_t *m, void *opaque) {
-        pend_t *a = opaque;
-        if (kc_txn_paused(t))
-                a->processed_while_paused++;
-        if (kc_txn_pending(t))
-                a->processed_while_pending++;
-        kc_record_t rec = {.topic = "out",
-                           .partition = RD_KAFKA_PARTITION_UA,
-                           .value = m->payload,
-                           .value_len = m->len};
-        if (kc_txn_produce(t, &rec))
-                return KC_TXN_FATAL;
-        if (++a->open_n >= BATCH) {
-                a->open_n = 0;
-                kc_txn_commit_now(t);
-        }
-        return KC_TXN_OK;
-}
-
-static void a_committed(kc_txn_t *t, int64_t records, void *opaque) {
-        (void)t;
-        pend_t *a = opaque;
-        a->committed++;
-        a->committed_records += (int)records;
-}
-
-static void a_aborted(kc_txn_t *t, void *opaque) {
-        (void)t;
-        ((pend_t *)opaque)->aborted_all++;
-}
-
-static kc_txn_res_t a_tick(kc_txn_t *t, void *opaque) {
-        (void)t;
-        pend_t *a = opaque;
-        if (a->committed_records >= N_RECORDS || time(NULL) > a->deadline)
-                atomic_store(&a->stop, 1);
-        return KC_TXN_OK;
-}
-
-/* At least once, every produce acknowledged 150 ms late (the brokers'
- * round trip): a batch's commit does not hold the loop until its outputs
- * are delivered — the next batch is processed while it is pending (with
- * the old flush at each commit, never), a full one waits; every record is
- * committed once, after its output was delivered, nothing aborted. */
-static void test_alo_does_not_wait_for_deliveries(void) {
-        static pend_t a;
-        memset(&a, 0, sizeof(a));
-        kc_t *p = mock_setup(&a.mc);
-        if (!p)
-                return;
-        rd_kafka_mock_broker_set_rtt(a.mc, -1, 150);
-        static const char *topics[] = {"in", NULL};
-        const char *props[] = {"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(a.mc), NULL};
-        kc_txn_conf_t conf;
-        kc_txn_conf_init(&conf);
-        conf.stage = "alotest";
-        conf.group_id = "g-alo";
-        conf.topics = topics;
-        conf.guarantee = KC_AT_LEAST_ONCE;
-        conf.alo_pipelined = 1;
-        conf.batch_ms = conf.state_ms = 30;
-        conf.batch_records = BATCH;
-        conf.props = props;
-        conf.stop = &a.stop;
-        conf.hooks = (kc_txn_hooks_t){.process = a_process,
-                                      .committed = a_committed,
-                                      .aborted = a_aborted,
-                                      .tick = a_tick,
-                                      .opaque = &a};
-        a.deadline = time(NULL) + 60;
-        a.t = kc_txn_new(&conf, NULL, a.err, sizeof(a.err));
-        TH_CHECK(a.t != NULL);
-        if (a.t) {
-                p_run(&a);
-                TH_CHECK(a.processed_while_pending >= BATCH / 2);
-                TH_CHECK_INT(a.processed_while_paused, 0);
-                TH_CHECK_INT(a.aborted_all, 0);
-                TH_CHECK_INT(a.committed_records, N_RECORDS);
-                TH_CHECK_INT(committed_sum(a.mc, "g-alo"), N_RECORDS);
-                kc_txn_destroy(a.t);
-        }
-        kc_destroy(p);
-}
-
 static void test_cleanup(void) {
         metrics_reset();
 }
 
 TH_MAIN("kc_txn_pending", TH_T(test_pending_pipelines), TH_T(test_pending_abort_rewinds_both),
         TH_T(test_pending_stop_while_refused), TH_T(test_pending_stop_waits_for_slow_ack),
-        TH_T(test_alo_does_not_wait_for_deliveries), TH_T(test_cleanup))
+        TH_T(test_cleanup))
