@@ -106,6 +106,9 @@ class Ingress:
                 return float(line.rsplit(" ", 1)[1])
         return None
 
+    def tail(self, n=4000):
+        return self.log.read_text()[-n:]
+
     def stop(self, timeout=60):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -212,7 +215,7 @@ def test_rest_proxy_batch_acknowledged_and_decodable(ingress, topic, kafka):
     assert 'weir_ingress_records_total{result="accepted"} 9' in m
     assert "weir_ingress_request_duration_seconds_bucket" in m
     assert "weir_ingress_produce_duration_seconds_count 2" in m
-    assert ig.stop() == 0
+    assert ig.stop() == 0, ig.tail()
 
 
 def test_curl_avro_format_like_rest_proxy(ingress, topic, kafka):
@@ -304,7 +307,7 @@ def test_bad_partition_refused_whole_nothing_written(ingress, topic, kafka):
     assert high_watermark(kafka.bootstrap, t, partitions=3) == 2
     m = ig.metrics()
     assert 'weir_ingress_http_requests_total{route="topics",status="404"} 3' in m
-    assert ig.stop() == 0
+    assert ig.stop() == 0, ig.tail()
 
 
 def test_error_answers_say_what_is_wrong(ingress, topic, kafka):
@@ -518,7 +521,7 @@ def test_broker_killed_mid_load_no_lost_or_duplicate_acknowledgements(ingress, k
     dup = {k for k in acked if seen.get(k, 0) > 1}
     assert not missing, f"{len(missing)} acknowledged records missing"
     assert not dup, f"{len(dup)} acknowledged records duplicated"
-    assert ig.stop() == 0
+    assert ig.stop() == 0, ig.tail()
 
 
 def test_confluent_framing_and_value_schema_id(ingress, topic, kafka, registry):

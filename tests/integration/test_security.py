@@ -131,7 +131,7 @@ def test_wrong_password_then_rotated_file(sec, weir_build, tmp_path):
         assert lines(text, "SASL credentials changed") and lines(text, "Kafka accepts")
         assert wrong not in text and right not in text
         print(f"wrong password: recovered {recovered:.1f} s after the file changed")
-        assert ig.stop(30) == 0
+        assert ig.stop(30) == 0, ig.tail()
     finally:
         if ig.proc.poll() is None:
             ig.proc.kill()
@@ -202,7 +202,7 @@ def test_no_acl_at_all(sec, weir_build, tmp_path):
             assert time.monotonic() - t0 < 60
             time.sleep(0.5)
         print(f"no ACL: accepted {time.monotonic() - t0:.1f} s after the ACL was added")
-        assert ig.stop(30) == 0
+        assert ig.stop(30) == 0, ig.tail()
     finally:
         if ig.proc.poll() is None:
             ig.proc.kill()
@@ -245,7 +245,7 @@ def test_missing_topic_acl_then_added(sec, weir_build, tmp_path):
         ig.wait_ready(30)
         print(f"missing ACL: accepted {time.monotonic() - t0:.1f} s after the ACL was added")
         assert ig.proc.poll() is None
-        assert ig.stop(30) == 0
+        assert ig.stop(30) == 0, ig.tail()
     finally:
         if ig.proc.poll() is None:
             ig.proc.kill()
@@ -345,8 +345,11 @@ def test_no_secret_anywhere(sec, weir_build, tmp_path, level):
         assert secret not in environ  # it came from a file
         assert str(pwfile) in environ
         ig.proc.send_signal(signal.SIGABRT)  # a crash
-        ig.proc.wait(30)
+        assert ig.proc.wait(30) == -signal.SIGABRT
         text = ig.log.read_text()
+        # The crash is named in the log, with the stack that led to it.
+        assert '"msg":"fatal signal SIGABRT: stack follows"' in text, text[-2000:]
+        assert "weir-ingress(" in text.split("fatal signal SIGABRT")[1], text[-2000:]
         if level == "debug":
             assert len(text.splitlines()) > 100, "librdkafka debug lines expected"
         for where, t in (("log", text), ("metrics", metrics), ("answer", bad.text)):
@@ -372,7 +375,8 @@ def test_no_secret_anywhere(sec, weir_build, tmp_path, level):
         return pr.returncode, out.decode(errors="replace")
 
     rc, out = run({"KAFKA_SASL_PASSWORD_FILE": str(pwfile)}, signal.SIGSEGV)
-    assert rc != 0 and secret not in out
+    assert rc == -signal.SIGSEGV and secret not in out
+    assert "fatal signal SIGSEGV" in out, out[-2000:]
     rc, out = run({"KAFKA_SASL_PASSWORD_FILE": str(pwfile), "KAFKA_SASL_PASSWORD": secret})
     assert rc != 0 and secret not in out
     assert "KAFKA_SASL_PASSWORD and KAFKA_SASL_PASSWORD_FILE are both set" in out, out
