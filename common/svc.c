@@ -36,11 +36,11 @@ static void svc_on_signal(int sig) {
  * async-signal-safe calls; backtrace() was called once at install so it
  * does not load libgcc_s here. */
 static void svc_on_crash(int sig) {
-        const char *name = sig == SIGSEGV   ? "SIGSEGV"
-                           : sig == SIGBUS  ? "SIGBUS"
-                           : sig == SIGILL  ? "SIGILL"
-                           : sig == SIGFPE  ? "SIGFPE"
-                                            : "SIGABRT";
+        const char *name = sig == SIGSEGV  ? "SIGSEGV"
+                           : sig == SIGBUS ? "SIGBUS"
+                           : sig == SIGILL ? "SIGILL"
+                           : sig == SIGFPE ? "SIGFPE"
+                                           : "SIGABRT";
         char line[160] = "{\"level\":\"error\",\"component\":\"svc\",\"msg\":\"fatal signal ";
         size_t n = strlen(line);
         for (const char *c = name; *c && n < sizeof(line) - 32; c++)

@@ -252,6 +252,7 @@ ig_server_t *ig_server_start(const ig_server_opts_t *o, char *errstr, size_t err
                 return NULL;
         }
         s->o = *o;
+        s->quiesced_fd = -1;
         atomic_store(&s->kc, o->kc);
         s->conf = *o->conf;
         s->nparts = calloc(o->ntopics ? o->ntopics : 1, sizeof(*s->nparts));
@@ -308,7 +309,7 @@ void ig_server_quiesce(ig_server_t *s) {
         atomic_store(&s->draining, 1);
         MHD_socket fd = MHD_quiesce_daemon(s->d);
         if (fd != MHD_INVALID_SOCKET)
-                close(fd);
+                s->quiesced_fd = fd;
         log_info(IG_LOG, "stopped accepting connections");
 }
 
@@ -367,6 +368,8 @@ void ig_server_stop(ig_server_t *s) {
                 return;
         }
         MHD_stop_daemon(s->d);
+        if (s->quiesced_fd >= 0)
+                close(s->quiesced_fd);
         free(s->nparts);
         free(s);
 }

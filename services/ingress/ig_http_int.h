@@ -37,6 +37,10 @@ struct ig_server_s {
         ig_server_opts_t o;
         ig_conf_t conf;
         struct MHD_Daemon *d;
+        /* The listening socket MHD_quiesce_daemon() handed back, -1 before:
+         * closed only after MHD_stop_daemon(), as libmicrohttpd's manual
+         * requires with internal threads (one may still be using it). */
+        int quiesced_fd;
         uint16_t port;
         atomic_size_t active;
         /* Set by ig_server_quiesce(): keep-alive connections may still send

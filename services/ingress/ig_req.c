@@ -258,15 +258,6 @@ enum MHD_Result ig_process(ig_req_t *q) {
                 return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
                                 "ingress is shutting down; retry on another instance");
         }
-        char why[768];
-        if (kc_refused(atomic_load(&s->kc), why, sizeof(why)) == 1) {
-                /* Authentication failed: nothing would be acknowledged until
-                 * an operator fixes it, so say so now rather than after
-                 * INGRESS_PRODUCE_TIMEOUT.  (A missing ACL fails the
-                 * deliveries at once, topic by topic: 503 below.) */
-                metrics_inc(s->m_not_produced, (double)b->n);
-                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE, why);
-        }
         if (!ig_reserve(s, (int64_t)b->data.len, b->n)) {
                 metrics_inc(s->m_not_produced, (double)b->n);
                 return ig_error(q, 429, IG_E_TOO_MANY_REQUESTS,
@@ -281,7 +272,19 @@ enum MHD_Result ig_process(ig_req_t *q) {
                 return ig_error(q, 503, IG_E_KAFKA_RETRIABLE,
                                 "Kafka refused the producer; re-creating it, retry later");
         }
+        /* Read only now: the reservation keeps ig_server_swap_kc() from
+         * destroying this producer until the request is done with it. */
         kc_t *kc = atomic_load(&s->kc);
+        char why[768];
+        if (kc_refused(kc, why, sizeof(why)) == 1) {
+                /* Authentication failed: nothing would be acknowledged until
+                 * an operator fixes it, so say so now rather than after
+                 * INGRESS_PRODUCE_TIMEOUT.  (A missing ACL fails the
+                 * deliveries at once, topic by topic: 503 below.) */
+                ig_release(q);
+                metrics_inc(s->m_not_produced, (double)b->n);
+                return ig_error(q, 503, IG_E_KAFKA_RETRIABLE, why);
+        }
         q->n = b->n;
         q->drb = kc_dr_batch_new(b->n, ig_done, q);
         if (!q->drb) {
