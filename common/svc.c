@@ -28,6 +28,7 @@ static void svc_on_signal(int sig) {
                 atomic_store(stop, 1);
 }
 
+#ifndef __SANITIZE_ADDRESS__
 /* A crash (an assertion in a library, a heap check, a bad pointer) says
  * which signal and where before the process dies the default way, so a
  * log is enough to tell one crash from another: one JSON line, then the
@@ -56,6 +57,8 @@ static void svc_on_crash(int sig) {
         signal(sig, SIG_DFL);
         raise(sig);
 }
+
+#endif
 
 /* Not under AddressSanitizer, whose own handlers report more. */
 static void svc_crash_install(void) {
