@@ -6,8 +6,9 @@
 # docs/bench/*.md) and
 # bench-e2e.sh, keeping each one's full output in build/bench/<name>.log;
 # measures image sizes with docker/build-images.sh when buildah works; then
-# writes docs/BENCHMARKS.md (machine, date, every summary line with the
-# command that produced it, the end-to-end table from build/bench/e2e.json).
+# writes its block of docs/BENCHMARKS.md (machine, date, every summary line
+# with the command that produced it, the end-to-end table from
+# build/bench/e2e.json, the targets); the rest of that file is kept.
 # A benchmark that fails is reported as failed, not left out.
 # Last line: bench e2e_p99_ms=<n> floor_ratio=<n> kstreams_ratio=<n> total_rss_mb=<n>
 set -uo pipefail
@@ -59,8 +60,9 @@ e2e = json.loads(Path("build/bench/e2e.json").read_text()) if Path("build/bench/
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 o = []
 o.append("# Weir benchmarks\n")
-o.append("Written by `make bench` (tests/bench/bench.sh); every figure below was measured "
-         "by the command next to it, in that one run. Figures from a busy shared machine are "
+o.append("Written by `make bench` (tests/bench/bench.sh); every figure down to \"Measured separately\" "
+         "was measured by the command next to it, in that one run (the sections after it were "
+         "measured by hand, each with its own command and date). Figures from a busy shared machine are "
          "noisy: compare ratios measured in the same run, not absolute numbers across runs.\n")
 o.append(f"- **Date**: {now}")
 o.append(f"- **Machine**: {model}, {cpus} CPUs, {mem} RAM, Linux {kernel}; load average at the end: {load}")
@@ -225,7 +227,14 @@ if e2e:
              "`python3 tests/bench/e2e/stages.py` (read_committed readers on compute's and "
              "enrichment's outputs). "
              "See the fixed-cadence row for the same load without group commit.")
-Path("docs/BENCHMARKS.md").write_text("\n".join(o) + "\n")
+# Only the block between the markers is this run's; what follows END was
+# written by hand (investigations, runs measured separately) and is kept.
+BEGIN = "<!-- written by make bench (tests/bench/bench.sh): replaced by its next run -->"
+END = "<!-- end of make bench's block: what follows is kept by its next run -->"
+doc = Path("docs/BENCHMARKS.md")
+old = doc.read_text() if doc.exists() else ""
+kept = old.split(END, 1)[1] if END in old else "\n"
+doc.write_text(BEGIN + "\n" + "\n".join(o) + "\n" + END + kept)
 PY
 tail -n 1 build/bench/bench-e2e.log >/dev/null 2>&1
 python3 - <<'PY'
