@@ -324,6 +324,12 @@ int kc_txn_pending(const kc_txn_t *t);
  * restore) to beat meanwhile with admin_beat(). */
 admin_beat_t *kc_txn_beat(const kc_txn_t *t);
 
+/* The fetch wake-up (fw.h) the loop asks, after it resumes its partitions,
+ * to wake their fetchers (librdkafka 2.0.2 would fetch them up to a second
+ * later).  Not owned; NULL (the default): none.  Set before kc_txn_run(). */
+struct fw_s;
+void kc_txn_set_fw(kc_txn_t *t, struct fw_s *fw);
+
 kc_t *kc_txn_consumer(kc_txn_t *t);
 /* Group mode: the queue the loop consumes (the group's); NULL otherwise. */
 rd_kafka_queue_t *kc_txn_queue(const kc_txn_t *t);

@@ -22,6 +22,7 @@ struct kc_txn_s {
         kc_txn_conf_t conf;          /* as given: the producer is re-created from it */
         const char **producer_props; /* malloc'd list (strings are conf's) */
         kc_t *consumer, *producer;   /* consumer: the group's in group mode (not owned) */
+        struct fw_s *fw;             /* kc_txn_set_fw(): not owned, may be NULL */
         atomic_int stopping;
         /* Group mode (kc_group.h): the group, the queue its partitions come
          * through, and the partitions it handed this loop. */

@@ -14,6 +14,7 @@
  * are no part of the state machine: producing (kc_txn_produce*), accessors. */
 #include <stdio.h>
 
+#include "fw.h"
 #include "kc_txn_int.h"
 #include "log.h"
 
@@ -31,6 +32,12 @@ static void txn_pause_assignment(kc_txn_t *t, int pause) {
                 if (err)
                         log_warn(KC_TXN_LOG, "%s: %s partitions: %s", t->stage,
                                  pause ? "pause" : "resume", rd_kafka_err2str(err));
+                /* librdkafka 2.0.2 fetches a resumed partition only when its
+                 * broker thread next wakes up, up to a second later: a sink
+                 * catching up wrote two batches a second and idled the rest
+                 * (bench-sink).  A request through each leader wakes it. */
+                for (int i = 0; !pause && !err && i < parts->cnt; i++)
+                        fw_wake(t->fw, parts->elems[i].topic, parts->elems[i].partition);
         }
         rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -193,6 +200,10 @@ void kc_txn_linger_end(kc_txn_t *t) {
 
 admin_beat_t *kc_txn_beat(const kc_txn_t *t) {
         return t ? t->beat : NULL;
+}
+
+void kc_txn_set_fw(kc_txn_t *t, fw_t *fw) {
+        t->fw = fw;
 }
 
 kc_t *kc_txn_consumer(kc_txn_t *t) {

@@ -515,6 +515,7 @@ static void *wk_main(void *arg) {
                                     sh->m_wakeups, err, sizeof(err)))) {
                 wk_fail(w, "%s", err);
         } else {
+                kc_txn_set_fw(w->txn, w->fw);
                 pthread_mutex_lock(&sh->lock);
                 if (++sh->loops == sh->nworkers)
                         svc_started(sh->svc); /* every readiness condition exists now */

@@ -51,6 +51,9 @@ void sk_metrics_init(sk_metrics_t *m) {
                 m->written[t] = metrics_child(wr, kind[t]);
                 m->rejected[t] = metrics_child(rj, kind[t]);
         }
+        m->wakeups = metrics_counter("weir_sink_fetch_wakeups_total",
+                                     "Times the loop woke its consumer's fetcher because the "
+                                     "prefetch queue ran low.");
         m->batches = metrics_counter("weir_sink_influx_batches_total",
                                      "Batches InfluxDB acknowledged (after retries and splits).");
         static const double e2e[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,

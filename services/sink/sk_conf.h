@@ -29,6 +29,7 @@ int sk_conf_env(sk_conf_t *c, char *errstr, size_t errstr_size);
 typedef struct sk_metrics_s {
         metrics_child_t *records[T_N], *written[T_N], *rejected[T_N];
         metrics_child_t *batches, *e2e;
+        metrics_child_t *wakeups;  /* fetch wake-ups (fw.h) */
         metrics_family_t *skipped; /* by reason: tombstone, no_fields, alerts_off */
 } sk_metrics_t;
 

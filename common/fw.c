@@ -9,9 +9,13 @@
 
 #include "log.h"
 
-#define FW_LOG "compute"
+#define FW_LOG "kafka"
 /* Records between two looks at the queue length (a mutex in librdkafka). */
 #define FW_EVERY 16
+/* Partitions a wake-up asks about at most: one per broker is enough (the
+ * request passes through the leader's broker thread), and fw does not know
+ * the leaders, so a resume asks about up to this many partitions. */
+#define FW_WAKE_MAX 16
 
 struct fw_s {
         rd_kafka_t *rk;
@@ -25,25 +29,27 @@ struct fw_s {
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t cond;
-        int pending, stop; /* under lock */
-        char topic[256];   /* under lock: the partition to ask about */
-        int32_t partition;
-        long wakeups; /* under lock */
+        int pending, stop; /* under lock: partitions in `wake` */
+        struct {
+                char topic[256];
+                int32_t partition;
+        } wake[FW_WAKE_MAX]; /* under lock: the partitions to ask about */
+        long wakeups;        /* under lock */
         metrics_child_t *m_wakeups;
 };
 
 static void *fw_main(void *arg) {
         fw_t *f = arg;
-        char topic[sizeof(f->topic)];
+        char topic[sizeof(f->wake[0].topic)];
         pthread_mutex_lock(&f->lock);
         for (;;) {
                 while (!f->pending && !f->stop)
                         pthread_cond_wait(&f->cond, &f->lock);
                 if (f->stop)
                         break;
-                f->pending = 0;
-                memcpy(topic, f->topic, sizeof(topic));
-                int32_t partition = f->partition;
+                int i = --f->pending; /* the last asked for first: order does not matter */
+                memcpy(topic, f->wake[i].topic, sizeof(topic));
+                int32_t partition = f->wake[i].partition;
                 pthread_mutex_unlock(&f->lock);
                 /* The answer does not matter, only that the request passes
                  * through the partition leader's broker thread. */
@@ -111,10 +117,13 @@ static void fw_look_at(fw_t *f, const char *topic, int32_t partition) {
                 return;
         f->armed = 0;
         pthread_mutex_lock(&f->lock);
-        if (!f->pending) {
-                snprintf(f->topic, sizeof(f->topic), "%s", topic);
-                f->partition = partition;
-                f->pending = 1;
+        int dup = 0;
+        for (int i = 0; i < f->pending && !dup; i++)
+                dup = f->wake[i].partition == partition && !strcmp(f->wake[i].topic, topic);
+        if (!dup && f->pending < FW_WAKE_MAX) {
+                snprintf(f->wake[f->pending].topic, sizeof(f->wake[0].topic), "%s", topic);
+                f->wake[f->pending].partition = partition;
+                f->pending++;
                 f->wakeups++;
                 metrics_inc(f->m_wakeups, 1);
                 pthread_cond_signal(&f->cond);

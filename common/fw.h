@@ -31,9 +31,9 @@
 
 #include "metrics.h"
 
-/* The small prefetch fw makes possible, for every consumer of compute
- * (the workers' and the changelog reader's; wk.c says why these values):
- * name, value pairs to put in a props list. */
+/* The small prefetch fw makes possible, for every consumer that uses it
+ * (compute's workers and changelog reader, the sink's loop; compute's wk.c
+ * says why these values): name, value pairs to put in a props list. */
 #define FW_PREFETCH_PROPS                                                                          \
         "queued.min.messages", "1000", "queued.max.messages.kbytes", "4096",                       \
                 "max.partition.fetch.bytes", "65536", "message.max.bytes", "65536",                \
