@@ -284,6 +284,18 @@ static void *relay(void *arg) {
                 }
                 rd_kafka_message_destroy(m);
         }
+        /* Stopped with a batch open: dropped, as the stop drops the
+         * reader's measurements anyway (else librdkafka warns, on stderr,
+         * of a message still in transit, which the caller counts as an
+         * error of the floor). */
+        if (open && !alo) {
+                rd_kafka_error_t *e = rd_kafka_abort_transaction(p, 5000);
+                if (e)
+                        rd_kafka_error_destroy(e);
+        } else if (open) {
+                rd_kafka_purge(p, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        }
+        rd_kafka_flush(p, 5000);
         rd_kafka_consumer_close(c);
         rd_kafka_destroy(c);
         rd_kafka_topic_destroy(out);
