@@ -294,8 +294,8 @@ int kc_fatal(kc_t *kc, char *errstr, size_t errstr_size) {
         kc_access_tick(kc);
         /* librdkafka may have raised it before error_cb was served. */
         rd_kafka_resp_err_t err = rd_kafka_fatal_error(kc->rk, why, sizeof(why));
-        if (err && !atomic_load(&kc->fatal))
-                kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(err), why);
+        if (err)
+                kc_fatal_taken(kc, err, why);
         if (!atomic_load(&kc->fatal))
                 return 0;
         pthread_mutex_lock(&kc->lock);

@@ -35,21 +35,26 @@ static void kc_log_cb(const rd_kafka_t *rk, int level, const char *fac, const ch
         log_write(l, KC_LOG, fields, "%s", buf);
 }
 
+void kc_fatal_taken(kc_t *kc, rd_kafka_resp_err_t err, const char *why) {
+        if (atomic_exchange(&kc->fatal_librdkafka, 1))
+                return;
+        metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(err)), 1);
+        /* e.g. TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal for this
+         * producer (kc_txn re-creates it), but a refusal all the same. */
+        kc_access_refused(kc, err, NULL, NULL,
+                          err == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED ? kc->tid
+                                                                                         : NULL,
+                          why);
+        kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(err), why);
+}
+
 static void kc_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
         kc_t *kc = opaque;
         rd_kafka_resp_err_t e = (rd_kafka_resp_err_t)err;
         if (e == RD_KAFKA_RESP_ERR__FATAL) {
                 char why[512];
                 rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
-                metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(orig)), 1);
-                /* e.g. TRANSACTIONAL_ID_AUTHORIZATION_FAILED: fatal for this
-                 * producer (kc_txn re-creates it), but a refusal all the same. */
-                kc_access_refused(kc, orig, NULL, NULL,
-                                  orig == RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-                                          ? kc->tid
-                                          : NULL,
-                                  why);
-                kc_set_fatal(kc, "%s: %s", rd_kafka_err2name(orig), why);
+                kc_fatal_taken(kc, orig, why);
                 return;
         }
         metrics_inc(metrics_child(kc->f_errors, rd_kafka_err2name(e)), 1);
@@ -88,8 +93,7 @@ static int kc_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
          * producer with a producer id was let in by the cluster. */
         if (up > 0)
                 kc_access_ok(kc, KC_REFUSED_AUTH);
-        if (atomic_load(&kc->refused) == KC_REFUSED_ACL &&
-            strstr(json, "\"idemp_state\":\"Assigned\"") && !strstr(json, "\"txn_state\":\"Fatal"))
+        if (up >= 0 && atomic_load(&kc->refused) == KC_REFUSED_ACL && kc_stats_has_pid(kc->stats))
                 kc_access_ok_cluster(kc);
         kc_access_tick(kc);
         return 0; /* librdkafka frees json */

@@ -30,7 +30,8 @@ struct kc_s {
 
         /* A fatal error: librdkafka's (error_cb) or ours (failed assign). */
         atomic_int fatal;
-        pthread_mutex_t lock; /* protects fatal_reason */
+        atomic_int fatal_librdkafka; /* librdkafka's fatal error taken in (kc_fatal_taken) */
+        pthread_mutex_t lock;        /* protects fatal_reason */
         char fatal_reason[512];
 
         /* Delivery reports of this instance, for kc_txn's at-least-once
@@ -77,6 +78,11 @@ struct kc_s {
 
 /* Marks the client failed (first reason wins) and logs it. */
 void kc_set_fatal(kc_t *kc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* librdkafka's fatal error, once, from whichever sees it first: error_cb or
+ * kc_fatal()'s own check.  A refusal (e.g. CLUSTER_AUTHORIZATION_FAILED for
+ * an idempotent producer's id) is recorded before the fatal state, so a
+ * caller that finds the client fatal also finds it refused. */
+void kc_fatal_taken(kc_t *kc, rd_kafka_resp_err_t err, const char *why);
 
 /* Writes "topic[0,1],other[2]" (truncated with "...", "(none)" when
  * empty) into buf. */

@@ -48,6 +48,7 @@ struct kc_stats_s {
         size_t part_cnt, part_size;
         kc_stats_broker_t *brokers;
         size_t broker_cnt, broker_size;
+        int has_pid; /* the last document's eos state: a producer id, not fatal */
 };
 
 static metrics_family_t *kc_stats_family(int counter, const char *stage, const char *what,
@@ -126,6 +127,10 @@ void kc_stats_destroy(kc_stats_t *st) {
         free(st->parts);
         free(st->brokers);
         free(st);
+}
+
+int kc_stats_has_pid(const kc_stats_t *st) {
+        return st->has_pid;
 }
 
 void kc_stats_set_assigned(kc_stats_t *st, int cnt) {
@@ -267,6 +272,11 @@ int kc_stats_apply(kc_stats_t *st, const char *json, size_t len, char *errstr, s
                 }
                 metrics_set(st->queue_msgs, kc_num(root, "msg_cnt", 0));
                 metrics_set(st->queue_bytes, kc_num(root, "msg_size", 0));
+                /* Read from the parsed document, not matched as text:
+                 * librdkafka writes `"idemp_state": "Assigned"` with a space. */
+                const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos");
+                st->has_pid = !strcmp(kc_str(eos, "idemp_state"), "Assigned") &&
+                              strcmp(kc_str(eos, "txn_state"), "Fatal") != 0;
         }
         int up = kc_stats_brokers(st, cJSON_GetObjectItemCaseSensitive(root, "brokers"));
         if (!producer) {

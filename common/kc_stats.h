@@ -49,6 +49,11 @@ void kc_stats_destroy(kc_stats_t *st);
  * not librdkafka statistics. */
 int kc_stats_apply(kc_stats_t *st, const char *json, size_t len, char *errstr, size_t errstr_size);
 
+/* 1 when the last document applied is an idempotent producer's holding a
+ * producer id (eos.idemp_state "Assigned", txn_state not "Fatal"): the
+ * cluster let it write.  0 otherwise. */
+int kc_stats_has_pid(const kc_stats_t *st);
+
 /* Sets assigned_partitions{client} now (from the rebalance callback; the
  * statistics would only catch up at their next interval). */
 void kc_stats_set_assigned(kc_stats_t *st, int cnt);

@@ -102,7 +102,10 @@ class Service:
             if self.ready():
                 return time.monotonic() - self.started_at
             if time.monotonic() > deadline:
-                raise RuntimeError(f"weir-{self.name} not ready in {timeout} s:\n{self.tail()}")
+                # What is unmet first: a long log tail may be cut short.
+                status, why = self.get("/readyz", 3.0)
+                raise RuntimeError(f"weir-{self.name} not ready in {timeout} s "
+                                   f"(/readyz {status}: {why.strip()}):\n{self.tail(40)}")
             time.sleep(poll)
 
     def metrics(self) -> list[tuple[str, dict, float]]:

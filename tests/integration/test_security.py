@@ -10,7 +10,9 @@ allow-everyone) when Kafka refuses it, and secrets that never show.
   service recovers by itself: the password rotated in the file (re-read and
   applied with rd_kafka_sasl_set_credentials), the ACL added.
 - A transactional service (enrichment) refused its transactional id keeps
-  retrying with backoff, never exits, and is ready once the ACL is added.
+  retrying with backoff, never exits, and is ready once the ACL is added;
+  the sink refused its DLQ producer's id is ready once it is granted,
+  though it writes nothing.
 - No secret in any log line (LOG_LEVEL=debug with KAFKA_DEBUG=all, and
   info), in /metrics, in /proc/<pid>/environ (it came from a file), in an
   error answer, in a bad-configuration exit or in a crash (SIGABRT, SIGSEGV).
@@ -320,6 +322,43 @@ def test_consumer_group_acl_missing_then_added(sec, weir_build, tmp_path):
         sec.add_acls(group)
         svc.wait_ready(60)
         print(f"group ACL: ready {time.monotonic() - t0:.1f} s after it was added")
+        assert svc.stop(30) == 0, svc.tail()
+    finally:
+        p.stop(10)
+
+
+def test_sink_dlq_acl_missing_then_added(sec, weir_build, tmp_path):
+    """The sink may read and use its group but write nowhere: its idempotent
+    DLQ producer is refused its producer id (IDEMPOTENT_WRITE on the
+    cluster, implied by WRITE on any topic).  Unready, one line; ready by
+    itself once the DLQ's WRITE is granted, although the producer then
+    writes nothing: its producer id is the sign of access (CI once saw a
+    sink stay unready for good when the ACLs came a moment late)."""
+    env, _ = scram_env(sec, "weir-sink", tmp_path)
+    p = Pipeline(weir_build, sec, tmp_path, service_env={"sink": env})
+    p.create_topics()
+    p._topics_made = True
+    mine = [b for b in documented_acls(sec, p) if b.principal == "User:weir-sink"]
+    write = [b for b in mine if "WRITE" in str(b.operation)]
+    assert write and len(write) < len(mine)
+    sec.clear_acls("weir-sink")
+    sec.add_acls([b for b in mine if b not in write])
+    svc = p.svc["sink"]
+    svc.start()
+    try:
+        text = wait_log(svc.log, "Kafka denies", 60, svc.proc)
+        line = json.loads(lines(text, "Kafka denies")[0])
+        assert line["error"] == "CLUSTER_AUTHORIZATION_FAILED", line
+        assert "IDEMPOTENT_WRITE" in line["msg"], line
+        time.sleep(3)
+        code, body = svc.get("/readyz")
+        assert code == 503 and "unmet: kafka access" in body, body
+        t0 = time.monotonic()
+        sec.add_acls(write)
+        svc.wait_ready(60)
+        print(f"DLQ write ACL: ready {time.monotonic() - t0:.1f} s after it was added")
+        text = svc.log.read_text()
+        assert lines(text, "Kafka accepts User:weir-sink"), text[-3000:]
         assert svc.stop(30) == 0, svc.tail()
     finally:
         p.stop(10)
