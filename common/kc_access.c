@@ -381,10 +381,14 @@ void kc_refusal_end(kc_t *kc) {
         kc_access_ok(kc, KC_REFUSED_NONE);
 }
 
-void kc_access_ok_cluster(kc_t *kc) {
+void kc_access_ok_err(kc_t *kc, rd_kafka_resp_err_t err) {
+        if (atomic_load(&kc->refused) == KC_REFUSED_NONE)
+                return;
+        char prefix[64];
+        int n = snprintf(prefix, sizeof(prefix), "%s|", rd_kafka_err2name(err));
         pthread_mutex_lock(&kc->lock);
-        int cluster = !strncmp(kc->refused_key, "CLUSTER_AUTHORIZATION_FAILED|", 29);
+        int same = n > 0 && !strncmp(kc->refused_key, prefix, (size_t)n);
         pthread_mutex_unlock(&kc->lock);
-        if (cluster)
-                kc_access_ok(kc, KC_REFUSED_ACL);
+        if (same)
+                kc_access_ok(kc, kc_refusal_kind(err));
 }

@@ -93,8 +93,8 @@ static int kc_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
          * producer with a producer id was let in by the cluster. */
         if (up > 0)
                 kc_access_ok(kc, KC_REFUSED_AUTH);
-        if (up >= 0 && atomic_load(&kc->refused) == KC_REFUSED_ACL && kc_stats_has_pid(kc->stats))
-                kc_access_ok_cluster(kc);
+        if (up >= 0 && kc_stats_has_pid(kc->stats))
+                kc_access_ok_err(kc, RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
         kc_access_tick(kc);
         return 0; /* librdkafka frees json */
 }
@@ -165,8 +165,12 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 kc->synced = 1;
                 log_info(KC_LOG, "%s: %d partition(s) assigned (%s): %s", rd_kafka_name(rk),
                          parts->cnt, cooperative ? "incremental" : "eager", list);
+                /* Any assignment, even an empty one (more members than
+                 * partitions), means the group let us in. */
                 if (parts->cnt > 0)
                         kc_access_ok(kc, KC_REFUSED_NONE);
+                else
+                        kc_access_ok_err(kc, RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
                 if (kc->hooks.assigned)
                         kc->hooks.assigned(kc, parts, kc->hooks.opaque);
                 if (cooperative)

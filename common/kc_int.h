@@ -114,9 +114,10 @@ void kc_access_refused(kc_t *kc, rd_kafka_resp_err_t err, const char *op, const 
 void kc_access_tick(kc_t *kc);
 /* A sign of access: ends a refusal of `kind` (NONE: of any kind). */
 void kc_access_ok(kc_t *kc, kc_refusal_t kind);
-/* Ends a refusal for CLUSTER_AUTHORIZATION_FAILED (the producer got its
- * producer id after all). */
-void kc_access_ok_cluster(kc_t *kc);
+/* Ends a refusal for that error alone: CLUSTER_AUTHORIZATION_FAILED when
+ * the producer got its producer id after all, GROUP_AUTHORIZATION_FAILED
+ * when the consumer joined its group (even with nothing assigned). */
+void kc_access_ok_err(kc_t *kc, rd_kafka_resp_err_t err);
 /* The refusal of `from` carried over to `to` (a re-created producer), so
  * readiness and the log schedule do not start afresh. */
 void kc_access_carry(kc_t *to, const kc_t *from);

@@ -245,6 +245,87 @@ static void test_cluster_refusal_ends_with_a_producer_id(void) {
         rd_kafka_destroy(mrk);
 }
 
+static int assigned_cnt(kc_t *c) {
+        rd_kafka_topic_partition_list_t *a = NULL;
+        int n = rd_kafka_assignment(kc_rk(c), &a) ? -1 : a->cnt;
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
+        return n;
+}
+
+static void poll_once(kc_t *c) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(kc_rk(c), 50);
+        if (m && m->err)
+                kc_consumer_error(c, m); /* as the services' loops do */
+        if (m)
+                rd_kafka_message_destroy(m);
+}
+
+/* A member refused its group at first (the ACL came a moment late) that
+ * then joins with nothing to consume (more members than partitions: a
+ * second replica) is accepted: joining the group is the sign of access.
+ * It stayed "unmet: kafka access" for good before. */
+static void test_group_refusal_ends_with_an_empty_assignment(void) {
+        char err[512], body[512], bs[256];
+        rd_kafka_t *mrk = rd_kafka_new(RD_KAFKA_PRODUCER, NULL, err, sizeof(err));
+        TH_CHECK(mrk != NULL);
+        if (!mrk)
+                return;
+        rd_kafka_mock_cluster_t *mc = rd_kafka_mock_cluster_new(mrk, 1);
+        admin_t *admin = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
+        TH_CHECK(mc != NULL && admin != NULL);
+        kc_t *a = NULL, *b = NULL;
+        if (!mc || !admin)
+                goto out;
+        rd_kafka_mock_topic_create(mc, "one", 1, 1);
+        snprintf(bs, sizeof(bs), "%s", rd_kafka_mock_cluster_bootstraps(mc));
+        const char *props[] = {"bootstrap.servers", bs, NULL};
+        const char *topics[] = {"one", NULL};
+        kc_opts_t oa = {.stage = "acc5a", .group_id = "eg", .props = props};
+        a = kc_consumer_new(&oa, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                goto out;
+        TH_CHECK_INT(kc_subscribe(a, topics, err, sizeof(err)), 0);
+        for (int i = 0; i < 300 && assigned_cnt(a) < 1; i++)
+                poll_once(a);
+        TH_CHECK_INT(assigned_cnt(a), 1);
+
+        rd_kafka_mock_push_request_errors(mc, 10 /* FindCoordinator */, 2,
+                                          RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                                          RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED);
+        kc_opts_t ob = {.stage = "acc5b", .group_id = "eg", .props = props, .admin = admin};
+        cap_begin();
+        b = kc_consumer_new(&ob, err, sizeof(err));
+        TH_CHECK(b != NULL);
+        if (b)
+                TH_CHECK_INT(kc_subscribe(b, topics, err, sizeof(err)), 0);
+        int refused_seen = 0;
+        for (int i = 0; b && i < 600; i++) { /* 30 s at most */
+                poll_once(a);
+                poll_once(b);
+                refused_seen |= kc_refused(b, NULL, 0) != 0;
+                if (refused_seen && !kc_refused(b, NULL, 0) &&
+                    readyz(admin, body, sizeof(body)) == 200)
+                        break;
+        }
+        const char *out = cap_end();
+        TH_CHECK(refused_seen);
+        TH_CHECK_INT(count(out, "Kafka denies") - count(out, "still refused"), 1);
+        TH_CHECK_HAS(out, "the operation READ on group eg");
+        TH_CHECK_INT(b ? kc_refused(b, NULL, 0) : -1, 0);
+        TH_CHECK_INT(b ? assigned_cnt(b) : -1, 0);
+        TH_CHECK_INT(assigned_cnt(a), 1);
+        TH_CHECK_INT(readyz(admin, body, sizeof(body)), 200);
+out:
+        kc_destroy(b);
+        kc_destroy(a);
+        admin_stop(admin);
+        if (mc)
+                rd_kafka_mock_cluster_destroy(mc);
+        rd_kafka_destroy(mrk);
+}
+
 /* Authentication failures come once per retry from librdkafka: the line is
  * written once, then again only on the backoff schedule, with the count. */
 static void test_auth_refusal_logged_with_backoff(void) {
@@ -350,5 +431,6 @@ static void test_cleanup(void) {
 
 TH_MAIN("kc_access", TH_T(test_kinds), TH_T(test_acl_refusal_and_recovery),
         TH_T(test_cluster_refusal_ends_with_a_producer_id),
+        TH_T(test_group_refusal_ends_with_an_empty_assignment),
         TH_T(test_auth_refusal_logged_with_backoff), TH_T(test_sasl_password_reread),
         TH_T(test_cleanup))
