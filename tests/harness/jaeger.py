@@ -84,10 +84,7 @@ exporters:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port as _free_port  # noqa: E402  (tests/harness/ports.py)
 
 
 def _go() -> str:

@@ -129,12 +129,7 @@ def jar_version(jars: Path) -> str:
     raise RuntimeError(f"{jars}: no kafka-clients jar")
 
 
-def free_port() -> int:
-    """A port free on 127.0.0.1 right now (bind port 0).  Another process may
-    take it before the broker binds; start() reports that as a bind error."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 def random_cluster_id() -> str:

@@ -19,7 +19,6 @@ import ctypes
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -30,10 +29,7 @@ from pathlib import Path
 _libc = ctypes.CDLL(None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port as _free_port  # noqa: E402  (tests/harness/ports.py)
 
 
 class Prometheus:

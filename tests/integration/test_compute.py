@@ -89,10 +89,7 @@ def reading(key, ts, speed, count):
 
 # ------------------------------------------------------------------ the service
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 class Compute:

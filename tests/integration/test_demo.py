@@ -22,17 +22,13 @@ from pathlib import Path
 
 import websockets
 
+from ports import free_port  # tests/harness/ports.py: why not bind(0)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    return [free_port() for _ in range(n)]
 
 
 def wait_http(url, timeout):

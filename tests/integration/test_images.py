@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -33,10 +32,7 @@ BUILDAH = ["buildah", "--root", str(STORE / "storage"), "--runroot", str(STORE /
            "--storage-driver", "vfs"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 @pytest.fixture(scope="module")

@@ -35,10 +35,7 @@ JSON_CT = "application/vnd.kafka.json.v2+json"
 AVRO_CT = "application/vnd.kafka.avro.v2+json"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 def reading(i, intersection=None, **kw):

@@ -317,10 +317,7 @@ def test_http_partial_batch_waits_at_most_linger(weir_build):
     assert min(ages) >= 150 - 5, sorted(ages)
 
 
-def free_port():
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 def test_http_through_weir_ingress(kafka, topic, weir_build, tmp_path):

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -65,10 +64,7 @@ def alert(i, now):
     }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 def test_real_sink_pushes_kafka_records_to_filtered_clients(kafka, topic, weir_build, tmp_path):

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import resource
-import socket
 import struct
 import subprocess
 import sys
@@ -47,10 +46,7 @@ PRODUCER = {"enable.idempotence": "true", "acks": "all", "linger.ms": "1",
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
 
 
 def cpu_s(pid):
