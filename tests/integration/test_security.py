@@ -89,6 +89,24 @@ def new_topic(c, prefix="sec"):
     return name
 
 
+def start_without(sec, weir_build, tmp_path, service, held):
+    """weir-<service> alone on the secured node, granted the documented ACLs
+    but those `held(binding)` picks (some, not all); returns (the pipeline,
+    the service, the bindings held back)."""
+    env, _ = scram_env(sec, f"weir-{service}", tmp_path)
+    p = Pipeline(weir_build, sec, tmp_path, service_env={service: env})
+    p.create_topics()
+    p._topics_made = True
+    mine = [b for b in documented_acls(sec, p) if b.principal == f"User:weir-{service}"]
+    missing = [b for b in mine if held(b)]
+    assert missing and len(missing) < len(mine)
+    sec.clear_acls(f"weir-{service}")
+    sec.add_acls([b for b in mine if b not in missing])
+    svc = p.svc[service]
+    svc.start()
+    return p, svc, missing
+
+
 def test_wrong_password_then_rotated_file(sec, weir_build, tmp_path):
     topic = new_topic(sec)
     sec.add_acls("weir-ingress", [("topic", topic, "literal", ["Write"])])
@@ -257,17 +275,8 @@ def test_transactional_id_acl_missing_then_added(sec, weir_build, tmp_path):
     """Enrichment's producer is refused its transactional id (fatal for a
     librdkafka producer): the service retries with backoff instead of
     exiting, and is ready once the ACL is there."""
-    env, _ = scram_env(sec, "weir-enrichment", tmp_path)
-    p = Pipeline(weir_build, sec, tmp_path, service_env={"enrichment": env})
-    p.create_topics()
-    p._topics_made = True
-    mine = [b for b in documented_acls(sec, p) if b.principal == "User:weir-enrichment"]
-    txn = [b for b in mine if "TRANSACTIONAL_ID" in str(b.restype)]
-    assert txn and len(txn) < len(mine)
-    sec.clear_acls("weir-enrichment")
-    sec.add_acls([b for b in mine if b not in txn])
-    svc = p.svc["enrichment"]
-    svc.start()
+    p, svc, txn = start_without(sec, weir_build, tmp_path, "enrichment",
+                                lambda b: "TRANSACTIONAL_ID" in str(b.restype))
     try:
         text = wait_log(svc.log, "Kafka denies", 60, svc.proc)
         line = json.loads(lines(text, "Kafka denies")[0])
@@ -295,17 +304,8 @@ def test_transactional_id_acl_missing_then_added(sec, weir_build, tmp_path):
 def test_consumer_group_acl_missing_then_added(sec, weir_build, tmp_path):
     """The sink may read its topics but not use its group: one line naming
     the group and READ, unready, then ready by itself once granted."""
-    env, _ = scram_env(sec, "weir-sink", tmp_path)
-    p = Pipeline(weir_build, sec, tmp_path, service_env={"sink": env})
-    p.create_topics()
-    p._topics_made = True
-    mine = [b for b in documented_acls(sec, p) if b.principal == "User:weir-sink"]
-    group = [b for b in mine if "GROUP" in str(b.restype)]
-    assert group and len(group) < len(mine)
-    sec.clear_acls("weir-sink")
-    sec.add_acls([b for b in mine if b not in group])
-    svc = p.svc["sink"]
-    svc.start()
+    p, svc, group = start_without(sec, weir_build, tmp_path, "sink",
+                                  lambda b: "GROUP" in str(b.restype))
     try:
         text = wait_log(svc.log, "Kafka denies", 60, svc.proc)
         line = json.loads(lines(text, "Kafka denies")[0])
@@ -334,17 +334,8 @@ def test_sink_dlq_acl_missing_then_added(sec, weir_build, tmp_path):
     itself once the DLQ's WRITE is granted, although the producer then
     writes nothing: its producer id is the sign of access (CI once saw a
     sink stay unready for good when the ACLs came a moment late)."""
-    env, _ = scram_env(sec, "weir-sink", tmp_path)
-    p = Pipeline(weir_build, sec, tmp_path, service_env={"sink": env})
-    p.create_topics()
-    p._topics_made = True
-    mine = [b for b in documented_acls(sec, p) if b.principal == "User:weir-sink"]
-    write = [b for b in mine if "WRITE" in str(b.operation)]
-    assert write and len(write) < len(mine)
-    sec.clear_acls("weir-sink")
-    sec.add_acls([b for b in mine if b not in write])
-    svc = p.svc["sink"]
-    svc.start()
+    p, svc, write = start_without(sec, weir_build, tmp_path, "sink",
+                                  lambda b: "WRITE" in str(b.operation))
     try:
         text = wait_log(svc.log, "Kafka denies", 60, svc.proc)
         line = json.loads(lines(text, "Kafka denies")[0])
