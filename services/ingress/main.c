@@ -96,27 +96,45 @@ static kc_t *renew_producer(kc_t *old, void *opaque) {
         return kc;
 }
 
-/* One metadata round trip: the broker answered.  Hands each accepted
- * topic's partition count to the server (records naming a partition are
- * checked against it); warns, once, about topics the cluster does not have
- * (their records would fail).  quiet: only asks whether the cluster answers
- * (while Kafka refuses a topic), changing and logging nothing. */
+/* One metadata round trip: returns 1 when the broker answered.  Hands each
+ * accepted topic's partition count to the server (records naming a
+ * partition are checked against it) and warns, once per change, about a
+ * topic whose partitions are unknown (absent, or not described to us: a
+ * Describe ACL not granted yet); *unknown counts those topics.  quiet:
+ * only asks whether the cluster answers (while Kafka refuses a topic),
+ * changing and logging nothing. */
 static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_t n,
-                          int32_t *nparts, int quiet) {
+                          int32_t *nparts, int quiet, size_t *unknown) {
         const struct rd_kafka_metadata *md = NULL;
+        *unknown = 0;
         if (rd_kafka_metadata(kc_rk(kc), 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 return 0;
         int ok = md->broker_cnt > 0;
         for (size_t i = 0; ok && !quiet && i < n; i++) {
                 int32_t cnt = 0;
-                for (int j = 0; j < md->topic_cnt; j++)
-                        if (strcmp(md->topics[j].topic, t[i].name) == 0 && !md->topics[j].err)
+                rd_kafka_resp_err_t terr = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+                for (int j = 0; j < md->topic_cnt; j++) {
+                        if (strcmp(md->topics[j].topic, t[i].name) != 0)
+                                continue;
+                        terr = md->topics[j].err;
+                        if (!terr)
                                 cnt = md->topics[j].partition_cnt;
+                }
+                *unknown += cnt == 0;
                 if (cnt != nparts[i]) {
-                        if (cnt == 0)
+                        if (cnt == 0 && terr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
                                 log_warn(MAIN_LOG,
-                                         "topic %s does not exist (yet): its records will fail",
+                                         "topic %s: not authorized to describe it (yet): its "
+                                         "records will fail until Kafka grants it",
                                          t[i].name);
+                        else if (cnt == 0 && terr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+                                log_warn(MAIN_LOG,
+                                         "topic %s does not exist (yet): its records will fail "
+                                         "until it is created",
+                                         t[i].name);
+                        else if (cnt == 0)
+                                log_warn(MAIN_LOG, "topic %s: %s: its records will fail",
+                                         t[i].name, rd_kafka_err2str(terr));
                         else
                                 log_info(MAIN_LOG, "topic %s has %d partitions", t[i].name,
                                          (int)cnt);
@@ -240,7 +258,7 @@ int main(void) {
                          topics[i].key_field ? topics[i].key_field : "");
 
         int have_md = 0;
-        int64_t next_md = 0, last_md = 0, next_renew = 0;
+        int64_t next_md = 0, last_md = 0, next_renew = 0, md_retry = 1000;
         int renewals = 0;
         renew_ctx_t rn = {&ko, err, sizeof(err)};
         admin_beat_t *beat = admin_beat_new(svc.admin, "ingress main");
@@ -265,27 +283,42 @@ int main(void) {
                          * again, so ask the cluster (the ACL that grants
                          * Write grants Describe). */
                         if (clk_mono_ms() >= next_renew) {
-                                if (check_metadata(kc, srv, topics, ntopics, nparts, 1))
+                                size_t unk;
+                                if (check_metadata(kc, srv, topics, ntopics, nparts, 1, &unk)) {
                                         kc_refusal_end(kc);
+                                        next_md = 0; /* partitions, now described */
+                                }
                                 next_renew = clk_mono_ms() + 5000;
                         }
                 } else {
                         renewals = 0;
                 }
-                /* Every second until the broker answers, then every 30 s
-                 * (partitions added to a topic), or at once when a request
-                 * named a partition past the count known. */
+                /* Every second until the broker answers; then, while a
+                 * topic's partitions are unknown (created late, or its
+                 * Describe ACL applied late), after 1, 2, 4 ... 30 s; then
+                 * every 30 s (partitions added to a topic); or at once when
+                 * a request named a partition past the count known. */
                 int64_t now_ms = clk_mono_ms();
                 if (now_ms >= next_md ||
                     (now_ms - last_md >= 1000 && ig_server_want_metadata(srv))) {
                         last_md = now_ms;
-                        int got = check_metadata(kc, srv, topics, ntopics, nparts, 0);
+                        size_t unknown;
+                        int got = check_metadata(kc, srv, topics, ntopics, nparts, 0, &unknown);
                         if (got && !have_md)
                                 log_info(MAIN_LOG, "broker metadata received: ready");
                         if (got || !have_md)
                                 admin_ready_set(svc.admin, ready_md, got || have_md);
                         have_md = have_md || got;
-                        next_md = clk_mono_ms() + (have_md ? 30000 : 1000);
+                        int64_t wait = 30000;
+                        if (!have_md) {
+                                wait = 1000;
+                        } else if (!got || unknown) {
+                                wait = md_retry;
+                                md_retry = md_retry * 2 > 30000 ? 30000 : md_retry * 2;
+                        } else {
+                                md_retry = 1000;
+                        }
+                        next_md = clk_mono_ms() + wait;
                 }
                 clk_sleep_ms(200);
         }

@@ -307,6 +307,26 @@ def test_bad_partition_refused_whole_nothing_written(ingress, topic, kafka):
     assert ig.stop() == 0, ig.tail()
 
 
+def test_topic_created_after_start_is_learnt_within_seconds(ingress, kafka):
+    """A topic created (or its Describe ACL granted) after ingress started:
+    ingress asks again after 1, 2, 4 ... s rather than at its 30 s refresh,
+    so records naming a partition are accepted seconds after the topic
+    appears, with no request needed to trigger the lookup."""
+    t = f"late-{uuid.uuid4().hex[:8]}"
+    ig = ingress(t)
+    assert f"topic {t} does not exist (yet)" in ig.tail(), ig.tail()
+    time.sleep(1.5)  # past the first retry: the one at 1 s finds nothing
+    kafka.create_topic(t, partitions=3)
+    deadline = time.monotonic() + 12  # retries at 1, 3, 7, 15 s after start
+    while "has 3 partitions" not in ig.tail() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "has 3 partitions" in ig.tail(), ig.tail()
+    r = ig.post([{"value": reading(0), "partition": 2}])
+    assert r.status_code == 200, r.text
+    assert r.json()["offsets"][0]["partition"] == 2
+    assert ig.stop() == 0, ig.tail()
+
+
 def test_error_answers_say_what_is_wrong(ingress, topic, kafka):
     """Issue 19 items 5 and 6: non-UTF-8 keys refused per record; the
     nesting limit named; an empty body is 422 on both routes; 415 lists the
