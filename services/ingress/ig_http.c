@@ -326,6 +326,10 @@ size_t ig_server_active(const ig_server_t *s) {
         return atomic_load(&s->active);
 }
 
+size_t ig_server_inflight_records(const ig_server_t *s) {
+        return atomic_load(&s->inflight_records);
+}
+
 void ig_server_gauges(ig_server_t *s) {
         /* The producer's queue is weir_ingress_kafka_producer_queue_messages
          * (kc_stats), not exported twice. */

@@ -57,17 +57,20 @@ void ig_server_set_partitions(ig_server_t *s, size_t topic, int32_t n);
 int ig_server_want_metadata(ig_server_t *s);
 /* Requests begun and not yet answered. */
 size_t ig_server_active(const ig_server_t *s);
+/* Records handed to the producer whose requests are not answered yet
+ * (each such request is suspended until its last record settles). */
+size_t ig_server_inflight_records(const ig_server_t *s);
 /* Refreshes the queue and in-flight gauges (main loop, once a second). */
 void ig_server_gauges(ig_server_t *s);
-/* Closes every connection and frees the server.  Call when no request is
- * suspended (ig_server_active() == 0, or after the producer was purged so
- * every batch settled and its connection was answered). */
 /* Replaces the producer after Kafka refused it fatally (librdkafka ends an
  * idempotent producer denied the cluster's IdempotentWrite): requests get
  * 503 meanwhile; once none is in flight on the old producer, renew(old,
  * opaque) returns its replacement (having destroyed old) or NULL (old is
  * kept).  Returns the producer now in use.  Main thread. */
 kc_t *ig_server_swap_kc(ig_server_t *s, kc_t *(*renew)(kc_t *old, void *opaque), void *opaque);
+/* Closes every connection (a request still arriving is cut) and frees the
+ * server.  Call when no request is suspended (ig_server_inflight_records()
+ * == 0: none is, or the producer was purged and every batch settled). */
 void ig_server_stop(ig_server_t *s);
 
 #endif

@@ -7,6 +7,7 @@
  * producer with its polling thread, the HTTP server (ig_http), and the
  * shutdown: stop accepting, let in-flight requests finish, flush, exit 0.
  * docs/ingress.md is the user's documentation. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,22 +330,41 @@ int main(void) {
         admin_ready_set(svc.admin, ready_md, 0);
         ig_server_quiesce(srv);
         int64_t deadline = clk_mono_ms() + conf.shutdown_grace_ms;
+        int64_t next_note = clk_mono_ms() + 5000;
         while (ig_server_active(srv) > 0 && clk_mono_ms() < deadline) {
                 admin_beat(beat);
                 clk_sleep_ms(50);
+                if (clk_mono_ms() >= next_note) {
+                        /* What holds the drain: records at Kafka, or
+                         * requests whose clients are still sending. */
+                        log_info(MAIN_LOG, "stopping: %zu requests in flight, %zu records at Kafka",
+                                 ig_server_active(srv), ig_server_inflight_records(srv));
+                        next_note += 5000;
+                }
         }
         admin_beat_end(beat); /* the flush below may take the rest of the grace */
         int64_t left = deadline - clk_mono_ms();
         rd_kafka_flush(kc_rk(kc), left > 0 ? (int)left : 0);
         if (ig_server_active(srv) > 0) {
-                /* Out of time: fail what is left so every waiting request is
-                 * answered (5xx, never a 2xx for an unacknowledged record). */
-                log_warn(MAIN_LOG, "grace period over: purging %d undelivered records",
-                         rd_kafka_outq_len(kc_rk(kc)));
+                /* Out of time: fail what is left so every request waiting
+                 * on Kafka is answered (5xx, never a 2xx for an
+                 * unacknowledged record); one still arriving is cut. */
+                log_warn(MAIN_LOG,
+                         "grace period over: %zu requests unanswered; purging %d undelivered "
+                         "records",
+                         ig_server_active(srv), rd_kafka_outq_len(kc_rk(kc)));
                 rd_kafka_purge(kc_rk(kc), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
                 int64_t until = clk_mono_ms() + 5000;
-                while (ig_server_active(srv) > 0 && clk_mono_ms() < until)
+                while (ig_server_inflight_records(srv) > 0 && clk_mono_ms() < until)
                         clk_sleep_ms(20);
+                /* Their 503s are queued: let them go out while the count
+                 * still falls (what stays was never going to finish). */
+                size_t was = SIZE_MAX, active;
+                while ((active = ig_server_active(srv)) > 0 && active < was &&
+                       clk_mono_ms() < until + 1000) {
+                        was = active;
+                        clk_sleep_ms(50);
+                }
         }
         rc = 0;
 out:

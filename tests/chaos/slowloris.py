@@ -70,16 +70,32 @@ def body():
             worst = lat[-1]
             check(worst < 5.0, f"slowest request {worst:.2f} s")
             conns = p.svc["ingress"].metric("weir_ingress_connections")
-            # The attackers leave; then SIGTERM must drain at once (left
-            # open, their unfinished uploads would hold it for the whole
-            # INGRESS_SHUTDOWN_GRACE, 25 s, as any in-flight request does).
+            # The attackers leave: ingress must notice (their half-sent
+            # requests end); then SIGTERM drains at once (an unfinished
+            # upload would hold it for the whole INGRESS_SHUTDOWN_GRACE,
+            # 25 s, as any in-flight request does).
             for s in socks:
                 s.close()
+            t0, left = time.monotonic(), None
+            while time.monotonic() - t0 < 40:  # past INGRESS_IDLE_TIMEOUT (30 s)
+                left = p.svc["ingress"].metric("weir_ingress_active_requests")
+                if left == 0:
+                    break
+                time.sleep(0.1)
+            noticed = time.monotonic() - t0
+            check(left == 0, f"{left:.0f} requests still open 40 s after their clients closed")
+            t0 = time.monotonic()
             rc = p.stop()
+            took = time.monotonic() - t0
             check(rc["ingress"] == 0, f"ingress exit status {rc}")
-            return (f"{SLOW} slow connections for {SECONDS} s; {n} requests all 200, "
-                    f"p50 {lat[len(lat) // 2] * 1000:.0f} ms, max {worst * 1000:.0f} ms"
-                    + (f", {conns:.0f} open" if conns else ""))
+            check(took < 5, f"ingress took {took:.1f} s to stop with no request open")
+            detail = (f"{SLOW} slow connections for {SECONDS} s; {n} requests all 200, "
+                      f"p50 {lat[len(lat) // 2] * 1000:.0f} ms, max {worst * 1000:.0f} ms"
+                      + (f", {conns:.0f} open" if conns else "")
+                      + f"; their end noticed in {noticed:.1f} s, stopped in {took:.1f} s")
+            # Noticed only by the idle timeout: libmicrohttpd missed the
+            # clients' FIN (seen once in CI, 6 Dec 2026); shown, not failed.
+            return (detail, noticed > 5)
         finally:
             stop.set()
             for s in socks:

@@ -627,10 +627,22 @@ def test_unacknowledged_records_never_answered_2xx(ingress, topic):
     th = threading.Thread(target=post)
     th.start()
     _wait_inflight(ig)
+    # A client still sending its body when the grace runs out is cut then:
+    # it does not hold ingress past the grace.
+    slow = socket.create_connection(("127.0.0.1", ig.port))
+    slow.sendall((f"POST /topics/{t} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_CT}\r\n"
+                  f"Content-Length: 1000\r\n\r\n{{").encode())
+    time.sleep(0.3)
+    t0 = time.monotonic()
     ig.proc.send_signal(signal.SIGTERM)
     th.join(60)
     assert res["r"].status_code == 503, res["r"].text
     assert ig.proc.wait(60) == 0
+    took = time.monotonic() - t0
+    assert took < 4.0, f"exit {took:.1f} s after SIGTERM with INGRESS_SHUTDOWN_GRACE=1s"
+    assert "2 requests unanswered" in ig.tail(), ig.tail()
+    assert _closed_within(slow, 1)
+    slow.close()
 
 
 def _closed_within(sock, seconds):
