@@ -134,8 +134,8 @@ static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_
                                          "until it is created",
                                          t[i].name);
                         else if (cnt == 0)
-                                log_warn(MAIN_LOG, "topic %s: %s: its records will fail",
-                                         t[i].name, rd_kafka_err2str(terr));
+                                log_warn(MAIN_LOG, "topic %s: %s: its records will fail", t[i].name,
+                                         rd_kafka_err2str(terr));
                         else
                                 log_info(MAIN_LOG, "topic %s has %d partitions", t[i].name,
                                          (int)cnt);
