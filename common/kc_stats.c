@@ -130,7 +130,7 @@ void kc_stats_destroy(kc_stats_t *st) {
 }
 
 int kc_stats_has_pid(const kc_stats_t *st) {
-        return st->has_pid;
+        return st && st->has_pid;
 }
 
 void kc_stats_set_assigned(kc_stats_t *st, int cnt) {

@@ -51,7 +51,7 @@ int kc_stats_apply(kc_stats_t *st, const char *json, size_t len, char *errstr, s
 
 /* 1 when the last document applied is an idempotent producer's holding a
  * producer id (eos.idemp_state "Assigned", txn_state not "Fatal"): the
- * cluster let it write.  0 otherwise. */
+ * cluster let it write.  0 otherwise, and for NULL (no statistics). */
 int kc_stats_has_pid(const kc_stats_t *st);
 
 /* Sets assigned_partitions{client} now (from the rebalance callback; the
