@@ -324,7 +324,8 @@ int kc_txn_pending(const kc_txn_t *t);
  * restore) to beat meanwhile with admin_beat(). */
 admin_beat_t *kc_txn_beat(const kc_txn_t *t);
 
-/* The fetch wake-up (fw.h) the loop asks, after it resumes its partitions,
+/* The fetch wake-up (fw.h) of the loop's consumer: the loop shows it every
+ * record consumed (fw_check) and asks it, after it resumes its partitions,
  * to wake their fetchers (librdkafka 2.0.2 would fetch them up to a second
  * later).  Not owned; NULL (the default): none.  Set before kc_txn_run(). */
 struct fw_s;

@@ -117,6 +117,7 @@ void kc_txn_message(kc_txn_t *t, const rd_kafka_message_t *m) {
                                  rd_kafka_message_errstr(m));
                 return;
         }
+        fw_check(t->fw, m); /* every record consumed counts, taken or not */
         const char *topic = rd_kafka_topic_name(m->rkt);
         /* Group mode: fetched before its partition was revoked from this
          * loop (the queue is un-forwarded first, but what it held stays):

@@ -151,7 +151,6 @@ static kc_txn_res_t wk_process(kc_txn_t *t, const rd_kafka_message_t *m, void *o
         wk_t *w = opaque;
         if (w->fatal || wk_restore_stale(w) == -1)
                 return KC_TXN_FATAL;
-        fw_check(w->fw, m);
         int64_t t0 = clk_mono_ns();
         metrics_inc(w->sh->m_in, 1);
         wk_part_t *p = wk_part(w, m->partition);
