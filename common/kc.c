@@ -130,6 +130,7 @@ kc_t *kc_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, const kc_opts_t *opts,
                 snprintf(errstr, errstr_size, "kafka %s: statistics: metric families clash", what);
                 goto fail;
         }
+        kc->assigned = rd_kafka_topic_partition_list_new(0);
         if (type == RD_KAFKA_CONSUMER)
                 rd_kafka_poll_set_consumer(kc->rk);
 
@@ -253,9 +254,14 @@ void kc_destroy(kc_t *kc) {
         rd_kafka_destroy(kc->rk);
         kc_access_fini(kc);
         kc_stats_destroy(kc->stats);
+        rd_kafka_topic_partition_list_destroy(kc->assigned);
         pthread_mutex_destroy(&kc->topics_lock);
         pthread_mutex_destroy(&kc->lock);
         free(kc);
+}
+
+const rd_kafka_topic_partition_list_t *kc_assigned(const kc_t *kc) {
+        return kc->assigned;
 }
 
 rd_kafka_t *kc_rk(const kc_t *kc) {

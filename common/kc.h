@@ -121,6 +121,12 @@ kc_t *kc_renew(kc_t *old, const kc_opts_t *opts, char *errstr, size_t errstr_siz
 void kc_destroy(kc_t *kc);
 
 rd_kafka_t *kc_rk(const kc_t *kc);
+/* Consumer: the partitions its rebalance callback assigned (owned by kc;
+ * valid until the next rebalance).  Unlike rd_kafka_assignment() it never
+ * waits for librdkafka's group thread, so the revoked hook may use it while
+ * rd_kafka_consumer_close() runs.  Call from the thread polling the
+ * consumer. */
+const rd_kafka_topic_partition_list_t *kc_assigned(const kc_t *kc);
 /* rd_kafka_name(): "weir-<stage>#producer-1"; the `client` metric label. */
 const char *kc_name(const kc_t *kc);
 

@@ -141,12 +141,28 @@ static void kc_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
                 dr->cb(dr, m);
 }
 
-static void kc_assignment_changed(kc_t *kc) {
-        rd_kafka_topic_partition_list_t *a = NULL;
-        if (!rd_kafka_assignment(kc->rk, &a)) {
-                kc_stats_set_assigned(kc->stats, a->cnt);
-                rd_kafka_topic_partition_list_destroy(a);
+/* kc->assigned loses `parts`, or everything (NULL). */
+static void kc_assigned_del(kc_t *kc, const rd_kafka_topic_partition_list_t *parts) {
+        if (!parts) {
+                while (kc->assigned->cnt > 0)
+                        rd_kafka_topic_partition_list_del_by_idx(kc->assigned, 0);
+                return;
         }
+        for (int i = 0; i < parts->cnt; i++)
+                rd_kafka_topic_partition_list_del(kc->assigned, parts->elems[i].topic,
+                                                  parts->elems[i].partition);
+}
+
+/* kc->assigned gains `parts` (cooperative), or becomes them (eager). */
+static void kc_assigned_add(kc_t *kc, const rd_kafka_topic_partition_list_t *parts,
+                            int cooperative) {
+        if (!cooperative)
+                kc_assigned_del(kc, NULL);
+        for (int i = 0; i < parts->cnt; i++)
+                if (!rd_kafka_topic_partition_list_find(kc->assigned, parts->elems[i].topic,
+                                                        parts->elems[i].partition))
+                        rd_kafka_topic_partition_list_add(kc->assigned, parts->elems[i].topic,
+                                                          parts->elems[i].partition);
 }
 
 /* Incremental (cooperative) or whole (eager) assignment changes; the hooks
@@ -177,18 +193,14 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         rerr = rd_kafka_assign(rk, parts);
+                kc_assigned_add(kc, parts, cooperative);
                 if (kc->ready_cond >= 0) {
                         /* Cooperative: a member that joins while others
                          * still own the partitions gets nothing first and
                          * its share one rebalance later (~1 s); ready only
                          * then, or once nothing came for a while (more
                          * members than partitions). */
-                        rd_kafka_topic_partition_list_t *a = NULL;
-                        int none = cooperative && parts->cnt == 0 && !rd_kafka_assignment(rk, &a) &&
-                                   a->cnt == 0;
-                        if (a)
-                                rd_kafka_topic_partition_list_destroy(a);
-                        if (none)
+                        if (cooperative && kc->assigned->cnt == 0)
                                 admin_ready_set_after(kc->admin, kc->ready_cond,
                                                       KC_EMPTY_ASSIGNMENT_READY_MS);
                         else
@@ -206,6 +218,7 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         error = rd_kafka_incremental_unassign(rk, parts);
                 else
                         rerr = rd_kafka_assign(rk, NULL);
+                kc_assigned_del(kc, cooperative ? parts : NULL);
                 /* Lost: no longer a member until the next assignment. */
                 if (lost && kc->ready_cond >= 0)
                         admin_ready_set(kc->admin, kc->ready_cond, 0);
@@ -216,6 +229,7 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 log_error(KC_LOG, "%s: rebalance failed: %s", rd_kafka_name(rk),
                           rd_kafka_err2str(err));
                 rerr = rd_kafka_assign(rk, NULL);
+                kc_assigned_del(kc, NULL);
                 break;
         }
 
@@ -228,7 +242,7 @@ static void kc_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else if (rerr) {
                 kc_set_fatal(kc, "assign failed: %s", rd_kafka_err2str(rerr));
         }
-        kc_assignment_changed(kc);
+        kc_stats_set_assigned(kc->stats, kc->assigned->cnt);
 }
 
 void kc_cb_set(rd_kafka_conf_t *conf, kc_t *kc) {

@@ -25,6 +25,13 @@ struct kc_s {
         int probed;     /* kc_ready_probe() saw the cluster (poll thread only) */
         int subscribed; /* kc_subscribe() succeeded: a group member */
         int synced;     /* the group gave this member an assignment (maybe empty) */
+        /* The partitions assigned, kept by the rebalance callback itself
+         * (kc_assigned()): rd_kafka_assignment() asks the group thread and
+         * can wait for it forever when called inside the rebalance
+         * callback that rd_kafka_consumer_close() runs (the hazard of
+         * librdkafka #4041; a test_kc hang, 6 Dec 2026).  Touched only in
+         * the thread that polls the consumer. */
+        rd_kafka_topic_partition_list_t *assigned;
         kc_rebalance_hooks_t hooks;
         kc_stats_t *stats; /* fed by the stats callback; owned */
 

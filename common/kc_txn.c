@@ -141,11 +141,8 @@ static int txn_rewind(kc_txn_t *t) {
         /* Partitions being revoked, or already gone (lost while the producer
          * was being re-created), are left alone: their next owner starts
          * from the committed offsets anyway. */
-        rd_kafka_topic_partition_list_t *assigned = NULL;
-        if (t->group)
-                assigned = rd_kafka_topic_partition_list_copy(t->owned);
-        else if (rd_kafka_assignment(kc_rk(t->consumer), &assigned))
-                assigned = NULL;
+        const rd_kafka_topic_partition_list_t *assigned =
+                t->group ? t->owned : kc_assigned(t->consumer);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(t->first->cnt);
         for (int i = 0; i < t->first->cnt; i++) {
                 const rd_kafka_topic_partition_t *p = &t->first->elems[i];
@@ -156,8 +153,6 @@ static int txn_rewind(kc_txn_t *t) {
                         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset =
                                 p->offset;
         }
-        if (assigned)
-                rd_kafka_topic_partition_list_destroy(assigned);
         char err[512];
         int r = l->cnt ? kc_seek(t->consumer, l, 10000, err, sizeof(err)) : 0;
         rd_kafka_topic_partition_list_destroy(l);

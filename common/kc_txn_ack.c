@@ -76,11 +76,8 @@ void kc_txn_uncommitted_retry(kc_txn_t *t, int force) {
  * committing it later could move that owner's offset back). */
 static void txn_uncommitted_keep_assigned(kc_txn_t *t,
                                           const rd_kafka_topic_partition_list_t *offsets) {
-        rd_kafka_topic_partition_list_t *assigned = NULL;
-        if (t->group)
-                assigned = rd_kafka_topic_partition_list_copy(t->owned);
-        else if (rd_kafka_assignment(kc_rk(t->consumer), &assigned))
-                return;
+        const rd_kafka_topic_partition_list_t *assigned =
+                t->group ? t->owned : kc_assigned(t->consumer);
         rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(offsets->cnt);
         for (int i = 0; i < offsets->cnt; i++) {
                 const rd_kafka_topic_partition_t *p = &offsets->elems[i];
@@ -92,7 +89,6 @@ static void txn_uncommitted_keep_assigned(kc_txn_t *t,
         if (l->cnt)
                 kc_txn_uncommitted_keep(t, l);
         rd_kafka_topic_partition_list_destroy(l);
-        rd_kafka_topic_partition_list_destroy(assigned);
 }
 
 /* An asynchronous commit of `offsets` succeeded: what was kept for those

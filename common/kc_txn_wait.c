@@ -20,12 +20,10 @@
 
 static void txn_pause_assignment(kc_txn_t *t, int pause) {
         rd_kafka_t *rk = kc_rk(t->consumer);
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        /* Group mode: this loop's partitions only (kc_group.h). */
-        if (t->group)
-                parts = rd_kafka_topic_partition_list_copy(t->owned);
-        else if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts)
-                return;
+        /* Group mode: this loop's partitions only (kc_group.h).  A copy:
+         * pause and resume write each partition's result into it. */
+        rd_kafka_topic_partition_list_t *parts =
+                rd_kafka_topic_partition_list_copy(t->group ? t->owned : kc_assigned(t->consumer));
         if (parts->cnt > 0) {
                 rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(rk, parts)
                                                 : rd_kafka_resume_partitions(rk, parts);

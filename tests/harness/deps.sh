@@ -58,6 +58,8 @@ pkgs=(build-essential pkg-config librdkafka-dev libavro-dev libcurl4-openssl-dev
 if [ "$mode" != --demo ]; then
   command -v java >/dev/null || pkgs+=(default-jre-headless)
   command -v mvn >/dev/null || pkgs+=(maven)
+  # The stacks of a hung unit test (tests/harness/run-unit.sh).
+  command -v gdb >/dev/null || pkgs+=(gdb)
 fi
 py_ok() {
   python3 - <<'EOF' 2>/dev/null

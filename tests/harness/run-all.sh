@@ -41,7 +41,7 @@ if [ "$failed" -gt 0 ]; then
   for s in "${suites[@]}"; do
     read -r p f < "build/results/$s"
     [ "$f" -gt 0 ] || continue
-    lines=$(grep -E '^(FAILED|ERROR) |^[a-z_]+(:[a-z_]+)? +FAIL |^  FAIL |check failed|, expected |error:' \
+    lines=$(grep -E '^(FAILED|ERROR) |^[a-z_]+(:[a-z_]+)? +FAIL |^  FAIL |check failed|, expected |error:| timed out after | without a summary' \
               "build/results/$s.log" | cut -c1-400 | head -n 8)
     [ -n "$lines" ] || lines=$(tail -n 3 "build/results/$s.log" | cut -c1-400)
     printf '%s\n' "$lines" | sed "s/^/  $s| /"

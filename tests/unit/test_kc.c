@@ -269,6 +269,7 @@ static void test_fatal_error(void) {
 
 typedef struct rb_s {
         int assigned, revoked, lost;
+        int held_at_revoke; /* kc_assigned() in the revoked hook */
 } rb_t;
 
 static void on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, void *opaque) {
@@ -278,7 +279,7 @@ static void on_assigned(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, 
 
 static void on_revoked(kc_t *kc, const rd_kafka_topic_partition_list_t *parts, int lost,
                        void *opaque) {
-        (void)kc;
+        ((rb_t *)opaque)->held_at_revoke = kc_assigned(kc)->cnt;
         ((rb_t *)opaque)->revoked += parts->cnt;
         ((rb_t *)opaque)->lost += lost;
 }
@@ -359,6 +360,15 @@ static void rebalance_run(const char *stage, const char *strategy, const char *p
         snprintf(name, sizeof(name), "weir_%s_kafka_assigned_partitions", stage);
         metrics_family_t *f = metrics_gauge_family(name, "test", "client");
         TH_CHECK(f && metrics_value(metrics_child(f, kc_name(c))) == 2);
+        /* kc's own record of the assignment is librdkafka's. */
+        rd_kafka_topic_partition_list_t *a = NULL;
+        TH_CHECK_INT(rd_kafka_assignment(kc_rk(c), &a), 0);
+        TH_CHECK(a && a->cnt == 2 && kc_assigned(c)->cnt == 2);
+        for (int i = 0; a && i < a->cnt; i++)
+                TH_CHECK(rd_kafka_topic_partition_list_find(kc_assigned(c), a->elems[i].topic,
+                                                            a->elems[i].partition) != NULL);
+        if (a)
+                rd_kafka_topic_partition_list_destroy(a);
 
         rd_kafka_topic_partition_list_t *pos = kc_positions(c, err, sizeof(err));
         TH_CHECK(pos && pos->cnt == 2);
@@ -384,6 +394,7 @@ static void rebalance_run(const char *stage, const char *strategy, const char *p
 
         kc_destroy(c); /* leaves the group: revoked hook */
         TH_CHECK_INT(rb.revoked, 2);
+        TH_CHECK_INT(rb.held_at_revoke, 2); /* still ours while the hook runs */
         TH_CHECK_INT(rb.lost, 0);
         if (admin)
                 TH_CHECK_INT(readyz(admin), 503);
