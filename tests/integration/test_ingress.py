@@ -632,7 +632,9 @@ def test_unacknowledged_records_never_answered_2xx(ingress, topic):
     slow = socket.create_connection(("127.0.0.1", ig.port))
     slow.sendall((f"POST /topics/{t} HTTP/1.1\r\nHost: x\r\nContent-Type: {JSON_CT}\r\n"
                   f"Content-Length: 1000\r\n\r\n{{").encode())
-    time.sleep(0.3)
+    deadline = time.time() + 10  # both requests begun (the gauge: every 200 ms)
+    while (ig.metric("weir_ingress_active_requests") or 0) < 2 and time.time() < deadline:
+        time.sleep(0.05)
     t0 = time.monotonic()
     ig.proc.send_signal(signal.SIGTERM)
     th.join(60)
