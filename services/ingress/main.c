@@ -101,13 +101,13 @@ static kc_t *renew_producer(kc_t *old, void *opaque) {
  * accepted topic's partition count to the server (records naming a
  * partition are checked against it) and warns, once per change, about a
  * topic whose partitions are unknown (absent, or not described to us: a
- * Describe ACL not granted yet); *unknown counts those topics.  quiet:
- * only asks whether the cluster answers (while Kafka refuses a topic),
- * changing and logging nothing. */
+ * Describe ACL not granted yet); *unknown (unless NULL) counts those
+ * topics.  quiet: only asks whether the cluster answers (while Kafka
+ * refuses a topic), changing and logging nothing. */
 static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_t n,
                           int32_t *nparts, int quiet, size_t *unknown) {
         const struct rd_kafka_metadata *md = NULL;
-        *unknown = 0;
+        size_t missing = 0;
         if (rd_kafka_metadata(kc_rk(kc), 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 return 0;
         int ok = md->broker_cnt > 0;
@@ -121,7 +121,7 @@ static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_
                         if (!terr)
                                 cnt = md->topics[j].partition_cnt;
                 }
-                *unknown += cnt == 0;
+                missing += cnt == 0;
                 if (cnt != nparts[i]) {
                         if (cnt == 0 && terr == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
                                 log_warn(MAIN_LOG,
@@ -144,6 +144,8 @@ static int check_metadata(kc_t *kc, ig_server_t *srv, const ig_topic_t *t, size_
                 ig_server_set_partitions(srv, i, cnt);
         }
         rd_kafka_metadata_destroy(md);
+        if (unknown)
+                *unknown = missing;
         return ok;
 }
 
@@ -284,8 +286,7 @@ int main(void) {
                          * again, so ask the cluster (the ACL that grants
                          * Write grants Describe). */
                         if (clk_mono_ms() >= next_renew) {
-                                size_t unk;
-                                if (check_metadata(kc, srv, topics, ntopics, nparts, 1, &unk)) {
+                                if (check_metadata(kc, srv, topics, ntopics, nparts, 1, NULL)) {
                                         kc_refusal_end(kc);
                                         next_md = 0; /* partitions, now described */
                                 }
@@ -303,7 +304,7 @@ int main(void) {
                 if (now_ms >= next_md ||
                     (now_ms - last_md >= 1000 && ig_server_want_metadata(srv))) {
                         last_md = now_ms;
-                        size_t unknown;
+                        size_t unknown = 0;
                         int got = check_metadata(kc, srv, topics, ntopics, nparts, 0, &unknown);
                         if (got && !have_md)
                                 log_info(MAIN_LOG, "broker metadata received: ready");
