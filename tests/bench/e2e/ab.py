@@ -51,12 +51,15 @@ def main():
             for i in range(ROUNDS):
                 for name, (q, feed) in pipes.items():
                     r = load_with_floor(q, b, feed, RATE, {n: 0 for n in ORDER}, "alo")
-                    f = r["floor_c"]
+                    f, f3 = r["floor_c"], r["floor_c3"]
                     ratio = r["p99_ms"] / f["p99_ms"] if f["samples"] else float("nan")
+                    ratio3 = r["p99_ms"] / f3["p99_ms"] if f3["samples"] else float("nan")
                     ratios[name].append(ratio)
                     print(f"ab {name} round={i + 1} weir_p50_ms={r['p50_ms']} "
                           f"weir_p99_ms={r['p99_ms']} floor_p50_ms={f['p50_ms']} "
                           f"floor_p99_ms={f['p99_ms']} ratio={ratio:.2f} "
+                          f"floor3_p50_ms={f3['p50_ms']} floor3_p99_ms={f3['p99_ms']} "
+                          f"ratio3={ratio3:.2f} "
                           f"load={open('/proc/loadavg').read().split()[0]}", flush=True)
             for n, xs in ratios.items():
                 xs = sorted(xs)

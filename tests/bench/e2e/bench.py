@@ -232,6 +232,13 @@ def load_with_floor(p, b, feed, rate, rss, mode="eos"):
                              mode=mode).start()}
     if mode == "eos":
         fls["floor"] = Floor(b, keys=KEYS, offset_ms=WINDOW_MS // 2, period_ms=WINDOW_MS).start()
+    else:
+        # Beside the target's floor, one with as many Kafka hops as Weir's
+        # path (readings, aggregates, enriched aggregates): a second relay.
+        # Reported, not a target: Weir's HTTP hop and WebSocket hop have
+        # no counterpart in either.
+        fls["floor_c3"] = FloorC(b, keys=KEYS, offset_ms=WINDOW_MS // 2, period_ms=WINDOW_MS,
+                                 mode=mode, hops=3).start()
     # Measure only once each floor's records go all the way (its clients
     # joined), and its first (slow) transactions have passed.
     for f in fls.values():
@@ -323,6 +330,9 @@ def summarise(out):
     sm["alo_floor_p99_ms"] = spread(alo, lambda r: r["floor_c"]["p99_ms"])
     sm["alo_floor_ratio"] = spread(alo, lambda r: r["p99_ms"] / r["floor_c"]["p99_ms"]
                                    if r["floor_c"]["samples"] else float("nan"))
+    c3 = [r for r in alo if r.get("floor_c3", {}).get("samples")]
+    sm["alo_floor3_p99_ms"] = spread(c3, lambda r: r["floor_c3"]["p99_ms"])
+    sm["alo_floor3_ratio"] = spread(c3, lambda r: r["p99_ms"] / r["floor_c3"]["p99_ms"])
     return sm
 
 
@@ -413,6 +423,8 @@ def main():
                         r = load_with_floor(q, b, feed, top_rate, {n: 0 for n in ORDER}, "alo")
                         out["alo_rounds"].append(r)
                         show_floor(f"floor-same-librdkafka-alo round={n + 1}", r["floor_c"])
+                        show_floor(f"floor-same-librdkafka-alo-3-hops round={n + 1}",
+                                   r["floor_c3"])
                     else:
                         r = load(q, feed, top_rate, {n: 0 for n in ORDER})
                     out[key].setdefault(top_rate, r)
@@ -430,7 +442,8 @@ def main():
               f"hwm_mb={out['hwm_kb'][n] / 1024:.1f} ready_ms(3 runs)={out['ready_ms_runs'][n]}"
               + (f" restored(records, ms)={[(r['records'], r['ms']) for r in out['restore_runs']]}"
                  if n == "compute" and out.get("restore_runs") else ""))
-    for k in ("p50_ms", "p99_ms", "floor_ratio", "kstreams_ratio", "alo_floor_ratio"):
+    for k in ("p50_ms", "p99_ms", "floor_ratio", "kstreams_ratio", "alo_floor_ratio",
+              "alo_floor3_ratio"):
         print(f"bench-e2e median-of-{sm['rounds']} {k}={sm[k][0]:.2f} (min {sm[k][1]:.2f}, "
               f"max {sm[k][2]:.2f})")
     print(f"bench-e2e p50_ms={sm['p50_ms'][0]} p99_ms={sm['p99_ms'][0]} "

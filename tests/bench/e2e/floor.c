@@ -22,6 +22,11 @@
  * flushes its records, the relay flushes what it produced and then commits
  * its offsets (as Weir's at-least-once loop does).
  *
+ * HOPS (default 2) > 2 chains HOPS - 1 relays, A -> <B>.h1 -> ... -> B, each
+ * as above (the caller creates the topics between): as many Kafka hops as
+ * Weir's whole path crosses (3: readings, aggregates, enriched).  "A" lines
+ * still report the first hop.
+ *
  * Client settings: what a user tuning these clients for latency sets, the
  * generic ones Weir sets too (common/kc_conf.c, common/kc_txn_setup.c), and
  * nothing of Weir's own logic.  Each producer looks its output topic up
@@ -29,7 +34,7 @@
  * passed to every client as librdkafka's `debug` (its log goes to stderr).
  *
  * Usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS OFFSET_MS
- *              PERIOD_MS eos|alo
+ *              PERIOD_MS eos|alo [HOPS]
  */
 #define _GNU_SOURCE
 #include <librdkafka/rdkafka.h>
@@ -49,6 +54,12 @@ static const char *bootstrap, *t_in, *t_a, *t_b;
 static int keys, parts;
 static int64_t offset_ms, period_ms;
 static int alo;
+/* HOPS (default 2): the source's topic, then a relay per hop after the
+ * first: chain[0] = TOPIC_A, chain[hops - 1] = TOPIC_B, between them
+ * "<TOPIC_B>.h<i>" (the caller creates them). */
+#define MAX_HOPS 8
+static int hops = 2;
+static char chain[MAX_HOPS][256];
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int64_t now_ms(void) {
@@ -244,14 +255,17 @@ static void *source(void *arg) {
         return NULL;
 }
 
+/* Relay number (intptr_t)arg: chain[i] to chain[i + 1]; the first one
+ * reports the first hop's arrivals. */
 static void *relay(void *arg) {
-        (void)arg;
-        char tid[256], group[256];
-        snprintf(tid, sizeof(tid), "%s.relay-c", t_b);
-        snprintf(group, sizeof(group), "%s.relay-c", t_a);
-        rd_kafka_t *c = consumer_new(group, t_a, "floor-relay");
+        int i = (int)(intptr_t)arg;
+        const char *in = chain[i], *to = chain[i + 1];
+        char tid[300], group[300];
+        snprintf(tid, sizeof(tid), "%s.relay-c", to);
+        snprintf(group, sizeof(group), "%s.relay-c", in);
+        rd_kafka_t *c = consumer_new(group, in, "floor-relay");
         rd_kafka_t *p = txn_producer_new(tid, "floor-relay");
-        rd_kafka_topic_t *out = out_topic(p, t_b);
+        rd_kafka_topic_t *out = out_topic(p, to);
         int open = 0;
         while (!stop) {
                 /* Drain what is fetched, then commit on the first empty poll. */
@@ -269,7 +283,8 @@ static void *relay(void *arg) {
                         continue;
                 }
                 if (!m->err) {
-                        emit('A', m, now_ms());
+                        if (i == 0)
+                                emit('A', m, now_ms());
                         if (!open) {
                                 begin(p);
                                 open = 1;
@@ -337,9 +352,9 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-        if (argc != 10) {
+        if (argc != 10 && argc != 11) {
                 fprintf(stderr, "usage: floor BOOTSTRAP TOPIC_IN TOPIC_A TOPIC_B KEYS PARTITIONS "
-                                "OFFSET_MS PERIOD_MS eos|alo\n");
+                                "OFFSET_MS PERIOD_MS eos|alo [HOPS]\n");
                 return 2;
         }
         bootstrap = argv[1], t_in = argv[2], t_a = argv[3], t_b = argv[4];
@@ -350,13 +365,21 @@ int main(int argc, char **argv) {
             (!alo && strcmp(argv[9], "eos")))
                 die("arguments", "KEYS, PARTITIONS and PERIOD_MS > 0, 0 <= OFFSET_MS < PERIOD_MS, "
                                  "MODE eos or alo");
+        if (argc == 11 && ((hops = atoi(argv[10])) < 2 || hops > MAX_HOPS))
+                die("arguments", "HOPS 2 to 8");
+        for (int i = 0; i < hops; i++)
+                snprintf(chain[i], sizeof(chain[i]), i == 0 ? "%s" : i == hops - 1 ? "%s" : "%s.h%d",
+                         i == 0 ? t_a : t_b, i);
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
-        pthread_t th[4];
-        void *(*fn[4])(void *) = {reader, relay, source, watch_stdin};
-        for (int i = 0; i < 4; i++)
-                pthread_create(&th[i], NULL, fn[i], NULL);
-        for (int i = 0; i < 3; i++)
+        pthread_t th[3 + MAX_HOPS], w;
+        int n = 0;
+        pthread_create(&th[n++], NULL, reader, NULL);
+        for (int i = 0; i + 1 < hops; i++)
+                pthread_create(&th[n++], NULL, relay, (void *)(intptr_t)i);
+        pthread_create(&th[n++], NULL, source, NULL);
+        pthread_create(&w, NULL, watch_stdin, NULL);
+        for (int i = 0; i < n; i++)
                 pthread_join(th[i], NULL);
         return 0;
 }

@@ -174,9 +174,14 @@ class FloorC(Floor):
     own (confluent-kafka) bundles a newer one.  Same interface as Floor."""
 
     def __init__(self, broker, keys=100, partitions=2, offset_ms=0, period_ms=1000,
-                 mode="eos", build_dir=None):
+                 mode="eos", build_dir=None, hops=2):
         super().__init__(broker, keys, partitions, offset_ms, period_ms)
         self.mode = mode  # "eos" (transactions) or "alo" (at least once: flush, then commit)
+        # Kafka hops from the source to the reader: 2 (source, relay, reader)
+        # or more, a relay per hop after the first (floor.c's HOPS).
+        self.hops = hops
+        for i in range(1, hops - 1):
+            broker.create_topic(f"{self.t_b}.h{i}", partitions=partitions)
         here = Path(__file__).resolve().parent
         out = Path(build_dir or here.parents[2] / "build" / "bench")
         out.mkdir(parents=True, exist_ok=True)
@@ -209,7 +214,8 @@ class FloorC(Floor):
             err = open(self.debug_log, "w")
         self.proc = subprocess.Popen(
             [str(self.exe), self.b.bootstrap, self.t_in, self.t_a, self.t_b, str(self.keys),
-             str(self.parts), str(self.offset_ms), str(self.period_ms), self.mode],
+             str(self.parts), str(self.offset_ms), str(self.period_ms), self.mode,
+             str(self.hops)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
         if self.debug_log:
             err.close()  # the child holds its own copy
