@@ -389,9 +389,14 @@ int main(int argc, char **argv) {
                                  "MODE eos or alo");
         if (argc == 11 && ((hops = atoi(argv[10])) < 2 || hops > MAX_HOPS))
                 die("arguments", "HOPS 2 to 8");
-        for (int i = 0; i < hops; i++)
-                snprintf(chain[i], sizeof(chain[i]), i == 0 ? "%s" : i == hops - 1 ? "%s" : "%s.h%d",
-                         i == 0 ? t_a : t_b, i);
+        for (int i = 0; i < hops; i++) {
+                if (i == 0)
+                        snprintf(chain[i], sizeof(chain[i]), "%s", t_a);
+                else if (i == hops - 1)
+                        snprintf(chain[i], sizeof(chain[i]), "%s", t_b);
+                else
+                        snprintf(chain[i], sizeof(chain[i]), "%s.h%d", t_b, i);
+        }
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
         pthread_t th[3 + MAX_HOPS], w;

@@ -237,3 +237,43 @@ class FloorC(Floor):
         if self.proc.returncode not in (0, -15) or err:
             self.errors.append(f"floor-c exit {self.proc.returncode}: {err[-300:]}")
         return self.lat
+
+
+def main():
+    """The floors alone on a fresh broker, nothing else running:
+
+        python3 tests/bench/e2e/floor.py [c|py] [eos|alo] [HOPS] [SECONDS]
+
+    (defaults c eos 2 20): floor.c (or floor.py, exactly once and two hops
+    only) with bench-e2e's 100 keys, 2 partitions and 100 ms period, 3 s
+    after its first record went through; prints the first hop and the
+    whole path, p50 / p90 / p99 ms."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "harness"))
+    from kafka import Broker
+    kind, mode, hops, secs = (sys.argv[1:] + ["c", "eos", "2", "20"][len(sys.argv) - 1:])[:4]
+
+    def pct(xs, q):
+        xs = sorted(xs)
+        return round(xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))], 1) if xs else None
+
+    with Broker() as b:
+        f = (FloorC(b, keys=100, partitions=2, offset_ms=75, period_ms=100, mode=mode,
+                    hops=int(hops)) if kind == "c"
+             else Floor(b, keys=100, partitions=2, offset_ms=75, period_ms=100)).start()
+        if not f.flowing.wait(60):
+            sys.exit(f"floor: nothing went through in 60 s: {f.errors}")
+        time.sleep(3)
+        t0 = time.time() * 1000
+        f.window = (t0, t0 + float(secs) * 1000)
+        time.sleep(float(secs) + 1)
+        both = f.stop()
+        for name, xs in (("first hop", f.lat1), ("whole path", both)):
+            print(f"floor-{kind} {mode} hops={hops} {name}: n={len(xs)} p50={pct(xs, 0.5)} "
+                  f"p90={pct(xs, 0.9)} p99={pct(xs, 0.99)}")
+        if f.errors:
+            print(f"floor-{kind} errors: {f.errors}")
+
+
+if __name__ == "__main__":
+    main()
