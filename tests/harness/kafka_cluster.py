@@ -491,6 +491,26 @@ class Cluster:
     def _metadata(self, topic: str | None = None):
         return self.admin().list_topics(topic=topic, timeout=10)
 
+    def topic_config(self, name: str, timeout: float = 15.0) -> dict:
+        """The topic's effective configuration as {name: value}.  A broker
+        can answer DescribeConfigs with UNKNOWN_TOPIC_OR_PART for a moment
+        after every broker listed the topic in its metadata (seen once in
+        CI on Kafka 3.9.1, right after create_topic()): asked again until
+        `timeout`."""
+        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka.admin import ConfigResource
+        res = ConfigResource(ConfigResource.Type.TOPIC, name)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                entries = self.admin().describe_configs([res])[res].result(timeout=30)
+                return {k: v.value for k, v in entries.items()}
+            except KafkaException as e:
+                if (e.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART
+                        or time.monotonic() > deadline):
+                    raise
+                time.sleep(0.2)
+
     def partition(self, topic: str, partition: int, timeout: float = 10.0):
         """The PartitionMetadata (leader, replicas, isrs) of topic-partition."""
         # Each broker learns of a new topic from the metadata log on its

@@ -39,9 +39,7 @@ def test_cluster_replicates_and_enforces_acls(kafka_cluster):
     t = c.create_topic(f"harness-{uuid.uuid4().hex[:6]}", partitions=1)
     cfg = c.partition(t, 0)
     assert len(cfg.replicas) == 3 and sorted(cfg.isrs) == sorted(cfg.replicas)
-    from confluent_kafka.admin import ConfigResource
-    res = ConfigResource(ConfigResource.Type.TOPIC, t)
-    assert c.admin().describe_configs([res])[res].result(30)["min.insync.replicas"].value == "2"
+    assert c.topic_config(t)["min.insync.replicas"] == "2"
 
     # No ACL yet: the principal authenticates but may not write.
     ok, errs = _produce(c.client_config("weir-ingress"), t, 1, timeout=10)
