@@ -42,6 +42,7 @@ typedef enum {
 } av_type_t;
 
 typedef struct av_node_s av_node_t;
+typedef struct av_prog_s av_prog_t;
 
 typedef struct av_field_s {
         char *name;
@@ -80,6 +81,7 @@ struct av_schema_s {
         avro_schema_t avro;
         avro_value_iface_t *iface;
         char *origin;
+        av_prog_t *prog; /* the validation program, or NULL: walk root */
 };
 
 const char *av_type_name(av_type_t t);
@@ -201,6 +203,15 @@ typedef struct av_vctx_s {
 
 /* Fills in min_size on every node (av_validate.c). */
 void av_min_sizes(av_schema_t *s);
+
+/* av_prog.c: a value's checks as a flat list, built once per schema after
+ * av_min_sizes.  av_prog_compile returns NULL when the schema is left to
+ * av_walk (or out of memory); the caller frees the result with
+ * av_prog_free.  av_prog_run accepts (0) exactly what av_walk accepts and
+ * moves r past the value; -1 says only "invalid". */
+av_prog_t *av_prog_compile(const av_node_t *root);
+int av_prog_run(const av_prog_t *p, av_rd_t *r);
+void av_prog_free(av_prog_t *p);
 
 /* Checks one value of type n at r->p and moves past it.  Also used by the
  * decoder to skip writer fields the reader does not have.  0 or -1. */

@@ -482,6 +482,7 @@ av_schema_t *av_schema_parse(const char *json, size_t len, const char *origin, c
         }
         free(c.named);
         av_min_sizes(c.s);
+        c.s->prog = av_prog_compile(c.s->root); /* NULL: validated by walking */
         c.s->fingerprint = av_crc64(c.s->canonical, strlen(c.s->canonical));
         return c.s;
 }
@@ -509,6 +510,7 @@ void av_schema_destroy(av_schema_t *s) {
                 free(n);
         }
         free(s->nodes);
+        av_prog_free(s->prog);
         if (s->iface)
                 avro_value_iface_decref(s->iface);
         if (s->avro)

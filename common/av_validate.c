@@ -233,6 +233,10 @@ int av_validate(const av_schema_t *writer, const void *data, size_t len, char *e
         av_err_t err;
         av_vctx_t c = {&err, 0};
         av_rd_t r = {data, (const uint8_t *)data + len};
+        if (writer->prog && av_prog_run(writer->prog, &r) == 0 && r.p == r.end)
+                return 0;
+        /* Invalid, or no program: the walk says why. */
+        r.p = data;
         if (av_walk(writer->root, &r, &c, 0) == -1 ||
             (r.p != r.end &&
              av_err_set(&err, "%zu trailing bytes after the value", av_rd_left(&r)))) {

@@ -1,7 +1,8 @@
 /* fuzz_av_decode — arbitrary bytes into the Avro decoder, both wire
  * formats, against a fixed set of schemas covering every type (recursion
  * included), read both as the writer schema and resolved to an evolved
- * reader.  Whatever decodes must re-encode and decode to the same JSON.
+ * reader.  Whatever decodes must re-encode and decode to the same JSON, and
+ * the compiled validator (av_prog.c) must judge every body as the walk does.
  *
  * Single-object fingerprints and Confluent ids 1..N name the schemas below,
  * so inputs reach the body decoder: seeds in
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "av_int.h"
 #include "av_json.h"
 #include "av_wire.h"
 
@@ -47,6 +49,19 @@ static const char *SCHEMAS[] = {
 };
 #define N_SCHEMAS (sizeof(SCHEMAS) / sizeof(SCHEMAS[0]))
 
+/* Bodies the compiled validator takes (runs of optional doubles, as in
+ * Weir's aggregates), beside those of SCHEMAS that compile. */
+static const char *PROG_ONLY =
+        "{\"type\":\"record\",\"name\":\"Agg\",\"namespace\":\"f\",\"fields\":["
+        "{\"name\":\"k\",\"type\":\"string\"},{\"name\":\"t\",\"type\":\"long\"},"
+        "{\"name\":\"fin\",\"type\":\"boolean\"},"
+        "{\"name\":\"fs\",\"type\":{\"type\":\"array\",\"items\":{\"type\":\"record\","
+        "\"name\":\"FS\",\"fields\":[{\"name\":\"n\",\"type\":\"string\"},"
+        "{\"name\":\"a\",\"type\":[\"null\",\"double\"]},{\"name\":\"b\",\"type\":[\"null\","
+        "\"double\"]},{\"name\":\"c\",\"type\":[\"double\",\"null\"]},"
+        "{\"name\":\"d\",\"type\":[\"null\",\"int\"]}]}}},"
+        "{\"name\":\"m\",\"type\":{\"type\":\"map\",\"values\":[\"null\",\"string\"]}}]}";
+
 /* Reader for id 3: promoted, reordered, added with defaults, enum with a
  * default, union branches the writer may not match. */
 static const char *READER =
@@ -70,6 +85,7 @@ const char *__lsan_default_options(void) {
 }
 
 static av_registry_t *reg, *reg_all;
+static av_schema_t *prog_only;
 static av_decoder_t *dec_writer, *dec_reader, *dec_again;
 
 static int lookup(void *opaque, int32_t id, const char **json, char *errstr, size_t size) {
@@ -107,6 +123,23 @@ static void init(void) {
         dec_writer = av_decoder_new(reg, NULL, lookup, NULL);
         dec_reader = av_decoder_new(reg, reader, lookup, NULL); /* reader lives forever */
         dec_again = av_decoder_new(reg_all, NULL, NULL, NULL);
+        prog_only = must_parse(PROG_ONLY);
+}
+
+/* Same verdict from the compiled validator as from the walk. */
+static void check_program(const av_schema_t *s, const uint8_t *body, size_t n) {
+        if (!s->prog)
+                return;
+        av_err_t e;
+        av_vctx_t c = {&e, 0};
+        av_rd_t w = {body, body + n}, p = {body, body + n};
+        int wv = av_walk(s->root, &w, &c, 0) == 0 && w.p == w.end;
+        int pv = av_prog_run(s->prog, &p) == 0 && p.p == p.end;
+        if (wv != pv) {
+                fprintf(stderr, "%s: the walk %s, the program %s %zu bytes\n", av_schema_name(s),
+                        wv ? "accepts" : "refuses", pv ? "accepts" : "refuses", n);
+                abort();
+        }
 }
 
 /* A decoded value re-encodes, and decodes again to the same JSON. */
@@ -142,6 +175,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
          * single-object framing of the id-th schema, so the fuzzer need not
          * find 8-byte fingerprints by itself. */
         uint8_t buf[4096];
+        const uint8_t *body = size >= 2 && data[0] == 'S' ? data + 2 : data;
+        size_t body_len = (size_t)(data + size - body);
+        for (size_t i = 0; i < N_SCHEMAS; i++)
+                check_program(av_registry_get(reg, i), body, body_len);
+        check_program(prog_only, body, body_len);
         if (size >= 2 && data[0] == 'S' && size - 2 + 10 <= sizeof(buf)) {
                 const av_schema_t *s = av_registry_get(reg, data[1] % N_SCHEMAS);
                 uint64_t fp = av_schema_fingerprint(s);
