@@ -177,15 +177,11 @@ static void test_agrees_with_walk(void) {
 
 /* The aggregates enrichment validates per record. */
 static void test_aggregate_schema(void) {
-        FILE *f = fopen("schemas/aggregate.avsc", "r");
-        TH_CHECK(f != NULL);
-        if (!f)
+        char *text = th_repo_file("schemas/aggregate.avsc");
+        if (!text)
                 return;
-        static char text[16384];
-        size_t n = fread(text, 1, sizeof(text) - 1, f);
-        fclose(f);
-        text[n] = '\0';
         av_schema_t *s = schema(text);
+        free(text);
         TH_CHECK(s->prog != NULL);
         buf_t v = BUF_INIT;
         encode(s,

@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int th_failed_checks;
@@ -52,6 +53,30 @@ static int th_failed_checks;
                                th_a_ ? th_a_ : "(null)", th_b_);                                   \
                 }                                                                                  \
         } while (0)
+
+/* The whole of a file given by its path from the repository root, or NULL
+ * with a failed check; the caller frees it.  The root is found from this
+ * header's __FILE__, which is as the Makefile names it (relative to the
+ * root, where the suites run). */
+static inline char *th_repo_file(const char *path) {
+        const char *me = __FILE__, *tail = strstr(me, "tests/unit/th.h");
+        char full[1024];
+        snprintf(full, sizeof(full), "%.*s%s", (int)(tail ? tail - me : 0), me, path);
+        FILE *f = fopen(full, "rb");
+        char *text = NULL;
+        long n = -1;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+            (text = malloc((size_t)n + 1)) && fread(text, 1, (size_t)n, f) == (size_t)n)
+                text[n] = '\0';
+        else {
+                free(text);
+                text = NULL;
+        }
+        if (f)
+                fclose(f);
+        TH_CHECK(text != NULL);
+        return text;
+}
 
 typedef struct {
         const char *name;
