@@ -181,7 +181,7 @@ static int emit(av_prog_t *p, const av_node_t *n, int depth, av_budget_t *b) {
                                                       .size = lsize},
                                             b);
                 }
-                av_op_t op = {.kind = OP_UNION, .n = 1, .nsubs = n->n_branches};
+                av_op_t op = {.kind = OP_UNION, .nsubs = n->n_branches};
                 if (!(op.subs = calloc(n->n_branches ? n->n_branches : 1, sizeof(*op.subs))))
                         return -1;
                 for (size_t i = 0; i < n->n_branches; i++)
@@ -203,7 +203,6 @@ static int emit(av_prog_t *p, const av_node_t *n, int depth, av_budget_t *b) {
                 if (n->items->min_size + (size_t)is_map == 0)
                         return -1;
                 av_op_t op = {.kind = is_map ? OP_MAP : OP_ARRAY,
-                              .n = 1,
                               .size = n->items->min_size + (size_t)is_map,
                               .nsubs = 1};
                 if (!(op.subs = calloc(1, sizeof(*op.subs))))
