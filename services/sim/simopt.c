@@ -180,6 +180,8 @@ static int set_value(simopt_t *o, const optdef_t *d, const char *v, const char *
         case O_TIME:
                 if (simopt_parse_time(v, (int64_t *)(void *)base))
                         break;
+                if (d->off == OFF(gen.start_ms))
+                        o->start_now = !strcmp(v, "now");
                 return 0;
         }
         static const char *const forms[] = {[O_INT] = "an integer",
@@ -215,6 +217,7 @@ int simopt_parse(simopt_t *o, int argc, char **argv, char *errstr, size_t errstr
         o->progress_ms = 10000;
         if (simopt_parse_time("now", &o->gen.start_ms))
                 return -1;
+        o->start_now = 1;
         if (cfg_str("SCHEMA_DIR", "schemas", &o->schema_dir, errstr, errstr_size))
                 return -1;
 

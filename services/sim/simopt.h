@@ -26,6 +26,8 @@ typedef struct simopt_s {
         int64_t flush_ms;    /* how long to wait for acknowledgements at the end */
         int64_t progress_ms; /* progress log interval; 0 = none */
         const char *schema_dir;
+        int start_now; /* --start-time now (the default): main() reads the
+                        * clock again when its pacing starts */
 } simopt_t;
 
 /* Fills *o from defaults, the environment, then argv.  Returns 0, 1 when

@@ -250,6 +250,13 @@ static double round1(double v) {
         return floor(v * 10.0 + 0.5) / 10.0;
 }
 
+void tgen_set_start(tgen_t *g, int64_t start_ms) {
+        /* Each intersection's incident clock starts at the start, too. */
+        for (int k = 0; k < g->conf.keys; k++)
+                g->isects[k].inc_start = g->isects[k].inc_end = start_ms;
+        g->conf.start_ms = start_ms;
+}
+
 void tgen_next(tgen_t *g, tgen_reading_t *r) {
         const tgen_conf_t *c = &g->conf;
         uint64_t i = g->index++;

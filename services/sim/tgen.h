@@ -95,6 +95,11 @@ typedef struct tgen_s tgen_t;
 tgen_t *tgen_new(const tgen_conf_t *conf, char *errstr, size_t errstr_size);
 void tgen_destroy(tgen_t *g);
 
+/* Moves the clock's start (conf->start_ms) to `start_ms`, as if the
+ * generator had been made with it; only before the first tgen_next().
+ * weir-sim reads "now" again here when its pacing starts. */
+void tgen_set_start(tgen_t *g, int64_t start_ms);
+
 /* Fills *r with the next reading. */
 void tgen_next(tgen_t *g, tgen_reading_t *r);
 

@@ -215,8 +215,9 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
         st.setdefault("sizes", []).append(len(records))
         # How long the batch's first reading waited in weir-sim (its ts is
         # the time it was due: --start-time now, no disorder).
-        st.setdefault("ages", []).append(
-            time.time() * 1000 - min(r["value"]["ts"] for r in records))
+        now = time.time() * 1000
+        st.setdefault("ages", []).append(now - min(r["value"]["ts"] for r in records))
+        st.setdefault("newest", []).append(now - max(r["value"]["ts"] for r in records))
         errors = []
         for rec in records:
             try:
@@ -315,6 +316,46 @@ def test_http_partial_batch_waits_at_most_linger(weir_build):
     assert len(ages) >= 5, srv.state
     assert max(ages) < 150 + 25, sorted(ages)
     assert min(ages) >= 150 - 5, sorted(ages)
+
+
+def test_http_clock_starts_when_sending_starts(weir_build, tmp_path):
+    """--start-time now is read where pacing starts, not when the options
+    are: a slow start (here a schema directory that takes a few hundred ms
+    to load) must not stamp every reading that much before it existed,
+    which each latency measured from the readings' timestamps would count;
+    and no reading goes out before its own timestamp."""
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    for f in (REPO / "schemas").glob("*.avsc"):
+        (schemas / f.name).write_text(f.read_text())
+    (schemas / "wide.avsc").write_text(json.dumps({
+        "type": "record", "name": "Wide", "namespace": "t",
+        "fields": [{"name": f"f{i}", "type": "long"} for i in range(20000)]}))
+    env = {"SCHEMA_DIR": str(schemas)}
+    t = time.monotonic()
+    r = sim(weir_build, "--stdout", "--count", "0", env=env)
+    start_ms = (time.monotonic() - t) * 1000
+    assert r.returncode == 0, r.stderr
+    assert start_ms >= 200, f"the slow start took only {start_ms:.0f} ms: widen wide.avsc"
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
+    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
+                 "bad": 0, "problems": [], "connections": set(), "throttle": False}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "200",
+                "--count", "200", "--batch", "10", "--linger", "50ms", "--start-time", "now",
+                "--out-of-order", "0", "--late", "0", "--malformed", "0", env=env)
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    assert summary(r)["acked"] == 200
+    ages, newest = srv.state["ages"], srv.state["newest"]
+    assert len(ages) >= 10, srv.state
+    # A batch of 10 fills in 50 ms at 200/s: its oldest reading is ~50 ms
+    # old when it arrives, not the start's few hundred ms more.
+    assert max(ages) < start_ms / 2 + 50, (start_ms, sorted(ages))
+    assert min(newest) >= 0, sorted(newest)
 
 
 from ports import free_port  # noqa: E402  (tests/harness/ports.py: why not bind(0))
