@@ -141,12 +141,15 @@ class Feed:
             self.ok.set()
             while not self.stop:
                 try:
-                    m = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    frame = await asyncio.wait_for(ws.recv(), 0.5)
                 except asyncio.TimeoutError:
                     continue
                 except websockets.ConnectionClosed:
                     return  # the pipeline stopped (its sink closed the feed)
+                # The frame's arrival, before decoding it (~0.3 ms for a frame
+                # of 100 aggregates), as floor.c stamps a record when polled.
                 now = time.time() * 1000
+                m = json.loads(frame)
                 lo, hi = self.window
                 for e in m.get("events", []):
                     if lo <= e["time"] <= hi:
