@@ -123,11 +123,11 @@ int main(int argc, char **argv) {
 
         if (svc_signals_install(&stop_flag, err, sizeof(err)))
                 goto out;
-        /* The clock starts where pacing starts (t0 below), not where "now"
-         * was first read: setting up the output (loading libcurl, a Kafka
-         * client, the schemas) takes 5-12 ms, and every reading was stamped
-         * that much before it existed, which each latency measured from a
-         * reading's timestamp then counted. */
+        /* The clock starts where pacing starts, not where "now" was first
+         * read: setting up the output (the schemas, libcurl, a Kafka client)
+         * takes milliseconds, and every reading would be stamped that much
+         * before it exists, which each latency measured from a reading's
+         * timestamp would count. */
         if (o.start_now) {
                 o.gen.start_ms = clk_wall_ms();
                 tgen_set_start(gen, o.gen.start_ms);
