@@ -253,12 +253,19 @@ class RestProxyStandIn(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-def test_http_rest_proxy_v2(weir_build):
+def stand_in(throttle=True):
+    """A RestProxyStandIn serving on a free loopback port (srv.server_port)
+    in a thread; its record of what came is srv.state.  throttle: the
+    second request gets a 429.  The caller shuts it down."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
     srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
-                 "bad": 0, "problems": [], "connections": set()}
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
+                 "bad": 0, "problems": [], "connections": set(), "throttle": throttle}
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def test_http_rest_proxy_v2(weir_build):
+    srv = stand_in()
     try:
         r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}/", "--count",
                 "2000", "--batch", "250", "--unpaced", "--malformed", "0.1", "--seed", "3",
@@ -283,10 +290,7 @@ def test_http_rest_proxy_v2(weir_build):
 def test_http_low_rate_sends_partial_batches(weir_build):
     """At 40 readings/s a batch of 100 would wait 2.5 s: partial batches go
     out after ~100 ms instead."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
-    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
-                 "bad": 0, "problems": [], "connections": set()}
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = stand_in()
     try:
         r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "40",
                 "--count", "80", "--batch", "100")
@@ -301,10 +305,7 @@ def test_http_low_rate_sends_partial_batches(weir_build):
 def test_http_partial_batch_waits_at_most_linger(weir_build):
     """--linger bounds a partial batch's wait: at 10 readings/s a batch waits
     150 ms, not until the next reading's wake-up after that (~200 ms)."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
-    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
-                 "bad": 0, "problems": [], "connections": set(), "throttle": False}
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = stand_in(throttle=False)
     try:
         r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "10",
                 "--count", "30", "--batch", "100", "--linger", "150ms", "--start-time", "now",
@@ -338,10 +339,7 @@ def test_http_clock_starts_when_sending_starts(weir_build, tmp_path):
     assert r.returncode == 0, r.stderr
     assert start_ms >= 200, f"the slow start took only {start_ms:.0f} ms: widen wide.avsc"
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RestProxyStandIn)
-    srv.state = {"topic": "traffic.readings", "requests": 0, "throttled": 0, "good": [],
-                 "bad": 0, "problems": [], "connections": set(), "throttle": False}
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv = stand_in(throttle=False)
     try:
         r = sim(weir_build, "--ingress", f"http://127.0.0.1:{srv.server_port}", "--rate", "200",
                 "--count", "200", "--batch", "10", "--linger", "50ms", "--start-time", "now",
