@@ -252,8 +252,19 @@ static enum MHD_Result admin_handle(void *cls, struct MHD_Connection *conn, cons
         return admin_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, char *errstr,
-                     size_t errstr_size) {
+admin_t *admin_new(int64_t stall_ms, char *errstr, size_t errstr_size) {
+        admin_t *a = calloc(1, sizeof(*a));
+        if (!a) {
+                snprintf(errstr, errstr_size, "admin server: out of memory");
+                return NULL;
+        }
+        pthread_mutex_init(&a->lock, NULL);
+        a->stall_ms = stall_ms;
+        return a;
+}
+
+int admin_listen(admin_t *a, const char *bind_addr, uint16_t port, char *errstr,
+                 size_t errstr_size) {
         const char *host = bind_addr && *bind_addr ? bind_addr : "0.0.0.0";
         struct addrinfo hints = {0}, *ai = NULL;
         char portstr[8];
@@ -265,19 +276,9 @@ admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, cha
         if (gai != 0) {
                 snprintf(errstr, errstr_size, "admin server: bind address \"%s\": %s", host,
                          gai_strerror(gai));
-                return NULL;
+                return -1;
         }
-
-        admin_t *a = calloc(1, sizeof(*a));
-        if (!a) {
-                freeaddrinfo(ai);
-                snprintf(errstr, errstr_size, "admin server: out of memory");
-                return NULL;
-        }
-        pthread_mutex_init(&a->lock, NULL);
-        a->stall_ms = stall_ms;
         atomic_store(&a->starting, 1);
-
         unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
         if (ai->ai_family == AF_INET6)
                 flags |= MHD_USE_DUAL_STACK; /* "::" also takes IPv4 */
@@ -288,14 +289,12 @@ admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, cha
                                 (unsigned int)ADMIN_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
                                 (unsigned int)ADMIN_CONN_TIMEOUT_S, MHD_OPTION_END);
         freeaddrinfo(ai);
+        atomic_store(&a->starting, 0);
         if (!a->d) {
                 snprintf(errstr, errstr_size, "admin server: cannot listen on %s:%u: %s", host,
                          (unsigned)port, *a->start_err ? a->start_err : "libmicrohttpd failed");
-                pthread_mutex_destroy(&a->lock);
-                free(a);
-                return NULL;
+                return -1;
         }
-        atomic_store(&a->starting, 0);
 
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->d, MHD_DAEMON_INFO_BIND_PORT);
         a->port = info ? info->port : port;
@@ -310,6 +309,16 @@ admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, cha
                                                 : ((struct sockaddr_in *)&ss)->sin_port);
         }
         log_info(ADMIN_LOG, "admin server listening on %s:%u", host, (unsigned)a->port);
+        return 0;
+}
+
+admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, char *errstr,
+                     size_t errstr_size) {
+        admin_t *a = admin_new(stall_ms, errstr, errstr_size);
+        if (a && admin_listen(a, bind_addr, port, errstr, errstr_size)) {
+                admin_stop(a);
+                return NULL;
+        }
         return a;
 }
 
@@ -320,7 +329,8 @@ uint16_t admin_port(const admin_t *a) {
 void admin_stop(admin_t *a) {
         if (!a)
                 return;
-        MHD_stop_daemon(a->d);
+        if (a->d) /* NULL: never listened */
+                MHD_stop_daemon(a->d);
         pthread_mutex_destroy(&a->lock);
         for (size_t i = 0; i < a->nbeats; i++)
                 free(a->beats[i]);

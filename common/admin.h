@@ -27,9 +27,20 @@ typedef struct admin_s admin_t;
 typedef struct admin_beat_s admin_beat_t;
 
 /* Starts the server on bind_addr:port (port 0 = pick a free one; see
- * admin_port()).  Returns NULL with errstr set.  Free with admin_stop(). */
+ * admin_port()): admin_new() then admin_listen().  Returns NULL with errstr
+ * set.  Free with admin_stop(). */
 admin_t *admin_start(const char *bind_addr, uint16_t port, int64_t stall_ms, char *errstr,
                      size_t errstr_size);
+/* The same in two steps, for a readiness condition that must hold from the
+ * first request: /readyz with no condition answers "ready", so a condition
+ * registered after listening leaves a window in which a probe sees a
+ * process that has not started yet as ready (svc's "starting").
+ * admin_new(): NULL when out of memory (errstr set); free with
+ * admin_stop(), listening or not.  admin_listen(): once; -1 with errstr
+ * set. */
+admin_t *admin_new(int64_t stall_ms, char *errstr, size_t errstr_size);
+int admin_listen(admin_t *a, const char *bind_addr, uint16_t port, char *errstr,
+                 size_t errstr_size);
 uint16_t admin_port(const admin_t *a);
 /* Frees the server and every heartbeat handle it gave out. */
 void admin_stop(admin_t *a);

@@ -204,10 +204,12 @@ static int svc_load(svc_t *svc, unsigned spec_parts, char *errstr, size_t errstr
 
         if (otel_init(svc->stage, errstr, errstr_size)) /* OTEL_*: off unless set */
                 return -1;
-        if (!(svc->admin = admin_start(c.admin_bind, (uint16_t)c.admin_port, c.admin_stall_ms,
-                                       errstr, errstr_size)))
+        /* "starting" exists before the first request can be answered. */
+        if (!(svc->admin = admin_new(c.admin_stall_ms, errstr, errstr_size)))
                 return -1;
         svc->starting = admin_ready_condition(svc->admin, "starting");
+        if (admin_listen(svc->admin, c.admin_bind, (uint16_t)c.admin_port, errstr, errstr_size))
+                return -1;
         /* process_* and weir_build_info, refreshed at each /metrics. */
         if (procm_register(svc->stage) != 0) {
                 snprintf(errstr, errstr_size, "process metrics: names clash");

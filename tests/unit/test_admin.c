@@ -351,6 +351,30 @@ static void test_heartbeat_threads(void) {
         metrics_reset();
 }
 
+/* A condition registered before listening holds from the first request:
+ * no request can find the process "ready" before it exists (svc's
+ * "starting"; with admin_start() then the condition, a probe answered in
+ * between got 200 from a compute not started yet, once in CI). */
+static void test_condition_before_listening(void) {
+        char err[256] = "";
+        admin_t *a = admin_new(0, err, sizeof(err));
+        TH_CHECK(a != NULL);
+        if (!a)
+                return;
+        int starting = admin_ready_condition(a, "starting");
+        TH_CHECK_INT(admin_port(a), 0); /* not listening yet */
+        TH_CHECK_INT(admin_listen(a, "127.0.0.1", 0, err, sizeof(err)), 0);
+        uint16_t port = admin_port(a);
+        TH_CHECK(port != 0);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 503);
+        TH_CHECK_STR(rep.body, "unmet: starting 0/1\n");
+        admin_ready_set(a, starting, 1);
+        TH_CHECK_INT(http(port, "GET", "/readyz", &rep), 200);
+        TH_CHECK_STR(rep.body, "ready\nok: starting 1/1\n");
+        admin_stop(a);
+        admin_stop(admin_new(0, err, sizeof(err))); /* never listened */
+}
+
 static void test_start_errors(void) {
         char err[256] = "";
         admin_t *a = admin_start("127.0.0.1", 0, 0, err, sizeof(err));
@@ -383,4 +407,5 @@ static void test_setup(void) {
 
 TH_MAIN("admin", TH_T(test_setup), TH_T(test_endpoints), TH_T(test_process_metrics),
         TH_T(test_readyz), TH_T(test_readyz_counted), TH_T(test_heartbeat_stall),
-        TH_T(test_heartbeat_threads), TH_T(test_start_errors))
+        TH_T(test_heartbeat_threads), TH_T(test_condition_before_listening),
+        TH_T(test_start_errors))
