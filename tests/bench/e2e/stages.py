@@ -30,8 +30,8 @@ acks=all) and the broker; compute's emitted_at minus that arrival (the
 latest partition's) is compute's fetch and processing.  The same two
 splits over every reading ("all: CreateTime - ts", "all: reader -
 CreateTime") show what the closing readings alone may hide: a constant
-offset of every timestamp (weir-sim's clock started before its pacing did,
-until 7 Dec 2026: CreateTime - ts had a p50 of 8 ms, 2 ms since).
+offset of every timestamp, such as a load generator whose clock started
+before its pacing did.
 
 then each service's commit-duration histogram (p50/p99) and transaction
 count, compute's fetch wake-ups (services/compute/fw.h), ingress's request
